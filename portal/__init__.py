@@ -1,0 +1,49 @@
+"""The Bogbro portal: create_app assembles configuration, extensions and blueprints."""
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import i18n, web
+from portal.config import load_config
+from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(load_config(app.instance_path))
+    app.config.update(config or {})
+
+    if app.config["PROXY_COUNT"]:
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, default_translation_directories="translations")
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    web.init_app(app)
+
+    from portal import auth, tenancy
+    from portal.account.views import bp as account_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.cli import register_commands
+    from portal.main.views import bp as main_bp
+    from portal.support.views import bp as support_bp
+
+    auth.init_login(login_manager)
+    app.before_request(tenancy.load_request_context)
+    for blueprint in (main_bp, auth_bp, account_bp, support_bp):
+        app.register_blueprint(blueprint)
+    register_commands(app)
+    return app

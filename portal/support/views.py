@@ -1,0 +1,62 @@
+"""The support console: staff find an account and work in it on the customer's behalf."""
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.extensions import db, htmx
+from portal.models import Account, SupportSession
+from portal.support import operations
+from portal.support.forms import ImpersonateForm
+from portal.tenancy import staff_required
+
+bp = Blueprint("support", __name__, url_prefix="/support", template_folder="templates")
+
+
+@bp.get("")
+@staff_required
+def index():
+    query = request.args.get("q", "")
+    accounts = operations.search_accounts(query)
+    template = "support/_results.html" if htmx and htmx.target == "results" else "support/index.html"
+    return render_template(template, accounts=accounts, query=query)
+
+
+@bp.get("/accounts/<int:account_id>")
+@staff_required
+def account(account_id):
+    return _render_account(db.get_or_404(Account, account_id), ImpersonateForm())
+
+
+def _render_account(account, form, status=200):
+    sessions = db.session.scalars(
+        select(SupportSession)
+        .where(SupportSession.account_id == account.id)
+        .order_by(SupportSession.started_at.desc())
+        .limit(20)
+    ).all()
+    return render_template("support/account.html", account=account, sessions=sessions, form=form), status
+
+
+@bp.post("/accounts/<int:account_id>/impersonate")
+@staff_required
+def impersonate(account_id):
+    account = db.get_or_404(Account, account_id)
+    form = ImpersonateForm()
+    if not form.validate():
+        return _render_account(account, form, status=400)
+    operations.start_impersonation(current_user, account, form.reason.data)
+    flash(_("You are now working in %(account)s. Every request is logged.", account=account.name), "info")
+    return redirect(url_for("main.dashboard"))
+
+
+@bp.post("/impersonation/stop")
+@staff_required
+def stop():
+    support_session = g.get("support_session")
+    operations.stop_impersonation()
+    flash(_("Support access has ended."), "info")
+    if support_session is None:
+        return redirect(url_for("support.index"))
+    return redirect(url_for("support.account", account_id=support_session.account_id))

@@ -1,0 +1,41 @@
+"""RQ jobs: each takes ids and plain data, opens an app context, and calls an operation.
+
+The worker imports this module; the app is created once per worker process from the same environment
+variables as the web app. Inside an existing app context (the tests' burst worker) that app is used.
+"""
+
+from functools import cache, wraps
+
+from flask import has_app_context
+
+
+@cache
+def _app():
+    from portal import create_app
+
+    return create_app()
+
+
+def job(func):
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        if has_app_context():
+            return func(*args, **kwargs)
+        with _app().app_context():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@job
+def send_password_reset_mail(user_id: int, base_url: str) -> None:
+    from portal.auth.operations import deliver_password_reset_mail
+
+    deliver_password_reset_mail(user_id, base_url)
+
+
+@job
+def send_invitation_mail(invitation_id: int, base_url: str) -> None:
+    from portal.auth.operations import deliver_invitation_mail
+
+    deliver_invitation_mail(invitation_id, base_url)

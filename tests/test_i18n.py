@@ -11,11 +11,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_message_is_translated_to_danish(tmp_path):
     pot = tmp_path / "messages.pot"
-    subprocess.run(
-        [Path(sys.executable).parent / "pybabel", "extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext",
-         "-o", str(pot), "portal"],
-        cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    pybabel = Path(sys.executable).parent / "pybabel"
+    command = [
+        pybabel,
+        "extract",
+        "-F",
+        "babel.cfg",
+        "-k",
+        "_l",
+        "-k",
+        "lazy_gettext",
+        "-o",
+        str(pot),
+        "portal",
+    ]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     with pot.open("rb") as f:
         wanted = {message.id for message in read_po(f) if message.id}
     with (ROOT / "portal/translations/da/LC_MESSAGES/messages.po").open("rb") as f:

@@ -7,6 +7,7 @@ from alembic import context
 from flask import current_app
 
 import portal.models  # noqa: F401  (every model registers its table)
+from portal.crypto import EncryptedJSON
 from portal.models.types import UTCDateTime
 
 config = context.config
@@ -23,6 +24,8 @@ def render_item(type_, obj, autogen_context):
     # Migrations must not import app code: our UTC type is a plain timezone-aware DateTime on disk.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EncryptedJSON):
+        return "sa.Text()"  # ciphertext
     return False
 
 

@@ -34,7 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     web.init_app(app)
 
-    from portal import auth, tenancy
+    from portal import auth, sandbox, tenancy
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
     from portal.cli import register_commands
@@ -45,5 +45,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(tenancy.load_request_context)
     for blueprint in (main_bp, auth_bp, account_bp, support_bp):
         app.register_blueprint(blueprint)
+    sandbox.init_app(app)
     register_commands(app)
     return app

@@ -92,6 +92,23 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "BABEL_DEFAULT_LOCALE": "da",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Copenhagen",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Accounting systems: the app's own registration with each vendor (see the README).
+        "ECONOMIC_APP_SECRET_TOKEN": get("ECONOMIC_APP_SECRET_TOKEN"),
+        "ECONOMIC_APP_PUBLIC_TOKEN": get("ECONOMIC_APP_PUBLIC_TOKEN"),
+        "ECONOMIC_API_URL": get("ECONOMIC_API_URL", "https://restapi.e-conomic.com"),
+        "ECONOMIC_APIS_URL": get("ECONOMIC_APIS_URL", "https://apis.e-conomic.com"),
+        "ECONOMIC_CONNECT_URL": get(
+            "ECONOMIC_CONNECT_URL", "https://secure.e-conomic.com/secure/api1/requestaccess.aspx"
+        ),
+        "ECONOMIC_REQUESTS_PER_SECOND": float(get("ECONOMIC_REQUESTS_PER_SECOND", "3")),
+        "DINERO_CLIENT_ID": get("DINERO_CLIENT_ID"),
+        "DINERO_CLIENT_SECRET": get("DINERO_CLIENT_SECRET"),
+        "DINERO_API_URL": get("DINERO_API_URL", "https://api.dinero.dk"),
+        "DINERO_AUTHORIZE_URL": get("DINERO_AUTHORIZE_URL", "https://connect.visma.com/connect/authorize"),
+        "DINERO_TOKEN_URL": get("DINERO_TOKEN_URL", "https://connect.visma.com/connect/token"),
+        "DYNACCOUNT_API_URL": get("DYNACCOUNT_API_URL", "https://api.dynaccount.com"),
+        "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
+        "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
     }
 
 

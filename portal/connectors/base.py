@@ -1,0 +1,277 @@
+"""What every accounting connector offers, in plain data — no Flask, no database sessions.
+
+A system module (portal/connectors/economic.py, dinero.py, dynaccount.py) provides:
+- SYSTEM: an AccountingSystem (name, capabilities, connect style, the templates it needs);
+- a connector class implementing AccountingConnector over portal.connectors.http.ApiClient.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+Zone = Literal["domestic", "eu", "world"]
+ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")
+
+
+# --- what a system is ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    vat_model: Literal["product_group", "account", "line_code"]
+    orders: bool  # can hold orders (reserve stock) before invoicing
+    stock: bool  # keeps stock we can read
+    email_invoice: bool  # can e-mail a booked invoice itself
+    oss: bool  # can book EU B2C sales with the destination country's VAT
+    payment_endpoint: bool  # registers a payment on an invoice directly (else: a journal voucher)
+    credit_note: Literal["negative_draft", "endpoint", "table"]
+    customer_match_fields: tuple[str, ...] = ("email", "vat_number", "ean", "customer_number")
+
+
+@dataclass(frozen=True)
+class TemplateField:
+    name: str  # key in Template.values, e.g. "layout"
+    label: str  # English msgid; translated where shown
+    # the connector's master-data list (list_choices kind): layouts | payment_terms | accounts |
+    # product_groups | journals | vat_codes | vat_zones
+    choices: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    kind: str  # invoice | goods | freight | payments
+    zone: str  # "" or one of ZONES
+    label: str  # English msgid
+    fields: tuple[TemplateField, ...]
+    help: str = ""  # English msgid: what this template decides
+
+
+@dataclass(frozen=True)
+class AccountingSystem:
+    key: str  # "e-conomic" | "dinero" | "dynaccount"
+    name: str  # "e-conomic"
+    connect: Literal["grant_token", "oauth", "api_key"]
+    capabilities: Capabilities
+    templates: tuple[TemplateSpec, ...]
+    notes: tuple[str, ...] = ()  # English msgids shown in the wizard and settings (e.g. "Dinero has no OSS")
+
+
+# --- master data -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option from the accounting system (a layout, an account, …), as it identifies it."""
+
+    value: str
+    label: str
+    details: dict = field(
+        default_factory=dict
+    )  # e.g. product group -> {"sales_accounts": {"domestic": "1010 Salg"}}
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """An agreement/organisation/company reachable with a grant."""
+
+    external_id: str
+    name: str
+    usable: bool = True
+    reason: str | None = None  # why not usable, in the system's terms (e.g. no paid plan)
+
+
+# --- documents -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CustomerData:
+    name: str
+    country: str  # ISO 3166-1 alpha-2
+    zone: Zone
+    email: str | None = None
+    number: str | None = None  # our chosen customer number, if the system lets us choose
+    is_company: bool = False
+    vat_number: str | None = None  # CVR for Danish companies, VAT number for EU companies
+    ean: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    phone: str | None = None
+    currency: str = "DKK"
+    payment_terms: str | None = None  # a payment_terms Choice.value
+    external_reference: str | None = None
+
+
+@dataclass
+class RemoteCustomer:
+    id: str  # customer number (e-conomic), ContactGuid (Dinero), debtor id (Dynaccount)
+    number: str | None
+    name: str
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class ProductData:
+    number: str  # SKU, exactly as in the shop (may contain "_", ".", "/", spaces …)
+    name: str
+    unit_net_price: Decimal
+    product_group: str | None = None  # e-conomic
+    account: str | None = None  # Dinero revenue account
+    vat_code: str | None = None  # Dynaccount
+    unit: str | None = None
+
+
+@dataclass
+class RemoteProduct:
+    id: str
+    number: str
+    name: str
+    stock: Decimal | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class InvoiceLine:
+    description: str
+    quantity: Decimal
+    unit_net_price: Decimal  # always ex. VAT, in the invoice currency
+    product_number: str | None = None
+    account: str | None = None  # Dinero: revenue account (decides VAT); Dynaccount: account
+    vat_code: str | None = None  # Dynaccount: per-line VAT code
+    discount_percent: Decimal = Decimal("0")
+    unit: str | None = None
+
+
+@dataclass
+class DraftInvoice:
+    reference: str  # deterministic, e.g. "WC-1234"; the key for "never twice"
+    customer: RemoteCustomer
+    date: date
+    lines: list[InvoiceLine]
+    zone: Zone = "domestic"
+    currency: str = "DKK"
+    layout: str | None = None
+    payment_terms: str | None = None
+    heading: str | None = None
+    text: str | None = None
+    guid: str | None = None  # Dinero: client-chosen Guid (deterministic, uuid5)
+    credit_for: "RemoteInvoice | None" = None  # set for credit notes
+
+
+@dataclass
+class Totals:
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass
+class RemoteInvoice:
+    id: str  # draft number / Guid / internal id
+    reference: str
+    booked: bool
+    totals: Totals
+    number: str | None = None  # booked invoice number
+    is_credit_note: bool = False
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class PaymentData:
+    invoice: RemoteInvoice
+    amount: Decimal  # positive: money received
+    date: date
+    reference: str  # deterministic, for lookup
+    account: str | None = None  # Dinero: deposit account; e-conomic: contra (bank/clearing) account
+    journal: str | None = None  # e-conomic: the journal for payments
+
+
+@dataclass
+class VoucherLine:
+    account: str
+    amount: Decimal  # debit positive, credit negative
+    text: str
+    contra_account: str | None = None
+    vat_code: str | None = None
+
+
+@dataclass
+class Voucher:
+    reference: str
+    date: date
+    text: str
+    lines: list[VoucherLine]
+    journal: str | None = None
+
+
+# --- the connector -----------------------------------------------------------------------------------------
+
+
+class AccountingConnector(ABC):
+    """Business operations against one organisation/agreement. Errors: portal.connectors.errors."""
+
+    system: AccountingSystem
+
+    # connecting
+    @abstractmethod
+    def verify(self) -> Organisation:
+        """Check the credentials work for this organisation; returns it (e-conomic: GET /self)."""
+
+    @abstractmethod
+    def list_organisations(self) -> list[Organisation]:
+        """Every organisation the grant reaches (one for e-conomic and Dynaccount)."""
+
+    # master data for the wizard (each returns Choices, sorted for display)
+    @abstractmethod
+    def list_choices(self, kind: str) -> list[Choice]:
+        """kind: layouts | payment_terms | accounts | product_groups | journals | vat_codes | vat_zones."""
+
+    # customers and products
+    @abstractmethod
+    def find_customer(self, field: str, value: str) -> RemoteCustomer | None: ...
+
+    @abstractmethod
+    def create_customer(self, customer: CustomerData) -> RemoteCustomer: ...
+
+    @abstractmethod
+    def update_customer(self, remote: RemoteCustomer, customer: CustomerData) -> RemoteCustomer: ...
+
+    @abstractmethod
+    def find_product(self, number: str) -> RemoteProduct | None: ...
+
+    @abstractmethod
+    def create_product(self, product: ProductData) -> RemoteProduct: ...
+
+    @abstractmethod
+    def update_product(self, remote: RemoteProduct, product: ProductData) -> RemoteProduct: ...
+
+    # invoices
+    @abstractmethod
+    def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice: ...
+
+    @abstractmethod
+    def find_invoice(self, reference: str) -> RemoteInvoice | None:
+        """The draft or booked invoice (or credit note) carrying our reference, if any."""
+
+    @abstractmethod
+    def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice: ...
+
+    @abstractmethod
+    def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
+        """credit_note.credit_for is the booked invoice; lines: positive quantities of what is credited."""
+
+    @abstractmethod
+    def register_payment(self, payment: PaymentData) -> str:
+        """Returns the system's id of the payment/voucher."""
+
+    @abstractmethod
+    def post_voucher(self, voucher: Voucher) -> str: ...
+
+    @abstractmethod
+    def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None: ...
+
+    @abstractmethod
+    def get_stock(self, number: str) -> Decimal | None: ...

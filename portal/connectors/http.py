@@ -1,0 +1,157 @@
+"""The HTTP layer every connector uses: timeouts, shared rate limits, retries with backoff, and the
+translation of failures into the error hierarchy of portal.connectors.errors.
+
+Retry rules:
+- nothing reached the system (connect error/timeout, 429): retry any method after the backoff or
+  `Retry-After`;
+- a 5xx, a read timeout or a dropped connection after the request was sent: retry only idempotent
+  methods (GET, PUT, DELETE, HEAD); a POST raises AmbiguousWriteError so the caller looks up by reference.
+"""
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from portal.connectors.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ConfigurationError,
+    NotFound,
+    TransientError,
+    ValidationError,
+)
+from portal.connectors.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+MAX_RETRY_AFTER = 60.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def default_error_message(response: httpx.Response) -> tuple[str, dict]:
+    return response.text[:500] or response.reason_phrase, {}
+
+
+class ApiClient:
+    """A small wrapper around httpx.Client; one per connector instance."""
+
+    def __init__(
+        self,
+        *,
+        system: str,
+        base_url: str,
+        headers: dict | None = None,
+        auth: httpx.Auth | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limiter: RateLimiter | None = None,
+        retries: int = 3,
+        backoff: float = 0.5,
+        error_message: Callable[[httpx.Response], tuple[str, dict]] = default_error_message,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.system = system
+        self.limiter = limiter
+        self.retries = retries
+        self.backoff = backoff
+        self.error_message = error_message
+        self.sleep = sleep
+        self.http = httpx.Client(
+            base_url=base_url, headers=headers or {}, auth=auth, transport=transport, timeout=timeout
+        )
+
+    def close(self):
+        self.http.close()
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise a ConnectorError."""
+        method = method.upper()
+        idempotent = method in IDEMPOTENT
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.limiter is not None:
+                self.limiter.acquire()
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                failure = TransientError(f"{self.system} could not be reached: {exc}", system=self.system)
+                wait = None
+            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "dropped the connection"
+                if not idempotent:
+                    raise AmbiguousWriteError(
+                        f"{self.system} {kind} after the request was sent; it may have been carried out",
+                        system=self.system,
+                    ) from exc
+                failure = TransientError(f"{self.system} {kind}", system=self.system)
+                wait = None
+            else:
+                if response.is_success:
+                    return response
+                failure, wait = self._classify(response, idempotent)
+            if attempt > self.retries:
+                raise failure
+            delay = wait if wait is not None else self.backoff * 2 ** (attempt - 1)
+            if delay > MAX_RETRY_AFTER:
+                raise failure
+            log.info(
+                "%s %s %s failed (%s); retry %d in %.2fs", self.system, method, url, failure, attempt, delay
+            )
+            self.sleep(delay)
+
+    def _classify(self, response: httpx.Response, idempotent: bool):
+        """Raise for final errors; return (TransientError, wait) for retryable ones."""
+        status = response.status_code
+        message, details = self.error_message(response)
+        common = {"system": self.system, "status": status, "details": details}
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return TransientError(
+                f"{self.system} rate limit: {message}", retry_after=retry_after, **common
+            ), (retry_after)
+        if status >= 500:
+            if not idempotent:
+                raise AmbiguousWriteError(
+                    f"{self.system} answered {status} to a write; it may have been carried out: {message}",
+                    **common,
+                )
+            return TransientError(f"{self.system} answered {status}: {message}", **common), None
+        if status in (401, 403):
+            raise AuthenticationError(message, **common)
+        if status == 404:
+            raise NotFound(message, **common)
+        if status in (400, 409, 422):
+            raise ValidationError(message, **common)
+        raise ConfigurationError(message, **common)
+
+    def get(self, url, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url, **kwargs):
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url, **kwargs):
+        return self.request("DELETE", url, **kwargs)

@@ -1,0 +1,69 @@
+"""A token bucket in Redis, shared by every worker that talks to the same remote organisation.
+
+Dinero allows 100 requests a minute per organisation; e-conomic asks for fair use. Many RQ workers on
+many machines must stay under that together, so the bucket lives in Redis and is updated atomically by
+a Lua script that uses Redis' own clock.
+"""
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from portal.connectors.errors import TransientError
+
+_TAKE = """
+local capacity = tonumber(ARGV[1])
+local refill_per_ms = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + (now - at) * refill_per_ms)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) / refill_per_ms)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / refill_per_ms) + 1000)
+return wait
+"""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per_seconds: float
+
+    @property
+    def refill_per_ms(self) -> float:
+        return self.requests / (self.per_seconds * 1000)
+
+
+class RateLimiter:
+    def __init__(
+        self, client: redis.Redis, key: str, limit: RateLimit, *, max_wait: float = 30.0, sleep=time.sleep
+    ):
+        self.client = client
+        self.key = f"bogbro:ratelimit:{key}"
+        self.limit = limit
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self._take = client.register_script(_TAKE)
+
+    def acquire(self) -> float:
+        """Take one request from the bucket, waiting for it if need be; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            wait_ms = int(self._take(keys=[self.key], args=[self.limit.requests, self.limit.refill_per_ms]))
+            if wait_ms == 0:
+                return waited
+            if waited + wait_ms / 1000 > self.max_wait:
+                raise TransientError(
+                    "our own rate limit for this organisation is used up", retry_after=wait_ms / 1000
+                )
+            self.sleep(wait_ms / 1000)
+            waited += wait_ms / 1000

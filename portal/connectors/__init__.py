@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-import redis
+from redis import Redis
 
 from portal.connectors.base import AccountingConnector, AccountingSystem
 
@@ -48,7 +48,7 @@ class ConnectorContext:
     credentials: CredentialStore
     external_id: str | None = None  # agreement number / organisation id / API id
     transport: httpx.BaseTransport | None = None  # None: the network; else e.g. the in-process sandbox
-    redis: redis.Redis | None = None  # shared rate limits
+    redis: Redis | None = None  # shared rate limits
     settings: dict = field(default_factory=dict)  # the app's own ids/secrets and extra URLs for this system
     sleep: Callable[[float], None] = time.sleep
     retries: int = 3

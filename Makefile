@@ -22,7 +22,7 @@ translations: $(VENV)/.installed-run
 	$(BIN)/pybabel compile --statistics -d portal/translations
 
 extract-messages: $(VENV)/.installed-run
-	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot portal
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -k N_ -o portal/translations/messages.pot portal
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
 
 run: translations

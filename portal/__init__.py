@@ -38,12 +38,13 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
     from portal.cli import register_commands
+    from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
     from portal.support.views import bp as support_bp
 
     auth.init_login(login_manager)
     app.before_request(tenancy.load_request_context)
-    for blueprint in (main_bp, auth_bp, account_bp, support_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp):
         app.register_blueprint(blueprint)
     sandbox.init_app(app)
     register_commands(app)

@@ -1,36 +1,62 @@
-"""Every route that takes an id: another account's object is a 404, the own one works."""
+"""Every route that takes an object id: another account's object is a 404, the own one works."""
 
 from datetime import timedelta
 
 import pytest
 from flask import url_for
 
+from portal.connectors import SYSTEM_MODULES, get_system
 from portal.extensions import db
-from portal.models import Invitation, SupportSession, User, utcnow
+from portal.models import (
+    AccountingSetup,
+    Connection,
+    Invitation,
+    SupportSession,
+    Template,
+    User,
+    utcnow,
+)
 from tests.conftest import make_user
 
-# endpoint -> (method, model the id refers to)
-TENANT_ROUTES = {
-    "account.remove_member": ("POST", User),
-    "account.revoke_invitation": ("POST", Invitation),
-    "account.support_access_detail": ("GET", SupportSession),
+# The path variable names that carry an object id, and the model they load.
+ID_ARGUMENTS = {
+    "user_id": User,
+    "invitation_id": Invitation,
+    "session_id": SupportSession,
+    "connection_id": Connection,
+    "setup_id": AccountingSetup,
+    "template_id": Template,
 }
 # Staff-only routes take any account's id on purpose; customers are refused outright.
 STAFF_ROUTES = {"support.account", "support.impersonate"}
-# Routes whose path variables are not object ids.
-NOT_ID_ROUTES = {"static", "auth.reset_password", "auth.accept_invitation"}
+# Routes whose path variables are not object ids (tokens, system names, files).
+NOT_ID_ROUTES = {
+    "static",
+    "auth.reset_password",
+    "auth.accept_invitation",
+    "integrations.connect",
+    "integrations.callback",
+}
+
+
+def _tenant_rules(app):
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.endpoint not in STAFF_ROUTES | NOT_ID_ROUTES),
+        key=lambda rule: rule.endpoint,
+    )
 
 
 def test_every_route_with_a_variable_is_classified(app):
-    known = set(TENANT_ROUTES) | STAFF_ROUTES | NOT_ID_ROUTES
-    unclassified = {
-        rule.endpoint for rule in app.url_map.iter_rules() if rule.arguments and rule.endpoint not in known
+    unknown = {
+        rule.endpoint: sorted(rule.arguments - set(ID_ARGUMENTS))
+        for rule in _tenant_rules(app)
+        if rule.arguments - set(ID_ARGUMENTS)
     }
-    assert not unclassified, f"add these routes to the tenancy tests: {sorted(unclassified)}"
+    assert not unknown, f"classify these routes in the tenancy tests: {unknown}"
 
 
-def _objects_of(account, staff):
-    """One object of each kind the routes above take, owned by `account`."""
+def _objects_of(account, staff) -> dict:
+    """One object of each kind the routes take, owned by `account`."""
     member = make_user(f"member{account.id}@example.dk", account, role="member")
     invitation = Invitation(
         account_id=account.id,
@@ -40,22 +66,58 @@ def _objects_of(account, staff):
     )
     support_session = SupportSession(account_id=account.id, staff_user_id=staff.id, reason="a test session")
     db.session.add_all([invitation, support_session])
+    objects = {User: member.id, Invitation: invitation, SupportSession: support_session}
+    if SYSTEM_MODULES:
+        system = get_system(next(iter(SYSTEM_MODULES)))
+        connection = Connection(
+            account_id=account.id, system=system.key, label="x", credentials={}, sandbox=True
+        )
+        setup = AccountingSetup(
+            account_id=account.id, connection=connection, external_id="1", name="Org", selected=True
+        )
+        spec = system.templates[0]
+        template = Template(account_id=account.id, setup=setup, kind=spec.kind, zone=spec.zone)
+        db.session.add_all([connection, setup, template])
+        objects.update({Connection: connection, AccountingSetup: setup, Template: template})
     db.session.commit()
-    return {User: member.id, Invitation: invitation.id, SupportSession: support_session.id}
+    return {model: value if isinstance(value, int) else value.id for model, value in objects.items()}
 
 
-@pytest.mark.parametrize("endpoint", sorted(TENANT_ROUTES))
-def test_another_accounts_object_is_not_found(app, owner_client, account, other_account, staff, endpoint):
-    method, model = TENANT_ROUTES[endpoint]
-    theirs = _objects_of(other_account, staff)
-    ours = _objects_of(account, staff)
-    rule = next(rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint)
-    (argument,) = rule.arguments
+def _url(app, rule, objects):
     with app.test_request_context():
-        their_url = url_for(endpoint, **{argument: theirs[model]})
-        our_url = url_for(endpoint, **{argument: ours[model]})
-    assert owner_client.open(their_url, method=method).status_code == 404
-    assert owner_client.open(our_url, method=method).status_code in {200, 302}
+        return url_for(rule.endpoint, **{name: objects[ID_ARGUMENTS[name]] for name in rule.arguments})
+
+
+@pytest.fixture
+def tenant_routes(app):
+    return [rule for rule in _tenant_rules(app) if rule.arguments]
+
+
+def test_another_accounts_objects_are_not_found(
+    app, owner_client, account, other_account, staff, tenant_routes
+):
+    theirs = _objects_of(other_account, staff)
+    checked = []
+    for rule in tenant_routes:
+        if any(ID_ARGUMENTS[name] not in theirs for name in rule.arguments):
+            continue  # no accounting system registered to make such objects
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = owner_client.open(_url(app, rule, theirs), method=method)
+            assert response.status_code == 404, f"{method} {rule.endpoint} answered {response.status_code}"
+            checked.append(rule.endpoint)
+    assert {"account.remove_member", "account.revoke_invitation", "account.support_access_detail"} <= set(
+        checked
+    )
+
+
+def test_own_objects_are_found(app, owner_client, account, staff, tenant_routes):
+    ours = _objects_of(account, staff)
+    for rule in tenant_routes:
+        if any(ID_ARGUMENTS[name] not in ours for name in rule.arguments):
+            continue
+        method = "GET" if "GET" in rule.methods else "POST"
+        response = owner_client.open(_url(app, rule, ours), method=method)
+        assert response.status_code != 404, f"{method} {rule.endpoint} answered 404 for the own object"
 
 
 @pytest.mark.parametrize("endpoint", sorted(STAFF_ROUTES))

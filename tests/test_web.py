@@ -64,9 +64,9 @@ def test_500_page_is_friendly(app, owner_client, monkeypatch):
     def boom():
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(app.view_functions, "main.setup", boom)
+    monkeypatch.setitem(app.view_functions, "main.dashboard", boom)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    response = owner_client.get("/setup")
+    response = owner_client.get("/dashboard")
     assert response.status_code == 500
     assert "Noget gik galt hos os" in response.get_data(as_text=True)
 

@@ -11,6 +11,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+
+def N_(message: str) -> str:
+    """Marks a text for translation without translating it here (no Flask in connectors); the UI
+    translates it where it is shown. `make extract-messages` collects N_("…") strings."""
+    return message
+
+
 Zone = Literal["domestic", "eu", "world"]
 ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")
 

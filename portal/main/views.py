@@ -29,12 +29,6 @@ def dashboard():
     return render_template("main/dashboard.html", account=current_account())
 
 
-@bp.get("/setup")
-@account_required
-def setup():
-    return render_template("main/setup.html", account=current_account())
-
-
 @bp.post("/language")
 def set_language():
     language = request.form.get("language")

@@ -1,0 +1,283 @@
+"""Connecting accounting systems and completing their setup; every change is audited."""
+
+import json
+from dataclasses import asdict
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal import audit
+from portal.connectors import get_system, system_module
+from portal.connectors.base import AccountingSystem, Choice, TemplateSpec
+from portal.connectors.errors import ConnectorError
+from portal.extensions import db
+from portal.integrations.connections import SandboxTransport, connector_for, system_settings
+from portal.models import Account, AccountingSetup, Connection, Template, utcnow
+from portal.redis_client import get_redis
+
+CHOICES_CACHE_SECONDS = 300
+
+
+class SetupError(Exception):
+    """A refusal with a message meant for the user."""
+
+
+# --- connecting -------------------------------------------------------------------------------------------
+
+
+def start_connect(system_key: str, sandbox: bool, callback_url: str, state: str) -> str | None:
+    """Where to send the browser to grant access; None when the system takes keys in a form."""
+    return system_module(system_key).start_connect(system_settings(system_key, sandbox), callback_url, state)
+
+
+def connect(account: Account, system_key: str, sandbox: bool, params: dict, callback_url: str) -> Connection:
+    """Turn a finished handshake (or submitted keys) into a Connection and one setup per organisation.
+
+    Nothing is saved unless the credentials work and the organisations could be listed. Connecting an
+    organisation that is already connected renews the credentials of its existing connection.
+    """
+    module = system_module(system_key)
+    settings = system_settings(system_key, sandbox)
+    transport = SandboxTransport(current_app._get_current_object()) if sandbox else None
+    try:
+        credentials = module.finish_connect(settings, params, callback_url, transport)
+        probe = Connection(
+            account_id=account.id, system=system_key, label="", credentials=credentials, sandbox=sandbox
+        )
+        db.session.add(probe)
+        db.session.flush()  # the connector reads credentials through the database
+        organisations = connector_for(probe).list_organisations()
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise SetupError(
+            _(
+                "%(system)s refused the connection: %(message)s",
+                system=module.SYSTEM.name,
+                message=exc.message,
+            )
+        ) from exc
+    if not organisations:
+        db.session.rollback()
+        raise SetupError(
+            _("The grant gives access to no organisation in %(system)s.", system=module.SYSTEM.name)
+        )
+
+    existing = _existing_connection(account, system_key, sandbox, {org.external_id for org in organisations})
+    if existing is not None:
+        db.session.delete(probe)
+        existing.credentials = credentials
+        existing.status, existing.status_message = "active", None
+        connection = existing
+        audit.record("connection.renewed", connection, account=account)
+    else:
+        connection = probe
+        connection.label = ", ".join(org.name for org in organisations)[:200]
+        audit.record(
+            "connection.created",
+            connection,
+            account=account,
+            changes={
+                "system": {"before": None, "after": system_key},
+                "sandbox": {"before": None, "after": sandbox},
+            },
+        )
+    known = {setup.external_id: setup for setup in connection.setups}
+    for org in organisations:
+        setup = known.get(org.external_id)
+        if setup is None:
+            setup = AccountingSetup(
+                account_id=account.id, connection=connection, external_id=org.external_id, name=org.name
+            )
+            db.session.add(setup)
+        setup.name = org.name
+        setup.unusable_reason = None if org.usable else (org.reason or _("This organisation cannot be used."))
+    db.session.commit()
+    return connection
+
+
+def _existing_connection(account, system_key, sandbox, external_ids) -> Connection | None:
+    return db.session.scalar(
+        select(Connection)
+        .join(AccountingSetup)
+        .where(
+            Connection.account_id == account.id,
+            Connection.system == system_key,
+            Connection.sandbox == sandbox,
+            AccountingSetup.external_id.in_(external_ids),
+        )
+        .limit(1)
+    )
+
+
+def disconnect(connection: Connection) -> None:
+    changes = audit.apply_changes(connection, {"status": "disabled"})
+    connection.credentials = {}
+    for setup in connection.setups:
+        changes.update(
+            {f"{setup.name}.active": {"before": setup.active, "after": False}} if setup.active else {}
+        )
+        setup.active = False
+    audit.record("connection.disconnected", connection, account=connection.account, changes=changes)
+    db.session.commit()
+
+
+# --- the setup ---------------------------------------------------------------------------------------------
+
+
+def system_of(setup: AccountingSetup) -> AccountingSystem:
+    return get_system(setup.connection.system)
+
+
+def spec_of(setup: AccountingSetup, template: Template) -> TemplateSpec:
+    return next(
+        spec
+        for spec in system_of(setup).templates
+        if (spec.kind, spec.zone) == (template.kind, template.zone)
+    )
+
+
+def select_setup(setup: AccountingSetup, selected: bool) -> None:
+    """Tick "Activate integration": Bogbro creates the templates the system needs (values still empty)."""
+    if selected and setup.unusable_reason:
+        raise SetupError(setup.unusable_reason)
+    changes = audit.apply_changes(setup, {"selected": selected})
+    if selected:
+        have = {(template.kind, template.zone) for template in setup.templates}
+        for spec in system_of(setup).templates:
+            if (spec.kind, spec.zone) not in have:
+                setup.templates.append(Template(account_id=setup.account_id, kind=spec.kind, zone=spec.zone))
+    elif setup.active:
+        changes.update(audit.apply_changes(setup, {"active": False}))
+    if changes:
+        audit.record(
+            "setup.selected" if selected else "setup.deselected",
+            setup,
+            account=setup.account,
+            changes=changes,
+        )
+    db.session.commit()
+
+
+def choices(setup: AccountingSetup, kind: str, refresh: bool = False) -> list[Choice]:
+    """Live master data from the accounting system, cached briefly so the wizard stays fast."""
+    key = f"bogbro:choices:{setup.id}:{kind}"
+    redis = get_redis()
+    if not refresh:
+        cached = redis.get(key)
+        if cached is not None:
+            return [Choice(**item) for item in json.loads(cached)]
+    found = connector_for(setup.connection, setup.external_id).list_choices(kind)
+    redis.set(key, json.dumps([asdict(choice) for choice in found]), ex=CHOICES_CACHE_SECONDS)
+    return found
+
+
+def save_template(template: Template, submitted: dict, available: dict[str, list[Choice]]) -> dict[str, str]:
+    """Store the chosen values; every value must be one the system offers right now.
+
+    Returns field errors (nothing is saved when there are any).
+    """
+    setup = template.setup
+    spec = spec_of(setup, template)
+    values, labels, errors = dict(template.values), dict(template.labels), {}
+    for field in spec.fields:
+        value = (submitted.get(field.name) or "").strip()
+        if not value:
+            values.pop(field.name, None)
+            labels.pop(field.name, None)
+            continue
+        choice = next((c for c in available[field.name] if c.value == value), None)
+        if choice is None:
+            errors[field.name] = _("%(system)s has no such choice (any more).", system=system_of(setup).name)
+            continue
+        values[field.name], labels[field.name] = choice.value, choice.label
+    if errors:
+        return errors
+    changes = audit.apply_changes(template, {"values": values, "labels": labels})
+    if changes:
+        audit.record(f"template.{template.kind}.updated", template, account=setup.account, changes=changes)
+    db.session.commit()
+    return {}
+
+
+def missing_values(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -> list[str]:
+    """One message per required value that is not (validly) chosen; empty means complete."""
+    messages = []
+    by_key = {(t.kind, t.zone): t for t in setup.templates}
+    for spec in system_of(setup).templates:
+        template = by_key.get((spec.kind, spec.zone))
+        for field in spec.fields:
+            if not field.required:
+                continue
+            value = template.values.get(field.name) if template else None
+            if not value:
+                messages.append(
+                    _("%(template)s: choose %(field)s.", template=_(spec.label), field=_(field.label).lower())
+                )
+            elif stale and field.name in stale.get(template.id, set()):
+                label = template.labels.get(field.name, value)
+                message = _("%(template)s: %(value)s no longer exists in %(system)s; choose another.")
+                messages.append(
+                    message % {"template": _(spec.label), "value": label, "system": system_of(setup).name}
+                )
+    return messages
+
+
+def stale_values(setup: AccountingSetup) -> dict[int, set[str]]:
+    """Chosen values the accounting system no longer offers (e.g. an account deleted there)."""
+    stale: dict[int, set[str]] = {}
+    for template in setup.templates:
+        for field in spec_of(setup, template).fields:
+            value = template.values.get(field.name)
+            if value and value not in {choice.value for choice in choices(setup, field.choices)}:
+                stale.setdefault(template.id, set()).add(field.name)
+    return stale
+
+
+def set_auto_book(setup: AccountingSetup, on: bool) -> None:
+    changes = audit.apply_changes(setup, {"auto_book": on})
+    if changes:
+        audit.record("setup.auto_book", setup, account=setup.account, changes=changes)
+    db.session.commit()
+
+
+def activate(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -> list[str]:
+    """Activate when every required template is complete; otherwise return what is missing."""
+    if setup.unusable_reason:
+        return [setup.unusable_reason]
+    if setup.connection.status != "active":
+        return [_("The connection to %(system)s must be renewed first.", system=system_of(setup).name)]
+    missing = ([] if setup.selected else [_("Tick “Activate integration” first.")]) + missing_values(
+        setup, stale
+    )
+    if missing:
+        return missing
+    changes = audit.apply_changes(setup, {"active": True, "activated_at": utcnow()})
+    audit.record("setup.activated", setup, account=setup.account, changes=changes)
+    db.session.commit()
+    return []
+
+
+def deactivate(setup: AccountingSetup) -> None:
+    changes = audit.apply_changes(setup, {"active": False})
+    if changes:
+        audit.record("setup.deactivated", setup, account=setup.account, changes=changes)
+    db.session.commit()
+
+
+def real_connect_available(system_key: str) -> bool:
+    """Whether Bogbro is registered with the vendor (the app's own ids are configured)."""
+    settings = system_settings(system_key, sandbox=False)
+    needed = {
+        "grant_token": ("app_secret_token", "app_public_token"),
+        "oauth": ("client_id", "client_secret"),
+        "api_key": (),
+    }[get_system(system_key).connect]
+    return all(settings.get(name) for name in needed)
+
+
+def forget_choices(setup: AccountingSetup) -> None:
+    redis = get_redis()
+    keys = list(redis.scan_iter(f"bogbro:choices:{setup.id}:*"))
+    if keys:
+        redis.delete(*keys)

@@ -1,0 +1,265 @@
+"""The setup wizard: connect an accounting system, pick organisations, fill the templates, activate."""
+
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.connectors import available_systems, get_system
+from portal.connectors.errors import ConnectorError
+from portal.extensions import db, htmx
+from portal.integrations import operations
+from portal.integrations.forms import ApiKeyForm
+from portal.models import AccountingSetup, Connection, Template
+from portal.tenancy import account_required, current_account, get_owned_or_404, owner_required
+
+bp = Blueprint("integrations", __name__, url_prefix="/setup", template_folder="templates")
+PENDING_CONNECT = "pending_connect"
+
+
+def _system_or_404(system_key):
+    try:
+        return get_system(system_key)
+    except LookupError:
+        abort(404)
+
+
+@bp.get("")
+@account_required
+def index():
+    setups = db.session.scalars(
+        select(AccountingSetup)
+        .join(Connection)
+        .where(AccountingSetup.account_id == current_account().id, Connection.status != "disabled")
+        .order_by(AccountingSetup.id)
+    ).all()
+    systems = [(system, operations.real_connect_available(system.key)) for system in available_systems()]
+    return render_template(
+        "integrations/index.html",
+        setups=setups,
+        systems=systems,
+        sandbox_enabled=current_app.config["SANDBOX_ENABLED"],
+    )
+
+
+@bp.route("/connect/<system_key>", methods=["GET", "POST"])
+@owner_required
+def connect(system_key):
+    system = _system_or_404(system_key)
+    sandbox = request.values.get("sandbox") == "1"
+    if sandbox and not current_app.config["SANDBOX_ENABLED"]:
+        abort(404)
+    if not sandbox and not operations.real_connect_available(system_key):
+        flash(_("Bogbro is not yet registered with %(system)s on this server.", system=system.name), "error")
+        return redirect(url_for(".index"))
+    callback_url = url_for(".callback", system_key=system_key, _external=True)
+    if system.connect == "api_key":
+        form = ApiKeyForm()
+        if form.validate_on_submit():
+            params = {
+                "api_id": form.api_id.data,
+                "api_key": form.api_key.data,
+                "api_secret": form.api_secret.data,
+            }
+            try:
+                connection = operations.connect(current_account(), system_key, sandbox, params, callback_url)
+            except operations.SetupError as refusal:
+                form.api_key.errors.append(str(refusal))
+            else:
+                return redirect(url_for(".connection", connection_id=connection.id))
+        return render_template("integrations/connect_keys.html", form=form, system=system, sandbox=sandbox)
+    state = secrets.token_urlsafe(24)
+    session[PENDING_CONNECT] = {"system": system_key, "sandbox": sandbox, "state": state}
+    return redirect(operations.start_connect(system_key, sandbox, callback_url, state))
+
+
+@bp.get("/connect/<system_key>/callback")
+@owner_required
+def callback(system_key):
+    system = _system_or_404(system_key)
+    pending = session.pop(PENDING_CONNECT, None)
+    if pending is None or pending["system"] != system_key:
+        flash(_("The connection was not started from this browser session. Start again."), "error")
+        return redirect(url_for(".index"))
+    if "state" in request.args and not secrets.compare_digest(request.args["state"], pending["state"]):
+        abort(400)
+    if request.args.get("error"):
+        flash(
+            _(
+                "%(system)s did not grant access (%(reason)s).",
+                system=system.name,
+                reason=request.args["error"],
+            ),
+            "error",
+        )
+        return redirect(url_for(".index"))
+    callback_url = url_for(".callback", system_key=system_key, _external=True)
+    try:
+        connection = operations.connect(
+            current_account(), system_key, pending["sandbox"], request.args.to_dict(), callback_url
+        )
+    except operations.SetupError as refusal:
+        flash(str(refusal), "error")
+        return redirect(url_for(".index"))
+    flash(_("%(system)s is connected.", system=system.name), "success")
+    return redirect(url_for(".connection", connection_id=connection.id))
+
+
+@bp.get("/connections/<int:connection_id>")
+@account_required
+def connection(connection_id):
+    connection = get_owned_or_404(Connection, connection_id)
+    return render_template(
+        "integrations/connection.html", connection=connection, system=get_system(connection.system)
+    )
+
+
+@bp.post("/connections/<int:connection_id>/disconnect")
+@owner_required
+def disconnect(connection_id):
+    connection = get_owned_or_404(Connection, connection_id)
+    operations.disconnect(connection)
+    flash(
+        _(
+            "The connection is removed. Nothing more is sent to %(system)s.",
+            system=get_system(connection.system).name,
+        ),
+        "success",
+    )
+    return redirect(url_for(".index"))
+
+
+@bp.post("/<int:setup_id>/select")
+@owner_required
+def select_setup(setup_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    try:
+        operations.select_setup(setup, request.form.get("selected") == "on")
+    except operations.SetupError as refusal:
+        flash(str(refusal), "error")
+        return redirect(url_for(".connection", connection_id=setup.connection_id))
+    target = url_for(
+        ".setup" if setup.selected else ".connection", setup_id=setup.id, connection_id=setup.connection_id
+    )
+    if htmx:  # the checkbox posts by itself; let the browser follow
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target)
+
+
+@bp.get("/<int:setup_id>")
+@account_required
+def setup(setup_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    if not setup.selected:
+        return redirect(url_for(".connection", connection_id=setup.connection_id))
+    system = get_system(setup.connection.system)
+    return render_template(
+        "integrations/setup.html",
+        setup=setup,
+        system=system,
+        specs={(spec.kind, spec.zone): spec for spec in system.templates},
+        missing=operations.missing_values(setup),
+    )
+
+
+def _template_card(setup, template, errors=None, status=200):
+    spec = operations.spec_of(setup, template)
+    system = get_system(setup.connection.system)
+    try:
+        available = {field.name: operations.choices(setup, field.choices) for field in spec.fields}
+    except ConnectorError as exc:
+        available, failure = None, exc.message
+    else:
+        failure = None
+    context = {
+        "setup": setup,
+        "system": system,
+        "template": template,
+        "spec": spec,
+        "available": available,
+        "failure": failure,
+        "errors": errors or {},
+    }
+    if htmx:
+        return render_template("integrations/_template_card.html", **context), status
+    return render_template("integrations/template.html", **context), status
+
+
+def _owned_template(setup_id, template_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    template = get_owned_or_404(Template, template_id)
+    if template.setup_id != setup.id:
+        abort(404)
+    return setup, template
+
+
+@bp.get("/<int:setup_id>/templates/<int:template_id>")
+@account_required
+def template(setup_id, template_id):
+    setup, template = _owned_template(setup_id, template_id)
+    return _template_card(setup, template)
+
+
+@bp.post("/<int:setup_id>/templates/<int:template_id>")
+@owner_required
+def save_template(setup_id, template_id):
+    setup, template = _owned_template(setup_id, template_id)
+    spec = operations.spec_of(setup, template)
+    try:
+        available = {field.name: operations.choices(setup, field.choices) for field in spec.fields}
+    except ConnectorError as exc:
+        flash(exc.message, "error")
+        return _template_card(setup, template, status=502)
+    errors = operations.save_template(template, request.form, available)
+    if errors:
+        return _template_card(setup, template, errors=errors, status=400)
+    if htmx:
+        return _template_card(setup, template)
+    flash(_("Saved."), "success")
+    return redirect(url_for(".setup", setup_id=setup.id, _anchor=f"template-{template.id}"))
+
+
+@bp.post("/<int:setup_id>/refresh")
+@owner_required
+def refresh(setup_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    operations.forget_choices(setup)
+    return redirect(url_for(".setup", setup_id=setup.id))
+
+
+@bp.post("/<int:setup_id>/auto-book")
+@owner_required
+def auto_book(setup_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    operations.set_auto_book(setup, request.form.get("auto_book") == "on")
+    flash(_("Saved."), "success")
+    return redirect(url_for(".setup", setup_id=setup.id, _anchor="auto-book"))
+
+
+@bp.post("/<int:setup_id>/activate")
+@owner_required
+def activate(setup_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    try:
+        stale = operations.stale_values(setup)
+    except ConnectorError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".setup", setup_id=setup.id))
+    problems = operations.activate(setup, stale)
+    if problems:
+        flash(_("The integration cannot be activated yet:"), "error")
+        for problem in problems:
+            flash(problem, "error")
+        return redirect(url_for(".setup", setup_id=setup.id, _anchor="activate"))
+    flash(_("The integration is active."), "success")
+    return redirect(url_for(".setup", setup_id=setup.id))
+
+
+@bp.post("/<int:setup_id>/deactivate")
+@owner_required
+def deactivate(setup_id):
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    operations.deactivate(setup)
+    flash(_("The integration is paused. Nothing is transferred until you activate it again."), "success")
+    return redirect(url_for(".setup", setup_id=setup.id))

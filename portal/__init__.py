@@ -1,5 +1,6 @@
 """The Bogbro portal: create_app assembles configuration, extensions and blueprints."""
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
-        instance_path=str(ROOT / "instance"),
+        instance_path=os.environ.get("INSTANCE_PATH") or str(ROOT / "instance"),
         static_folder=str(ROOT / "static"),
     )
     app.config.update(load_config(app.instance_path))

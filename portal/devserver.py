@@ -42,7 +42,8 @@ def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
             "--save", "60 1",
             "--appendonly", "no",
             "--loglevel", "warning",
-        ]
+        ],
+        start_new_session=True,  # Ctrl-C must not reach it: it stops last, after the worker is done with it
     )  # fmt: skip
     url = f"unix://{socket}"
     client = redis.Redis.from_url(url)
@@ -89,12 +90,12 @@ def run(instance_path: str, port: int) -> None:
     )
 
     def stop(*_):
+        # Web first, then the worker (it finishes its job), Redis last.
         for process in reversed(processes):
             if process.poll() is None:
                 process.terminate()
-        for process in processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
         raise SystemExit(0)

@@ -22,8 +22,8 @@ translations: $(VENV)/.installed-run
 	$(BIN)/pybabel compile --statistics -d portal/translations
 
 extract-messages: $(VENV)/.installed-run
-	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -k N_ -o portal/translations/messages.pot portal
-	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
+	$(BIN)/pybabel extract --no-location --sort-output --width 110 -F babel.cfg -k _l -k lazy_gettext -k N_ -o portal/translations/messages.pot portal
+	$(BIN)/pybabel update --width 110 -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
 
 run: translations
 	$(FLASK) db upgrade

@@ -3,6 +3,9 @@ a ConnectorContext (where to send requests, Redis for shared rate limits and loc
 and a CredentialStore that persists rotated tokens) and speaks in the dataclasses of connectors.base.
 """
 
+# Postponed annotations: the field `redis: redis.Redis` would otherwise see the field, not the module.
+from __future__ import annotations
+
 import importlib
 import time
 from collections.abc import Callable
@@ -15,7 +18,7 @@ import redis
 from portal.connectors.base import AccountingConnector, AccountingSystem
 
 # system key -> module with SYSTEM (an AccountingSystem) and CONNECTOR (an AccountingConnector subclass)
-SYSTEM_MODULES: dict[str, str] = {}
+SYSTEM_MODULES: dict[str, str] = {"dynaccount": "portal.connectors.dynaccount"}
 
 
 class CredentialStore(Protocol):

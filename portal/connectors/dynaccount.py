@@ -47,7 +47,6 @@ from portal.connectors.base import (
 from portal.connectors.errors import (
     AuthenticationError,
     ConfigurationError,
-    ConnectorError,
     TransientError,
     UnsupportedOperation,
     ValidationError,
@@ -551,11 +550,10 @@ class DynaccountConnector(AccountingConnector):
             self._insert_bulk(
                 line_table, [{fk: header_id, **self._line_fields(line)} for line in document.lines]
             )
-        except TransientError:
-            raise  # ambiguous or not: the next create finds this header by reference and completes it
-        except ConnectorError:
+        except ValidationError:
             self._delete(table, header_id)  # refused lines: roll back, as the official library does
             raise
+        # Any other failure leaves the header: the next create finds it by reference and completes it.
         return self._remote_invoice(self._get(table, header_id)[0], kind is self.CREDIT_NOTE)
 
     def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice:
@@ -644,9 +642,7 @@ class DynaccountConnector(AccountingConnector):
             enclosure_id = self._insert("enclosure", fields)["id"]
         try:
             self._insert_bulk("accounting", [{"enclosure_id": enclosure_id, **row} for row in rows])
-        except TransientError:
-            raise
-        except ConnectorError:
+        except ValidationError:
             self._delete("enclosure", enclosure_id)  # manual rollback, as Webshop.php put_enclosure does
             raise
         return str(enclosure_id)

@@ -365,3 +365,26 @@ def page(_browser, live_server, db):
     yield page
     context.close()
     assert not errors, f"browser errors: {errors}"
+
+
+# --- accounting sandboxes -------------------------------------------------------------------------------
+
+
+def sandbox_connect_params(system_key: str) -> dict:
+    """What the customer's browser (or form) hands back after granting access to a sandbox."""
+    from portal.connectors import system_module
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+
+    settings = system_module(system_key).sandbox_settings(IN_PROCESS_ORIGIN)
+    if system_key == "dynaccount":
+        return {key: settings[f"demo_{key}"] for key in ("api_id", "api_key", "api_secret")}
+    raise NotImplementedError(system_key)
+
+
+def connect_sandbox(account, system_key: str):
+    """A sandbox Connection made through the real connect flow (as the wizard does it)."""
+    from portal.integrations import operations
+
+    return operations.connect(
+        account, system_key, True, sandbox_connect_params(system_key), "http://localhost/cb"
+    )

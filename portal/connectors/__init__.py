@@ -15,7 +15,7 @@ from redis import Redis
 from portal.connectors.base import AccountingConnector, AccountingSystem
 
 # system key -> module with SYSTEM (an AccountingSystem) and CONNECTOR (an AccountingConnector subclass)
-SYSTEM_MODULES: dict[str, str] = {}
+SYSTEM_MODULES: dict[str, str] = {"dynaccount": "portal.connectors.dynaccount"}
 
 
 class CredentialStore(Protocol):

@@ -78,14 +78,15 @@ def system_settings(system: str, sandbox: bool) -> dict:
 
 
 def connector_for(
-    connection: Connection, external_id: str | None = None, *, transport=None
+    connection: Connection, external_id: str | None = None, *, transport=None, credentials=None
 ) -> AccountingConnector:
+    """A connector for a stored connection (or, with a `credentials` store, for one not saved yet)."""
     settings = system_settings(connection.system, connection.sandbox)
     if connection.sandbox and transport is None:
         transport = SandboxTransport(current_app._get_current_object())
     context = ConnectorContext(
         base_url=settings["api_url"],
-        credentials=DatabaseCredentialStore(connection.id),
+        credentials=credentials or DatabaseCredentialStore(connection.id),
         external_id=external_id,
         transport=transport,
         redis=get_redis(),

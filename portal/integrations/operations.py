@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal import audit
-from portal.connectors import get_system, system_module
+from portal.connectors import StaticCredentials, get_system, system_module
 from portal.connectors.base import AccountingSystem, Choice, TemplateSpec
-from portal.connectors.errors import ConnectorError
+from portal.connectors.errors import ConfigurationError, ConnectorError
 from portal.extensions import db
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
 from portal.models import Account, AccountingSetup, Connection, Template, utcnow
@@ -45,16 +45,16 @@ def connect(account: Account, system_key: str, sandbox: bool, params: dict, call
         probe = Connection(
             account_id=account.id, system=system_key, label="", credentials=credentials, sandbox=sandbox
         )
-        db.session.add(probe)
-        db.session.flush()  # the connector reads credentials through the database
-        organisations = connector_for(probe).list_organisations()
+        # Nothing is written before the organisations are known (and no transaction is held open
+        # while the accounting system answers).
+        organisations = connector_for(probe, credentials=StaticCredentials(credentials)).list_organisations()
     except ConnectorError as exc:
         db.session.rollback()
         raise SetupError(
             _(
                 "%(system)s refused the connection: %(message)s",
                 system=module.SYSTEM.name,
-                message=exc.message,
+                message=_(exc.message),  # connectors mark their own texts for translation (N_)
             )
         ) from exc
     if not organisations:
@@ -65,13 +65,13 @@ def connect(account: Account, system_key: str, sandbox: bool, params: dict, call
 
     existing = _existing_connection(account, system_key, sandbox, {org.external_id for org in organisations})
     if existing is not None:
-        db.session.delete(probe)
         existing.credentials = credentials
         existing.status, existing.status_message = "active", None
         connection = existing
         audit.record("connection.renewed", connection, account=account)
     else:
         connection = probe
+        db.session.add(connection)
         connection.label = ", ".join(org.name for org in organisations)[:200]
         audit.record(
             "connection.created",
@@ -161,6 +161,11 @@ def select_setup(setup: AccountingSetup, selected: bool) -> None:
 
 def choices(setup: AccountingSetup, kind: str, refresh: bool = False) -> list[Choice]:
     """Live master data from the accounting system, cached briefly so the wizard stays fast."""
+    if setup.connection.status != "active":
+        name = system_of(setup).name
+        raise ConfigurationError(
+            _("The connection to %(system)s must be renewed first.", system=name), system=name
+        )
     key = f"bogbro:choices:{setup.id}:{kind}"
     redis = get_redis()
     if not refresh:

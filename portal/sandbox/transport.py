@@ -14,11 +14,15 @@ IN_PROCESS_ORIGIN = "http://sandbox.bogbro.internal"
 class SandboxTransport(httpx.WSGITransport):
     def __init__(self, app):
         super().__init__(app=app, raise_app_exceptions=True)
+        self.flask_app = app
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         started = time.monotonic()
         try:
-            response = super().handle_request(request)
+            # A fresh app context: the sandbox gets its own `g` and database session, as it would in
+            # another process; otherwise it would commit (or reset) the caller's unfinished work.
+            with self.flask_app.app_context():
+                response = super().handle_request(request)
         except ConnectionDropped as exc:
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request

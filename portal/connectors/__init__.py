@@ -3,6 +3,9 @@ a ConnectorContext (where to send requests, Redis for shared rate limits and loc
 and a CredentialStore that persists rotated tokens) and speaks in the dataclasses of connectors.base.
 """
 
+# Annotations stay unevaluated: the field `redis: redis.Redis | None` would otherwise read its own default.
+from __future__ import annotations
+
 import importlib
 import time
 from collections.abc import Callable
@@ -15,7 +18,9 @@ import redis
 from portal.connectors.base import AccountingConnector, AccountingSystem
 
 # system key -> module with SYSTEM (an AccountingSystem) and CONNECTOR (an AccountingConnector subclass)
-SYSTEM_MODULES: dict[str, str] = {}
+SYSTEM_MODULES: dict[str, str] = {
+    "dinero": "portal.connectors.dinero",
+}
 
 
 class CredentialStore(Protocol):

@@ -509,9 +509,15 @@ def api(scope="read"):
 
 
 def _select_fields(item: dict, fields_param: str | None, default: str) -> dict:
-    """`fields=` is case-insensitive and answers in the casing asked for."""
-    wanted = [name.strip() for name in (fields_param or default).split(",") if name.strip()]
+    """`fields=` is case-insensitive and answers in the casing asked for; without it, a minimal default
+    set in the model's own casing (guess: the document gives the defaults in lower camel case)."""
     by_lower = {key.lower(): key for key in item}
+    if not fields_param:
+        return {
+            by_lower[name.strip().lower()]: item[by_lower[name.strip().lower()]]
+            for name in default.split(",")
+        }
+    wanted = [name.strip() for name in fields_param.split(",") if name.strip()]
     selected, unknown = {}, []
     for name in wanted:
         key = by_lower.get(name.lower())
@@ -870,7 +876,7 @@ ORGANIZATION_FIELDS = [
 def organizations():
     fields = request.args.get("fields")
     items = [{key: org[key] for key in ORGANIZATION_FIELDS} for org in ORGANIZATIONS.values()]
-    return _json([_select_fields(item, fields, "name") for item in items])
+    return _json([_select_fields(item, fields, "Id,Name,IsPro") for item in items])
 
 
 @bp.get("/v1.1/organizations")

@@ -713,7 +713,7 @@ def test_sandbox_list_conventions(app, dinero, tokens):
         customer(dinero, name=f"Kunde {number}", email=f"k{number}@example.dk")
     with raw_client(app, tokens["access_token"]) as http:
         default = http.get(f"/v1/{ORG}/contacts").json()
-        assert set(default["Collection"][0]) == {"name", "contactGuid"}  # minimal defaults, as asked casing
+        assert set(default["Collection"][0]) == {"Name", "ContactGuid"}  # minimal defaults
         paged = http.get(
             f"/v1/{ORG}/contacts", params={"pageSize": 2, "page": 2, "fields": "NAME,email"}
         ).json()
@@ -724,7 +724,7 @@ def test_sandbox_list_conventions(app, dinero, tokens):
         both = http.get(
             f"/v1/{ORG}/contacts", params={"queryFilter": "Name contains 'kunde';Email eq 'K3@EXAMPLE.DK'"}
         ).json()
-        assert [c["name"] for c in both["Collection"]] == ["Kunde 3"]
+        assert [c["Name"] for c in both["Collection"]] == ["Kunde 3"]
         refused = http.get(f"/v1/{ORG}/contacts", params={"queryFilter": "City eq 'Aarhus'"})
         assert refused.status_code == 400
         assert refused.json()["code"] == 42 and "queryFilter" in refused.json()["validationErrors"]

@@ -201,7 +201,7 @@ def test_connect_refusals(app, client, db):
 
     unknown = client.get(start_connect({**SETTINGS, "client_id": "isv_somebody"}, callback, "s"))
     assert unknown.status_code == 400
-    assert "not registered" in unknown.get_data(as_text=True)
+    assert "ikke registreret" in unknown.get_data(as_text=True)  # the page speaks Danish by default
     elsewhere = client.get(start_connect(SETTINGS, "https://evil.example/cb", "s"))
     assert elsewhere.status_code == 400
 

@@ -3,6 +3,9 @@ a ConnectorContext (where to send requests, Redis for shared rate limits and loc
 and a CredentialStore that persists rotated tokens) and speaks in the dataclasses of connectors.base.
 """
 
+# Annotations stay unevaluated: the field `redis: redis.Redis | None` would otherwise read its own default.
+from __future__ import annotations
+
 import importlib
 import time
 from collections.abc import Callable
@@ -15,7 +18,11 @@ from redis import Redis
 from portal.connectors.base import AccountingConnector, AccountingSystem
 
 # system key -> module with SYSTEM (an AccountingSystem) and CONNECTOR (an AccountingConnector subclass)
-SYSTEM_MODULES: dict[str, str] = {"dynaccount": "portal.connectors.dynaccount"}
+SYSTEM_MODULES: dict[str, str] = {
+    "e-conomic": "portal.connectors.economic",
+    "dinero": "portal.connectors.dinero",
+    "dynaccount": "portal.connectors.dynaccount",
+}
 
 
 class CredentialStore(Protocol):

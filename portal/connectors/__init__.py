@@ -3,6 +3,9 @@ a ConnectorContext (where to send requests, Redis for shared rate limits and loc
 and a CredentialStore that persists rotated tokens) and speaks in the dataclasses of connectors.base.
 """
 
+# Annotations stay unevaluated: the field `redis` below would otherwise shadow the module in its own annotation.
+from __future__ import annotations
+
 import importlib
 import time
 from collections.abc import Callable
@@ -15,7 +18,9 @@ import redis
 from portal.connectors.base import AccountingConnector, AccountingSystem
 
 # system key -> module with SYSTEM (an AccountingSystem) and CONNECTOR (an AccountingConnector subclass)
-SYSTEM_MODULES: dict[str, str] = {}
+SYSTEM_MODULES: dict[str, str] = {
+    "e-conomic": "portal.connectors.economic",
+}
 
 
 class CredentialStore(Protocol):

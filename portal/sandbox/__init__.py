@@ -12,7 +12,10 @@ from portal.extensions import csrf
 from portal.sandbox.faults import apply_faults, fault_admin_blueprint
 
 # prefix under /sandbox/ -> module; e.g. "e-conomic" stands for https://restapi.e-conomic.com/
-SANDBOXES: dict[str, str] = {}
+SANDBOXES: dict[str, str] = {
+    "e-conomic": "portal.sandbox.economic",
+    "e-conomic-apis": "portal.sandbox.economic_apis",
+}
 
 index_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")
 

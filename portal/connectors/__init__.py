@@ -3,7 +3,7 @@ a ConnectorContext (where to send requests, Redis for shared rate limits and loc
 and a CredentialStore that persists rotated tokens) and speaks in the dataclasses of connectors.base.
 """
 
-# Annotations stay unevaluated: the field `redis` below would otherwise shadow the module in its own annotation.
+# Annotations stay unevaluated: the field `redis` would otherwise shadow the module in its own annotation.
 from __future__ import annotations
 
 import importlib

@@ -124,7 +124,8 @@ SYSTEM = AccountingSystem(
         ),
         N_("e-conomic cannot e-mail an invoice with our text through its API: Bogbro sends the PDF itself."),
         N_(
-            "Stock is read from e-conomic when the inventory module is on; it cannot be changed through the API."
+            "Stock is read from e-conomic when the inventory module is on; "
+            "it cannot be changed through the API."
         ),
     ),
 )
@@ -189,7 +190,7 @@ class _Fixed:
         return self.credentials
 
 
-# --- helpers --------------------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------------------
 
 _SELF_LINK = {
     "<": "_0_",
@@ -291,7 +292,7 @@ def _country_name(code: str) -> str:
     return Locale("da").territories.get(code.upper(), code)
 
 
-# --- the connector ---------------------------------------------------------------------------------------------
+# --- the connector ------------------------------------------------------------------------------------------
 
 
 class EconomicConnector(AccountingConnector):
@@ -599,7 +600,7 @@ class EconomicConnector(AccountingConnector):
         )
 
     def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
-        """A draft with negative quantities (e-conomic has no credit-note endpoint); book it like an invoice."""
+        """A draft with negative quantities (e-conomic has no credit-note endpoint); book it as usual."""
         existing = self.find_invoice(credit_note.reference)
         if existing is not None:
             return existing
@@ -642,7 +643,8 @@ class EconomicConnector(AccountingConnector):
     def _line(line: InvoiceLine, sign: int, number: int) -> dict:
         if not line.product_number:
             raise ConfigurationError(
-                f"Line {number} ({line.description}) has no product: e-conomic decides account and VAT from it.",
+                f"Line {number} ({line.description}) has no product: "
+                "e-conomic decides the account and the VAT from the product.",
                 system=KEY,
             )
         # Values go as they are: e-conomic itself refuses more than two decimals (E04740).
@@ -770,7 +772,8 @@ class EconomicConnector(AccountingConnector):
             if line.vat_code:
                 entry["vatAccount"] = {"vatCode": line.vat_code}
             entries.append(entry)
-        return f"{journal_number}:{self._post_entries(journal_number, voucher.date, {'financeVouchers': entries})}"
+        voucher_id = self._post_entries(journal_number, voucher.date, {"financeVouchers": entries})
+        return f"{journal_number}:{voucher_id}"
 
     def book_journal(self, journal_number: int, key: str | None = None) -> None:
         """Book every entry in the journal through the journals API. The Idempotency-Key makes a retry after
@@ -827,7 +830,8 @@ class EconomicConnector(AccountingConnector):
         # The 2026 schema lists sendBy "Email" on booking, but neither recipient nor text can be given and
         # the behaviour is undocumented; Bogbro mails the invoice PDF through its own mailer instead.
         raise UnsupportedOperation(
-            "e-conomic's API cannot e-mail an invoice to a given address with our text; Bogbro sends the PDF itself.",
+            "e-conomic's API cannot e-mail an invoice to a given address with our text; "
+            "Bogbro sends the PDF itself.",
             system=KEY,
         )
 

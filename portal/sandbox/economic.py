@@ -27,7 +27,7 @@ from portal.sandbox.store import SandboxStore
 SYSTEM = "e-conomic"
 PREFIX = "/sandbox/e-conomic"
 DEMO_AGREEMENT = 5182734  # arbitrary; the real demo agreement's number is not documented
-DEMO_TOKEN = "demo"  # the documented demo grant (read-only at e-conomic, read-write here)
+DEMO_TOKEN = "demo"  # noqa: S105  the documented demo grant (read-only at e-conomic, read-write here)
 # app public token -> app secret token of the apps "registered" with the sandbox
 APPS = {"demo-public": "demo"}
 CENT = Decimal("0.01")
@@ -36,7 +36,7 @@ PAGE_SIZE, MAX_PAGE_SIZE = 20, 1000
 bp = Blueprint("sandbox_economic", __name__, template_folder="templates")
 
 
-# --- errors -----------------------------------------------------------------------------------------------
+# --- errors -------------------------------------------------------------------------------------------------
 
 
 class ApiError(Exception):
@@ -133,7 +133,7 @@ def _api_error(exc: ApiError):
     return json_response(exc.body, exc.status, exc.headers)
 
 
-# --- JSON with exact decimals -----------------------------------------------------------------------------
+# --- JSON with exact decimals -------------------------------------------------------------------------------
 
 
 def json_text(value) -> str:
@@ -300,7 +300,7 @@ def _before():
     g.eco_base = request.host_url.rstrip("/") + PREFIX
 
 
-# --- self links -----------------------------------------------------------------------------------------------
+# --- self links ---------------------------------------------------------------------------------------------
 
 _ENCODE = {
     "<": "_0_",
@@ -390,7 +390,7 @@ def _int_or(value):
         return value
 
 
-# --- filter, sort and pagination --------------------------------------------------------------------------
+# --- filter, sort and pagination ----------------------------------------------------------------------------
 
 _ESCAPES = "$()*,[]"
 _OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "like", "in", "nin")
@@ -647,7 +647,7 @@ def created(document: dict, location_path: str):
     return json_response(body, 201, {"Location": f"{g.eco_base}/{location_path}"})
 
 
-# --- validation helpers ---------------------------------------------------------------------------------------
+# --- validation helpers -------------------------------------------------------------------------------------
 
 
 def _decimal_places(value) -> int:
@@ -740,7 +740,7 @@ def today() -> str:
     return date.today().isoformat()
 
 
-# --- master data -------------------------------------------------------------------------------------------
+# --- master data --------------------------------------------------------------------------------------------
 
 DEMO_COMPANY = {
     "name": "Nordlys Webshop ApS",
@@ -1036,7 +1036,7 @@ def _inventory(in_stock: Decimal) -> dict:
     }
 
 
-# --- the API: self and master data ------------------------------------------------------------------------------
+# --- the API: self and master data --------------------------------------------------------------------------
 
 
 @bp.get("/self")
@@ -1237,7 +1237,8 @@ def get_accounting_year(year):
 CUSTOMER_FILTERS = {
     "address", "balance", "barred", "city", "corporateIdentificationNumber", "country", "creditLimit",
     "currency", "customerNumber", "ean", "email", "lastUpdated", "name", "publicEntryNumber",
-    "telephoneAndFaxNumber", "mobilePhone", "vatNumber", "website", "zip", "customerGroup.customerGroupNumber",
+    "telephoneAndFaxNumber", "mobilePhone", "vatNumber", "website", "zip",
+    "customerGroup.customerGroupNumber",
 }  # fmt: skip
 CUSTOMER_TEXT = {
     "address": 510, "zip": 30, "city": 50, "country": 50, "email": 255, "corporateIdentificationNumber": 40,
@@ -1376,7 +1377,7 @@ def delete_customer(n):
     return Response(status=204)
 
 
-# --- products ----------------------------------------------------------------------------------------------
+# --- products -----------------------------------------------------------------------------------------------
 
 PRODUCT_FILTERS = {
     "productNumber", "description", "name", "costPrice", "recommendedPrice", "salesPrice", "barCode",
@@ -1488,7 +1489,8 @@ def delete_product(encoded):
 DRAFT_FILTERS = {
     "draftInvoiceNumber", "date", "currency", "exchangeRate", "paymentTerms.paymentTermsNumber",
     "customer.customerNumber", "recipient.name", "recipient.address", "recipient.zip", "recipient.city",
-    "recipient.country", "recipient.ean", "recipient.publicEntryNumber", "deliveryLocation.deliveryLocationNumber",
+    "recipient.country", "recipient.ean", "recipient.publicEntryNumber",
+    "deliveryLocation.deliveryLocationNumber",
     "delivery.address", "delivery.zip", "delivery.city", "delivery.country", "delivery.deliveryTerms",
     "delivery.deliveryDate", "notes.heading", "notes.textLine1", "notes.textLine2",
     "references.salesPerson.employeeNumber", "references.vendorReference.employeeNumber", "references.other",
@@ -1858,7 +1860,7 @@ def book_draft():
     return created(_booked_out(booked), f"invoices/booked/{booked_number}")
 
 
-# --- the ledger -----------------------------------------------------------------------------------------------
+# --- the ledger ---------------------------------------------------------------------------------------------
 
 
 def post_entry(year: str, entry: dict) -> dict:
@@ -1879,7 +1881,7 @@ def debtor_account(customer_number: int) -> int:
 
 
 def post_invoice(booked: dict) -> None:
-    """Debtor +gross, each sales account −net, the VAT account −VAT; stock and the customer balance move."""
+    """Debtor +gross, each sales account -net, the VAT account -VAT; stock and the customer balance move."""
     day = booked["date"]
     year = accounting_year_for(date.fromisoformat(day))["year"]
     rate = booked["exchangeRate"]
@@ -2284,7 +2286,7 @@ def _settle(entry: dict) -> None:
         g.eco.put("booked", invoice["bookedInvoiceNumber"], invoice)
 
 
-# --- the grant-token consent page (stands for secure.e-conomic.com/secure/api1/requestaccess.aspx) ---------
+# --- the grant-token consent page (stands for secure.e-conomic.com/secure/api1/requestaccess.aspx) ----------
 
 
 def _safe_redirect(url: str) -> bool:

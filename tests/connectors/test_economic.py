@@ -43,7 +43,7 @@ from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 TODAY = date.today()
 
 
-def make_connector(app, redis, token="demo", sleeps=None, **settings):
+def make_connector(app, redis, token="demo", sleeps=None, **settings):  # noqa: S107
     context = ConnectorContext(
         base_url=f"{IN_PROCESS_ORIGIN}/sandbox/e-conomic",
         credentials=StaticCredentials({"agreement_grant_token": token}),
@@ -136,7 +136,7 @@ def test_connect_flow_grants_a_token_for_the_chosen_agreement(app, client, redis
     page = client.get(url)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "SANDBOX" in html and "Nordlys Webshop ApS" in html
+    assert "SANDKASSE" in html and "Nordlys Webshop ApS" in html  # Danish by default
     answer = client.post(
         urlsplit(url).path,
         data={**{k: v[0] for k, v in query.items()}, "agreement": "new", "action": "accept"},
@@ -206,11 +206,12 @@ def test_connector_for_a_sandbox_connection(app, db, redis, account):
     assert connector.verify().name == "Nordlys Webshop ApS"
 
 
-# --- master data ------------------------------------------------------------------------------------------------
+# --- master data --------------------------------------------------------------------------------------------
 
 
 def test_master_data_choices(eco):
-    assert [(c.value, c.label) for c in eco.list_choices("layouts")][0] == ("19", "Standard faktura")
+    first = eco.list_choices("layouts")[0]
+    assert (first.value, first.label) == ("19", "Standard faktura")
     terms = {c.label: c.details for c in eco.list_choices("payment_terms")}
     assert terms["Netto 8 dage"] == {"days": 8, "type": "net"}
     assert terms["Løbende måned + 30 dage"]["type"] == "invoiceMonth" and "Kontant" in terms
@@ -238,7 +239,7 @@ def test_master_data_choices(eco):
         eco.list_choices("departments")
 
 
-# --- customers and products -----------------------------------------------------------------------------------
+# --- customers and products ---------------------------------------------------------------------------------
 
 
 def test_customers_found_created_and_updated_by_each_match_field(eco):
@@ -303,7 +304,7 @@ def test_product_errors_carry_e_conomic_messages(eco):
     assert caught.value.status == 400
 
 
-# --- invoices ----------------------------------------------------------------------------------------------------
+# --- invoices -----------------------------------------------------------------------------------------------
 
 
 def test_invoice_lifecycle_credit_note_payment_voucher_and_stock(eco):
@@ -377,7 +378,7 @@ def test_totals_round_each_line_then_vat_on_the_net_total(eco):
         Decimal("33.33"),
         Decimal("414.29"),
     ]
-    # VAT on the net total 514.28 (128.57), not the sum of per-line VAT (8.33 × 3 + 103.57 = 128.56)
+    # VAT on the net total 514.28 (128.57), not the sum of per-line VAT (3 * 8.33 + 103.57 = 128.56)
     assert (invoice.totals.net, invoice.totals.vat, invoice.totals.gross) == (
         Decimal("514.28"),
         Decimal("128.57"),
@@ -433,7 +434,7 @@ def test_validation_errors_carry_e_conomic_messages(eco):
         )
 
 
-# --- faults --------------------------------------------------------------------------------------------------------
+# --- faults -------------------------------------------------------------------------------------------------
 
 
 def test_429_with_retry_after_is_retried(app, db, redis):

@@ -527,3 +527,14 @@ def test_the_shared_rate_limiter_keeps_two_connectors_under_the_limit(app, db, r
     # one request per 1/rate seconds for the agreement, whichever connector sends it
     assert sent[-1] - sent[0] >= 9 / rate * 0.9
     assert all(sent[i + 4] - sent[i] >= 4 / rate * 0.8 for i in range(len(sent) - 4))
+
+
+@pytest.mark.browser
+def test_consent_page_in_a_browser(page, live_server):
+    """The sandbox consent page works in a real browser under the strict CSP and redirects with a token."""
+    url = start_connect(sandbox_settings(live_server), f"{live_server}/sandbox/", state="ignored")
+    page.goto(url)
+    assert "SANDKASSE" in page.content()
+    page.get_by_label("En ny, tom aftale").check()
+    page.get_by_role("button", name="Godkend").click()
+    page.wait_for_url("**/sandbox/?token=*")

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis as redis_lib
 from aiosmtpd.controller import Controller
@@ -370,21 +371,37 @@ def page(_browser, live_server, db):
 # --- accounting sandboxes -------------------------------------------------------------------------------
 
 
-def sandbox_connect_params(system_key: str) -> dict:
-    """What the customer's browser (or form) hands back after granting access to a sandbox."""
-    from portal.connectors import system_module
-    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+CALLBACK = "http://localhost/setup/connect/callback"
 
-    settings = system_module(system_key).sandbox_settings(IN_PROCESS_ORIGIN)
+
+def sandbox_connect_params(system_key: str) -> dict:
+    """What the customer's browser (or form) hands back after granting access to a sandbox: the
+    consent pages are really used, through the in-process transport."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from flask import current_app
+
+    from portal.connectors import system_module
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+    module = system_module(system_key)
+    settings = module.sandbox_settings(IN_PROCESS_ORIGIN)
     if system_key == "dynaccount":
         return {key: settings[f"demo_{key}"] for key in ("api_id", "api_key", "api_secret")}
-    raise NotImplementedError(system_key)
+    url = module.start_connect(settings, CALLBACK, "test-state")
+    query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+    answer = {"e-conomic": {"agreement": "demo", "action": "accept"}, "dinero": {"answer": "accept"}}[
+        system_key
+    ]
+    transport = SandboxTransport(current_app._get_current_object())
+    with httpx.Client(transport=transport, base_url=IN_PROCESS_ORIGIN) as browser:
+        response = browser.post(urlsplit(url).path, data={**query, **answer})
+    assert response.status_code == 302, response.text
+    return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 
 def connect_sandbox(account, system_key: str):
     """A sandbox Connection made through the real connect flow (as the wizard does it)."""
     from portal.integrations import operations
 
-    return operations.connect(
-        account, system_key, True, sandbox_connect_params(system_key), "http://localhost/cb"
-    )
+    return operations.connect(account, system_key, True, sandbox_connect_params(system_key), CALLBACK)

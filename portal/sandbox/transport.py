@@ -11,9 +11,20 @@ from portal.sandbox.faults import ConnectionDropped
 IN_PROCESS_ORIGIN = "http://sandbox.bogbro.internal"
 
 
+def _wsgi_path(app):
+    """httpx puts the decoded path into PATH_INFO as text; WSGI wants its UTF-8 bytes as latin-1 (what a
+    real server sends), else a path with "å" or "€" in it reaches the app garbled or not at all."""
+
+    def wrapped(environ, start_response):
+        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
+        return app(environ, start_response)
+
+    return wrapped
+
+
 class SandboxTransport(httpx.WSGITransport):
     def __init__(self, app):
-        super().__init__(app=app, raise_app_exceptions=True)
+        super().__init__(app=_wsgi_path(app), raise_app_exceptions=True)
         self.flask_app = app
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

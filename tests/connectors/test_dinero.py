@@ -160,7 +160,7 @@ def test_connect_through_the_sandbox_consent_page(app, client, redis):
     page = client.get(url)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "SANDBOX" in html and "Dorthe Demo" in html and "Hobbyklubben" in html
+    assert "SANDKASSE" in html and "Dorthe Demo" in html and "Hobbyklubben" in html
     answer = client.post(url, data={**{k: v[0] for k, v in query.items()}, "answer": "accept"})
     assert answer.status_code == 302
     back = urlsplit(answer.headers["Location"])

@@ -1,0 +1,839 @@
+"""e-conomic: the legacy REST API (restapi.e-conomic.com) for master data, customers, products and invoices,
+and the journals service of apis.e-conomic.com to book the journal (kassekladde) payments are put in.
+
+Connecting is e-conomic's grant-token handshake: the customer approves Bogbro on e-conomic's page, which
+redirects back with `?token=<agreement grant token>`; every call then sends our app secret token and that
+grant token as headers. The grant does not expire; a revoked one answers 401.
+
+VAT is never given per line: e-conomic takes each line's product → its product group → the group's sales
+account for the recipient's VAT zone → that account's VAT code. Totals are rounded per line (2 decimals,
+half up) and VAT is computed on the net total per rate. Amounts and quantities may have at most 2 decimals.
+Our dedupe key on invoices is `references.other` (filterable on drafts and booked invoices); on journal
+entries it is the start of the entry text.
+"""
+
+import hashlib
+import json
+from datetime import date
+from decimal import Decimal
+from urllib.parse import quote, urlencode
+
+import httpx
+from babel import Locale
+
+from portal.connectors import ConnectorContext
+from portal.connectors.base import (
+    AccountingConnector,
+    AccountingSystem,
+    Capabilities,
+    Choice,
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    Organisation,
+    PaymentData,
+    ProductData,
+    RemoteCustomer,
+    RemoteInvoice,
+    RemoteProduct,
+    TemplateField,
+    TemplateSpec,
+    Totals,
+    Voucher,
+)
+from portal.connectors.errors import AuthenticationError, ConfigurationError, NotFound, UnsupportedOperation
+from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient
+from portal.connectors.ratelimit import RateLimit, RateLimiter
+
+
+def N_(text: str) -> str:
+    """Marks an English msgid for extraction; it is translated where it is shown."""
+    return text
+
+
+KEY = "e-conomic"
+CONFIG_PREFIX = "ECONOMIC_"
+JOURNALS_API = "/journalsapi/v5.0.0"
+CENT = Decimal("0.01")
+PAGE_SIZE = 1000
+ZONE_NUMBERS = {"domestic": 1, "eu": 2, "world": 3}
+ZONE_NAMES = {number: zone for zone, number in ZONE_NUMBERS.items()}
+
+_PRODUCT_GROUP_HELP = N_(
+    "e-conomic decides the account and the VAT from the product group: each group has a sales account per "
+    "VAT zone, and the customer's VAT zone (domestic, EU, abroad) picks which one."
+)
+
+SYSTEM = AccountingSystem(
+    key=KEY,
+    name="e-conomic",
+    connect="grant_token",
+    capabilities=Capabilities(
+        vat_model="product_group",
+        orders=True,
+        stock=True,
+        email_invoice=False,
+        oss=False,
+        payment_endpoint=False,
+        credit_note="negative_draft",
+    ),
+    templates=(
+        TemplateSpec(
+            kind="invoice",
+            zone="",
+            label=N_("Invoice"),
+            fields=(
+                TemplateField("layout", N_("Layout"), "layouts"),
+                TemplateField("payment_terms", N_("Payment terms"), "payment_terms"),
+            ),
+            help=N_("The layout prints the invoice; the payment terms set its due date."),
+        ),
+        TemplateSpec(
+            kind="goods",
+            zone="",
+            label=N_("Goods"),
+            fields=(TemplateField("product_group", N_("Product group"), "product_groups"),),
+            help=_PRODUCT_GROUP_HELP,
+        ),
+        TemplateSpec(
+            kind="freight",
+            zone="",
+            label=N_("Freight"),
+            fields=(TemplateField("product_group", N_("Product group"), "product_groups"),),
+            help=_PRODUCT_GROUP_HELP,
+        ),
+        TemplateSpec(
+            kind="payments",
+            zone="",
+            label=N_("Payments"),
+            fields=(
+                TemplateField("journal", N_("Journal"), "journals"),
+                TemplateField("account", N_("Bank or clearing account"), "accounts"),
+            ),
+            help=N_(
+                "Payments become customer-payment entries in this journal, against the bank or clearing "
+                "account, and Bogbro books the journal. Use a journal of its own: booking it books every "
+                "entry in it."
+            ),
+        ),
+    ),
+    notes=(
+        N_(
+            "e-conomic has no OSS handling: EU sales to consumers get Danish VAT unless your accountant sets "
+            "up product groups with their own accounts and VAT codes per country."
+        ),
+        N_("e-conomic cannot e-mail an invoice with our text through its API: Bogbro sends the PDF itself."),
+        N_(
+            "Stock is read from e-conomic when the inventory module is on; "
+            "it cannot be changed through the API."
+        ),
+    ),
+)
+
+
+def sandbox_settings(origin: str) -> dict:
+    """Settings that point every URL at Bogbro's own e-conomic sandbox."""
+    return {
+        "app_secret_token": "demo",
+        "app_public_token": "demo-public",
+        "api_url": f"{origin}/sandbox/e-conomic",
+        "apis_url": f"{origin}/sandbox/e-conomic-apis",
+        "connect_url": "/sandbox/e-conomic/_connect/requestaccess.aspx",  # a browser page on this app
+        "requests_per_second": 50,
+    }
+
+
+# --- the connect flow ---------------------------------------------------------------------------------------
+
+
+def start_connect(settings: dict, callback_url: str, state: str) -> str | None:
+    """e-conomic's install URL. Its page echoes no state: the caller keeps the tenant binding itself."""
+    query = urlencode(
+        {"appPublicToken": settings["app_public_token"], "redirectUrl": callback_url, "locale": "da-DK"}
+    )
+    return f"{settings['connect_url']}?{query}"
+
+
+def finish_connect(settings: dict, params: dict, callback_url: str, transport=None) -> dict:
+    """The credentials to store, from the callback's `token`, verified with GET /self."""
+    token = (params.get("token") or "").strip()
+    if not token:
+        raise ConfigurationError(
+            "e-conomic did not grant access: the answer carried no token. Start the connection again and "
+            "choose Accept on e-conomic's page.",
+            system=KEY,
+        )
+    credentials = {"agreement_grant_token": token}
+    connector = EconomicConnector(
+        ConnectorContext(
+            base_url=settings["api_url"],
+            credentials=_Fixed(credentials),
+            transport=transport,
+            settings=settings,
+        )
+    )
+    try:
+        connector.verify()
+    finally:
+        connector.close()
+    return credentials
+
+
+class _Fixed:
+    def __init__(self, credentials):
+        self.credentials = credentials
+
+    def get(self):
+        return self.credentials
+
+    def refresh(self, is_stale, renew):
+        return self.credentials
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+_SELF_LINK = {
+    "<": "_0_",
+    ">": "_1_",
+    "*": "_2_",
+    "%": "_3_",
+    ":": "_4_",
+    "&": "_5_",
+    "/": "_6_",
+    "\\": "_7_",
+    "_": "_8_",
+    " ": "_9_",
+    "?": "_10_",
+    ".": "_11_",
+    "#": "_12_",
+    "+": "_13_",
+}
+
+
+def encode_key(value: str) -> str:
+    """e-conomic's self-link encoding of a string key (e.g. "_" → "_8_", "." → "_11_", "/" → "_6_"),
+    then standard URL encoding of what is left."""
+    return quote("".join(_SELF_LINK.get(c, c) for c in value), safe="")
+
+
+def product_path(number: str) -> str:
+    return f"/products/{encode_key(number)}"
+
+
+def filter_value(value: str) -> str:
+    """A value escaped for e-conomic's filter syntax."""
+    out = value.replace("$", "$$")
+    for char in "()*,[]":
+        out = out.replace(char, "$" + char)
+    return out
+
+
+def dumps(value) -> str:
+    """JSON with Decimals written as numbers with exactly their digits (never through float)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def amount(value) -> Decimal:
+    """Money as e-conomic holds it: two decimals (e-conomic rounds half up)."""
+    return decimal(value).quantize(CENT)
+
+
+def error_message(response: httpx.Response) -> tuple[str, dict]:
+    """e-conomic's own message: REST annotated errors, or the OpenAPI services' ProblemDetails."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text[:500] or response.reason_phrase), {}
+    if not isinstance(body, dict):
+        return str(body)[:500], {}
+    message = body.get("message") or body.get("title") or response.reason_phrase
+    if body.get("detail"):
+        message = f"{message}: {body['detail']}" if body.get("title") else body["detail"]
+    details = [f"{where}: {text}" for where, text in _field_errors(body.get("errors"))]
+    if details:
+        message = f"{message} {'; '.join(details)}"
+    return message, body
+
+
+def _field_errors(errors, path=""):
+    """(where, message) pairs from annotated errors (nested, arrays with arrayIndex) or ProblemDetails."""
+    if isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, dict) and "arrayIndex" in item:
+                rest = {k: v for k, v in item.items() if k != "arrayIndex"}
+                yield from _field_errors(rest, f"{path}[{item['arrayIndex']}]")
+            elif isinstance(item, dict) and "message" in item:
+                code = f" ({item['errorCode']})" if item.get("errorCode") else ""
+                yield (item.get("property") or path or "request"), f"{item['message']}{code}"
+        return
+    if not isinstance(errors, dict):
+        return
+    for key, value in errors.items():
+        if key == "errors" and isinstance(value, list):
+            for error in value:
+                code = f" ({error['errorCode']})" if error.get("errorCode") else ""
+                yield (path or "request"), f"{error.get('message', '')}{code}"
+        elif isinstance(value, dict | list):
+            yield from _field_errors(value, f"{path}.{key}" if path else key)
+
+
+def _country_name(code: str) -> str:
+    """e-conomic's country is free text; Danish agreements write it in Danish ("Danmark", "Tyskland")."""
+    return Locale("da").territories.get(code.upper(), code)
+
+
+# --- the connector ------------------------------------------------------------------------------------------
+
+
+class EconomicConnector(AccountingConnector):
+    system = SYSTEM
+
+    def __init__(self, context: ConnectorContext):
+        self.context = context
+        settings = context.settings
+        grant = context.credentials.get().get("agreement_grant_token")
+        if not grant:
+            raise AuthenticationError("No e-conomic grant is stored: connect to e-conomic again.", system=KEY)
+        headers = {
+            "X-AppSecretToken": settings.get("app_secret_token") or "",
+            "X-AgreementGrantToken": grant,
+            "Accept": "application/json",
+        }
+        limiter = None
+        if context.redis is not None:
+            organisation = context.external_id or hashlib.sha256(grant.encode()).hexdigest()[:16]
+            per_second = float(settings.get("requests_per_second") or 3)
+            # One request per 1/rate seconds, shared by every worker on this agreement (no bursts).
+            limiter = RateLimiter(context.redis, f"{KEY}:{organisation}", RateLimit(1, 1 / per_second))
+        timeout = httpx.Timeout(float(settings["timeout"])) if settings.get("timeout") else DEFAULT_TIMEOUT
+        common = {
+            "system": KEY,
+            "headers": headers,
+            "transport": context.transport,
+            "timeout": timeout,
+            "limiter": limiter,
+            "retries": context.retries,
+            "backoff": context.backoff,
+            "error_message": error_message,
+            "sleep": context.sleep,
+        }
+        self.rest = ApiClient(base_url=context.base_url, **common)
+        apis_url = (settings.get("apis_url") or "https://apis.e-conomic.com").rstrip("/")
+        self.apis = ApiClient(base_url=apis_url + JOURNALS_API, **common)
+        self._years: list[dict] | None = None
+
+    def close(self):
+        self.rest.close()
+        self.apis.close()
+
+    # --- plumbing ---
+
+    def _get(self, path: str, **params) -> dict:
+        return self.rest.get(path, params=params or None).json(parse_float=Decimal)
+
+    def _send(self, method: str, path: str, body) -> dict:
+        response = self.rest.request(
+            method, path, content=dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        return response.json(parse_float=Decimal)
+
+    def _all(self, path: str, filter: str | None = None) -> list[dict]:
+        """Every item of a collection, page by page."""
+        items, page = [], 0
+        while True:
+            params = {"skippages": page, "pagesize": PAGE_SIZE}
+            if filter:
+                params["filter"] = filter
+            body = self._get(path, **params)
+            items.extend(body.get("collection", []))
+            if not body.get("pagination", {}).get("nextPage"):
+                return items
+            page += 1
+
+    def _first(self, path: str, filter: str) -> dict | None:
+        body = self._get(path, filter=filter, pagesize=1)
+        collection = body.get("collection", [])
+        return collection[0] if collection else None
+
+    # --- connecting ---
+
+    def verify(self) -> Organisation:
+        me = self._get("/self")
+        company = me.get("company") or {}
+        return Organisation(
+            external_id=str(me["agreementNumber"]), name=company.get("name") or str(me["agreementNumber"])
+        )
+
+    def list_organisations(self) -> list[Organisation]:
+        return [self.verify()]
+
+    # --- master data ---
+
+    def list_choices(self, kind: str) -> list[Choice]:
+        if kind == "layouts":
+            choices = [
+                Choice(str(x["layoutNumber"]), x["name"])
+                for x in self._all("/layouts")
+                if not x.get("deleted")
+            ]
+        elif kind == "payment_terms":
+            choices = [
+                Choice(
+                    str(x["paymentTermsNumber"]),
+                    x["name"],
+                    {"days": x.get("daysOfCredit", 0), "type": x["paymentTermsType"]},
+                )
+                for x in self._all("/payment-terms")
+            ]
+        elif kind == "product_groups":
+            choices = [self._product_group_choice(x) for x in self._all("/product-groups")]
+        elif kind == "journals":
+            choices = [Choice(str(x["journalNumber"]), x["name"]) for x in self._all("/journals")]
+        elif kind == "accounts":
+            choices = [
+                Choice(
+                    str(x["accountNumber"]),
+                    f"{x['accountNumber']} {x['name']}",
+                    {"type": x.get("accountType"), "vat_code": (x.get("vatAccount") or {}).get("vatCode")},
+                )
+                for x in self._all("/accounts")
+                if x.get("accountType", "profitAndLoss") in ("profitAndLoss", "status")
+                and not x.get("barred")
+            ]
+        elif kind == "vat_zones":
+            choices = [
+                Choice(str(x["vatZoneNumber"]), x["name"], {"zone": ZONE_NAMES.get(x["vatZoneNumber"])})
+                for x in self._all("/vat-zones")
+                if x.get("enabledForCustomer")
+            ]
+        elif kind == "vat_codes":
+            choices = [
+                Choice(
+                    x["vatCode"], f"{x['vatCode']} {x['name']}", {"rate": str(decimal(x["ratePercentage"]))}
+                )
+                for x in self._all("/vat-accounts")
+                if not x.get("barred")
+            ]
+        elif kind == "customer_groups":
+            choices = [
+                Choice(str(x["customerGroupNumber"]), x["name"]) for x in self._all("/customer-groups")
+            ]
+        else:
+            raise UnsupportedOperation(f"e-conomic has no master data called {kind!r}", system=KEY)
+        return sorted(choices, key=lambda c: (len(c.value), c.value) if c.value.isdigit() else (0, c.value))
+
+    def _product_group_choice(self, group: dict) -> Choice:
+        number = group["productGroupNumber"]
+        sales_accounts = {}
+        for item in self._all(f"/product-groups/{number}/sales-accounts"):
+            zone = ZONE_NAMES.get(item["vatZone"]["vatZoneNumber"])
+            if zone:
+                account = item["salesAccount"]
+                sales_accounts[zone] = f"{account['accountNumber']} {account.get('name', '')}".strip()
+        return Choice(str(number), group["name"], {"sales_accounts": sales_accounts})
+
+    # --- customers ---
+
+    def find_customer(self, field: str, value: str) -> RemoteCustomer | None:
+        value = str(value).strip()
+        if field == "customer_number":
+            if not value.isdigit():
+                return None
+            try:
+                return self._remote_customer(self._get(f"/customers/{int(value)}"))
+            except NotFound:
+                return None
+        escaped = filter_value(value)
+        filters = {
+            "email": f"email$eq:{escaped}",
+            "ean": f"ean$eq:{escaped}",
+            # CVR for Danish companies, the VAT number for foreign ones
+            "vat_number": f"corporateIdentificationNumber$eq:{escaped}$or:vatNumber$eq:{escaped}",
+        }
+        if field not in filters:
+            raise UnsupportedOperation(f"e-conomic cannot find customers by {field!r}", system=KEY)
+        found = self._first("/customers", filters[field])
+        return None if found is None else self._remote_customer(found)
+
+    def create_customer(self, customer: CustomerData) -> RemoteCustomer:
+        body = self._customer_document(customer, {})
+        return self._remote_customer(self._send("POST", "/customers", body))
+
+    def update_customer(self, remote: RemoteCustomer, customer: CustomerData) -> RemoteCustomer:
+        current = self._get(f"/customers/{int(remote.id)}")  # PUT replaces: start from the whole document
+        body = self._customer_document(customer, current)
+        return self._remote_customer(self._send("PUT", f"/customers/{int(remote.id)}", body))
+
+    def _customer_document(self, customer: CustomerData, current: dict) -> dict:
+        writable = {
+            k: v
+            for k, v in current.items()
+            if k not in ("self", "balance", "dueAmount", "lastUpdated", "contacts", "deliveryLocations")
+            and k not in ("templates", "totals", "invoices")
+        }
+        body = {**writable, "name": customer.name[:255], "currency": customer.currency}
+        body["vatZone"] = {"vatZoneNumber": ZONE_NUMBERS[customer.zone]}
+        if customer.payment_terms:
+            body["paymentTerms"] = {"paymentTermsNumber": int(customer.payment_terms)}
+        elif "paymentTerms" not in body:
+            body["paymentTerms"] = {
+                "paymentTermsNumber": int(self._first_number("/payment-terms", "paymentTermsNumber"))
+            }
+        if "customerGroup" not in body:
+            body["customerGroup"] = {
+                "customerGroupNumber": int(self._first_number("/customer-groups", "customerGroupNumber"))
+            }
+        if customer.number and customer.number.isdigit() and not current:
+            body["customerNumber"] = int(customer.number)
+        optional = {
+            "email": customer.email,
+            "address": customer.address,
+            "zip": customer.postcode,
+            "city": customer.city,
+            "country": _country_name(customer.country) if customer.country else None,
+            "telephoneAndFaxNumber": customer.phone,
+            "ean": customer.ean,
+        }
+        if customer.vat_number:
+            danish = customer.country.upper() == "DK"
+            number = customer.vat_number.upper().removeprefix("DK") if danish else customer.vat_number
+            optional["corporateIdentificationNumber" if danish else "vatNumber"] = number
+        for key, value in optional.items():
+            if value:
+                body[key] = value
+        # e-conomic refuses null: references are sent as plain {number} objects without their self links
+        for key in ("customerGroup", "paymentTerms", "vatZone", "layout", "salesPerson"):
+            if isinstance(body.get(key), dict):
+                body[key] = {k: v for k, v in body[key].items() if k != "self"}
+        return {k: v for k, v in body.items() if v is not None}
+
+    def _first_number(self, path: str, key: str) -> int:
+        items = self._all(path)
+        if not items:
+            raise ConfigurationError(
+                f"e-conomic has no {path.strip('/')} to use for new customers", system=KEY
+            )
+        return min(item[key] for item in items)
+
+    @staticmethod
+    def _remote_customer(document: dict) -> RemoteCustomer:
+        number = str(document["customerNumber"])
+        return RemoteCustomer(id=number, number=number, name=document.get("name", ""), raw=document)
+
+    # --- products ---
+
+    def find_product(self, number: str) -> RemoteProduct | None:
+        try:
+            return self._remote_product(self._get(product_path(number)))
+        except NotFound:
+            return None
+
+    def create_product(self, product: ProductData) -> RemoteProduct:
+        return self._remote_product(self._send("POST", "/products", self._product_document(product, {})))
+
+    def update_product(self, remote: RemoteProduct, product: ProductData) -> RemoteProduct:
+        current = self._get(product_path(remote.number))
+        body = self._product_document(product, current)
+        return self._remote_product(self._send("PUT", product_path(remote.number), body))
+
+    def _product_document(self, product: ProductData, current: dict) -> dict:
+        group = product.product_group or (current.get("productGroup") or {}).get("productGroupNumber")
+        if group is None:
+            raise ConfigurationError(
+                f"Choose an e-conomic product group for {product.number}: it decides account and VAT.",
+                system=KEY,
+            )
+        body = {
+            k: current[k]
+            for k in ("description", "costPrice", "recommendedPrice", "barCode", "barred")
+            if k in current
+        }
+        body.update(
+            {
+                "productNumber": product.number,
+                "name": product.name[:300],
+                "salesPrice": decimal(product.unit_net_price),
+                "productGroup": {"productGroupNumber": int(group)},
+            }
+        )
+        if product.unit:
+            body["unit"] = {"unitNumber": int(product.unit)}
+        elif current.get("unit"):
+            body["unit"] = {"unitNumber": current["unit"]["unitNumber"]}
+        return body
+
+    @staticmethod
+    def _remote_product(document: dict) -> RemoteProduct:
+        inventory = document.get("inventory") or {}
+        stock = decimal(inventory["inStock"]) if "inStock" in inventory else None
+        number = document["productNumber"]
+        return RemoteProduct(
+            id=number, number=number, name=document.get("name", ""), stock=stock, raw=document
+        )
+
+    def get_stock(self, number: str) -> Decimal | None:
+        """In-stock quantity (read-only in e-conomic); None when the agreement has no inventory module or
+        the product's group does not keep stock."""
+        found = self.find_product(number)
+        if found is None:
+            raise NotFound(f"e-conomic has no product {number}", system=KEY, status=404)
+        return found.stock
+
+    # --- invoices ---
+
+    def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice:
+        existing = self.find_invoice(invoice.reference)
+        if existing is not None:
+            return existing  # never twice: the reference is already in e-conomic
+        return self._remote_invoice(
+            self._send("POST", "/invoices/drafts", self._invoice_document(invoice, 1))
+        )
+
+    def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
+        """A draft with negative quantities (e-conomic has no credit-note endpoint); book it as usual."""
+        existing = self.find_invoice(credit_note.reference)
+        if existing is not None:
+            return existing
+        body = self._invoice_document(credit_note, -1)
+        if credit_note.credit_for is not None and not credit_note.text:
+            body.setdefault("notes", {})["textLine1"] = (
+                f"Kreditnota for faktura {credit_note.credit_for.number}"
+            )
+        return self._remote_invoice(self._send("POST", "/invoices/drafts", body))
+
+    def _invoice_document(self, invoice: DraftInvoice, sign: int) -> dict:
+        if not invoice.layout or not invoice.payment_terms:
+            raise ConfigurationError(
+                "Choose an e-conomic layout and payment terms in the invoice template.", system=KEY
+            )
+        customer = invoice.customer.raw or self._get(f"/customers/{int(invoice.customer.id)}")
+        recipient = {"name": (customer.get("name") or invoice.customer.name)[:250]}
+        for key, limit in (("address", 250), ("zip", 50), ("city", 250), ("country", 50), ("ean", 13)):
+            if customer.get(key):
+                recipient[key] = customer[key][:limit]
+        # The recipient's zone decides VAT and is copied onto the invoice: set it explicitly every time.
+        recipient["vatZone"] = {"vatZoneNumber": ZONE_NUMBERS[invoice.zone]}
+        body = {
+            "date": invoice.date.isoformat(),
+            "currency": invoice.currency,
+            "layout": {"layoutNumber": int(invoice.layout)},
+            "paymentTerms": {"paymentTermsNumber": int(invoice.payment_terms)},
+            "customer": {"customerNumber": int(invoice.customer.id)},
+            "recipient": recipient,
+            "references": {"other": invoice.reference},
+            "lines": [self._line(line, sign, n) for n, line in enumerate(invoice.lines, start=1)],
+        }
+        notes = {"heading": invoice.heading, "textLine1": invoice.text}
+        notes = {k: v for k, v in notes.items() if v}
+        if notes:
+            body["notes"] = notes
+        return body
+
+    @staticmethod
+    def _line(line: InvoiceLine, sign: int, number: int) -> dict:
+        if not line.product_number:
+            raise ConfigurationError(
+                f"Line {number} ({line.description}) has no product: "
+                "e-conomic decides the account and the VAT from the product.",
+                system=KEY,
+            )
+        # Values go as they are: e-conomic itself refuses more than two decimals (E04740).
+        out = {
+            "lineNumber": number,
+            "description": line.description[:2500],
+            "product": {"productNumber": line.product_number},
+            "quantity": decimal(line.quantity) * sign,
+            "unitNetPrice": decimal(line.unit_net_price),
+        }
+        if line.discount_percent:
+            out["discountPercentage"] = decimal(line.discount_percent)
+        if line.unit:
+            out["unit"] = {"unitNumber": int(line.unit)}
+        return out
+
+    def find_invoice(self, reference: str) -> RemoteInvoice | None:
+        wanted = f"references.other$eq:{filter_value(reference)}"
+        for path in ("/invoices/drafts", "/invoices/booked"):
+            for found in self._all(path, wanted):
+                # filters compare case-insensitively; our references are exact
+                if (found.get("references") or {}).get("other") == reference:
+                    return self._remote_invoice(found)
+        return None
+
+    def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice:
+        if draft.booked:
+            return draft
+        booked = self._find_booked(draft.reference)
+        if booked is not None:
+            return booked  # booked already (e.g. an earlier attempt whose answer was lost)
+        body = {"draftInvoice": {"draftInvoiceNumber": int(draft.id)}}
+        return self._remote_invoice(self._send("POST", "/invoices/booked", body))
+
+    def _find_booked(self, reference: str) -> RemoteInvoice | None:
+        for found in self._all("/invoices/booked", f"references.other$eq:{filter_value(reference)}"):
+            if (found.get("references") or {}).get("other") == reference:
+                return self._remote_invoice(found)
+        return None
+
+    @staticmethod
+    def _remote_invoice(document: dict) -> RemoteInvoice:
+        booked = "bookedInvoiceNumber" in document
+        number = document["bookedInvoiceNumber"] if booked else document["draftInvoiceNumber"]
+        totals = Totals(
+            net=amount(document.get("netAmount", 0)),
+            vat=amount(document.get("vatAmount", 0)),
+            gross=amount(document.get("grossAmount", 0)),
+        )
+        return RemoteInvoice(
+            id=str(number),
+            reference=(document.get("references") or {}).get("other", ""),
+            booked=booked,
+            totals=totals,
+            number=str(number) if booked else None,
+            is_credit_note=totals.gross < 0,
+            raw=document,
+        )
+
+    # --- journals: payments and vouchers ---
+
+    def register_payment(self, payment: PaymentData) -> str:
+        """A customer-payment entry in the payments journal, then the journal is booked (journals API).
+
+        The amount is sent negative: it credits the debtor (a positive amount would add to what the
+        customer owes). Returns "<journal>:<accounting year>-<voucher number>".
+        """
+        invoice = payment.invoice
+        if not invoice.booked or not invoice.number:
+            raise ConfigurationError(
+                "Book the invoice in e-conomic before registering its payment.", system=KEY
+            )
+        journal_number = int(payment.journal or self.context.settings.get("payments_journal") or 0)
+        if not journal_number:
+            raise ConfigurationError(
+                "Choose an e-conomic journal for payments in the payments template.", system=KEY
+            )
+        journal = self._get(f"/journals/{journal_number}")
+        contra = payment.account or (
+            ((journal.get("settings") or {}).get("contraAccounts") or {}).get("customerPayments") or {}
+        ).get("accountNumber")
+        if not contra:
+            raise ConfigurationError(
+                "Choose the bank or clearing account for payments in the payments template.", system=KEY
+            )
+        found = self._find_entry(journal_number, payment.reference, payment.date)
+        if found is None:
+            customer = (invoice.raw.get("customer") or {}).get("customerNumber")
+            entry = {
+                "customer": {"customerNumber": int(customer)},
+                "customerInvoice": int(invoice.number),
+                "amount": -amount(payment.amount),
+                "contraAccount": {"accountNumber": int(contra)},
+                "currency": {"code": invoice.raw.get("currency", "DKK")},
+                "date": payment.date.isoformat(),
+                "text": f"{payment.reference} Betaling faktura {invoice.number}"[:250],
+            }
+            voucher = self._post_entries(journal_number, payment.date, {"customerPayments": [entry]})
+            found = (voucher, False)
+        voucher_id, booked = found
+        if not booked:
+            self.book_journal(journal_number, key=f"{payment.reference}:{voucher_id}")
+        return f"{journal_number}:{voucher_id}"
+
+    def post_voucher(self, voucher: Voucher) -> str:
+        """A finance voucher in the journal (one voucher number for all its lines), left for the bookkeeper
+        to book (or call book_journal). Debit positive, credit negative. Returns "<journal>:<year>-<no>"."""
+        journal_number = int(voucher.journal or self.context.settings.get("vouchers_journal") or 0)
+        if not journal_number:
+            raise ConfigurationError("Choose an e-conomic journal for vouchers.", system=KEY)
+        found = self._find_entry(journal_number, voucher.reference, voucher.date)
+        if found is not None:
+            return f"{journal_number}:{found[0]}"
+        entries = []
+        for line in voucher.lines:
+            entry = {
+                "account": {"accountNumber": int(line.account)},
+                "amount": decimal(line.amount),
+                "date": voucher.date.isoformat(),
+                "text": f"{voucher.reference} {line.text or voucher.text}"[:250],
+                "currency": {"code": "DKK"},
+            }
+            if line.contra_account:
+                entry["contraAccount"] = {"accountNumber": int(line.contra_account)}
+            if line.vat_code:
+                entry["vatAccount"] = {"vatCode": line.vat_code}
+            entries.append(entry)
+        voucher_id = self._post_entries(journal_number, voucher.date, {"financeVouchers": entries})
+        return f"{journal_number}:{voucher_id}"
+
+    def book_journal(self, journal_number: int, key: str | None = None) -> None:
+        """Book every entry in the journal through the journals API. The Idempotency-Key makes a retry after
+        a lost answer harmless."""
+        headers = (
+            {"Idempotency-Key": hashlib.sha256(f"book|{journal_number}|{key}".encode()).hexdigest()}
+            if key
+            else {}
+        )
+        self.apis.post(f"/journals/{journal_number}/book", headers=headers)
+
+    def _post_entries(self, journal_number: int, day: date, entries: dict) -> str:
+        body = {
+            "accountingYear": {"year": self._accounting_year(day)},
+            "journal": {"journalNumber": journal_number},
+            "entries": entries,
+        }
+        created = self._send("POST", f"/journals/{journal_number}/vouchers", body)
+        voucher = created[0] if isinstance(created, list) else created
+        return f"{voucher['accountingYear']['year']}-{voucher['voucherNumber']}"
+
+    def _accounting_year(self, day: date) -> str:
+        if self._years is None:
+            self._years = self._all("/accounting-years")
+        for year in self._years:
+            if year["fromDate"] <= day.isoformat() <= year["toDate"]:
+                return year["year"]
+        raise ConfigurationError(
+            f"e-conomic has no accounting year for {day.isoformat()}: create it first.", system=KEY
+        )
+
+    def _find_entry(self, journal_number: int, reference: str, day: date) -> tuple[str, bool] | None:
+        """The voucher whose entry text starts with our reference: still in the journal (not booked) or
+        already booked in the accounting year."""
+        wanted = f"text$like:{filter_value(reference)}*"
+
+        def ours(entry):
+            text = entry.get("text") or ""
+            return text == reference or text.startswith(reference + " ")
+
+        for entry in self._all(f"/journals/{journal_number}/entries", wanted):
+            if ours(entry):
+                voucher = entry["voucher"]
+                return f"{voucher['accountingYear']['year']}-{voucher['voucherNumber']}", False
+        year = self._accounting_year(day)
+        for entry in self._all(f"/accounting-years/{encode_key(year)}/entries", wanted):
+            if ours(entry):
+                return f"{year}-{entry['voucherNumber']}", True
+        return None
+
+    # --- e-mail ---
+
+    def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None:
+        # The 2026 schema lists sendBy "Email" on booking, but neither recipient nor text can be given and
+        # the behaviour is undocumented; Bogbro mails the invoice PDF through its own mailer instead.
+        raise UnsupportedOperation(
+            "e-conomic's API cannot e-mail an invoice to a given address with our text; "
+            "Bogbro sends the PDF itself.",
+            system=KEY,
+        )
+
+
+CONNECTOR = EconomicConnector

@@ -1,0 +1,540 @@
+"""The e-conomic connector against the e-conomic sandbox, over real HTTP (in-process WSGI or loopback)."""
+
+import time
+from datetime import date
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from portal.connectors import ConnectorContext, StaticCredentials
+from portal.connectors.base import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Voucher,
+    VoucherLine,
+)
+from portal.connectors.economic import (
+    CONFIG_PREFIX,
+    CONNECTOR,
+    SYSTEM,
+    finish_connect,
+    product_path,
+    sandbox_settings,
+    start_connect,
+)
+from portal.connectors.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ConfigurationError,
+    NotFound,
+    UnsupportedOperation,
+    ValidationError,
+)
+from portal.integrations.connections import connector_for
+from portal.models import Connection
+from portal.sandbox.economic import DEMO_AGREEMENT
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+TODAY = date.today()
+
+
+def make_connector(app, redis, token="demo", sleeps=None, **settings):  # noqa: S107
+    context = ConnectorContext(
+        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/e-conomic",
+        credentials=StaticCredentials({"agreement_grant_token": token}),
+        external_id=str(DEMO_AGREEMENT),
+        transport=SandboxTransport(app),
+        redis=redis,
+        settings={**sandbox_settings(IN_PROCESS_ORIGIN), **settings},
+        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+        backoff=0.01,
+    )
+    return CONNECTOR(context)
+
+
+@pytest.fixture
+def eco(app, db, redis):
+    connector = make_connector(app, redis)
+    yield connector
+    connector.close()
+
+
+def faults(app, system="e-conomic", **settings):
+    with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as client:
+        if settings:
+            response = client.put(f"/sandbox/{system}/_faults", json=settings)
+        else:
+            response = client.delete(f"/sandbox/{system}/_faults")
+        assert response.status_code == 200, response.text
+
+
+def customer_data(**overrides):
+    values = {
+        "name": "Jens Hansen",
+        "country": "DK",
+        "zone": "domestic",
+        "email": "jens@example.dk",
+        "address": "Nørregade 7",
+        "postcode": "1165",
+        "city": "København K",
+        "payment_terms": "1",
+    }
+    return CustomerData(**{**values, **overrides})
+
+
+def draft(customer, reference, lines, zone="domestic", **overrides):
+    values = {"layout": "19", "payment_terms": "1", "heading": "Ordre 1001", "zone": zone}
+    return DraftInvoice(
+        reference=reference, customer=customer, date=TODAY, lines=lines, **{**values, **overrides}
+    )
+
+
+def krus(quantity="3", price="79.96", **kwargs):
+    return InvoiceLine(
+        "Keramikkrus, blå", Decimal(quantity), Decimal(price), product_number="KRUS-01", **kwargs
+    )
+
+
+# --- the system and connecting ------------------------------------------------------------------------------
+
+
+def test_system_describes_e_conomic():
+    assert SYSTEM.key == "e-conomic" and SYSTEM.connect == "grant_token"
+    caps = SYSTEM.capabilities
+    assert (caps.vat_model, caps.credit_note, caps.payment_endpoint, caps.oss) == (
+        "product_group",
+        "negative_draft",
+        False,
+        False,
+    )
+    templates = {(t.kind, t.zone): [f.choices for f in t.fields] for t in SYSTEM.templates}
+    assert templates == {
+        ("invoice", ""): ["layouts", "payment_terms"],
+        ("goods", ""): ["product_groups"],
+        ("freight", ""): ["product_groups"],
+        ("payments", ""): ["journals", "accounts"],
+    }
+    assert CONFIG_PREFIX == "ECONOMIC_"
+    settings = sandbox_settings("http://x")
+    assert settings["api_url"] == "http://x/sandbox/e-conomic"
+    assert settings["apis_url"] == "http://x/sandbox/e-conomic-apis"
+    assert settings["connect_url"].startswith("/sandbox/e-conomic/")
+
+
+def test_connect_flow_grants_a_token_for_the_chosen_agreement(app, client, redis):
+    settings = sandbox_settings(IN_PROCESS_ORIGIN)
+    callback = "http://localhost/setup/e-conomic/callback"
+    url = start_connect(settings, callback, state="abc")
+    query = parse_qs(urlsplit(url).query)
+    assert query == {"appPublicToken": ["demo-public"], "redirectUrl": [callback], "locale": ["da-DK"]}
+
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "SANDKASSE" in html and "Nordlys Webshop ApS" in html  # Danish by default
+    answer = client.post(
+        urlsplit(url).path,
+        data={**{k: v[0] for k, v in query.items()}, "agreement": "new", "action": "accept"},
+    )
+    assert answer.status_code == 302
+    location = answer.headers["Location"]
+    assert location.startswith(callback + "?token=")
+    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+    credentials = finish_connect(settings, params, callback, transport=SandboxTransport(app))
+    assert credentials == {"agreement_grant_token": params["token"]}
+    connector = make_connector(app, redis, token=params["token"])
+    organisation = connector.verify()
+    assert organisation.external_id != str(DEMO_AGREEMENT) and organisation.usable
+    assert connector.list_organisations() == [organisation]
+    # a new agreement has the standard master data but no customers
+    assert [c.value for c in connector.list_choices("layouts")] == ["19", "21", "22"]
+    assert connector.find_customer("customer_number", "1") is None
+
+
+def test_cancel_and_bad_tokens_are_refused_with_a_clear_message(app, client, redis):
+    settings = sandbox_settings(IN_PROCESS_ORIGIN)
+    callback = "http://localhost/cb"
+    url = start_connect(settings, callback, state="s")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    answer = client.post(urlsplit(url).path, data={**query, "action": "cancel"})
+    assert answer.status_code == 302 and answer.headers["Location"] == callback
+    with pytest.raises(ConfigurationError, match="did not grant access"):
+        finish_connect(settings, {}, callback, transport=SandboxTransport(app))
+    with pytest.raises(AuthenticationError, match="X-AgreementGrantToken is not valid") as caught:
+        finish_connect(settings, {"token": "made-up"}, callback, transport=SandboxTransport(app))
+    assert caught.value.status == 401
+    assert client.get("/sandbox/e-conomic/_connect/requestaccess.aspx?appPublicToken=nope").status_code == 400
+
+
+def test_revoked_grant_and_wrong_app_secret_raise_authentication_error(app, client, db, redis):
+    url = start_connect(sandbox_settings(IN_PROCESS_ORIGIN), "http://localhost/cb", state="s")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    location = client.post(
+        urlsplit(url).path, data={**query, "agreement": "demo", "action": "accept"}
+    ).headers["Location"]
+    token = parse_qs(urlsplit(location).query)["token"][0]
+    connector = make_connector(app, redis, token=token)
+    assert connector.verify().external_id == str(DEMO_AGREEMENT)
+
+    assert client.delete(f"/sandbox/e-conomic/_grants/{token}").status_code == 204
+    with pytest.raises(AuthenticationError, match="revoked") as caught:
+        connector.verify()
+    assert caught.value.status == 401 and caught.value.details["httpStatusCode"] == 401
+
+    wrong_app = make_connector(app, redis, app_secret_token="not-our-app")
+    with pytest.raises(AuthenticationError, match="X-AppSecretToken is not valid"):
+        wrong_app.verify()
+
+
+def test_connector_for_a_sandbox_connection(app, db, redis, account):
+    connection = Connection(
+        account_id=account.id,
+        system="e-conomic",
+        label="e-conomic (sandbox)",
+        credentials={"agreement_grant_token": "demo"},
+        sandbox=True,
+    )
+    db.session.add(connection)
+    db.session.commit()
+    connector = connector_for(connection, str(DEMO_AGREEMENT))
+    assert connector.verify().name == "Nordlys Webshop ApS"
+
+
+# --- master data --------------------------------------------------------------------------------------------
+
+
+def test_master_data_choices(eco):
+    first = eco.list_choices("layouts")[0]
+    assert (first.value, first.label) == ("19", "Standard faktura")
+    terms = {c.label: c.details for c in eco.list_choices("payment_terms")}
+    assert terms["Netto 8 dage"] == {"days": 8, "type": "net"}
+    assert terms["Løbende måned + 30 dage"]["type"] == "invoiceMonth" and "Kontant" in terms
+    groups = {c.label: c.details for c in eco.list_choices("product_groups")}
+    assert groups["Varer"]["sales_accounts"] == {
+        "domestic": "1010 Salg af varer, indland",
+        "eu": "1020 Salg af varer, EU",
+        "world": "1030 Salg af varer, udland",
+    }
+    assert groups["Fragt"]["sales_accounts"]["domestic"] == "1100 Fragt, indland"
+    journals = {c.value: c.label for c in eco.list_choices("journals")}
+    assert journals["2"] == "Indbetalinger fra webshop" and "3" in journals
+    accounts = {c.value: c for c in eco.list_choices("accounts")}
+    assert accounts["1010"].details == {"type": "profitAndLoss", "vat_code": "U25"}
+    assert accounts["5820"].label == "5820 Bank" and "1000" not in accounts  # headings are not postable
+    zones = {c.value: (c.label, c.details["zone"]) for c in eco.list_choices("vat_zones")}
+    assert zones == {
+        "1": ("Domestic", "domestic"),
+        "2": ("EU", "eu"),
+        "3": ("Abroad", "world"),
+        "4": ("Domestic exempt VAT", None),
+    }
+    assert {c.value: c.details["rate"] for c in eco.list_choices("vat_codes")}["U25"] in ("25.0", "25.00")
+    with pytest.raises(UnsupportedOperation):
+        eco.list_choices("departments")
+
+
+# --- customers and products ---------------------------------------------------------------------------------
+
+
+def test_customers_found_created_and_updated_by_each_match_field(eco):
+    created = eco.create_customer(customer_data(email="Jens@Example.dk"))
+    assert created.name == "Jens Hansen" and created.raw["country"] == "Danmark"
+    assert eco.find_customer("email", "jens@example.dk").id == created.id  # e-conomic filters ignore case
+    assert eco.find_customer("customer_number", created.id).id == created.id
+    assert eco.find_customer("customer_number", "999999") is None
+    assert eco.find_customer("email", "nobody@example.dk") is None
+
+    company = eco.create_customer(
+        customer_data(
+            name="Tømrer Olsen ApS", email="bogholderi@olsen.dk", is_company=True, vat_number="DK29400008"
+        )
+    )
+    assert company.raw["corporateIdentificationNumber"] == "29400008"
+    assert eco.find_customer("vat_number", "29400008").id == company.id
+    german = eco.create_customer(
+        customer_data(
+            name="Müller GmbH", country="DE", zone="eu", currency="EUR", vat_number="DE136695976", email=None
+        )
+    )
+    assert german.raw["vatZone"]["vatZoneNumber"] == 2 and german.raw["country"] == "Tyskland"
+    assert eco.find_customer("vat_number", "DE136695976").id == german.id
+    public = eco.create_customer(customer_data(name="Aarhus Kommune", ean="5798000000001", number="9001"))
+    assert public.id == "9001"
+    assert eco.find_customer("ean", "5798000000001").id == "9001"
+    with pytest.raises(UnsupportedOperation):
+        eco.find_customer("phone", "12345678")
+
+    updated = eco.update_customer(
+        created, customer_data(name="Jens Hansen", city="Aarhus C", postcode="8000")
+    )
+    assert updated.id == created.id and updated.raw["city"] == "Aarhus C"
+    assert eco.find_customer("customer_number", created.id).raw["zip"] == "8000"
+    # a value with filter characters is escaped, not parsed
+    assert eco.find_customer("email", "a,b(c)$d*@example.dk") is None
+
+
+@pytest.mark.parametrize("sku", ["TS_01.blå/XL", "A B+C#1", "50%:rabat&mere?", "plain-SKU"])
+def test_products_with_awkward_numbers(eco, sku):
+    assert eco.find_product(sku) is None
+    created = eco.create_product(ProductData(sku, "Test", Decimal("99.95"), product_group="1"))
+    assert created.number == sku
+    found = eco.find_product(sku)
+    assert found.number == sku and found.raw["salesPrice"] == Decimal("99.95")
+    updated = eco.update_product(found, ProductData(sku, "Ny tekst", Decimal("100.00"), product_group="3"))
+    assert updated.name == "Ny tekst" and updated.raw["productGroup"]["productGroupNumber"] == 3
+    assert eco.find_product(sku).raw["salesPrice"] == Decimal("100.00")
+
+
+def test_product_numbers_are_encoded_for_self_links():
+    assert product_path("TS_01.blå/XL") == "/products/TS_8_01_11_bl%C3%A5_6_XL"
+    assert product_path("My Awesome Product_Discount5%") == "/products/My_9_Awesome_9_Product_8_Discount5_3_"
+
+
+def test_product_errors_carry_e_conomic_messages(eco):
+    with pytest.raises(ConfigurationError, match="product group"):
+        eco.create_product(ProductData("NOGROUP", "x", Decimal("1.00")))
+    with pytest.raises(ValidationError, match="productNumber cannot be longer than 25") as caught:
+        eco.create_product(ProductData("X" * 26, "x", Decimal("1.00"), product_group="1"))
+    assert caught.value.status == 400
+
+
+# --- invoices -----------------------------------------------------------------------------------------------
+
+
+def test_invoice_lifecycle_credit_note_payment_voucher_and_stock(eco):
+    customer = eco.find_customer("customer_number", "1")
+    assert eco.get_stock("KRUS-01") == Decimal("24")
+    assert eco.find_invoice("WC-1001") is None
+
+    created = eco.create_draft_invoice(draft(customer, "WC-1001", [krus()]))
+    assert not created.booked and created.reference == "WC-1001"
+    assert (created.totals.net, created.totals.vat, created.totals.gross) == (
+        Decimal("239.88"),
+        Decimal("59.97"),
+        Decimal("299.85"),
+    )
+    assert eco.create_draft_invoice(draft(customer, "WC-1001", [krus()])).id == created.id  # never twice
+    found = eco.find_invoice("WC-1001")
+    assert found.id == created.id and not found.booked
+
+    booked = eco.book_invoice(found)
+    assert booked.booked and booked.number and booked.totals == created.totals
+    assert eco.find_invoice("WC-1001").number == booked.number
+    assert eco.book_invoice(found).number == booked.number  # booking again finds the booked invoice
+    assert eco.get_stock("KRUS-01") == Decimal("21")  # booking moved stock
+
+    credit = eco.create_credit_note(draft(customer, "CREDIT:WC-1001", [krus("1")], credit_for=booked))
+    assert credit.is_credit_note and credit.totals.gross == Decimal("-99.95")
+    assert credit.raw["notes"]["textLine1"] == f"Kreditnota for faktura {booked.number}"
+    credit_booked = eco.book_invoice(credit)
+    assert credit_booked.booked and credit_booked.is_credit_note
+    assert eco.get_stock("KRUS-01") == Decimal("22")
+
+    payment = PaymentData(booked, Decimal("299.85"), TODAY, "PAY-WC-1001", account="5820", journal="2")
+    payment_id = eco.register_payment(payment)
+    assert payment_id.startswith("2:")
+    assert eco.find_invoice("WC-1001").raw["remainder"] == Decimal("0")
+    assert eco.register_payment(payment) == payment_id  # found among booked entries: not twice
+    assert eco.find_invoice("WC-1001").raw["remainder"] == Decimal("0")
+
+    payout = Voucher(
+        "PAYOUT-po_123",
+        TODAY,
+        "Udbetaling Stripe",
+        [
+            VoucherLine("5820", Decimal("9850.00"), "Udbetaling"),
+            VoucherLine("7220", Decimal("150.00"), "Gebyrer"),
+            VoucherLine("5830", Decimal("-10000.00"), "Clearing"),
+        ],
+        journal="3",
+    )
+    voucher_id = eco.post_voucher(payout)
+    assert voucher_id.startswith("3:")
+    assert eco.post_voucher(payout) == voucher_id  # still in the journal: found, not posted twice
+    eco.book_journal(3)
+    assert eco.post_voucher(payout) == voucher_id  # booked: found in the accounting year
+
+    with pytest.raises(UnsupportedOperation):
+        eco.send_invoice_email(booked, "jens@example.dk", "Faktura", "Tak for din ordre")
+    assert eco.get_stock("GAVEINDP") is None  # not an inventory product group
+    with pytest.raises(NotFound):
+        eco.get_stock("NO-SUCH-SKU")
+
+
+def test_totals_round_each_line_then_vat_on_the_net_total(eco):
+    customer = eco.find_customer("customer_number", "2")
+    lines = [krus("1", "33.33") for _ in range(3)]
+    lines.append(krus("3", "153.44", discount_percent=Decimal("10")))  # 414.288 → 414.29
+    invoice = eco.create_draft_invoice(draft(customer, "WC-ROUND", lines))
+    assert [line["totalNetAmount"] for line in invoice.raw["lines"]] == [
+        Decimal("33.33"),
+        Decimal("33.33"),
+        Decimal("33.33"),
+        Decimal("414.29"),
+    ]
+    # VAT on the net total 514.28 (128.57), not the sum of per-line VAT (3 * 8.33 + 103.57 = 128.56)
+    assert (invoice.totals.net, invoice.totals.vat, invoice.totals.gross) == (
+        Decimal("514.28"),
+        Decimal("128.57"),
+        Decimal("642.85"),
+    )
+    booked = eco.book_invoice(invoice)
+    assert booked.totals.vat == Decimal("128.57")
+    assert [line["vatAmount"] for line in booked.raw["lines"]][-1] == Decimal("103.57")
+
+
+def test_eu_and_export_invoices_carry_no_danish_vat(eco):
+    customer = eco.find_customer("customer_number", "3")
+    freight = InvoiceLine("Fragt", Decimal("1"), Decimal("39.20"), product_number="FRAGT")
+    for zone in ("eu", "world"):
+        invoice = eco.create_draft_invoice(
+            draft(customer, f"WC-{zone}", [krus(), freight], zone=zone, currency="EUR")
+        )
+        assert invoice.totals.vat == Decimal("0.00") and invoice.totals.gross == Decimal("279.08")
+        assert invoice.raw["recipient"]["vatZone"]["vatZoneNumber"] == {"eu": 2, "world": 3}[zone]
+
+
+def test_more_than_two_decimals_is_refused_with_e_conomic_message(eco):
+    customer = eco.find_customer("customer_number", "2")
+    with pytest.raises(ValidationError, match="E04740") as caught:
+        eco.create_draft_invoice(draft(customer, "WC-DEC", [krus("1", "33.333")]))
+    assert "unitNetPrice scale cannot be greater then two decimal places" in caught.value.message
+    line_errors = caught.value.details["errors"]["lines"][0]
+    assert (
+        line_errors["arrayIndex"] == 0 and line_errors["unitNetPrice"]["errors"][0]["errorCode"] == "E04740"
+    )
+    assert eco.find_invoice("WC-DEC") is None
+
+
+def test_validation_errors_carry_e_conomic_messages(eco):
+    customer = eco.find_customer("customer_number", "2")
+    with pytest.raises(ValidationError, match="layout does not exist") as caught:
+        eco.create_draft_invoice(draft(customer, "WC-BAD", [krus()], layout="999"))
+    assert (
+        caught.value.status == 400
+        and caught.value.details["errors"]["layout"]["errors"][0]["errorCode"] == "E06000"
+    )
+    with pytest.raises(ValidationError, match="product does not exist"):
+        eco.create_draft_invoice(
+            draft(
+                customer, "WC-BAD", [InvoiceLine("?", Decimal("1"), Decimal("1.00"), product_number="NOPE")]
+            )
+        )
+    with pytest.raises(ConfigurationError, match="layout and payment terms"):
+        eco.create_draft_invoice(draft(customer, "WC-BAD", [krus()], layout=None))
+    with pytest.raises(ConfigurationError, match="has no product"):
+        eco.create_draft_invoice(
+            draft(customer, "WC-BAD", [InvoiceLine("Tekst", Decimal("1"), Decimal("1.00"))])
+        )
+
+
+# --- faults -------------------------------------------------------------------------------------------------
+
+
+def test_429_with_retry_after_is_retried(app, db, redis):
+    sleeps = []
+    connector = make_connector(app, redis, sleeps=sleeps)
+    faults(app, retry_after=2, next=["429"])
+    try:
+        assert connector.verify().external_id == str(DEMO_AGREEMENT)
+    finally:
+        faults(app)
+    assert sleeps == [2.0]
+
+
+def test_500_on_get_is_retried_and_on_post_is_ambiguous(app, db, redis):
+    sleeps = []
+    connector = make_connector(app, redis, sleeps=sleeps)
+    customer = connector.find_customer("customer_number", "2")
+    faults(app, next=["500"])
+    assert connector.list_choices("layouts")
+    assert len(sleeps) == 1
+    faults(app, next=["ok", "ok", "500"])  # the two look-ups pass, the create fails
+    try:
+        with pytest.raises(AmbiguousWriteError):
+            connector.create_draft_invoice(draft(customer, "WC-500", [krus()]))
+    finally:
+        faults(app)
+    assert connector.find_invoice("WC-500") is None  # this 500 came before the work: safe to create again
+    assert connector.create_draft_invoice(draft(customer, "WC-500", [krus()])).reference == "WC-500"
+
+
+def test_dropped_connection_on_post_is_ambiguous_and_on_get_is_retried(app, db, redis):
+    connector = make_connector(app, redis)
+    customer = connector.find_customer("customer_number", "2")
+    faults(app, next=["drop"])
+    assert connector.find_customer("customer_number", "2").id == customer.id
+    invoice = connector.create_draft_invoice(draft(customer, "WC-DROP", [krus()]))
+    faults(app, next=["ok", "drop"])  # the booked look-up passes, the booking hangs up
+    try:
+        with pytest.raises(AmbiguousWriteError):
+            connector.book_invoice(invoice)
+    finally:
+        faults(app)
+    assert not connector.find_invoice("WC-DROP").booked
+
+
+def test_read_timeout_on_create_over_loopback_is_ambiguous_and_the_invoice_exists(
+    app, db, redis, live_server
+):
+    settings = {**sandbox_settings(live_server), "timeout": 0.5}
+    context = ConnectorContext(
+        base_url=settings["api_url"],
+        credentials=StaticCredentials({"agreement_grant_token": "demo"}),
+        external_id=str(DEMO_AGREEMENT),
+        redis=redis,
+        settings=settings,
+        sleep=lambda s: None,
+    )
+    connector = CONNECTOR(context)
+    customer = connector.find_customer("customer_number", "2")
+    with httpx.Client(base_url=live_server) as admin:
+        admin.put("/sandbox/e-conomic/_faults", json={"latency_ms": 1500, "next": ["ok", "ok", "slow"]})
+        try:
+            with pytest.raises(AmbiguousWriteError, match="timed out"):
+                connector.create_draft_invoice(draft(customer, "WC-SLOW", [krus()]))
+        finally:
+            admin.delete("/sandbox/e-conomic/_faults")
+    # The rule after an ambiguous failure: look the document up by its reference before anything else.
+    deadline = time.monotonic() + 10
+    found = None
+    while found is None and time.monotonic() < deadline:
+        found = connector.find_invoice("WC-SLOW")
+        if found is None:
+            time.sleep(0.1)
+    assert found is not None and not found.booked
+    assert connector.create_draft_invoice(draft(customer, "WC-SLOW", [krus()])).id == found.id
+    connector.close()
+
+
+def test_the_shared_rate_limiter_keeps_two_connectors_under_the_limit(app, db, redis):
+    rate = 20
+    first = make_connector(app, redis, requests_per_second=rate)
+    second = make_connector(app, redis, requests_per_second=rate)
+    sent = []
+    for connector in (first, second):
+        connector.rest.http.event_hooks["request"].append(lambda request: sent.append(time.monotonic()))
+    for _ in range(5):
+        first.verify()
+        second.verify()
+    assert len(sent) == 10
+    # one request per 1/rate seconds for the agreement, whichever connector sends it
+    assert sent[-1] - sent[0] >= 9 / rate * 0.9
+    assert all(sent[i + 4] - sent[i] >= 4 / rate * 0.8 for i in range(len(sent) - 4))
+
+
+@pytest.mark.browser
+def test_consent_page_in_a_browser(page, live_server):
+    """The sandbox consent page works in a real browser under the strict CSP and redirects with a token."""
+    url = start_connect(sandbox_settings(live_server), f"{live_server}/sandbox/", state="ignored")
+    page.goto(url)
+    assert "SANDKASSE" in page.content()
+    page.get_by_label("En ny, tom aftale").check()
+    page.get_by_role("button", name="Godkend").click()
+    page.wait_for_url("**/sandbox/?token=*")

@@ -37,13 +37,14 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import auth, tenancy
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
+    from portal.calculator.views import bp as calculator_bp
     from portal.cli import register_commands
     from portal.main.views import bp as main_bp
     from portal.support.views import bp as support_bp
 
     auth.init_login(login_manager)
     app.before_request(tenancy.load_request_context)
-    for blueprint in (main_bp, auth_bp, account_bp, support_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, support_bp, calculator_bp):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_message_is_translated_to_danish(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [Path(sys.executable).parent / "pybabel", "extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext",
-         "-o", str(pot), "portal"],
+        [Path(sys.executable).parent / "pybabel", "extract", "-F", "babel.cfg",
+         "-k", "_l", "-k", "lazy_gettext", "-o", str(pot), "portal"],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
     with pot.open("rb") as f:

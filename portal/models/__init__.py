@@ -2,16 +2,44 @@
 
 from portal.models.accounts import LANGUAGES, ROLES, Account, Invitation, User
 from portal.models.audit import AuditEvent, AuditLogIsAppendOnly
+from portal.models.pricing import (
+    QUOTE_KINDS,
+    QUOTE_STATUSES,
+    RULE_OUTCOMES,
+    SETUP_MODES,
+    SYSTEM_KINDS,
+    PriceAddOn,
+    PriceFeature,
+    PriceFeatureNote,
+    PriceRule,
+    PriceSettings,
+    PriceSystem,
+    PriceTier,
+    QuoteRequest,
+)
 from portal.models.support import SupportAccessLog, SupportSession
 from portal.models.types import UTCDateTime, utcnow
 
 __all__ = [
     "LANGUAGES",
+    "QUOTE_KINDS",
+    "QUOTE_STATUSES",
     "ROLES",
+    "RULE_OUTCOMES",
+    "SETUP_MODES",
+    "SYSTEM_KINDS",
     "Account",
     "AuditEvent",
     "AuditLogIsAppendOnly",
     "Invitation",
+    "PriceAddOn",
+    "PriceFeature",
+    "PriceFeatureNote",
+    "PriceRule",
+    "PriceSettings",
+    "PriceSystem",
+    "PriceTier",
+    "QuoteRequest",
     "SupportAccessLog",
     "SupportSession",
     "UTCDateTime",

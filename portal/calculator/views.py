@@ -3,7 +3,6 @@ editor in the support console."""
 
 from dataclasses import dataclass
 
-from babel.numbers import format_decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -42,12 +41,6 @@ def labels() -> dict:
         "quote_kind_labels": forms.QUOTE_KIND_LABELS,
         "outcome_labels": forms.OUTCOME_LABELS,
     }
-
-
-@bp.app_template_filter("number")
-def number(value) -> str:
-    """`10.000` in Danish, `10,000` in English."""
-    return format_decimal(value, locale=_language())
 
 
 # --- the public calculator ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from portal.models import AuditEvent, PriceRule, PriceSystem, PriceTier, QuoteRe
 from tests.calculator.test_public_calculator import text
 from tests.calculator.test_quote_requests import PROSPECT, QUOTE
 from tests.conftest import login
+from tests.test_web import INLINE_HANDLER, INLINE_SCRIPT, INLINE_STYLE
 
 
 @pytest.fixture
@@ -259,10 +260,25 @@ def test_editor_refuses_bad_input_in_danish(staff_client, catalogue, db):
     assert events(db, "catalogue.system.created") == []
 
 
-def test_every_catalogue_page_renders(staff_client, catalogue, db):
+def test_every_staff_page_renders_without_inline_script_or_style(staff_client, quote, db):
+    paths = [
+        f"/support/quotes/{quote.id}",
+        "/support/quotes",
+        "/support/catalogue/settings",
+        "/support/catalogue/log",
+    ]
     for section in ("systems", "tiers", "addons", "features", "caveats", "rules"):
-        assert staff_client.get(f"/support/catalogue/{section}").status_code == 200, section
-        assert staff_client.get(f"/support/catalogue/{section}/new").status_code == 200, section
+        paths += [
+            f"/support/catalogue/{section}",
+            f"/support/catalogue/{section}/new",
+            f"/support/catalogue/{section}/1",
+        ]
+    for path in paths:
+        response = staff_client.get(path)
+        assert response.status_code == 200, path
+        page = response.get_data(as_text=True)
+        assert not INLINE_SCRIPT.search(page) and not INLINE_HANDLER.search(page), path
+        assert not INLINE_STYLE.search(page), path
     assert staff_client.get("/support/catalogue").headers["Location"] == "/support/catalogue/systems"
     assert staff_client.get("/support/catalogue/nope").status_code == 404
     assert staff_client.post("/support/catalogue/systems/1/delete").status_code == 405

@@ -193,16 +193,18 @@ def submit_request(
     return quote
 
 
+def system_names() -> dict[str, str]:
+    """Every system's name by its key (switched-off ones too: old quote requests name them)."""
+    return dict(db.session.execute(select(PriceSystem.slug, PriceSystem.name)).all())
+
+
 def calculator_link(quote: QuoteRequest, base_url: str) -> str:
     selection = pricing.selection_from_json(quote.selection)
     return f"{base_url.rstrip('/')}/priser?{query_string(selection)}"
 
 
 def _system_names(quote: QuoteRequest) -> dict[str, str]:
-    rows = db.session.execute(
-        select(PriceSystem.slug, PriceSystem.name).where(PriceSystem.slug.in_(quote.selection["systems"]))
-    ).all()
-    names = dict(rows)
+    names = system_names()
     return {slug: names.get(slug, slug) for slug in quote.selection["systems"]}
 
 
@@ -346,6 +348,13 @@ _ROW_ORDER = {
     PriceFeatureNote: lambda n: (n.feature.position, n.feature.name.lower(), n.system.name.lower()),
     PriceRule: lambda r: r.id,
 }
+
+
+def caveats_of(system: PriceSystem) -> list[PriceFeatureNote]:
+    return sorted(
+        db.session.scalars(select(PriceFeatureNote).where(PriceFeatureNote.system_id == system.id)),
+        key=_ROW_ORDER[PriceFeatureNote],
+    )
 
 
 def catalogue_rows(model) -> list:

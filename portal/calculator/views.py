@@ -8,7 +8,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_htmx import make_response
-from sqlalchemy import select
 from wtforms.fields import SelectChoice
 
 from portal.calculator import forms, operations, pricing
@@ -46,8 +45,8 @@ def labels() -> dict:
 # --- the public calculator ------------------------------------------------------------------------------
 
 
-def _calculator_context(catalogue, selection, vat: bool) -> dict:
-    breakdown = pricing.price(catalogue, selection)
+def _calculator_context(catalogue, breakdown, vat: bool) -> dict:
+    selection = breakdown.selection
     stops = pricing.slider_stops(catalogue.tiers)
     return {
         "catalogue": catalogue,
@@ -65,7 +64,6 @@ def _calculator_context(catalogue, selection, vat: bool) -> dict:
         },
         "canonical": _canonical(selection, vat),
         "request_url": url_for("calculator.request_quote") + "?" + forms.query_string(selection),
-        "request_kind": operations.request_kind(breakdown),
         "query_string": forms.query_string,
     }
 
@@ -83,7 +81,7 @@ def index():
     if not partial and ("orders_was" in request.args or "slider" in request.args):
         # A recompute without JavaScript: land on the clean address, which can be shared or bookmarked.
         return redirect(_canonical(selection, vat))
-    context = _calculator_context(catalogue, selection, vat)
+    context = _calculator_context(catalogue, pricing.price(catalogue, selection), vat)
     if partial:
         body = render_template("calculator/_result.html", oob=True, moved=moved, **context)
         response = make_response(body, push_url=context["canonical"])
@@ -124,7 +122,7 @@ def request_quote():
             return redirect(url_for("calculator.thanks", kind=kind))
     elif request.method == "POST":
         status = 400
-    context = _calculator_context(catalogue, selection, vat=False)
+    context = _calculator_context(catalogue, breakdown, vat=False)
     return render_template("calculator/request.html", form=form, kind=kind, **context), status
 
 
@@ -148,16 +146,12 @@ def quotes():
         "quotes": operations.list_quote_requests(status),
         "counts": operations.count_quote_requests_by_status(),
         "status": status,
-        "names": _system_names(),
+        "names": operations.system_names(),
     }
     template = (
         "calculator/_quote_list.html" if htmx and htmx.target == "quote-list" else "calculator/quotes.html"
     )
     return render_template(template, **context)
-
-
-def _system_names() -> dict[str, str]:
-    return dict(db.session.execute(select(PriceSystem.slug, PriceSystem.name)).all())
 
 
 @bp.route("/support/quotes/<int:quote_id>", methods=["GET", "POST"])
@@ -174,7 +168,7 @@ def quote(quote_id):
         "calculator/quote.html",
         quote=quote,
         form=form,
-        names=_system_names(),
+        names=operations.system_names(),
         calculator_url=url_for("calculator.index") + "?" + forms.query_string(selection),
     )
 
@@ -279,11 +273,7 @@ def catalogue_item(section, item_id=None):
             )
             return redirect(url_for("calculator.catalogue_section", section=section))
     status = 400 if request.method == "POST" else 200
-    caveats = []
-    if isinstance(item, PriceSystem):
-        caveats = db.session.scalars(
-            select(PriceFeatureNote).where(PriceFeatureNote.system_id == item.id)
-        ).all()
+    caveats = operations.caveats_of(item) if isinstance(item, PriceSystem) else []
     return render_template(
         "calculator/catalogue_item.html",
         section=section,

@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import auth, sandbox, tenancy
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
+    from portal.calculator.views import bp as calculator_bp
     from portal.cli import register_commands
     from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
@@ -45,7 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     auth.init_login(login_manager)
     app.before_request(tenancy.load_request_context)
-    for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp, calculator_bp):
         app.register_blueprint(blueprint)
     sandbox.init_app(app)
     register_commands(app)

@@ -5,6 +5,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.auth.passwords import hash_password
+from portal.calculator.seed import seed_catalogue
 from portal.extensions import db
 from portal.models import Account, User
 
@@ -32,12 +33,13 @@ def seed_demo() -> None:
         db.session.flush()
     _ensure_user(*DEMO_OWNER, account_id=account.id, role="owner")
     db.session.commit()
+    seed_catalogue()
 
 
 def register_commands(app):
     @app.cli.command("seed-demo")
     def seed_demo_command():
-        """Create the demo staff user, account and owner (idempotent)."""
+        """Create the demo staff user, account, owner and price catalogue (idempotent)."""
         seed_demo()
         staff, owner = f"{DEMO_STAFF[0]} / {DEMO_STAFF[1]}", f"{DEMO_OWNER[0]} / {DEMO_OWNER[1]}"
         click.echo(f"Demo data ready: staff {staff}, owner {owner}")

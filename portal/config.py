@@ -78,6 +78,8 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "MAIL_USE_TLS": env_flag("MAIL_USE_TLS", True, environ),
         "MAIL_USE_SSL": env_flag("MAIL_USE_SSL", False, environ),
         "MAIL_FROM": get("MAIL_FROM", "Bogbro <noreply@bogbro.dk>"),
+        "SALES_EMAIL": get("SALES_EMAIL", "salg@bogbro.dk"),
+        "QUOTE_REQUESTS_PER_IP_PER_HOUR": int(get("QUOTE_REQUESTS_PER_IP_PER_HOUR", "5")),
         "PROXY_COUNT": int(get("PROXY_COUNT", "0")),
         "LOGIN_MAX_FAILURES_PER_EMAIL": int(get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),

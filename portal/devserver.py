@@ -84,6 +84,7 @@ def run(instance_path: str, port: int) -> None:
         f"\n  Bogbro is running on http://127.0.0.1:{port}\n"
         f"  Customer: {DEMO_OWNER[0]} / {DEMO_OWNER[1]}\n"
         f"  Support:  {DEMO_STAFF[0]} / {DEMO_STAFF[1]}\n"
+        f"  Prices:   http://127.0.0.1:{port}/priser (public, no login)\n"
         f"  Redis:    {env['REDIS_URL']}\n"
         "  Ctrl-C stops everything.\n",
         flush=True,

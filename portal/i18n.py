@@ -2,7 +2,7 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 from flask import request, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
@@ -31,8 +31,14 @@ def format_amount(value, currency: str = "DKK", locale=None) -> str:
     return format_currency(amount, currency, locale=str(locale or get_locale() or "da"))
 
 
+def format_number(value, locale=None) -> str:
+    """`10.000` in Danish, `10,000` in English; decimals only where there are any (`12,5`)."""
+    return format_decimal(value, locale=str(locale or get_locale() or "da"))
+
+
 def init_app(app):
     app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["number"] = format_number
     app.jinja_env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt) if value else ""
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else ""

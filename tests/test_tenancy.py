@@ -29,7 +29,21 @@ ID_ARGUMENTS = {
     "template_id": Template,
 }
 # Staff-only routes take any account's id on purpose; customers are refused outright.
-STAFF_ROUTES = {"support.account", "support.impersonate"}
+STAFF_ROUTES = {
+    "support.account",
+    "support.impersonate",
+    "calculator.quote",
+    "calculator.catalogue_section",
+    "calculator.catalogue_item",
+    "calculator.catalogue_delete",
+}
+# The path arguments of staff routes that take something other than an account id.
+STAFF_ROUTE_ARGUMENTS = {
+    "calculator.quote": {"quote_id": 1},
+    "calculator.catalogue_section": {"section": "systems"},
+    "calculator.catalogue_item": {"section": "tiers", "item_id": 1},
+    "calculator.catalogue_delete": {"section": "tiers", "item_id": 1},
+}
 # Routes whose path variables are not object ids (tokens, system names, files).
 NOT_ID_ROUTES = {
     "static",
@@ -125,5 +139,5 @@ def test_staff_routes_refuse_customers(app, owner_client, other_account, endpoin
     rule = next(rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint)
     method = "POST" if "POST" in rule.methods else "GET"
     with app.test_request_context():
-        url = url_for(endpoint, account_id=other_account.id)
+        url = url_for(endpoint, **STAFF_ROUTE_ARGUMENTS.get(endpoint, {"account_id": other_account.id}))
     assert owner_client.open(url, method=method).status_code == 403

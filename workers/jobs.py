@@ -39,3 +39,17 @@ def send_invitation_mail(invitation_id: int, base_url: str) -> None:
     from portal.auth.operations import deliver_invitation_mail
 
     deliver_invitation_mail(invitation_id, base_url)
+
+
+@job
+def send_quote_confirmation(quote_id: int, base_url: str) -> None:
+    from portal.calculator.operations import deliver_quote_confirmation
+
+    deliver_quote_confirmation(quote_id, base_url)
+
+
+@job
+def send_quote_notification(quote_id: int, base_url: str) -> None:
+    from portal.calculator.operations import deliver_quote_notification
+
+    deliver_quote_notification(quote_id, base_url)

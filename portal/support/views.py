@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.calculator.operations import count_quote_requests_by_status
 from portal.extensions import db, htmx
 from portal.models import Account, SupportSession
 from portal.support import operations
@@ -19,8 +20,10 @@ bp = Blueprint("support", __name__, url_prefix="/support", template_folder="temp
 def index():
     query = request.args.get("q", "")
     accounts = operations.search_accounts(query)
-    template = "support/_results.html" if htmx and htmx.target == "results" else "support/index.html"
-    return render_template(template, accounts=accounts, query=query)
+    if htmx and htmx.target == "results":
+        return render_template("support/_results.html", accounts=accounts, query=query)
+    new_quotes = count_quote_requests_by_status().get("new", 0)
+    return render_template("support/index.html", accounts=accounts, query=query, new_quotes=new_quotes)
 
 
 @bp.get("/accounts/<int:account_id>")

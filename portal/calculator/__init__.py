@@ -1,0 +1,1 @@
+"""The price calculator: public pricing, quote requests, and the price catalogue staff edit."""

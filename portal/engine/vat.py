@@ -441,7 +441,7 @@ def check_line_rate(
     if not drift:
         return None
     shown = "no" if shop_rate is None else f"{fmt_rate(shop_rate)} %"
-    detail = decision.reason
+    detail = decision.reason.rstrip(".")
     if decision.oss_country and rates is not None:
         try:
             period = rates.period_on(decision.oss_country, decision.day)

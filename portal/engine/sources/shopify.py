@@ -250,6 +250,7 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
         currency=str(order.get("currency") or "DKK").upper(),
         amount=amount,
         lines=tuple(lines),
-        unallocated=rest if rest > settings.rounding_tolerance else ZERO,
+        # Without lines the whole amount is the refund; with lines, a rest within the tolerance is rounding.
+        unallocated=rest if rest > settings.rounding_tolerance or (not lines and rest > 0) else ZERO,
         reason=str(refund.get("note") or ""),
     )

@@ -205,7 +205,8 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
     amount = D(refund_payload.get("amount"), ZERO)
     explained = sum_dec(line.gross_total for line in lines)
     rest = amount - explained
-    unallocated = rest if rest > settings.rounding_tolerance else ZERO
+    # Without lines the whole amount is the refund; with lines, a rest within the tolerance is rounding.
+    unallocated = rest if rest > settings.rounding_tolerance or (not lines and rest > 0) else ZERO
     order_number = str(order_payload.get("number") or order_payload["id"])
     order_ref = order_reference(SOURCE, settings.shop_id, order_number)
     created = parse_datetime(refund_payload.get("date_created_gmt") or refund_payload.get("date_created"))

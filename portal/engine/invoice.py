@@ -17,6 +17,11 @@ The accounting setup's template values arrive as a plain dict:
 Under OSS a taxed kind needs `"oss": {"SE": {...}, "SE-12": {...}}` in its template (a key "CC-rate" for a
 reduced rate). With e-conomic the VAT follows the product's group, so an OSS target must name the product
 to book on ("product": "OSS-SE") as well as its group — a shop SKU cannot sit in several groups at once.
+
+Unit prices are always ex VAT with at most 2 decimals (InvoiceLine.unit_net_price), split over two cent
+prices where needed (totals.price_lines). Dinero could take prices incl. VAT (ShowLinesInclVat), but the
+connector DraftInvoice has no field for it yet, so Dinero gets ex-VAT prices too and its totals are
+modelled in ex-VAT mode.
 """
 
 import uuid
@@ -37,7 +42,7 @@ from portal.connectors.base import (
 )
 from portal.engine.customers import CustomerMatch, customer_data, decide_match
 from portal.engine.documents import Refund, SalesDocument, SalesLine
-from portal.engine.money import HUNDRED, ZERO, fmt_rate, q2, sum_dec
+from portal.engine.money import HUNDRED, ZERO, fmt_rate, q2
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.totals import (
     SYSTEM_BY_VAT_MODEL,
@@ -436,8 +441,3 @@ def build_credit_note(
 def _placeholder(match: CustomerMatch, customer: CustomerData) -> RemoteCustomer:
     number = match.customer_number if match.kind == "collective" else None
     return RemoteCustomer(id=number or "", number=number, name=customer.name)
-
-
-def sum_lines(plan: DraftPlan) -> Decimal:
-    """Σ of the invoice lines' amounts (net), for display."""
-    return sum_dec(q2(line.quantity * line.unit_net_price) for line in plan.invoice.lines)

@@ -1,0 +1,443 @@
+"""Canonical document + accounting setup + the system's capabilities → a DraftPlan: the connector's
+DraftInvoice (lines with product numbers for e-conomic, revenue accounts for Dinero, account + VAT code for
+Dynaccount), the customer, the products to ensure, and the reconciliation with the shop's totals.
+
+The accounting setup's template values arrive as a plain dict:
+
+    {
+      "invoice": {"layout": "19", "payment_terms": "1"},
+      "goods": {"product_group": "1"}                        # e-conomic: the group has an account per zone
+            | {"domestic": {"account": "1000"}, "eu": {...}, "world": {...}}   # Dinero
+            | {"domestic": {"account": "1000", "vat_code": "U25"}, ...},       # Dynaccount
+      "freight": ..., "fee": ..., "discount": ..., "refund": ...,   # optional; default: as goods
+      "no_vat": ...,               # gift cards and the rounding line (0 % VAT); or "gift_card"/"rounding"
+      "fixed_products": {"shipping": "FRAGT", ...},            # optional; overrides IntegrationSettings'
+    }
+
+Under OSS a taxed kind needs `"oss": {"SE": {...}, "SE-12": {...}}` in its template (a key "CC-rate" for a
+reduced rate). With e-conomic the VAT follows the product's group, so an OSS target must name the product
+to book on ("product": "OSS-SE") as well as its group — a shop SKU cannot sit in several groups at once.
+
+Unit prices are always ex VAT with at most 2 decimals (InvoiceLine.unit_net_price), split over two cent
+prices where needed (totals.price_lines). Dinero could take prices incl. VAT (ShowLinesInclVat), but the
+connector DraftInvoice has no field for it yet, so Dinero gets ex-VAT prices too and its totals are
+modelled in ex-VAT mode.
+"""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from portal.connectors.base import (
+    ZONES,
+    Capabilities,
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    ProductData,
+    RemoteCustomer,
+    RemoteInvoice,
+    Totals,
+)
+from portal.engine.customers import CustomerMatch, customer_data, decide_match
+from portal.engine.documents import Refund, SalesDocument, SalesLine
+from portal.engine.money import HUNDRED, ZERO, fmt_rate, q2
+from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
+from portal.engine.totals import (
+    SYSTEM_BY_VAT_MODEL,
+    Reconciliation,
+    System,
+    TotalsLine,
+    invoice_totals,
+    price_lines,
+    reconcile,
+)
+from portal.engine.vat import RateTable, VatDecision, check_line_rate, expected_line_rate
+
+# uuid5 namespace for Dinero Guids (fixed forever: changing it would break "never twice").
+GUID_NAMESPACE = uuid.UUID("6f1c2b0e-4d0a-5b6e-9a57-2f0b0b7b6a10")
+
+KIND_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "goods": ("goods",),
+    "freight": ("freight", "goods"),
+    "fee": ("fee", "goods"),
+    "discount": ("discount", "goods"),
+    "refund": ("refund", "goods"),
+    "gift_card": ("gift_card", "no_vat"),
+    "rounding": ("rounding", "no_vat"),
+}
+ZERO_VAT_KINDS = frozenset({"gift_card", "rounding"})
+# Names of the fixed products when they are created (shown in the accounting system).
+FIXED_PRODUCT_NAMES = {
+    "goods": "Vare",
+    "freight": "Fragt",
+    "fee": "Gebyr",
+    "discount": "Rabat",
+    "gift_card": "Gavekort",
+    "rounding": "Øreafrunding",
+    "refund": "Refusion",
+}
+
+
+def dinero_guid(reference: str, organisation: str = "") -> str:
+    """Dinero's client-chosen Guid: uuid5 of the organisation and our deterministic reference."""
+    name = f"{organisation}:{reference}" if organisation else reference
+    return str(uuid.uuid5(GUID_NAMESPACE, name))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one line is booked: e-conomic product group (and optional product), Dinero revenue account,
+    Dynaccount account + VAT code."""
+
+    product_group: str | None = None
+    account: str | None = None
+    vat_code: str | None = None
+    product: str | None = None  # book on this product instead of the shop SKU (OSS on e-conomic)
+
+
+def _fixed_products(setup: Mapping, settings: IntegrationSettings) -> FixedProducts:
+    overrides = {k: str(v) for k, v in (setup.get("fixed_products") or {}).items() if v}
+    known = set(FixedProducts.__dataclass_fields__)
+    unknown = set(overrides) - known
+    if unknown:
+        raise EngineConfigError(
+            f"Unknown fixed products in the accounting setup: {', '.join(sorted(unknown))}."
+        )
+    return replace(settings.fixed_products, **overrides)
+
+
+class Templates:
+    """The accounting setup's template values, resolved per line kind, zone and (OSS) country and rate."""
+
+    def __init__(self, setup: Mapping, vat_model: str):
+        self.setup = setup
+        self.vat_model = vat_model
+        invoice = setup.get("invoice") or {}
+        self.layout = _text(invoice.get("layout"))
+        self.payment_terms = _text(invoice.get("payment_terms"))
+
+    def target(self, kind: str, decision: VatDecision, rate: Decimal) -> Target:
+        names = KIND_TEMPLATES.get(kind, ("goods",))
+        entry = next((self.setup[n] for n in names if self.setup.get(n)), None)
+        label = names[-1]
+        if entry is None:
+            raise EngineConfigError(
+                f"The accounting setup has no template for {label} (needed for a {kind} line)."
+            )
+        if decision.oss_country and rate != 0 and kind not in ZERO_VAT_KINDS:
+            oss = entry.get("oss") or {}
+            key = decision.oss_country
+            if rate != decision.rate:
+                key = f"{decision.oss_country}-{fmt_rate(rate)}"
+            if not oss.get(key):
+                raise EngineConfigError(
+                    f"The {label} template has no OSS target for {decision.oss_country} "
+                    f"at {fmt_rate(rate)} % "
+                    f'(add "oss": {{"{key}": …}}).'
+                )
+            values = oss[key]
+            if self.vat_model == "product_group" and not values.get("product"):
+                raise EngineConfigError(
+                    f"e-conomic books VAT by product group: the OSS target {label}/{key} must name a product "
+                    "in an OSS product group."
+                )
+            return self._validated(values, f"{label}/oss/{key}")
+        if any(zone in entry for zone in ZONES):
+            if not entry.get(decision.zone):
+                raise EngineConfigError(f"The {label} template has no account for the {decision.zone} zone.")
+            return self._validated(entry[decision.zone], f"{label}/{decision.zone}")
+        return self._validated(entry, label)
+
+    def _validated(self, values: Mapping, where: str) -> Target:
+        target = Target(
+            product_group=_text(values.get("product_group")),
+            account=_text(values.get("account")),
+            vat_code=_text(values.get("vat_code")),
+            product=_text(values.get("product")),
+        )
+        needed = {
+            "product_group": ("product_group",),
+            "account": ("account",),
+            "line_code": ("account", "vat_code"),
+        }
+        missing = [name for name in needed.get(self.vat_model, ()) if getattr(target, name) is None]
+        if missing:
+            raise EngineConfigError(f"The template {where} lacks {', '.join(missing)}.")
+        return target
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+@dataclass(frozen=True)
+class DraftPlan:
+    """Everything the post step needs, decided: ensure the customer (or use the collective one), ensure the
+    products, create the draft, and book it only when `can_book`."""
+
+    invoice: DraftInvoice  # its `customer` is a placeholder until the customer is ensured: for_customer()
+    line_rates: tuple[Decimal, ...]  # the VAT rate each invoice line will carry, in line order
+    system: System
+    customer: CustomerData
+    match: CustomerMatch
+    products: tuple[ProductData, ...]
+    shop_totals: Totals
+    totals: Totals  # what the accounting system will compute, rounding line included
+    reconciliation: Reconciliation
+    decision: VatDecision
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def can_book(self) -> bool:
+        """False when the totals differ: create the draft, never book it, flag the transfer."""
+        return self.reconciliation.ok
+
+    @property
+    def totals_differ(self) -> bool:
+        return self.reconciliation.totals_differ
+
+    def for_customer(self, customer: RemoteCustomer) -> DraftInvoice:
+        return replace(self.invoice, customer=customer)
+
+
+def _describe(line: SalesLine, product: str, target: Target) -> str:
+    description = line.description or FIXED_PRODUCT_NAMES.get(line.kind, product)
+    if target.product and line.sku:  # booked on a stand-in product: keep the SKU visible
+        description = f"{line.sku} {description}"
+    return description
+
+
+def _quantity_text(quantity: Decimal) -> str:
+    return format(quantity.normalize(), "f")
+
+
+class _Builder:
+    def __init__(self, decision, setup, capabilities, settings, rates):
+        self.decision: VatDecision = decision
+        self.capabilities: Capabilities = capabilities
+        self.settings: IntegrationSettings = settings
+        self.rates: RateTable | None = rates
+        self.system: System = SYSTEM_BY_VAT_MODEL[capabilities.vat_model]
+        self.templates = Templates(setup, capabilities.vat_model)
+        self.fixed = _fixed_products(setup, settings)
+        self.lines: list[InvoiceLine] = []
+        self.rates_per_line: list[Decimal] = []
+        self.products: dict[str, ProductData] = {}
+        self.warnings: list[str] = list(decision.warnings)
+        if decision.oss_country and not capabilities.oss:
+            raise EngineConfigError(
+                "This accounting system cannot book OSS sales (EU private customers at the destination "
+                "country's VAT): turn OSS off for this integration or use another accounting system."
+            )
+
+    def add(self, line: SalesLine) -> None:
+        rate = ZERO if line.kind in ZERO_VAT_KINDS else expected_line_rate(line, self.decision, self.rates)
+        warning = check_line_rate(line, rate, self.decision, self.rates)
+        if warning:
+            self.warnings.append(warning)
+        target = self.templates.target(line.kind, self.decision, rate)
+        if target.product:
+            product = target.product
+        elif line.kind == "goods":
+            product = line.sku or self.fixed.default
+        else:
+            product = self.fixed.for_kind(line.kind)
+        description = _describe(line, product, target)
+        for part in price_lines(line.quantity, line.net_total):
+            text = description
+            if part.folded and line.quantity not in (0, 1):
+                text = f"{_quantity_text(line.quantity)} × {description}"
+            self._append(text, part.quantity, part.unit_price, product, target, rate)
+        if product not in self.products:
+            is_sku = line.kind == "goods" and product == line.sku
+            self.products[product] = ProductData(
+                number=product,
+                name=line.description if is_sku else FIXED_PRODUCT_NAMES.get(line.kind, product),
+                unit_net_price=q2(line.unit_net) if is_sku else ZERO,
+                product_group=target.product_group,
+                account=target.account,
+                vat_code=target.vat_code,
+            )
+
+    def _append(self, text, quantity, unit_price, product, target: Target, rate: Decimal) -> None:
+        model = self.capabilities.vat_model
+        self.lines.append(
+            InvoiceLine(
+                description=text,
+                quantity=quantity,
+                unit_net_price=unit_price,
+                product_number=product,
+                account=target.account if model in ("account", "line_code") else None,
+                vat_code=target.vat_code if model == "line_code" else None,
+            )
+        )
+        self.rates_per_line.append(rate)
+
+    def totals_lines(self) -> list[TotalsLine]:
+        return [
+            TotalsLine(line.quantity, line.unit_net_price, rate, line.discount_percent)
+            for line, rate in zip(self.lines, self.rates_per_line, strict=True)
+        ]
+
+    def reconcile(self, shop_gross: Decimal, shop_vat: Decimal | None) -> tuple[Totals, Reconciliation]:
+        computed = invoice_totals(self.totals_lines(), self.system)
+        result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat)
+        if result.rounding_line is None:
+            return computed, result
+        product = self.fixed.rounding
+        target = self.templates.target("rounding", self.decision, ZERO)
+        self._append(
+            FIXED_PRODUCT_NAMES["rounding"],
+            Decimal(1),
+            result.rounding_line.unit_price,
+            product,
+            target,
+            ZERO,
+        )
+        self.products.setdefault(
+            product,
+            ProductData(
+                product,
+                FIXED_PRODUCT_NAMES["rounding"],
+                ZERO,
+                target.product_group,
+                target.account,
+                target.vat_code,
+            ),
+        )
+        final = invoice_totals(self.totals_lines(), self.system)
+        if final.gross != result.shop_gross:  # cannot happen: a 0 % line moves the gross by its amount
+            raise AssertionError(f"rounding line failed: {final.gross} != {result.shop_gross}")
+        return final, result
+
+
+def _payment_terms(settings: IntegrationSettings, method: str | None, templates: Templates) -> str | None:
+    return settings.payment_terms_for(method) or templates.payment_terms
+
+
+def build_draft(
+    document: SalesDocument,
+    decision: VatDecision,
+    setup: Mapping,
+    capabilities: Capabilities,
+    settings: IntegrationSettings | None = None,
+    rates: RateTable | None = None,
+    organisation: str = "",
+) -> DraftPlan:
+    """The invoice for an order, computed as the target system will compute it and reconciled with the
+    shop's total. `rates` lets OSS lines at a reduced rate of the destination through (and names the rate's
+    effective date in drift warnings). Raises EngineConfigError when the setup cannot book the sale."""
+    settings = settings or IntegrationSettings()
+    builder = _Builder(decision, setup, capabilities, settings, rates)
+    for line in document.lines:
+        builder.add(line)
+    totals, result = builder.reconcile(document.shop_totals.gross, document.shop_totals.vat)
+    match = decide_match(document.customer, settings)
+    terms = _payment_terms(settings, document.payment.method, builder.templates)
+    customer = customer_data(document.customer, decision, document.currency, terms)
+    invoice = DraftInvoice(
+        reference=document.reference,
+        customer=_placeholder(match, customer),
+        date=document.invoice_date,
+        lines=builder.lines,
+        zone=decision.zone,
+        currency=document.currency,
+        layout=builder.templates.layout,
+        payment_terms=terms,
+        text=f"Ordre #{document.number}",
+        guid=dinero_guid(document.reference, organisation) if capabilities.vat_model == "account" else None,
+    )
+    shop = document.shop_totals
+    return DraftPlan(
+        invoice=invoice,
+        line_rates=tuple(builder.rates_per_line),
+        system=builder.system,
+        customer=customer,
+        match=match,
+        products=tuple(builder.products.values()),
+        shop_totals=Totals(net=shop.net, vat=shop.vat, gross=shop.gross),
+        totals=totals,
+        reconciliation=result,
+        decision=decision,
+        warnings=(*builder.warnings, *match.warnings) + ((result.message,) if result.totals_differ else ()),
+    )
+
+
+def build_credit_note(
+    refund: Refund,
+    document: SalesDocument,
+    decision: VatDecision,
+    setup: Mapping,
+    capabilities: Capabilities,
+    settings: IntegrationSettings | None = None,
+    rates: RateTable | None = None,
+    credit_for: RemoteInvoice | None = None,
+    organisation: str = "",
+) -> DraftPlan:
+    """A credit note for exactly what was refunded: the refunded lines (goods, shipping, fees) and any
+    amount refunded without lines, on the refund product. Quantities are positive (the connector turns them
+    into e-conomic's negative draft); `decision` is the original order's, so the credit note mirrors the
+    invoice's VAT treatment.
+
+    An amount-only refund is assumed to include VAT at the order's rate (a guess: WooCommerce and Shopify
+    state no VAT for it); a warning says so when the order mixed several rates."""
+    settings = settings or IntegrationSettings()
+    if not refund.lines and not refund.unallocated:
+        raise ValueError(f"Refund {refund.source_id} credits nothing.")
+    builder = _Builder(decision, setup, capabilities, settings, rates)
+    for line in refund.lines:
+        builder.add(line)
+    if refund.unallocated:
+        rate = decision.rate
+        net = q2(refund.unallocated / (1 + rate / HUNDRED))
+        description = FIXED_PRODUCT_NAMES["refund"] + (f": {refund.reason}" if refund.reason else "")
+        builder.add(
+            SalesLine(
+                "refund", description, Decimal(1), net, refund.unallocated - net, rate, vat_rate_exact=True
+            )
+        )
+        order_rates = {expected_line_rate(line, decision, rates) for line in document.lines if line.net_total}
+        if len(order_rates) > 1:
+            shown = ", ".join(sorted(fmt_rate(r) + " %" for r in order_rates))
+            builder.warnings.append(
+                f"The amount-only refund of {refund.unallocated} is credited at {fmt_rate(rate)} % VAT, "
+                f"but the order had lines at {shown}: check the split."
+            )
+    totals, result = builder.reconcile(refund.amount, refund.shop_vat)
+    match = decide_match(document.customer, settings)
+    terms = _payment_terms(settings, document.payment.method, builder.templates)
+    customer = customer_data(document.customer, decision, refund.currency, terms)
+    invoice = DraftInvoice(
+        reference=refund.reference,
+        customer=_placeholder(match, customer),
+        date=refund.invoice_date,
+        lines=builder.lines,
+        zone=decision.zone,
+        currency=refund.currency,
+        layout=builder.templates.layout,
+        payment_terms=terms,
+        text=f"Kreditnota for ordre #{refund.order_number}",
+        guid=dinero_guid(refund.reference, organisation) if capabilities.vat_model == "account" else None,
+        credit_for=credit_for,
+    )
+    shop_vat = refund.shop_vat if refund.shop_vat is not None else totals.vat
+    return DraftPlan(
+        invoice=invoice,
+        line_rates=tuple(builder.rates_per_line),
+        system=builder.system,
+        customer=customer,
+        match=match,
+        products=tuple(builder.products.values()),
+        shop_totals=Totals(net=refund.amount - shop_vat, vat=shop_vat, gross=refund.amount),
+        totals=totals,
+        reconciliation=result,
+        decision=decision,
+        warnings=(*builder.warnings, *match.warnings) + ((result.message,) if result.totals_differ else ()),
+    )
+
+
+def _placeholder(match: CustomerMatch, customer: CustomerData) -> RemoteCustomer:
+    number = match.customer_number if match.kind == "collective" else None
+    return RemoteCustomer(id=number or "", number=number, name=customer.name)

@@ -1,0 +1,43 @@
+"""Shop payloads → canonical documents. One module per source, each with
+`normalise_order(payload, settings) -> SalesDocument` and
+`normalise_refund(order_payload, refund_payload, settings) -> Refund`."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+
+def parse_datetime(text: str | None, assume_utc: bool = True) -> datetime | None:
+    """An aware UTC datetime from ISO-8601 text. WooCommerce's `*_gmt` fields have no offset but are UTC;
+    Shopify's carry an offset."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        if not assume_utc:
+            raise ValueError(f"datetime without a timezone: {text!r}")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def first_value(pairs: Iterable[tuple[str, object]], keys: Iterable[str]) -> str | None:
+    """The first non-empty string value among `pairs` whose key is one of `keys` (in the order of `keys`,
+    case-insensitive)."""
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            found.setdefault(str(key).lower(), str(value).strip())
+    for key in keys:
+        if key.lower() in found:
+            return found[key.lower()]
+    return None
+
+
+def clean(text: object) -> str | None:
+    if text is None:
+        return None
+    text = str(text).strip()
+    return text or None
+
+
+def join(*parts: object, sep: str = " ") -> str:
+    return sep.join(p for p in (clean(x) for x in parts) if p)

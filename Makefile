@@ -26,9 +26,7 @@ extract-messages: $(VENV)/.installed-run
 	$(BIN)/pybabel update --width 110 -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
 
 run: translations
-	$(FLASK) db upgrade
-	$(FLASK) seed-demo
-	$(FLASK) dev
+	$(FLASK) dev  # starts Redis, migrates, seeds the demo data, then the web portal and a worker
 
 test: $(VENV)/.installed-test translations
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -34,12 +34,17 @@ def seed_demo() -> None:
     _ensure_user(*DEMO_OWNER, account_id=account.id, role="owner")
     db.session.commit()
     seed_catalogue()
+    if current_app.config["SANDBOX_ENABLED"]:
+        from portal.integrations.demo import seed_economic_demo
+
+        seed_economic_demo(account)
 
 
 def register_commands(app):
     @app.cli.command("seed-demo")
     def seed_demo_command():
-        """Create the demo staff user, account, owner and price catalogue (idempotent)."""
+        """Create the demo staff user, account, owner, price catalogue and (with the sandboxes on) a
+        finished e-conomic sandbox integration. Idempotent; needs Redis (`make run` starts it first)."""
         seed_demo()
         staff, owner = f"{DEMO_STAFF[0]} / {DEMO_STAFF[1]}", f"{DEMO_OWNER[0]} / {DEMO_OWNER[1]}"
         click.echo(f"Demo data ready: staff {staff}, owner {owner}")

@@ -1,4 +1,5 @@
-"""`make run`: the web portal, an RQ worker with its scheduler and an embedded Redis, as one command.
+"""`make run`: an embedded Redis, the migrations and the demo data, then the web portal and an RQ worker
+with its scheduler, as one command.
 
 Ctrl-C (or any of the processes dying) stops every process started here.
 """
@@ -67,6 +68,15 @@ def run(instance_path: str, port: int) -> None:
     if not env.get("REDIS_URL"):
         redis_process, env["REDIS_URL"] = start_embedded_redis(instance)
         processes.append(redis_process)
+
+    flask = [str(bin_dir / "flask"), "--app", "wsgi"]
+    try:
+        for step in (["db", "upgrade"], ["seed-demo"]):
+            subprocess.run([*flask, *step], env=env, check=True)
+    except (subprocess.CalledProcessError, KeyboardInterrupt):
+        for process in processes:
+            process.terminate()
+        raise SystemExit(1) from None
 
     processes.append(
         subprocess.Popen(

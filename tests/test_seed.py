@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
 from portal.cli import seed_demo
-from portal.models import Account, User
+from portal.models import Account, AccountingSetup, User
 from tests.conftest import login
 
 
@@ -39,3 +39,20 @@ def test_create_staff_command(app, db):
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.email == "agent@bogbro.dk"))
     assert user.is_staff and user.account_id is None
+
+
+def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
+    seed_demo()
+    seed_demo()
+    setups = db.session.scalars(select(AccountingSetup)).all()
+    assert len(setups) == 1
+    setup = setups[0]
+    assert (setup.connection.system, setup.connection.sandbox) == ("e-conomic", True)
+    assert setup.selected and setup.active and not setup.auto_book
+    assert {(t.kind, tuple(sorted(t.values))) for t in setup.templates} == {
+        ("invoice", ("layout", "payment_terms")),
+        ("goods", ("product_group",)),
+        ("freight", ("product_group",)),
+        ("payments", ("account", "journal")),
+    }
+    assert setup.template("goods").labels == {"product_group": "Varer"}

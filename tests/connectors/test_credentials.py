@@ -18,6 +18,7 @@ def test_concurrent_refreshes_renew_once_and_everyone_gets_the_new_token(app, db
     )
     db.session.add(connection)
     db.session.commit()
+    connection_id = connection.id  # read once here: the threads must not touch this session's objects
     renewals = []
 
     def renew(old):
@@ -29,7 +30,7 @@ def test_concurrent_refreshes_renew_once_and_everyone_gets_the_new_token(app, db
 
     def worker():
         with app.app_context():
-            store = DatabaseCredentialStore(connection.id)
+            store = DatabaseCredentialStore(connection_id)
             results.append(store.refresh(lambda c: c["refresh_token"] == "r1", renew))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -40,6 +41,6 @@ def test_concurrent_refreshes_renew_once_and_everyone_gets_the_new_token(app, db
 
     assert renewals == [{"refresh_token": "r1", "version": 1}]
     assert results == [{"refresh_token": "r2", "version": 2}] * 4
-    assert DatabaseCredentialStore(connection.id).get() == {"refresh_token": "r2", "version": 2}
+    assert DatabaseCredentialStore(connection_id).get() == {"refresh_token": "r2", "version": 2}
     stored = db.session.execute(text("SELECT credentials FROM connections")).scalar_one()
     assert "r2" not in stored and "refresh_token" not in stored  # encrypted at rest

@@ -1,0 +1,91 @@
+"""What every sending system's connector offers (webshops now; subscription systems and POS later).
+
+The pipeline stores every inbound payload raw, then normalises it with portal.engine.sources.<system>.
+A source connector only moves data: it reads orders/refunds/products, registers Bogbro's webhooks,
+verifies signatures, and writes stock back. Like the accounting connectors it is Flask-free and built
+from a ConnectorContext (portal.connectors); errors come from portal.connectors.errors.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class SourceSystem:
+    key: str  # "woocommerce" | "shopify"
+    name: str
+    connect: Literal["api_key", "oauth"]
+    webhook_topics: tuple[str, ...]  # what Bogbro subscribes to, in the system's own names
+    notes: tuple[str, ...] = ()  # English msgids (N_) shown in the settings
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A verified inbound webhook, ready to be stored raw."""
+
+    delivery_id: str  # the sender's id for deduplication (X-WC-Webhook-Delivery-ID, X-Shopify-Webhook-Id)
+    topic: str  # e.g. "order.updated", "orders/updated"
+    resource_id: str | None  # the order id the payload is about, when there is one
+    is_ping: bool = False  # WooCommerce's unsigned creation ping: answer 200, store nothing
+
+
+class WebhookRejected(Exception):
+    """Signature missing or wrong, or not a webhook of this system: answer 401, store nothing."""
+
+
+@dataclass
+class Page:
+    items: list[dict]  # raw documents, exactly as the system sent them
+    total: int | None = None
+    next_page: int | None = None  # None: this was the last page
+
+
+@dataclass
+class RemoteWebhook:
+    id: str
+    topic: str
+    delivery_url: str
+    status: str = "active"
+    raw: dict = field(default_factory=dict)
+
+
+class SourceConnector(ABC):
+    system: SourceSystem
+
+    @abstractmethod
+    def verify(self) -> dict:
+        """Check the credentials; returns the shop's basics (name, currency, prices incl. tax …)."""
+
+    @abstractmethod
+    def list_orders(self, modified_after: datetime | None = None, page: int = 1) -> Page:
+        """Orders changed after the moment (UTC), oldest change first where the system can sort so."""
+
+    @abstractmethod
+    def get_order(self, order_id: str) -> dict: ...
+
+    @abstractmethod
+    def list_refunds(self, order_id: str) -> list[dict]: ...
+
+    @abstractmethod
+    def list_webhooks(self) -> list[RemoteWebhook]: ...
+
+    @abstractmethod
+    def register_webhooks(self, delivery_url: str, secret: str) -> list[RemoteWebhook]:
+        """Ensure exactly one active subscription per topic to `delivery_url` (idempotent)."""
+
+    @abstractmethod
+    def delete_webhooks(self, delivery_url: str) -> None: ...
+
+    @abstractmethod
+    def set_stock(self, sku: str, quantity: Decimal) -> bool:
+        """Write stock for a SKU (product or variation); False when the shop has no such SKU."""
+
+
+# Each source module also provides, as plain functions (no connector needed):
+#   verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery
+#       (raises WebhookRejected; compares signatures in constant time, before any JSON parsing)
+#   start_connect / finish_connect(settings, params, callback_url, transport=None) -> credentials
+#   sandbox_settings(origin) -> dict, CONFIG_PREFIX, SYSTEM, CONNECTOR

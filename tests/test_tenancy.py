@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from flask import url_for
 
-from portal.connectors import SYSTEM_MODULES
+from portal.connectors import SYSTEM_MODULES, available_systems
 from portal.extensions import db
 from portal.integrations.operations import select_setup
 from portal.models import (
@@ -90,7 +90,7 @@ def _objects_of(account, staff) -> dict:
     objects = {User: member.id, Invitation: invitation, SupportSession: support_session}
     db.session.commit()
     if SYSTEM_MODULES:
-        connection = connect_sandbox(account, next(iter(SYSTEM_MODULES)))
+        connection = connect_sandbox(account, available_systems()[0].key)
         setup = connection.setups[0]
         select_setup(setup, True)
         objects.update({Connection: connection, AccountingSetup: setup, Template: setup.templates[0]})

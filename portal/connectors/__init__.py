@@ -74,7 +74,8 @@ def get_system(key: str) -> AccountingSystem:
 
 
 def available_systems() -> list[AccountingSystem]:
-    return [get_system(key) for key in SYSTEM_MODULES]
+    """The accounting systems (the registry also holds webshops and other sending systems)."""
+    return [system for system in map(get_system, SYSTEM_MODULES) if isinstance(system, AccountingSystem)]
 
 
 def make_connector(key: str, context: ConnectorContext) -> AccountingConnector:

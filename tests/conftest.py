@@ -5,6 +5,7 @@ spare one) or a throwaway embedded redis-server; the database is TEST_DATABASE_U
 (PostgreSQL in CI; its tables are dropped and rebuilt by the migrations) or a fresh SQLite file.
 """
 
+import html
 import os
 import re
 import shutil
@@ -371,7 +372,8 @@ def page(_browser, live_server, db):
 # --- accounting sandboxes -------------------------------------------------------------------------------
 
 
-CALLBACK = "http://localhost/setup/connect/callback"
+# The sandboxes accept redirects back to the host that asked them (here: the in-process origin).
+CALLBACK = "http://sandbox.bogbro.internal/setup/connect/callback"
 
 
 def sandbox_connect_params(system_key: str) -> dict:
@@ -389,13 +391,21 @@ def sandbox_connect_params(system_key: str) -> dict:
     if system_key == "dynaccount":
         return {key: settings[f"demo_{key}"] for key in ("api_id", "api_key", "api_secret")}
     url = module.start_connect(settings, CALLBACK, "test-state")
-    query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
     answer = {"e-conomic": {"agreement": "demo", "action": "accept"}, "dinero": {"answer": "accept"}}[
         system_key
     ]
     transport = SandboxTransport(current_app._get_current_object())
     with httpx.Client(transport=transport, base_url=IN_PROCESS_ORIGIN) as browser:
-        response = browser.post(urlsplit(url).path, data={**query, **answer})
+        page = browser.get(url)  # the consent page, with its hidden fields (and a session for its CSRF)
+        hidden = dict(
+            re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page.text)
+        )
+        hidden.update(
+            re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', page.text)
+        )
+        response = browser.post(
+            urlsplit(url).path, data={**{k: html.unescape(v) for k, v in hidden.items()}, **answer}
+        )
     assert response.status_code == 302, response.text
     return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.connectors import StaticCredentials, get_system, system_module
-from portal.connectors.base import AccountingSystem, Choice, TemplateSpec
+from portal.connectors.base import N_, AccountingSystem, Choice, TemplateSpec
 from portal.connectors.errors import ConfigurationError, ConnectorError
 from portal.extensions import db
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
@@ -91,7 +91,10 @@ def connect(account: Account, system_key: str, sandbox: bool, params: dict, call
             )
             db.session.add(setup)
         setup.name = org.name
-        setup.unusable_reason = None if org.usable else (org.reason or _("This organisation cannot be used."))
+        # Kept as the connector's English text (an N_ msgid) and translated where it is shown.
+        setup.unusable_reason = (
+            None if org.usable else (org.reason or N_("This organisation cannot be used."))
+        )
     db.session.commit()
     return connection
 
@@ -140,7 +143,7 @@ def spec_of(setup: AccountingSetup, template: Template) -> TemplateSpec:
 def select_setup(setup: AccountingSetup, selected: bool) -> None:
     """Tick "Activate integration": Bogbro creates the templates the system needs (values still empty)."""
     if selected and setup.unusable_reason:
-        raise SetupError(setup.unusable_reason)
+        raise SetupError(_(setup.unusable_reason))
     changes = audit.apply_changes(setup, {"selected": selected})
     if selected:
         have = {(template.kind, template.zone) for template in setup.templates}
@@ -173,7 +176,8 @@ def choices(setup: AccountingSetup, kind: str, refresh: bool = False) -> list[Ch
         if cached is not None:
             return [Choice(**item) for item in json.loads(cached)]
     found = connector_for(setup.connection, setup.external_id).list_choices(kind)
-    redis.set(key, json.dumps([asdict(choice) for choice in found]), ex=CHOICES_CACHE_SECONDS)
+    # default=str: details may hold Decimals (rates); the cache only serves display and validation.
+    redis.set(key, json.dumps([asdict(choice) for choice in found], default=str), ex=CHOICES_CACHE_SECONDS)
     return found
 
 
@@ -249,7 +253,7 @@ def set_auto_book(setup: AccountingSetup, on: bool) -> None:
 def activate(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -> list[str]:
     """Activate when every required template is complete; otherwise return what is missing."""
     if setup.unusable_reason:
-        return [setup.unusable_reason]
+        return [_(setup.unusable_reason)]
     if setup.connection.status != "active":
         return [_("The connection to %(system)s must be renewed first.", system=system_of(setup).name)]
     missing = ([] if setup.selected else [_("Tick “Activate integration” first.")]) + missing_values(

@@ -1,0 +1,232 @@
+"""The setup wizard over HTTP, against the real sandboxes: what a customer clicks, and what the
+accounting system and the audit log end up with."""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from portal.models import AccountingSetup, AuditEvent, Connection, SandboxRecord
+from tests.conftest import connect_sandbox
+
+HTMX = {"HX-Request": "true"}
+
+
+def consent(client, location, answer):
+    """Play the customer on the sandbox's consent page; returns our callback path with its query."""
+    url = urlsplit(location)
+    page = client.get(location)
+    assert page.status_code == 200
+    query = {key: values[0] for key, values in parse_qs(url.query).items()}
+    granted = client.post(url.path, data={**query, **answer})
+    assert granted.status_code == 302
+    back = urlsplit(granted.headers["Location"])
+    return f"{back.path}?{back.query}"
+
+
+def connect_via_wizard(client, system_key):
+    start = client.get(f"/setup/connect/{system_key}?sandbox=1")
+    assert start.status_code == 302
+    answer = {"e-conomic": {"agreement": "demo", "action": "accept"}, "dinero": {"answer": "accept"}}[
+        system_key
+    ]
+    callback = consent(client, start.headers["Location"], answer)
+    assert callback.startswith(f"/setup/connect/{system_key}/callback?")
+    done = client.get(callback)
+    assert done.status_code == 302, done.get_data(as_text=True)
+    return done.headers["Location"]
+
+
+def fill_every_template(client, db, setup):
+    """Choose the first offered value of every field, as a customer clicking through would."""
+    for template in setup.templates:
+        card = client.get(f"/setup/{setup.id}/templates/{template.id}", headers=HTMX).get_data(as_text=True)
+        assert "<html" not in card  # an HTMX partial
+        values = {}
+        for name in _field_names(card):
+            options = card.split(f'name="{name}"', 1)[1].split("</select>", 1)[0]
+            values[name] = options.split('<option value="', 2)[2].split('"', 1)[0]  # the first real option
+        response = client.post(f"/setup/{setup.id}/templates/{template.id}", data=values, headers=HTMX)
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def _field_names(card):
+    return re.findall(r'<select id="[^"]+" name="([^"]+)"', card)
+
+
+def test_economic_from_connect_to_activation(owner_client, owner, db):
+    assert "Prøv med e-conomic-sandkassen" in owner_client.get("/setup").get_data(as_text=True)
+    location = connect_via_wizard(owner_client, "e-conomic")
+    connection = db.session.scalar(select(Connection))
+    assert location == f"/setup/connections/{connection.id}"
+    assert connection.credentials == {
+        "agreement_grant_token": connection.credentials["agreement_grant_token"]
+    }
+    page = owner_client.get(location).get_data(as_text=True)
+    assert "Nordlys Webshop ApS" in page and "Aktivér integration" in page
+    assert connection.credentials["agreement_grant_token"] not in page  # secrets are never shown
+
+    setup = db.session.scalar(select(AccountingSetup))
+    assert owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"}).status_code == 302
+    db.session.expire_all()
+    assert [(t.kind, t.values) for t in setup.templates] == [
+        ("invoice", {}),
+        ("goods", {}),
+        ("freight", {}),
+        ("payments", {}),
+    ]
+
+    # Activation is refused, with one message per missing value.
+    refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "Integrationen kan ikke aktiveres endnu" in refused
+    for message in ("Faktura: vælg layout.", "Varer: vælg varegruppe.", "Betalinger: vælg kassekladde."):
+        assert message in refused
+    db.session.expire_all()
+    assert not setup.active
+
+    fill_every_template(owner_client, db, setup)
+    page = owner_client.get(f"/setup/{setup.id}/templates/{setup.template('goods').id}").get_data(
+        as_text=True
+    )
+    assert "Salg af varer, indland" in page  # where the money lands, per zone, read-only
+    activated = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "Integrationen er aktiv." in activated
+    db.session.expire_all()
+    assert setup.active and not setup.auto_book
+
+    actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions[:2] == ["connection.created", "setup.selected"]
+    assert actions.count("template.invoice.updated") == 1 and actions[-1] == "setup.activated"
+
+
+def test_a_value_the_system_does_not_offer_is_refused(owner_client, account, owner, db):
+    setup = connect_sandbox(account, "e-conomic").setups[0]
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    template = setup.template("goods")
+    response = owner_client.post(f"/setup/{setup.id}/templates/{template.id}", data={"product_group": "999"})
+    assert response.status_code == 400
+    assert "e-conomic har ikke (længere) dette valg." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert template.values == {}
+
+
+def test_a_choice_deleted_in_the_system_is_flagged_and_blocks_activation(owner_client, account, owner, db):
+    setup = connect_sandbox(account, "dynaccount").setups[0]
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    fill_every_template(owner_client, db, setup)
+    db.session.expire_all()
+    chosen = setup.template("goods", "domestic").values["account"]
+    # Someone deletes that account in Dynaccount itself.
+    record = db.session.scalar(
+        select(SandboxRecord)
+        .where(SandboxRecord.system == "dynaccount", SandboxRecord.collection == "account")
+        .where(SandboxRecord.document["account_id_"].as_string() == chosen)
+    )
+    assert record is not None
+    db.session.delete(record)
+    db.session.commit()
+    owner_client.post(f"/setup/{setup.id}/refresh")
+
+    card = owner_client.get(f"/setup/{setup.id}/templates/{setup.template('goods', 'domestic').id}")
+    assert "findes ikke længere i Dynaccount" in card.get_data(as_text=True)
+    refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "findes ikke længere i Dynaccount; vælg en anden." in refused
+    db.session.expire_all()
+    assert not setup.active
+
+
+def test_dinero_makes_one_integration_per_organisation_and_explains_the_unpaid_one(owner_client, owner, db):
+    connect_via_wizard(owner_client, "dinero")
+    setups = db.session.scalars(select(AccountingSetup).order_by(AccountingSetup.name)).all()
+    assert [(s.name, s.unusable_reason is None) for s in setups] == [
+        ("Demo Webshop ApS", True),
+        ("Hobbyklubben", False),
+    ]
+    # Stored as the connector's text; shown in Danish.
+    explanation = (
+        "Dinero giver kun integrationer adgang til virksomheder med et betalt abonnement (Dinero Pro)"
+    )
+    page = owner_client.get(f"/setup/connections/{setups[0].connection_id}").get_data(as_text=True)
+    assert explanation in page.split("Hobbyklubben", 1)[1]
+    response = owner_client.post(
+        f"/setup/{setups[1].id}/select", data={"selected": "on"}, follow_redirects=True
+    )
+    db.session.expire_all()
+    assert not setups[1].selected and explanation in response.get_data(as_text=True)
+    assert len(setups[0].connection.setups) == 2  # one grant, two organisations
+
+
+def test_dynaccount_keys_are_checked_and_never_shown_again(owner_client, owner, db):
+    form = owner_client.get("/setup/connect/dynaccount?sandbox=1").get_data(as_text=True)
+    assert "API-hemmelighed" in form
+    wrong = owner_client.post(
+        "/setup/connect/dynaccount",
+        data={"sandbox": "1", "api_id": "1000", "api_key": "0" * 40, "api_secret": "nope"},
+    )
+    assert wrong.status_code == 200 and "Dynaccount afviste forbindelsen" in wrong.get_data(as_text=True)
+    assert db.session.scalars(select(Connection)).all() == []
+    from tests.conftest import sandbox_connect_params
+
+    keys = sandbox_connect_params("dynaccount")
+    right = owner_client.post("/setup/connect/dynaccount", data={"sandbox": "1", **keys})
+    assert right.status_code == 302
+    page = owner_client.get(right.headers["Location"]).get_data(as_text=True)
+    assert keys["api_key"] not in page and keys["api_secret"] not in page
+
+
+def test_reconnecting_renews_the_same_connection(owner_client, owner, db):
+    connect_via_wizard(owner_client, "e-conomic")
+    connection = db.session.scalar(select(Connection))
+    owner_client.post(f"/setup/connections/{connection.id}/disconnect")
+    db.session.expire_all()
+    assert connection.status == "disabled" and connection.credentials == {}
+    connect_via_wizard(owner_client, "e-conomic")
+    db.session.expire_all()
+    assert db.session.scalars(select(Connection)).all() == [connection]
+    assert connection.status == "active" and connection.credentials
+
+
+def test_auto_book_is_off_by_default_and_audited(owner_client, account, owner, db):
+    setup = connect_sandbox(account, "e-conomic").setups[0]
+    assert not setup.auto_book
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    page = owner_client.get(f"/setup/{setup.id}").get_data(as_text=True)
+    assert "som kladder" in page  # the page explains why drafts come first
+    owner_client.post(f"/setup/{setup.id}/auto-book", data={"auto_book": "on"})
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "setup.auto_book"))
+    assert event.changes == {"auto_book": {"before": False, "after": True}}
+
+
+def test_the_callback_needs_the_session_that_started_it(app, owner_client, owner, db):
+    assert "ikke startet fra denne browsersession" in owner_client.get(
+        "/setup/connect/e-conomic/callback?token=demo", follow_redirects=True
+    ).get_data(as_text=True)
+    owner_client.get("/setup/connect/dinero?sandbox=1")
+    assert owner_client.get("/setup/connect/dinero/callback?code=x&state=forged").status_code == 400
+    assert db.session.scalars(select(Connection)).all() == []
+
+
+def test_members_can_look_but_not_change(member_client, account, owner, db):
+    setup = connect_sandbox(account, "e-conomic").setups[0]
+    assert member_client.get(f"/setup/connections/{setup.connection_id}").status_code == 200
+    assert member_client.post(f"/setup/{setup.id}/select", data={"selected": "on"}).status_code == 403
+    assert member_client.get("/setup/connect/e-conomic?sandbox=1").status_code == 403
+
+
+def test_real_systems_need_bogbro_registered(owner_client, owner):
+    response = owner_client.get("/setup/connect/e-conomic", follow_redirects=True)
+    assert "Bogbro er endnu ikke registreret hos e-conomic" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("system_key", ["e-conomic", "dinero", "dynaccount"])
+def test_a_slow_or_failing_system_shows_its_message_in_the_card(
+    owner_client, account, owner, db, redis, system_key
+):
+    setup = next(s for s in connect_sandbox(account, system_key).setups if s.unusable_reason is None)
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    prefix = {"e-conomic": "e-conomic", "dinero": "dinero", "dynaccount": "dynaccount"}[system_key]
+    owner_client.put(f"/sandbox/{prefix}/_faults", json={"next": ["500"] * 10}, csrf=False)
+    card = owner_client.get(f"/setup/{setup.id}/templates/{setup.templates[0].id}", headers=HTMX)
+    body = card.get_data(as_text=True)
+    assert "svarede ikke" in body and "Prøv igen" in body

@@ -139,9 +139,10 @@ def select_setup(setup_id):
     except operations.SetupError as refusal:
         flash(str(refusal), "error")
         return redirect(url_for(".connection", connection_id=setup.connection_id))
-    target = url_for(
-        ".setup" if setup.selected else ".connection", setup_id=setup.id, connection_id=setup.connection_id
-    )
+    if setup.selected:
+        target = url_for(".setup", setup_id=setup.id)
+    else:
+        target = url_for(".connection", connection_id=setup.connection_id)
     if htmx:  # the checkbox posts by itself; let the browser follow
         return "", 204, {"HX-Redirect": target}
     return redirect(target)

@@ -30,6 +30,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from portal.connectors import ConnectorContext
 from portal.connectors.base import (
+    N_,
     AccountingConnector,
     AccountingSystem,
     Capabilities,
@@ -57,12 +58,6 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import ApiClient
 from portal.connectors.ratelimit import RateLimit, RateLimiter
-
-
-def N_(message: str) -> str:
-    """Marks an English msgid for extraction; translated where it is shown (this module knows no Flask)."""
-    return message
-
 
 KEY = "dinero"
 NAME = "Dinero"

@@ -21,8 +21,9 @@ from urllib.parse import quote, urlencode
 import httpx
 from babel import Locale
 
-from portal.connectors import ConnectorContext
+from portal.connectors import ConnectorContext, StaticCredentials
 from portal.connectors.base import (
+    N_,
     AccountingConnector,
     AccountingSystem,
     Capabilities,
@@ -44,12 +45,6 @@ from portal.connectors.base import (
 from portal.connectors.errors import AuthenticationError, ConfigurationError, NotFound, UnsupportedOperation
 from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient
 from portal.connectors.ratelimit import RateLimit, RateLimiter
-
-
-def N_(text: str) -> str:
-    """Marks an English msgid for extraction; it is translated where it is shown."""
-    return text
-
 
 KEY = "e-conomic"
 CONFIG_PREFIX = "ECONOMIC_"
@@ -159,15 +154,17 @@ def finish_connect(settings: dict, params: dict, callback_url: str, transport=No
     token = (params.get("token") or "").strip()
     if not token:
         raise ConfigurationError(
-            "e-conomic did not grant access: the answer carried no token. Start the connection again and "
-            "choose Accept on e-conomic's page.",
+            N_(
+                "e-conomic did not grant access: the answer carried no token. Start the connection again and "
+                "choose Accept on e-conomic's page."
+            ),
             system=KEY,
         )
     credentials = {"agreement_grant_token": token}
     connector = EconomicConnector(
         ConnectorContext(
             base_url=settings["api_url"],
-            credentials=_Fixed(credentials),
+            credentials=StaticCredentials(credentials),
             transport=transport,
             settings=settings,
         )
@@ -177,17 +174,6 @@ def finish_connect(settings: dict, params: dict, callback_url: str, transport=No
     finally:
         connector.close()
     return credentials
-
-
-class _Fixed:
-    def __init__(self, credentials):
-        self.credentials = credentials
-
-    def get(self):
-        return self.credentials
-
-    def refresh(self, is_stale, renew):
-        return self.credentials
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

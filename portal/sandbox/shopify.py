@@ -1467,8 +1467,10 @@ def _create_order(store: SandboxStore, shop: str, payload: dict, *, fire: bool =
         processed_at = _iso(_parse_time(processed_at))
     except ValueError:
         raise _errors(422, {"processed_at": ["is invalid"]}) from None
-    billing = payload.get("billing_address") or (_customer_address(customer) if customer else None)
-    shipping = payload.get("shipping_address") or billing
+    billing = _given_address(payload.get("billing_address")) or (
+        _customer_address(customer) if customer else None
+    )
+    shipping = _given_address(payload.get("shipping_address")) or billing
     email = payload.get("email") or (customer["email"] if customer else None)
     transactions_in = payload.get("transactions") or []
     gateways = sorted({t.get("gateway", "manual") for t in transactions_in}) or ["manual"]
@@ -1556,6 +1558,33 @@ def _create_order(store: SandboxStore, shop: str, payload: dict, *, fire: bool =
     if fire:
         _fire(store, shop, "orders/create", order)
     return order
+
+
+def _given_address(given) -> dict | None:
+    """An address from a request, completed to Shopify's full set of fields."""
+    if not isinstance(given, dict):
+        return None
+    name = given.get("name") or " ".join(p for p in (given.get("first_name"), given.get("last_name")) if p)
+    address = _address(
+        name,
+        given.get("company"),
+        given.get("address1"),
+        given.get("zip"),
+        given.get("city"),
+        phone=given.get("phone"),
+    )
+    code = (given.get("country_code") or "DK").upper()
+    address.update(
+        first_name=given.get("first_name", address["first_name"]),
+        last_name=given.get("last_name", address["last_name"]),
+        address2=given.get("address2", ""),
+        country_code=code,
+        country=given.get("country") or COUNTRY_NAMES.get(code, code),
+    )
+    return address
+
+
+COUNTRY_NAMES = {"DK": "Denmark", "SE": "Sweden", "NO": "Norway", "DE": "Germany", "GB": "United Kingdom"}
 
 
 def _customer_address(customer: dict) -> dict:

@@ -1556,7 +1556,7 @@ def _create_order(store: SandboxStore, shop: str, payload: dict, *, fire: bool =
     _initial_transactions(store, order, transactions_in, payload.get("financial_status"))
     order = store.get("orders", order_id)
     if fire:
-        _fire(store, shop, "orders/create", order)
+        _fire(store, shop, "orders/create", _order_out(order))
     return order
 
 
@@ -1952,9 +1952,8 @@ def create_transaction(token, store, order_id):
     order["financial_status"] = "paid" if _paid(order) >= _q(order["total_price"]) else "partially_paid"
     _touch(store, token["shop"], order)
     db.session.commit()
-    return _json({"transaction": {**_tx_out(tx, ("currency_exchange_adjustment",)),
-                                  "authorization_expires_at": None, "extended_authorization_attributes": {}}},
-                 201)  # fmt: skip
+    single = {**tx, "authorization_expires_at": None, "extended_authorization_attributes": {}}
+    return _json({"transaction": single}, 201)
 
 
 # --- refunds ------------------------------------------------------------------------------------------------
@@ -1964,16 +1963,24 @@ REFUND_EMBEDDED_DROP = ("return", "refund_shipping_lines")
 
 
 def _refund_out(refund: dict) -> dict:
-    """refunds.json and the refunds/create webhook."""
+    """refunds.json and the refunds/create webhook: the refunded line items without their current state."""
+    items = [
+        {
+            **item,
+            "line_item": {k: v for k, v in item["line_item"].items() if k not in LINE_ITEM_IN_REFUND_DROP},
+        }
+        for item in refund["refund_line_items"]
+    ]
     return {
-        **{k: v for k, v in refund.items() if k != "transactions"},
+        **{k: v for k, v in refund.items() if k not in ("transactions", "refund_line_items")},
+        "refund_line_items": items,
         "transactions": [_tx_out(t, TX_REFUND_DROP) for t in refund["transactions"]],
     }
 
 
 def _refund_embedded(refund: dict) -> dict:
     """A refund inside its order (orders.json): fewer keys, per Shopify's samples."""
-    out = {k: v for k, v in _refund_out(refund).items() if k not in REFUND_EMBEDDED_DROP}
+    out = {k: v for k, v in refund.items() if k not in REFUND_EMBEDDED_DROP}
     out["transactions"] = [_tx_out(t, TX_EMBEDDED_DROP) for t in refund["transactions"]]
     order = (
         "id", "admin_graphql_api_id", "created_at", "note", "order_id", "processed_at", "restock",
@@ -2028,7 +2035,7 @@ def _create_refund(store, shop, order_id, data: dict, *, suggested_transaction=F
                 "subtotal_set": _money_set(subtotal),
                 "total_tax": float(total_tax),
                 "total_tax_set": _money_set(total_tax),
-                "line_item": {k: v for k, v in line.items() if k not in LINE_ITEM_IN_REFUND_DROP},
+                "line_item": dict(line),
             }
         )
     # `shipping.amount` is in the order's price mode (incl. VAT when taxes_included), like discounted_price.

@@ -80,7 +80,7 @@ SYSTEM = SourceSystem(
         N_("Without the read_all_orders permission Shopify only shows orders from the last 60 days."),
         N_(
             "Shopify removes a webhook subscription when its deliveries keep failing; Bogbro's regular "
-            "check for changed orders picks up what was missed and subscribes again."
+            "check for changed orders picks up what was missed."
         ),
     ),
 )

@@ -686,3 +686,15 @@ def test_seed_is_idempotent(db):
     assert (store.count("products"), store.count("variants"), store.count("orders")) == (3, 5, 3)
     skus = {v["sku"] for v in store.all("variants")}
     assert {"KRUS-30CL/HYGGE", "TS-ØKO_S", "BØNNER 1KG.ESP"} <= skus
+
+
+@pytest.mark.browser
+def test_install_page_in_a_browser(page, live_server):
+    """The sandbox install page works in a real browser under the strict CSP and comes back signed."""
+    url = start_connect(sandbox_settings(live_server), f"{live_server}/sandbox/", "state-b")
+    page.goto(url)
+    assert "SANDKASSE" in page.content() and SHOP in page.content()
+    page.get_by_role("button", name="Installér app").click()
+    page.wait_for_url("**/sandbox/?code=*")
+    params = {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    assert params["state"] == "state-b" and params["hmac"] == sandbox.sign_query(params, SECRET)

@@ -109,6 +109,16 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "DINERO_AUTHORIZE_URL": get("DINERO_AUTHORIZE_URL", "https://connect.visma.com/connect/authorize"),
         "DINERO_TOKEN_URL": get("DINERO_TOKEN_URL", "https://connect.visma.com/connect/token"),
         "DYNACCOUNT_API_URL": get("DYNACCOUNT_API_URL", "https://api.dynaccount.com"),
+        # Webshops. Shopify: Bogbro's app (Partner Dashboard); "{shop}" is the shop's myshopify.com domain.
+        "SHOPIFY_CLIENT_ID": get("SHOPIFY_CLIENT_ID"),
+        "SHOPIFY_CLIENT_SECRET": get("SHOPIFY_CLIENT_SECRET"),
+        "SHOPIFY_API_VERSION": get("SHOPIFY_API_VERSION", "2026-07"),
+        "SHOPIFY_SCOPES": get(
+            "SHOPIFY_SCOPES", "read_orders,read_products,read_inventory,write_inventory,read_locations"
+        ),
+        "SHOPIFY_API_URL": get("SHOPIFY_API_URL", "https://{shop}"),
+        "SHOPIFY_AUTHORIZE_URL": get("SHOPIFY_AUTHORIZE_URL", "https://{shop}/admin/oauth/authorize"),
+        "SHOPIFY_TOKEN_URL": get("SHOPIFY_TOKEN_URL", "https://{shop}/admin/oauth/access_token"),
         "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
         "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
     }

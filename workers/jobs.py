@@ -53,3 +53,10 @@ def send_quote_notification(quote_id: int, base_url: str) -> None:
     from portal.calculator.operations import deliver_quote_notification
 
     deliver_quote_notification(quote_id, base_url)
+
+
+@job
+def deliver_shopify_sandbox_webhook(shop: str, delivery_id: str) -> None:
+    from portal.sandbox.shopify import deliver_webhook
+
+    deliver_webhook(shop, delivery_id)

@@ -40,7 +40,9 @@ class WebhookRejected(Exception):
 class Page:
     items: list[dict]  # raw documents, exactly as the system sent them
     total: int | None = None
-    next_page: int | None = None  # None: this was the last page
+    # None: this was the last page. Else pass it back as list_orders(page=…): a page number, or an opaque
+    # cursor for systems that only page by cursor (Shopify's page_info).
+    next_page: int | str | None = None
 
 
 @dataclass
@@ -60,7 +62,7 @@ class SourceConnector(ABC):
         """Check the credentials; returns the shop's basics (name, currency, prices incl. tax …)."""
 
     @abstractmethod
-    def list_orders(self, modified_after: datetime | None = None, page: int = 1) -> Page:
+    def list_orders(self, modified_after: datetime | None = None, page: int | str = 1) -> Page:
         """Orders changed after the moment (UTC), oldest change first where the system can sort so."""
 
     @abstractmethod

@@ -192,17 +192,13 @@ def _refund_line(item: dict, original: dict, taxes_included: bool) -> SalesLine:
 
 
 def _shipping_refunds(refund: dict) -> list[SalesLine]:
+    """Shipping refunds. Shopify lists the same refund twice — as an `order_adjustments` entry of kind
+    shipping_refund (net and tax, negative) and in `refund_shipping_lines` (net only) — so the adjustments
+    win, and the shipping lines count only where there are no such adjustments."""
     lines = []
-    for item in refund.get("refund_shipping_lines") or []:
-        # Shape assumed from the GraphQL RefundShippingLine: subtotalAmountSet (net), taxAmountSet.
-        net = money(item, "subtotal_amount")
-        vat = money(item, "tax_amount")
-        lines.append(
-            SalesLine("freight", "Shipping", Decimal(1), net, vat, source_line_id=str(item.get("id")))
-        )
     for adjustment in refund.get("order_adjustments") or []:
         if adjustment.get("kind") == "shipping_refund":
-            # Older API versions: amount and tax_amount are negative (money back to the buyer).
+            # amount and tax_amount are negative (money back to the buyer).
             net = -money(adjustment, "amount")
             vat = -money(adjustment, "tax_amount")
             lines.append(
@@ -210,6 +206,15 @@ def _shipping_refunds(refund: dict) -> list[SalesLine]:
                     "freight", "Shipping", Decimal(1), net, vat, source_line_id=str(adjustment.get("id"))
                 )
             )
+    if lines:
+        return lines
+    for item in refund.get("refund_shipping_lines") or []:
+        # Shape assumed from the GraphQL RefundShippingLine: subtotalAmountSet (net), taxAmountSet.
+        net = money(item, "subtotal_amount")
+        vat = money(item, "tax_amount")
+        lines.append(
+            SalesLine("freight", "Shipping", Decimal(1), net, vat, source_line_id=str(item.get("id")))
+        )
     return lines
 
 

@@ -53,3 +53,13 @@ def send_quote_notification(quote_id: int, base_url: str) -> None:
     from portal.calculator.operations import deliver_quote_notification
 
     deliver_quote_notification(quote_id, base_url)
+
+
+@job
+def deliver_sandbox_webhook(system: str, tenant: str, action_id: int) -> None:
+    """A sandbox shop's webhook delivery (portal.sandbox.<system>.deliver), queued after its commit."""
+    import importlib
+
+    from portal.sandbox import SANDBOXES
+
+    importlib.import_module(SANDBOXES[system]).deliver(tenant, action_id)

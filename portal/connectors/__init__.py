@@ -22,6 +22,7 @@ SYSTEM_MODULES: dict[str, str] = {
     "e-conomic": "portal.connectors.economic",
     "dinero": "portal.connectors.dinero",
     "dynaccount": "portal.connectors.dynaccount",
+    "woocommerce": "portal.connectors.woocommerce",
 }
 
 

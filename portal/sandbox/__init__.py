@@ -17,6 +17,7 @@ SANDBOXES: dict[str, str] = {
     "e-conomic-apis": "portal.sandbox.economic_apis",
     "dinero": "portal.sandbox.dinero",
     "dynaccount": "portal.sandbox.dynaccount",
+    "woocommerce": "portal.sandbox.woocommerce",
 }
 
 index_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")

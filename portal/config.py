@@ -109,6 +109,9 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "DINERO_AUTHORIZE_URL": get("DINERO_AUTHORIZE_URL", "https://connect.visma.com/connect/authorize"),
         "DINERO_TOKEN_URL": get("DINERO_TOKEN_URL", "https://connect.visma.com/connect/token"),
         "DYNACCOUNT_API_URL": get("DYNACCOUNT_API_URL", "https://api.dynaccount.com"),
+        # Webshops: each shop's address and key come from its owner; these are our pace and patience.
+        "WOOCOMMERCE_REQUESTS_PER_SECOND": float(get("WOOCOMMERCE_REQUESTS_PER_SECOND", "5")),
+        "WOOCOMMERCE_TIMEOUT_SECONDS": float(get("WOOCOMMERCE_TIMEOUT_SECONDS", "30")),
         "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
         "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
     }

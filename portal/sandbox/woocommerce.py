@@ -1411,7 +1411,9 @@ def plain_permalinks():
     return dispatch(request.args["rest_route"])
 
 
-@bp.route("/wp-json", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route(
+    "/wp-json", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False
+)
 @bp.route("/wp-json/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def wp_json(path):
     return dispatch("/" + path)
@@ -1595,6 +1597,9 @@ def create_order(shop, values, key):
     order = build_order(shop, values)
     site = site_url()
     fire(shop, "order", "created", order["id"], site)
+    # The create saves the order again after calculating its totals: woocommerce_update_order fires too
+    # (woocommerce/woocommerce#43019, #19764).
+    fire(shop, "order", "updated", order["id"], site)
     headers = {"Location": rest_url(site, f"{NAMESPACE}/orders/{order['id']}")}
     return answer(render_order(site, order), 201, headers)
 

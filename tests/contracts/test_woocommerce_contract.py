@@ -32,7 +32,7 @@ ANY = "any"  # meta_data values are "mixed" in the schema
 
 if not REST.is_dir():
     pytest.skip(
-        f"WooCommerce's published examples are not at {REST} (the shared specs checkout): contract not checked",
+        f"WooCommerce's published examples are not at {REST} (../shared/specs): contract not checked",
         allow_module_level=True,
     )
 

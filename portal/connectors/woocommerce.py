@@ -197,7 +197,10 @@ class WooCommerceConnector(SourceConnector):
         return self.api.request(method, path, params=params or None, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs):
-        response = self._request(method, path, **kwargs)
+        return self._parse(self._request(method, path, **kwargs))
+
+    @staticmethod
+    def _parse(response: httpx.Response):
         try:
             return response.json()
         except ValueError:
@@ -208,7 +211,7 @@ class WooCommerceConnector(SourceConnector):
 
     def _page(self, path: str, params: dict, page: int) -> Page:
         response = self._request("GET", path, params={**params, "per_page": self.page_size, "page": page})
-        items = response.json()
+        items = self._parse(response)
         total = int(response.headers.get("X-WP-Total", len(items)))
         pages = int(response.headers.get("X-WP-TotalPages", 1))
         return Page(items=items, total=total, next_page=page + 1 if page < pages else None)
@@ -252,7 +255,7 @@ class WooCommerceConnector(SourceConnector):
         except ValidationError as error:
             if "orderby" not in str((error.details.get("data") or {}).get("params") or {}):
                 raise
-            # WooCommerce before 5.x has no orderby=modified: the oldest orders first instead.
+            # Older WooCommerce has no orderby=modified: the oldest orders first instead.
             return self._page("/orders", {**params, "orderby": "date"}, page)
 
     def get_order(self, order_id: str) -> dict:

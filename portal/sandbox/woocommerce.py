@@ -1331,6 +1331,7 @@ def sort(
         "date": lambda d: (d.get("date_created_gmt") or "", d["id"]),
         "modified": lambda d: (d.get("date_modified_gmt") or "", d["id"]),
         "id": lambda d: d["id"],
+        "include": lambda d: d["id"],
         "title": lambda d: (str(d.get("name") or d.get("number") or ""), d["id"]),
         "slug": lambda d: (str(d.get("slug") or d.get("id")), d["id"]),
         "name": lambda d: (f"{d.get('first_name', '')} {d.get('last_name', '')}".casefold(), d["id"]),

@@ -60,3 +60,13 @@ def deliver_shopify_sandbox_webhook(shop: str, delivery_id: str) -> None:
     from portal.sandbox.shopify import deliver_webhook
 
     deliver_webhook(shop, delivery_id)
+
+
+@job
+def deliver_sandbox_webhook(system: str, tenant: str, action_id: int) -> None:
+    """A sandbox shop's webhook delivery (portal.sandbox.<system>.deliver), queued after its commit."""
+    import importlib
+
+    from portal.sandbox import SANDBOXES
+
+    importlib.import_module(SANDBOXES[system]).deliver(tenant, action_id)

@@ -23,6 +23,7 @@ SYSTEM_MODULES: dict[str, str] = {
     "dinero": "portal.connectors.dinero",
     "dynaccount": "portal.connectors.dynaccount",
     "shopify": "portal.connectors.shopify",
+    "woocommerce": "portal.connectors.woocommerce",
 }
 
 

@@ -18,6 +18,7 @@ SANDBOXES: dict[str, str] = {
     "dinero": "portal.sandbox.dinero",
     "dynaccount": "portal.sandbox.dynaccount",
     "shopify": "portal.sandbox.shopify",
+    "woocommerce": "portal.sandbox.woocommerce",
 }
 
 index_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")

@@ -43,4 +43,4 @@ def test_concurrent_refreshes_renew_once_and_everyone_gets_the_new_token(app, db
     assert results == [{"refresh_token": "r2", "version": 2}] * 4
     assert DatabaseCredentialStore(connection_id).get() == {"refresh_token": "r2", "version": 2}
     stored = db.session.execute(text("SELECT credentials FROM connections")).scalar_one()
-    assert "r2" not in stored and "refresh_token" not in stored  # encrypted at rest
+    assert '"r2"' not in stored and "refresh_token" not in stored  # encrypted at rest (no quotes in base64)

@@ -56,14 +56,7 @@ def send_quote_notification(quote_id: int, base_url: str) -> None:
 
 
 @job
-def deliver_shopify_sandbox_webhook(shop: str, delivery_id: str) -> None:
-    from portal.sandbox.shopify import deliver_webhook
-
-    deliver_webhook(shop, delivery_id)
-
-
-@job
-def deliver_sandbox_webhook(system: str, tenant: str, action_id: int) -> None:
+def deliver_sandbox_webhook(system: str, tenant: str, action_id: int | str) -> None:
     """A sandbox shop's webhook delivery (portal.sandbox.<system>.deliver), queued after its commit."""
     import importlib
 

@@ -12,7 +12,7 @@ docs/connectors/shopify.md.
 State lives in SandboxRecord rows through SandboxStore: tenant "_oauth" holds codes and access tokens, each
 shop domain is a tenant with its products, locations, inventory, customers, orders, refunds, transactions,
 webhook subscriptions and deliveries. Creating, changing and refunding orders fires webhooks: a delivery
-record is committed, then an RQ job (workers.jobs.deliver_shopify_sandbox_webhook) POSTs it, signed with the
+record is committed, then an RQ job (workers.jobs.deliver_sandbox_webhook) POSTs it, signed with the
 app's client secret, and retries on failure; a subscription whose delivery fails every retry is removed, as
 Shopify does.
 
@@ -961,7 +961,7 @@ def _fire(store: SandboxStore, shop: str, topic: str, payload: dict, client_id: 
                 "status": "pending",
             },
         )
-        enqueue_after_commit("workers.jobs.deliver_shopify_sandbox_webhook", shop, delivery_id)
+        enqueue_after_commit("workers.jobs.deliver_sandbox_webhook", SYSTEM, shop, delivery_id)
 
 
 def delivery_headers(shop: str, delivery: dict) -> dict:
@@ -990,7 +990,7 @@ def _post(address: str, body: bytes, headers: dict) -> int:
         return client.post(address, content=body, headers=headers).status_code
 
 
-def deliver_webhook(shop: str, delivery_id: str) -> None:
+def deliver(shop: str, delivery_id: str) -> None:
     """One attempt of one delivery (the RQ job's work). 2xx is success; anything else (or no answer within
     5 s) is retried with the same X-Shopify-Webhook-Id and body; after the last retry fails, the
     subscription is removed."""
@@ -1017,11 +1017,11 @@ def deliver_webhook(shop: str, delivery_id: str) -> None:
     store.put("deliveries", delivery_id, {**delivery, "attempts": attempts, "status": status_text})
     db.session.commit()
     if retry_in is not None:
-        job = "workers.jobs.deliver_shopify_sandbox_webhook"
+        job = "workers.jobs.deliver_sandbox_webhook"
         if retry_in > 0:
-            get_queue().enqueue_in(timedelta(seconds=retry_in), job, shop, delivery_id)
+            get_queue().enqueue_in(timedelta(seconds=retry_in), job, SYSTEM, shop, delivery_id)
         else:
-            get_queue().enqueue(job, shop, delivery_id)
+            get_queue().enqueue(job, SYSTEM, shop, delivery_id)
 
 
 def deliveries(shop: str = DEMO_SHOP) -> list[dict]:

@@ -164,7 +164,8 @@ def setup(setup_id):
     )
 
 
-def _template_card(setup, template, errors=None, status=200):
+def _template_card(setup, template, errors=None, status=200, saved=False):
+    """The card (HTMX: the partial; otherwise a page). After an HTMX save only its status and messages."""
     spec = operations.spec_of(setup, template)
     system = get_system(setup.connection.system)
     try:
@@ -182,6 +183,8 @@ def _template_card(setup, template, errors=None, status=200):
         "failure": failure,
         "errors": errors or {},
     }
+    if htmx and saved and failure is None:
+        return render_template("integrations/_template_saved.html", **context), status
     if htmx:
         return render_template("integrations/_template_card.html", **context), status
     return render_template("integrations/template.html", **context), status
@@ -214,9 +217,10 @@ def save_template(setup_id, template_id):
         return _template_card(setup, template, status=502)
     errors = operations.save_template(template, request.form, available)
     if errors:
-        return _template_card(setup, template, errors=errors, status=400)
+        # 200 for HTMX, so the messages are swapped in; a plain form post gets a real 400.
+        return _template_card(setup, template, errors=errors, status=200 if htmx else 400, saved=True)
     if htmx:
-        return _template_card(setup, template)
+        return _template_card(setup, template, saved=True)
     flash(_("Saved."), "success")
     return redirect(url_for(".setup", setup_id=setup.id, _anchor=f"template-{template.id}"))
 

@@ -53,3 +53,28 @@ def send_quote_notification(quote_id: int, base_url: str) -> None:
     from portal.calculator.operations import deliver_quote_notification
 
     deliver_quote_notification(quote_id, base_url)
+
+
+@job
+def process_event(event_id: int) -> None:
+    from portal.pipeline.operations import process_event as process
+
+    process(event_id)
+
+
+@job
+def run_transfer(transfer_id: int) -> None:
+    from portal.pipeline.operations import run_transfer as run
+
+    run(transfer_id)
+
+
+@job
+def requeue_stuck_transfers() -> list[int]:
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portal.pipeline.operations import requeue_stuck
+
+    return requeue_stuck(timedelta(seconds=current_app.config.get("PIPELINE_STUCK_SECONDS", 600)))

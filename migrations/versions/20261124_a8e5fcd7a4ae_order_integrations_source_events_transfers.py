@@ -102,6 +102,7 @@ def upgrade():
         sa.Column("error_kind", sa.String(length=20), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("remote_customer_id", sa.String(length=100), nullable=True),
+        sa.Column("remote_customer_number", sa.String(length=100), nullable=True),
         sa.Column("products_ensured", sa.Boolean(), nullable=False),
         sa.Column("draft_requested", sa.Boolean(), nullable=False),
         sa.Column("draft_id", sa.String(length=100), nullable=True),

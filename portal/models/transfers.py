@@ -111,6 +111,7 @@ class Transfer(db.Model):
     error_message: Mapped[str | None] = mapped_column(Text)
     # checkpoints, each committed before the next step starts
     remote_customer_id: Mapped[str | None] = mapped_column(String(100))
+    remote_customer_number: Mapped[str | None] = mapped_column(String(100))
     products_ensured: Mapped[bool] = mapped_column(default=False)
     draft_requested: Mapped[bool] = mapped_column(default=False)  # a create was sent (answer maybe lost)
     draft_id: Mapped[str | None] = mapped_column(String(100))

@@ -1,0 +1,316 @@
+"""Orders through the whole pipeline into the e-conomic sandbox: record → process → run_transfer on a real RQ
+worker, checking the documents in the sandbox itself."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.models import SourceEvent, Transfer
+from portal.pipeline import operations
+from tests.engine.factories import wc_order
+from tests.pipeline.conftest import faults, feed, make_integration, make_setup, release_scheduled, remote
+
+REF = "WC-12-5001"
+
+
+def order(**kwargs):
+    values = {
+        "items": [
+            ("Keramikkrus, blå", "KRUS-01", 2, "160.00", "40.00"),
+            ("Tekande", "TE-02", 1, "240.00", "60.00"),
+        ],
+        "shipping": [("GLS Pakkeshop", "39.20", "9.80")],
+        "number": "5001",
+        "date_gmt": "2026-11-20T10:00:00",
+    }
+    values.update(kwargs)
+    return wc_order(**values)
+
+
+def only_transfer(db):
+    transfers = db.session.scalars(select(Transfer)).all()
+    assert len(transfers) == 1, [(t.kind, t.source_ref, t.status) for t in transfers]
+    return transfers[0]
+
+
+@pytest.fixture
+def setup_draft(account):
+    return make_setup(account, "e-conomic", auto_book=False)
+
+
+@pytest.fixture
+def setup_booked(account):
+    return make_setup(account, "e-conomic", auto_book=True)
+
+
+def test_domestic_b2c_order_becomes_a_draft_with_our_reference(db, account, setup_draft, run_jobs):
+    integration = make_integration(db, account, setup_draft)
+    assert feed(integration, order()) is not None
+    run_jobs()
+
+    found = remote(setup_draft).find_invoice(REF)
+    assert found is not None and not found.booked
+    assert found.totals.gross == Decimal("549.00")
+    assert found.totals.vat == Decimal("109.80")
+    lines = found.raw.get("lines") or []
+    assert {line["product"]["productNumber"] for line in lines} >= {"KRUS-01", "TE-02", "FRAGT"}
+    transfer = only_transfer(db)
+    assert (transfer.status, transfer.kind, transfer.reference) == ("done", "invoice", REF)
+    assert transfer.draft_id == found.id and transfer.booked_number is None
+    assert transfer.shop_gross == transfer.computed_gross == Decimal("549.00")
+    assert [log.step for log in transfer.logs][:3] == ["customer", "products", "draft"]
+
+
+def test_auto_book_books_the_invoice(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order())
+    run_jobs()
+
+    found = remote(setup_booked).find_invoice(REF)
+    assert found.booked and found.number
+    assert found.totals.gross == Decimal("549.00")
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.booked_number == found.number
+
+
+def test_a_draft_state_makes_a_draft_even_with_auto_book(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["status"] = "on-hold"
+    feed(integration, payload)
+    run_jobs()
+    assert not remote(setup_booked).find_invoice(REF).booked
+    # later the order is paid: the same draft is booked, no second document
+    payload["status"] = "processing"
+    feed(integration, payload)
+    run_jobs()
+    found = remote(setup_booked).find_invoice(REF)
+    assert found.booked
+    assert only_transfer(db).booked_number == found.number
+    drafts = remote(setup_booked)._all("/invoices/drafts", f"references.other$eq:{REF}")
+    assert drafts == []
+
+
+def test_replays_and_second_deliveries_make_exactly_one_document(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    assert feed(integration, payload, delivery_id="d-1") is not None
+    assert feed(integration, payload, delivery_id="d-1") is None  # a replay: not even stored
+    assert feed(integration, payload, delivery_id="d-2") is not None  # the same order, delivered again
+    run_jobs()
+    feed(integration, payload, delivery_id="d-3")  # and once more after it was booked
+    run_jobs()
+
+    assert db.session.scalar(select(func.count(SourceEvent.id))) == 3
+    transfer = only_transfer(db)
+    assert transfer.status == "done"
+    connector = remote(setup_booked)
+    booked = connector._all("/invoices/booked", f"references.other$eq:{REF}")
+    drafts = connector._all("/invoices/drafts", f"references.other$eq:{REF}")
+    assert len(booked) == 1 and drafts == []
+
+
+def test_a_state_that_does_not_transfer_is_skipped_with_a_reason(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["status"] = "pending"
+    feed(integration, payload)
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "skipped"
+    assert "pending" in transfer.reason and "not set to transfer" in transfer.reason
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked, activation_date="2026-11-21")
+    feed(integration, order())
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "skipped" and "activation date 2026-11-21" in transfer.reason
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_a_500_on_the_draft_is_looked_up_and_retried_into_one_document(
+    app, db, account, setup_booked, run_jobs, redis, fast_retries
+):
+    integration = make_integration(db, account, setup_booked)
+    # Warm the caches so the next request the sandbox sees from the transfer is the draft POST.
+    feed(integration, order(number="4999"))
+    run_jobs()
+    # lookup GET drafts, GET booked, GET the customer, then the POST answers 500 (carried out or not)
+    faults(app, "e-conomic", next=["ok", "ok", "ok", "500"])
+    feed(integration, order())
+    run_jobs()
+    transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == "5001"))
+    assert transfer.status == "pending" and transfer.error_kind == "transient"
+    assert transfer.draft_requested and "may or may not" in transfer.error_message
+    assert release_scheduled(redis) == 1
+    run_jobs()
+
+    db.session.expire_all()
+    assert transfer.status == "done" and transfer.attempts == 2
+    connector = remote(setup_booked)
+    assert len(connector._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
+    assert connector._all("/invoices/drafts", f"references.other$eq:{REF}") == []
+
+
+def test_429_is_retried(app, db, account, setup_booked, run_jobs, redis, fast_retries):
+    integration = make_integration(db, account, setup_booked)
+    app.config["CONNECTOR_RETRIES"] = 0  # the connector gives up at once: the pipeline retries
+    faults(app, "e-conomic", next=["429", "429"], retry_after=0)
+    feed(integration, order())
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "pending" and "busy" in transfer.error_message
+    while release_scheduled(redis):
+        run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done" and transfer.attempts == 3
+    assert remote(setup_booked).find_invoice(REF).booked
+
+
+def test_transient_errors_give_up_after_the_limit(
+    app, db, account, setup_booked, run_jobs, redis, fast_retries
+):
+    integration = make_integration(db, account, setup_booked)
+    app.config["CONNECTOR_RETRIES"] = 0
+    app.config["PIPELINE_MAX_ATTEMPTS"] = 2
+    try:
+        faults(app, "e-conomic", rate_429=1.0, retry_after=0)
+        feed(integration, order())
+        run_jobs()
+        while release_scheduled(redis):
+            run_jobs()
+    finally:
+        del app.config["PIPELINE_MAX_ATTEMPTS"]
+        faults(app, "e-conomic")
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "transient"
+    assert "Gave up after 2 attempts" in transfer.error_message
+
+
+def test_a_deleted_product_group_needs_attention_with_the_message(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    goods = setup_booked.template("goods")
+    goods.values = {"product_group": "999"}  # deleted in e-conomic since it was chosen
+    db.session.commit()
+    feed(integration, order())
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "e-conomic refused" in transfer.error_message and "templates" in transfer.error_message
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_totals_beyond_the_tolerance_leave_a_draft_and_need_attention(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order(total="560.00"))  # the shop says 560.00; the lines make 549.00
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "totals_differ"
+    assert "560.00" in transfer.error_message and "549.00" in transfer.error_message
+    assert (transfer.shop_gross, transfer.computed_gross) == (Decimal("560.00"), Decimal("549.00"))
+    found = remote(setup_booked).find_invoice(REF)
+    assert found is not None and not found.booked
+
+
+def refund_event(payload, refund_id=77, amount="300.00", items=()):
+    from tests.engine.factories import wc_item
+
+    lines = []
+    for name, sku, qty, total, tax, original_id in items:
+        line = wc_item(name, f"-{total}", f"-{tax}", -qty, sku)
+        line["meta_data"] = [{"key": "_refunded_item_id", "value": str(original_id)}]
+        lines.append(line)
+    refund = {
+        "id": refund_id,
+        "date_created_gmt": "2026-11-22T09:00:00",
+        "amount": amount,
+        "reason": "Knust",
+        "line_items": lines,
+    }
+    return {"order": payload, "refund": refund}
+
+
+def feed_refund(integration, body, delivery_id=None):
+    import json
+    import uuid
+
+    return operations.record_event(
+        integration,
+        "poll",
+        delivery_id or str(uuid.uuid4()),
+        operations.REFUND_TOPIC,
+        str(body["refund"]["id"]),
+        json.dumps(body),
+    )
+
+
+def test_a_refund_becomes_a_credit_note_for_the_booked_invoice(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    feed(integration, payload)
+    run_jobs()
+    tekande_id = payload["line_items"][1]["id"]
+    feed_refund(
+        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
+    )
+    run_jobs()
+
+    credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
+    assert credit.status == "done", (credit.status, credit.error_message)
+    assert credit.reference == f"{REF}-R77"
+    found = remote(setup_booked).find_invoice(f"{REF}-R77")
+    assert found is not None and found.totals.gross == Decimal("-300.00")
+
+
+def test_a_refund_waits_until_the_invoice_is_booked(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["status"] = "on-hold"  # a draft only, for now
+    feed(integration, payload)
+    run_jobs()
+    tekande_id = payload["line_items"][1]["id"]
+    feed_refund(
+        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
+    )
+    run_jobs()
+    credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
+    assert credit.status == "waiting" and "waits" in credit.reason
+    assert remote(setup_booked).find_invoice(f"{REF}-R77") is None
+
+    payload["status"] = "processing"  # paid: the invoice is booked, the credit note follows
+    feed(integration, payload)
+    run_jobs()
+    db.session.expire_all()
+    assert credit.status == "done"
+    assert remote(setup_booked).find_invoice(f"{REF}-R77").totals.gross == Decimal("-300.00")
+
+
+def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked, run_jobs):
+    from datetime import UTC, datetime, timedelta
+
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order())
+    # The worker "died" after marking it running: nothing happened remotely yet.
+    from rq import Queue
+
+    from portal.redis_client import get_redis
+
+    Queue("default", connection=get_redis()).empty()
+    operations.process_event(db.session.scalar(select(SourceEvent.id)))
+    Queue("default", connection=get_redis()).empty()
+    transfer = only_transfer(db)
+    transfer.status, transfer.started_at = "running", datetime.now(UTC) - timedelta(hours=1)
+    db.session.commit()
+
+    assert operations.requeue_stuck(timedelta(minutes=10)) == [transfer.id]
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done"
+    assert remote(setup_booked).find_invoice(REF).booked

@@ -43,10 +43,11 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
     from portal.support.views import bp as support_bp
+    from portal.webhooks.views import bp as webhooks_bp
 
     auth.init_login(login_manager)
     app.before_request(tenancy.load_request_context)
-    for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp, calculator_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp, calculator_bp, webhooks_bp):
         app.register_blueprint(blueprint)
     sandbox.init_app(app)
     register_commands(app)

@@ -466,7 +466,7 @@ def _register_payment(
     payment = PaymentData(
         invoice=remote,
         amount=Decimal(remote.totals.gross),
-        date=datetime.now(COPENHAGEN).date(),
+        date=_paid_on(body),
         reference=f"{remote.reference or plan.invoice.reference}-P",
         account=payments.get("account"),
         journal=payments.get("journal"),
@@ -474,6 +474,15 @@ def _register_payment(
     transfer.payment_id = connector.register_payment(payment)
     _log(transfer, "payment", "ok", f"payment {transfer.payment_id} registered ({method})")
     db.session.commit()
+
+
+def _paid_on(order: dict):
+    """The day the shop says the order was paid (Danish calendar), else today."""
+    from portal.engine.sources import parse_datetime
+
+    paid = order.get("date_paid_gmt") or order.get("processed_at")
+    moment = parse_datetime(paid) if paid else None
+    return (moment or datetime.now(UTC)).astimezone(COPENHAGEN).date()
 
 
 def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:

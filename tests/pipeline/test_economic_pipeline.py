@@ -314,3 +314,53 @@ def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked,
     db.session.expire_all()
     assert transfer.status == "done"
     assert remote(setup_booked).find_invoice(REF).booked
+
+
+def test_a_paid_order_gets_its_payment_registered_once(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    feed(integration, order())
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.payment_id
+    journal = setup_booked.template("payments").values["journal"]
+    from datetime import date
+
+    found = remote(setup_booked)._find_entry(int(journal), f"{REF}-P", date(2026, 11, 20))
+    assert found is not None and found[1] is True  # booked in the accounting year
+    assert transfer.payment_id == f"{journal}:{found[0]}"
+
+
+def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    meta = [("_billing_vat_number", "DK 13 58 56 28")]
+    feed(integration, order(company="Firma ApS", meta=meta, email="indkob@firma.dk"))
+    feed(integration, order(number="5002", company="Firma ApS", meta=meta, email="bogholderi@firma.dk"))
+    run_jobs()
+
+    transfers = db.session.scalars(select(Transfer).order_by(Transfer.id)).all()
+    assert [t.status for t in transfers] == ["done", "done"]
+    assert transfers[0].remote_customer_id == transfers[1].remote_customer_id  # one customer, by CVR
+    customer = remote(setup_booked).find_customer("vat_number", "13585628")
+    assert customer is not None and customer.id == transfers[0].remote_customer_id
+    invoice = remote(setup_booked).find_invoice("WC-12-5002")
+    assert invoice.booked and int(invoice.raw["customer"]["customerNumber"]) == int(customer.id)
+
+
+def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_booked, run_jobs, redis):
+    integration = make_integration(db, account, setup_booked)
+    event = feed(integration, order())
+    operations.process_event(event.id)  # queues run_transfer
+    transfer = only_transfer(db)
+    lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
+    assert lock.acquire(blocking=False)
+    try:
+        run_jobs()
+        db.session.expire_all()
+        assert transfer.status == "pending" and transfer.attempts == 0
+        assert remote(setup_booked).find_invoice(REF) is None
+    finally:
+        lock.release()
+    operations.run_transfer(transfer.id)
+    db.session.expire_all()
+    assert transfer.status == "done"

@@ -117,6 +117,10 @@ def process_event(event_id: int) -> None:
     if event is None or event.processed_at is not None:
         return
     integration = event.integration
+    if not integration.active:
+        # Kept raw: activating the integration (or importing on purpose) can process it later.
+        _finish_event(event, "the order integration is not active: not processed")
+        return
     try:
         body = json.loads(event.raw_body)
     except ValueError:
@@ -247,6 +251,13 @@ def _run(transfer_id: int) -> None:
         _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc))
     except ConnectorError as exc:  # NotFound and other unclassified refusals: a person must look
         _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc))
+    except (KeyError, ValueError, TypeError) as exc:  # a payload the engine cannot read
+        log.exception("transfer %s: the order could not be read", transfer_id)
+        _needs_attention(
+            transfer,
+            "configuration",
+            f"The order could not be read ({type(exc).__name__}: {exc}). Check the order in the shop.",
+        )
 
 
 def _post(transfer: Transfer) -> None:
@@ -323,6 +334,12 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
             Transfer.source_ref == transfer.order_ref,
         )
     )
+    if invoice_transfer is not None and invoice_transfer.reference and not invoice_transfer.booked_number:
+        # Booked by hand in the accounting system since we made the draft?
+        found = connector.find_invoice(invoice_transfer.reference)
+        if found is not None and found.booked:
+            invoice_transfer.booked_number = found.number
+            db.session.commit()
     if invoice_transfer is None or not invoice_transfer.booked_number:
         transfer.status = "waiting"
         transfer.reason = "The credit note waits until the order's invoice is booked."
@@ -559,7 +576,8 @@ def retry(transfer: Transfer) -> None:
 
 def requeue_stuck(older_than: timedelta) -> list[int]:
     """The watchdog: transfers `running` since before `older_than` ago lost their worker; queue them again.
-    (A live worker still holding the lock makes the requeued job return at once.)"""
+    (A live worker still holding the lock makes the requeued job return at once.) Pending transfers whose
+    job went missing (a retry due long ago, or never queued) and events never processed are queued too."""
     cutoff = datetime.now(UTC) - older_than
     stuck = db.session.scalars(
         select(Transfer).where(Transfer.status == "running", Transfer.started_at < cutoff)
@@ -567,6 +585,20 @@ def requeue_stuck(older_than: timedelta) -> list[int]:
     for transfer in stuck:
         _log(transfer, "watchdog", "error", f"running since {transfer.started_at.isoformat()}: requeued")
         enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    lost = db.session.scalars(
+        select(Transfer).where(
+            Transfer.status == "pending",
+            ((Transfer.next_attempt_at.is_(None)) & (Transfer.updated_at < cutoff))
+            | (Transfer.next_attempt_at < cutoff),
+        )
+    ).all()
+    for transfer in lost:
+        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    unprocessed = db.session.scalars(
+        select(SourceEvent.id).where(SourceEvent.processed_at.is_(None), SourceEvent.received_at < cutoff)
+    ).all()
+    for event_id in unprocessed:
+        enqueue_after_commit("workers.jobs.process_event", event_id)
     db.session.commit()
     return [transfer.id for transfer in stuck]
 

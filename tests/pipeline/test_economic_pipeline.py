@@ -364,3 +364,42 @@ def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_book
     operations.run_transfer(transfer.id)
     db.session.expire_all()
     assert transfer.status == "done"
+
+
+def test_the_watchdog_picks_up_events_whose_job_was_lost(db, account, setup_booked, run_jobs, redis):
+    from datetime import timedelta
+
+    from rq import Queue
+
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order())
+    Queue("default", connection=redis).empty()  # the job vanished (Redis restarted without persistence)
+    run_jobs()
+    assert db.session.scalar(select(Transfer)) is None
+
+    operations.requeue_stuck(timedelta(0))
+    run_jobs()
+    assert only_transfer(db).status == "done"
+    assert remote(setup_booked).find_invoice(REF).booked
+
+
+def test_an_inactive_integration_keeps_the_event_but_transfers_nothing(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    integration.active = False
+    db.session.commit()
+    event = feed(integration, order())
+    run_jobs()
+    db.session.expire_all()
+    assert event.processed_at is not None and "not active" in event.outcome
+    assert db.session.scalar(select(Transfer)) is None
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_an_unreadable_order_needs_attention(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["total"] = "not a number"
+    feed(integration, payload)
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and "could not be read" in transfer.error_message

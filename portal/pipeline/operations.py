@@ -113,7 +113,7 @@ def _source_module(integration: OrderIntegration):
 
 
 def process_event(event_id: int) -> None:
-    event = db.session.get(SourceEvent, event_id)
+    event = db.session.get(SourceEvent, event_id, populate_existing=True)
     if event is None or event.processed_at is not None:
         return
     integration = event.integration
@@ -232,7 +232,8 @@ def run_transfer(transfer_id: int) -> None:
 
 
 def _run(transfer_id: int) -> None:
-    transfer = db.session.get(Transfer, transfer_id)
+    # A fresh read: another process may have changed it since this session last looked.
+    transfer = db.session.get(Transfer, transfer_id, populate_existing=True)
     if transfer is None or transfer.status not in RUNNABLE:
         return
     transfer.status, transfer.started_at = "running", utcnow()

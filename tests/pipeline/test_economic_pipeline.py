@@ -177,6 +177,7 @@ def test_transient_errors_give_up_after_the_limit(
 ):
     integration = make_integration(db, account, setup_booked)
     app.config["CONNECTOR_RETRIES"] = 0
+    saved = app.config["PIPELINE_MAX_ATTEMPTS"]
     app.config["PIPELINE_MAX_ATTEMPTS"] = 2
     try:
         faults(app, "e-conomic", rate_429=1.0, retry_after=0)
@@ -185,7 +186,7 @@ def test_transient_errors_give_up_after_the_limit(
         while release_scheduled(redis):
             run_jobs()
     finally:
-        del app.config["PIPELINE_MAX_ATTEMPTS"]
+        app.config["PIPELINE_MAX_ATTEMPTS"] = saved
         faults(app, "e-conomic")
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "transient"

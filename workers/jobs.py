@@ -78,3 +78,10 @@ def requeue_stuck_transfers() -> list[int]:
     from portal.pipeline.operations import requeue_stuck
 
     return requeue_stuck(timedelta(seconds=current_app.config.get("PIPELINE_STUCK_SECONDS", 600)))
+
+
+@job
+def fetch_refunds(integration_id: int, order_id: str) -> int:
+    from portal.pipeline.operations import fetch_refunds as fetch
+
+    return fetch(integration_id, order_id)

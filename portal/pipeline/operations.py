@@ -140,6 +140,7 @@ def process_event(event_id: int) -> None:
     if not isinstance(body, dict) or not body.get("id") or "line_items" not in body:
         _finish_event(event, "not an order: ignored")
         return
+    _detect_refunds(event, body)
     state = str(body.get("status") or "")
     document = pipeline_settings.document_for_state(integration, state)
     transfer = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
@@ -165,6 +166,75 @@ def process_event(event_id: int) -> None:
     )
     enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     _finish_event(event, f"transfer {transfer.id} queued")
+
+
+def _detect_refunds(event: SourceEvent, order: dict) -> None:
+    """Refunds show up on the order (WooCommerce lists their ids in `refunds`; Shopify embeds them whole).
+    Each new one becomes a refund event of its own: Shopify's at once, WooCommerce's after fetching the
+    refund's lines from the shop (fetch_refunds)."""
+    refunds = [r for r in order.get("refunds") or [] if isinstance(r, dict) and r.get("id")]
+    if not refunds:
+        return
+    known = set(
+        db.session.scalars(
+            select(Transfer.source_ref).where(
+                Transfer.integration_id == event.integration_id,
+                Transfer.kind == "credit_note",
+                Transfer.order_ref == str(order["id"]),
+            )
+        )
+    )
+    new = [r for r in refunds if str(r["id"]) not in known]
+    complete = [r for r in new if "refund_line_items" in r or "transactions" in r]  # Shopify: whole refunds
+    for refund in complete:
+        record_refund(event.integration, order, refund, commit=False)
+    if len(complete) < len(new):
+        enqueue_after_commit("workers.jobs.fetch_refunds", event.integration_id, str(order["id"]))
+
+
+def record_refund(integration: OrderIntegration, order: dict, refund: dict, commit: bool = True):
+    """A refund event ({"order", "refund"}), deduplicated per refund id."""
+    body = json.dumps({"order": order, "refund": refund})
+    delivery_id = f"refund:{refund['id']}"
+    if not commit:
+        exists = db.session.scalar(
+            select(SourceEvent.id).where(
+                SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
+            )
+        )
+        if exists is None:
+            event = SourceEvent(
+                account_id=integration.account_id,
+                integration_id=integration.id,
+                source="poll",
+                delivery_id=delivery_id,
+                topic=REFUND_TOPIC,
+                resource_id=str(refund["id"]),
+                raw_body=body,
+            )
+            db.session.add(event)
+            db.session.flush()
+            enqueue_after_commit("workers.jobs.process_event", event.id)
+        return None
+    return record_event(integration, "poll", delivery_id, REFUND_TOPIC, str(refund["id"]), body)
+
+
+def fetch_refunds(integration_id: int, order_id: str) -> int:
+    """Read an order's refunds (with their lines) from the shop and record each as a refund event."""
+    integration = db.session.get(OrderIntegration, integration_id)
+    if integration is None:
+        return 0
+    try:
+        shop = connector_for(integration.connection)
+    except (LookupError, AttributeError) as exc:  # no source connector for this system (yet)
+        log.warning("integration %s: cannot fetch refunds of order %s: %s", integration_id, order_id, exc)
+        return 0
+    order = shop.get_order(order_id)
+    recorded = 0
+    for refund in shop.list_refunds(order_id):
+        if record_refund(integration, order, refund) is not None:
+            recorded += 1
+    return recorded
 
 
 def _skip_reason(integration: OrderIntegration, order: dict, state: str, document: str) -> str | None:

@@ -25,3 +25,24 @@ def verify_webhook(headers, raw_body: bytes, secret: str) -> WebhookDelivery:
         topic=headers.get("x-wc-webhook-topic", ""),
         resource_id=headers.get("x-wc-webhook-resource-id"),
     )
+
+
+# --- a stand-in source connector: the shop's orders and refunds, as the test puts them here -------------
+
+CONFIG_PREFIX = "SIGNED_SOURCE_"
+SHOP: dict = {"orders": {}, "refunds": {}}
+
+
+def sandbox_settings(origin: str) -> dict:
+    return {"api_url": f"{origin}/sandbox/woocommerce/wp-json/wc/v3"}
+
+
+class CONNECTOR:
+    def __init__(self, context):
+        self.context = context
+
+    def get_order(self, order_id: str) -> dict:
+        return SHOP["orders"][str(order_id)]
+
+    def list_refunds(self, order_id: str) -> list[dict]:
+        return SHOP["refunds"].get(str(order_id), [])

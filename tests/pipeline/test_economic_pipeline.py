@@ -404,3 +404,34 @@ def test_an_unreadable_order_needs_attention(db, account, setup_booked, run_jobs
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and "could not be read" in transfer.error_message
+
+
+def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
+    db, account, setup_booked, run_jobs, monkeypatch
+):
+    from portal.connectors import SYSTEM_MODULES
+    from tests.pipeline import signed_source
+
+    monkeypatch.setitem(SYSTEM_MODULES, "woocommerce", "tests.pipeline.signed_source")
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    feed(integration, payload)
+    run_jobs()
+
+    tekande = payload["line_items"][1]["id"]
+    refund = refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])["refund"]
+    updated = {**payload, "refunds": [{"id": 77, "reason": "Knust", "total": "-300.00"}]}
+    monkeypatch.setitem(signed_source.SHOP, "orders", {"5001": updated})
+    monkeypatch.setitem(signed_source.SHOP, "refunds", {"5001": [refund]})
+    feed(integration, updated)  # order.updated after the refund
+    feed(integration, updated)  # and again: the refund is fetched and credited once
+    run_jobs()
+
+    credits = db.session.scalars(select(Transfer).where(Transfer.kind == "credit_note")).all()
+    assert [(c.source_ref, c.status) for c in credits] == [("77", "done")]
+    found = remote(setup_booked).find_invoice(f"{REF}-R77")
+    assert found.booked and found.totals.gross == Decimal("-300.00")
+    refund_events = db.session.scalars(
+        select(SourceEvent).where(SourceEvent.topic == operations.REFUND_TOPIC)
+    ).all()
+    assert [e.delivery_id for e in refund_events] == ["refund:77"]

@@ -78,7 +78,9 @@ def record_event(
 ) -> SourceEvent | None:
     """Store an inbound payload raw; None when this delivery was stored before (a replay)."""
     if isinstance(raw_body, bytes):
-        raw_body = raw_body.decode("utf-8")
+        # Shops send UTF-8 JSON; a stray byte must not cost us the event (the signature was checked on the
+        # bytes already), so it is kept as U+FFFD rather than refused.
+        raw_body = raw_body.decode("utf-8", errors="replace")
     existing = db.session.scalar(
         select(SourceEvent.id).where(
             SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
@@ -140,10 +142,10 @@ def process_event(event_id: int) -> None:
     if not isinstance(body, dict) or not body.get("id") or "line_items" not in body:
         _finish_event(event, "not an order: ignored")
         return
-    _detect_refunds(event, body)
     state = str(body.get("status") or "")
     document = pipeline_settings.document_for_state(integration, state)
     transfer = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
+    _detect_refunds(event, body)
     if transfer.status in ("done", "running") or transfer.draft_id:
         # Already posted (or being posted): a later state may book a draft, never make a second one.
         if transfer.status == "done" and transfer.document == "draft" and document == "booked":
@@ -270,9 +272,11 @@ def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: 
         )
         db.session.add(transfer)
         try:
-            with db.session.begin_nested():
-                db.session.flush()
-        except IntegrityError:  # another worker created it a moment ago: use theirs
+            db.session.flush()
+        except IntegrityError:
+            # Another worker created it a moment ago: use theirs. (The upsert is this transaction's first
+            # write, so rolling all of it back loses nothing.)
+            db.session.rollback()
             transfer = db.session.scalar(query.execution_options(populate_existing=True))
     if transfer.status not in ("done", "running") and not transfer.draft_id:
         transfer.event_id = event.id  # the newest payload wins until something was posted

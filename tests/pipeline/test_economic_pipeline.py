@@ -435,3 +435,46 @@ def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
         select(SourceEvent).where(SourceEvent.topic == operations.REFUND_TOPIC)
     ).all()
     assert [e.delivery_id for e in refund_events] == ["refund:77"]
+
+
+def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(
+    db, account, setup_booked, run_jobs, monkeypatch
+):
+    """Another worker inserts the transfer between our lookup and our insert: the unique constraint
+    refuses ours, and we carry on with theirs."""
+    from sqlalchemy import insert
+
+    integration = make_integration(db, account, setup_booked)
+    event = feed(integration, order())
+    original = db.session.scalar
+    raced = []
+
+    def racing(statement, *args, **kwargs):
+        found = original(statement, *args, **kwargs)
+        if found is None and not raced and "FROM transfers" in str(statement):
+            raced.append(True)
+            with db.engine.begin() as other_worker:
+                other_worker.execute(
+                    insert(Transfer.__table__).values(
+                        account_id=account.id,
+                        integration_id=integration.id,
+                        kind="invoice",
+                        source_ref="5001",
+                        order_ref="5001",
+                        order_number="5001",
+                        event_id=event.id,
+                        status="pending",
+                    )
+                )
+        return found
+
+    monkeypatch.setattr(db.session, "scalar", racing)
+    operations.process_event(event.id)
+    monkeypatch.undo()
+    assert raced
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "done"
+    booked = remote(setup_booked)._all("/invoices/booked", f"references.other$eq:{REF}")
+    assert len(booked) == 1

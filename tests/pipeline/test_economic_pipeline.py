@@ -478,3 +478,36 @@ def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(
     assert transfer.status == "done"
     booked = remote(setup_booked)._all("/invoices/booked", f"references.other$eq:{REF}")
     assert len(booked) == 1
+
+
+def test_a_draft_created_but_its_answer_lost_is_found_not_made_again(
+    db, account, setup_booked, run_jobs, monkeypatch
+):
+    """The worst case: e-conomic did create the draft, but the answer never came back (a read timeout).
+    The pipeline looks it up by reference and carries on with it."""
+    import httpx
+
+    from portal.sandbox.transport import SandboxTransport
+
+    integration = make_integration(db, account, setup_booked)
+    original = SandboxTransport.handle_request
+    lost = []
+
+    def answer_lost(self, request):
+        response = original(self, request)
+        if request.method == "POST" and request.url.path.endswith("/invoices/drafts") and not lost:
+            lost.append(response.status_code)
+            raise httpx.ReadTimeout("The read operation timed out", request=request)
+        return response
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", answer_lost)
+    feed(integration, order())
+    run_jobs()
+
+    assert lost == [201]  # the draft was made
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.attempts == 1
+    assert any(log.outcome == "reused" and "answer was lost" in log.message for log in transfer.logs)
+    connector = remote(setup_booked)
+    assert len(connector._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
+    assert connector._all("/invoices/drafts", f"references.other$eq:{REF}") == []

@@ -6,8 +6,7 @@ it like any other job):
     .venv/bin/rq cron workers.schedule --url "$REDIS_URL"
 
 Production runs that one process next to the workers (a single scheduler is enough; RQ registers it in
-Redis). `make run` does not start it yet: run the command above in another terminal when you need the
-watchdog locally.
+Redis); `make run` (portal/devserver.py) starts it next to its worker.
 """
 
 import importlib

@@ -323,9 +323,9 @@ def _run(transfer_id: int) -> None:
     except TransientError as exc:
         _retry_or_give_up(transfer, exc, "The accounting system is busy or unreachable")
     except (ConfigurationError, EngineConfigError) as exc:
-        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc))
+        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
     except ConnectorError as exc:  # NotFound and other unclassified refusals: a person must look
-        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc))
+        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
     except (KeyError, ValueError, TypeError) as exc:  # a payload the engine cannot read
         log.exception("transfer %s: the order could not be read", transfer_id)
         _needs_attention(
@@ -609,12 +609,19 @@ def _what_to_fix(transfer: Transfer, exc: Exception) -> str:
     )
 
 
-def _needs_attention(transfer: Transfer, kind: str, message: str) -> None:
+def _answer(exc: Exception) -> dict:
+    """What the remote system answered, for the log (secrets redacted)."""
+    if not isinstance(exc, ConnectorError):
+        return {}
+    return redact({"system": exc.system, "status": exc.status, "details": exc.details})
+
+
+def _needs_attention(transfer: Transfer, kind: str, message: str, answer: dict | None = None) -> None:
     db.session.rollback()
     transfer = db.session.get(Transfer, transfer.id)
     transfer.status, transfer.error_kind, transfer.error_message = "needs_attention", kind, message
     transfer.started_at = None
-    _log(transfer, "error", "error", message, {"kind": kind})
+    _log(transfer, "error", "error", message, {"kind": kind, **(answer or {})})
     db.session.commit()
 
 
@@ -625,7 +632,10 @@ def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> Non
     message = f"{what}: {exc.message}"
     if transfer.attempts >= limit:
         _needs_attention(
-            transfer, "transient", f"{message}. Gave up after {transfer.attempts} attempts; retry later."
+            transfer,
+            "transient",
+            f"{message}. Gave up after {transfer.attempts} attempts; retry later.",
+            _answer(exc),
         )
         return
     base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
@@ -633,7 +643,13 @@ def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> Non
     transfer.status, transfer.started_at = "pending", None
     transfer.next_attempt_at = utcnow() + timedelta(seconds=delay)
     transfer.error_kind, transfer.error_message = "transient", message
-    _log(transfer, "retry", "error", f"{message}; retry in {delay:.0f} s", {"attempt": transfer.attempts})
+    _log(
+        transfer,
+        "retry",
+        "error",
+        f"{message}; retry in {delay:.0f} s",
+        {"attempt": transfer.attempts, **_answer(exc)},
+    )
     db.session.commit()
     get_queue().enqueue_in(timedelta(seconds=delay), "workers.jobs.run_transfer", transfer.id)
 
@@ -709,3 +725,19 @@ def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dic
 def source_module_for(integration: OrderIntegration):
     """The source connector module (verify_webhook …) of an integration's shop."""
     return system_module(integration.source_system)
+
+
+def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
+    """The exact invoice a real order would become (lines, zone, accounts/product groups, rounding line,
+    customer match, reconciliation) — computed by the engine alone: nothing is read from or written to the
+    accounting system. Raises EngineConfigError when the setup cannot book it."""
+    from portal.connectors import get_system
+
+    setup = integration.setup
+    settings = pipeline_settings.engine_settings(integration)
+    rates = pipeline_settings.vat_rates()
+    document = _source_module(integration).normalise_order(order, settings)
+    decision = decide_zone(document.customer, settings, rates, document.invoice_date)
+    capabilities = get_system(setup.system).capabilities
+    values = pipeline_settings.setup_values(setup)
+    return build_draft(document, decision, values, capabilities, settings, rates, setup.external_id)

@@ -204,6 +204,8 @@ def test_a_deleted_product_group_needs_attention_with_the_message(db, account, s
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
     assert "e-conomic refused" in transfer.error_message and "templates" in transfer.error_message
+    error = next(log for log in transfer.logs if log.step == "error")
+    assert error.details["system"] == "e-conomic" and error.details["status"] in (400, 422)
     assert remote(setup_booked).find_invoice(REF) is None
 
 
@@ -511,3 +513,31 @@ def test_a_draft_created_but_its_answer_lost_is_found_not_made_again(
     connector = remote(setup_booked)
     assert len(connector._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
     assert connector._all("/invoices/drafts", f"references.other$eq:{REF}") == []
+
+
+def test_the_log_redacts_secrets():
+    redacted = operations.redact(
+        {"Authorization": "Bearer x", "body": [{"api_secret": "y", "grant_token": "z", "amount": "1.00"}]}
+    )
+    assert redacted == {
+        "Authorization": "[redacted]",
+        "body": [{"api_secret": "[redacted]", "grant_token": "[redacted]", "amount": "1.00"}],
+    }
+
+
+def test_a_dry_run_preview_writes_nothing(db, account, setup_booked, monkeypatch):
+    from portal.sandbox.transport import SandboxTransport
+
+    integration = make_integration(db, account, setup_booked)
+    calls = []
+    monkeypatch.setattr(SandboxTransport, "handle_request", lambda self, request: calls.append(request))
+    plan = operations.preview(integration, order())
+    assert calls == [] and db.session.scalar(select(Transfer)) is None
+    assert plan.invoice.reference == REF and plan.decision.zone == "domestic" and plan.can_book
+    assert [line.product_number for line in plan.invoice.lines] == ["KRUS-01", "TE-02", "FRAGT"]
+    assert (plan.totals.net, plan.totals.vat, plan.totals.gross) == (
+        Decimal("439.20"),
+        Decimal("109.80"),
+        Decimal("549.00"),
+    )
+    assert plan.match.field == "email" and plan.match.value == "anna@example.dk"

@@ -142,7 +142,7 @@ def process_event(event_id: int) -> None:
     if not isinstance(body, dict) or not body.get("id") or "line_items" not in body:
         _finish_event(event, "not an order: ignored")
         return
-    state = str(body.get("status") or "")
+    state = order_state(integration.source_system, body)
     document = pipeline_settings.document_for_state(integration, state)
     transfer = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
     _detect_refunds(event, body)
@@ -168,6 +168,18 @@ def process_event(event_id: int) -> None:
     )
     enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     _finish_event(event, f"transfer {transfer.id} queued")
+
+
+def order_state(source: str, order: dict) -> str:
+    """The state the integration's per-state settings key on: WooCommerce's `status`; Shopify's
+    `financial_status` ("paid", "pending", …), or "cancelled" once cancelled."""
+    if source == "shopify":
+        return "cancelled" if order.get("cancelled_at") else str(order.get("financial_status") or "")
+    return str(order.get("status") or "")
+
+
+def _order_number(order: dict) -> str:
+    return str(order.get("order_number") or order.get("number") or order.get("name") or order.get("id"))
 
 
 def _detect_refunds(event: SourceEvent, order: dict) -> None:
@@ -266,7 +278,7 @@ def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: 
             kind=kind,
             source_ref=source_ref,
             order_ref=order_ref,
-            order_number=str(order.get("number") or order.get("name") or order_ref),
+            order_number=_order_number(order),
             event_id=event.id,
             status="pending",
         )

@@ -38,6 +38,8 @@ def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account
     failed = db.session.scalar(select(Transfer).where(Transfer.order_number == "5003"))
     assert failed.status == "needs_attention"
     assert "Kræver handling" in owner_client.get("/transfers?status=needs_attention").get_data(as_text=True)
+    failed_page = owner_client.get(f"/transfers/{failed.id}").get_data(as_text=True)
+    assert "Forespørgsel og svar" in failed_page and '"system": "e-conomic"' in failed_page
     goods.values = {"product_group": chosen}
     db.session.commit()
     response = owner_client.post(f"/transfers/{failed.id}/retry", follow_redirects=True)

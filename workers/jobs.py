@@ -85,3 +85,17 @@ def fetch_refunds(integration_id: int, order_id: str) -> int:
     from portal.pipeline.operations import fetch_refunds as fetch
 
     return fetch(integration_id, order_id)
+
+
+@job
+def poll_orders(integration_id: int) -> int:
+    from portal.pipeline.operations import poll_orders as poll
+
+    return poll(integration_id)
+
+
+@job
+def queue_due_polls() -> list[int]:
+    from portal.pipeline.operations import due_polls
+
+    return due_polls()

@@ -14,6 +14,8 @@ import importlib
 PERIODIC: list[tuple[str, int]] = [
     # Transfers left `running` by a worker that died are queued again (threshold: PIPELINE_STUCK_SECONDS).
     ("workers.jobs.requeue_stuck_transfers", 120),
+    # The reconciliation poll: every minute, queue a poll of each integration whose interval has passed.
+    ("workers.jobs.queue_due_polls", 60),
 ]
 
 

@@ -46,3 +46,12 @@ class CONNECTOR:
 
     def list_refunds(self, order_id: str) -> list[dict]:
         return SHOP["refunds"].get(str(order_id), [])
+
+    def list_orders(self, modified_after=None, page: int = 1):
+        from portal.connectors.sources import Page
+
+        SHOP.setdefault("polled_since", []).append(modified_after)
+        orders = list(SHOP["orders"].values())
+        size = 1  # one order per page: the poll must follow the pages
+        chunk = orders[(page - 1) * size : page * size]
+        return Page(items=chunk, total=len(orders), next_page=page + 1 if page * size < len(orders) else None)

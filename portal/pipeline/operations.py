@@ -153,7 +153,7 @@ def process_event(event_id: int) -> None:
             enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
         _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
         return
-    reason = _skip_reason(integration, body, state, document)
+    reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status, transfer.reason = "skipped", reason
         _log(transfer, "decide", "skipped", reason)
@@ -251,10 +251,12 @@ def fetch_refunds(integration_id: int, order_id: str) -> int:
     return recorded
 
 
-def _skip_reason(integration: OrderIntegration, order: dict, state: str, document: str) -> str | None:
+def _skip_reason(
+    integration: OrderIntegration, order: dict, state: str, document: str, imported: bool = False
+) -> str | None:
     if document == "none":
         return f"The order's state “{state}” is not set to transfer."
-    start = pipeline_settings.activation_date(integration)
+    start = None if imported else pipeline_settings.activation_date(integration)
     created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
     if start and created:
         from portal.engine.sources import parse_datetime
@@ -263,6 +265,20 @@ def _skip_reason(integration: OrderIntegration, order: dict, state: str, documen
         if day < start:
             return f"The order is from {day.isoformat()}, before the activation date {start.isoformat()}."
     return None
+
+
+def import_order(integration: OrderIntegration, order: dict) -> SourceEvent | None:
+    """Transfer an order on purpose (one from before the activation date, say): recorded as a manual
+    event, which the activation date does not hold back. Still never twice."""
+    modified = order.get("date_modified_gmt") or order.get("updated_at") or ""
+    return record_event(
+        integration,
+        "manual",
+        f"manual:{order.get('id')}:{modified}",
+        "order.import",
+        str(order.get("id")),
+        json.dumps(order),
+    )
 
 
 def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: str, order: dict) -> Transfer:

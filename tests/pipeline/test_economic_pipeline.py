@@ -132,6 +132,14 @@ def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booke
     assert transfer.status == "skipped" and "activation date 2026-11-21" in transfer.reason
     assert remote(setup_booked).find_invoice(REF) is None
 
+    # imported on purpose: transferred after all, once
+    payload = order()
+    assert operations.import_order(integration, payload) is not None
+    assert operations.import_order(integration, payload) is None
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done" and remote(setup_booked).find_invoice(REF).booked
+
 
 def test_a_500_on_the_draft_is_looked_up_and_retried_into_one_document(
     app, db, account, setup_booked, run_jobs, redis, fast_retries

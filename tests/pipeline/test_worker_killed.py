@@ -32,6 +32,8 @@ def start_worker(app, database_url, tmp_path):
         "PRODUCTION": "0",
     }
     return subprocess.Popen(
+        # SimpleWorker: the job runs in the worker process itself. (RQ's default worker forks a "work horse"
+        # that calls setsid(): killing the worker would leave the horse running on its own.)
         [str(RQ), "worker", "--burst", "--worker-class", "rq.worker.SimpleWorker", "--url", env["REDIS_URL"]],
         env=env,
         cwd=Path(__file__).resolve().parents[2],

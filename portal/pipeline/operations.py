@@ -13,6 +13,7 @@ document by its deterministic reference before every create and after every ambi
 import json
 import logging
 import re
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -319,14 +320,38 @@ def _finish_event(event: SourceEvent, outcome: str) -> None:
 # --- running a transfer ------------------------------------------------------------------------------------
 
 
+class LockLost(Exception):
+    """This worker's lock on the transfer expired (and may be another worker's now): stop posting."""
+
+
+_held_lock: ContextVar = ContextVar("bogbro_transfer_lock", default=None)
+
+
+def _keep_lock() -> None:
+    """Before each remote step: renew this worker's lock, so a slow transfer keeps it for as long as it
+    is alive; if the lock was lost, stop before touching the accounting system again."""
+    lock = _held_lock.get()
+    if lock is None:
+        return
+    try:
+        lock.reacquire()
+    except LockError as exc:
+        raise LockLost(str(exc)) from exc
+
+
 def run_transfer(transfer_id: int) -> None:
     """Post one transfer; returns at once when another worker holds it."""
     lock = get_redis().lock(f"bogbro:lock:transfer:{transfer_id}", timeout=LOCK_SECONDS, blocking_timeout=0)
     if not lock.acquire():
         return
+    token = _held_lock.set(lock)
     try:
         _run(transfer_id)
+    except LockLost:
+        db.session.rollback()
+        log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
     finally:
+        _held_lock.reset(token)
         try:
             lock.release()
         except LockError:
@@ -383,8 +408,11 @@ def _post(transfer: Transfer) -> None:
     transfer.reference = plan.invoice.reference
     db.session.commit()
 
+    _keep_lock()
     customer = _ensure_customer(transfer, connector, plan)
+    _keep_lock()
     _ensure_products(transfer, connector, plan)
+    _keep_lock()
     remote = _ensure_draft(transfer, connector, plan, customer)
 
     if not plan.can_book:
@@ -394,12 +422,14 @@ def _post(transfer: Transfer) -> None:
             f"accounting system will compute {plan.totals.gross}. The draft {remote.id} was created but not "
             "booked: correct it in the accounting system (or the order), then book it there.",
         )
+    _keep_lock()
     if _should_book(transfer) and not remote.booked:
         remote = connector.book_invoice(remote)
         _log(transfer, "book", "ok", f"booked as {remote.number}", {"number": remote.number})
     if remote.booked:
         transfer.booked_number = remote.number
         db.session.commit()
+        _keep_lock()
         _register_payment(transfer, connector, plan, remote)
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
     transfer.error_kind = transfer.error_message = None

@@ -549,3 +549,27 @@ def test_a_dry_run_preview_writes_nothing(db, account, setup_booked, monkeypatch
         Decimal("549.00"),
     )
     assert plan.match.field == "email" and plan.match.value == "anna@example.dk"
+
+
+def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
+    db, account, setup_booked, run_jobs, redis, monkeypatch
+):
+    """The lock expired while this worker was slow, and another worker took it: this one must not go on
+    to create the draft."""
+    integration = make_integration(db, account, setup_booked)
+    event = feed(integration, order())
+    operations.process_event(event.id)
+    transfer = only_transfer(db)
+    key = f"bogbro:lock:transfer:{transfer.id}"
+    original = operations._ensure_products
+
+    def slow_products(*args):
+        original(*args)
+        redis.set(key, "another-worker")  # our lock expired; someone else holds it now
+
+    monkeypatch.setattr(operations, "_ensure_products", slow_products)
+    operations.run_transfer(transfer.id)
+    db.session.expire_all()
+    assert transfer.status == "running" and transfer.products_ensured and transfer.draft_id is None
+    assert remote(setup_booked).find_invoice(REF) is None
+    assert redis.get(key) == b"another-worker"  # and we did not release their lock

@@ -42,12 +42,16 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.cli import register_commands
     from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
+    from portal.pipeline.views import bp as transfers_bp
     from portal.support.views import bp as support_bp
+    from portal.webhooks.views import bp as webhooks_bp
 
     auth.init_login(login_manager)
     app.before_request(tenancy.load_request_context)
     for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp, calculator_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(webhooks_bp)  # the transfer pipeline: shops' webhooks, the transfer log
+    app.register_blueprint(transfers_bp)
     sandbox.init_app(app)
     register_commands(app)
     return app

@@ -124,6 +124,12 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "WOOCOMMERCE_TIMEOUT_SECONDS": float(get("WOOCOMMERCE_TIMEOUT_SECONDS", "30")),
         "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
         "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
+        # The transfer pipeline: attempts before "needs attention", the first retry's delay (doubling), when
+        # a transfer `running` this long has lost its worker, and the EU VAT rate table (ibericode JSON).
+        "PIPELINE_MAX_ATTEMPTS": int(get("PIPELINE_MAX_ATTEMPTS", "5")),
+        "PIPELINE_RETRY_SECONDS": float(get("PIPELINE_RETRY_SECONDS", "30")),
+        "PIPELINE_STUCK_SECONDS": int(get("PIPELINE_STUCK_SECONDS", "600")),
+        "VAT_RATES_FILE": get("VAT_RATES_FILE"),
     }
 
 

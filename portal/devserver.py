@@ -83,6 +83,12 @@ def run(instance_path: str, port: int) -> None:
             [str(bin_dir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], "default"], env=env
         )
     )
+    # Periodic jobs (workers/schedule.py: the stuck-transfer watchdog), enqueued for the worker above.
+    processes.append(
+        subprocess.Popen(
+            [str(bin_dir / "rq"), "cron", "workers.schedule", "--url", env["REDIS_URL"]], env=env
+        )
+    )
     processes.append(
         subprocess.Popen(
             [str(bin_dir / "flask"), "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port)],

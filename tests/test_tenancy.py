@@ -12,8 +12,10 @@ from portal.models import (
     AccountingSetup,
     Connection,
     Invitation,
+    OrderIntegration,
     SupportSession,
     Template,
+    Transfer,
     User,
     utcnow,
 )
@@ -27,6 +29,7 @@ ID_ARGUMENTS = {
     "connection_id": Connection,
     "setup_id": AccountingSetup,
     "template_id": Template,
+    "transfer_id": Transfer,
 }
 # Staff-only routes take any account's id on purpose; customers are refused outright.
 STAFF_ROUTES = {
@@ -51,6 +54,7 @@ NOT_ID_ROUTES = {
     "auth.accept_invitation",
     "integrations.connect",
     "integrations.callback",
+    "webhooks.receive",  # a shop's delivery URL: found by its secret token, authenticated by signature
 }
 
 
@@ -94,6 +98,16 @@ def _objects_of(account, staff) -> dict:
         setup = connection.setups[0]
         select_setup(setup, True)
         objects.update({Connection: connection, AccountingSetup: setup, Template: setup.templates[0]})
+        shop = Connection(
+            account_id=account.id, system="woocommerce", role="webshop", label="", credentials={}
+        )
+        integration = OrderIntegration(account_id=account.id, connection=shop, setup=setup)
+        transfer = Transfer(
+            account_id=account.id, integration=integration, kind="invoice", source_ref="1", order_ref="1"
+        )
+        db.session.add(transfer)
+        db.session.commit()
+        objects[Transfer] = transfer
     return {model: value if isinstance(value, int) else value.id for model, value in objects.items()}
 
 

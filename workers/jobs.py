@@ -63,3 +63,49 @@ def deliver_sandbox_webhook(system: str, tenant: str, action_id: int | str) -> N
     from portal.sandbox import SANDBOXES
 
     importlib.import_module(SANDBOXES[system]).deliver(tenant, action_id)
+
+
+@job
+def process_event(event_id: int) -> None:
+    from portal.pipeline.operations import process_event as process
+
+    process(event_id)
+
+
+@job
+def run_transfer(transfer_id: int) -> None:
+    from portal.pipeline.operations import run_transfer as run
+
+    run(transfer_id)
+
+
+@job
+def requeue_stuck_transfers() -> list[int]:
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portal.pipeline.operations import requeue_stuck
+
+    return requeue_stuck(timedelta(seconds=current_app.config.get("PIPELINE_STUCK_SECONDS", 600)))
+
+
+@job
+def fetch_refunds(integration_id: int, order_id: str) -> int:
+    from portal.pipeline.operations import fetch_refunds as fetch
+
+    return fetch(integration_id, order_id)
+
+
+@job
+def poll_orders(integration_id: int) -> int:
+    from portal.pipeline.operations import poll_orders as poll
+
+    return poll(integration_id)
+
+
+@job
+def queue_due_polls() -> list[int]:
+    from portal.pipeline.operations import due_polls
+
+    return due_polls()

@@ -25,6 +25,13 @@ from portal.models.pricing import (
     QuoteRequest,
 )
 from portal.models.support import SupportAccessLog, SupportSession
+from portal.models.transfers import (
+    TRANSFER_STATUSES,
+    OrderIntegration,
+    SourceEvent,
+    Transfer,
+    TransferLog,
+)
 from portal.models.types import UTCDateTime, utcnow
 
 __all__ = [
@@ -36,12 +43,14 @@ __all__ = [
     "RULE_OUTCOMES",
     "SETUP_MODES",
     "SYSTEM_KINDS",
+    "TRANSFER_STATUSES",
     "Account",
     "AccountingSetup",
     "AuditEvent",
     "AuditLogIsAppendOnly",
     "Connection",
     "Invitation",
+    "OrderIntegration",
     "PriceAddOn",
     "PriceFeature",
     "PriceFeatureNote",
@@ -51,9 +60,12 @@ __all__ = [
     "PriceTier",
     "QuoteRequest",
     "SandboxRecord",
+    "SourceEvent",
     "SupportAccessLog",
     "SupportSession",
     "Template",
+    "Transfer",
+    "TransferLog",
     "UTCDateTime",
     "User",
     "utcnow",

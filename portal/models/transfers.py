@@ -1,0 +1,156 @@
+"""Order integrations (a webshop linked to an accounting setup), the raw events they receive, and the
+transfers those events become: one per (integration, kind, source id), never two.
+
+A Transfer is a state machine with a checkpoint per posting step, so a retry (or a second worker after the
+first one died) resumes where the last committed step left off and never redoes a step:
+
+    pending ─► running ─► done
+                     ├──► skipped          (state not transferring, before the activation date: `reason`)
+                     ├──► waiting          (a credit note whose invoice is not booked yet)
+                     └──► needs_attention  (error_kind configuration | transient | totals_differ)
+"""
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.crypto import EncryptedJSON
+from portal.extensions import db
+from portal.models.accounts import Account
+from portal.models.integrations import AccountingSetup, Connection
+from portal.models.types import UTCDateTime, utcnow
+
+EVENT_SOURCES = ("webhook", "poll", "manual")
+TRANSFER_KINDS = ("invoice", "credit_note")
+TRANSFER_STATUSES = ("pending", "running", "done", "skipped", "waiting", "needs_attention")
+ERROR_KINDS = ("configuration", "transient", "totals_differ")
+# Per order state, the document to create ("order" is e-conomic's stock-reserving order: not built yet).
+DOCUMENTS = ("none", "draft", "booked")
+
+Money = Numeric(14, 2)
+
+
+def new_webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class OrderIntegration(db.Model):
+    """A source connection (a webshop) posting into an accounting setup, with its settings."""
+
+    __tablename__ = "order_integrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)  # role="webshop"
+    setup_id: Mapped[int] = mapped_column(ForeignKey("accounting_setups.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # The engine's IntegrationSettings fields plus the pipeline's own (see portal.pipeline.settings).
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    # {"secret": "..."}: the shared secret the shop signs its webhooks with; encrypted, never rendered.
+    webhook_secret: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
+    # The unguessable part of the delivery URL /webhooks/<source>/<token>.
+    webhook_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_webhook_token)
+    active: Mapped[bool] = mapped_column(default=False)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    connection: Mapped[Connection] = relationship()
+    setup: Mapped[AccountingSetup] = relationship()
+
+    @property
+    def source_system(self) -> str:
+        return self.connection.system
+
+
+class SourceEvent(db.Model):
+    """An inbound payload exactly as received, stored before anything reads it."""
+
+    __tablename__ = "source_events"
+    __table_args__ = (UniqueConstraint("integration_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("order_integrations.id"), index=True)
+    source: Mapped[str] = mapped_column(String(20))  # webhook | poll | manual
+    delivery_id: Mapped[str] = mapped_column(String(200))  # the sender's id; replays share it
+    topic: Mapped[str] = mapped_column(String(100), default="")
+    resource_id: Mapped[str | None] = mapped_column(String(100))
+    raw_body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+    integration: Mapped[OrderIntegration] = relationship()
+
+
+class Transfer(db.Model):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "kind", "source_ref"),
+        Index("ix_transfers_status", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("order_integrations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # invoice | credit_note
+    source_ref: Mapped[str] = mapped_column(String(100))  # the shop's order id (refund id for credit notes)
+    order_ref: Mapped[str] = mapped_column(String(100))  # the shop's order id (for both kinds)
+    order_number: Mapped[str] = mapped_column(String(100), default="")
+    reference: Mapped[str] = mapped_column(String(100), default="")  # our deterministic remote reference
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("source_events.id"))  # the latest payload
+    document: Mapped[str] = mapped_column(String(20), default="draft")  # draft | booked, as decided
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)  # why skipped / waiting
+    error_kind: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # checkpoints, each committed before the next step starts
+    remote_customer_id: Mapped[str | None] = mapped_column(String(100))
+    remote_customer_number: Mapped[str | None] = mapped_column(String(100))
+    products_ensured: Mapped[bool] = mapped_column(default=False)
+    draft_requested: Mapped[bool] = mapped_column(default=False)  # a create was sent (answer maybe lost)
+    draft_id: Mapped[str | None] = mapped_column(String(100))
+    booked_number: Mapped[str | None] = mapped_column(String(100))
+    payment_id: Mapped[str | None] = mapped_column(String(100))
+    mailed: Mapped[bool] = mapped_column(default=False)
+    # the figures
+    shop_gross: Mapped[Decimal | None] = mapped_column(Money)
+    shop_vat: Mapped[Decimal | None] = mapped_column(Money)
+    computed_gross: Mapped[Decimal | None] = mapped_column(Money)
+    computed_vat: Mapped[Decimal | None] = mapped_column(Money)
+    # scheduling
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set while running (watchdog)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    integration: Mapped[OrderIntegration] = relationship()
+    event: Mapped[SourceEvent | None] = relationship()
+    logs: Mapped[list["TransferLog"]] = relationship(
+        back_populates="transfer", order_by="TransferLog.id", cascade="all, delete-orphan"
+    )
+
+
+class TransferLog(db.Model):
+    """One step of one attempt: what was asked and answered, with secrets redacted."""
+
+    __tablename__ = "transfer_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), index=True)
+    attempt: Mapped[int] = mapped_column(default=0)
+    step: Mapped[str] = mapped_column(String(40))  # decide | customer | products | draft | book | payment …
+    outcome: Mapped[str] = mapped_column(String(20))  # ok | reused | skipped | error
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)  # redacted request/response summaries
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    transfer: Mapped[Transfer] = relationship(back_populates="logs")

@@ -1,0 +1,11 @@
+"""The transfer pipeline: webshop orders and refunds → documents in the accounting systems, once.
+
+    operations.py    record_event → process_event → run_transfer (checkpointed posting), retries, the
+                     watchdog (requeue_stuck), refunds (credit notes), the reconciliation poll, preview
+    settings.py      an order integration's stored settings → the engine's IntegrationSettings; templates
+    integrations.py  creating order integrations and changing their settings (audited)
+    views.py         the transfer log (/transfers)
+
+The webhook endpoint is portal/webhooks; the RQ jobs are in workers/jobs.py, the periodic ones in
+workers/schedule.py. The engine (portal/engine) decides; this package only moves data and keeps state.
+"""

@@ -1,0 +1,859 @@
+"""The transfer pipeline: raw events in, exactly one accounting document per order (and per refund) out.
+
+    record_event   store the raw payload (deduplicated on the sender's delivery id), commit, then queue
+    process_event  normalise, decide (state, activation date) and upsert the Transfer; queue run_transfer
+    run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
+                   step — customer → products → draft → book → payment — committing a checkpoint after each
+    requeue_stuck  the watchdog: transfers left `running` by a worker that died are queued again
+
+Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
+document by its deterministic reference before every create and after every ambiguous failure.
+"""
+
+import json
+import logging
+import re
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from flask import current_app
+from redis.exceptions import LockError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.connectors import system_module
+from portal.connectors.base import AccountingConnector, PaymentData, RemoteCustomer, RemoteInvoice
+from portal.connectors.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    TransientError,
+)
+from portal.engine.documents import COPENHAGEN
+from portal.engine.invoice import DraftPlan, build_credit_note, build_draft
+from portal.engine.settings import EngineConfigError
+from portal.engine.vat import decide_zone
+from portal.extensions import db
+from portal.integrations.connections import connector_for
+from portal.models import OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
+from portal.pipeline import settings as pipeline_settings
+from portal.queue import enqueue_after_commit, get_queue
+from portal.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+SOURCE_MODULES = {
+    "woocommerce": "portal.engine.sources.woocommerce",
+    "shopify": "portal.engine.sources.shopify",
+}
+LOCK_SECONDS = 300  # longer than any transfer; the watchdog's threshold is larger still
+PRODUCT_CACHE_SECONDS = 24 * 3600
+CUSTOMER_CACHE_SECONDS = 24 * 3600
+# The internal topic of a refund event: {"order": <order document>, "refund": <refund document>}, recorded
+# by whatever fetched the refund (the poll, or the order.updated handling of a source connector).
+REFUND_TOPIC = "refund.created"
+RUNNABLE = ("pending", "running", "waiting")
+
+
+class TransferFailed(Exception):
+    """A step failed in a way already classified: (error kind, message for the user)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# --- events ------------------------------------------------------------------------------------------------
+
+
+def record_event(
+    integration: OrderIntegration,
+    source: str,
+    delivery_id: str,
+    topic: str,
+    resource_id: str | None,
+    raw_body: str | bytes,
+) -> SourceEvent | None:
+    """Store an inbound payload raw; None when this delivery was stored before (a replay)."""
+    if isinstance(raw_body, bytes):
+        # Shops send UTF-8 JSON; a stray byte must not cost us the event (the signature was checked on the
+        # bytes already), so it is kept as U+FFFD rather than refused.
+        raw_body = raw_body.decode("utf-8", errors="replace")
+    existing = db.session.scalar(
+        select(SourceEvent.id).where(
+            SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
+        )
+    )
+    if existing is not None:
+        return None
+    event = SourceEvent(
+        account_id=integration.account_id,
+        integration_id=integration.id,
+        source=source,
+        delivery_id=delivery_id,
+        topic=topic,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        raw_body=raw_body,
+    )
+    db.session.add(event)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same delivery, concurrently
+        db.session.rollback()
+        return None
+    enqueue_after_commit("workers.jobs.process_event", event.id)
+    db.session.commit()
+    return event
+
+
+def _source_module(integration: OrderIntegration):
+    import importlib
+
+    return importlib.import_module(SOURCE_MODULES[integration.source_system])
+
+
+def process_event(event_id: int) -> None:
+    event = db.session.get(SourceEvent, event_id, populate_existing=True)
+    if event is None or event.processed_at is not None:
+        return
+    integration = event.integration
+    if not integration.active:
+        # Kept raw: activating the integration (or importing on purpose) can process it later.
+        _finish_event(event, "the order integration is not active: not processed")
+        return
+    try:
+        body = json.loads(event.raw_body)
+    except ValueError:
+        _finish_event(event, "not JSON: ignored")
+        return
+    if event.topic == REFUND_TOPIC:
+        order, refund = body.get("order") or {}, body.get("refund") or {}
+        if not order.get("id") or not refund.get("id"):
+            _finish_event(event, "a refund event needs the order and the refund")
+            return
+        transfer = _upsert_transfer(event, "credit_note", str(refund["id"]), str(order["id"]), order)
+        if transfer.status not in ("done", "running") and not transfer.draft_id:
+            transfer.status = "pending"
+            enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+        _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
+        return
+    if not isinstance(body, dict) or not body.get("id") or "line_items" not in body:
+        _finish_event(event, "not an order: ignored")
+        return
+    state = order_state(integration.source_system, body)
+    document = pipeline_settings.document_for_state(integration, state)
+    transfer = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
+    _detect_refunds(event, body)
+    if transfer.status in ("done", "running") or transfer.draft_id:
+        # Already posted (or being posted): a later state may book a draft, never make a second one.
+        if transfer.status == "done" and transfer.document == "draft" and document == "booked":
+            transfer.document, transfer.status = "booked", "pending"
+            enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+        _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
+        return
+    reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
+    if reason:
+        transfer.status, transfer.reason = "skipped", reason
+        _log(transfer, "decide", "skipped", reason)
+        _finish_event(event, f"skipped: {reason}")
+        return
+    transfer.document = document
+    transfer.status, transfer.reason, transfer.error_kind, transfer.error_message = (
+        "pending",
+        None,
+        None,
+        None,
+    )
+    enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    _finish_event(event, f"transfer {transfer.id} queued")
+
+
+def order_state(source: str, order: dict) -> str:
+    """The state the integration's per-state settings key on: WooCommerce's `status`; Shopify's
+    `financial_status` ("paid", "pending", …), or "cancelled" once cancelled."""
+    if source == "shopify":
+        return "cancelled" if order.get("cancelled_at") else str(order.get("financial_status") or "")
+    return str(order.get("status") or "")
+
+
+def _order_number(order: dict) -> str:
+    return str(order.get("order_number") or order.get("number") or order.get("name") or order.get("id"))
+
+
+def _detect_refunds(event: SourceEvent, order: dict) -> None:
+    """Refunds show up on the order (WooCommerce lists their ids in `refunds`; Shopify embeds them whole).
+    Each new one becomes a refund event of its own: Shopify's at once, WooCommerce's after fetching the
+    refund's lines from the shop (fetch_refunds)."""
+    refunds = [r for r in order.get("refunds") or [] if isinstance(r, dict) and r.get("id")]
+    if not refunds:
+        return
+    known = set(
+        db.session.scalars(
+            select(Transfer.source_ref).where(
+                Transfer.integration_id == event.integration_id,
+                Transfer.kind == "credit_note",
+                Transfer.order_ref == str(order["id"]),
+            )
+        )
+    )
+    new = [r for r in refunds if str(r["id"]) not in known]
+    complete = [r for r in new if "refund_line_items" in r or "transactions" in r]  # Shopify: whole refunds
+    for refund in complete:
+        record_refund(event.integration, order, refund, commit=False)
+    if len(complete) < len(new):
+        enqueue_after_commit("workers.jobs.fetch_refunds", event.integration_id, str(order["id"]))
+
+
+def record_refund(integration: OrderIntegration, order: dict, refund: dict, commit: bool = True):
+    """A refund event ({"order", "refund"}), deduplicated per refund id."""
+    body = json.dumps({"order": order, "refund": refund})
+    delivery_id = f"refund:{refund['id']}"
+    if not commit:
+        exists = db.session.scalar(
+            select(SourceEvent.id).where(
+                SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
+            )
+        )
+        if exists is None:
+            event = SourceEvent(
+                account_id=integration.account_id,
+                integration_id=integration.id,
+                source="poll",
+                delivery_id=delivery_id,
+                topic=REFUND_TOPIC,
+                resource_id=str(refund["id"]),
+                raw_body=body,
+            )
+            db.session.add(event)
+            db.session.flush()
+            enqueue_after_commit("workers.jobs.process_event", event.id)
+        return None
+    return record_event(integration, "poll", delivery_id, REFUND_TOPIC, str(refund["id"]), body)
+
+
+def fetch_refunds(integration_id: int, order_id: str) -> int:
+    """Read an order's refunds (with their lines) from the shop and record each as a refund event."""
+    integration = db.session.get(OrderIntegration, integration_id)
+    if integration is None:
+        return 0
+    try:
+        shop = connector_for(integration.connection)
+    except (LookupError, AttributeError) as exc:  # no source connector for this system (yet)
+        log.warning("integration %s: cannot fetch refunds of order %s: %s", integration_id, order_id, exc)
+        return 0
+    order = shop.get_order(order_id)
+    recorded = 0
+    for refund in shop.list_refunds(order_id):
+        if record_refund(integration, order, refund) is not None:
+            recorded += 1
+    return recorded
+
+
+def _skip_reason(
+    integration: OrderIntegration, order: dict, state: str, document: str, imported: bool = False
+) -> str | None:
+    if document == "none":
+        return f"The order's state “{state}” is not set to transfer."
+    start = None if imported else pipeline_settings.activation_date(integration)
+    created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
+    if start and created:
+        from portal.engine.sources import parse_datetime
+
+        day = parse_datetime(created).astimezone(COPENHAGEN).date()
+        if day < start:
+            return f"The order is from {day.isoformat()}, before the activation date {start.isoformat()}."
+    return None
+
+
+def import_order(integration: OrderIntegration, order: dict) -> SourceEvent | None:
+    """Transfer an order on purpose (one from before the activation date, say): recorded as a manual
+    event, which the activation date does not hold back. Still never twice."""
+    modified = order.get("date_modified_gmt") or order.get("updated_at") or ""
+    return record_event(
+        integration,
+        "manual",
+        f"manual:{order.get('id')}:{modified}",
+        "order.import",
+        str(order.get("id")),
+        json.dumps(order),
+    )
+
+
+def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: str, order: dict) -> Transfer:
+    integration = event.integration
+    query = select(Transfer).where(
+        Transfer.integration_id == integration.id, Transfer.kind == kind, Transfer.source_ref == source_ref
+    )
+    transfer = db.session.scalar(query)
+    if transfer is None:
+        transfer = Transfer(
+            account_id=integration.account_id,
+            integration_id=integration.id,
+            kind=kind,
+            source_ref=source_ref,
+            order_ref=order_ref,
+            order_number=_order_number(order),
+            event_id=event.id,
+            status="pending",
+        )
+        db.session.add(transfer)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # Another worker created it a moment ago: use theirs. (The upsert is this transaction's first
+            # write, so rolling all of it back loses nothing.)
+            db.session.rollback()
+            transfer = db.session.scalar(query.execution_options(populate_existing=True))
+    if transfer.status not in ("done", "running") and not transfer.draft_id:
+        transfer.event_id = event.id  # the newest payload wins until something was posted
+    return transfer
+
+
+def _finish_event(event: SourceEvent, outcome: str) -> None:
+    event.processed_at, event.outcome = utcnow(), outcome
+    db.session.commit()
+
+
+# --- running a transfer ------------------------------------------------------------------------------------
+
+
+class LockLost(Exception):
+    """This worker's lock on the transfer expired (and may be another worker's now): stop posting."""
+
+
+_held_lock: ContextVar = ContextVar("bogbro_transfer_lock", default=None)
+
+
+def _keep_lock() -> None:
+    """Before each remote step: renew this worker's lock, so a slow transfer keeps it for as long as it
+    is alive; if the lock was lost, stop before touching the accounting system again."""
+    lock = _held_lock.get()
+    if lock is None:
+        return
+    try:
+        lock.reacquire()
+    except LockError as exc:
+        raise LockLost(str(exc)) from exc
+
+
+def run_transfer(transfer_id: int) -> None:
+    """Post one transfer; returns at once when another worker holds it."""
+    lock = get_redis().lock(f"bogbro:lock:transfer:{transfer_id}", timeout=LOCK_SECONDS, blocking_timeout=0)
+    if not lock.acquire():
+        return
+    token = _held_lock.set(lock)
+    try:
+        _run(transfer_id)
+    except LockLost:
+        db.session.rollback()
+        log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
+    finally:
+        _held_lock.reset(token)
+        try:
+            lock.release()
+        except LockError:
+            log.warning("transfer %s: lock expired before the transfer finished", transfer_id)
+
+
+def _run(transfer_id: int) -> None:
+    # A fresh read: another process may have changed it since this session last looked.
+    transfer = db.session.get(Transfer, transfer_id, populate_existing=True)
+    if transfer is None or transfer.status not in RUNNABLE:
+        return
+    transfer.status, transfer.started_at = "running", utcnow()
+    transfer.attempts += 1
+    transfer.next_attempt_at = None
+    db.session.commit()
+    try:
+        _post(transfer)
+    except TransferFailed as failure:
+        _needs_attention(transfer, failure.kind, failure.message)
+    except AmbiguousWriteError as exc:
+        _retry_or_give_up(transfer, exc, "The accounting system may or may not have received the document")
+    except TransientError as exc:
+        _retry_or_give_up(transfer, exc, "The accounting system is busy or unreachable")
+    except (ConfigurationError, EngineConfigError) as exc:
+        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
+    except ConnectorError as exc:  # NotFound and other unclassified refusals: a person must look
+        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
+    except (KeyError, ValueError, TypeError) as exc:  # a payload the engine cannot read
+        log.exception("transfer %s: the order could not be read", transfer_id)
+        _needs_attention(
+            transfer,
+            "configuration",
+            f"The order could not be read ({type(exc).__name__}: {exc}). Check the order in the shop.",
+        )
+
+
+def _post(transfer: Transfer) -> None:
+    integration = transfer.integration
+    setup = integration.setup
+    if not integration.active:
+        raise TransferFailed("configuration", "The order integration is not active: activate it first.")
+    if not setup.active:
+        raise TransferFailed(
+            "configuration",
+            f"The accounting integration “{setup.name}” is not active: "
+            "complete its templates and activate it.",
+        )
+    connector = connector_for(setup.connection, setup.external_id)
+    plan = _plan(transfer, connector)
+    if plan is None:
+        return  # waiting
+    transfer.shop_gross, transfer.shop_vat = plan.shop_totals.gross, plan.shop_totals.vat
+    transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat
+    transfer.reference = plan.invoice.reference
+    db.session.commit()
+
+    _keep_lock()
+    customer = _ensure_customer(transfer, connector, plan)
+    _keep_lock()
+    _ensure_products(transfer, connector, plan)
+    _keep_lock()
+    remote = _ensure_draft(transfer, connector, plan, customer)
+
+    if not plan.can_book:
+        raise TransferFailed(
+            "totals_differ",
+            f"The totals differ: the shop says {plan.shop_totals.gross} {plan.invoice.currency}, the "
+            f"accounting system will compute {plan.totals.gross}. The draft {remote.id} was created but not "
+            "booked: correct it in the accounting system (or the order), then book it there.",
+        )
+    _keep_lock()
+    if _should_book(transfer) and not remote.booked:
+        remote = connector.book_invoice(remote)
+        _log(transfer, "book", "ok", f"booked as {remote.number}", {"number": remote.number})
+    if remote.booked:
+        transfer.booked_number = remote.number
+        db.session.commit()
+        _keep_lock()
+        _register_payment(transfer, connector, plan, remote)
+    transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
+    transfer.error_kind = transfer.error_message = None
+    _log(transfer, "done", "ok", f"{'booked' if remote.booked else 'draft'} {remote.number or remote.id}")
+    db.session.commit()
+    if transfer.kind == "invoice" and remote.booked:
+        _wake_waiting_credit_notes(transfer)
+
+
+def _should_book(transfer: Transfer) -> bool:
+    if transfer.kind == "credit_note":
+        # A credit note follows its invoice: booked when the setup books automatically.
+        return transfer.integration.setup.auto_book
+    return transfer.document == "booked" and transfer.integration.setup.auto_book
+
+
+def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | None:
+    integration = transfer.integration
+    setup = integration.setup
+    settings = pipeline_settings.engine_settings(integration)
+    rates = pipeline_settings.vat_rates()
+    source = _source_module(integration)
+    body = json.loads(transfer.event.raw_body)
+    capabilities = connector.system.capabilities
+    values = pipeline_settings.setup_values(setup)
+    if transfer.kind == "invoice":
+        document = source.normalise_order(body, settings)
+        decision = decide_zone(document.customer, settings, rates, document.invoice_date)
+        return build_draft(document, decision, values, capabilities, settings, rates, setup.external_id)
+    order, refund_payload = body["order"], body["refund"]
+    invoice_transfer = db.session.scalar(
+        select(Transfer).where(
+            Transfer.integration_id == integration.id,
+            Transfer.kind == "invoice",
+            Transfer.source_ref == transfer.order_ref,
+        )
+    )
+    if invoice_transfer is not None and invoice_transfer.reference and not invoice_transfer.booked_number:
+        # Booked by hand in the accounting system since we made the draft?
+        found = connector.find_invoice(invoice_transfer.reference)
+        if found is not None and found.booked:
+            invoice_transfer.booked_number = found.number
+            db.session.commit()
+    if invoice_transfer is None or not invoice_transfer.booked_number:
+        transfer.status = "waiting"
+        transfer.reason = "The credit note waits until the order's invoice is booked."
+        transfer.started_at = None
+        _log(transfer, "decide", "waiting", transfer.reason)
+        db.session.commit()
+        return None
+    credit_for = connector.find_invoice(invoice_transfer.reference)
+    if credit_for is None or not credit_for.booked:
+        raise TransferFailed(
+            "configuration",
+            f"The booked invoice {invoice_transfer.booked_number} ({invoice_transfer.reference}) "
+            "is no longer found in the accounting system.",
+        )
+    document = source.normalise_order(order, settings)
+    refund = source.normalise_refund(order, refund_payload, settings)
+    decision = decide_zone(document.customer, settings, rates, document.invoice_date)
+    return build_credit_note(
+        refund, document, decision, values, capabilities, settings, rates, credit_for, setup.external_id
+    )
+
+
+def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> RemoteCustomer:
+    if transfer.remote_customer_id:
+        return RemoteCustomer(
+            id=transfer.remote_customer_id, number=transfer.remote_customer_number, name=plan.customer.name
+        )
+    match = plan.match
+    redis = get_redis()
+    cache_key = None
+    if match.kind == "collective":
+        remote = RemoteCustomer(
+            id=match.customer_number, number=match.customer_number, name=plan.customer.name
+        )
+        outcome = "collective"
+    else:
+        remote, outcome = None, "created"
+        if match.kind == "lookup":
+            setup_id = transfer.integration.setup_id
+            cache_key = f"bogbro:customer:{setup_id}:{match.field}:{match.value}"
+            cached = redis.get(cache_key)
+            if cached:
+                found = json.loads(cached)
+                remote, outcome = RemoteCustomer(found["id"], found["number"], plan.customer.name), "cached"
+            else:
+                remote = connector.find_customer(match.field, match.value)
+                outcome = "found"
+        if remote is None:
+            remote, outcome = connector.create_customer(plan.customer), "created"
+        if cache_key:
+            redis.set(
+                cache_key, json.dumps({"id": remote.id, "number": remote.number}), ex=CUSTOMER_CACHE_SECONDS
+            )
+    transfer.remote_customer_id, transfer.remote_customer_number = remote.id, remote.number
+    _log(
+        transfer,
+        "customer",
+        "ok",
+        f"customer {remote.number or remote.id} ({outcome})",
+        {"match": match.reason},
+    )
+    db.session.commit()
+    return remote
+
+
+def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> None:
+    if transfer.products_ensured:
+        return
+    redis = get_redis()
+    setup_id = transfer.integration.setup_id
+    done = []
+    for product in plan.products:
+        key = f"bogbro:product:{setup_id}:{product.number}"
+        if redis.get(key):
+            continue
+        if connector.find_product(product.number) is None:
+            connector.create_product(product)
+            done.append(f"{product.number} created")
+        else:
+            done.append(f"{product.number} found")
+        redis.set(key, "1", ex=PRODUCT_CACHE_SECONDS)
+    transfer.products_ensured = True
+    if done:
+        _log(transfer, "products", "ok", ", ".join(done))
+    db.session.commit()
+
+
+def _ensure_draft(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, customer: RemoteCustomer
+) -> RemoteInvoice:
+    reference = plan.invoice.reference
+    # Resuming (a draft was made, or a create was sent and its answer maybe lost): look it up by reference;
+    # it may have been booked since. A first create needs no lookup of ours: every connector's create is
+    # itself idempotent on the reference (e-conomic looks it up, Dinero's Guid is uuid5 of it, Dynaccount
+    # finds its requisition), so steady state costs no extra calls.
+    remote = None
+    if transfer.draft_requested or transfer.draft_id:
+        remote = connector.find_invoice(reference)
+    if remote is not None:
+        if not transfer.draft_id:
+            _log(transfer, "draft", "reused", f"found {remote.number or remote.id} by reference {reference}")
+    else:
+        invoice = plan.for_customer(customer)
+        transfer.draft_requested = True
+        db.session.commit()
+        create = (
+            connector.create_credit_note if transfer.kind == "credit_note" else connector.create_draft_invoice
+        )
+        try:
+            remote = create(invoice)
+        except AmbiguousWriteError:
+            remote = connector.find_invoice(reference)  # did it happen?
+            if remote is None:
+                raise
+            _log(transfer, "draft", "reused", f"the create's answer was lost; found {remote.id} by reference")
+        else:
+            _log(
+                transfer,
+                "draft",
+                "ok",
+                f"{'credit note' if transfer.kind == 'credit_note' else 'draft'} {remote.id} created",
+                {"reference": reference, "lines": len(invoice.lines), "gross": str(remote.totals.gross)},
+            )
+    transfer.draft_id = remote.id
+    if remote.booked:
+        transfer.booked_number = remote.number
+    db.session.commit()
+    return remote
+
+
+def _register_payment(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, remote: RemoteInvoice
+) -> None:
+    if transfer.payment_id or transfer.kind != "invoice":
+        return
+    body = json.loads(transfer.event.raw_body)
+    method = body.get("payment_method") or body.get("gateway")
+    if not method or method not in pipeline_settings.paid_methods(transfer.integration):
+        return
+    payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    payment = PaymentData(
+        invoice=remote,
+        amount=Decimal(remote.totals.gross),
+        date=_paid_on(body),
+        reference=f"{remote.reference or plan.invoice.reference}-P",
+        account=payments.get("account"),
+        journal=payments.get("journal"),
+    )
+    transfer.payment_id = connector.register_payment(payment)
+    _log(transfer, "payment", "ok", f"payment {transfer.payment_id} registered ({method})")
+    db.session.commit()
+
+
+def _paid_on(order: dict):
+    """The day the shop says the order was paid (Danish calendar), else today."""
+    from portal.engine.sources import parse_datetime
+
+    paid = order.get("date_paid_gmt") or order.get("processed_at")
+    moment = parse_datetime(paid) if paid else None
+    return (moment or datetime.now(UTC)).astimezone(COPENHAGEN).date()
+
+
+def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
+    waiting = db.session.scalars(
+        select(Transfer).where(
+            Transfer.integration_id == invoice_transfer.integration_id,
+            Transfer.kind == "credit_note",
+            Transfer.order_ref == invoice_transfer.order_ref,
+            Transfer.status == "waiting",
+        )
+    ).all()
+    for transfer in waiting:
+        transfer.status, transfer.reason = "pending", None
+        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    if waiting:
+        db.session.commit()
+
+
+# --- failures ----------------------------------------------------------------------------------------------
+
+
+def _what_to_fix(transfer: Transfer, exc: Exception) -> str:
+    system = transfer.integration.setup.connection.system
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, AuthenticationError):
+        return f"{system} refused Bogbro's access: {message}. Reconnect {system} under Setup."
+    if isinstance(exc, EngineConfigError):
+        return f"{message} Complete the accounting integration's templates under Setup."
+    return (
+        f"{system} refused the document: {message}. Check the accounting integration's templates under "
+        "Setup (an account, product group or layout may have been deleted there), then retry."
+    )
+
+
+def _answer(exc: Exception) -> dict:
+    """What the remote system answered, for the log (secrets redacted)."""
+    if not isinstance(exc, ConnectorError):
+        return {}
+    return redact({"system": exc.system, "status": exc.status, "details": exc.details})
+
+
+def _needs_attention(transfer: Transfer, kind: str, message: str, answer: dict | None = None) -> None:
+    db.session.rollback()
+    transfer = db.session.get(Transfer, transfer.id)
+    transfer.status, transfer.error_kind, transfer.error_message = "needs_attention", kind, message
+    transfer.started_at = None
+    _log(transfer, "error", "error", message, {"kind": kind, **(answer or {})})
+    db.session.commit()
+
+
+def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> None:
+    db.session.rollback()
+    transfer = db.session.get(Transfer, transfer.id)
+    limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
+    message = f"{what}: {exc.message}"
+    if transfer.attempts >= limit:
+        _needs_attention(
+            transfer,
+            "transient",
+            f"{message}. Gave up after {transfer.attempts} attempts; retry later.",
+            _answer(exc),
+        )
+        return
+    base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
+    delay = max(exc.retry_after or 0, base * 2 ** (transfer.attempts - 1))
+    transfer.status, transfer.started_at = "pending", None
+    transfer.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    transfer.error_kind, transfer.error_message = "transient", message
+    _log(
+        transfer,
+        "retry",
+        "error",
+        f"{message}; retry in {delay:.0f} s",
+        {"attempt": transfer.attempts, **_answer(exc)},
+    )
+    db.session.commit()
+    get_queue().enqueue_in(timedelta(seconds=delay), "workers.jobs.run_transfer", transfer.id)
+
+
+def retry(transfer: Transfer) -> None:
+    """A person asked to try again (after fixing what the message said)."""
+    if transfer.status not in ("needs_attention", "pending", "waiting"):
+        return
+    transfer.status, transfer.error_kind, transfer.error_message = "pending", None, None
+    transfer.attempts = 0
+    enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    _log(transfer, "retry", "ok", "retry requested")
+    db.session.commit()
+
+
+def requeue_stuck(older_than: timedelta) -> list[int]:
+    """The watchdog: transfers `running` since before `older_than` ago lost their worker; queue them again.
+    (A live worker still holding the lock makes the requeued job return at once.) Pending transfers whose
+    job went missing (a retry due long ago, or never queued) and events never processed are queued too."""
+    cutoff = datetime.now(UTC) - older_than
+    stuck = db.session.scalars(
+        select(Transfer).where(Transfer.status == "running", Transfer.started_at < cutoff)
+    ).all()
+    for transfer in stuck:
+        _log(transfer, "watchdog", "error", f"running since {transfer.started_at.isoformat()}: requeued")
+        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    lost = db.session.scalars(
+        select(Transfer).where(
+            Transfer.status == "pending",
+            ((Transfer.next_attempt_at.is_(None)) & (Transfer.updated_at < cutoff))
+            | (Transfer.next_attempt_at < cutoff),
+        )
+    ).all()
+    for transfer in lost:
+        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    unprocessed = db.session.scalars(
+        select(SourceEvent.id).where(SourceEvent.processed_at.is_(None), SourceEvent.received_at < cutoff)
+    ).all()
+    for event_id in unprocessed:
+        enqueue_after_commit("workers.jobs.process_event", event_id)
+    db.session.commit()
+    return [transfer.id for transfer in stuck]
+
+
+# --- the log -------------------------------------------------------------------------------------------
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api_key|apikey|grant|cookie)", re.I)
+
+
+def redact(value):
+    """Request/response summaries without secrets: values under secret-looking keys are replaced."""
+    if isinstance(value, dict):
+        return {k: "[redacted]" if _SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dict | None = None) -> None:
+    db.session.add(
+        TransferLog(
+            account_id=transfer.account_id,
+            transfer=transfer,
+            attempt=transfer.attempts,
+            step=step,
+            outcome=outcome,
+            message=message,
+            details=redact(details or {}),
+        )
+    )
+
+
+def source_module_for(integration: OrderIntegration):
+    """The source connector module (verify_webhook …) of an integration's shop."""
+    return system_module(integration.source_system)
+
+
+def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
+    """The exact invoice a real order would become (lines, zone, accounts/product groups, rounding line,
+    customer match, reconciliation) — computed by the engine alone: nothing is read from or written to the
+    accounting system. Raises EngineConfigError when the setup cannot book it."""
+    from portal.connectors import get_system
+
+    setup = integration.setup
+    settings = pipeline_settings.engine_settings(integration)
+    rates = pipeline_settings.vat_rates()
+    document = _source_module(integration).normalise_order(order, settings)
+    decision = decide_zone(document.customer, settings, rates, document.invoice_date)
+    capabilities = get_system(setup.system).capabilities
+    values = pipeline_settings.setup_values(setup)
+    return build_draft(document, decision, values, capabilities, settings, rates, setup.external_id)
+
+
+# --- the reconciliation poll -------------------------------------------------------------------------
+
+POLL_OVERLAP = timedelta(minutes=2)  # re-read a little of the last window: clocks and commits are not exact
+FIRST_POLL_WINDOW = timedelta(days=1)
+
+
+def poll_orders(integration_id: int) -> int:
+    """Read the orders changed since the last poll from the shop and record each version as an event; the
+    unique delivery id (order id + modification time) makes repeated polls and a poll racing a webhook
+    harmless. Returns the number of new events."""
+    integration = db.session.get(OrderIntegration, integration_id)
+    if integration is None or not integration.active:
+        return 0
+    started = utcnow()
+    since = integration.last_polled_at - POLL_OVERLAP if integration.last_polled_at else None
+    if since is None:
+        start = pipeline_settings.activation_date(integration)
+        since = (
+            datetime.combine(start, datetime.min.time(), COPENHAGEN).astimezone(UTC)
+            if start
+            else started - FIRST_POLL_WINDOW
+        )
+    shop = connector_for(integration.connection)
+    recorded, page = 0, 1
+    while page:
+        result = shop.list_orders(modified_after=since, page=page)
+        for order in result.items:
+            modified = order.get("date_modified_gmt") or order.get("updated_at") or order.get("date_modified")
+            delivery_id = f"poll:{order.get('id')}:{modified or ''}"
+            if record_event(
+                integration, "poll", delivery_id, "order.poll", str(order.get("id")), json.dumps(order)
+            ):
+                recorded += 1
+        page = result.next_page
+    integration = db.session.get(OrderIntegration, integration_id)
+    integration.last_polled_at = started
+    db.session.commit()
+    return recorded
+
+
+def due_polls() -> list[int]:
+    """Active integrations whose poll interval (settings "poll_minutes", default 5; 0 = never) has passed;
+    each is queued as its own job."""
+    now = utcnow()
+    due = []
+    for integration in db.session.scalars(select(OrderIntegration).where(OrderIntegration.active)):
+        minutes = int((integration.settings or {}).get("poll_minutes", 5))
+        if minutes <= 0:
+            continue
+        if integration.last_polled_at is None or now - integration.last_polled_at >= timedelta(
+            minutes=minutes
+        ):
+            due.append(integration.id)
+            enqueue_after_commit("workers.jobs.poll_orders", integration.id)
+    db.session.commit()
+    return due

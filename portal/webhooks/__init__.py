@@ -1,0 +1,1 @@
+"""Inbound webhooks from the sending systems (webshops)."""

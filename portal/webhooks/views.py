@@ -1,0 +1,39 @@
+"""POST /webhooks/<source>/<token>: a shop's webhook delivery. Thin: find the integration by the token in
+its delivery URL, verify the signature on the raw body with the source module's verify_webhook (before
+anything parses it), store the raw event, answer 200. A wrong signature is refused with 401 and nothing is
+stored; WooCommerce's unsigned creation ping gets 200 and is not stored."""
+
+from flask import Blueprint, abort, jsonify, request
+from sqlalchemy import select
+
+from portal.connectors import system_module
+from portal.connectors.sources import WebhookRejected
+from portal.extensions import csrf, db
+from portal.models import OrderIntegration
+from portal.pipeline.operations import record_event
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+@bp.post("/<source>/<token>")
+@csrf.exempt
+def receive(source: str, token: str):
+    integration = db.session.scalar(select(OrderIntegration).where(OrderIntegration.webhook_token == token))
+    if integration is None or integration.source_system != source:
+        abort(404)
+    try:
+        module = system_module(source)
+    except LookupError:
+        abort(404)
+    raw_body = request.get_data(cache=False)
+    secret = (integration.webhook_secret or {}).get("secret") or ""
+    try:
+        delivery = module.verify_webhook(dict(request.headers), raw_body, secret)
+    except WebhookRejected as exc:
+        return jsonify({"message": f"Webhook rejected: {exc}"}), 401
+    if delivery.is_ping:
+        return jsonify({"message": "ok"}), 200
+    event = record_event(
+        integration, "webhook", delivery.delivery_id, delivery.topic, delivery.resource_id, raw_body
+    )
+    return jsonify({"message": "stored" if event is not None else "already received"}), 200

@@ -1,0 +1,133 @@
+"""An account with a sandbox accounting system connected through its real consent flow, its templates
+filled from the system's own choices, and a WooCommerce shop linked to it by an order integration."""
+
+import json
+import uuid
+
+import httpx
+import pytest
+from rq import Queue
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+
+from portal.integrations import operations as setup_operations
+from portal.integrations.connections import connector_for
+from portal.models import Connection, OrderIntegration
+from portal.pipeline import operations
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from tests.conftest import connect_sandbox
+
+# Template field -> the label to pick (else the first choice), per system.
+PREFERRED = {
+    ("invoice", "layout"): ("Standard faktura",),
+    ("invoice", "payment_terms"): ("Netto 8 dage",),
+    ("goods", "product_group"): ("Varer",),
+    ("freight", "product_group"): ("Fragt",),
+    ("payments", "journal"): ("Indbetalinger fra webshop",),
+    ("payments", "account"): ("5830 Betalingsformidler (clearing)",),
+}
+SECRET = "wc-webhook-secret"
+
+
+def _pick(template, field, available):
+    wanted = PREFERRED.get((template.kind, field.name), ())
+    for label in wanted:
+        found = next((c for c in available if c.label == label), None)
+        if found:
+            return found.value
+    if field.name == "account" and template.kind in ("goods", "freight"):
+        # a revenue account: a sales account ("Salg …") with the zone's VAT
+        sales = [c for c in available if "salg" in c.label.lower()]
+        zone_words = {"domestic": ("danmark", "indland", "dk"), "eu": ("eu",), "world": ("udland", "eksport")}
+        for word in zone_words.get(template.zone, ()):
+            hit = next((c for c in sales if word in c.label.lower()), None)
+            if hit:
+                return hit.value
+        if sales:
+            return sales[0].value
+    return available[0].value
+
+
+def make_setup(account, system_key: str, auto_book: bool = False):
+    connection = connect_sandbox(account, system_key)
+    setup = next(s for s in connection.setups if not s.unusable_reason)
+    setup_operations.select_setup(setup, True)
+    for template in setup.templates:
+        spec = setup_operations.spec_of(setup, template)
+        available = {f.name: setup_operations.choices(setup, f.choices) for f in spec.fields}
+        submitted = {f.name: _pick(template, f, available[f.name]) for f in spec.fields}
+        errors = setup_operations.save_template(template, submitted, available)
+        assert not errors, errors
+    assert setup_operations.activate(setup) == []
+    if auto_book:
+        setup_operations.set_auto_book(setup, True)
+    return setup
+
+
+def make_integration(db, account, setup, **settings) -> OrderIntegration:
+    shop = Connection(
+        account_id=account.id,
+        system="woocommerce",
+        role="webshop",
+        label="Testbutikken",
+        credentials={"consumer_key": "ck_demo", "consumer_secret": "cs_demo"},
+        sandbox=True,
+    )
+    values = {"shop_id": "12", "states": {"processing": "booked", "completed": "booked", "on-hold": "draft"}}
+    values.update(settings)
+    integration = OrderIntegration(
+        account_id=account.id,
+        connection=shop,
+        setup=setup,
+        name="Testbutikken",
+        settings=values,
+        webhook_secret={"secret": SECRET},
+        active=True,
+    )
+    db.session.add(integration)
+    db.session.commit()
+    return integration
+
+
+def feed(integration, payload, delivery_id=None, topic="order.updated"):
+    """A webhook delivery of an order, stored raw through the pipeline's front door."""
+    return operations.record_event(
+        integration,
+        "webhook",
+        delivery_id or str(uuid.uuid4()),
+        topic,
+        str(payload.get("id", "")),
+        json.dumps(payload),
+    )
+
+
+def release_scheduled(redis):
+    """Move every job scheduled for later (enqueue_in) onto its queue now, as if its time had come."""
+    queue = Queue("default", connection=redis)
+    registry = ScheduledJobRegistry(queue=queue)
+    ids = registry.get_job_ids()
+    for job_id in ids:
+        registry.remove(job_id)
+        queue.enqueue_job(Job.fetch(job_id, connection=redis))
+    return len(ids)
+
+
+def remote(setup):
+    return connector_for(setup.connection, setup.external_id)
+
+
+def faults(app, system, **settings):
+    with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as client:
+        if settings:
+            response = client.put(f"/sandbox/{system}/_faults", json=settings)
+        else:
+            response = client.delete(f"/sandbox/{system}/_faults")
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def fast_retries(app):
+    saved = {k: app.config.get(k) for k in ("PIPELINE_RETRY_SECONDS", "CONNECTOR_RETRIES")}
+    app.config["PIPELINE_RETRY_SECONDS"] = 0
+    yield app
+    app.config.update(saved)

@@ -1,0 +1,42 @@
+"""Accounting API calls per order in steady state (customer and products cached): what the pipeline
+itself adds is nothing beyond draft + book; the rest is each connector's own never-twice lookups."""
+
+import pytest
+
+from portal.sandbox.transport import SandboxTransport
+from tests.pipeline.conftest import feed, make_integration, make_setup
+from tests.pipeline.test_economic_pipeline import order
+
+# system -> the requests of one steady-state order (draft + book), as the connectors make them today
+EXPECTED = {
+    # create: GET drafts + GET booked (lookup by reference), GET customer, POST draft;
+    # book: GET booked (lookup), POST booked
+    "e-conomic": 6,
+    # POST invoice (its uuid5 Guid makes it idempotent), GET it back; book: GET (timestamp), POST book
+    "dinero": 4,
+    # create: GET by requisition, put header, insert_bulk lines, GET it back; book: action, GET it back
+    "dynaccount": 6,
+}
+
+
+@pytest.mark.parametrize("system", sorted(EXPECTED))
+def test_steady_state_calls_per_order(db, account, run_jobs, monkeypatch, system):
+    setup = make_setup(account, system, auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order(number="7000"))
+    run_jobs()  # warms the customer and product caches
+
+    calls = []
+    original = SandboxTransport.handle_request
+
+    def counting(self, request):
+        calls.append(f"{request.method} {request.url.path}")
+        return original(self, request)
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", counting)
+    for number in ("7001", "7002", "7003", "7004"):
+        feed(integration, order(number=number))
+    run_jobs()
+    assert len(calls) / 4 == EXPECTED[system], calls
+    assert not any("customers" in c and c.startswith("POST") for c in calls)  # cached, never re-created
+    assert not any("products" in c for c in calls)  # cached

@@ -1,0 +1,575 @@
+"""Orders through the whole pipeline into the e-conomic sandbox: record → process → run_transfer on a real RQ
+worker, checking the documents in the sandbox itself."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.models import SourceEvent, Transfer
+from portal.pipeline import operations
+from tests.engine.factories import wc_order
+from tests.pipeline.conftest import faults, feed, make_integration, make_setup, release_scheduled, remote
+
+REF = "WC-12-5001"
+
+
+def order(**kwargs):
+    values = {
+        "items": [
+            ("Keramikkrus, blå", "KRUS-01", 2, "160.00", "40.00"),
+            ("Tekande", "TE-02", 1, "240.00", "60.00"),
+        ],
+        "shipping": [("GLS Pakkeshop", "39.20", "9.80")],
+        "number": "5001",
+        "date_gmt": "2026-11-20T10:00:00",
+    }
+    values.update(kwargs)
+    return wc_order(**values)
+
+
+def only_transfer(db):
+    transfers = db.session.scalars(select(Transfer)).all()
+    assert len(transfers) == 1, [(t.kind, t.source_ref, t.status) for t in transfers]
+    return transfers[0]
+
+
+@pytest.fixture
+def setup_draft(account):
+    return make_setup(account, "e-conomic", auto_book=False)
+
+
+@pytest.fixture
+def setup_booked(account):
+    return make_setup(account, "e-conomic", auto_book=True)
+
+
+def test_domestic_b2c_order_becomes_a_draft_with_our_reference(db, account, setup_draft, run_jobs):
+    integration = make_integration(db, account, setup_draft)
+    assert feed(integration, order()) is not None
+    run_jobs()
+
+    found = remote(setup_draft).find_invoice(REF)
+    assert found is not None and not found.booked
+    assert found.totals.gross == Decimal("549.00")
+    assert found.totals.vat == Decimal("109.80")
+    lines = found.raw.get("lines") or []
+    assert {line["product"]["productNumber"] for line in lines} >= {"KRUS-01", "TE-02", "FRAGT"}
+    transfer = only_transfer(db)
+    assert (transfer.status, transfer.kind, transfer.reference) == ("done", "invoice", REF)
+    assert transfer.draft_id == found.id and transfer.booked_number is None
+    assert transfer.shop_gross == transfer.computed_gross == Decimal("549.00")
+    assert [log.step for log in transfer.logs][:3] == ["customer", "products", "draft"]
+
+
+def test_auto_book_books_the_invoice(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order())
+    run_jobs()
+
+    found = remote(setup_booked).find_invoice(REF)
+    assert found.booked and found.number
+    assert found.totals.gross == Decimal("549.00")
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.booked_number == found.number
+
+
+def test_a_draft_state_makes_a_draft_even_with_auto_book(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["status"] = "on-hold"
+    feed(integration, payload)
+    run_jobs()
+    assert not remote(setup_booked).find_invoice(REF).booked
+    # later the order is paid: the same draft is booked, no second document
+    payload["status"] = "processing"
+    feed(integration, payload)
+    run_jobs()
+    found = remote(setup_booked).find_invoice(REF)
+    assert found.booked
+    assert only_transfer(db).booked_number == found.number
+    drafts = remote(setup_booked)._all("/invoices/drafts", f"references.other$eq:{REF}")
+    assert drafts == []
+
+
+def test_replays_and_second_deliveries_make_exactly_one_document(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    assert feed(integration, payload, delivery_id="d-1") is not None
+    assert feed(integration, payload, delivery_id="d-1") is None  # a replay: not even stored
+    assert feed(integration, payload, delivery_id="d-2") is not None  # the same order, delivered again
+    run_jobs()
+    feed(integration, payload, delivery_id="d-3")  # and once more after it was booked
+    run_jobs()
+
+    assert db.session.scalar(select(func.count(SourceEvent.id))) == 3
+    transfer = only_transfer(db)
+    assert transfer.status == "done"
+    connector = remote(setup_booked)
+    booked = connector._all("/invoices/booked", f"references.other$eq:{REF}")
+    drafts = connector._all("/invoices/drafts", f"references.other$eq:{REF}")
+    assert len(booked) == 1 and drafts == []
+
+
+def test_a_state_that_does_not_transfer_is_skipped_with_a_reason(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["status"] = "pending"
+    feed(integration, payload)
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "skipped"
+    assert "pending" in transfer.reason and "not set to transfer" in transfer.reason
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked, activation_date="2026-11-21")
+    feed(integration, order())
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "skipped" and "activation date 2026-11-21" in transfer.reason
+    assert remote(setup_booked).find_invoice(REF) is None
+
+    # imported on purpose: transferred after all, once
+    payload = order()
+    assert operations.import_order(integration, payload) is not None
+    assert operations.import_order(integration, payload) is None
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done" and remote(setup_booked).find_invoice(REF).booked
+
+
+def test_a_500_on_the_draft_is_looked_up_and_retried_into_one_document(
+    app, db, account, setup_booked, run_jobs, redis, fast_retries
+):
+    integration = make_integration(db, account, setup_booked)
+    # Warm the caches so the next request the sandbox sees from the transfer is the draft POST.
+    feed(integration, order(number="4999"))
+    run_jobs()
+    # lookup GET drafts, GET booked, GET the customer, then the POST answers 500 (carried out or not)
+    faults(app, "e-conomic", next=["ok", "ok", "ok", "500"])
+    feed(integration, order())
+    run_jobs()
+    transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == "5001"))
+    assert transfer.status == "pending" and transfer.error_kind == "transient"
+    assert transfer.draft_requested and "may or may not" in transfer.error_message
+    assert release_scheduled(redis) == 1
+    run_jobs()
+
+    db.session.expire_all()
+    assert transfer.status == "done" and transfer.attempts == 2
+    connector = remote(setup_booked)
+    assert len(connector._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
+    assert connector._all("/invoices/drafts", f"references.other$eq:{REF}") == []
+
+
+def test_429_is_retried(app, db, account, setup_booked, run_jobs, redis, fast_retries):
+    integration = make_integration(db, account, setup_booked)
+    app.config["CONNECTOR_RETRIES"] = 0  # the connector gives up at once: the pipeline retries
+    faults(app, "e-conomic", next=["429", "429"], retry_after=0)
+    feed(integration, order())
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "pending" and "busy" in transfer.error_message
+    while release_scheduled(redis):
+        run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done" and transfer.attempts == 3
+    assert remote(setup_booked).find_invoice(REF).booked
+
+
+def test_transient_errors_give_up_after_the_limit(
+    app, db, account, setup_booked, run_jobs, redis, fast_retries
+):
+    integration = make_integration(db, account, setup_booked)
+    app.config["CONNECTOR_RETRIES"] = 0
+    saved = app.config["PIPELINE_MAX_ATTEMPTS"]
+    app.config["PIPELINE_MAX_ATTEMPTS"] = 2
+    try:
+        faults(app, "e-conomic", rate_429=1.0, retry_after=0)
+        feed(integration, order())
+        run_jobs()
+        while release_scheduled(redis):
+            run_jobs()
+    finally:
+        app.config["PIPELINE_MAX_ATTEMPTS"] = saved
+        faults(app, "e-conomic")
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "transient"
+    assert "Gave up after 2 attempts" in transfer.error_message
+
+
+def test_a_deleted_product_group_needs_attention_with_the_message(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    goods = setup_booked.template("goods")
+    goods.values = {"product_group": "999"}  # deleted in e-conomic since it was chosen
+    db.session.commit()
+    feed(integration, order())
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "e-conomic refused" in transfer.error_message and "templates" in transfer.error_message
+    error = next(log for log in transfer.logs if log.step == "error")
+    assert error.details["system"] == "e-conomic" and error.details["status"] in (400, 422)
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_totals_beyond_the_tolerance_leave_a_draft_and_need_attention(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order(total="560.00"))  # the shop says 560.00; the lines make 549.00
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "totals_differ"
+    assert "560.00" in transfer.error_message and "549.00" in transfer.error_message
+    assert (transfer.shop_gross, transfer.computed_gross) == (Decimal("560.00"), Decimal("549.00"))
+    found = remote(setup_booked).find_invoice(REF)
+    assert found is not None and not found.booked
+
+
+def refund_event(payload, refund_id=77, amount="300.00", items=()):
+    from tests.engine.factories import wc_item
+
+    lines = []
+    for name, sku, qty, total, tax, original_id in items:
+        line = wc_item(name, f"-{total}", f"-{tax}", -qty, sku)
+        line["meta_data"] = [{"key": "_refunded_item_id", "value": str(original_id)}]
+        lines.append(line)
+    refund = {
+        "id": refund_id,
+        "date_created_gmt": "2026-11-22T09:00:00",
+        "amount": amount,
+        "reason": "Knust",
+        "line_items": lines,
+    }
+    return {"order": payload, "refund": refund}
+
+
+def feed_refund(integration, body, delivery_id=None):
+    import json
+    import uuid
+
+    return operations.record_event(
+        integration,
+        "poll",
+        delivery_id or str(uuid.uuid4()),
+        operations.REFUND_TOPIC,
+        str(body["refund"]["id"]),
+        json.dumps(body),
+    )
+
+
+def test_a_refund_becomes_a_credit_note_for_the_booked_invoice(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    feed(integration, payload)
+    run_jobs()
+    tekande_id = payload["line_items"][1]["id"]
+    feed_refund(
+        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
+    )
+    run_jobs()
+
+    credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
+    assert credit.status == "done", (credit.status, credit.error_message)
+    assert credit.reference == f"{REF}-R77"
+    found = remote(setup_booked).find_invoice(f"{REF}-R77")
+    assert found is not None and found.totals.gross == Decimal("-300.00")
+
+
+def test_a_refund_waits_until_the_invoice_is_booked(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["status"] = "on-hold"  # a draft only, for now
+    feed(integration, payload)
+    run_jobs()
+    tekande_id = payload["line_items"][1]["id"]
+    feed_refund(
+        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
+    )
+    run_jobs()
+    credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
+    assert credit.status == "waiting" and "waits" in credit.reason
+    assert remote(setup_booked).find_invoice(f"{REF}-R77") is None
+
+    payload["status"] = "processing"  # paid: the invoice is booked, the credit note follows
+    feed(integration, payload)
+    run_jobs()
+    db.session.expire_all()
+    assert credit.status == "done"
+    assert remote(setup_booked).find_invoice(f"{REF}-R77").totals.gross == Decimal("-300.00")
+
+
+def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked, run_jobs):
+    from datetime import UTC, datetime, timedelta
+
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order())
+    # The worker "died" after marking it running: nothing happened remotely yet.
+    from rq import Queue
+
+    from portal.redis_client import get_redis
+
+    Queue("default", connection=get_redis()).empty()
+    operations.process_event(db.session.scalar(select(SourceEvent.id)))
+    Queue("default", connection=get_redis()).empty()
+    transfer = only_transfer(db)
+    transfer.status, transfer.started_at = "running", datetime.now(UTC) - timedelta(hours=1)
+    db.session.commit()
+
+    assert operations.requeue_stuck(timedelta(minutes=10)) == [transfer.id]
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done"
+    assert remote(setup_booked).find_invoice(REF).booked
+
+
+def test_a_paid_order_gets_its_payment_registered_once(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    feed(integration, order())
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.payment_id
+    journal = setup_booked.template("payments").values["journal"]
+    from datetime import date
+
+    found = remote(setup_booked)._find_entry(int(journal), f"{REF}-P", date(2026, 11, 20))
+    assert found is not None and found[1] is True  # booked in the accounting year
+    assert transfer.payment_id == f"{journal}:{found[0]}"
+
+
+def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    meta = [("_billing_vat_number", "DK 13 58 56 28")]
+    feed(integration, order(company="Firma ApS", meta=meta, email="indkob@firma.dk"))
+    feed(integration, order(number="5002", company="Firma ApS", meta=meta, email="bogholderi@firma.dk"))
+    run_jobs()
+
+    transfers = db.session.scalars(select(Transfer).order_by(Transfer.id)).all()
+    assert [t.status for t in transfers] == ["done", "done"]
+    assert transfers[0].remote_customer_id == transfers[1].remote_customer_id  # one customer, by CVR
+    customer = remote(setup_booked).find_customer("vat_number", "13585628")
+    assert customer is not None and customer.id == transfers[0].remote_customer_id
+    invoice = remote(setup_booked).find_invoice("WC-12-5002")
+    assert invoice.booked and int(invoice.raw["customer"]["customerNumber"]) == int(customer.id)
+
+
+def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_booked, run_jobs, redis):
+    integration = make_integration(db, account, setup_booked)
+    event = feed(integration, order())
+    operations.process_event(event.id)  # queues run_transfer
+    transfer = only_transfer(db)
+    lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
+    assert lock.acquire(blocking=False)
+    try:
+        run_jobs()
+        db.session.expire_all()
+        assert transfer.status == "pending" and transfer.attempts == 0
+        assert remote(setup_booked).find_invoice(REF) is None
+    finally:
+        lock.release()
+    operations.run_transfer(transfer.id)
+    db.session.expire_all()
+    assert transfer.status == "done"
+
+
+def test_the_watchdog_picks_up_events_whose_job_was_lost(db, account, setup_booked, run_jobs, redis):
+    from datetime import timedelta
+
+    from rq import Queue
+
+    integration = make_integration(db, account, setup_booked)
+    feed(integration, order())
+    Queue("default", connection=redis).empty()  # the job vanished (Redis restarted without persistence)
+    run_jobs()
+    assert db.session.scalar(select(Transfer)) is None
+
+    operations.requeue_stuck(timedelta(0))
+    run_jobs()
+    assert only_transfer(db).status == "done"
+    assert remote(setup_booked).find_invoice(REF).booked
+
+
+def test_an_inactive_integration_keeps_the_event_but_transfers_nothing(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    integration.active = False
+    db.session.commit()
+    event = feed(integration, order())
+    run_jobs()
+    db.session.expire_all()
+    assert event.processed_at is not None and "not active" in event.outcome
+    assert db.session.scalar(select(Transfer)) is None
+    assert remote(setup_booked).find_invoice(REF) is None
+
+
+def test_an_unreadable_order_needs_attention(db, account, setup_booked, run_jobs):
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    payload["total"] = "not a number"
+    feed(integration, payload)
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and "could not be read" in transfer.error_message
+
+
+def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
+    db, account, setup_booked, run_jobs, monkeypatch
+):
+    from portal.connectors import SYSTEM_MODULES
+    from tests.pipeline import signed_source
+
+    monkeypatch.setitem(SYSTEM_MODULES, "woocommerce", "tests.pipeline.signed_source")
+    integration = make_integration(db, account, setup_booked)
+    payload = order()
+    feed(integration, payload)
+    run_jobs()
+
+    tekande = payload["line_items"][1]["id"]
+    refund = refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])["refund"]
+    updated = {**payload, "refunds": [{"id": 77, "reason": "Knust", "total": "-300.00"}]}
+    monkeypatch.setitem(signed_source.SHOP, "orders", {"5001": updated})
+    monkeypatch.setitem(signed_source.SHOP, "refunds", {"5001": [refund]})
+    feed(integration, updated)  # order.updated after the refund
+    feed(integration, updated)  # and again: the refund is fetched and credited once
+    run_jobs()
+
+    credits = db.session.scalars(select(Transfer).where(Transfer.kind == "credit_note")).all()
+    assert [(c.source_ref, c.status) for c in credits] == [("77", "done")]
+    found = remote(setup_booked).find_invoice(f"{REF}-R77")
+    assert found.booked and found.totals.gross == Decimal("-300.00")
+    refund_events = db.session.scalars(
+        select(SourceEvent).where(SourceEvent.topic == operations.REFUND_TOPIC)
+    ).all()
+    assert [e.delivery_id for e in refund_events] == ["refund:77"]
+
+
+def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(
+    db, account, setup_booked, run_jobs, monkeypatch
+):
+    """Another worker inserts the transfer between our lookup and our insert: the unique constraint
+    refuses ours, and we carry on with theirs."""
+    from sqlalchemy import insert
+
+    integration = make_integration(db, account, setup_booked)
+    event = feed(integration, order())
+    original = db.session.scalar
+    raced = []
+
+    def racing(statement, *args, **kwargs):
+        found = original(statement, *args, **kwargs)
+        if found is None and not raced and "FROM transfers" in str(statement):
+            raced.append(True)
+            with db.engine.begin() as other_worker:
+                other_worker.execute(
+                    insert(Transfer.__table__).values(
+                        account_id=account.id,
+                        integration_id=integration.id,
+                        kind="invoice",
+                        source_ref="5001",
+                        order_ref="5001",
+                        order_number="5001",
+                        event_id=event.id,
+                        status="pending",
+                    )
+                )
+        return found
+
+    monkeypatch.setattr(db.session, "scalar", racing)
+    operations.process_event(event.id)
+    monkeypatch.undo()
+    assert raced
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "done"
+    booked = remote(setup_booked)._all("/invoices/booked", f"references.other$eq:{REF}")
+    assert len(booked) == 1
+
+
+def test_a_draft_created_but_its_answer_lost_is_found_not_made_again(
+    db, account, setup_booked, run_jobs, monkeypatch
+):
+    """The worst case: e-conomic did create the draft, but the answer never came back (a read timeout).
+    The pipeline looks it up by reference and carries on with it."""
+    import httpx
+
+    from portal.sandbox.transport import SandboxTransport
+
+    integration = make_integration(db, account, setup_booked)
+    original = SandboxTransport.handle_request
+    lost = []
+
+    def answer_lost(self, request):
+        response = original(self, request)
+        if request.method == "POST" and request.url.path.endswith("/invoices/drafts") and not lost:
+            lost.append(response.status_code)
+            raise httpx.ReadTimeout("The read operation timed out", request=request)
+        return response
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", answer_lost)
+    feed(integration, order())
+    run_jobs()
+
+    assert lost == [201]  # the draft was made
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.attempts == 1
+    assert any(log.outcome == "reused" and "answer was lost" in log.message for log in transfer.logs)
+    connector = remote(setup_booked)
+    assert len(connector._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
+    assert connector._all("/invoices/drafts", f"references.other$eq:{REF}") == []
+
+
+def test_the_log_redacts_secrets():
+    redacted = operations.redact(
+        {"Authorization": "Bearer x", "body": [{"api_secret": "y", "grant_token": "z", "amount": "1.00"}]}
+    )
+    assert redacted == {
+        "Authorization": "[redacted]",
+        "body": [{"api_secret": "[redacted]", "grant_token": "[redacted]", "amount": "1.00"}],
+    }
+
+
+def test_a_dry_run_preview_writes_nothing(db, account, setup_booked, monkeypatch):
+    from portal.sandbox.transport import SandboxTransport
+
+    integration = make_integration(db, account, setup_booked)
+    calls = []
+    monkeypatch.setattr(SandboxTransport, "handle_request", lambda self, request: calls.append(request))
+    plan = operations.preview(integration, order())
+    assert calls == [] and db.session.scalar(select(Transfer)) is None
+    assert plan.invoice.reference == REF and plan.decision.zone == "domestic" and plan.can_book
+    assert [line.product_number for line in plan.invoice.lines] == ["KRUS-01", "TE-02", "FRAGT"]
+    assert (plan.totals.net, plan.totals.vat, plan.totals.gross) == (
+        Decimal("439.20"),
+        Decimal("109.80"),
+        Decimal("549.00"),
+    )
+    assert plan.match.field == "email" and plan.match.value == "anna@example.dk"
+
+
+def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
+    db, account, setup_booked, run_jobs, redis, monkeypatch
+):
+    """The lock expired while this worker was slow, and another worker took it: this one must not go on
+    to create the draft."""
+    integration = make_integration(db, account, setup_booked)
+    event = feed(integration, order())
+    operations.process_event(event.id)
+    transfer = only_transfer(db)
+    key = f"bogbro:lock:transfer:{transfer.id}"
+    original = operations._ensure_products
+
+    def slow_products(*args):
+        original(*args)
+        redis.set(key, "another-worker")  # our lock expired; someone else holds it now
+
+    monkeypatch.setattr(operations, "_ensure_products", slow_products)
+    operations.run_transfer(transfer.id)
+    db.session.expire_all()
+    assert transfer.status == "running" and transfer.products_ensured and transfer.draft_id is None
+    assert remote(setup_booked).find_invoice(REF) is None
+    assert redis.get(key) == b"another-worker"  # and we did not release their lock

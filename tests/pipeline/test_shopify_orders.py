@@ -1,0 +1,32 @@
+"""A Shopify order (prices incl. VAT, a discount) through the pipeline into e-conomic: the state is the
+financial status."""
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from portal.models import Connection, Transfer
+from tests.engine.test_shopify import dk_order
+from tests.pipeline.conftest import feed, make_integration, make_setup, remote
+
+
+def test_a_paid_shopify_order_is_booked_and_a_pending_one_skipped(db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup, states={"paid": "booked"})
+    integration.connection.system = "shopify"
+    db.session.commit()
+    assert db.session.scalar(select(Connection.system).where(Connection.role == "webshop")) == "shopify"
+
+    paid = dk_order()["order"]
+    paid["created_at"] = paid["processed_at"] = "2026-11-20T10:15:00+01:00"
+    pending = {**paid, "id": 5002, "order_number": 1043, "name": "#1043", "financial_status": "pending"}
+    feed(integration, paid, topic="orders/paid")
+    feed(integration, pending, topic="orders/create")
+    run_jobs()
+
+    transfers = {t.order_number: t for t in db.session.scalars(select(Transfer))}
+    assert transfers["1042"].status == "done", transfers["1042"].error_message
+    assert transfers["1043"].status == "skipped" and "pending" in transfers["1043"].reason
+    found = remote(setup).find_invoice("SH-12-1042")
+    assert found.booked and found.totals.gross == Decimal("407.20")
+    assert remote(setup).find_invoice("SH-12-1043") is None

@@ -1,0 +1,67 @@
+"""The transfer log page: the account's transfers by status, one transfer's steps, retry; other accounts'
+transfers are 404."""
+
+from sqlalchemy import select
+
+from portal.models import Transfer
+from tests.conftest import login, make_user
+from tests.pipeline.conftest import feed, make_integration, make_setup
+from tests.pipeline.test_economic_pipeline import order
+
+
+def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    skipped = order(number="5002")
+    skipped["status"] = "pending"
+    feed(integration, skipped)
+    run_jobs()
+
+    page = owner_client.get("/transfers").get_data(as_text=True)
+    assert "#5001" in page and "#5002" in page and "Færdig" in page and "Sprunget over" in page
+    done_only = owner_client.get("/transfers?status=done").get_data(as_text=True)
+    assert "#5001" in done_only and "#5002" not in done_only
+
+    done = db.session.scalar(select(Transfer).where(Transfer.order_number == "5001"))
+    detail = owner_client.get(f"/transfers/{done.id}").get_data(as_text=True)
+    assert done.booked_number in detail and "WC-12-5001" in detail
+    assert "customer" in detail and "draft" in detail and "book" in detail
+
+    # a configuration problem, fixed, then retried from the page
+    goods = setup.template("goods")
+    chosen = goods.values["product_group"]
+    goods.values = {"product_group": "999"}
+    db.session.commit()
+    feed(integration, order(number="5003", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    run_jobs()
+    failed = db.session.scalar(select(Transfer).where(Transfer.order_number == "5003"))
+    assert failed.status == "needs_attention"
+    assert "Kræver handling" in owner_client.get("/transfers?status=needs_attention").get_data(as_text=True)
+    failed_page = owner_client.get(f"/transfers/{failed.id}").get_data(as_text=True)
+    assert "Forespørgsel og svar" in failed_page and '"system": "e-conomic"' in failed_page
+    goods.values = {"product_group": chosen}
+    db.session.commit()
+    response = owner_client.post(f"/transfers/{failed.id}/retry", follow_redirects=True)
+    assert "Overførslen er sat i kø igen." in response.get_data(as_text=True)
+    run_jobs()
+    db.session.expire_all()
+    assert failed.status == "done" and failed.booked_number
+
+
+def test_other_accounts_transfers_are_not_found(client, db, account, other_account, run_jobs):
+    setup = make_setup(account, "e-conomic")
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    transfer = db.session.scalar(select(Transfer))
+    login(client, "owner@anden.dk")
+    assert client.get(f"/transfers/{transfer.id}").status_code == 404
+    assert client.post(f"/transfers/{transfer.id}/retry").status_code == 404
+    assert "#5001" not in client.get("/transfers").get_data(as_text=True)
+
+
+def test_members_see_the_log(client, db, account, run_jobs):
+    make_user("member@kunde.dk", account, role="member")
+    login(client, "member@kunde.dk")
+    assert client.get("/transfers").status_code == 200

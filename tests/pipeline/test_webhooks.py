@@ -1,0 +1,98 @@
+"""The webhook endpoint: signature on the raw body, replays, pings, unknown tokens — with a stand-in source
+module (WooCommerce's signing scheme) registered for the test."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.connectors import SYSTEM_MODULES
+from portal.models import SourceEvent, Transfer
+from tests.engine.factories import wc_order
+from tests.pipeline.conftest import SECRET, make_integration, make_setup, remote
+from tests.pipeline.signed_source import sign
+
+
+@pytest.fixture
+def integration(db, account, monkeypatch):
+    monkeypatch.setitem(SYSTEM_MODULES, "woocommerce", "tests.pipeline.signed_source")
+    return make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+
+
+def deliver(client, integration, body: bytes, delivery_id="7001", secret=SECRET, **headers):
+    return client.post(
+        f"/webhooks/woocommerce/{integration.webhook_token}",
+        data=body,
+        content_type="application/json",
+        headers={
+            "X-WC-Webhook-Signature": sign(body, secret),
+            "X-WC-Webhook-Delivery-ID": delivery_id,
+            "X-WC-Webhook-Topic": "order.updated",
+            "X-WC-Webhook-Resource-ID": "5001",
+            **headers,
+        },
+        csrf=False,
+    )
+
+
+def events(db):
+    return db.session.scalar(select(func.count(SourceEvent.id)))
+
+
+def test_a_signed_delivery_is_stored_raw_and_transferred(client, db, integration, run_jobs):
+    body = json.dumps(wc_order([("Krus", "KRUS-01", 1, "100.00", "25.00")], number="5001"), indent=1).encode()
+    response = deliver(client, integration, body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    event = db.session.scalar(select(SourceEvent))
+    assert event.raw_body.encode() == body  # byte for byte, as received
+    assert (event.source, event.delivery_id, event.topic, event.resource_id) == (
+        "webhook",
+        "7001",
+        "order.updated",
+        "5001",
+    )
+    run_jobs()
+    assert db.session.scalar(select(Transfer)).status == "done"
+    assert remote(integration.setup).find_invoice("WC-12-5001").booked
+
+
+def test_a_replayed_delivery_is_harmless(client, db, integration, run_jobs):
+    body = json.dumps(wc_order([("Krus", "KRUS-01", 1, "100.00", "25.00")], number="5001")).encode()
+    assert deliver(client, integration, body).get_json() == {"message": "stored"}
+    assert deliver(client, integration, body).get_json() == {"message": "already received"}
+    run_jobs()
+    assert events(db) == 1
+    booked = remote(integration.setup)._all("/invoices/booked", "references.other$eq:WC-12-5001")
+    assert len(booked) == 1
+
+
+def test_a_wrong_signature_is_refused_and_nothing_is_stored(client, db, integration):
+    body = json.dumps(wc_order([("Krus", "KRUS-01", 1, "100.00", "25.00")])).encode()
+    response = deliver(client, integration, body, secret="not-the-secret")
+    assert response.status_code == 401
+    assert "signature" in response.get_json()["message"]
+    unsigned = client.post(
+        f"/webhooks/woocommerce/{integration.webhook_token}", data=body, content_type="application/json"
+    )
+    assert unsigned.status_code == 401
+    assert events(db) == 0
+
+
+def test_the_creation_ping_gets_200_and_is_not_stored(client, db, integration):
+    response = client.post(
+        f"/webhooks/woocommerce/{integration.webhook_token}",
+        data=b"webhook_id=15",
+        content_type="application/x-www-form-urlencoded",
+        csrf=False,
+    )
+    assert response.status_code == 200
+    assert events(db) == 0
+
+
+def test_an_unknown_token_or_source_is_404(client, db, integration):
+    body = b"{}"
+    assert client.post("/webhooks/woocommerce/nope", data=body, csrf=False).status_code == 404
+    assert (
+        client.post(f"/webhooks/shopify/{integration.webhook_token}", data=body, csrf=False).status_code
+        == 404
+    )

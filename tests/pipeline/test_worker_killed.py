@@ -1,0 +1,100 @@
+"""A worker killed between draft and book: a real `rq worker` process is SIGKILLed while the booking request
+is in flight; the watchdog requeues the transfer and another worker finishes it — one booked invoice, no
+stray draft."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from portal.models import Transfer
+from portal.pipeline import operations
+from tests.pipeline.conftest import faults, feed, make_integration, make_setup, remote
+from tests.pipeline.test_economic_pipeline import REF, order
+
+RQ = Path(sys.executable).parent / "rq"
+
+
+def start_worker(app, database_url, tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
+        "SANDBOX_ENABLED": "1",
+        "PRODUCTION": "0",
+    }
+    return subprocess.Popen(
+        # SimpleWorker: the job runs in the worker process itself. (RQ's default worker forks a "work horse"
+        # that calls setsid(): killing the worker would leave the horse running on its own.)
+        [str(RQ), "worker", "--burst", "--worker-class", "rq.worker.SimpleWorker", "--url", env["REDIS_URL"]],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kill reaches everything it started
+    )
+
+
+def wait_for(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redis, database_url, tmp_path):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order(number="4999"))  # warms the customer and product caches
+    run_jobs()
+
+    # The transfer's requests: three lookups and the draft POST pass; the booking's first request hangs.
+    faults(app, "e-conomic", latency_ms=60_000, next=["ok", "ok", "ok", "ok", "slow"])
+    feed(integration, order())
+    worker = start_worker(app, database_url, tmp_path)
+    try:
+
+        def drafted():
+            db.session.expire_all()
+            transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == "5001"))
+            return transfer is not None and transfer.draft_id is not None
+
+        assert wait_for(drafted), "the worker never created the draft"
+        time.sleep(0.5)  # inside the slow booking request now
+        assert worker.poll() is None
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        faults(app, "e-conomic")
+
+    transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == "5001"))
+    assert transfer.status == "running" and transfer.booked_number is None
+    found = remote(setup).find_invoice(REF)
+    assert found is not None and not found.booked  # the draft exists, unbooked
+
+    # The watchdog requeues it; while the dead worker's lock lives, a second worker leaves it alone …
+    assert operations.requeue_stuck(timedelta(0)) == [transfer.id]
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "running"
+    # … and once the lock's TTL has passed (simulated: deleted), the next round finishes the transfer.
+    redis.delete(f"bogbro:lock:transfer:{transfer.id}")
+    assert operations.requeue_stuck(timedelta(0)) == [transfer.id]
+    run_jobs()
+
+    db.session.expire_all()
+    assert transfer.status == "done" and transfer.attempts == 2
+    connector = remote(setup)
+    booked = connector._all("/invoices/booked", f"references.other$eq:{REF}")
+    assert len(booked) == 1 and str(booked[0]["bookedInvoiceNumber"]) == transfer.booked_number
+    assert connector._all("/invoices/drafts", f"references.other$eq:{REF}") == []

@@ -1,0 +1,34 @@
+"""Periodic jobs, as data: (job path in workers.jobs, interval in seconds).
+
+Run by RQ's cron scheduler, which enqueues each job on the default queue every interval (the workers run
+it like any other job):
+
+    .venv/bin/rq cron workers.schedule --url "$REDIS_URL"
+
+Production runs that one process next to the workers (a single scheduler is enough; RQ registers it in
+Redis); `make run` (portal/devserver.py) starts it next to its worker.
+"""
+
+import importlib
+
+PERIODIC: list[tuple[str, int]] = [
+    # Transfers left `running` by a worker that died are queued again (threshold: PIPELINE_STUCK_SECONDS).
+    ("workers.jobs.requeue_stuck_transfers", 120),
+    # The reconciliation poll: every minute, queue a poll of each integration whose interval has passed.
+    ("workers.jobs.queue_due_polls", 60),
+]
+
+
+def _resolve(path: str):
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def register_all() -> None:
+    from rq import cron
+
+    for path, interval in PERIODIC:
+        cron.register(_resolve(path), queue_name="default", interval=interval)
+
+
+register_all()  # `rq cron` loads this module and collects what it registers

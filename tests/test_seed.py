@@ -56,3 +56,43 @@ def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
         ("payments", ("account", "journal")),
     }
     assert setup.template("goods").labels == {"product_group": "Varer"}
+
+
+def test_an_order_in_the_demo_shop_becomes_a_draft_in_the_demo_economic(app, db, redis, run_jobs):
+    """What a new user can do after `make run`: order in the WooCommerce sandbox, watch the invoice appear."""
+    import httpx
+
+    from portal.integrations.connections import connector_for
+    from portal.models import OrderIntegration, Transfer
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+    seed_demo()
+    seed_demo()
+    (integration,) = db.session.scalars(select(OrderIntegration)).all()
+    assert integration.active and integration.setup.connection.system == "e-conomic"
+    assert integration.settings["states"] == {"processing": "draft", "completed": "draft"}
+    run_jobs()  # WooCommerce's creation pings
+
+    shop = httpx.Client(
+        transport=SandboxTransport(app), base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
+        auth=("ck_demo", "cs_demo"),
+    )  # fmt: skip
+    products = shop.get("/products").json()
+    order = shop.post(
+        "/orders",
+        json={
+            "status": "processing",
+            "billing": {"first_name": "Ida", "last_name": "Holm", "email": "ida@example.dk", "country": "DK"},
+            "payment_method": "quickpay",
+            "line_items": [{"product_id": products[0]["id"], "quantity": 2}],
+        },
+    ).json()
+    for _ in range(5):  # webhook delivery → event → transfer, each a job of its own
+        run_jobs()
+    transfer = db.session.scalar(select(Transfer))
+    assert transfer is not None and transfer.status == "done", transfer and transfer.status
+    draft = connector_for(integration.setup.connection, integration.setup.external_id).find_invoice(
+        transfer.reference
+    )
+    assert draft is not None and not draft.booked
+    assert str(draft.totals.gross) == order["total"]

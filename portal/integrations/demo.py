@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.integrations import operations
-from portal.models import Account, Connection
+from portal.models import Account, AccountingSetup, Connection
 
 # Template field -> the choice the demo picks (by its label in the e-conomic sandbox's demo agreement).
 DEMO_ECONOMIC_CHOICES = {
@@ -47,3 +47,52 @@ def seed_economic_demo(account: Account) -> None:
     problems = operations.activate(setup)
     if problems:
         raise RuntimeError(f"the demo setup could not be activated: {problems}")
+
+
+def seed_woocommerce_demo(account: Account) -> None:
+    """A WooCommerce sandbox shop sending to the demo e-conomic integration: orders in `processing` or
+    `completed` become draft invoices. Its webhooks point at this app in-process, so an order created in
+    the sandbox shop (see the README) shows up as a transfer and a draft in the e-conomic sandbox.
+
+    Idempotent: an account that already has a WooCommerce sandbox shop is left alone.
+    """
+    from flask import current_app
+
+    from portal.connectors import system_module
+    from portal.integrations.connections import connector_for, system_settings
+    from portal.pipeline.integrations import create_integration, set_active
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+    existing = select(Connection).where(
+        Connection.account_id == account.id, Connection.system == "woocommerce", Connection.sandbox
+    )
+    setup = db.session.scalar(
+        select(AccountingSetup)
+        .join(Connection)
+        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
+    )
+    if db.session.scalar(existing) is not None or setup is None:
+        return
+    settings = system_settings("woocommerce", sandbox=True)
+    keys = {
+        "consumer_key": settings["demo_consumer_key"],
+        "consumer_secret": settings["demo_consumer_secret"],
+    }
+    credentials = system_module("woocommerce").finish_connect(
+        settings, keys, "", SandboxTransport(current_app._get_current_object())
+    )
+    shop = Connection(
+        account_id=account.id,
+        system="woocommerce",
+        role="webshop",
+        label="WooCommerce-sandkassen",
+        credentials=credentials,
+        sandbox=True,
+    )
+    db.session.add(shop)
+    db.session.flush()
+    states = {"processing": "draft", "completed": "draft"}
+    integration = create_integration(shop, setup, "WooCommerce-sandkassen", {"states": states})
+    set_active(integration, True)
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{integration.webhook_token}"
+    connector_for(shop).register_webhooks(delivery_url, integration.webhook_secret["secret"])

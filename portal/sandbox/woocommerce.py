@@ -1024,8 +1024,10 @@ def deliver(tenant: str, action_id: int) -> None:
     shop.store.delete("pending", f"{action['webhook_id']}:{action.get('arg')}")
     action["state"] = "done"
     shop.store.put("actions", action_id, action)
+    # Committed before sending: no transaction may stay open while the receiver (maybe this very app,
+    # on the same SQLite file) writes; and WooCommerce never sends an action twice.
+    db.session.commit()
     if webhook is None:  # deleted meanwhile
-        db.session.commit()
         return
     secret = webhook["_sandbox"]["secret"]
     if action["kind"] == "ping":

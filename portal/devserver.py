@@ -107,6 +107,8 @@ def run(instance_path: str, port: int) -> None:
     )
 
     def stop(*_):
+        # A second Ctrl-C must not cut the shutdown short (and leave Redis running).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         # Web first, then the worker (it finishes its job), Redis last.
         for process in reversed(processes):
             if process.poll() is None:

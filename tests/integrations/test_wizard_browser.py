@@ -56,6 +56,9 @@ def test_walk_the_wizard(page, db, system, name, organisation):
     # Step 3: every card loads its dropdowns live from the system (HTMX); choose until none is empty.
     expect(page.locator(".template-card select").first).to_be_visible()
     expect(page.locator(".template-card[hx-get]")).to_have_count(0)
+    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
+    page.wait_for_load_state("networkidle")
+    expect(busy).to_have_count(0)  # every card swapped in and processed before the first choice
     for _ in range(40):
         empty = page.locator(".template-card select").filter(has=page.locator("option[value='']:checked"))
         if empty.count() == 0:
@@ -63,7 +66,7 @@ def test_walk_the_wizard(page, db, system, name, organisation):
         with page.expect_response(lambda r: "/templates/" in r.url and r.request.method == "POST") as saved:
             empty.first.select_option(index=1)
         assert saved.value.status == 200
-        expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+        expect(busy).to_have_count(0)
     expect(page.locator(".template-card .tag.ok")).to_have_count(page.locator(".template-card").count())
 
     page.reload()

@@ -32,7 +32,7 @@ def seed_economic_demo(account: Account) -> None:
     operations.select_setup(setup, True)
     for template in setup.templates:
         spec = operations.spec_of(setup, template)
-        available = {field.name: operations.choices(setup, field.choices) for field in spec.fields}
+        available = operations.template_choices(setup, spec)
         submitted = {}
         for field in spec.fields:
             wanted = DEMO_ECONOMIC_CHOICES.get((template.kind, field.name))

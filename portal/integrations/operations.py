@@ -181,6 +181,21 @@ def choices(setup: AccountingSetup, kind: str, refresh: bool = False) -> list[Ch
     return found
 
 
+def template_choices(setup: AccountingSetup, spec: TemplateSpec) -> dict[str, list[Choice]]:
+    """Field name -> what the system offers for it now (raises ConnectorError when it does not answer)."""
+    return {field.name: choices(setup, field.choices) for field in spec.fields}
+
+
+def account_setups(account: Account) -> list[AccountingSetup]:
+    """The account's accounting integrations whose connection is not removed."""
+    return db.session.scalars(
+        select(AccountingSetup)
+        .join(Connection)
+        .where(AccountingSetup.account_id == account.id, Connection.status != "disabled")
+        .order_by(AccountingSetup.id)
+    ).all()
+
+
 def save_template(template: Template, submitted: dict, available: dict[str, list[Choice]]) -> dict[str, str]:
     """Store the chosen values; every value must be one the system offers right now.
 

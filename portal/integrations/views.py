@@ -4,11 +4,10 @@ import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from portal.connectors import available_systems, get_system
 from portal.connectors.errors import ConnectorError
-from portal.extensions import db, htmx
+from portal.extensions import htmx
 from portal.integrations import operations
 from portal.integrations.forms import ApiKeyForm
 from portal.models import AccountingSetup, Connection, Template
@@ -28,12 +27,7 @@ def _system_or_404(system_key):
 @bp.get("")
 @account_required
 def index():
-    setups = db.session.scalars(
-        select(AccountingSetup)
-        .join(Connection)
-        .where(AccountingSetup.account_id == current_account().id, Connection.status != "disabled")
-        .order_by(AccountingSetup.id)
-    ).all()
+    setups = operations.account_setups(current_account())
     systems = [(system, operations.real_connect_available(system.key)) for system in available_systems()]
     return render_template(
         "integrations/index.html",
@@ -164,16 +158,16 @@ def setup(setup_id):
     )
 
 
-def _template_card(setup, template, errors=None, status=200, saved=False):
+def _template_card(setup, template, errors=None, status=200, saved=False, available=None):
     """The card (HTMX: the partial; otherwise a page). After an HTMX save only its status and messages."""
     spec = operations.spec_of(setup, template)
     system = get_system(setup.connection.system)
-    try:
-        available = {field.name: operations.choices(setup, field.choices) for field in spec.fields}
-    except ConnectorError as exc:
-        available, failure = None, exc.message
-    else:
-        failure = None
+    failure = None
+    if available is None:
+        try:
+            available = operations.template_choices(setup, spec)
+        except ConnectorError as exc:
+            failure = exc.message
     context = {
         "setup": setup,
         "system": system,
@@ -211,16 +205,17 @@ def save_template(setup_id, template_id):
     setup, template = _owned_template(setup_id, template_id)
     spec = operations.spec_of(setup, template)
     try:
-        available = {field.name: operations.choices(setup, field.choices) for field in spec.fields}
+        available = operations.template_choices(setup, spec)
     except ConnectorError as exc:
         flash(exc.message, "error")
         return _template_card(setup, template, status=502)
     errors = operations.save_template(template, request.form, available)
     if errors:
         # 200 for HTMX, so the messages are swapped in; a plain form post gets a real 400.
-        return _template_card(setup, template, errors=errors, status=200 if htmx else 400, saved=True)
+        status = 200 if htmx else 400
+        return _template_card(setup, template, errors=errors, status=status, saved=True, available=available)
     if htmx:
-        return _template_card(setup, template, saved=True)
+        return _template_card(setup, template, saved=True, available=available)
     flash(_("Saved."), "success")
     return redirect(url_for(".setup", setup_id=setup.id, _anchor=f"template-{template.id}"))
 

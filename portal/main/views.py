@@ -2,11 +2,12 @@
 
 from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
-from portal.models import LANGUAGES, AccountingSetup, Connection
+from portal.integrations.operations import account_setups
+from portal.models import LANGUAGES
 from portal.redis_client import get_redis
 from portal.tenancy import account_required, current_account
 from portal.web import safe_next
@@ -27,12 +28,7 @@ def index():
 @account_required
 def dashboard():
     account = current_account()
-    setups = db.session.scalars(
-        select(AccountingSetup)
-        .join(Connection)
-        .where(AccountingSetup.account_id == account.id, Connection.status != "disabled")
-        .order_by(AccountingSetup.id)
-    ).all()
+    setups = account_setups(account)
     return render_template("main/dashboard.html", account=account, setups=setups)
 
 

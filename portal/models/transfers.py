@@ -11,10 +11,10 @@ first one died) resumes where the last committed step left off and never redoes 
 """
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.crypto import EncryptedJSON
@@ -27,8 +27,9 @@ EVENT_SOURCES = ("webhook", "poll", "manual")
 TRANSFER_KINDS = ("invoice", "credit_note")
 TRANSFER_STATUSES = ("pending", "running", "done", "skipped", "waiting", "needs_attention")
 ERROR_KINDS = ("configuration", "transient", "totals_differ")
-# Per order state, the document to create ("order" is e-conomic's stock-reserving order: not built yet).
-DOCUMENTS = ("none", "draft", "booked")
+# Per order state, the document to create: nothing, an order (e-conomic's stock-reserving order), a draft
+# invoice, or a booked invoice.
+DOCUMENTS = ("none", "order", "draft", "booked")
 
 Money = Numeric(14, 2)
 
@@ -51,10 +52,13 @@ class OrderIntegration(db.Model):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     # {"secret": "..."}: the shared secret the shop signs its webhooks with; encrypted, never rendered.
     webhook_secret: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
+    # {"smtp_password": "..."}: the customer's own SMTP password for invoice mails; encrypted, never rendered.
+    mail_secret: Mapped[dict | None] = mapped_column(EncryptedJSON)
     # The unguessable part of the delivery URL /webhooks/<source>/<token>.
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_webhook_token)
     active: Mapped[bool] = mapped_column(default=False)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_report_on: Mapped[date | None] = mapped_column(Date)  # the daily status report went out that day
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -118,6 +122,8 @@ class Transfer(db.Model):
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
     mailed: Mapped[bool] = mapped_column(default=False)
+    # set when the error digest told the recipients about this transfer's needs_attention (None: not yet)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the figures
     shop_gross: Mapped[Decimal | None] = mapped_column(Money)
     shop_vat: Mapped[Decimal | None] = mapped_column(Money)

@@ -14,7 +14,16 @@ Stored settings (every key optional):
       "payment_terms_by_method": {"bacs": "3"},
       "paid_methods": ["quickpay", "stripe"],            # register these as paid once booked
       "rounding_tolerance": "0.10",
-      "oss": false
+      "oss": false,
+      "poll_minutes": 5,                                 # the reconciliation poll; 0 = never
+      "invoice_mail": {                                  # mail the booked invoice from the customer's own SMTP
+        "enabled": false, "host": "smtp.example.dk", "port": 587, "security": "starttls",  # | ssl | none
+        "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
+        "subject": "Faktura {invoice_number}", "body": "Tak for din ordre {order_number} ..."
+      },                                                 # the SMTP password: OrderIntegration.mail_secret
+      "notify": {                                        # recipients (empty: the account's owners)
+        "recipients": ["bogholder@example.dk"], "error_digest": true, "daily_report": false
+      }
     }
 """
 

@@ -129,6 +129,9 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "PIPELINE_MAX_ATTEMPTS": int(get("PIPELINE_MAX_ATTEMPTS", "5")),
         "PIPELINE_RETRY_SECONDS": float(get("PIPELINE_RETRY_SECONDS", "30")),
         "PIPELINE_STUCK_SECONDS": int(get("PIPELINE_STUCK_SECONDS", "600")),
+        # Look the reference up before every first create too (costs a request per order): for a while after
+        # restoring the database from a backup, when transfers made since the backup are unknown.
+        "PIPELINE_LOOKUP_BEFORE_CREATE": get("PIPELINE_LOOKUP_BEFORE_CREATE", "0") == "1",
         "VAT_RATES_FILE": get("VAT_RATES_FILE"),
     }
 

@@ -166,6 +166,9 @@ class DraftInvoice:
     text: str | None = None
     guid: str | None = None  # Dinero: client-chosen Guid (deterministic, uuid5)
     credit_for: "RemoteInvoice | None" = None  # set for credit notes
+    # The invoice's addressee as the order gives it (name, address, EAN), when it may differ from the
+    # customer record (a collective customer) or the record was not read (a cached match).
+    recipient: CustomerData | None = None
 
 
 @dataclass
@@ -256,8 +259,11 @@ class AccountingConnector(ABC):
     def update_product(self, remote: RemoteProduct, product: ProductData) -> RemoteProduct: ...
 
     # invoices
+    # `lookup`: whether the create first looks for a document carrying the reference. Callers that know
+    # no create was ever sent for it (the pipeline's checkpoint) pass False and save a request; after an
+    # ambiguous failure they look it up themselves.
     @abstractmethod
-    def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice: ...
+    def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice: ...
 
     @abstractmethod
     def find_invoice(self, reference: str) -> RemoteInvoice | None:
@@ -267,7 +273,7 @@ class AccountingConnector(ABC):
     def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice: ...
 
     @abstractmethod
-    def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
+    def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """credit_note.credit_for is the booked invoice; lines: positive quantities of what is credited."""
 
     @abstractmethod

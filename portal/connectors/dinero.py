@@ -762,10 +762,11 @@ class DineroConnector(AccountingConnector):
                 raise
         return self._remote_invoice(self._read(guid, credit_note), credit_note)
 
-    def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice:
+    # `lookup` is moot here: the deterministic Guid makes every create idempotent without one.
+    def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         return self._create(invoice, "invoice")
 
-    def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
+    def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         # POST /sales/creditnotes with CreditNoteFor credits exactly the lines given (a partial refund);
         # generate-creditnote could only credit the whole invoice.
         if credit_note.credit_for is None:
@@ -782,9 +783,10 @@ class DineroConnector(AccountingConnector):
         item = exact[0]
         return self._remote_invoice(item, item.get("Type") == "CreditNote")
 
-    def _with_fresh_timestamp(self, guid: str, credit_note: bool, action):
-        """Run action(document) with the latest version; on Dinero's "Timestamp outdated" re-read once."""
-        document = self._read(guid, credit_note)
+    def _with_fresh_timestamp(self, guid: str, credit_note: bool, action, known: dict | None = None):
+        """Run action(document) with the latest version (`known`, when the caller just read it); on Dinero's
+        "Timestamp outdated" re-read once."""
+        document = known if known and known.get("TimeStamp") else self._read(guid, credit_note)
         try:
             return action(document)
         except ValidationError as exc:
@@ -806,7 +808,9 @@ class DineroConnector(AccountingConnector):
             )
 
         try:
-            booked = self._with_fresh_timestamp(draft.id, credit_note, book)
+            # A draft read moments ago (created or found) carries its TimeStamp: book with it, no re-read.
+            known = draft.raw if draft.raw.get("Status") == "Draft" else None
+            booked = self._with_fresh_timestamp(draft.id, credit_note, book, known)
         except AmbiguousWriteError:
             booked = self._read(draft.id, credit_note)  # did it happen? booking twice is refused anyway
             if booked.get("Status") == "Draft":

@@ -531,11 +531,11 @@ class DynaccountConnector(AccountingConnector):
             fields["unit_name"] = line.unit
         return fields
 
-    def _create_document(self, kind, header: dict, document: DraftInvoice) -> RemoteInvoice:
+    def _create_document(self, kind, header: dict, document: DraftInvoice, lookup: bool) -> RemoteInvoice:
         table, line_table, fk, _ = kind
         if not document.lines:
             raise ValidationError("An invoice needs at least one line", system="Dynaccount")
-        existing, complete = self._find_document(kind, document.reference)
+        existing, complete = self._find_document(kind, document.reference) if lookup else (None, False)
         if complete:
             return self._remote_invoice(existing, kind is self.CREDIT_NOTE)  # never twice
         if existing is not None:
@@ -552,7 +552,7 @@ class DynaccountConnector(AccountingConnector):
         # Any other failure leaves the header: the next create finds it by reference and completes it.
         return self._remote_invoice(self._get(table, header_id)[0], kind is self.CREDIT_NOTE)
 
-    def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice:
+    def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         if not invoice.customer.number:
             raise ValidationError("The customer has no Dynaccount customer number", system="Dynaccount")
         header = {
@@ -564,9 +564,9 @@ class DynaccountConnector(AccountingConnector):
         }
         if invoice.payment_terms:
             header["payment_name"] = invoice.payment_terms
-        return self._create_document(self.INVOICE, header, invoice)
+        return self._create_document(self.INVOICE, header, invoice, lookup)
 
-    def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
+    def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         original = credit_note.credit_for
         if original is None or original.is_credit_note:
             raise ValidationError("A credit note must credit an invoice", system="Dynaccount")
@@ -577,7 +577,7 @@ class DynaccountConnector(AccountingConnector):
             "time": unix_time(credit_note.date),
             "requisition": credit_note.reference,
         }
-        return self._create_document(self.CREDIT_NOTE, header, credit_note)
+        return self._create_document(self.CREDIT_NOTE, header, credit_note, lookup)
 
     def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice:
         kind = self.CREDIT_NOTE if draft.is_credit_note else self.INVOICE

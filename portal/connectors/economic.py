@@ -42,7 +42,14 @@ from portal.connectors.base import (
     Totals,
     Voucher,
 )
-from portal.connectors.errors import AuthenticationError, ConfigurationError, NotFound, UnsupportedOperation
+from portal.connectors.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ConfigurationError,
+    NotFound,
+    UnsupportedOperation,
+    ValidationError,
+)
 from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient
 from portal.connectors.ratelimit import RateLimit, RateLimiter
 
@@ -577,17 +584,17 @@ class EconomicConnector(AccountingConnector):
 
     # --- invoices ---
 
-    def create_draft_invoice(self, invoice: DraftInvoice) -> RemoteInvoice:
-        existing = self.find_invoice(invoice.reference)
+    def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
+        existing = self.find_invoice(invoice.reference) if lookup else None
         if existing is not None:
             return existing  # never twice: the reference is already in e-conomic
         return self._remote_invoice(
             self._send("POST", "/invoices/drafts", self._invoice_document(invoice, 1))
         )
 
-    def create_credit_note(self, credit_note: DraftInvoice) -> RemoteInvoice:
+    def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """A draft with negative quantities (e-conomic has no credit-note endpoint); book it as usual."""
-        existing = self.find_invoice(credit_note.reference)
+        existing = self.find_invoice(credit_note.reference) if lookup else None
         if existing is not None:
             return existing
         body = self._invoice_document(credit_note, -1)
@@ -602,7 +609,18 @@ class EconomicConnector(AccountingConnector):
             raise ConfigurationError(
                 "Choose an e-conomic layout and payment terms in the invoice template.", system=KEY
             )
-        customer = invoice.customer.raw or self._get(f"/customers/{int(invoice.customer.id)}")
+        if invoice.recipient is not None:  # the order's own addressee: no need to read the customer
+            who = invoice.recipient
+            customer = {
+                "name": who.name,
+                "address": who.address,
+                "zip": who.postcode,
+                "city": who.city,
+                "country": _country_name(who.country) if who.country else None,
+                "ean": who.ean,
+            }
+        else:
+            customer = invoice.customer.raw or self._get(f"/customers/{int(invoice.customer.id)}")
         recipient = {"name": (customer.get("name") or invoice.customer.name)[:250]}
         for key, limit in (("address", 250), ("zip", 50), ("city", 250), ("country", 50), ("ean", 13)):
             if customer.get(key):
@@ -659,11 +677,17 @@ class EconomicConnector(AccountingConnector):
     def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice:
         if draft.booked:
             return draft
-        booked = self._find_booked(draft.reference)
-        if booked is not None:
-            return booked  # booked already (e.g. an earlier attempt whose answer was lost)
+        # Booking consumes the draft, so e-conomic itself refuses a second booking of it: no lookup first.
+        # If the answer is lost or the draft is gone (booked by an earlier attempt, or by hand), the
+        # booked invoice carrying our reference tells what happened.
         body = {"draftInvoice": {"draftInvoiceNumber": int(draft.id)}}
-        return self._remote_invoice(self._send("POST", "/invoices/booked", body))
+        try:
+            return self._remote_invoice(self._send("POST", "/invoices/booked", body))
+        except (AmbiguousWriteError, NotFound, ValidationError):
+            booked = self._find_booked(draft.reference)
+            if booked is None:
+                raise
+            return booked
 
     def _find_booked(self, reference: str) -> RemoteInvoice | None:
         for found in self._all("/invoices/booked", f"references.other$eq:{filter_value(reference)}"):

@@ -347,6 +347,7 @@ def build_draft(
         layout=builder.templates.layout,
         payment_terms=terms,
         text=f"Ordre #{document.number}",
+        recipient=customer,
         guid=dinero_guid(document.reference, organisation) if capabilities.vat_model == "account" else None,
     )
     shop = document.shop_totals
@@ -421,6 +422,7 @@ def build_credit_note(
         text=f"Kreditnota for ordre #{refund.order_number}",
         guid=dinero_guid(refund.reference, organisation) if capabilities.vat_model == "account" else None,
         credit_for=credit_for,
+        recipient=customer,
     )
     shop_vat = refund.shop_vat if refund.shop_vat is not None else totals.vat
     return DraftPlan(

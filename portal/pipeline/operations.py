@@ -565,11 +565,10 @@ def _ensure_draft(
 ) -> RemoteInvoice:
     reference = plan.invoice.reference
     # Resuming (a draft was made, or a create was sent and its answer maybe lost): look it up by reference;
-    # it may have been booked since. A first create needs no lookup of ours: every connector's create is
-    # itself idempotent on the reference (e-conomic looks it up, Dinero's Guid is uuid5 of it, Dynaccount
-    # finds its requisition), so steady state costs no extra calls.
+    # it may have been booked since. A first create looks only when something else may have used the
+    # reference (see _first_create_needs_lookup); so the connector's own look-up is never needed.
     remote = None
-    if transfer.draft_requested or transfer.draft_id:
+    if transfer.draft_requested or transfer.draft_id or _first_create_needs_lookup(transfer):
         remote = connector.find_invoice(reference)
     if remote is not None:
         if not transfer.draft_id:
@@ -582,7 +581,7 @@ def _ensure_draft(
             connector.create_credit_note if transfer.kind == "credit_note" else connector.create_draft_invoice
         )
         try:
-            remote = create(invoice)
+            remote = create(invoice, lookup=False)
         except AmbiguousWriteError:
             remote = connector.find_invoice(reference)  # did it happen?
             if remote is None:
@@ -601,6 +600,26 @@ def _ensure_draft(
         transfer.booked_number = remote.number
     db.session.commit()
     return remote
+
+
+def _first_create_needs_lookup(transfer: Transfer) -> bool:
+    """Whether a first create must look for its reference in the accounting system first.
+
+    Not in steady state: `draft_requested` is committed before any create is sent and the transfer is
+    unique per (integration, order), so only this transfer can have sent one. Yes when that reasoning does
+    not hold: an import on purpose (the order may have been transferred by hand or by an earlier setup),
+    another integration of the account writing references with the same shop id, or a database restored
+    from a backup (PIPELINE_LOOKUP_BEFORE_CREATE)."""
+    if current_app.config.get("PIPELINE_LOOKUP_BEFORE_CREATE") or transfer.event.source == "manual":
+        return True
+    integration = transfer.integration
+    shop_id = pipeline_settings.engine_settings(integration).shop_id
+    siblings = db.session.scalars(
+        select(OrderIntegration).where(
+            OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
+        )
+    )
+    return any(pipeline_settings.engine_settings(other).shop_id == shop_id for other in siblings)
 
 
 def _register_payment(

@@ -396,7 +396,9 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> 
         raise WebhookRejected("the signed body is not JSON") from None
     resource_id = body.get("id") if isinstance(body, dict) else None
     return WebhookDelivery(
-        delivery_id=delivery_id,
+        # WooCommerce's delivery id is wp_hash(webhook id + the current second): two changes of an order
+        # within one second share it. With the body's hash a replay still deduplicates, those do not.
+        delivery_id=f"{delivery_id[:100]}:{hashlib.sha256(raw_body).hexdigest()[:32]}",
         topic=topic,
         resource_id=str(resource_id) if resource_id not in (None, "") else None,
     )

@@ -131,3 +131,34 @@ def fast_retries(app):
     app.config["PIPELINE_RETRY_SECONDS"] = 0
     yield app
     app.config.update(saved)
+
+
+@pytest.fixture
+def shop(app, db, redis):
+    """The WooCommerce sandbox's REST API as the shop owner (or WooCommerce admin) changes it; the
+    integrations made by make_integration read the same shop with the same demo keys."""
+    from portal.sandbox import woocommerce as wc_sandbox
+
+    wc_sandbox.seed()
+    with httpx.Client(
+        transport=SandboxTransport(app),
+        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
+        auth=("ck_demo", "cs_demo"),
+        timeout=10,
+    ) as client:
+        yield client
+
+
+def shop_order(shop, **body) -> dict:
+    """An order placed in the sandbox shop (Danish 25 % VAT, prices incl. VAT), as WooCommerce returns it."""
+    body.setdefault("status", "processing")
+    body.setdefault(
+        "billing", {"first_name": "Sofie", "last_name": "Lund", "email": "sofie@example.dk", "country": "DK"}
+    )
+    body.setdefault("payment_method", "quickpay")
+    if "line_items" not in body:
+        (espresso,) = shop.get("/products", params={"sku": "KAFFE/ESP-500g"}).json()
+        body["line_items"] = [{"product_id": espresso["id"], "quantity": 2}]
+    response = shop.post("/orders", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -9,7 +9,15 @@ from sqlalchemy import func, select
 from portal.models import SourceEvent, Transfer, TransferLog
 from portal.pipeline import operations
 from tests.engine.factories import wc_order
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, release_scheduled, remote
+from tests.pipeline.conftest import (
+    faults,
+    feed,
+    make_integration,
+    make_setup,
+    release_scheduled,
+    remote,
+    shop_order,
+)
 
 REF = "WC-12-5001"
 
@@ -418,34 +426,44 @@ def test_an_unreadable_order_needs_attention(db, account, setup_booked, run_jobs
 
 
 def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
-    db, account, setup_booked, run_jobs, monkeypatch
+    db, account, setup_booked, run_jobs, shop
 ):
-    from portal.connectors import SYSTEM_MODULES
-    from tests.pipeline import signed_source
-
-    monkeypatch.setitem(SYSTEM_MODULES, "woocommerce", "tests.pipeline.signed_source")
+    """WooCommerce's order.updated lists a refund by id only: the pipeline reads its lines from the shop
+    (the WooCommerce sandbox) and credits exactly them, once, however often the order is delivered."""
     integration = make_integration(db, account, setup_booked)
-    payload = order()
-    feed(integration, payload)
+    placed = shop_order(shop)  # two bags of espresso at 129,95 kr.
+    feed(integration, placed)
     run_jobs()
 
-    tekande = payload["line_items"][1]["id"]
-    refund = refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])["refund"]
-    updated = {**payload, "refunds": [{"id": 77, "reason": "Knust", "total": "-300.00"}]}
-    monkeypatch.setitem(signed_source.SHOP, "orders", {"5001": updated})
-    monkeypatch.setitem(signed_source.SHOP, "refunds", {"5001": [refund]})
+    espresso = placed["line_items"][0]
+    refund = {
+        "reason": "Én pose var knust",
+        "line_items": [
+            {
+                "id": espresso["id"],
+                "quantity": 1,
+                "refund_total": str(Decimal(espresso["total"]) / 2),
+                "refund_tax": [{"id": 1, "refund_total": str(Decimal(espresso["total_tax"]) / 2)}],
+            }
+        ],
+    }
+    created = shop.post(f"/orders/{placed['id']}/refunds", json=refund)
+    assert created.status_code == 201, created.text
+    updated = shop.get(f"/orders/{placed['id']}").json()
+    assert [r["id"] for r in updated["refunds"]] == [created.json()["id"]]
     feed(integration, updated)  # order.updated after the refund
     feed(integration, updated)  # and again: the refund is fetched and credited once
     run_jobs()
 
+    refund_id = str(created.json()["id"])
     credits = db.session.scalars(select(Transfer).where(Transfer.kind == "credit_note")).all()
-    assert [(c.source_ref, c.status) for c in credits] == [("77", "done")]
-    found = remote(setup_booked).find_invoice(f"{REF}-R77")
-    assert found.booked and found.totals.gross == Decimal("-300.00")
+    assert [(c.source_ref, c.status) for c in credits] == [(refund_id, "done")]
+    found = remote(setup_booked).find_invoice(f"WC-12-{placed['number']}-R{refund_id}")
+    assert found.booked and found.totals.gross == -Decimal(created.json()["amount"])
     refund_events = db.session.scalars(
         select(SourceEvent).where(SourceEvent.topic == operations.REFUND_TOPIC)
     ).all()
-    assert [e.delivery_id for e in refund_events] == ["refund:77"]
+    assert [e.delivery_id for e in refund_events] == [f"refund:{refund_id}"]
 
 
 def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(

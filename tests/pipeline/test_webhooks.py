@@ -1,21 +1,20 @@
-"""The webhook endpoint: signature on the raw body, replays, pings, unknown tokens — with a stand-in source
-module (WooCommerce's signing scheme) registered for the test."""
+"""The webhook endpoint with WooCommerce's real verification: signature on the raw body, replays, pings,
+unknown tokens."""
 
+import hashlib
 import json
 
 import pytest
 from sqlalchemy import func, select
 
-from portal.connectors import SYSTEM_MODULES
+from portal.connectors.woocommerce import signature as sign
 from portal.models import SourceEvent, Transfer
 from tests.engine.factories import wc_order
 from tests.pipeline.conftest import SECRET, make_integration, make_setup, remote
-from tests.pipeline.signed_source import sign
 
 
 @pytest.fixture
-def integration(db, account, monkeypatch):
-    monkeypatch.setitem(SYSTEM_MODULES, "woocommerce", "tests.pipeline.signed_source")
+def integration(db, account):
     return make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
 
 
@@ -47,7 +46,7 @@ def test_a_signed_delivery_is_stored_raw_and_transferred(client, db, integration
     assert event.raw_body.encode() == body  # byte for byte, as received
     assert (event.source, event.delivery_id, event.topic, event.resource_id) == (
         "webhook",
-        "7001",
+        f"7001:{hashlib.sha256(body).hexdigest()[:32]}",
         "order.updated",
         "5001",
     )
@@ -66,11 +65,26 @@ def test_a_replayed_delivery_is_harmless(client, db, integration, run_jobs):
     assert len(booked) == 1
 
 
+def test_two_changes_sharing_woocommerces_delivery_id_are_both_kept(client, db, integration, run_jobs):
+    """WooCommerce derives the delivery id from the webhook id and the current second, so two changes of
+    an order within a second share it: the body decides whether it is a replay."""
+    first = {**wc_order([("Krus", "KRUS-01", 1, "100.00", "25.00")], number="5001"), "status": "on-hold"}
+    second = {**first, "status": "processing"}
+    assert deliver(client, integration, json.dumps(first).encode()).get_json() == {"message": "stored"}
+    assert deliver(client, integration, json.dumps(second).encode()).get_json() == {"message": "stored"}
+    assert deliver(client, integration, json.dumps(second).encode()).get_json() == {
+        "message": "already received"
+    }
+    run_jobs()
+    assert events(db) == 2
+    assert remote(integration.setup).find_invoice("WC-12-5001").booked  # on-hold → draft, then booked
+
+
 def test_a_wrong_signature_is_refused_and_nothing_is_stored(client, db, integration):
     body = json.dumps(wc_order([("Krus", "KRUS-01", 1, "100.00", "25.00")])).encode()
     response = deliver(client, integration, body, secret="not-the-secret")
     assert response.status_code == 401
-    assert "signature" in response.get_json()["message"]
+    assert "signature" in response.get_json()["message"].lower()
     unsigned = client.post(
         f"/webhooks/woocommerce/{integration.webhook_token}", data=body, content_type="application/json"
     )

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint translations extract-messages clean
+.PHONY: run test bench lint translations extract-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: translations
 
 test: $(VENV)/.installed-test translations
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Orders through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not part of `make test`).
+bench: $(VENV)/.installed-test translations
+	$(BIN)/python -m tests.bench_pipeline $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

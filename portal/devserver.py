@@ -80,7 +80,17 @@ def run(instance_path: str, port: int) -> None:
 
     processes.append(
         subprocess.Popen(
-            [str(bin_dir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], "default"], env=env
+            [
+                str(bin_dir / "rq"),
+                "worker",
+                "--worker-class",
+                "workers.worker.AppWorker",
+                "--with-scheduler",
+                "--url",
+                env["REDIS_URL"],
+                "default",
+            ],
+            env=env,
         )
     )
     # Periodic jobs (workers/schedule.py: the stuck-transfer watchdog), enqueued for the worker above.

@@ -1,0 +1,315 @@
+"""`make bench` (BENCH_ARGS="--orders 300 --workers 1"): WooCommerce orders through the whole pipeline —
+signed webhooks into the web app → RQ → the e-conomic sandbox, booked — and a no-op RQ job as the yardstick,
+measured in the same run on the same Redis, database and worker processes.
+
+    orders per second    N webhooks posted at once, until the last transfer is done (throughput)
+    API calls per order  requests the workers sent to the e-conomic sandbox, per order (steady state:
+                         the warm-up order cached the customer and the products)
+    p50/p95 transfer     webhook received → transfer done, one order at a time (no queueing)
+    cost vs a no-op job  seconds per order at full throughput / seconds per no-op job at full throughput
+
+The workers are real `rq` worker processes of the class production runs (workers.worker.AppWorker); the
+e-conomic sandbox runs inside them (it stands in for e-conomic's servers, so the time spent in it is shown
+apart: in production it is network wait, not our work). Database: BENCH_DATABASE_URL, else a throwaway
+SQLite file; Redis: BENCH_REDIS_URL (flushed!), else an embedded redis-server. Not collected by pytest.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WARM_UP = 3
+
+
+def noop() -> None:
+    """The yardstick: an RQ job that does nothing."""
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# --- the worker processes ----------------------------------------------------------------------------------
+
+
+def run_worker(worker_class: str) -> None:
+    """A worker that counts the requests it sends to the sandboxes (and the time spent in them) in Redis."""
+    import importlib
+
+    from redis import Redis
+    from rq import Queue
+
+    from portal.sandbox.transport import SandboxTransport
+
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    original = SandboxTransport.handle_request
+
+    def counted(self, request):
+        started = time.perf_counter()
+        try:
+            return original(self, request)
+        finally:
+            system = request.url.path.split("/")[2]
+            pipe = redis.pipeline()
+            pipe.incr(f"bench:calls:{system}")
+            pipe.incrbyfloat("bench:sandbox_seconds", time.perf_counter() - started)
+            pipe.execute()
+
+    SandboxTransport.handle_request = counted
+    module, name = worker_class.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    cls([Queue("default", connection=redis)], connection=redis).work(logging_level="WARNING")
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+def wait_until(condition, timeout: float = 600.0, every: float = 0.005) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the workers")
+        time.sleep(every)
+
+
+def queue_idle(queue) -> bool:
+    from rq.registry import StartedJobRegistry
+
+    return queue.count == 0 and StartedJobRegistry(queue=queue).count == 0
+
+
+def prepare(app):
+    """The demo account (e-conomic sandbox + WooCommerce sandbox shop), booking on `processing`; the shop's
+    own webhooks removed: the bench posts the signed deliveries itself, at the pace it measures."""
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from portal.cli import seed_demo
+    from portal.extensions import db
+    from portal.integrations import operations as setup_operations
+    from portal.integrations.connections import connector_for
+    from portal.models import OrderIntegration
+    from portal.pipeline.integrations import update_settings
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+
+    upgrade()
+    seed_demo()
+    integration = db.session.scalar(select(OrderIntegration))
+    setup_operations.set_auto_book(integration.setup, True)
+    update_settings(integration, {**integration.settings, "states": {"processing": "booked"}})
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{integration.webhook_token}"
+    connector_for(integration.connection).delete_webhooks(delivery_url)
+    return integration.id
+
+
+def place_orders(app, count: int) -> list[bytes]:
+    """Orders placed in the WooCommerce sandbox shop, as the JSON bodies its webhooks would carry."""
+    import httpx
+
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+    bodies = []
+    with httpx.Client(
+        transport=SandboxTransport(app),
+        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
+        auth=("ck_demo", "cs_demo"),
+    ) as shop:
+        products = [p for p in shop.get("/products", params={"per_page": 20}).json() if p.get("sku")][:3]
+        for n in range(count):
+            order = shop.post(
+                "/orders",
+                json={
+                    "status": "processing",
+                    "billing": {
+                        "first_name": "Ida",
+                        "last_name": "Holm",
+                        "email": "ida@example.dk",  # one customer: cached after the warm-up
+                        "country": "DK",
+                    },
+                    "payment_method": "bacs",
+                    "line_items": [
+                        {"product_id": products[i % len(products)]["id"], "quantity": 1 + (n + i) % 3}
+                        for i in range(2)
+                    ],
+                    "shipping_lines": [{"method_id": "flat_rate", "method_title": "GLS", "total": "39.20"}],
+                },
+            )
+            assert order.status_code == 201, order.text
+            bodies.append(json.dumps(order.json()).encode())
+    return bodies
+
+
+def post_webhooks(client, token: str, secret: str, bodies: list[bytes], first_id: int) -> None:
+    from portal.connectors.woocommerce import signature
+
+    for n, body in enumerate(bodies):
+        response = client.post(
+            f"/webhooks/woocommerce/{token}",
+            data=body,
+            content_type="application/json",
+            headers={
+                "X-WC-Webhook-Signature": signature(body, secret),
+                "X-WC-Webhook-Topic": "order.updated",
+                "X-WC-Webhook-Delivery-ID": f"bench-{first_id + n}",
+            },
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def done_count(db, integration_id) -> int:
+    from sqlalchemy import func, select
+
+    from portal.models import Transfer
+
+    db.session.rollback()  # a fresh snapshot
+    statuses = dict(
+        db.session.execute(
+            select(Transfer.status, func.count())
+            .where(Transfer.integration_id == integration_id)
+            .group_by(Transfer.status)
+        ).all()
+    )
+    bad = {k: v for k, v in statuses.items() if k not in ("done", "pending", "running")}
+    if bad:
+        errors = db.session.scalars(
+            select(Transfer.error_message).where(Transfer.status.in_(bad)).limit(3)
+        ).all()
+        raise SystemExit(f"transfers did not finish: {bad}: {errors}")
+    return statuses.get("done", 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=300, help="orders in the throughput run")
+    parser.add_argument("--latency-orders", type=int, default=50, help="orders sent one at a time")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-class", default="workers.worker.AppWorker")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        run_worker(args.worker_class)
+        return
+
+    with tempfile.TemporaryDirectory() as directory:
+        processes = []
+        env = {
+            "INSTANCE_PATH": directory,
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL")
+            or f"sqlite:///{Path(directory) / 'bench.db'}",
+            "SANDBOX_ENABLED": "1",
+        }
+        if os.environ.get("BENCH_REDIS_URL"):
+            env["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+        else:
+            from portal.devserver import start_embedded_redis
+
+            redis_process, env["REDIS_URL"] = start_embedded_redis(Path(directory))
+            processes.append(redis_process)
+        os.environ.update(env)
+        try:
+            bench(args, processes)
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                process.wait(10)
+
+
+def bench(args, processes) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import OrderIntegration
+
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    redis.flushdb()
+    app = create_app()
+    with app.app_context():
+        integration_id = prepare(app)
+        integration = db.session.get(OrderIntegration, integration_id)
+        token, secret = integration.webhook_token, integration.webhook_secret["secret"]
+        bodies = place_orders(app, WARM_UP + args.orders + args.latency_orders)
+    queue = Queue("default", connection=redis)
+    queue.empty()
+    for _ in range(args.workers):
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.bench_pipeline",
+                    "--worker",
+                    "--worker-class",
+                    args.worker_class,
+                ],
+                env=dict(os.environ),
+            )
+        )
+    client = app.test_client()
+    with app.app_context():
+        # warm-up: worker start, imports, the customer and product caches
+        post_webhooks(client, token, secret, bodies[:WARM_UP], 0)
+        wait_until(lambda: done_count(db, integration_id) == WARM_UP, timeout=120, every=0.05)
+
+        # the yardstick: as many no-op jobs, all at once, on the same workers
+        wait_until(lambda: queue_idle(queue))
+        started = time.perf_counter()
+        with redis.pipeline() as pipe:
+            for _ in range(args.orders):
+                queue.enqueue("tests.bench_pipeline.noop", pipeline=pipe)
+            pipe.execute()
+        wait_until(lambda: queue_idle(queue))
+        noop_seconds = (time.perf_counter() - started) / args.orders
+
+        # throughput: every webhook at once, until the last transfer is done
+        redis.delete("bench:calls:e-conomic", "bench:sandbox_seconds")
+        started = time.perf_counter()
+        post_webhooks(client, token, secret, bodies[WARM_UP : WARM_UP + args.orders], WARM_UP)
+        posted = time.perf_counter() - started
+        wait_until(lambda: done_count(db, integration_id) == WARM_UP + args.orders)
+        elapsed = time.perf_counter() - started
+        calls = int(redis.get("bench:calls:e-conomic") or 0)
+        sandbox_seconds = float(redis.get("bench:sandbox_seconds") or 0)
+
+        # latency: one order at a time, received → done
+        latencies = []
+        first = WARM_UP + args.orders
+        for n, body in enumerate(bodies[first:]):
+            started = time.perf_counter()
+            post_webhooks(client, token, secret, [body], first + n)
+            wait_until(lambda n=n: done_count(db, integration_id) == first + n + 1, every=0.002)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    per_order = elapsed / args.orders
+    per_order_ours = (elapsed - sandbox_seconds / args.workers) / args.orders
+    database = os.environ["DATABASE_URL"].split(":")[0]
+    print(
+        f"\nPython {sys.version.split()[0]}, {database}, {args.workers} × {args.worker_class}, {os.cpu_count()} cores"
+    )
+    print(f"orders                      {args.orders} (+{WARM_UP} warm-up, {len(latencies)} one at a time)")
+    print(f"orders per second           {args.orders / elapsed:8.1f}   (webhooks posted in {posted:.2f} s)")
+    print(f"e-conomic calls per order   {calls / args.orders:8.2f}   (target ≤ 2.5)")
+    print(
+        f"transfer time p50 / p95     {statistics.median(latencies):8.1f} / {percentile(latencies, 0.95):.1f} ms"
+    )
+    print(f"no-op RQ job                {noop_seconds * 1000:8.2f} ms each ({1 / noop_seconds:.0f} jobs/s)")
+    print(
+        f"per order                   {per_order * 1000:8.2f} ms = {per_order / noop_seconds:.2f} × a no-op job"
+    )
+    inside = sandbox_seconds / args.orders * 1000
+    print(
+        f"  without the sandbox       {per_order_ours * 1000:8.2f} ms = {per_order_ours / noop_seconds:.2f} × "
+        f"a no-op job (target ≤ 3; {inside:.2f} ms/order inside e-conomic's stand-in)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -398,3 +398,30 @@ def test_the_wizard_step_5_and_the_dashboard_link_the_shops(owner_client, db, se
     step = body(owner_client.get(f"/setup/{setup.id}"))
     assert "Forbind og tilknyt en webshop" in step and integration.name in step
     assert integration.name in body(owner_client.get("/dashboard"))
+
+
+def test_support_may_view_and_change_settings_but_never_enters_the_smtp_password(
+    client, db, account, owner, staff, integration
+):
+    client.post("/logout")
+    login(client, staff.email)
+    assert (
+        client.post(
+            f"/support/accounts/{account.id}/impersonate", data={"reason": "Kunden spørger om fakturamails"}
+        ).status_code
+        == 302
+    )
+    page = body(client.get(f"/shops/integrations/{integration.id}"))
+    assert "Kun kunden indtaster SMTP-adgangskoden." in page
+    refused = client.post(f"/shops/integrations/{integration.id}", data=settings_form(db, integration))
+    assert refused.status_code == 400 and "Kun kunden indtaster SMTP-adgangskoden." in body(refused)
+    saved = client.post(
+        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, mail_password="")
+    )
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert integration.mail_secret is None and integration.settings["poll_minutes"] == 10
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "order_integration.settings")
+    ).one()
+    assert event.support_session_id is not None  # the customer sees who changed what

@@ -43,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
     from portal.pipeline.views import bp as transfers_bp
+    from portal.shops.views import bp as shops_bp
     from portal.support.views import bp as support_bp
     from portal.webhooks.views import bp as webhooks_bp
 
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(webhooks_bp)  # the transfer pipeline: shops' webhooks, the transfer log
     app.register_blueprint(transfers_bp)
+    app.register_blueprint(shops_bp)  # webshops: connect, link to an accounting integration, settings
     sandbox.init_app(app)
     register_commands(app)
     return app

@@ -30,6 +30,8 @@ ID_ARGUMENTS = {
     "setup_id": AccountingSetup,
     "template_id": Template,
     "transfer_id": Transfer,
+    "integration_id": OrderIntegration,
+    "shop_id": "webshop",  # a Connection with role="webshop" (the shops pages 404 on any other)
 }
 # Staff-only routes take any account's id on purpose; customers are refused outright.
 STAFF_ROUTES = {
@@ -107,7 +109,7 @@ def _objects_of(account, staff) -> dict:
         )
         db.session.add(transfer)
         db.session.commit()
-        objects[Transfer] = transfer
+        objects.update({Transfer: transfer, OrderIntegration: integration, "webshop": shop})
     return {model: value if isinstance(value, int) else value.id for model, value in objects.items()}
 
 

@@ -28,7 +28,8 @@ ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")
 @dataclass(frozen=True)
 class Capabilities:
     vat_model: Literal["product_group", "account", "line_code"]
-    orders: bool  # can hold orders (reserve stock) before invoicing
+    # Bogbro creates orders there (reserving stock before invoicing): offers the per-state "order" document
+    orders: bool
     stock: bool  # keeps stock we can read
     email_invoice: bool  # can e-mail a booked invoice itself
     oss: bool  # can book EU B2C sales with the destination country's VAT

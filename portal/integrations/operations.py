@@ -196,6 +196,15 @@ def account_setups(account: Account) -> list[AccountingSetup]:
     ).all()
 
 
+def linked_shops(setup: AccountingSetup) -> list:
+    """The order integrations (webshops) sending to this setup (step 5 of the wizard)."""
+    from portal.models import OrderIntegration
+
+    return db.session.scalars(
+        select(OrderIntegration).where(OrderIntegration.setup_id == setup.id).order_by(OrderIntegration.id)
+    ).all()
+
+
 def save_template(template: Template, submitted: dict, available: dict[str, list[Choice]]) -> dict[str, str]:
     """Store the chosen values; every value must be one the system offers right now.
 

@@ -155,6 +155,7 @@ def setup(setup_id):
         system=system,
         specs={(spec.kind, spec.zone): spec for spec in system.templates},
         missing=operations.missing_values(setup),
+        linked=operations.linked_shops(setup),
     )
 
 

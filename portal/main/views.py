@@ -9,6 +9,7 @@ from portal.i18n import LANGUAGE_SESSION_KEY
 from portal.integrations.operations import account_setups
 from portal.models import LANGUAGES
 from portal.redis_client import get_redis
+from portal.shops.operations import shop_integrations as account_shop_integrations
 from portal.tenancy import account_required, current_account
 from portal.web import safe_next
 
@@ -29,7 +30,8 @@ def index():
 def dashboard():
     account = current_account()
     setups = account_setups(account)
-    return render_template("main/dashboard.html", account=account, setups=setups)
+    shops = [i for linked in account_shop_integrations(account).values() for i in linked]
+    return render_template("main/dashboard.html", account=account, setups=setups, shops=shops)
 
 
 @bp.post("/language")

@@ -10,6 +10,7 @@ from portal.connectors import system_module
 from portal.connectors.sources import WebhookRejected
 from portal.extensions import csrf, db
 from portal.models import OrderIntegration
+from portal.pipeline.integrations import signing_secret
 from portal.pipeline.operations import record_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -26,7 +27,7 @@ def receive(source: str, token: str):
     except LookupError:
         abort(404)
     raw_body = request.get_data(cache=False)
-    secret = (integration.webhook_secret or {}).get("secret") or ""
+    secret = signing_secret(integration)
     try:
         delivery = module.verify_webhook(dict(request.headers), raw_body, secret)
     except WebhookRejected as exc:

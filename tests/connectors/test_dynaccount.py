@@ -120,7 +120,8 @@ def test_the_system_describes_dynaccount_honestly():
     assert get_system("dynaccount") is SYSTEM
     assert CONFIG_PREFIX == "DYNACCOUNT_"
     caps = SYSTEM.capabilities
-    assert (caps.vat_model, caps.orders, caps.stock, caps.email_invoice) == ("line_code", True, True, True)
+    # orders: Dynaccount has debtor orders, but Bogbro does not create them yet (no "order" document)
+    assert (caps.vat_model, caps.orders, caps.stock, caps.email_invoice) == ("line_code", False, True, True)
     assert (caps.oss, caps.payment_endpoint, caps.credit_note) == (False, False, "table")
     templates = {(t.kind, t.zone): [(f.name, f.choices) for f in t.fields] for t in SYSTEM.templates}
     assert templates[("invoice", "")] == [

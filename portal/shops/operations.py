@@ -1,0 +1,378 @@
+"""Connecting webshops, linking them to accounting integrations, their webhooks and settings.
+
+Every change is audited (portal.pipeline.integrations audits the integration's own changes). Nothing here
+holds a database write transaction open while a shop answers: the sandbox shops deliver their webhooks
+back into this same database (on SQLite a second writer would wait for us, and we for it).
+"""
+
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal import audit
+from portal.connectors import StaticCredentials, system_module
+from portal.connectors.base import Choice
+from portal.connectors.errors import ConnectorError
+from portal.connectors.sources import RemoteWebhook, SourceConnector
+from portal.extensions import db
+from portal.integrations import operations as setup_operations
+from portal.integrations.connections import SandboxTransport, connector_for, system_settings
+from portal.models import Account, AccountingSetup, Connection, OrderIntegration
+from portal.pipeline import integrations
+from portal.pipeline.settings import ORDER_STATES, PAID_STATES
+from portal.sandbox.transport import IN_PROCESS_ORIGIN
+
+SHOP_SYSTEMS = ("woocommerce", "shopify")
+
+
+class ShopError(Exception):
+    """A refusal with a message meant for the user; `field` names the form field it is about, if any."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def translated(problem) -> str:
+    """A connector's or the settings' English message (an N_ msgid, maybe with parameters) in the UI's
+    language."""
+    params = getattr(problem, "params", None)
+    if params:
+        return _(problem.msgid, **params)
+    return _(getattr(problem, "msgid", str(problem)))
+
+
+# --- connecting ---------------------------------------------------------------------------------------------
+
+
+def _transport(sandbox: bool):
+    return SandboxTransport(current_app._get_current_object()) if sandbox else None
+
+
+def connect_woocommerce(account: Account, sandbox: bool, url: str, key: str, secret: str) -> Connection:
+    """Check the key against the shop (over HTTPS; the sandbox in-process), then store it encrypted.
+    Nothing is stored when the shop refuses."""
+    settings = system_settings("woocommerce", sandbox)
+    module = system_module("woocommerce")
+    params = {"url": "" if sandbox else url, "consumer_key": key, "consumer_secret": secret}
+    try:
+        credentials = module.finish_connect(settings, params, "", _transport(sandbox))
+        shop = _verify("woocommerce", sandbox, credentials)
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise ShopError(
+            _("WooCommerce refused the connection: %(message)s", message=translated(exc.message)),
+            field=(exc.details or {}).get("field") if isinstance(exc.details, dict) else None,
+        ) from exc
+    return _store_shop(account, "woocommerce", sandbox, credentials, shop["name"] or credentials["url"])
+
+
+def normalise_shopify_shop(value: str) -> str:
+    try:
+        return system_module("shopify").normalise_shop(value)
+    except ConnectorError as exc:
+        raise ShopError(translated(exc.message), field="shop") from exc
+
+
+def start_shopify(sandbox: bool, shop: str, callback_url: str, state: str) -> str:
+    """Shopify's install page for `shop` (the browser goes there to grant access)."""
+    settings = system_settings("shopify", sandbox)
+    try:
+        return system_module("shopify").start_connect(settings, callback_url, state, shop=shop)
+    except ConnectorError as exc:
+        raise ShopError(translated(exc.message)) from exc
+
+
+def connect_shopify(
+    account: Account, sandbox: bool, params: dict, callback_url: str, expected_state: str
+) -> Connection:
+    """The install callback → an offline token (after Shopify's signature and our state are checked)."""
+    settings = system_settings("shopify", sandbox)
+    try:
+        credentials = system_module("shopify").finish_connect(
+            settings, params, callback_url, _transport(sandbox), expected_state=expected_state
+        )
+        shop = _verify("shopify", sandbox, credentials)
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise ShopError(
+            _("Shopify refused the connection: %(message)s", message=translated(exc.message))
+        ) from exc
+    return _store_shop(account, "shopify", sandbox, credentials, shop.get("name") or credentials["shop"])
+
+
+def _verify(system: str, sandbox: bool, credentials: dict) -> dict:
+    probe = Connection(system=system, role="webshop", label="", credentials=credentials, sandbox=sandbox)
+    connector = connector_for(probe, credentials=StaticCredentials(credentials))
+    try:
+        return connector.verify()
+    finally:
+        connector.close()
+
+
+def _shop_key(system: str, credentials: dict) -> str:
+    return credentials.get("url", "") if system == "woocommerce" else credentials.get("shop", "")
+
+
+def _store_shop(account, system, sandbox, credentials, label) -> Connection:
+    """A new webshop Connection, or the account's existing one for the same shop with renewed keys."""
+    key = _shop_key(system, credentials)
+    existing = next(
+        (
+            connection
+            for connection in db.session.scalars(
+                select(Connection).where(
+                    Connection.account_id == account.id,
+                    Connection.system == system,
+                    Connection.role == "webshop",
+                    Connection.sandbox == sandbox,
+                )
+            )
+            if connection.credentials and _shop_key(system, connection.credentials) == key
+        ),
+        None,
+    )
+    if existing is not None:
+        existing.credentials = credentials
+        existing.status, existing.status_message = "active", None
+        audit.record("connection.renewed", existing, account=account)
+        db.session.commit()
+        return existing
+    connection = Connection(
+        account_id=account.id,
+        system=system,
+        role="webshop",
+        label=label[:200],
+        credentials=credentials,
+        sandbox=sandbox,
+    )
+    db.session.add(connection)
+    audit.record(
+        "connection.created",
+        connection,
+        account=account,
+        changes={
+            "system": {"before": None, "after": system},
+            "sandbox": {"before": None, "after": sandbox},
+            "shop": {"before": None, "after": key},
+        },
+    )
+    db.session.commit()
+    return connection
+
+
+def account_shops(account: Account) -> list[Connection]:
+    return db.session.scalars(
+        select(Connection)
+        .where(Connection.account_id == account.id, Connection.role == "webshop")
+        .order_by(Connection.id)
+    ).all()
+
+
+def shop_integrations(account: Account) -> dict[int, list[OrderIntegration]]:
+    """Connection id -> its order integrations, for the account's shops (one query)."""
+    found: dict[int, list[OrderIntegration]] = {}
+    for integration in db.session.scalars(
+        select(OrderIntegration)
+        .where(OrderIntegration.account_id == account.id)
+        .order_by(OrderIntegration.id)
+    ):
+        found.setdefault(integration.connection_id, []).append(integration)
+    return found
+
+
+def linkable_setups(account: Account) -> list[AccountingSetup]:
+    """The accounting integrations a shop can send orders to: the active ones."""
+    return [setup for setup in setup_operations.account_setups(account) if setup.active]
+
+
+# --- linking and webhooks -----------------------------------------------------------------------------------
+
+
+def delivery_url(integration: OrderIntegration) -> str:
+    """Where the shop delivers: this app's webhooks.receive. A sandbox shop lives inside this app and
+    delivers in-process, so its URL is on the in-process origin."""
+    values = {"source": integration.source_system, "token": integration.webhook_token}
+    if integration.connection.sandbox:
+        return IN_PROCESS_ORIGIN + url_for("webhooks.receive", **values)
+    return url_for("webhooks.receive", _external=True, **values)
+
+
+def _shop_connector(connection: Connection) -> SourceConnector:
+    if connection.status != "active" or not connection.credentials:
+        raise ShopError(_("The shop is not connected. Connect it again first."))
+    return connector_for(connection)
+
+
+def default_settings(system: str, setup: AccountingSetup) -> dict:
+    """A new integration transfers the shop's paid states: booked when the setup books, else drafts."""
+    document = "booked" if setup.auto_book else "draft"
+    return {"states": {state: document for state in PAID_STATES[system]}}
+
+
+def link(connection: Connection, setup: AccountingSetup, name: str) -> OrderIntegration:
+    """Create the (inactive) order integration; its webhooks are registered next (register_webhooks)."""
+    if not setup.active:
+        raise ShopError(_("Choose an active accounting integration."), field="setup")
+    return integrations.create_integration(
+        connection, setup, name, default_settings(connection.system, setup)
+    )
+
+
+def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> list[RemoteWebhook]:
+    """Subscribe the shop to Bogbro's topics with the integration's secret (a new one when `rotate`).
+
+    The secret is committed before the shop is called, so a delivery the shop sends at once already
+    verifies; no transaction stays open while the shop answers.
+    """
+    connector = _shop_connector(integration.connection)
+    secret = (
+        integrations.rotate_webhook_secret(integration) if rotate else integration.webhook_secret["secret"]
+    )
+    url = delivery_url(integration)
+    db.session.commit()
+    try:
+        registered = connector.register_webhooks(url, secret)
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise ShopError(
+            _("The shop did not accept Bogbro's webhooks: %(message)s", message=translated(exc.message))
+        ) from exc
+    finally:
+        connector.close()
+    audit.record(
+        "order_integration.webhooks_registered",
+        integration,
+        account=integration.account,
+        changes={"topics": {"before": None, "after": sorted(w.topic for w in registered)}},
+    )
+    db.session.commit()
+    return registered
+
+
+def webhook_status(integration: OrderIntegration) -> list[RemoteWebhook]:
+    """The shop's subscriptions to this integration's delivery URL, as the shop reports them now."""
+    connector = _shop_connector(integration.connection)
+    url = delivery_url(integration)
+    db.session.commit()  # nothing pending while the shop answers
+    try:
+        return [webhook for webhook in connector.list_webhooks() if webhook.delivery_url == url]
+    except ConnectorError as exc:
+        raise ShopError(_("The shop did not answer: %(message)s", message=translated(exc.message))) from exc
+    finally:
+        connector.close()
+
+
+def set_active(integration: OrderIntegration, active: bool) -> None:
+    if active and not integration.setup.active:
+        raise ShopError(
+            _("Activate the accounting integration %(setup)s first.", setup=integration.setup.name)
+        )
+    if active and integration.connection.status != "active":
+        raise ShopError(_("The shop is not connected. Connect it again first."))
+    integrations.set_active(integration, active)
+
+
+def disconnect(connection: Connection) -> list[str]:
+    """Remove Bogbro's webhooks from the shop, deactivate its integrations, forget its keys. Returns the
+    problems met at the shop (the disconnect happens anyway: the customer removes the rest there)."""
+    problems = []
+    linked = db.session.scalars(
+        select(OrderIntegration).where(OrderIntegration.connection_id == connection.id)
+    ).all()
+    urls = [delivery_url(integration) for integration in linked]
+    db.session.commit()
+    if urls:
+        try:
+            connector = _shop_connector(connection)
+        except ShopError as refusal:
+            problems.append(refusal.message)
+        else:
+            try:
+                for url in urls:
+                    connector.delete_webhooks(url)
+            except ConnectorError as exc:
+                problems.append(
+                    _(
+                        "Bogbro's webhooks could not be removed from the shop (%(message)s): "
+                        "remove them in the shop.",
+                        message=translated(exc.message),
+                    )
+                )
+            finally:
+                connector.close()
+    for integration in linked:
+        if integration.active:
+            integrations.set_active(integration, False)
+    changes = audit.apply_changes(connection, {"status": "disabled"})
+    connection.credentials = {}
+    audit.record("connection.disconnected", connection, account=connection.account, changes=changes)
+    db.session.commit()
+    return problems
+
+
+# --- settings -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingsContext:
+    """What the settings form offers for one integration, and why some choices are not offered."""
+
+    states: tuple[str, ...]
+    payment_terms: list[Choice] | None  # None: the accounting system did not answer
+    failure: str | None
+    can_book: bool
+    can_order: bool
+    can_oss: bool
+    system_name: str
+
+
+def settings_context(integration: OrderIntegration) -> SettingsContext:
+    setup = integration.setup
+    system = setup_operations.system_of(setup)
+    stored = list((integration.settings or {}).get("states") or {})
+    standard = ORDER_STATES.get(integration.source_system, ())
+    states = tuple(standard) + tuple(state for state in stored if state not in standard)
+    terms, failure = None, None
+    try:
+        terms = setup_operations.choices(setup, "payment_terms")
+    except ConnectorError as exc:
+        failure = translated(exc.message)
+    return SettingsContext(
+        states=states,
+        payment_terms=terms,
+        failure=failure,
+        can_book=setup.auto_book,
+        can_order=system.capabilities.orders,
+        can_oss=system.capabilities.oss,
+        system_name=system.name,
+    )
+
+
+def save_settings(
+    integration: OrderIntegration,
+    values: dict,
+    smtp_password: str | None,
+    context: SettingsContext,
+    form_errors: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Store the settings from the form (the keys the form does not show are kept). Returns every error
+    per setting (the form's own and clean_settings'), translated; nothing is saved when there are any."""
+    errors = dict(form_errors or {})
+    if context.payment_terms is None:
+        errors["payment_terms_by_method"] = context.failure or ""
+    merged = {**(integration.settings or {}), **values}
+    terms = {choice.value for choice in context.payment_terms or []}
+    try:
+        integrations.clean_settings(merged, integration.setup, integration.source_system, terms)
+    except integrations.SettingsError as refusal:
+        errors = {**{key: translated(problem) for key, problem in refusal.errors.items()}, **errors}
+    if errors:
+        return errors
+    integrations.update_settings(
+        integration, merged, smtp_password=smtp_password or None, payment_terms=terms
+    )
+    return {}

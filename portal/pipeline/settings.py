@@ -16,7 +16,7 @@ Stored settings (every key optional):
       "rounding_tolerance": "0.10",
       "oss": false,
       "poll_minutes": 5,                                 # the reconciliation poll; 0 = never
-      "invoice_mail": {                                  # the booked invoice, via the shop's own SMTP
+      "invoice_mail": {                                  # mail the booked invoice via the customer's own SMTP
         "enabled": false, "host": "smtp.example.dk", "port": 587, "security": "starttls",  # | ssl | none
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
         "subject": "Faktura {invoice_number}", "body": "Tak for din ordre {order_number} ..."
@@ -40,6 +40,18 @@ from portal.engine.vat import TEST_RATES, RateTable, load_ibericode
 from portal.models import AccountingSetup, OrderIntegration
 
 DEFAULT_STATES = {"processing": "booked", "completed": "booked"}
+# The order states a shop reports (the keys of "states"): WooCommerce's order `status`; Shopify's
+# `financial_status` (see portal.pipeline.operations.order_state).
+ORDER_STATES = {
+    "woocommerce": ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"),
+    "shopify": (
+        "pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided",
+    ),
+}  # fmt: skip
+# The states a new integration transfers: the paid ones (as drafts unless the setup books automatically).
+PAID_STATES = {"woocommerce": ("processing", "completed"), "shopify": ("paid",)}
+MAIL_SECURITY = ("starttls", "ssl", "none")
+MAIL_PLACEHOLDERS = ("invoice_number", "order_number", "customer_name", "shop_name")
 _TUPLES = ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names")
 _PLAIN = ("shop_id", "home_country", "match_b2c", "match_b2b", "match_ean", "collective_customer")
 

@@ -121,7 +121,9 @@ def place_orders(app, count: int) -> list[bytes]:
         base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
         auth=("ck_demo", "cs_demo"),
     ) as shop:
-        products = [p for p in shop.get("/products", params={"per_page": 20}).json() if p.get("sku")][:3]
+        # simple products with Danish VAT (a gift card is VAT-free: it needs its own product group)
+        listed = shop.get("/products", params={"per_page": 50, "type": "simple"}).json()
+        products = [p for p in listed if p.get("sku") and p.get("tax_status") == "taxable"][:3]
         for n in range(count):
             order = shop.post(
                 "/orders",

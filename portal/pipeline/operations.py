@@ -1,7 +1,8 @@
 """The transfer pipeline: raw events in, exactly one accounting document per order (and per refund) out.
 
     record_event   store the raw payload (deduplicated on the sender's delivery id), commit, then queue
-    process_event  normalise, decide (state, activation date) and upsert the Transfer; queue run_transfer
+    process_event  normalise, decide (state, activation date) and upsert the Transfer; then post it at once
+                   (later runs — retries, resumes, credit notes woken up — are run_transfer jobs)
     run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
                    step — customer → products → draft → book → payment — committing a checkpoint after each
     requeue_stuck  the watchdog: transfers left `running` by a worker that died are queued again
@@ -10,6 +11,7 @@ Never twice: the unique Transfer per (integration, kind, source id), the lock, a
 document by its deterministic reference before every create and after every ambiguous failure.
 """
 
+import hashlib
 import json
 import logging
 import re
@@ -167,8 +169,11 @@ def process_event(event_id: int) -> None:
         None,
         None,
     )
-    enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    _finish_event(event, f"transfer {transfer.id} queued")
+    transfer_id = transfer.id
+    _finish_event(event, f"transfer {transfer_id} started")
+    # Posted in this job: a job of its own would cost a queue round trip per order. Committed as pending
+    # first, so a worker dying here leaves it to the watchdog (requeue_stuck), like any lost job.
+    run_transfer(transfer_id)
 
 
 def order_state(source: str, order: dict) -> str:
@@ -828,7 +833,7 @@ FIRST_POLL_WINDOW = timedelta(days=1)
 
 def poll_orders(integration_id: int) -> int:
     """Read the orders changed since the last poll from the shop and record each version as an event; the
-    unique delivery id (order id + modification time) makes repeated polls and a poll racing a webhook
+    unique delivery id per version (poll_delivery_id) makes repeated polls and a poll racing a webhook
     harmless. Returns the number of new events."""
     integration = db.session.get(OrderIntegration, integration_id)
     if integration is None or not integration.active:
@@ -847,8 +852,7 @@ def poll_orders(integration_id: int) -> int:
     while page:
         result = shop.list_orders(modified_after=since, page=page)
         for order in result.items:
-            modified = order.get("date_modified_gmt") or order.get("updated_at") or order.get("date_modified")
-            delivery_id = f"poll:{order.get('id')}:{modified or ''}"
+            delivery_id = poll_delivery_id(order)
             if record_event(
                 integration, "poll", delivery_id, "order.poll", str(order.get("id")), json.dumps(order)
             ):
@@ -858,6 +862,14 @@ def poll_orders(integration_id: int) -> int:
     integration.last_polled_at = started
     db.session.commit()
     return recorded
+
+
+def poll_delivery_id(order: dict) -> str:
+    """One id per version of an order: its modification time (whole seconds in both shops, so two changes
+    within a second share it) and a hash of the document (the same version reads the same every poll)."""
+    modified = order.get("date_modified_gmt") or order.get("updated_at") or order.get("date_modified")
+    digest = hashlib.sha256(json.dumps(order, sort_keys=True).encode()).hexdigest()[:16]
+    return f"poll:{order.get('id')}:{modified or ''}:{digest}"
 
 
 def due_polls() -> list[int]:

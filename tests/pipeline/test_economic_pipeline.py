@@ -369,12 +369,13 @@ def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
 
 def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_booked, run_jobs, redis):
     integration = make_integration(db, account, setup_booked)
-    event = feed(integration, order())
-    operations.process_event(event.id)  # queues run_transfer
+    operations.process_event(feed(integration, {**order(), "status": "pending"}).id)  # not transferring
     transfer = only_transfer(db)
+    assert transfer.status == "skipped"
     lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
     assert lock.acquire(blocking=False)
     try:
+        feed(integration, order())  # now `processing`: the transfer is decided and posted … or not: held
         run_jobs()
         db.session.expire_all()
         assert transfer.status == "pending" and transfer.attempts == 0
@@ -577,17 +578,18 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
     to create the draft."""
     integration = make_integration(db, account, setup_booked)
     event = feed(integration, order())
-    operations.process_event(event.id)
-    transfer = only_transfer(db)
-    key = f"bogbro:lock:transfer:{transfer.id}"
     original = operations._ensure_products
+    keys = []
 
-    def slow_products(*args):
-        original(*args)
-        redis.set(key, "another-worker")  # our lock expired; someone else holds it now
+    def slow_products(transfer, *args):
+        original(transfer, *args)
+        keys.append(f"bogbro:lock:transfer:{transfer.id}")
+        redis.set(keys[0], "another-worker")  # our lock expired; someone else holds it now
 
     monkeypatch.setattr(operations, "_ensure_products", slow_products)
-    operations.run_transfer(transfer.id)
+    operations.process_event(event.id)  # decides, then posts the transfer in the same job
+    transfer = only_transfer(db)
+    key = keys[0]
     db.session.expire_all()
     assert transfer.status == "running" and transfer.products_ensured and transfer.draft_id is None
     assert remote(setup_booked).find_invoice(REF) is None

@@ -1,7 +1,9 @@
 """Language choice and Danish-first formatting of amounts and dates."""
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from babel.dates import format_timedelta
 from babel.numbers import format_currency, format_decimal
 from flask import request, session
 from flask_babel import format_date, format_datetime, get_locale
@@ -36,9 +38,18 @@ def format_number(value, locale=None) -> str:
     return format_decimal(value, locale=str(locale or get_locale() or "da"))
 
 
+def format_ago(value, now: datetime | None = None, locale=None) -> str:
+    """`for 5 minutter siden` / `5 minutes ago` for an aware UTC moment in the past."""
+    if value is None:
+        return ""
+    moment = (now or datetime.now(UTC)) - value
+    return format_timedelta(-moment, add_direction=True, locale=str(locale or get_locale() or "da"))
+
+
 def init_app(app):
     app.jinja_env.filters["amount"] = format_amount
     app.jinja_env.filters["number"] = format_number
+    app.jinja_env.filters["ago"] = format_ago
     app.jinja_env.filters["date"] = lambda value, fmt="medium": format_date(value, fmt) if value else ""
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else ""

@@ -429,6 +429,21 @@ class ShopifyConnector(SourceConnector):
     def get_order(self, order_id: str) -> dict:
         return self._json("GET", f"orders/{int(order_id)}.json")["order"]
 
+    def find_order(self, number: str) -> dict | None:
+        """The order whose number (`order_number` 1001, shown as the `name` "#1001") is `number`, asked for
+        with the `name` filter and checked here (a shop may prefix names), else the order with that id."""
+        number = str(number).strip().lstrip("#")
+        if not number:
+            return None
+        found = self._json("GET", "orders.json", params={"name": number, "status": "any", "limit": PAGE_SIZE})
+        for order in found.get("orders") or []:
+            if number in (str(order.get("order_number")), str(order.get("name") or "").lstrip("#")):
+                return order
+        if number.isdigit():
+            with contextlib.suppress(NotFound):
+                return self.get_order(number)
+        return None
+
     def list_refunds(self, order_id: str) -> list[dict]:
         return self._json("GET", f"orders/{int(order_id)}/refunds.json", params={"limit": PAGE_SIZE})[
             "refunds"

@@ -264,6 +264,23 @@ class WooCommerceConnector(SourceConnector):
     def list_refunds(self, order_id: str) -> list[dict]:
         return self._all(f"/orders/{int(order_id)}/refunds")
 
+    def find_order(self, number: str) -> dict | None:
+        """The order whose number (what the customer sees) is `number`. The number is the id unless a
+        sequential-numbers plugin renumbers orders, so `search` (which looks at the number and the billing
+        address) finds it either way; only an exact number counts. Else the order with that id."""
+        number = str(number).strip().lstrip("#")
+        if not number:
+            return None
+        params = {"search": number, "status": "any", "per_page": PAGE_SIZE}
+        found = self._json("GET", "/orders", params=params)
+        exact = [order for order in found if str(order.get("number")) == number]
+        if exact:
+            return exact[0]
+        if number.isdigit():
+            with contextlib.suppress(NotFound):
+                return self.get_order(number)
+        return None
+
     # --- webhooks ---
 
     @staticmethod

@@ -188,6 +188,9 @@ class DraftPlan:
     reconciliation: Reconciliation
     decision: VatDecision
     warnings: tuple[str, ...] = ()
+    # the kind of each invoice line (goods, freight, fee, discount, gift_card, refund, rounding), in line
+    # order: the invoice lines themselves do not say, and a preview must show what each one is
+    line_kinds: tuple[str, ...] = ()
 
     @property
     def can_book(self) -> bool:
@@ -224,6 +227,7 @@ class _Builder:
         self.fixed = _fixed_products(setup, settings)
         self.lines: list[InvoiceLine] = []
         self.rates_per_line: list[Decimal] = []
+        self.kinds_per_line: list[str] = []
         self.products: dict[str, ProductData] = {}
         self.warnings: list[str] = list(decision.warnings)
         if decision.oss_country and not capabilities.oss:
@@ -249,7 +253,7 @@ class _Builder:
             text = description
             if part.folded and line.quantity not in (0, 1):
                 text = f"{_quantity_text(line.quantity)} × {description}"
-            self._append(text, part.quantity, part.unit_price, product, target, rate)
+            self._append(text, part.quantity, part.unit_price, product, target, rate, line.kind)
         if product not in self.products:
             is_sku = line.kind == "goods" and product == line.sku
             self.products[product] = ProductData(
@@ -261,7 +265,7 @@ class _Builder:
                 vat_code=target.vat_code,
             )
 
-    def _append(self, text, quantity, unit_price, product, target: Target, rate: Decimal) -> None:
+    def _append(self, text, quantity, unit_price, product, target: Target, rate: Decimal, kind: str) -> None:
         model = self.capabilities.vat_model
         self.lines.append(
             InvoiceLine(
@@ -274,6 +278,7 @@ class _Builder:
             )
         )
         self.rates_per_line.append(rate)
+        self.kinds_per_line.append(kind)
 
     def totals_lines(self) -> list[TotalsLine]:
         return [
@@ -295,6 +300,7 @@ class _Builder:
             product,
             target,
             ZERO,
+            "rounding",
         )
         self.products.setdefault(
             product,
@@ -354,6 +360,7 @@ def build_draft(
     return DraftPlan(
         invoice=invoice,
         line_rates=tuple(builder.rates_per_line),
+        line_kinds=tuple(builder.kinds_per_line),
         system=builder.system,
         customer=customer,
         match=match,
@@ -428,6 +435,7 @@ def build_credit_note(
     return DraftPlan(
         invoice=invoice,
         line_rates=tuple(builder.rates_per_line),
+        line_kinds=tuple(builder.kinds_per_line),
         system=builder.system,
         customer=customer,
         match=match,

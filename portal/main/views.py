@@ -8,6 +8,8 @@ from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
 from portal.integrations.operations import account_setups
 from portal.models import LANGUAGES
+from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
+from portal.pipeline.overview import account_overview
 from portal.redis_client import get_redis
 from portal.shops.operations import shop_integrations as account_shop_integrations
 from portal.tenancy import account_required, current_account
@@ -31,7 +33,15 @@ def dashboard():
     account = current_account()
     setups = account_setups(account)
     shops = [i for linked in account_shop_integrations(account).values() for i in linked]
-    return render_template("main/dashboard.html", account=account, setups=setups, shops=shops)
+    return render_template(
+        "main/dashboard.html",
+        account=account,
+        setups=setups,
+        shops=shops,
+        overview=account_overview(account),
+        statuses=STATUS_LABELS,
+        errors=ERROR_LABELS,
+    )
 
 
 @bp.post("/language")

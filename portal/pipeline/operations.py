@@ -16,16 +16,24 @@ import json
 import logging
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
 from redis.exceptions import LockError
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import audit
 from portal.connectors import system_module
-from portal.connectors.base import AccountingConnector, PaymentData, RemoteCustomer, RemoteInvoice
+from portal.connectors.base import (
+    AccountingConnector,
+    InvoiceLine,
+    PaymentData,
+    RemoteCustomer,
+    RemoteInvoice,
+)
 from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
@@ -35,12 +43,14 @@ from portal.connectors.errors import (
 )
 from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_credit_note, build_draft
+from portal.engine.money import q2
 from portal.engine.settings import EngineConfigError
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.pipeline import settings as pipeline_settings
+from portal.pipeline.filters import TransferFilters
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -57,6 +67,7 @@ CUSTOMER_CACHE_SECONDS = 24 * 3600
 # by whatever fetched the refund (the poll, or the order.updated handling of a source connector).
 REFUND_TOPIC = "refund.created"
 RUNNABLE = ("pending", "running", "waiting")
+RETRYABLE = ("needs_attention", "pending", "waiting")  # what a person may queue again
 
 
 class TransferFailed(Exception):
@@ -738,13 +749,47 @@ def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> Non
 
 def retry(transfer: Transfer) -> None:
     """A person asked to try again (after fixing what the message said)."""
-    if transfer.status not in ("needs_attention", "pending", "waiting"):
+    if transfer.status not in RETRYABLE:
         return
+    _requeue(transfer, "retry requested")
+    db.session.commit()
+
+
+def _requeue(transfer: Transfer, message: str) -> None:
     transfer.status, transfer.error_kind, transfer.error_message = "pending", None, None
     transfer.attempts = 0
     enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    _log(transfer, "retry", "ok", "retry requested")
+    _log(transfer, "retry", "ok", message)
+
+
+def retryable(account, filters: TransferFilters) -> Select:
+    """The account's transfers that match `filters` and may be queued again: never a done one (its document
+    exists), a running one (a worker has it) or a skipped one (there is nothing to post)."""
+    return filters.apply(select(Transfer), account.id).where(Transfer.status.in_(RETRYABLE))
+
+
+def count_retryable(account, filters: TransferFilters) -> int:
+    return db.session.scalar(select(func.count()).select_from(retryable(account, filters).subquery()))
+
+
+def retry_matching(account, filters: TransferFilters) -> int:
+    """Queue again every not-done transfer matching the log's filters (after fixing what their messages
+    said): as `retry`, for all of them in one commit, with one audit entry naming the filters and the count.
+    Each job still takes the transfer's lock and looks the document up by reference before any create."""
+    transfers = db.session.scalars(retryable(account, filters).order_by(Transfer.id)).all()
+    for transfer in transfers:
+        _requeue(transfer, "retry requested (bulk)")
+    audit.record(
+        "transfers.retried",
+        None,
+        account=account,
+        changes={
+            "filters": {"before": None, "after": filters.describe()},
+            "count": {"before": None, "after": len(transfers)},
+        },
+    )
     db.session.commit()
+    return len(transfers)
 
 
 def requeue_stuck(older_than: timedelta) -> list[int]:
@@ -823,6 +868,98 @@ def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
     capabilities = get_system(setup.system).capabilities
     values = pipeline_settings.setup_values(setup)
     return build_draft(document, decision, values, capabilities, settings, rates, setup.external_id)
+
+
+@dataclass(frozen=True)
+class OrderPreview:
+    """What an order would become, decided exactly as a transfer decides it, without posting anything."""
+
+    order_number: str
+    state: str  # the shop's state the per-state settings key on
+    document: str  # what that state makes: none | draft | booked (booked only while the setup auto-books)
+    skip_reason: str | None  # why a transfer would skip it (the state, the activation date), if it would
+    plan: DraftPlan
+
+    @property
+    def will_book(self) -> bool:
+        return self.skip_reason is None and self.document == "booked" and self.plan.can_book
+
+    def lines(self) -> list["PreviewLine"]:
+        """Each invoice line with its kind, VAT rate and where it is booked (product group, account, VAT
+        code — whichever the accounting system books by) for the order's zone."""
+        products = {product.number: product for product in self.plan.products}
+        kinds = self.plan.line_kinds or ("",) * len(self.plan.invoice.lines)
+        result = []
+        for line, rate, kind in zip(self.plan.invoice.lines, self.plan.line_rates, kinds, strict=True):
+            product = products.get(line.product_number or "")
+            result.append(
+                PreviewLine(
+                    kind=kind,
+                    line=line,
+                    vat_rate=rate,
+                    net_total=q2(line.quantity * line.unit_net_price),
+                    product_group=product.product_group if product else None,
+                    account=line.account or (product.account if product else None),
+                    vat_code=line.vat_code or (product.vat_code if product else None),
+                )
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    kind: str
+    line: InvoiceLine
+    vat_rate: Decimal
+    net_total: Decimal
+    product_group: str | None
+    account: str | None
+    vat_code: str | None
+
+
+def preview_order(integration: OrderIntegration, order: dict, imported: bool = False) -> OrderPreview:
+    """preview() plus the decision a transfer makes first: whether the order's state transfers at all, and
+    as a draft or booked. Raises EngineConfigError, or KeyError/ValueError/TypeError for an unreadable
+    order."""
+    state = order_state(integration.source_system, order)
+    document = pipeline_settings.document_for_state(integration, state)
+    return OrderPreview(
+        order_number=_order_number(order),
+        state=state,
+        document=document,
+        skip_reason=_skip_reason(integration, order, state, document, imported=imported),
+        plan=preview(integration, order),
+    )
+
+
+class OrderNotFound(LookupError):
+    """The shop has no order with that number or id."""
+
+
+def find_shop_order(integration: OrderIntegration, number: str) -> dict:
+    """Read an order from the integration's shop by the number the customer sees (or the shop's id), for a
+    preview: a read only. Raises OrderNotFound, or the connector's errors (the shop refused or is down)."""
+    shop = connector_for(integration.connection)
+    try:
+        order = shop.find_order(number)
+    finally:
+        shop.close()
+    if order is None:
+        raise OrderNotFound(number)
+    return order
+
+
+def can_preview(transfer: Transfer) -> bool:
+    """Credit notes are not previewed: their plan needs the booked invoice from the accounting system."""
+    return transfer.kind == "invoice" and transfer.event_id is not None
+
+
+def preview_transfer(transfer: Transfer) -> OrderPreview:
+    """The invoice the transfer's stored order payload becomes with today's settings."""
+    if not can_preview(transfer):
+        raise ValueError("Only an order's invoice can be previewed.")
+    event = transfer.event
+    return preview_order(transfer.integration, json.loads(event.raw_body), imported=event.source == "manual")
 
 
 # --- the reconciliation poll -------------------------------------------------------------------------

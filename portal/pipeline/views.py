@@ -1,50 +1,93 @@
-"""The transfer log: what happened to each order, filtered by status; each transfer's steps; retry."""
+"""The transfer log: what happened to each order, filtered and paged; each transfer's steps with live status;
+retry one or every matching one; and the dry-run preview of the invoice an order would become."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_htmx import make_response
 from sqlalchemy import select
 
-from portal.extensions import db
-from portal.models import TRANSFER_STATUSES, Transfer
+from portal.connectors.errors import ConnectorError
+from portal.engine.settings import EngineConfigError
+from portal.extensions import db, htmx
+from portal.models import OrderIntegration, Transfer
 from portal.pipeline import operations
+from portal.pipeline.filters import TransferFilters, transfer_page
+from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
 
-STATUS_LABELS = {
-    "pending": _l("Queued"),
-    "running": _l("Running"),
-    "done": _l("Done"),
-    "skipped": _l("Skipped"),
-    "waiting": _l("Waiting"),
-    "needs_attention": _l("Needs attention"),
-}
-ERROR_LABELS = {
-    "configuration": _l("Configuration"),
-    "transient": _l("Temporarily unavailable"),
-    "totals_differ": _l("Totals differ"),
-}
 KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note")}
+LINE_KIND_LABELS = {
+    "goods": _l("Goods"),
+    "freight": _l("Shipping"),
+    "fee": _l("Fee"),
+    "discount": _l("Discount"),
+    "gift_card": _l("Gift card"),
+    "refund": _l("Refund"),
+    "rounding": _l("Rounding"),
+}
+ZONE_LABELS = {"domestic": _l("Denmark"), "eu": _l("EU"), "world": _l("Outside the EU")}
+DOCUMENT_LABELS = {
+    "none": _l("not transferred"),
+    "order": _l("an order"),
+    "draft": _l("a draft invoice"),
+    "booked": _l("a booked invoice"),
+}
+MATCH_FIELD_LABELS = {
+    "email": _l("the e-mail address"),
+    "vat_number": _l("the VAT number"),
+    "ean": _l("the EAN number"),
+    "customer_number": _l("the customer number"),
+}
 PAGE_SIZE = 200
+LIVE = ("pending", "running")  # a transfer in these states is polled until it finishes
+
+
+def _labels() -> dict:
+    return {"statuses": STATUS_LABELS, "errors": ERROR_LABELS, "kinds": KIND_LABELS, "live": LIVE}
+
+
+def _integrations():
+    return db.session.scalars(
+        select(OrderIntegration)
+        .where(OrderIntegration.account_id == current_account().id)
+        .order_by(OrderIntegration.name, OrderIntegration.id)
+    ).all()
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+# --- the log -----------------------------------------------------------------------------------------------
 
 
 @bp.get("")
 @account_required
 def index():
-    status = request.args.get("status", "")
-    query = select(Transfer).where(Transfer.account_id == current_account().id)
-    if status in TRANSFER_STATUSES:
-        query = query.where(Transfer.status == status)
-    transfers = db.session.scalars(query.order_by(Transfer.id.desc()).limit(PAGE_SIZE)).all()
-    return render_template(
-        "transfers/index.html",
-        transfers=transfers,
-        status=status,
-        statuses=STATUS_LABELS,
-        errors=ERROR_LABELS,
-        kinds=KIND_LABELS,
+    account = current_account()
+    filters = TransferFilters.from_args(request.args)
+    integrations = _integrations()
+    page = transfer_page(
+        account.id, filters, before=_int_arg("before"), after=_int_arg("after"), size=PAGE_SIZE
     )
+    context = {
+        "page": page,
+        "filters": filters,
+        "form": TransferFilterForm(request.args, integrations),
+        "retryable": operations.count_retryable(account, filters),
+        "several_shops": len(integrations) > 1,
+        **_labels(),
+    }
+    if htmx and htmx.target == "transfer-table" and not htmx.history_restore_request:
+        response = make_response(render_template("transfers/_table.html", **context))
+    else:
+        response = make_response(render_template("transfers/index.html", **context))
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get("/<int:transfer_id>")
@@ -54,19 +97,144 @@ def detail(transfer_id):
     return render_template(
         "transfers/detail.html",
         transfer=transfer,
-        statuses=STATUS_LABELS,
-        errors=ERROR_LABELS,
-        kinds=KIND_LABELS,
+        can_preview=operations.can_preview(transfer),
+        system=transfer.integration.setup.connection.system,
+        **_labels(),
     )
+
+
+@bp.get("/<int:transfer_id>/row")
+@account_required
+def row(transfer_id):
+    """One row of the log, polled while the transfer is queued or running (the row stops polling itself
+    once it is finished: the row rendered then has no trigger)."""
+    transfer = get_owned_or_404(Transfer, transfer_id)
+    several = request.args.get("shops") == "1"
+    return render_template("transfers/_row.html", t=transfer, several_shops=several, **_labels())
+
+
+@bp.get("/<int:transfer_id>/live")
+@account_required
+def live(transfer_id):
+    """The detail page's status and steps, polled the same way."""
+    transfer = get_owned_or_404(Transfer, transfer_id)
+    system = transfer.integration.setup.connection.system
+    return render_template("transfers/_live.html", transfer=transfer, system=system, **_labels())
 
 
 @bp.post("/<int:transfer_id>/retry")
 @account_required
 def retry(transfer_id):
     transfer = get_owned_or_404(Transfer, transfer_id)
-    if transfer.status in ("needs_attention", "pending", "waiting"):
+    if transfer.status in operations.RETRYABLE:
         operations.retry(transfer)
         flash(_("The transfer is queued again."), "success")
     else:
         flash(_("Only transfers that are not done can be retried."), "error")
     return redirect(url_for(".detail", transfer_id=transfer.id))
+
+
+@bp.post("/retry")
+@account_required
+def retry_matching():
+    """Queue again every not-done transfer matching the log's filters: first the count to confirm, then
+    (with `confirmed`) the queueing itself."""
+    account = current_account()
+    filters = TransferFilters.from_args(request.form)
+    if request.form.get("confirmed") != "1":
+        integration = None
+        if filters.integration_id:
+            integration = db.session.scalar(
+                select(OrderIntegration).where(
+                    OrderIntegration.id == filters.integration_id, OrderIntegration.account_id == account.id
+                )
+            )
+        return render_template(
+            "transfers/retry_confirm.html",
+            filters=filters,
+            count=operations.count_retryable(account, filters),
+            integration=integration,
+            **_labels(),
+        )
+    count = operations.retry_matching(account, filters)
+    if count:
+        flash(_("%(count)s transfers are queued again.", count=count), "success")
+    else:
+        flash(_("No transfers matched that can be queued again."), "info")
+    return redirect(url_for(".index", **filters.args()))
+
+
+# --- the dry-run preview ---------------------------------------------------------------------------------
+
+
+def _preview_context(make_preview):
+    """Run a preview; a problem the person can act on becomes a message instead of an error page."""
+    try:
+        return {"preview": make_preview(), "problem": None}
+    except operations.OrderNotFound as exc:
+        problem = _("The shop has no order with the number or id %(number)s.", number=str(exc))
+    except EngineConfigError as exc:
+        problem = _(
+            "The accounting integration cannot book this order: %(message)s "
+            "Complete its templates under Setup.",
+            message=str(exc),
+        )
+    except ConnectorError as exc:
+        problem = _(
+            "The shop did not answer as expected: %(message)s", message=getattr(exc, "message", str(exc))
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        problem = _(
+            "The order could not be read (%(error)s). Check the order in the shop.",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return {"preview": None, "problem": problem}
+
+
+def _plan_labels(integration: OrderIntegration) -> dict:
+    return {
+        "line_kinds": LINE_KIND_LABELS,
+        "zones": ZONE_LABELS,
+        "documents": DOCUMENT_LABELS,
+        "match_fields": MATCH_FIELD_LABELS,
+        "system": integration.setup.connection.system,
+        "setup": integration.setup,
+    }
+
+
+@bp.get("/preview")
+@account_required
+def preview():
+    """Choose a shop and an order; the order is read from the shop and the invoice it would become shown.
+    Nothing is written: not here, not in the accounting system."""
+    integrations = _integrations()
+    form = PreviewForm(request.args, integrations)
+    context = {"form": form, "preview": None, "problem": None, "integration": None}
+    if request.args and form.validate():
+        integration = get_owned_or_404(OrderIntegration, int(form.integration.data))
+        context["integration"] = integration
+        context.update(_plan_labels(integration))
+        context.update(
+            _preview_context(
+                lambda: operations.preview_order(
+                    integration, operations.find_shop_order(integration, form.order.data)
+                )
+            )
+        )
+    elif request.args.get("integration", "").isdigit():
+        get_owned_or_404(OrderIntegration, int(request.args["integration"]))  # another account's: 404
+    return render_template("transfers/preview.html", integrations=integrations, **context)
+
+
+@bp.get("/<int:transfer_id>/preview")
+@account_required
+def transfer_preview(transfer_id):
+    """The invoice this transfer's stored order payload becomes with today's settings."""
+    transfer = get_owned_or_404(Transfer, transfer_id)
+    if not operations.can_preview(transfer):
+        flash(_("Only an order's invoice can be previewed."), "error")
+        return redirect(url_for(".detail", transfer_id=transfer.id))
+    integration = transfer.integration
+    context = {"transfer": transfer, "integration": integration, **_plan_labels(integration)}
+    context.update(_preview_context(lambda: operations.preview_transfer(transfer)))
+    return render_template("transfers/transfer_preview.html", **context)

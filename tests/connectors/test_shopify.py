@@ -307,6 +307,14 @@ def test_get_order_not_found_and_old_orders_need_read_all_orders(app, redis, sho
     assert everything.get_order(str(old["id"]))["id"] == old["id"]
 
 
+def test_find_order_by_its_number_or_id(shopify, admin):
+    first, second = admin.create_order(), admin.create_order()
+    assert shopify.find_order(str(second["order_number"]))["id"] == second["id"]
+    assert shopify.find_order(second["name"])["id"] == second["id"]  # "#1002" as the shop shows it
+    assert shopify.find_order(str(first["id"]))["id"] == first["id"]
+    assert shopify.find_order("999999") is None
+
+
 def test_transactions_and_capture_make_an_order_paid(shopify, admin):
     order = admin.create_order(financial_status="authorized")
     assert order["financial_status"] == "authorized"

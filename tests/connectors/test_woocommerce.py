@@ -254,6 +254,16 @@ def test_orders_come_page_by_page(app, db, redis, shop):
     wc.close()
 
 
+def test_find_order_by_the_number_the_customer_sees_or_the_id(wc, shop):
+    renumbered = create_order(shop, number="2026-0042")  # a sequential-numbers plugin's own number
+    plain = create_order(shop)
+    assert wc.find_order("2026-0042")["id"] == renumbered["id"]
+    assert wc.find_order(f"#{plain['number']}")["id"] == plain["id"]
+    assert wc.find_order(str(renumbered["id"]))["id"] == renumbered["id"]  # by id as well
+    assert wc.find_order("2026-004") is None  # a number is never matched by a part of it
+    assert wc.find_order("999999") is None and wc.find_order(" ") is None
+
+
 def test_polling_with_modified_after(wc, shop):
     mark = datetime(2025, 3, 10, 12, 0, 0, tzinfo=UTC)
     before = create_order(shop, date_modified_gmt="2025-03-10T11:59:59")

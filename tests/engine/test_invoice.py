@@ -84,6 +84,21 @@ def test_each_system_reaches_the_shop_total(system):
     assert [li.unit_net_price for li in rounding] == expected
 
 
+def test_the_plan_names_each_lines_kind():
+    order = wc_order(
+        [("Krus", "K", 1, "7.99", "1.998"), ("Kande", "T", 3, "100.00", "25.00")],
+        [("PostNord", "31.20", "7.80")],
+        fees=[("Gavekort ABC", "-50.00", "0")],
+        total="124.00",
+        total_tax="34.80",
+    )
+    plan = plan_for(normalise_order(order, SETTINGS), SETTINGS, "e-conomic")
+    assert len(plan.line_kinds) == len(plan.invoice.lines) == len(plan.line_rates)
+    # 3 × 33.333… is split over two cent prices: two lines, both goods
+    assert plan.line_kinds == ("goods", "goods", "goods", "freight", "gift_card", "rounding")
+    assert [li.product_number for li in plan.invoice.lines] == ["K", "T", "T", "FRAGT", "GAVEKORT", "AFRUND"]
+
+
 def test_gift_card_and_rounding_book_on_the_no_vat_target():
     order = wc_order([("Krus", "K", 1, "80.00", "20.00")], fees=[("Gavekort ABC", "-50.00", "0")])
     plan = plan_for(normalise_order(order, SETTINGS), SETTINGS, "dinero")

@@ -1,0 +1,61 @@
+"""The transfer log's filter form and the preview's order form: both GET forms (plain wtforms.Form, no CSRF
+token), so their addresses can be shared and bookmarked, and reading them changes nothing."""
+
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, Form, SelectField, StringField
+from wtforms.fields import SelectChoice
+
+from portal.validators import max_length, required, strip
+
+STATUS_LABELS = {
+    "pending": _l("Queued"),
+    "running": _l("Running"),
+    "done": _l("Done"),
+    "skipped": _l("Skipped"),
+    "waiting": _l("Waiting"),
+    "needs_attention": _l("Needs attention"),
+}
+ERROR_LABELS = {
+    "configuration": _l("Configuration"),
+    "transient": _l("Temporarily unavailable"),
+    "totals_differ": _l("Totals differ"),
+}
+
+
+def _choices(labels: dict) -> list[SelectChoice]:
+    return [SelectChoice("", _l("All"))] + [SelectChoice(value, label) for value, label in labels.items()]
+
+
+def integration_choices(integrations) -> list[SelectChoice]:
+    return [SelectChoice(str(i.id), i.name or i.connection.label or f"#{i.id}") for i in integrations]
+
+
+class TransferFilterForm(Form):
+    status = SelectField(_l("Status"), choices=_choices(STATUS_LABELS))
+    date_from = DateField(_l("From"))
+    date_to = DateField(_l("To"))
+    order = StringField(
+        _l("Order number"),
+        filters=[strip],
+        description=_l("Exact, or the start followed by * (50* finds 5001, 5002 …)."),
+    )
+    error_kind = SelectField(_l("Error"), choices=_choices(ERROR_LABELS))
+    integration = SelectField(_l("Shop"), choices=[])
+
+    def __init__(self, formdata, integrations):
+        super().__init__(formdata)
+        self.integration.choices = [SelectChoice("", _l("All")), *integration_choices(integrations)]
+
+
+class PreviewForm(Form):
+    integration = SelectField(_l("Shop"), choices=[], validators=[required()])
+    order = StringField(
+        _l("Order number or id"),
+        filters=[strip],
+        validators=[required(), max_length(100)],
+        description=_l("The number the customer sees (e.g. 1042), or the shop's own id of the order."),
+    )
+
+    def __init__(self, formdata, integrations):
+        super().__init__(formdata)
+        self.integration.choices = integration_choices(integrations)

@@ -1,0 +1,45 @@
+"""In headless chromium (strict CSP): the filters swap the table in and push the address; a queued row
+updates itself while the worker runs the transfer and stops polling once it is done."""
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.models import Transfer
+from portal.pipeline import operations
+from tests.conftest import PASSWORD, make_user
+from tests.pipeline.conftest import feed, make_integration, make_setup
+from tests.pipeline.test_economic_pipeline import order
+
+pytestmark = pytest.mark.browser
+
+
+def test_filters_and_live_rows(page, db, account, run_jobs):
+    make_user("ejer@kunde.dk", account, role="owner")
+    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    skipped = order(number="5002")
+    skipped["status"] = "pending"
+    feed(integration, skipped)
+    run_jobs()
+    operations.process_event(feed(integration, order()).id)  # queued, its job not run yet
+    queued = db.session.scalar(select(Transfer).where(Transfer.order_number == "5001"))
+    assert queued.status == "pending"
+
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("ejer@kunde.dk")
+    page.get_by_label("Adgangskode").fill(PASSWORD)
+    page.get_by_role("button", name="Log ind").click()
+    page.wait_for_url("**/dashboard")
+    page.goto("/transfers")
+    row = page.locator(f"#transfer-{queued.id}")
+    assert "I kø" in row.inner_text() and row.get_attribute("class") == "live"
+
+    run_jobs()  # the worker finishes it; the row notices by itself
+    expect(row).to_contain_text("Færdig", timeout=10_000)
+    expect(row).not_to_have_class("live")
+
+    page.get_by_label("Status").select_option("skipped")  # the form submits itself on change
+    page.wait_for_url("**/transfers?status=skipped*")
+    table = page.locator("#transfer-table")
+    expect(table).not_to_contain_text("#5001")
+    expect(table).to_contain_text("#5002")

@@ -1,0 +1,157 @@
+"""The transfer log's filters (in the query string, swapped in by HTMX), its keyset pages, and the live
+status: rows and the detail page of a queued or running transfer poll until it has finished."""
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from portal.models import Connection, OrderIntegration, Transfer
+from portal.pipeline import operations
+from portal.pipeline.filters import TransferFilters, transfer_page
+from tests.pipeline.conftest import feed, make_integration, make_setup
+from tests.pipeline.test_economic_pipeline import order
+
+
+def orders_in(page: str) -> list[str]:
+    return re.findall(r">#(\d+)</a>", page)
+
+
+@pytest.fixture
+def log(db, account, run_jobs):
+    """5001 and 5002 done, 5003 skipped, 5004 needing attention (configuration), 6001 done in a second shop;
+    5002 was created on 10 January 2026 (Danish time), the rest today."""
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    second = make_integration(db, account, setup, shop_id="13")
+    second.name = "Anden butik"
+    feed(integration, order())
+    feed(integration, order(number="5002"))
+    skipped = order(number="5003")
+    skipped["status"] = "pending"
+    feed(integration, skipped)
+    feed(second, order(number="6001"))
+    run_jobs()
+    goods = setup.template("goods")
+    chosen = goods.values
+    goods.values = {"product_group": "999"}
+    db.session.commit()
+    feed(integration, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    run_jobs()
+    goods.values = chosen
+    old = db.session.scalar(select(Transfer).where(Transfer.order_number == "5002"))
+    old.created_at = datetime(2026, 1, 10, 22, 30, tzinfo=UTC)  # 23:30 in Copenhagen
+    db.session.commit()
+    return integration, second
+
+
+def test_each_filter_narrows_the_log(owner_client, log):
+    _, second = log
+    everything = orders_in(owner_client.get("/transfers").get_data(as_text=True))
+    assert sorted(everything) == ["5001", "5002", "5003", "5004", "6001"]
+
+    def shown(query):
+        return sorted(orders_in(owner_client.get(f"/transfers?{query}").get_data(as_text=True)))
+
+    assert shown("status=done") == ["5001", "5002", "6001"]
+    assert shown("status=needs_attention") == ["5004"]
+    assert shown("order=5001") == ["5001"]
+    assert shown("order=%235001") == ["5001"]  # "#5001" as typed from an e-mail
+    assert shown("order=500") == []  # exact unless it ends in *
+    assert shown("order=50*") == ["5001", "5002", "5003", "5004"]
+    assert shown("error_kind=configuration") == ["5004"]
+    assert shown(f"integration={second.id}") == ["6001"]
+    assert shown("date_from=2026-01-10&date_to=2026-01-10") == ["5002"]  # the Danish day, not UTC's
+    assert shown("date_to=2026-01-09") == []
+    assert shown("date_from=2026-01-11") == ["5001", "5003", "5004", "6001"]
+    assert shown("status=done&order=50*&date_from=2026-01-11") == ["5001"]
+    assert shown("status=nonsense&date_from=not-a-date") == sorted(everything)  # ignored, not an error
+
+
+def test_the_filter_form_is_a_get_form_swapped_in_by_htmx(owner_client, log):
+    page = owner_client.get("/transfers?status=done").get_data(as_text=True)
+    assert 'method="get"' in page and 'hx-push-url="true"' in page and 'hx-target="#transfer-table"' in page
+    assert '<option selected value="done">' in page
+    partial = owner_client.get(
+        "/transfers?status=needs_attention", headers={"HX-Request": "true", "HX-Target": "transfer-table"}
+    )
+    body = partial.get_data(as_text=True)
+    assert body.lstrip().startswith('<div id="transfer-table">') and "<html" not in body
+    assert orders_in(body) == ["5004"]
+    assert "HX-Request" in partial.headers["Vary"]
+
+
+def test_pages_by_keyset(owner_client, db, account):
+    shop = Connection(account_id=account.id, system="woocommerce", role="webshop", label="", credentials={})
+    integration = OrderIntegration(
+        account_id=account.id, connection=shop, setup=make_setup(account, "dinero")
+    )
+    db.session.add_all(
+        Transfer(
+            account_id=account.id,
+            integration=integration,
+            kind="invoice",
+            source_ref=str(n),
+            order_ref=str(n),
+            order_number=str(n),
+            status="done",
+        )
+        for n in range(1, 206)
+    )
+    db.session.commit()
+
+    first = owner_client.get("/transfers").get_data(as_text=True)
+    numbers = orders_in(first)
+    assert len(numbers) == 200 and numbers[0] == "205" and numbers[-1] == "6"
+    older = re.search(r'href="(/transfers\?before=\d+)"', first).group(1)
+    assert "after=" not in first
+    second = owner_client.get(older).get_data(as_text=True)
+    assert orders_in(second) == ["5", "4", "3", "2", "1"]
+    newer = re.search(r'href="(/transfers\?after=\d+)"', second).group(1)
+    assert orders_in(owner_client.get(newer).get_data(as_text=True)) == numbers
+
+    # the same through the function, small pages and a filter
+    filters = TransferFilters(order="20*")
+    page = transfer_page(account.id, filters, size=3)
+    assert [t.order_number for t in page.transfers] == ["205", "204", "203"] and page.newer is None
+    page = transfer_page(account.id, filters, before=page.older, size=3)
+    assert [t.order_number for t in page.transfers] == ["202", "201", "200"]
+    page = transfer_page(account.id, filters, before=page.older, size=3)
+    assert [t.order_number for t in page.transfers] == ["20"] and page.older is None
+    page = transfer_page(account.id, filters, after=page.newer, size=3)
+    assert [t.order_number for t in page.transfers] == ["202", "201", "200"]
+
+
+def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    event = feed(integration, order())
+    operations.process_event(event.id)  # the transfer is queued; its job has not run yet
+    transfer = db.session.scalar(select(Transfer))
+    assert transfer.status == "pending"
+
+    page = owner_client.get("/transfers").get_data(as_text=True)
+    row = f'hx-get="/transfers/{transfer.id}/row" hx-trigger="every 2s"'
+    assert row in page
+    detail = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert f'hx-get="/transfers/{transfer.id}/live" hx-trigger="every 2s"' in detail
+    fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
+    assert fragment.lstrip().startswith(f'<tr id="transfer-{transfer.id}"') and row in fragment
+
+    run_jobs()
+    fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
+    assert "Færdig" in fragment and "hx-trigger" not in fragment  # finished: the polling stops
+    live = owner_client.get(f"/transfers/{transfer.id}/live").get_data(as_text=True)
+    assert "Færdig" in live and "hx-trigger" not in live
+    db.session.expire_all()
+    assert transfer.booked_number and f"Fakturanummer {transfer.booked_number}" in live
+    assert "Færdige overførsler sendes aldrig igen" in live
+    assert "every 2s" not in owner_client.get("/transfers").get_data(as_text=True)
+
+
+def test_the_detail_page_shows_requests_and_answers(owner_client, db, log):
+    failed = db.session.scalar(select(Transfer).where(Transfer.order_number == "5004"))
+    page = owner_client.get(f"/transfers/{failed.id}").get_data(as_text=True)
+    assert "Forespørgsel og svar" in page and '"system": "e-conomic"' in page
+    assert "Forhåndsvis" in page and f"/transfers/{failed.id}/preview" in page

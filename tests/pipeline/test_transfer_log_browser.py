@@ -14,15 +14,19 @@ from tests.pipeline.test_economic_pipeline import order
 pytestmark = pytest.mark.browser
 
 
-def test_filters_and_live_rows(page, db, account, run_jobs):
+def test_filters_and_live_rows(page, db, account, run_jobs, redis):
     make_user("ejer@kunde.dk", account, role="owner")
     integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
     skipped = order(number="5002")
     skipped["status"] = "pending"
     feed(integration, skipped)
     run_jobs()
-    operations.process_event(feed(integration, order()).id)  # queued, its job not run yet
+    operations.process_event(feed(integration, {**order(), "status": "pending"}).id)  # not transferring
     queued = db.session.scalar(select(Transfer).where(Transfer.order_number == "5001"))
+    lock = redis.lock(f"bogbro:lock:transfer:{queued.id}", timeout=60)
+    assert lock.acquire(blocking=False)  # another worker holds it: it stays queued
+    operations.process_event(feed(integration, order()).id)
+    db.session.expire_all()
     assert queued.status == "pending"
 
     page.goto("/login")
@@ -34,7 +38,8 @@ def test_filters_and_live_rows(page, db, account, run_jobs):
     row = page.locator(f"#transfer-{queued.id}")
     assert "I kø" in row.inner_text() and row.get_attribute("class") == "live"
 
-    run_jobs()  # the worker finishes it; the row notices by itself
+    lock.release()
+    operations.run_transfer(queued.id)  # the worker finishes it; the row notices by itself
     expect(row).to_contain_text("Færdig", timeout=10_000)
     expect(row).not_to_have_class("live")
 

@@ -123,12 +123,15 @@ def test_pages_by_keyset(owner_client, db, account):
     assert [t.order_number for t in page.transfers] == ["202", "201", "200"]
 
 
-def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, run_jobs):
+def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, redis):
     setup = make_setup(account, "e-conomic", auto_book=True)
     integration = make_integration(db, account, setup)
-    event = feed(integration, order())
-    operations.process_event(event.id)  # the transfer is queued; its job has not run yet
+    operations.process_event(feed(integration, {**order(), "status": "pending"}).id)  # not transferring
     transfer = db.session.scalar(select(Transfer))
+    lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
+    assert lock.acquire(blocking=False)  # another worker holds it: the transfer stays queued
+    operations.process_event(feed(integration, order()).id)
+    db.session.expire_all()
     assert transfer.status == "pending"
 
     page = owner_client.get("/transfers").get_data(as_text=True)
@@ -139,7 +142,8 @@ def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, run
     fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
     assert fragment.lstrip().startswith(f'<tr id="transfer-{transfer.id}"') and row in fragment
 
-    run_jobs()
+    lock.release()
+    operations.run_transfer(transfer.id)
     fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
     assert "Færdig" in fragment and "hx-trigger" not in fragment  # finished: the polling stops
     live = owner_client.get(f"/transfers/{transfer.id}/live").get_data(as_text=True)

@@ -43,6 +43,13 @@ class ShopSMTP:
         self.logins.append(ok)
         return AuthResult(success=ok, handled=False)  # a failure answers 535
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address != USER:
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         if self.delay:
@@ -280,11 +287,23 @@ def test_a_refused_login_needs_attention_and_a_retry_only_mails(
 
 def test_a_refused_sender_needs_attention(db, account, setup_booked, run_jobs, shop_smtp):
     smtp, port = shop_smtp
+    integration = mailing_integration(db, account, setup_booked, port, sender="Butik <salg@andetdomaene.dk>")
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "refused the sender address salg@andetdomaene.dk" in transfer.error_message
+    assert "553" in transfer.error_message and smtp.messages == []
+
+
+def test_missing_settings_need_attention(db, account, setup_booked, run_jobs, shop_smtp):
+    _, port = shop_smtp
     integration = mailing_integration(db, account, setup_booked, port, sender="")
     feed(integration, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "needs_attention" and "no sender address" in transfer.error_message
+    assert transfer.booked_number
 
 
 def test_a_lost_answer_after_the_message_is_not_sent_again(

@@ -136,6 +136,7 @@ def test_two_workers_at_once_send_one_digest(app, db, account, owner, setup_book
         feed(integration, unreadable(number))
     run_jobs()
     mailbox.clear()
+    integration_id = integration.id  # read here: the threads must not touch this session's objects
     barrier = threading.Barrier(4)
     results, errors = [], []
 
@@ -143,7 +144,7 @@ def test_two_workers_at_once_send_one_digest(app, db, account, owner, setup_book
         try:
             with app.app_context():
                 barrier.wait(10)
-                results.append(notifications.send_error_digest(integration.id))
+                results.append(notifications.send_error_digest(integration_id))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

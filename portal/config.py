@@ -79,6 +79,10 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "MAIL_USE_SSL": env_flag("MAIL_USE_SSL", False, environ),
         "MAIL_FROM": get("MAIL_FROM", "Bogbro <noreply@bogbro.dk>"),
         "SALES_EMAIL": get("SALES_EMAIL", "salg@bogbro.dk"),
+        # The portal's own address, for links in mail sent by periodic jobs (no request to take it from).
+        "PUBLIC_URL": get("PUBLIC_URL", f"http://localhost:{get('PORT', '5000')}"),
+        # Invoice mails go through each shop's own SMTP server; how long to wait for it.
+        "INVOICE_MAIL_TIMEOUT_SECONDS": float(get("INVOICE_MAIL_TIMEOUT_SECONDS", "20")),
         "QUOTE_REQUESTS_PER_IP_PER_HOUR": int(get("QUOTE_REQUESTS_PER_IP_PER_HOUR", "5")),
         "PROXY_COUNT": int(get("PROXY_COUNT", "0")),
         "LOGIN_MAX_FAILURES_PER_EMAIL": int(get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),

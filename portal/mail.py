@@ -11,14 +11,17 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 
-def send_mail(to: str, subject: str, body: str) -> EmailMessage:
+def send_mail(to: str | list[str], subject: str, body: str, html: str | None = None) -> EmailMessage:
+    """A text mail (with an HTML alternative when `html` is given) from Bogbro to one or more people."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
-    message["To"] = to
+    message["To"] = to if isinstance(to, str) else ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="bogbro.dk")
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
 
     if not config.get("MAIL_SERVER"):
         print(

@@ -109,3 +109,17 @@ def queue_due_polls() -> list[int]:
     from portal.pipeline.operations import due_polls
 
     return due_polls()
+
+
+@job
+def send_error_digests() -> list[int]:
+    from portal.pipeline.notifications import send_error_digests as send
+
+    return send()
+
+
+@job
+def send_daily_reports() -> list[int]:
+    from portal.pipeline.notifications import send_daily_reports as send
+
+    return send()

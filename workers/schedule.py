@@ -16,6 +16,10 @@ PERIODIC: list[tuple[str, int]] = [
     ("workers.jobs.requeue_stuck_transfers", 120),
     # The reconciliation poll: every minute, queue a poll of each integration whose interval has passed.
     ("workers.jobs.queue_due_polls", 60),
+    # One mail per order integration listing its transfers that newly need attention.
+    ("workers.jobs.send_error_digests", 600),
+    # The daily status report (integrations that want one): sent once a day, from 07:00 Copenhagen time.
+    ("workers.jobs.send_daily_reports", 3600),
 ]
 
 

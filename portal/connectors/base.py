@@ -287,5 +287,13 @@ class AccountingConnector(ABC):
     @abstractmethod
     def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None: ...
 
+    def invoice_pdf(self, invoice: RemoteInvoice) -> bytes:
+        """The booked invoice (or credit note) as PDF, exactly as the accounting system renders it (its
+        layout), for Bogbro's own invoice mail. Raises UnsupportedOperation where the system's API offers
+        no PDF (the default here); ConfigurationError for a draft."""
+        from portal.connectors.errors import UnsupportedOperation
+
+        raise UnsupportedOperation(f"{self.system.name} offers no invoice PDF", system=self.system.name)
+
     @abstractmethod
     def get_stock(self, number: str) -> Decimal | None: ...

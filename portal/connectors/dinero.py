@@ -56,7 +56,7 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from portal.connectors.http import ApiClient
+from portal.connectors.http import ApiClient, pdf_content
 from portal.connectors.ratelimit import RateLimit, RateLimiter
 
 KEY = "dinero"
@@ -98,6 +98,7 @@ PATHS = {
     "creditnote_fetch": "/v1/{org}/sales/creditnotes/fetch",
     "creditnote_book": "/v1/{org}/sales/creditnotes/{guid}/book",
     "creditnote_email": "/v1/{org}/sales/creditnotes/{guid}/email",
+    "creditnote_pdf": "/v1/{org}/sales/creditnotes/{guid}/pdf",
     "creditnote_payment": "/v1/{org}/sales/creditnotes/{guid}/payments",
     "creditnote_payments": "/v1/{org}/sales/creditnotes/{guid}/payments",
     "manual_vouchers": "/v1/{org}/vouchers/manuel",
@@ -849,6 +850,22 @@ class DineroConnector(AccountingConnector):
 
         created = self._with_fresh_timestamp(invoice.id, credit_note, pay)
         return str(created["Guid"])
+
+    def invoice_pdf(self, invoice: RemoteInvoice) -> bytes:
+        """An invoice: GET /v1/{org}/invoices/{guid} with `Accept: application/octet-stream` ("Get invoice
+        as json or pdf"; booked invoices only). A credit note: GET /v1/{org}/sales/creditnotes/{guid}/pdf
+        ("Get credit note as pdf")."""
+        if not invoice.booked:
+            raise ConfigurationError("Dinero makes PDFs of booked invoices only", system=NAME)
+        if invoice.is_credit_note:
+            response = self._call(
+                "GET", "creditnote_pdf", guid=invoice.id, headers={"Accept": "application/pdf"}
+            )
+        else:
+            response = self._call(
+                "GET", "invoice", guid=invoice.id, headers={"Accept": "application/octet-stream"}
+            )
+        return pdf_content(response, NAME)
 
     def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None:
         # Dinero puts a link to the invoice where the message says [link-to-pdf]; it must be there.

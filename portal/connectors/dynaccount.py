@@ -595,6 +595,13 @@ class DynaccountConnector(AccountingConnector):
             raise ValidationError(f"{table} {draft.id} no longer exists", system="Dynaccount")
         return self._remote_invoice(rows[0], draft.is_credit_note)
 
+    def invoice_pdf(self, invoice: RemoteInvoice) -> bytes:
+        # The official PHP library has a generic `document/{document}/{id}/` call, but which documents
+        # exist, how they are named and what they answer is documented nowhere: not guessed.
+        raise UnsupportedOperation(
+            "Dynaccount's API documents no way to fetch an invoice as PDF", system="Dynaccount"
+        )
+
     def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None:
         """Dynaccount chooses the subject itself; `msg` is the mail's text and the PDF is attached."""
         if invoice.is_credit_note:

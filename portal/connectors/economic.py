@@ -42,6 +42,7 @@ from portal.connectors.base import (
     Totals,
     Voucher,
 )
+<<<<<<< HEAD
 from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
@@ -51,6 +52,10 @@ from portal.connectors.errors import (
     ValidationError,
 )
 from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient
+=======
+from portal.connectors.errors import AuthenticationError, ConfigurationError, NotFound, UnsupportedOperation
+from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient, pdf_content
+>>>>>>> mail
 from portal.connectors.ratelimit import RateLimit, RateLimiter
 
 KEY = "e-conomic"
@@ -835,6 +840,18 @@ class EconomicConnector(AccountingConnector):
         return None
 
     # --- e-mail ---
+
+    def invoice_pdf(self, invoice: RemoteInvoice) -> bytes:
+        """GET /invoices/booked/{bookedInvoiceNumber}/pdf — the address a booked invoice's `pdf.download`
+        names (schema invoices.booked.bookedInvoiceNumber.get). A credit note is a booked invoice with
+        negative amounts: the same endpoint. The path is built from the number, not taken from the
+        answer's link, so the grant headers never go to a host other than the configured API."""
+        if not invoice.booked or not invoice.number:
+            raise ConfigurationError("Only a booked invoice has a PDF in e-conomic", system=KEY)
+        response = self.rest.get(
+            f"/invoices/booked/{int(invoice.number)}/pdf", headers={"Accept": "application/pdf"}
+        )
+        return pdf_content(response, KEY)
 
     def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None:
         # The 2026 schema lists sendBy "Email" on booking, but neither recipient nor text can be given and

@@ -47,6 +47,19 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def pdf_content(response: httpx.Response, system: str) -> bytes:
+    """The body of a "document as PDF" answer; a 2xx that is not a PDF (an HTML error page, JSON) is an
+    error, not an attachment."""
+    if not response.content.startswith(b"%PDF-"):
+        raise ConfigurationError(
+            f"{system} answered the PDF request with something that is not a PDF "
+            f"({response.headers.get('Content-Type', 'no content type')})",
+            system=system,
+            status=response.status_code,
+        )
+    return response.content
+
+
 def default_error_message(response: httpx.Response) -> tuple[str, dict]:
     return response.text[:500] or response.reason_phrase, {}
 

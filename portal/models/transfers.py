@@ -14,7 +14,7 @@ import secrets
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.crypto import EncryptedJSON
@@ -142,6 +142,14 @@ class Transfer(db.Model):
     logs: Mapped[list["TransferLog"]] = relationship(
         back_populates="transfer", order_by="TransferLog.id", cascade="all, delete-orphan"
     )
+
+
+@event.listens_for(Transfer.status, "set")
+def _reportable_again(transfer: Transfer, value, oldvalue, initiator) -> None:
+    """A transfer that leaves needs_attention (retried, requeued, done) loses its error-digest mark, so
+    failing again later is reported again (portal.pipeline.notifications)."""
+    if value != "needs_attention":
+        transfer.notified_at = None
 
 
 class TransferLog(db.Model):

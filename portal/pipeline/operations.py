@@ -4,7 +4,8 @@
     process_event  normalise, decide (state, activation date) and upsert the Transfer; then post it at once
                    (later runs — retries, resumes, credit notes woken up — are run_transfer jobs)
     run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
-                   step — customer → products → draft → book → payment — committing a checkpoint after each
+                   step — customer → products → draft → book → payment → mail (invoice_mail.py) —
+                   committing a checkpoint after each
     requeue_stuck  the watchdog: transfers left `running` by a worker that died are queued again
 
 Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
@@ -49,6 +50,7 @@ from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
+from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters
 from portal.queue import enqueue_after_commit, get_queue
@@ -447,6 +449,9 @@ def _post(transfer: Transfer) -> None:
         db.session.commit()
         _keep_lock()
         _register_payment(transfer, connector, plan, remote)
+        _keep_lock()
+        if not _send_invoice_mail(transfer, connector, plan, remote):
+            return  # retried later, from this step
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
     transfer.error_kind = transfer.error_message = None
     _log(transfer, "done", "ok", f"{'booked' if remote.booked else 'draft'} {remote.number or remote.id}")
@@ -659,6 +664,23 @@ def _register_payment(
     transfer.payment_id = connector.register_payment(payment)
     _log(transfer, "payment", "ok", f"payment {transfer.payment_id} registered ({method})")
     db.session.commit()
+
+
+def _send_invoice_mail(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, remote: RemoteInvoice
+) -> bool:
+    """The mail step (portal.pipeline.invoice_mail) when the integration mails invoices; False when the
+    mail server could not take it now and the transfer was rescheduled."""
+    if transfer.mailed or not pipeline_settings.invoice_mail(transfer.integration).enabled:
+        return True
+    try:
+        invoice_mail.mail_invoice(transfer, connector, plan, remote, _log)
+    except invoice_mail.MailUnavailable as exc:
+        _retry_or_give_up(transfer, exc, "Booked, but the mail could not be sent yet")
+        return False
+    except invoice_mail.MailRefused as exc:
+        raise TransferFailed("configuration", f"Booked, but not mailed: {exc.message}") from exc
+    return True
 
 
 def _paid_on(order: dict):

@@ -16,18 +16,27 @@ Stored settings (every key optional):
       "rounding_tolerance": "0.10",
       "oss": false,
       "poll_minutes": 5,                                 # the reconciliation poll; 0 = never
+<<<<<<< HEAD
       "invoice_mail": {                                  # mail the booked invoice via the customer's own SMTP
+=======
+      "invoice_mail": {                                  # mail the booked invoice from the shop's own SMTP
+>>>>>>> mail
         "enabled": false, "host": "smtp.example.dk", "port": 587, "security": "starttls",  # | ssl | none
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
-        "subject": "Faktura {invoice_number}", "body": "Tak for din ordre {order_number} ..."
+        "subject": "Faktura {invoice_number}", "body": "Tak for din ordre {order_number} ...",
+        "credit_note_subject": "...", "credit_note_body": "..."   # optional; else Danish defaults
       },                                                 # the SMTP password: OrderIntegration.mail_secret
       "notify": {                                        # recipients (empty: the account's owners)
         "recipients": ["bogholder@example.dk"], "error_digest": true, "daily_report": false
       }
     }
+
+Invoice mail placeholders (subject and body): {invoice_number}, {order_number}, {customer_name},
+{shop_name}. An empty subject or body means Bogbro's Danish default text (portal.pipeline.invoice_mail).
 """
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -117,3 +126,84 @@ def vat_rates() -> RateTable:
     engine's small built-in table."""
     path = current_app.config.get("VAT_RATES_FILE")
     return _load_rates(path) if path else TEST_RATES
+
+
+# --- invoice mail and notifications --------------------------------------------------------------------
+
+SMTP_SECURITY = ("starttls", "ssl", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class InvoiceMail:
+    enabled: bool
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    username: str
+    sender: str
+    subject: str  # "" = the default text
+    body: str
+    credit_note_subject: str
+    credit_note_body: str
+
+
+def invoice_mail(integration: OrderIntegration) -> InvoiceMail:
+    """The `invoice_mail` settings, with defaults: off; STARTTLS; the port that goes with the security."""
+    stored = (integration.settings or {}).get("invoice_mail") or {}
+    security = str(stored.get("security") or "starttls").lower()
+    try:
+        port = int(stored.get("port") or 0)
+    except (TypeError, ValueError):
+        port = 0
+    return InvoiceMail(
+        enabled=bool(stored.get("enabled")),
+        host=str(stored.get("host") or "").strip(),
+        port=port or SMTP_DEFAULT_PORTS.get(security, 587),
+        security=security,
+        username=str(stored.get("username") or "").strip(),
+        sender=str(stored.get("sender") or "").strip(),
+        subject=str(stored.get("subject") or ""),
+        body=str(stored.get("body") or ""),
+        credit_note_subject=str(stored.get("credit_note_subject") or ""),
+        credit_note_body=str(stored.get("credit_note_body") or ""),
+    )
+
+
+def smtp_password(integration: OrderIntegration) -> str:
+    return str((integration.mail_secret or {}).get("smtp_password") or "")
+
+
+def _notify(integration: OrderIntegration) -> dict:
+    return (integration.settings or {}).get("notify") or {}
+
+
+def error_digest_enabled(integration: OrderIntegration) -> bool:
+    """The error digest is on unless switched off."""
+    return bool(_notify(integration).get("error_digest", True))
+
+
+def daily_report_enabled(integration: OrderIntegration) -> bool:
+    """The daily status report is off unless switched on."""
+    return bool(_notify(integration).get("daily_report", False))
+
+
+def notify_recipients(integration: OrderIntegration) -> list[str]:
+    """Who gets the digest and the report: `notify.recipients`, else the account's active owners."""
+    configured = _notify(integration).get("recipients") or []
+    if isinstance(configured, str):
+        configured = configured.replace(";", ",").split(",")
+    recipients = [str(address).strip() for address in configured if str(address).strip()]
+    if recipients:
+        return list(dict.fromkeys(recipients))
+    return [user.email for user in integration.account.users if user.role == "owner" and user.active]
+
+
+def notify_language(integration: OrderIntegration) -> str:
+    """The language of notifications: the account has none of its own, so its first owner's (Danish by
+    default)."""
+    owners = sorted(
+        (user for user in integration.account.users if user.role == "owner" and user.active),
+        key=lambda user: user.id,
+    )
+    return owners[0].language if owners and owners[0].language else "da"

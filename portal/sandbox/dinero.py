@@ -29,6 +29,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import SandboxRecord
 from portal.redis_client import get_redis
+from portal.sandbox.pdf import invoice_pdf
 from portal.sandbox.store import SandboxStore
 
 SYSTEM = "dinero"
@@ -1842,12 +1843,15 @@ def get_invoice(store, guid):
     return _json(invoice_read(store, voucher))
 
 
-def _pdf(voucher: dict) -> Response:
+def _pdf(voucher: dict, mimetype: str = "application/octet-stream") -> Response:
     if voucher["Status"] == "Draft":
         raise _invalid({"Accept": "PDF's can only be generated from booked vouchers."})
-    text = f"Dinero sandbox {voucher['Kind']} {voucher['Number']}"
-    body = b"%PDF-1.4\n% " + text.encode() + b"\n%%EOF\n"
-    return Response(body, mimetype="application/octet-stream")
+    kind = "Kreditnota" if voucher["Kind"] == "creditnote" else "Faktura"
+    total = voucher["Calc"]["TotalInclVat"]
+    body = invoice_pdf(
+        "Dinero", kind, voucher["Number"], total, voucher["Currency"], voucher["ContactName"] or ""
+    )
+    return Response(body, mimetype=mimetype)
 
 
 def _check_timestamp(voucher: dict, payload: dict, *, required: bool):
@@ -2115,6 +2119,13 @@ def get_creditnote(store, guid):
     if request.accept_mimetypes.best == "application/octet-stream":
         return _pdf(voucher)
     return _json(creditnote_read(store, voucher))
+
+
+@bp.get("/v1/<int:org>/sales/creditnotes/<guid>/pdf")
+@api()
+def get_creditnote_pdf(store, guid):
+    """ "Get credit note as pdf" (booked credit notes only, like the invoice's octet-stream answer)."""
+    return _pdf(_creditnote(store, guid), "application/pdf")
 
 
 @bp.post("/v1/<int:org>/invoices/<guid>/generate-creditnote")

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from flask import Blueprint, Response, g, redirect, render_template, request
 
 from portal.extensions import db
+from portal.sandbox.pdf import invoice_pdf
 from portal.sandbox.store import SandboxStore
 
 SYSTEM = "e-conomic"
@@ -1787,6 +1788,32 @@ def list_booked():
 @bp.get("/invoices/booked/<int:n>")
 def get_booked(n):
     return _one("booked", n, _booked_out)
+
+
+def _pdf_response(document: dict, number: int, draft: bool) -> Response:
+    gross = document.get("grossAmount", 0)
+    kind = "Kladde" if draft else ("Kreditnota" if money(gross) < 0 else "Faktura")
+    name = (document.get("recipient") or {}).get("name", "")
+    body = invoice_pdf("e-conomic", kind, number, gross, document.get("currency", "DKK"), name)
+    return Response(body, mimetype="application/pdf")
+
+
+@bp.get("/invoices/booked/<int:n>/pdf")
+def get_booked_pdf(n):
+    """The booked invoice (or credit note: a booked invoice with negative amounts) as PDF — the address
+    the booked invoice's `pdf.download` names."""
+    document = g.eco.get("booked", n)
+    if document is None:
+        raise not_found()
+    return _pdf_response(document, n, draft=False)
+
+
+@bp.get("/invoices/drafts/<int:n>/pdf")
+def get_draft_pdf(n):
+    document = g.eco.get("drafts", n)
+    if document is None:
+        raise not_found()
+    return _pdf_response(document, n, draft=True)
 
 
 @bp.post("/invoices/booked")

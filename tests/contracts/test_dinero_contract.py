@@ -267,6 +267,9 @@ def run_every_connector_operation(dinero):
         PaymentData(credited, credited.totals.gross, date.today(), "refund-1", account="55010")
     )
     dinero.send_invoice_email(credited, "kunde@example.dk", "Kreditnota", "Se [link-to-pdf]")
+    for document in (booked, credited):  # the invoice's octet-stream answer; the credit note's …/pdf
+        pdf = dinero.invoice_pdf(document)
+        assert pdf.startswith(b"%PDF-1.4") and f"nr. {document.number}".encode() in pdf
     voucher = dinero.post_voucher(
         Voucher(
             reference="payout:1",

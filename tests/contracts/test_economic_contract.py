@@ -37,6 +37,7 @@ SCHEMAS = ECONOMIC / "rest-json-schemas"
 JOURNALS_OPENAPI = ECONOMIC / "openapi" / "journalsapi-v5.0.0.openapi.json"
 REST = "/sandbox/e-conomic"
 APIS = "/sandbox/e-conomic-apis/journalsapi/v5.0.0"
+PDF = "application/pdf"
 
 # (method, path pattern below the REST prefix, request schema, response schema)
 ROUTES = [
@@ -76,6 +77,8 @@ ROUTES = [
     ("POST", r"/invoices/drafts", "invoices.drafts.post", "invoices.drafts.draftInvoiceNumber.get"),
     ("GET", r"/invoices/booked", None, "invoices.booked.get"),
     ("POST", r"/invoices/booked", "invoices.booked.post", "invoices.booked.bookedInvoiceNumber.get"),
+    # the address a booked invoice's `pdf.download` names (no schema: the answer is the PDF itself)
+    ("GET", r"/invoices/booked/\d+/pdf", None, PDF),
 ]
 
 # e-conomic's documented error document ("Annotated errors" in the REST docs; 404/401 bodies share the
@@ -205,7 +208,8 @@ def check_exchange(
     if route is None:
         return label, ["no published schema mapped for this route"]
     _, _, request_schema, response_schema = route
-    body = json.loads(response.content, parse_float=Decimal) if response.content else None
+    pdf = response_schema == PDF and response.status_code < 400
+    body = json.loads(response.content, parse_float=Decimal) if response.content and not pdf else None
     if request_schema:
         sent = json.loads(request.content, parse_float=Decimal)
         broken = {"/".join(map(str, e.absolute_path)) for e in _errors(sent, request_schema)}
@@ -214,6 +218,12 @@ def check_exchange(
             broken -= set(annotated_paths((body or {}).get("errors")))
         found += [f"request breaks the contract at {path!r}" for path in sorted(broken)]
         found += [f"request {p}" for p in read_only_sent(sent, schema(request_schema))]
+    if response_schema == PDF and response.status_code < 400:
+        if not response.headers.get("Content-Type", "").startswith(PDF) or not response.content.startswith(
+            b"%PDF-"
+        ):
+            found.append("the answer is not a PDF")
+        return label, found
     if response.status_code >= 400:
         found += [f"error body {p}" for p in problems(body, REST_ERROR)]
         if body and body.get("httpStatusCode") != response.status_code:
@@ -285,7 +295,10 @@ def run_every_operation(connector, client):
         payment_terms="1",
         credit_for=booked,
     )
-    connector.book_invoice(connector.create_credit_note(credit))
+    credit_note = connector.book_invoice(connector.create_credit_note(credit))
+    for document in (booked, credit_note):
+        pdf = connector.invoice_pdf(document)
+        assert pdf.startswith(b"%PDF-1.4") and f"nr. {document.number}".encode() in pdf
     connector.register_payment(
         PaymentData(booked, booked.totals.gross, date.today(), "PAY-CONTRACT-1", journal="2")
     )

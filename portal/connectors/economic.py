@@ -42,7 +42,6 @@ from portal.connectors.base import (
     Totals,
     Voucher,
 )
-<<<<<<< HEAD
 from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
@@ -51,11 +50,7 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient
-=======
-from portal.connectors.errors import AuthenticationError, ConfigurationError, NotFound, UnsupportedOperation
 from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient, pdf_content
->>>>>>> mail
 from portal.connectors.ratelimit import RateLimit, RateLimiter
 
 KEY = "e-conomic"

@@ -16,11 +16,7 @@ Stored settings (every key optional):
       "rounding_tolerance": "0.10",
       "oss": false,
       "poll_minutes": 5,                                 # the reconciliation poll; 0 = never
-<<<<<<< HEAD
-      "invoice_mail": {                                  # mail the booked invoice via the customer's own SMTP
-=======
       "invoice_mail": {                                  # mail the booked invoice from the shop's own SMTP
->>>>>>> mail
         "enabled": false, "host": "smtp.example.dk", "port": 587, "security": "starttls",  # | ssl | none
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
         "subject": "Faktura {invoice_number}", "body": "Tak for din ordre {order_number} ...",

@@ -31,6 +31,15 @@ def clean_settings(values: dict, setup: AccountingSetup) -> dict:
             errors["states"] = f"each state transfers as one of: {', '.join(DOCUMENTS)}"
         elif "booked" in states.values() and not setup.auto_book:
             errors["states"] = "booked invoices need “book automatically” on in the accounting integration"
+        elif "order" in states.values():
+            from portal.connectors import get_system
+
+            system = get_system(setup.system)
+            if not system.capabilities.orders:
+                errors["states"] = (
+                    f"{system.name} has no orders (which reserve stock): "
+                    "choose a draft or booked invoice for those states"
+                )
     if values.get("activation_date"):
         try:
             date.fromisoformat(str(values["activation_date"]))

@@ -8,8 +8,9 @@ grant token as headers. The grant does not expire; a revoked one answers 401.
 VAT is never given per line: e-conomic takes each line's product → its product group → the group's sales
 account for the recipient's VAT zone → that account's VAT code. Totals are rounded per line (2 decimals,
 half up) and VAT is computed on the net total per rate. Amounts and quantities may have at most 2 decimals.
-Our dedupe key on invoices is `references.other` (filterable on drafts and booked invoices); on journal
-entries it is the start of the entry text.
+Our dedupe key on invoices and orders is `references.other` (filterable on drafts, booked invoices and
+every order collection); on journal entries it is the start of the entry text. Orders (which reserve stock)
+become invoices through e-conomic's upgrade instructions (see docs/connectors/economic.md, "Orders").
 """
 
 import contextlib

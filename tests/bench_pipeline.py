@@ -294,21 +294,25 @@ def bench(args, processes) -> None:
     per_order_ours = (elapsed - sandbox_seconds / args.workers) / args.orders
     database = os.environ["DATABASE_URL"].split(":")[0]
     print(
-        f"\nPython {sys.version.split()[0]}, {database}, {args.workers} × {args.worker_class}, {os.cpu_count()} cores"
+        f"\nPython {sys.version.split()[0]}, {database}, {args.workers} × {args.worker_class}, "
+        f"{os.cpu_count()} cores"
     )
     print(f"orders                      {args.orders} (+{WARM_UP} warm-up, {len(latencies)} one at a time)")
     print(f"orders per second           {args.orders / elapsed:8.1f}   (webhooks posted in {posted:.2f} s)")
     print(f"e-conomic calls per order   {calls / args.orders:8.2f}   (target ≤ 2.5)")
     print(
-        f"transfer time p50 / p95     {statistics.median(latencies):8.1f} / {percentile(latencies, 0.95):.1f} ms"
+        f"transfer time p50 / p95     {statistics.median(latencies):8.1f} / "
+        f"{percentile(latencies, 0.95):.1f} ms"
     )
     print(f"no-op RQ job                {noop_seconds * 1000:8.2f} ms each ({1 / noop_seconds:.0f} jobs/s)")
     print(
-        f"per order                   {per_order * 1000:8.2f} ms = {per_order / noop_seconds:.2f} × a no-op job"
+        f"per order                   {per_order * 1000:8.2f} ms = "
+        f"{per_order / noop_seconds:.2f} × a no-op job"
     )
     inside = sandbox_seconds / args.orders * 1000
     print(
-        f"  without the sandbox       {per_order_ours * 1000:8.2f} ms = {per_order_ours / noop_seconds:.2f} × "
+        f"  without the sandbox       {per_order_ours * 1000:8.2f} ms = "
+        f"{per_order_ours / noop_seconds:.2f} × "
         f"a no-op job (target ≤ 3; {inside:.2f} ms/order inside e-conomic's stand-in)"
     )
 

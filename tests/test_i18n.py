@@ -19,6 +19,7 @@ def test_every_message_is_translated_to_danish(tmp_path):
         wanted = {message.id for message in read_po(f) if message.id}
     with (ROOT / "portal/translations/da/LC_MESSAGES/messages.po").open("rb") as f:
         catalog = read_po(f)
+
     def done(message):  # a plural message has a tuple of forms: every one must be there
         forms = message.string if isinstance(message.string, tuple) else (message.string,)
         return message.id and all(forms) and not message.fuzzy

@@ -11,6 +11,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from portal.connectors.errors import UnsupportedOperation
+
 
 def N_(message: str) -> str:
     """Marks a text for translation without translating it here (no Flask in connectors); the UI
@@ -191,6 +193,22 @@ class RemoteInvoice:
 
 
 @dataclass
+class RemoteOrder:
+    """An order held in the accounting system (e-conomic: reserves stock until it is invoiced)."""
+
+    id: str  # order number
+    reference: str
+    state: Literal["draft", "sent", "archived"]  # archived: already turned into an invoice
+    totals: Totals
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        """Still an order (it reserves stock and can be invoiced)."""
+        return self.state != "archived"
+
+
+@dataclass
 class PaymentData:
     invoice: RemoteInvoice
     amount: Decimal  # positive: money received
@@ -276,6 +294,25 @@ class AccountingConnector(ABC):
     @abstractmethod
     def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """credit_note.credit_for is the booked invoice; lines: positive quantities of what is credited."""
+
+    # orders (Capabilities.orders): a stock-reserving order first, the invoice made from it later.
+    # Systems without orders keep these defaults.
+    def create_order(self, order: DraftInvoice, lookup: bool = True) -> RemoteOrder:
+        """An order with the invoice's document shape (reference, customer, lines)."""
+        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+
+    def find_order(self, reference: str) -> RemoteOrder | None:
+        """The order carrying our reference, wherever it is (open, or archived once invoiced)."""
+        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+
+    def invoice_order(self, order: RemoteOrder, invoice: DraftInvoice) -> RemoteInvoice:
+        """The draft invoice made from an open order; afterwards the order no longer reserves stock.
+        `invoice` gives the reference and date the draft must carry (lines come from the order)."""
+        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+
+    def delete_order(self, order: RemoteOrder) -> None:
+        """Remove an open order (its stock reservation goes with it); an order already gone is fine."""
+        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
 
     @abstractmethod
     def register_payment(self, payment: PaymentData) -> str:

@@ -8,10 +8,12 @@ grant token as headers. The grant does not expire; a revoked one answers 401.
 VAT is never given per line: e-conomic takes each line's product → its product group → the group's sales
 account for the recipient's VAT zone → that account's VAT code. Totals are rounded per line (2 decimals,
 half up) and VAT is computed on the net total per rate. Amounts and quantities may have at most 2 decimals.
-Our dedupe key on invoices is `references.other` (filterable on drafts and booked invoices); on journal
-entries it is the start of the entry text.
+Our dedupe key on invoices and orders is `references.other` (filterable on drafts, booked invoices and
+every order collection); on journal entries it is the start of the entry text. Orders (which reserve stock)
+become invoices through e-conomic's upgrade instructions (see docs/connectors/economic.md, "Orders").
 """
 
+import contextlib
 import hashlib
 import json
 from datetime import date
@@ -36,6 +38,7 @@ from portal.connectors.base import (
     ProductData,
     RemoteCustomer,
     RemoteInvoice,
+    RemoteOrder,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
@@ -60,6 +63,19 @@ CENT = Decimal("0.01")
 PAGE_SIZE = 1000
 ZONE_NUMBERS = {"domestic": 1, "eu": 2, "world": 3}
 ZONE_NAMES = {number: zone for zone, number in ZONE_NUMBERS.items()}
+# Where e-conomic keeps orders: open ones as drafts (or "sent", once registered as sent), invoiced ones
+# archived.
+ORDER_COLLECTIONS = (("draft", "/orders/drafts"), ("sent", "/orders/sent"), ("archived", "/orders/archived"))
+# What a draft invoice POST may carry (invoices.drafts.post schema, read-only totals left out) …
+DRAFT_WRITABLE = (
+    "date", "currency", "exchangeRate", "dueDate", "paymentTerms", "customer", "recipient", "delivery",
+    "deliveryLocation", "notes", "references", "layout", "project", "lines",
+)  # fmt: skip
+# … and per line.
+LINE_WRITABLE = (
+    "lineNumber", "sortKey", "description", "product", "quantity", "unit", "unitNetPrice",
+    "discountPercentage", "unitCostPrice", "accrual", "departmentalDistribution",
+)  # fmt: skip
 
 _PRODUCT_GROUP_HELP = N_(
     "e-conomic decides the account and the VAT from the product group: each group has a sales account per "
@@ -711,6 +727,85 @@ class EconomicConnector(AccountingConnector):
             totals=totals,
             number=str(number) if booked else None,
             is_credit_note=totals.gross < 0,
+            raw=document,
+        )
+
+    # --- orders ---
+    # An order has the draft invoice's document shape (POST /orders/drafts) and carries our reference in
+    # `references.other` (filterable on drafts, sent and archived orders). It is invoiced with e-conomic's
+    # documented upgrade: GET …/templates/upgrade-instructions/draftInvoice gives the draft invoice to
+    # POST to /invoices/drafts. See docs/connectors/economic.md ("Orders") for what is guessed.
+
+    def create_order(self, order: DraftInvoice, lookup: bool = True) -> RemoteOrder:
+        existing = self.find_order(order.reference) if lookup else None
+        if existing is not None:
+            return existing  # never twice: the reference is already in e-conomic
+        document = self._send("POST", "/orders/drafts", self._invoice_document(order, 1))
+        return self._remote_order(document, "draft")
+
+    def find_order(self, reference: str) -> RemoteOrder | None:
+        wanted = f"references.other$eq:{filter_value(reference)}"
+        for state, path in ORDER_COLLECTIONS:
+            for found in self._all(path, wanted):
+                if (found.get("references") or {}).get("other") == reference:
+                    return self._remote_order(found, state)
+        return None
+
+    def invoice_order(self, order: RemoteOrder, invoice: DraftInvoice) -> RemoteInvoice:
+        """Upgrade the order to a draft invoice (lines, customer, layout, terms come from the order; the
+        date and reference from `invoice`), then make sure the order is gone: e-conomic archives a sent
+        order when it is upgraded; what it does with a draft order is undocumented, so one still there is
+        deleted (which also ends its stock reservation)."""
+        if not order.open:
+            raise ConfigurationError(
+                f"The e-conomic order {order.id} is archived: it was turned into an invoice already.",
+                system=KEY,
+            )
+        collection = "/orders/drafts" if order.state == "draft" else "/orders/sent"
+        template = self._get(f"{collection}/{int(order.id)}/templates/upgrade-instructions/draftInvoice")
+        body = self._upgrade_document(template.get("draftInvoice") or {}, invoice)
+        remote = self._remote_invoice(self._send("POST", "/invoices/drafts", body))
+        self.delete_order(order)
+        return remote
+
+    def delete_order(self, order: RemoteOrder) -> None:
+        if not order.open:
+            return  # archived orders are history, not reservations
+        collection = "/orders/drafts" if order.state == "draft" else "/orders/sent"
+        # DELETE is not idempotent at e-conomic: 404 when the order is gone (or was archived) already.
+        with contextlib.suppress(NotFound):
+            self.rest.delete(f"{collection}/{int(order.id)}")
+
+    @staticmethod
+    def _upgrade_document(template: dict, invoice: DraftInvoice) -> dict:
+        """The upgrade template as a draft invoice POST: writable properties only (no read-only totals,
+        self links to templates, or `metaData`, which third-party clients report breaks the POST), with
+        our invoice date and reference."""
+        if not template.get("lines") and not template.get("customer"):
+            raise ConfigurationError(
+                "e-conomic's upgrade instructions for the order held no draft invoice.", system=KEY
+            )
+        body = {k: template[k] for k in DRAFT_WRITABLE if template.get(k) is not None}
+        body["lines"] = [
+            {k: line[k] for k in LINE_WRITABLE if line.get(k) is not None} for line in body.get("lines", [])
+        ]
+        if (body.get("paymentTerms") or {}).get("paymentTermsType") != "dueDate":
+            body.pop("dueDate", None)  # only read for "dueDate" terms; e-conomic derives it otherwise
+        body["date"] = invoice.date.isoformat()
+        body["references"] = {**(body.get("references") or {}), "other": invoice.reference}
+        return body
+
+    @staticmethod
+    def _remote_order(document: dict, state: str) -> RemoteOrder:
+        return RemoteOrder(
+            id=str(document["orderNumber"]),
+            reference=(document.get("references") or {}).get("other", ""),
+            state=state,
+            totals=Totals(
+                net=amount(document.get("netAmount", 0)),
+                vat=amount(document.get("vatAmount", 0)),
+                gross=amount(document.get("grossAmount", 0)),
+            ),
             raw=document,
         )
 

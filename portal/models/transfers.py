@@ -30,6 +30,7 @@ ERROR_KINDS = ("configuration", "transient", "totals_differ")
 # Per order state, the document to create: nothing, an order (e-conomic's stock-reserving order), a draft
 # invoice, or a booked invoice.
 DOCUMENTS = ("none", "order", "draft", "booked")
+ORDER_PREFIX = "order:"  # Transfer.draft_id of an order (see Transfer.remote_order)
 
 Money = Numeric(14, 2)
 
@@ -108,7 +109,8 @@ class Transfer(db.Model):
     order_number: Mapped[str] = mapped_column(String(100), default="")
     reference: Mapped[str] = mapped_column(String(100), default="")  # our deterministic remote reference
     event_id: Mapped[int | None] = mapped_column(ForeignKey("source_events.id"))  # the latest payload
-    document: Mapped[str] = mapped_column(String(20), default="draft")  # draft | booked, as decided
+    # order | draft | booked, as decided; a later state may raise it (order → draft/booked, draft → booked)
+    document: Mapped[str] = mapped_column(String(20), default="draft")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped / waiting
     error_kind: Mapped[str | None] = mapped_column(String(20))
@@ -118,6 +120,8 @@ class Transfer(db.Model):
     remote_customer_number: Mapped[str | None] = mapped_column(String(100))
     products_ensured: Mapped[bool] = mapped_column(default=False)
     draft_requested: Mapped[bool] = mapped_column(default=False)  # a create was sent (answer maybe lost)
+    # The draft invoice's id; while the document is still an order (e-conomic's, reserving stock):
+    # ORDER_PREFIX + the order number ("order:" alone: its create was sent, the number not yet known).
     draft_id: Mapped[str | None] = mapped_column(String(100))
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
@@ -139,9 +143,18 @@ class Transfer(db.Model):
 
     integration: Mapped[OrderIntegration] = relationship()
     event: Mapped[SourceEvent | None] = relationship()
+
     logs: Mapped[list["TransferLog"]] = relationship(
         back_populates="transfer", order_by="TransferLog.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def remote_order(self) -> str | None:
+        """The accounting system's order number while the transfer's document is an order not yet invoiced
+        ("" while its create's answer is outstanding); None otherwise."""
+        if self.draft_id and self.draft_id.startswith(ORDER_PREFIX):
+            return self.draft_id.removeprefix(ORDER_PREFIX)
+        return None
 
 
 @event.listens_for(Transfer.status, "set")

@@ -199,7 +199,11 @@ def clean_settings(
                     )
                 elif document == "order" and not system.capabilities.orders:
                     errors["states"] = Problem(
-                        N_("Bogbro cannot create orders in %(system)s yet."), system=system.name
+                        N_(
+                            "%(system)s has no orders (which reserve stock): choose a draft or booked "
+                            "invoice for those states."
+                        ),
+                        system=system.name,
                     )
     if values.get("activation_date"):
         try:

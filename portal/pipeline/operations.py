@@ -5,7 +5,9 @@
                    (later runs — retries, resumes, credit notes woken up — are run_transfer jobs)
     run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
                    step — customer → products → draft → book → payment → mail (invoice_mail.py) —
-                   committing a checkpoint after each
+                   committing a checkpoint after each; the document "order" stops after customer →
+                   products → order, and a later state turns that order into the draft (e-conomic's
+                   upgrade) and goes on from there
     requeue_stuck  the watchdog: transfers left `running` by a worker that died are queued again
 
 Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
@@ -50,6 +52,7 @@ from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
+from portal.models.transfers import ORDER_PREFIX
 from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters
@@ -70,6 +73,9 @@ CUSTOMER_CACHE_SECONDS = 24 * 3600
 REFUND_TOPIC = "refund.created"
 RUNNABLE = ("pending", "running", "waiting")
 RETRYABLE = ("needs_attention", "pending", "waiting")  # what a person may queue again
+# A later order state may raise the document of a transfer already posted: (from, to).
+RAISES = {("order", "draft"), ("order", "booked"), ("draft", "booked")}
+LATER_STATE_SECONDS = 30  # a later state met a running transfer: decide again after this long
 
 
 class TransferFailed(Exception):
@@ -163,10 +169,23 @@ def process_event(event_id: int) -> None:
     transfer = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
     _detect_refunds(event, body)
     if transfer.status in ("done", "running") or transfer.draft_id:
-        # Already posted (or being posted): a later state may book a draft, never make a second one.
-        if transfer.status == "done" and transfer.document == "draft" and document == "booked":
-            transfer.document, transfer.status = "booked", "pending"
-            enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+        # Already posted (or being posted): a later state may raise the document (an order becomes the
+        # invoice, a draft is booked), never make a second one.
+        if (transfer.document, document) in RAISES:
+            if transfer.status == "running":
+                # What the running attempt posts is not known yet: look at this event again shortly.
+                db.session.commit()
+                get_queue().enqueue_in(
+                    timedelta(seconds=LATER_STATE_SECONDS), "workers.jobs.process_event", event.id
+                )
+                return
+            if transfer.document == "order":
+                transfer.draft_requested = False  # no invoice create sent yet; draft_id keeps the order
+            transfer.document = document
+            if transfer.status == "done":
+                transfer.status = "pending"
+                enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+            _log(transfer, "decide", "ok", f"the order is now “{state}”: {document}")
         _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
         return
     reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
@@ -431,6 +450,9 @@ def _post(transfer: Transfer) -> None:
     _keep_lock()
     _ensure_products(transfer, connector, plan)
     _keep_lock()
+    if transfer.document == "order" and transfer.kind == "invoice":
+        _finish_order(transfer, connector, plan, customer)
+        return
     remote = _ensure_draft(transfer, connector, plan, customer)
 
     if not plan.can_book:
@@ -584,6 +606,8 @@ def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: D
 def _ensure_draft(
     transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, customer: RemoteCustomer
 ) -> RemoteInvoice:
+    if transfer.remote_order is not None:
+        return _invoice_from_order(transfer, connector, plan, customer)
     reference = plan.invoice.reference
     # Resuming (a draft was made, or a create was sent and its answer maybe lost): look it up by reference;
     # it may have been booked since. A first create looks only when something else may have used the
@@ -621,6 +645,134 @@ def _ensure_draft(
         transfer.booked_number = remote.number
     db.session.commit()
     return remote
+
+
+# --- orders (e-conomic's, reserving stock): the document "order", invoiced when a later state asks ---------
+
+
+def _finish_order(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, customer: RemoteCustomer
+) -> None:
+    number = _ensure_order(transfer, connector, plan, customer)
+    if not plan.can_book:
+        raise TransferFailed(
+            "totals_differ",
+            f"The totals differ: the shop says {plan.shop_totals.gross} {plan.invoice.currency}, the "
+            f"accounting system will compute {plan.totals.gross}. The order {number} was created: correct "
+            "it in the accounting system (or the order), then retry.",
+        )
+    transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
+    transfer.error_kind = transfer.error_message = None
+    _log(transfer, "done", "ok", f"order {number}", {"order": number})
+    db.session.commit()
+
+
+def _ensure_order(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, customer: RemoteCustomer
+) -> str:
+    """The order's number in the accounting system, made once. Checkpoints: draft_id "order:" and
+    draft_requested are committed before the create is sent; "order:<number>" once it is known."""
+    if transfer.remote_order:
+        return transfer.remote_order
+    reference = plan.invoice.reference
+    remote = None
+    if transfer.remote_order == "" or _first_create_needs_lookup(transfer):
+        remote = connector.find_order(reference)  # a create was sent (its answer lost), or may have been
+        if remote is not None:
+            _log(transfer, "order", "reused", f"found order {remote.id} by reference {reference}")
+    if remote is None:
+        order = plan.for_customer(customer)
+        transfer.draft_requested, transfer.draft_id = True, ORDER_PREFIX
+        db.session.commit()
+        try:
+            remote = connector.create_order(order, lookup=False)
+        except AmbiguousWriteError:
+            remote = connector.find_order(reference)  # did it happen?
+            if remote is None:
+                raise
+            _log(transfer, "order", "reused", f"the create's answer was lost; found order {remote.id}")
+        else:
+            _log(
+                transfer,
+                "order",
+                "ok",
+                f"order {remote.id} created",
+                {"reference": reference, "lines": len(order.lines), "gross": str(remote.totals.gross)},
+            )
+    transfer.draft_id = ORDER_PREFIX + remote.id
+    db.session.commit()
+    return remote.id
+
+
+def _invoice_from_order(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, customer: RemoteCustomer
+) -> RemoteInvoice:
+    """The order's invoice draft, made from the order (e-conomic's upgrade), after which the order no
+    longer reserves stock. Resuming (draft_requested: the create was sent) looks the invoice up first, and
+    removes the order if the earlier attempt stopped before it was gone."""
+    reference = plan.invoice.reference
+    number = transfer.remote_order or "?"
+    remote = connector.find_invoice(reference) if transfer.draft_requested else None
+    if remote is not None:
+        _log(transfer, "draft", "reused", f"found {remote.number or remote.id} by reference {reference}")
+        _close_order(transfer, connector, reference)
+    else:
+        order = connector.find_order(reference)
+        if order is not None and not order.open:
+            # Archived: turned into an invoice in the accounting system already (by hand?).
+            remote = connector.find_invoice(reference)
+            if remote is None:
+                raise TransferFailed(
+                    "configuration",
+                    f"The order {order.id} was already turned into an invoice in the accounting system, but "
+                    f"no invoice carries the reference {reference}. Check the invoice there; Bogbro makes "
+                    "no second one.",
+                )
+            _log(transfer, "draft", "reused", f"order {order.id} was invoiced already: {remote.id}")
+        else:
+            invoice = plan.for_customer(customer)
+            transfer.draft_requested = True
+            db.session.commit()
+            try:
+                if order is not None:
+                    remote = connector.invoice_order(order, invoice)
+                    _log(
+                        transfer,
+                        "draft",
+                        "ok",
+                        f"draft {remote.id} made from order {order.id}",
+                        {"reference": reference, "order": order.id, "gross": str(remote.totals.gross)},
+                    )
+                else:
+                    remote = connector.create_draft_invoice(invoice, lookup=False)
+                    _log(
+                        transfer,
+                        "draft",
+                        "ok",
+                        f"draft {remote.id} created: the order {number} is no longer in the accounting "
+                        "system (deleted there?), so the invoice was made from the shop's order",
+                        {"reference": reference, "gross": str(remote.totals.gross)},
+                    )
+            except AmbiguousWriteError:
+                remote = connector.find_invoice(reference)  # did it happen?
+                if remote is None:
+                    raise
+                _log(transfer, "draft", "reused", f"the create's answer was lost; found {remote.id}")
+                _close_order(transfer, connector, reference)
+    transfer.draft_id = remote.id  # the order is behind us
+    if remote.booked:
+        transfer.booked_number = remote.number
+    db.session.commit()
+    return remote
+
+
+def _close_order(transfer: Transfer, connector: AccountingConnector, reference: str) -> None:
+    """The invoice exists: an order still open (an attempt stopped between the two) must not keep
+    reserving stock or be invoiced again by hand."""
+    order = connector.find_order(reference)
+    if order is not None and order.open:
+        connector.delete_order(order)
+        _log(transfer, "order", "ok", f"order {order.id} removed: its invoice exists")
 
 
 def _first_create_needs_lookup(transfer: Transfer) -> bool:

@@ -5,7 +5,7 @@ Stored settings (every key optional):
 
     {
       "shop_id": "12",                                   # goes into the reference: WC-12-<order number>
-      "states": {"processing": "booked", "completed": "booked", "on-hold": "draft"},  # none|draft|booked
+      "states": {"processing": "order", "completed": "booked", "on-hold": "draft"},  # none|order|draft|booked
       "activation_date": "2026-01-01",                   # older orders are skipped unless imported on purpose
       "match_b2c": "email", "match_b2b": "vat_number", "match_ean": "ean",
       "collective_customer": null,                       # a customer number for all B2C sales
@@ -43,6 +43,7 @@ from flask import current_app
 from portal.engine.settings import FixedProducts, IntegrationSettings
 from portal.engine.vat import TEST_RATES, RateTable, load_ibericode
 from portal.models import AccountingSetup, OrderIntegration
+from portal.models.transfers import DOCUMENTS
 
 DEFAULT_STATES = {"processing": "booked", "completed": "booked"}
 # The order states a shop reports (the keys of "states"): WooCommerce's order `status`; Shopify's
@@ -82,10 +83,12 @@ def engine_settings(integration: OrderIntegration) -> IntegrationSettings:
 
 
 def document_for_state(integration: OrderIntegration, state: str) -> str:
-    """none | draft | booked for an order in `state`; booked only while the setup books automatically."""
+    """none | order | draft | booked for an order in `state`; booked only while the setup books
+    automatically. "order" is the accounting system's stock-reserving order (e-conomic), invoiced when a
+    later state asks for draft or booked."""
     states = (integration.settings or {}).get("states") or DEFAULT_STATES
     document = states.get(state, "none")
-    if document not in ("none", "draft", "booked"):
+    if document not in DOCUMENTS:
         document = "none"
     if document == "booked" and not integration.setup.auto_book:
         return "draft"

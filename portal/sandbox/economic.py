@@ -1392,6 +1392,14 @@ def _product_out(document):
     out["productGroup"] = _product_group(group)
     if "unit" in document:
         out["unit"] = g.eco.get("units", document["unit"]["unitNumber"])
+    if out.get("inventory"):  # open orders reserve stock
+        ordered = economic_orders.reserved(document["productNumber"])
+        in_stock = Decimal(str(out["inventory"]["inStock"]))
+        out["inventory"] = {
+            **out["inventory"],
+            "orderedByCustomers": ordered,
+            "available": in_stock - ordered,
+        }
     encoded = encode_key(document["productNumber"])
     out["invoices"] = {
         "drafts": f"{g.eco_base}/products/{encoded}/invoices/drafts",
@@ -1752,6 +1760,7 @@ def create_draft():
     number = g.eco.next("draftInvoice", 1)
     document = {"draftInvoiceNumber": number, **document, "lastUpdated": _now()}
     g.eco.put("drafts", number, document)
+    economic_orders.archive_upgraded(document)
     db.session.commit()
     return created(_draft_out(document), f"invoices/drafts/{number}")
 
@@ -2362,3 +2371,7 @@ def revoke(token):
         raise not_found()
     db.session.commit()
     return Response(status=204)
+
+
+# The orders resource shares this blueprint and state; importing it registers its routes.
+from portal.sandbox import economic_orders  # noqa: E402

@@ -367,6 +367,98 @@ def test_invoice_lifecycle_credit_note_payment_voucher_and_stock(eco):
         eco.get_stock("NO-SUCH-SKU")
 
 
+def stock(eco, number):
+    """inStock, orderedByCustomers, available of an inventory product."""
+    inventory = eco.find_product(number).raw["inventory"]
+    return tuple(inventory[k] for k in ("inStock", "orderedByCustomers", "available"))
+
+
+def test_an_order_reserves_stock_and_is_upgraded_to_the_invoice(eco):
+    customer = eco.find_customer("customer_number", "1")
+    assert eco.find_order("WC-2001") is None
+    assert stock(eco, "KRUS-01") == (Decimal("24"), Decimal("0"), Decimal("24"))
+
+    order = eco.create_order(draft(customer, "WC-2001", [krus()]))
+    assert (order.state, order.reference, order.open) == ("draft", "WC-2001", True)
+    assert order.totals.gross == Decimal("299.85")
+    assert order.raw["templates"]["upgradeInstructions"].endswith(
+        f"/orders/drafts/{order.id}/templates/upgrade-instructions/draftInvoice"
+    )
+    assert eco.create_order(draft(customer, "WC-2001", [krus()])).id == order.id  # never twice
+    assert eco.find_order("WC-2001").id == order.id
+    assert eco.find_invoice("WC-2001") is None  # an order is not an invoice
+    assert stock(eco, "KRUS-01") == (Decimal("24"), Decimal("3"), Decimal("21"))  # reserved
+
+    invoice_day = date(TODAY.year, 1, 2)
+    wanted = draft(customer, "WC-2001", [])
+    wanted.date = invoice_day
+    invoice = eco.invoice_order(order, wanted)
+    assert (invoice.reference, invoice.booked) == ("WC-2001", False)
+    assert invoice.totals == order.totals
+    assert invoice.raw["date"] == invoice_day.isoformat()
+    assert [line["product"]["productNumber"] for line in invoice.raw["lines"]] == ["KRUS-01"]
+    assert eco.find_order("WC-2001") is None  # the order is gone, its reservation with it
+    assert stock(eco, "KRUS-01") == (Decimal("24"), Decimal("0"), Decimal("24"))
+    booked = eco.book_invoice(eco.find_invoice("WC-2001"))
+    assert booked.booked and stock(eco, "KRUS-01") == (Decimal("21"), Decimal("0"), Decimal("21"))
+    eco.delete_order(order)  # already gone: nothing to do, no error
+
+
+def test_a_sent_order_is_archived_when_upgraded(eco):
+    customer = eco.find_customer("customer_number", "2")
+    order = eco.create_order(draft(customer, "WC-2002", [krus("1")]))
+    sent = eco.rest.post(
+        "/orders/sent", json={"orderNumber": int(order.id)}, headers={"Content-Type": "application/json"}
+    )
+    assert sent.status_code == 201
+    order = eco.find_order("WC-2002")
+    assert (order.state, order.open) == ("sent", True)
+
+    invoice = eco.invoice_order(order, draft(customer, "WC-2002", []))
+    assert invoice.reference == "WC-2002"
+    archived = eco.find_order("WC-2002")
+    assert (archived.state, archived.open, archived.id) == ("archived", False, order.id)
+    with pytest.raises(ConfigurationError, match="archived"):
+        eco.invoice_order(archived, draft(customer, "WC-2002", []))
+    assert stock(eco, "KRUS-01")[1] == Decimal("0")
+
+
+def test_order_errors_carry_e_conomic_messages(eco):
+    customer = eco.find_customer("customer_number", "1")
+    with pytest.raises(ValidationError, match="unitNetPrice"):
+        eco.create_order(draft(customer, "WC-2003", [krus(price="79.955")]))
+    assert eco.find_order("WC-2003") is None
+
+
+def test_a_500_on_the_order_post_is_ambiguous_and_looked_up(app, db, redis):
+    connector = make_connector(app, redis)
+    customer = connector.find_customer("customer_number", "2")
+    faults(app, next=["500"])
+    try:
+        with pytest.raises(AmbiguousWriteError):
+            connector.create_order(draft(customer, "WC-2004", [krus()]), lookup=False)
+    finally:
+        faults(app)
+    assert connector.find_order("WC-2004") is None  # the 500 came before the work
+    assert connector.create_order(draft(customer, "WC-2004", [krus()])).state == "draft"
+
+
+def test_systems_without_orders_say_so():
+    from portal.connectors.base import RemoteOrder, Totals
+    from portal.connectors.dinero import CONNECTOR as DINERO
+
+    dinero = DINERO.__new__(DINERO)  # the defaults need no connection
+    nothing = Totals(Decimal("0"), Decimal("0"), Decimal("0"))
+    for call in (
+        lambda: dinero.create_order(None),
+        lambda: dinero.find_order("WC-1"),
+        lambda: dinero.invoice_order(RemoteOrder("1", "WC-1", "draft", nothing), None),
+        lambda: dinero.delete_order(RemoteOrder("1", "WC-1", "draft", nothing)),
+    ):
+        with pytest.raises(UnsupportedOperation, match="Dinero has no orders"):
+            call()
+
+
 def test_totals_round_each_line_then_vat_on_the_net_total(eco):
     customer = eco.find_customer("customer_number", "2")
     lines = [krus("1", "33.33") for _ in range(3)]

@@ -273,11 +273,10 @@ def integration_terms(integration) -> list[str]:
 def test_settings_round_trip(owner_client, db, integration):
     page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
     assert "Hvad hver ordrestatus opretter" in page
-    # booked needs auto_book; orders are not created by Bogbro in e-conomic yet: both shown, disabled.
-    assert re.search(r'<option disabled value="booked">', page) and re.search(
-        r'<option disabled value="order">', page
-    )
-    assert "Bogfør automatisk" in page and "kan ikke oprette ordrer i e-conomic endnu" in page
+    # booked needs auto_book: shown, disabled; e-conomic takes orders.
+    assert re.search(r'<option disabled value="booked">', page)
+    assert re.search(r'<option value="order">', page) and not re.search(r'disabled value="order"', page)
+    assert "Bogfør automatisk" in page and "kan ikke oprette ordrer i e-conomic endnu" not in page
     assert re.search(r'name="oss"[^>]*disabled|disabled[^>]*name="oss"', page)
     assert "_billing_vat_number, _vat_number, vat_number" in page  # the default VAT-number fields
     assert f'hx-get="/shops/integrations/{integration.id}/webhooks"' in page

@@ -34,10 +34,13 @@ htmx = HTMX()
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite is the embedded default shared by the web process and the worker: write-ahead logging
-    lets readers and a writer work at once, and a busy timeout waits for a lock instead of failing."""
+    lets readers and a writer work at once, and a busy timeout waits for a lock instead of failing.
+    synchronous=NORMAL is SQLite's advice for WAL: a commit survives any process dying (a killed worker);
+    only a power cut may lose the last commits (production runs PostgreSQL)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

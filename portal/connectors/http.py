@@ -10,6 +10,7 @@ Retry rules:
 
 import email.utils
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -64,8 +65,29 @@ def default_error_message(response: httpx.Response) -> tuple[str, dict]:
     return response.text[:500] or response.reason_phrase, {}
 
 
+class _SharedTransport(httpx.HTTPTransport):
+    """The process's connection pool for real HTTP: a connector lives for one job, but its TCP and TLS
+    connections to e-conomic, Dinero … are kept for the next job instead of a new handshake per transfer.
+    Closing a client leaves the shared pool open."""
+
+    def close(self) -> None:
+        pass
+
+
+_shared: dict[int, httpx.HTTPTransport] = {}  # by process id: a forked child builds its own
+
+
+def shared_transport() -> httpx.HTTPTransport:
+    pid = os.getpid()
+    if pid not in _shared:
+        _shared.clear()
+        _shared[pid] = _SharedTransport()
+    return _shared[pid]
+
+
 class ApiClient:
-    """A small wrapper around httpx.Client; one per connector instance."""
+    """A small wrapper around httpx.Client; one per connector instance (real HTTP shares the process's
+    connection pool)."""
 
     def __init__(
         self,
@@ -89,7 +111,11 @@ class ApiClient:
         self.error_message = error_message
         self.sleep = sleep
         self.http = httpx.Client(
-            base_url=base_url, headers=headers or {}, auth=auth, transport=transport, timeout=timeout
+            base_url=base_url,
+            headers=headers or {},
+            auth=auth,
+            transport=transport or shared_transport(),
+            timeout=timeout,
         )
 
     def close(self):

@@ -52,9 +52,9 @@ class OrderIntegration(db.Model):
     # The engine's IntegrationSettings fields plus the pipeline's own (see portal.pipeline.settings).
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     # {"secret": "..."}: the shared secret the shop signs its webhooks with; encrypted, never rendered.
-    webhook_secret: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
+    webhook_secret: Mapped[dict] = mapped_column(EncryptedJSON, default=dict, deferred=True)
     # {"smtp_password": "..."}: the customer's own SMTP password for invoice mails; encrypted, never rendered.
-    mail_secret: Mapped[dict | None] = mapped_column(EncryptedJSON)
+    mail_secret: Mapped[dict | None] = mapped_column(EncryptedJSON, deferred=True)
     # The unguessable part of the delivery URL /webhooks/<source>/<token>.
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_webhook_token)
     active: Mapped[bool] = mapped_column(default=False)

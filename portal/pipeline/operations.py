@@ -440,10 +440,10 @@ def _post(transfer: Transfer) -> None:
     plan = _plan(transfer, connector)
     if plan is None:
         return  # waiting
+    # Figures, not checkpoints: they are recomputed on every run, so they go with the next commit.
     transfer.shop_gross, transfer.shop_vat = plan.shop_totals.gross, plan.shop_totals.vat
     transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat
     transfer.reference = plan.invoice.reference
-    db.session.commit()
 
     _keep_lock()
     customer = _ensure_customer(transfer, connector, plan)
@@ -467,8 +467,9 @@ def _post(transfer: Transfer) -> None:
         remote = connector.book_invoice(remote)
         _log(transfer, "book", "ok", f"booked as {remote.number}", {"number": remote.number})
     if remote.booked:
+        # Not committed on its own: a resume finds the booked invoice by its reference anyway; the payment
+        # and mail steps commit it with their own checkpoints, `done` otherwise.
         transfer.booked_number = remote.number
-        db.session.commit()
         _keep_lock()
         _register_payment(transfer, connector, plan, remote)
         _keep_lock()
@@ -480,6 +481,14 @@ def _post(transfer: Transfer) -> None:
     db.session.commit()
     if transfer.kind == "invoice" and remote.booked:
         _wake_waiting_credit_notes(transfer)
+
+
+def _before_remote_call() -> None:
+    """Commit what this run has changed so far before asking another system: no write transaction may
+    stay open across a remote call (SQLite would block every other writer — the in-process sandboxes too —
+    for as long as the call takes). Steps that need no remote call (cached customer and products) leave
+    their changes to the next commit, which saves a commit per step in steady state."""
+    db.session.commit()
 
 
 def _should_book(transfer: Transfer) -> bool:
@@ -561,11 +570,13 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
                 found = json.loads(cached)
                 remote, outcome = RemoteCustomer(found["id"], found["number"], plan.customer.name), "cached"
             else:
+                _before_remote_call()
                 remote = connector.find_customer(match.field, match.value)
                 outcome = "found"
         if remote is None:
+            _before_remote_call()
             remote, outcome = connector.create_customer(plan.customer), "created"
-        if cache_key:
+        if cache_key and outcome != "cached":
             redis.set(
                 cache_key, json.dumps({"id": remote.id, "number": remote.number}), ex=CUSTOMER_CACHE_SECONDS
             )
@@ -577,7 +588,8 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
         f"customer {remote.number or remote.id} ({outcome})",
         {"match": match.reason},
     )
-    db.session.commit()
+    if outcome == "created":
+        db.session.commit()  # a checkpoint only when something was written (a retry must not create again)
     return remote
 
 
@@ -586,11 +598,13 @@ def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: D
         return
     redis = get_redis()
     setup_id = transfer.integration.setup_id
+    keys = [f"bogbro:product:{setup_id}:{product.number}" for product in plan.products]
+    cached = redis.mget(keys) if keys else []
     done = []
-    for product in plan.products:
-        key = f"bogbro:product:{setup_id}:{product.number}"
-        if redis.get(key):
+    for product, key, known in zip(plan.products, keys, cached, strict=True):
+        if known:
             continue
+        _before_remote_call()
         if connector.find_product(product.number) is None:
             connector.create_product(product)
             done.append(f"{product.number} created")
@@ -598,9 +612,9 @@ def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: D
             done.append(f"{product.number} found")
         redis.set(key, "1", ex=PRODUCT_CACHE_SECONDS)
     transfer.products_ensured = True
-    if done:
+    if done:  # a checkpoint only when the accounting system was asked (all cached: nothing to keep)
         _log(transfer, "products", "ok", ", ".join(done))
-    db.session.commit()
+        db.session.commit()
 
 
 def _ensure_draft(
@@ -614,6 +628,7 @@ def _ensure_draft(
     # reference (see _first_create_needs_lookup); so the connector's own look-up is never needed.
     remote = None
     if transfer.draft_requested or transfer.draft_id or _first_create_needs_lookup(transfer):
+        _before_remote_call()
         remote = connector.find_invoice(reference)
     if remote is not None:
         if not transfer.draft_id:
@@ -677,6 +692,7 @@ def _ensure_order(
     reference = plan.invoice.reference
     remote = None
     if transfer.remote_order == "" or _first_create_needs_lookup(transfer):
+        _before_remote_call()
         remote = connector.find_order(reference)  # a create was sent (its answer lost), or may have been
         if remote is not None:
             _log(transfer, "order", "reused", f"found order {remote.id} by reference {reference}")
@@ -712,6 +728,7 @@ def _invoice_from_order(
     removes the order if the earlier attempt stopped before it was gone."""
     reference = plan.invoice.reference
     number = transfer.remote_order or "?"
+    _before_remote_call()
     remote = connector.find_invoice(reference) if transfer.draft_requested else None
     if remote is not None:
         _log(transfer, "draft", "reused", f"found {remote.number or remote.id} by reference {reference}")
@@ -805,6 +822,7 @@ def _register_payment(
     if not method or method not in pipeline_settings.paid_methods(transfer.integration):
         return
     payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    _before_remote_call()
     payment = PaymentData(
         invoice=remote,
         amount=Decimal(remote.totals.gross),
@@ -825,6 +843,7 @@ def _send_invoice_mail(
     mail server could not take it now and the transfer was rescheduled."""
     if transfer.mailed or not pipeline_settings.invoice_mail(transfer.integration).enabled:
         return True
+    _before_remote_call()
     try:
         invoice_mail.mail_invoice(transfer, connector, plan, remote, _log)
     except invoice_mail.MailUnavailable as exc:

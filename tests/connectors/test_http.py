@@ -113,3 +113,17 @@ def test_parse_retry_after():
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_connectors_share_the_process_connection_pool_and_closing_one_keeps_it(live_server):
+    """A connector lives for one job; its keep-alive connections (and TLS sessions) outlive it for the next
+    transfer to the same system."""
+    from portal.connectors.http import ApiClient, shared_transport
+
+    first = ApiClient(system="x", base_url=live_server)
+    second = ApiClient(system="x", base_url=live_server)
+    assert first.http._transport is second.http._transport is shared_transport()
+    assert first.request("GET", "/healthz").status_code == 200
+    first.close()
+    assert second.request("GET", "/healthz").status_code == 200  # the pool is still open
+    second.close()

@@ -13,7 +13,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "MAIL_SERVER")
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "ENCRYPTION_KEYS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MAIL_SERVER",
+    "PUBLIC_URL",  # links in mails sent by periodic jobs (no request to take the address from)
+)
 
 
 class ConfigError(RuntimeError):

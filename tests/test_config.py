@@ -38,7 +38,7 @@ def test_environment_wins_over_generated_values(tmp_path):
 def test_production_refuses_to_start_without_secrets(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(str(tmp_path), environ={"PRODUCTION": "1", "SECRET_KEY": "x"})
-    for name in ("ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "MAIL_SERVER"):
+    for name in ("ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "PUBLIC_URL"):
         assert name in str(error.value)
     assert "SECRET_KEY" not in str(error.value)
     assert not (tmp_path / "secrets.json").exists()
@@ -54,9 +54,11 @@ def test_production_configuration(tmp_path):
             "DATABASE_URL": "postgresql://bogbro@db/bogbro",
             "REDIS_URL": "redis://cache:6379/0",
             "MAIL_SERVER": "smtp.example.com",
+            "PUBLIC_URL": "https://app.bogbro.dk",
         },
     )
     assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["PUBLIC_URL"] == "https://app.bogbro.dk"
     assert config["SANDBOX_ENABLED"] is False
 
 

@@ -272,6 +272,14 @@ def clean_settings(
             errors["oss"] = Problem(N_("On or off."))
         elif values["oss"] and not system.capabilities.oss:
             errors["oss"] = Problem(N_("%(system)s cannot book OSS sales."), system=system.name)
+    for kind in ("customers", "products"):
+        given = values.get(kind)
+        if given is None:
+            continue
+        if not isinstance(given, dict) or set(given) - {"create", "update"}:
+            errors[kind] = Problem(N_("Whether to create and whether to update, on or off."))
+        elif any(not isinstance(flag, bool) for flag in given.values()):
+            errors[kind] = Problem(N_("On or off."))
     if values.get("poll_minutes") is not None:
         try:
             minutes = int(str(values["poll_minutes"]).strip())

@@ -553,6 +553,7 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
             id=transfer.remote_customer_id, number=transfer.remote_customer_number, name=plan.customer.name
         )
     match = plan.match
+    rules = pipeline_settings.rules(transfer.integration, "customers")
     redis = get_redis()
     cache_key = None
     if match.kind == "collective":
@@ -573,7 +574,16 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
                 _before_remote_call()
                 remote = connector.find_customer(match.field, match.value)
                 outcome = "found"
+                if remote is not None and rules.update:
+                    remote, outcome = connector.update_customer(remote, plan.customer), "found, updated"
         if remote is None:
+            if not rules.create:
+                raise TransferFailed(
+                    "configuration",
+                    f"No customer in {transfer.integration.setup.connection.system} has the "
+                    f"{match.field} {match.value or '(empty)'}, and the shop's settings do not let Bogbro "
+                    "create customers: create the customer there (or allow creating customers), then retry.",
+                )
             _before_remote_call()
             remote, outcome = connector.create_customer(plan.customer), "created"
         if cache_key and outcome != "cached":
@@ -588,8 +598,8 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
         f"customer {remote.number or remote.id} ({outcome})",
         {"match": match.reason},
     )
-    if outcome == "created":
-        db.session.commit()  # a checkpoint only when something was written (a retry must not create again)
+    if outcome != "cached" and outcome != "collective":
+        db.session.commit()  # a checkpoint once the accounting system was asked (a retry must not redo it)
     return remote
 
 
@@ -598,6 +608,7 @@ def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: D
         return
     redis = get_redis()
     setup_id = transfer.integration.setup_id
+    rules = pipeline_settings.rules(transfer.integration, "products")
     keys = [f"bogbro:product:{setup_id}:{product.number}" for product in plan.products]
     cached = redis.mget(keys) if keys else []
     done = []
@@ -605,9 +616,20 @@ def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: D
         if known:
             continue
         _before_remote_call()
-        if connector.find_product(product.number) is None:
+        found = connector.find_product(product.number)
+        if found is None:
+            if not rules.create:
+                raise TransferFailed(
+                    "configuration",
+                    f"The product {product.number} ({product.name}) does not exist in "
+                    f"{transfer.integration.setup.connection.system}, and the shop's settings do not let "
+                    "Bogbro create products: create it there (or allow creating products), then retry.",
+                )
             connector.create_product(product)
             done.append(f"{product.number} created")
+        elif rules.update:
+            connector.update_product(found, product)
+            done.append(f"{product.number} updated")
         else:
             done.append(f"{product.number} found")
         redis.set(key, "1", ex=PRODUCT_CACHE_SECONDS)

@@ -9,6 +9,8 @@ Stored settings (every key optional):
       "activation_date": "2026-01-01",                   # older orders are skipped unless imported on purpose
       "match_b2c": "email", "match_b2b": "vat_number", "match_ean": "ean",
       "collective_customer": null,                       # a customer number for all B2C sales
+      "customers": {"create": true, "update": false},    # may Bogbro create / update customers …
+      "products": {"create": true, "update": false},     # … and products (update: name and price)
       "vat_meta_keys": ["_billing_vat_number", ...],
       "fixed_products": {"shipping": "FRAGT", ...},
       "payment_terms_by_method": {"bacs": "3"},
@@ -98,6 +100,21 @@ def document_for_state(integration: OrderIntegration, state: str) -> str:
 def activation_date(integration: OrderIntegration) -> date | None:
     text = (integration.settings or {}).get("activation_date")
     return date.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Whether the pipeline may create what it does not find, and update what it finds (customers: name,
+    address, EAN; products: name and price) — the first time it meets them after the cache (a day)."""
+
+    create: bool = True
+    update: bool = False
+
+
+def rules(integration: OrderIntegration, kind: str) -> Rules:
+    """kind: "customers" | "products"."""
+    stored = (integration.settings or {}).get(kind) or {}
+    return Rules(create=bool(stored.get("create", True)), update=bool(stored.get("update", False)))
 
 
 def paid_methods(integration: OrderIntegration) -> set[str]:

@@ -132,6 +132,16 @@ class SettingsForm(FlaskForm):
         filters=[strip],
         description=_l("Empty: each private customer gets their own customer."),
     )
+    customers_create = BooleanField(_l("Create customers that are not found"))
+    customers_update = BooleanField(
+        _l("Update customers found (name, address, EAN) from the order"),
+        description=_l("At most once a day per customer."),
+    )
+    products_create = BooleanField(_l("Create products that are not found"))
+    products_update = BooleanField(
+        _l("Update products found (name and price) from the shop"),
+        description=_l("At most once a day per product."),
+    )
     vat_meta_keys = StringField(
         _l("Order fields holding the buyer's VAT number"),
         filters=[strip],
@@ -215,6 +225,10 @@ def initial_data(integration, states) -> dict:
         match_b2b=stored.get("match_b2b") or ENGINE_DEFAULTS.match_b2b,
         match_ean=stored.get("match_ean") or ENGINE_DEFAULTS.match_ean,
         collective_customer=stored.get("collective_customer") or "",
+        customers_create=bool((stored.get("customers") or {}).get("create", True)),
+        customers_update=bool((stored.get("customers") or {}).get("update", False)),
+        products_create=bool((stored.get("products") or {}).get("create", True)),
+        products_update=bool((stored.get("products") or {}).get("update", False)),
         vat_meta_keys=", ".join(stored.get("vat_meta_keys") or ENGINE_DEFAULTS.vat_meta_keys),
         rounding_tolerance=tolerance.replace(".", ","),
         oss=bool(stored.get("oss", False)),
@@ -252,6 +266,8 @@ def settings_from(form, states) -> tuple[dict, dict[str, str]]:
         "match_b2b": form.match_b2b.data,
         "match_ean": form.match_ean.data,
         "collective_customer": form.collective_customer.data or None,
+        "customers": {"create": bool(form.customers_create.data), "update": bool(form.customers_update.data)},
+        "products": {"create": bool(form.products_create.data), "update": bool(form.products_update.data)},
         "vat_meta_keys": _comma_list(form.vat_meta_keys.data) or list(ENGINE_DEFAULTS.vat_meta_keys),
         "rounding_tolerance": (
             form.rounding_tolerance.data or str(ENGINE_DEFAULTS.rounding_tolerance)
@@ -301,4 +317,6 @@ def field_for(key: str) -> str | None:
         return "payments"
     if key == "fixed_products":
         return "fixed_default"
+    if key in ("customers", "products"):
+        return f"{key}_create"
     return key

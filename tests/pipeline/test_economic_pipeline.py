@@ -632,3 +632,45 @@ def test_after_a_restore_every_first_create_looks_first(app, db, account, setup_
         app.config["PIPELINE_LOOKUP_BEFORE_CREATE"] = False
     assert len(remote(setup_booked)._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
     assert only_transfer(db).status == "done"
+
+
+def test_customers_and_products_are_created_only_when_the_settings_allow_it(
+    db, account, setup_booked, run_jobs
+):
+    integration = make_integration(db, account, setup_booked, customers={"create": False, "update": False})
+    feed(integration, order())
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "anna@example.dk" in transfer.error_message and "create customers" in transfer.error_message
+    connector = remote(setup_booked)
+    assert connector.find_customer("email", "anna@example.dk") is None
+    assert connector.find_invoice(REF) is None
+
+    integration.settings = {**integration.settings, "customers": {}, "products": {"create": False}}
+    db.session.commit()
+    operations.retry(transfer)
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "needs_attention" and "create products" in transfer.error_message
+    missing = transfer.error_message.split("The product ")[1].split(" ")[0]  # KRUS-01 is in e-conomic
+    assert missing in ("TE-02", "FRAGT") and connector.find_product(missing) is None
+    assert connector.find_invoice(REF) is None
+
+
+def test_a_customer_found_is_updated_from_the_order_when_allowed(db, account, setup_booked, run_jobs):
+    from portal.connectors.base import CustomerData
+
+    connector = remote(setup_booked)
+    before = connector.create_customer(
+        CustomerData(
+            name="Anna Old", country="DK", zone="domestic", email="anna@example.dk", address="Gl. Vej 1"
+        )
+    )
+    integration = make_integration(db, account, setup_booked, customers={"create": True, "update": True})
+    feed(integration, order())
+    run_jobs()
+    assert only_transfer(db).status == "done"
+    after = connector.find_customer("email", "anna@example.dk")
+    assert after.id == before.id  # the same customer, not a new one …
+    assert after.raw["address"] == "Vestergade 1" and after.raw["name"] != "Anna Old"  # … brought up to date

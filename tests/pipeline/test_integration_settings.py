@@ -63,6 +63,8 @@ def test_invalid_settings_are_refused(db, account, shop):
                 "rounding_tolerance": "-1",
                 "match_b2c": "phone",
                 "oss": True,
+                "customers": {"create": "yes"},
+                "products": {"delete": True},
             },
         )
     assert set(refused.value.errors) == {
@@ -71,6 +73,8 @@ def test_invalid_settings_are_refused(db, account, shop):
         "rounding_tolerance",
         "match_b2c",
         "oss",
+        "customers",
+        "products",
     }
     assert "book automatically" in refused.value.errors["states"]
     assert "Dinero cannot book OSS" in refused.value.errors["oss"]

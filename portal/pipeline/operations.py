@@ -445,9 +445,9 @@ def _post(transfer: Transfer) -> None:
     transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat
     transfer.reference = plan.invoice.reference
 
-    _keep_lock()
+    # Each step renews the lock before it calls the accounting system (_before_remote_call); cached steps
+    # call nothing, so they need not.
     customer = _ensure_customer(transfer, connector, plan)
-    _keep_lock()
     _ensure_products(transfer, connector, plan)
     _keep_lock()
     if transfer.document == "order" and transfer.kind == "invoice":
@@ -470,9 +470,7 @@ def _post(transfer: Transfer) -> None:
         # Not committed on its own: a resume finds the booked invoice by its reference anyway; the payment
         # and mail steps commit it with their own checkpoints, `done` otherwise.
         transfer.booked_number = remote.number
-        _keep_lock()
         _register_payment(transfer, connector, plan, remote)
-        _keep_lock()
         if not _send_invoice_mail(transfer, connector, plan, remote):
             return  # retried later, from this step
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
@@ -484,10 +482,11 @@ def _post(transfer: Transfer) -> None:
 
 
 def _before_remote_call() -> None:
-    """Commit what this run has changed so far before asking another system: no write transaction may
-    stay open across a remote call (SQLite would block every other writer — the in-process sandboxes too —
-    for as long as the call takes). Steps that need no remote call (cached customer and products) leave
-    their changes to the next commit, which saves a commit per step in steady state."""
+    """Before asking another system: renew this worker's lock (or stop: LockLost), and commit what this
+    run has changed so far — no write transaction may stay open across a remote call (SQLite would block
+    every other writer, the in-process sandboxes too, for as long as the call takes). Steps that need no
+    remote call (cached customer and products) leave their changes to the next commit."""
+    _keep_lock()
     db.session.commit()
 
 
@@ -826,12 +825,13 @@ def _first_create_needs_lookup(transfer: Transfer) -> bool:
         return True
     integration = transfer.integration
     shop_id = pipeline_settings.engine_settings(integration).shop_id
-    siblings = db.session.scalars(
-        select(OrderIntegration).where(
+    siblings = db.session.execute(
+        select(OrderIntegration.id, OrderIntegration.settings).where(
             OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
         )
     )
-    return any(pipeline_settings.engine_settings(other).shop_id == shop_id for other in siblings)
+    # engine_settings' rule: an integration without a shop_id writes its own id
+    return any(str((settings or {}).get("shop_id") or other) == shop_id for other, settings in siblings)
 
 
 def _register_payment(
@@ -839,9 +839,12 @@ def _register_payment(
 ) -> None:
     if transfer.payment_id or transfer.kind != "invoice":
         return
+    paid = pipeline_settings.paid_methods(transfer.integration)
+    if not paid:
+        return
     body = json.loads(transfer.event.raw_body)
     method = body.get("payment_method") or body.get("gateway")
-    if not method or method not in pipeline_settings.paid_methods(transfer.integration):
+    if not method or method not in paid:
         return
     payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
     _before_remote_call()

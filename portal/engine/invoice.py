@@ -10,7 +10,9 @@ The accounting setup's template values arrive as a plain dict:
             | {"domestic": {"account": "1000"}, "eu": {...}, "world": {...}}   # Dinero
             | {"domestic": {"account": "1000", "vat_code": "U25"}, ...},       # Dynaccount
       "freight": ..., "fee": ..., "discount": ..., "refund": ...,   # optional; default: as goods
-      "no_vat": ...,               # gift cards and the rounding line (0 % VAT); or "gift_card"/"rounding"
+      "no_vat": ...,               # gift cards and the rounding line (0 % VAT); or "gift_card"/"rounding".
+                                   # Dynaccount: the account alone (it has no "no VAT" code; a line
+                                   # without a code gets none), a vat_code only if it is a 0 % one
       "fixed_products": {"shipping": "FRAGT", ...},            # optional; overrides IntegrationSettings'
     }
 
@@ -30,6 +32,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from portal.connectors.base import (
+    N_,
+    NO_VAT_LABEL,
     ZONES,
     Capabilities,
     CustomerData,
@@ -68,6 +72,8 @@ KIND_TEMPLATES: dict[str, tuple[str, ...]] = {
     "rounding": ("rounding", "no_vat"),
 }
 ZERO_VAT_KINDS = frozenset({"gift_card", "rounding"})
+# The wizard's names (msgids) of the templates a line kind falls back to last (KIND_TEMPLATES).
+TEMPLATE_LABELS = {"goods": N_("Goods"), "no_vat": NO_VAT_LABEL}
 # Names of the fixed products when they are created (shown in the accounting system).
 FIXED_PRODUCT_NAMES = {
     "goods": "Vare",
@@ -123,8 +129,19 @@ class Templates:
         entry = next((self.setup[n] for n in names if self.setup.get(n)), None)
         label = names[-1]
         if entry is None:
-            raise EngineConfigError(
-                f"The accounting setup has no template for {label} (needed for a {kind} line)."
+            if label == "no_vat":
+                raise EngineConfigError.translatable(
+                    N_(
+                        "The template “%(template)s” is empty: choose its values under Setup. Orders with a "
+                        "gift card or a rounding line need it."
+                    ),
+                    labels=("template",),
+                    template=TEMPLATE_LABELS[label],
+                )
+            raise EngineConfigError.translatable(
+                N_("The template “%(template)s” is empty: choose its values under Setup."),
+                labels=("template",),
+                template=TEMPLATE_LABELS.get(label, label),
             )
         if decision.oss_country and rate != 0 and kind not in ZERO_VAT_KINDS:
             oss = entry.get("oss") or {}
@@ -148,9 +165,9 @@ class Templates:
             if not entry.get(decision.zone):
                 raise EngineConfigError(f"The {label} template has no account for the {decision.zone} zone.")
             return self._validated(entry[decision.zone], f"{label}/{decision.zone}")
-        return self._validated(entry, label)
+        return self._validated(entry, label, zero_vat=kind in ZERO_VAT_KINDS)
 
-    def _validated(self, values: Mapping, where: str) -> Target:
+    def _validated(self, values: Mapping, where: str, zero_vat: bool = False) -> Target:
         target = Target(
             product_group=_text(values.get("product_group")),
             account=_text(values.get("account")),
@@ -162,6 +179,9 @@ class Templates:
             "account": ("account",),
             "line_code": ("account", "vat_code"),
         }
+        if zero_vat:
+            # Dynaccount has no "no VAT" code: a line without one (on an account without one) gets none.
+            needed["line_code"] = ("account",)
         missing = [name for name in needed.get(self.vat_model, ()) if getattr(target, name) is None]
         if missing:
             raise EngineConfigError(f"The template {where} lacks {', '.join(missing)}.")

@@ -262,6 +262,11 @@ class _Builder:
         if warning:
             self.warnings.append(warning)
         target = self.templates.target(line.kind, self.decision, rate)
+        if self._productless(line.kind, target):
+            description = line.description or FIXED_PRODUCT_NAMES.get(line.kind, line.kind)
+            for part in price_lines(line.quantity, line.net_total):
+                self._append(description, part.quantity, part.unit_price, None, target, rate, line.kind)
+            return
         if target.product:
             product = target.product
         elif line.kind == "goods":
@@ -284,6 +289,12 @@ class _Builder:
                 account=target.account,
                 vat_code=target.vat_code,
             )
+
+    def _productless(self, kind: str, target: Target) -> bool:
+        """Dynaccount: a line without a VAT code takes its product's code, else its product group's (a
+        product always has a group), and only then its account's. A VAT-free line booked on an account
+        without a code (Dynaccount has no "no VAT" code) must therefore name no product at all."""
+        return self.capabilities.vat_model == "line_code" and kind in ZERO_VAT_KINDS and not target.vat_code
 
     def _append(self, text, quantity, unit_price, product, target: Target, rate: Decimal, kind: str) -> None:
         model = self.capabilities.vat_model
@@ -311,8 +322,8 @@ class _Builder:
         result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat)
         if result.rounding_line is None:
             return computed, result
-        product = self.fixed.rounding
         target = self.templates.target("rounding", self.decision, ZERO)
+        product = None if self._productless("rounding", target) else self.fixed.rounding
         self._append(
             FIXED_PRODUCT_NAMES["rounding"],
             Decimal(1),
@@ -322,17 +333,18 @@ class _Builder:
             ZERO,
             "rounding",
         )
-        self.products.setdefault(
-            product,
-            ProductData(
+        if product is not None:
+            self.products.setdefault(
                 product,
-                FIXED_PRODUCT_NAMES["rounding"],
-                ZERO,
-                target.product_group,
-                target.account,
-                target.vat_code,
-            ),
-        )
+                ProductData(
+                    product,
+                    FIXED_PRODUCT_NAMES["rounding"],
+                    ZERO,
+                    target.product_group,
+                    target.account,
+                    target.vat_code,
+                ),
+            )
         final = invoice_totals(self.totals_lines(), self.system)
         if final.gross != result.shop_gross:  # cannot happen: a 0 % line moves the gross by its amount
             raise AssertionError(f"rounding line failed: {final.gross} != {result.shop_gross}")

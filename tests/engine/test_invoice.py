@@ -249,6 +249,16 @@ def test_dynaccount_books_vat_free_lines_on_an_account_without_a_vat_code():
     line = plan.invoice.lines[plan.line_kinds.index("gift_card")]
     assert (line.account, line.vat_code, line.unit_net_price) == ("1070", None, D("-100.00"))
     assert plan.totals.gross == D("150.00") and plan.can_book
+    # no product: Dynaccount would give the line its product group's VAT code (the pipeline showed it)
+    assert line.product_number is None and "GAVEKORT" not in {p.number for p in plan.products}
+    off = wc_order([("Krus", "KRUS", 1, "200.00", "50.00")], total="250.03")  # 3 øre off
+    rounded = build_draft(
+        normalise_order(off, SETTINGS), decision, setup, DYNACCOUNT, SETTINGS
+    ).invoice.lines[-1]
+    assert (rounded.description, rounded.product_number, rounded.account) == ("Øreafrunding", None, "1070")
+    # with a (0 %) VAT code chosen the line keeps its fixed product
+    coded = build_draft(doc, decision, DYNACCOUNT_SETUP, DYNACCOUNT, SETTINGS)
+    assert coded.invoice.lines[coded.line_kinds.index("gift_card")].product_number == "GAVEKORT"
     # taxed lines still need their code
     with pytest.raises(EngineConfigError, match="vat_code"):
         build_draft(doc, decision, {**setup, "goods": {"account": "1000"}}, DYNACCOUNT, SETTINGS)

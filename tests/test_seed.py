@@ -53,9 +53,12 @@ def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
         ("invoice", ("layout", "payment_terms")),
         ("goods", ("product_group",)),
         ("freight", ("product_group",)),
+        ("no_vat", ("product_group",)),
         ("payments", ("account", "journal")),
     }
     assert setup.template("goods").labels == {"product_group": "Varer"}
+    # gift cards and the rounding line land in the VAT-free group
+    assert setup.template("no_vat").labels == {"product_group": "Momsfrit salg (gavekort, afrunding)"}
 
 
 def test_an_order_in_the_demo_shop_becomes_a_draft_in_the_demo_economic(app, db, redis, run_jobs):

@@ -20,6 +20,10 @@ def N_(message: str) -> str:
     return message
 
 
+# The wizard's name for the template of the lines that carry no VAT (gift cards, the rounding line): the same
+# in every system, so the engine can name it when it is empty (portal.engine.invoice).
+NO_VAT_LABEL = N_("VAT-free lines (gift cards, rounding)")
+
 Zone = Literal["domestic", "eu", "world"]
 ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")
 

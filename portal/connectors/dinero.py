@@ -31,6 +31,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from portal.connectors import ConnectorContext
 from portal.connectors.base import (
     N_,
+    NO_VAT_LABEL,
     AccountingConnector,
     AccountingSystem,
     Capabilities,
@@ -208,6 +209,16 @@ SYSTEM = AccountingSystem(
             N_("Freight, outside the EU"),
             _account,
             N_("The revenue account for freight charged outside the EU."),
+        ),
+        TemplateSpec(
+            "no_vat",
+            "",
+            NO_VAT_LABEL,
+            (TemplateField("account", N_("Revenue account"), "accounts", required=False),),
+            N_(
+                "Only needed for orders with a gift card or a rounding line. They must carry no VAT: "
+                "choose a revenue account without VAT."
+            ),
         ),
     ),
     notes=(

@@ -27,6 +27,7 @@ import httpx
 from portal.connectors import ConnectorContext, StaticCredentials
 from portal.connectors.base import (
     N_,
+    NO_VAT_LABEL,
     AccountingConnector,
     AccountingSystem,
     Capabilities,
@@ -122,6 +123,20 @@ SYSTEM = AccountingSystem(
                 "world": N_("Freight outside the EU"),
             },
             N_("Freight account"),
+        ),
+        TemplateSpec(
+            kind="no_vat",
+            zone="",
+            label=NO_VAT_LABEL,
+            fields=(
+                TemplateField("account", N_("Sales account"), "accounts", required=False),
+                TemplateField("vat_code", N_("VAT code"), "vat_codes", required=False),
+            ),
+            help=N_(
+                "Only needed for orders with a gift card or a rounding line. They must carry no VAT: "
+                "choose a sales account without a VAT code and leave the VAT code empty (Dynaccount has no "
+                "code for sales without VAT; a line without a code gets none)."
+            ),
         ),
     ),
     notes=(

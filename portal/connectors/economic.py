@@ -26,6 +26,7 @@ from babel import Locale
 from portal.connectors import ConnectorContext, StaticCredentials
 from portal.connectors.base import (
     N_,
+    NO_VAT_LABEL,
     AccountingConnector,
     AccountingSystem,
     Capabilities,
@@ -119,6 +120,17 @@ SYSTEM = AccountingSystem(
             label=N_("Freight"),
             fields=(TemplateField("product_group", N_("Product group"), "product_groups"),),
             help=_PRODUCT_GROUP_HELP,
+        ),
+        TemplateSpec(
+            kind="no_vat",
+            zone="",
+            label=NO_VAT_LABEL,
+            fields=(TemplateField("product_group", N_("Product group"), "product_groups", required=False),),
+            help=N_(
+                "Only needed for orders with a gift card or a rounding line: Bogbro books them on the fixed "
+                "products (GAVEKORT, AFRUND) it creates in this product group. They must carry no VAT: "
+                "choose a group whose sales account has no VAT in every zone."
+            ),
         ),
         TemplateSpec(
             kind="payments",

@@ -10,7 +10,9 @@ The accounting setup's template values arrive as a plain dict:
             | {"domestic": {"account": "1000"}, "eu": {...}, "world": {...}}   # Dinero
             | {"domestic": {"account": "1000", "vat_code": "U25"}, ...},       # Dynaccount
       "freight": ..., "fee": ..., "discount": ..., "refund": ...,   # optional; default: as goods
-      "no_vat": ...,               # gift cards and the rounding line (0 % VAT); or "gift_card"/"rounding"
+      "no_vat": ...,               # gift cards and the rounding line (0 % VAT); or "gift_card"/"rounding".
+                                   # Dynaccount: the account alone (it has no "no VAT" code; a line
+                                   # without a code gets none), a vat_code only if it is a 0 % one
       "fixed_products": {"shipping": "FRAGT", ...},            # optional; overrides IntegrationSettings'
     }
 
@@ -30,6 +32,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from portal.connectors.base import (
+    N_,
+    NO_VAT_LABEL,
     ZONES,
     Capabilities,
     CustomerData,
@@ -68,6 +72,8 @@ KIND_TEMPLATES: dict[str, tuple[str, ...]] = {
     "rounding": ("rounding", "no_vat"),
 }
 ZERO_VAT_KINDS = frozenset({"gift_card", "rounding"})
+# The wizard's names (msgids) of the templates a line kind falls back to last (KIND_TEMPLATES).
+TEMPLATE_LABELS = {"goods": N_("Goods"), "no_vat": NO_VAT_LABEL}
 # Names of the fixed products when they are created (shown in the accounting system).
 FIXED_PRODUCT_NAMES = {
     "goods": "Vare",
@@ -123,8 +129,19 @@ class Templates:
         entry = next((self.setup[n] for n in names if self.setup.get(n)), None)
         label = names[-1]
         if entry is None:
-            raise EngineConfigError(
-                f"The accounting setup has no template for {label} (needed for a {kind} line)."
+            if label == "no_vat":
+                raise EngineConfigError.translatable(
+                    N_(
+                        "The template “%(template)s” is empty: choose its values under Setup. Orders with a "
+                        "gift card or a rounding line need it."
+                    ),
+                    labels=("template",),
+                    template=TEMPLATE_LABELS[label],
+                )
+            raise EngineConfigError.translatable(
+                N_("The template “%(template)s” is empty: choose its values under Setup."),
+                labels=("template",),
+                template=TEMPLATE_LABELS.get(label, label),
             )
         if decision.oss_country and rate != 0 and kind not in ZERO_VAT_KINDS:
             oss = entry.get("oss") or {}
@@ -148,9 +165,9 @@ class Templates:
             if not entry.get(decision.zone):
                 raise EngineConfigError(f"The {label} template has no account for the {decision.zone} zone.")
             return self._validated(entry[decision.zone], f"{label}/{decision.zone}")
-        return self._validated(entry, label)
+        return self._validated(entry, label, zero_vat=kind in ZERO_VAT_KINDS)
 
-    def _validated(self, values: Mapping, where: str) -> Target:
+    def _validated(self, values: Mapping, where: str, zero_vat: bool = False) -> Target:
         target = Target(
             product_group=_text(values.get("product_group")),
             account=_text(values.get("account")),
@@ -162,6 +179,9 @@ class Templates:
             "account": ("account",),
             "line_code": ("account", "vat_code"),
         }
+        if zero_vat:
+            # Dynaccount has no "no VAT" code: a line without one (on an account without one) gets none.
+            needed["line_code"] = ("account",)
         missing = [name for name in needed.get(self.vat_model, ()) if getattr(target, name) is None]
         if missing:
             raise EngineConfigError(f"The template {where} lacks {', '.join(missing)}.")
@@ -242,6 +262,11 @@ class _Builder:
         if warning:
             self.warnings.append(warning)
         target = self.templates.target(line.kind, self.decision, rate)
+        if self._productless(line.kind, target):
+            description = line.description or FIXED_PRODUCT_NAMES.get(line.kind, line.kind)
+            for part in price_lines(line.quantity, line.net_total):
+                self._append(description, part.quantity, part.unit_price, None, target, rate, line.kind)
+            return
         if target.product:
             product = target.product
         elif line.kind == "goods":
@@ -264,6 +289,12 @@ class _Builder:
                 account=target.account,
                 vat_code=target.vat_code,
             )
+
+    def _productless(self, kind: str, target: Target) -> bool:
+        """Dynaccount: a line without a VAT code takes its product's code, else its product group's (a
+        product always has a group), and only then its account's. A VAT-free line booked on an account
+        without a code (Dynaccount has no "no VAT" code) must therefore name no product at all."""
+        return self.capabilities.vat_model == "line_code" and kind in ZERO_VAT_KINDS and not target.vat_code
 
     def _append(self, text, quantity, unit_price, product, target: Target, rate: Decimal, kind: str) -> None:
         model = self.capabilities.vat_model
@@ -291,8 +322,8 @@ class _Builder:
         result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat)
         if result.rounding_line is None:
             return computed, result
-        product = self.fixed.rounding
         target = self.templates.target("rounding", self.decision, ZERO)
+        product = None if self._productless("rounding", target) else self.fixed.rounding
         self._append(
             FIXED_PRODUCT_NAMES["rounding"],
             Decimal(1),
@@ -302,17 +333,18 @@ class _Builder:
             ZERO,
             "rounding",
         )
-        self.products.setdefault(
-            product,
-            ProductData(
+        if product is not None:
+            self.products.setdefault(
                 product,
-                FIXED_PRODUCT_NAMES["rounding"],
-                ZERO,
-                target.product_group,
-                target.account,
-                target.vat_code,
-            ),
-        )
+                ProductData(
+                    product,
+                    FIXED_PRODUCT_NAMES["rounding"],
+                    ZERO,
+                    target.product_group,
+                    target.account,
+                    target.vat_code,
+                ),
+            )
         final = invoice_totals(self.totals_lines(), self.system)
         if final.gross != result.shop_gross:  # cannot happen: a 0 % line moves the gross by its amount
             raise AssertionError(f"rounding line failed: {final.gross} != {result.shop_gross}")

@@ -11,7 +11,27 @@ MatchField = Literal["email", "vat_number", "ean"]
 
 class EngineConfigError(ValueError):
     """The setup cannot produce a correct document (a missing template, OSS on a system without OSS…).
-    A configuration error: stop at once and tell the user what to fix; never retry."""
+    A configuration error: stop at once and tell the user what to fix; never retry.
+
+    str() is the English text. One made with `translatable` also keeps its msgid (marked with N_ where it
+    is written) and parameters, so a page can show it in the reader's language: `params` named in
+    `labels` are msgids themselves (a template's name as the wizard shows it)."""
+
+    def __init__(
+        self,
+        message: str,
+        msgid: str | None = None,
+        params: Mapping[str, str] | None = None,
+        labels: tuple[str, ...] = (),
+    ):
+        super().__init__(message)
+        self.msgid = msgid
+        self.params = dict(params or {})
+        self.labels = labels
+
+    @classmethod
+    def translatable(cls, msgid: str, labels: tuple[str, ...] = (), **params: str) -> "EngineConfigError":
+        return cls(msgid % params, msgid, params, labels)
 
 
 @dataclass(frozen=True)

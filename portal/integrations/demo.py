@@ -12,6 +12,7 @@ DEMO_ECONOMIC_CHOICES = {
     ("invoice", "payment_terms"): "Netto 8 dage",
     ("goods", "product_group"): "Varer",
     ("freight", "product_group"): "Fragt",
+    ("no_vat", "product_group"): "Momsfrit salg (gavekort, afrunding)",
     ("payments", "journal"): "Indbetalinger fra webshop",
     ("payments", "account"): "5830 Betalingsformidler (clearing)",
 }

@@ -146,10 +146,7 @@ def select_setup(setup: AccountingSetup, selected: bool) -> None:
         raise SetupError(_(setup.unusable_reason))
     changes = audit.apply_changes(setup, {"selected": selected})
     if selected:
-        have = {(template.kind, template.zone) for template in setup.templates}
-        for spec in system_of(setup).templates:
-            if (spec.kind, spec.zone) not in have:
-                setup.templates.append(Template(account_id=setup.account_id, kind=spec.kind, zone=spec.zone))
+        _add_missing_templates(setup)
     elif setup.active:
         changes.update(audit.apply_changes(setup, {"active": False}))
     if changes:
@@ -160,6 +157,25 @@ def select_setup(setup: AccountingSetup, selected: bool) -> None:
             changes=changes,
         )
     db.session.commit()
+
+
+def _add_missing_templates(setup: AccountingSetup) -> bool:
+    """A row (values still empty) for every template the system needs that the setup lacks; True if any
+    was added. A setup made before a template existed (e.g. the VAT-free one) gets it this way."""
+    have = {(template.kind, template.zone) for template in setup.templates}
+    added = False
+    for spec in system_of(setup).templates:
+        if (spec.kind, spec.zone) not in have:
+            setup.templates.append(Template(account_id=setup.account_id, kind=spec.kind, zone=spec.zone))
+            added = True
+    return added
+
+
+def complete_templates(setup: AccountingSetup) -> None:
+    """Give a selected setup the templates added to its system since it was selected (shown in the wizard
+    at once instead of only after ticking "Activate integration" again). Idempotent."""
+    if setup.selected and _add_missing_templates(setup):
+        db.session.commit()
 
 
 def choices(setup: AccountingSetup, kind: str, refresh: bool = False) -> list[Choice]:
@@ -234,15 +250,16 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
 
 
 def missing_values(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -> list[str]:
-    """One message per required value that is not (validly) chosen; empty means complete."""
+    """One message per required value that is not chosen, and per chosen value (optional ones too) that is
+    no longer valid; empty means complete."""
     messages = []
     by_key = {(t.kind, t.zone): t for t in setup.templates}
     for spec in system_of(setup).templates:
         template = by_key.get((spec.kind, spec.zone))
         for field in spec.fields:
-            if not field.required:
-                continue
             value = template.values.get(field.name) if template else None
+            if not value and not field.required:
+                continue
             if not value:
                 messages.append(
                     _("%(template)s: choose %(field)s.", template=_(spec.label), field=_(field.label).lower())

@@ -148,6 +148,7 @@ def setup(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     if not setup.selected:
         return redirect(url_for(".connection", connection_id=setup.connection_id))
+    operations.complete_templates(setup)
     system = get_system(setup.connection.system)
     return render_template(
         "integrations/setup.html",

@@ -167,6 +167,15 @@ def retry_matching():
 # --- the dry-run preview ---------------------------------------------------------------------------------
 
 
+def engine_message(exc: EngineConfigError) -> str:
+    """The engine's refusal in the reader's language where it kept its msgid (else its English text); a
+    template named in it is translated as the wizard shows it."""
+    if not exc.msgid:
+        return str(exc)
+    params = {key: _(value) if key in exc.labels else value for key, value in exc.params.items()}
+    return _(exc.msgid, **params)
+
+
 def _preview_context(make_preview):
     """Run a preview; a problem the person can act on becomes a message instead of an error page."""
     try:
@@ -177,7 +186,7 @@ def _preview_context(make_preview):
         problem = _(
             "The accounting integration cannot book this order: %(message)s "
             "Complete its templates under Setup.",
-            message=str(exc),
+            message=engine_message(exc),
         )
     except ConnectorError as exc:
         problem = _(

@@ -961,6 +961,7 @@ ACCOUNTS = [
     (1040, "Fragt, indland", "OPERATING", "U25"),
     (1050, "Fragt, EU", "OPERATING", "UEUV"),
     (1060, "Fragt, udland", "OPERATING", "UEXP"),
+    (1070, "Momsfrit salg (gavekort, afrunding)", "OPERATING", ""),  # no VAT code: lines on it get none
     (1099, "Omsætning i alt", "SUM", ""),
     (1300, "Vareforbrug", "HEADING", ""),
     (1310, "Varekøb", "OPERATING", "K25"),

@@ -821,6 +821,8 @@ PRODUCT_GROUPS = [
     (1, "Varer", True, (1010, 1020, 1030, 1040)),
     (2, "Fragt", False, (1100, 1110, 1120, 1040)),
     (3, "Ydelser", False, (1050, 1020, 1030, 1040)),
+    # gift cards and the rounding line: no VAT in any zone (Bogbro's VAT-free template)
+    (4, "Momsfrit salg (gavekort, afrunding)", False, (1040, 1040, 1040, 1040)),
 ]
 JOURNALS = [
     # number, name, first voucher number, contra account for customer payments and finance vouchers

@@ -130,7 +130,10 @@ def test_system_is_registered_with_honest_capabilities():
         ("freight", "domestic"),
         ("freight", "eu"),
         ("freight", "world"),
+        ("no_vat", ""),
     ]
+    no_vat = SYSTEM.templates[-1]  # gift cards and the rounding line: optional
+    assert [(f.name, f.required) for f in no_vat.fields] == [("account", False)]
     invoice = SYSTEM.templates[0]
     assert [(f.name, f.choices) for f in invoice.fields] == [
         ("layout", "layouts"),

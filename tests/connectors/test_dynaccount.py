@@ -131,6 +131,9 @@ def test_the_system_describes_dynaccount_honestly():
     for kind in ("goods", "freight"):
         for zone in ("domestic", "eu", "world"):
             assert templates[(kind, zone)] == [("account", "accounts"), ("vat_code", "vat_codes")]
+    # gift cards and the rounding line: optional; no VAT code (Dynaccount has none for "no VAT")
+    assert templates[("no_vat", "")] == [("account", "accounts"), ("vat_code", "vat_codes")]
+    assert not any(f.required for t in SYSTEM.templates if t.kind == "no_vat" for f in t.fields)
     assert any("OSS" in note for note in SYSTEM.notes)
     assert start_connect(SETTINGS, "https://bogbro.dk/callback", "state") is None
     assert SETTINGS["api_url"] == f"{IN_PROCESS_ORIGIN}/sandbox/dynaccount"

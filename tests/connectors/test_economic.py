@@ -117,8 +117,10 @@ def test_system_describes_e_conomic():
         ("invoice", ""): ["layouts", "payment_terms"],
         ("goods", ""): ["product_groups"],
         ("freight", ""): ["product_groups"],
+        ("no_vat", ""): ["product_groups"],  # gift cards and the rounding line: optional
         ("payments", ""): ["journals", "accounts"],
     }
+    assert not any(f.required for t in SYSTEM.templates if t.kind == "no_vat" for f in t.fields)
     assert CONFIG_PREFIX == "ECONOMIC_"
     settings = sandbox_settings("http://x")
     assert settings["api_url"] == "http://x/sandbox/e-conomic"

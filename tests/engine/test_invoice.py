@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from portal.connectors.base import RemoteCustomer, RemoteInvoice, Totals
+from portal.connectors.base import NO_VAT_LABEL, RemoteCustomer, RemoteInvoice, Totals
 from portal.engine.invoice import build_credit_note, build_draft, dinero_guid
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.sources.woocommerce import normalise_order, normalise_refund
@@ -17,6 +17,7 @@ from tests.engine.factories import (
     DYNACCOUNT_SETUP,
     ECONOMIC,
     ECONOMIC_SETUP,
+    SYSTEMS,
     lines_of,
     plan_for,
     wc_order,
@@ -181,7 +182,7 @@ def test_economic_oss_target_must_name_a_product():
 def test_missing_templates_are_configuration_errors():
     doc = normalise_order(rounding_order(), SETTINGS)
     decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
-    with pytest.raises(EngineConfigError, match="goods"):
+    with pytest.raises(EngineConfigError, match="“Goods” is empty"):
         build_draft(doc, decision, {"invoice": {}}, ECONOMIC, SETTINGS)
     no_zone = {**DINERO_SETUP, "goods": {"eu": {"account": "1100"}}, "freight": None}
     with pytest.raises(EngineConfigError, match="domestic"):
@@ -217,3 +218,47 @@ def test_amount_only_refund_on_an_order_with_several_rates_warns():
     plan = build_credit_note(refund, doc, decision, ECONOMIC_SETUP, ECONOMIC, SETTINGS, TEST_RATES)
     assert lines_of(plan) == [("REFUSION", 1, D("40.00"))] and plan.totals.gross == D("50.00")
     assert any("amount-only refund" in w and "0 %, 25 %" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("system", ["e-conomic", "dinero", "dynaccount"])
+def test_an_empty_vat_free_template_is_named_as_the_wizard_shows_it(system):
+    """The wizard offers the VAT-free template as optional: a rounding line with it left empty stops with
+    the template's name (a msgid, translated where the message is shown), not an internal key."""
+    capabilities, setup = SYSTEMS[system]
+    gift_card = wc_order([("Krus", "KRUS", 1, "200.00", "50.00")], fees=[("Gavekort", "-100.00", "0")])
+    doc = normalise_order(gift_card, SETTINGS)
+    decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
+    for empty in ({**setup, "no_vat": {}}, {k: v for k, v in setup.items() if k != "no_vat"}):
+        with pytest.raises(EngineConfigError) as refused:
+            build_draft(doc, decision, empty, capabilities, SETTINGS)
+        assert str(refused.value).startswith(
+            "The template “VAT-free lines (gift cards, rounding)” is empty: choose its values under Setup."
+        )
+        assert refused.value.params == {"template": NO_VAT_LABEL} and refused.value.labels == ("template",)
+        assert refused.value.msgid % refused.value.params == str(refused.value)
+
+
+def test_dynaccount_books_vat_free_lines_on_an_account_without_a_vat_code():
+    """Dynaccount has no "no VAT" code: the VAT-free template may name the account alone, and its lines go
+    without a code (the account has none either, so Dynaccount adds no VAT)."""
+    setup = {**DYNACCOUNT_SETUP, "no_vat": {"account": "1070"}}
+    gift_card = wc_order([("Krus", "KRUS", 1, "200.00", "50.00")], fees=[("Gavekort", "-100.00", "0")])
+    doc = normalise_order(gift_card, SETTINGS)
+    decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
+    plan = build_draft(doc, decision, setup, DYNACCOUNT, SETTINGS)
+    line = plan.invoice.lines[plan.line_kinds.index("gift_card")]
+    assert (line.account, line.vat_code, line.unit_net_price) == ("1070", None, D("-100.00"))
+    assert plan.totals.gross == D("150.00") and plan.can_book
+    # no product: Dynaccount would give the line its product group's VAT code (the pipeline showed it)
+    assert line.product_number is None and "GAVEKORT" not in {p.number for p in plan.products}
+    off = wc_order([("Krus", "KRUS", 1, "200.00", "50.00")], total="250.03")  # 3 øre off
+    rounded = build_draft(
+        normalise_order(off, SETTINGS), decision, setup, DYNACCOUNT, SETTINGS
+    ).invoice.lines[-1]
+    assert (rounded.description, rounded.product_number, rounded.account) == ("Øreafrunding", None, "1070")
+    # with a (0 %) VAT code chosen the line keeps its fixed product
+    coded = build_draft(doc, decision, DYNACCOUNT_SETUP, DYNACCOUNT, SETTINGS)
+    assert coded.invoice.lines[coded.line_kinds.index("gift_card")].product_number == "GAVEKORT"
+    # taxed lines still need their code
+    with pytest.raises(EngineConfigError, match="vat_code"):
+        build_draft(doc, decision, {**setup, "goods": {"account": "1000"}}, DYNACCOUNT, SETTINGS)

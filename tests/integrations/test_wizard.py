@@ -74,14 +74,16 @@ def test_economic_from_connect_to_activation(owner_client, owner, db):
         ("invoice", {}),
         ("goods", {}),
         ("freight", {}),
+        ("no_vat", {}),
         ("payments", {}),
     ]
 
-    # Activation is refused, with one message per missing value.
+    # Activation is refused, with one message per missing value (the VAT-free template is optional).
     refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
     assert "Integrationen kan ikke aktiveres endnu" in refused
     for message in ("Faktura: vælg layout.", "Varer: vælg varegruppe.", "Betalinger: vælg kassekladde."):
         assert message in refused
+    assert "Momsfri linjer (gavekort, afrunding): vælg" not in refused
     db.session.expire_all()
     assert not setup.active
 
@@ -230,3 +232,50 @@ def test_a_slow_or_failing_system_shows_its_message_in_the_card(
     card = owner_client.get(f"/setup/{setup.id}/templates/{setup.templates[0].id}", headers=HTMX)
     body = card.get_data(as_text=True)
     assert "svarede ikke" in body and "Prøv igen" in body
+
+
+@pytest.mark.parametrize(
+    ("system", "offered"),
+    [
+        ("e-conomic", "Momsfrit salg (gavekort, afrunding)"),
+        ("dinero", "1050 Salg af varer/ydelser u/moms"),
+        ("dynaccount", "1070 Momsfrit salg (gavekort, afrunding)"),
+    ],
+)
+def test_the_vat_free_template_is_optional_and_explained(owner_client, account, owner, db, system, offered):
+    """Gift cards and the rounding line need a VAT-free target; the wizard offers it in every system, says
+    what it is for, and does not hold activation back for it."""
+    setup = next(s for s in connect_sandbox(account, system).setups if not s.unusable_reason)
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    template = setup.template("no_vat")
+    card = owner_client.get(f"/setup/{setup.id}/templates/{template.id}", headers=HTMX).get_data(as_text=True)
+    assert "Momsfri linjer (gavekort, afrunding)" in card and "valgfri" in card
+    assert "Kun nødvendig for ordrer med gavekort eller en afrundingslinje" in card
+    assert f">{offered}</option>" in card
+    page = owner_client.get(f"/setup/{setup.id}").get_data(as_text=True)
+    assert "Momsfri linjer (gavekort, afrunding)" in page
+
+
+def test_a_setup_from_before_the_vat_free_template_gets_it(owner_client, account, owner, db):
+    """A setup selected before the template existed has no row for it: the pipeline's setup values and the
+    wizard page cope, and the page (or selecting again) adds the row, empty."""
+    from portal.integrations import operations
+    from portal.pipeline.settings import setup_values
+
+    setup = connect_sandbox(account, "dinero").setups[0]
+    operations.select_setup(setup, True)
+    db.session.delete(setup.template("no_vat"))
+    db.session.commit()
+    db.session.expire_all()
+    assert "no_vat" not in setup_values(setup) and setup.template("no_vat") is None
+
+    operations.select_setup(setup, True)  # selected again
+    assert setup.template("no_vat") is not None
+    db.session.delete(setup.template("no_vat"))
+    db.session.commit()
+
+    page = owner_client.get(f"/setup/{setup.id}")
+    assert page.status_code == 200
+    db.session.expire_all()
+    assert setup.template("no_vat").values == {}
+    assert f"template-{setup.template('no_vat').id}" in page.get_data(as_text=True)

@@ -25,12 +25,18 @@ PREFERRED = {
     ("freight", "product_group"): ("Fragt",),
     ("payments", "journal"): ("Indbetalinger fra webshop",),
     ("payments", "account"): ("5830 Betalingsformidler (clearing)",),
+    # the VAT-free template (gift cards, the rounding line): e-conomic, Dinero, Dynaccount
+    ("no_vat", "product_group"): ("Momsfrit salg (gavekort, afrunding)",),
+    ("no_vat", "account"): ("1050 Salg af varer/ydelser u/moms", "1070 Momsfrit salg (gavekort, afrunding)"),
+    ("no_vat", "vat_code"): (None,),  # Dynaccount has no "no VAT" code: left empty
 }
 SECRET = "wc-webhook-secret"
 
 
 def _pick(template, field, available):
     wanted = PREFERRED.get((template.kind, field.name), ())
+    if wanted == (None,):
+        return ""
     for label in wanted:
         found = next((c for c in available if c.label == label), None)
         if found:

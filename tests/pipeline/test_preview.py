@@ -7,7 +7,7 @@ import pytest
 from flask import request_started
 from sqlalchemy import func, select
 
-from portal.models import SandboxRecord, SourceEvent, Template, Transfer
+from portal.models import SandboxRecord, SourceEvent, Transfer
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import login
 from tests.engine.factories import wc_order
@@ -55,9 +55,6 @@ def sandbox_requests(app):
 @pytest.fixture
 def integration(db, account):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    # the 0 % target for gift cards and the rounding line (the wizard offers no such template yet)
-    db.session.add(Template(account_id=account.id, setup=setup, kind="no_vat", values={"product_group": "9"}))
-    db.session.commit()
     return make_integration(db, account, setup)
 
 
@@ -87,7 +84,7 @@ def test_the_preview_of_a_sandbox_order_shows_the_exact_invoice_and_writes_nothi
     assert "<code>FRAGT</code>" in rows and "31,20\xa0kr." in rows and "varegruppe 2" in rows
     rounding = rows[rows.index('<tr class="line-rounding">') :]
     assert "Øreafrunding" in rounding and "<code>AFRUND</code>" in rounding and "0,01\xa0kr." in rounding
-    assert "0 %" in rounding and "varegruppe 9" in rounding
+    assert "0 %" in rounding and "varegruppe 4" in rounding  # the VAT-free group the setup chose
     assert "En øreafrundingslinje på 0,01\xa0kr. med 0 % moms" in page
     # the totals against the shop's, and that it can be booked
     totals = page[page.index('<table class="totals">') :]
@@ -124,14 +121,22 @@ def test_problems_are_clear_messages(app, owner_client, db, integration):
     )
     assert "Butikken har ingen ordre med nummeret eller id&#39;et 99999." in page
 
-    db.session.delete(integration.setup.template("no_vat"))
+    integration.setup.template("no_vat").values = {}  # the optional template left empty
     db.session.commit()
     shop_order(app, rounding_order(), "7003")
     page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=7003").get_data(
         as_text=True
     )
     assert "Regnskabsintegrationen kan ikke bogføre denne ordre" in page
-    assert "no template for no_vat (needed for a rounding line)" in page
+    # the template named as the wizard shows it, in Danish
+    assert "Skabelonen “Momsfri linjer (gavekort, afrunding)” er tom" in page
+
+    db.session.delete(integration.setup.template("no_vat"))  # a setup from before the template existed
+    db.session.commit()
+    page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=7003").get_data(
+        as_text=True
+    )
+    assert "Skabelonen “Momsfri linjer (gavekort, afrunding)” er tom" in page
 
     page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=").get_data(as_text=True)
     assert "Udfyld dette felt." in page

@@ -115,6 +115,8 @@ class Transfer(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped / waiting
     error_kind: Mapped[str | None] = mapped_column(String(20))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # the msgid and parameters behind error_message / reason, to show them translated (pipeline.messages)
+    message: Mapped[dict | None] = mapped_column(JSON)
     # checkpoints, each committed before the next step starts
     remote_customer_id: Mapped[str | None] = mapped_column(String(100))
     remote_customer_number: Mapped[str | None] = mapped_column(String(100))

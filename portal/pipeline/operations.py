@@ -56,6 +56,7 @@ from portal.models.transfers import ORDER_PREFIX
 from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters
+from portal.pipeline.messages import N_, Message, from_engine_error, message, store
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -81,8 +82,8 @@ LATER_STATE_SECONDS = 30  # a later state met a running transfer: decide again a
 class TransferFailed(Exception):
     """A step failed in a way already classified: (error kind, message for the user)."""
 
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
+    def __init__(self, kind: str, message: Message | str):
+        super().__init__(message.english() if isinstance(message, Message) else message)
         self.kind = kind
         self.message = message
 
@@ -190,9 +191,10 @@ def process_event(event_id: int) -> None:
         return
     reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
-        transfer.status, transfer.reason = "skipped", reason
-        _log(transfer, "decide", "skipped", reason)
-        _finish_event(event, f"skipped: {reason}")
+        transfer.status = "skipped"
+        store(transfer, "reason", reason)
+        _log(transfer, "decide", "skipped", transfer.reason)
+        _finish_event(event, f"skipped: {transfer.reason}")
         return
     transfer.document = document
     transfer.status, transfer.reason, transfer.error_kind, transfer.error_message = (
@@ -291,9 +293,9 @@ def fetch_refunds(integration_id: int, order_id: str) -> int:
 
 def _skip_reason(
     integration: OrderIntegration, order: dict, state: str, document: str, imported: bool = False
-) -> str | None:
+) -> Message | None:
     if document == "none":
-        return f"The order's state “{state}” is not set to transfer."
+        return message(N_("The order's state “%(state)s” is not set to transfer."), state=state)
     start = None if imported else pipeline_settings.activation_date(integration)
     created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
     if start and created:
@@ -301,7 +303,11 @@ def _skip_reason(
 
         day = parse_datetime(created).astimezone(COPENHAGEN).date()
         if day < start:
-            return f"The order is from {day.isoformat()}, before the activation date {start.isoformat()}."
+            return message(
+                N_("The order is from %(day)s, before the activation date %(start)s."),
+                day=day.isoformat(),
+                start=start.isoformat(),
+            )
     return None
 
 
@@ -409,9 +415,10 @@ def _run(transfer_id: int) -> None:
     except TransferFailed as failure:
         _needs_attention(transfer, failure.kind, failure.message)
     except AmbiguousWriteError as exc:
-        _retry_or_give_up(transfer, exc, "The accounting system may or may not have received the document")
+        what = N_("The accounting system may or may not have received the document")
+        _retry_or_give_up(transfer, exc, what)
     except TransientError as exc:
-        _retry_or_give_up(transfer, exc, "The accounting system is busy or unreachable")
+        _retry_or_give_up(transfer, exc, N_("The accounting system is busy or unreachable"))
     except (ConfigurationError, EngineConfigError) as exc:
         _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
     except ConnectorError as exc:  # NotFound and other unclassified refusals: a person must look
@@ -421,7 +428,10 @@ def _run(transfer_id: int) -> None:
         _needs_attention(
             transfer,
             "configuration",
-            f"The order could not be read ({type(exc).__name__}: {exc}). Check the order in the shop.",
+            message(
+                N_("The order could not be read (%(error)s). Check the order in the shop."),
+                error=f"{type(exc).__name__}: {exc}",
+            ),
         )
 
 
@@ -429,12 +439,19 @@ def _post(transfer: Transfer) -> None:
     integration = transfer.integration
     setup = integration.setup
     if not integration.active:
-        raise TransferFailed("configuration", "The order integration is not active: activate it first.")
+        raise TransferFailed(
+            "configuration", message(N_("The order integration is not active: activate it first."))
+        )
     if not setup.active:
         raise TransferFailed(
             "configuration",
-            f"The accounting integration “{setup.name}” is not active: "
-            "complete its templates and activate it.",
+            message(
+                N_(
+                    "The accounting integration “%(setup)s” is not active: complete its templates and "
+                    "activate it."
+                ),
+                setup=setup.name,
+            ),
         )
     connector = connector_for(setup.connection, setup.external_id)
     plan = _plan(transfer, connector)
@@ -456,12 +473,7 @@ def _post(transfer: Transfer) -> None:
     remote = _ensure_draft(transfer, connector, plan, customer)
 
     if not plan.can_book:
-        raise TransferFailed(
-            "totals_differ",
-            f"The totals differ: the shop says {plan.shop_totals.gross} {plan.invoice.currency}, the "
-            f"accounting system will compute {plan.totals.gross}. The draft {remote.id} was created but not "
-            "booked: correct it in the accounting system (or the order), then book it there.",
-        )
+        raise TransferFailed("totals_differ", _totals_differ(plan, remote.id))
     _keep_lock()
     if _should_book(transfer) and not remote.booked:
         remote = connector.book_invoice(remote)
@@ -488,6 +500,26 @@ def _before_remote_call() -> None:
     remote call (cached customer and products) leave their changes to the next commit."""
     _keep_lock()
     db.session.commit()
+
+
+def _shown(problem: Message | None) -> str | None:
+    from portal.pipeline.messages import render
+
+    return render(problem.as_dict()) if problem is not None else None
+
+
+def _totals_differ(plan: DraftPlan, draft_id: str) -> Message:
+    return message(
+        N_(
+            "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will compute "
+            "%(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting "
+            "system (or the order), then book it there."
+        ),
+        shop=str(plan.shop_totals.gross),
+        currency=plan.invoice.currency,
+        computed=str(plan.totals.gross),
+        draft=draft_id,
+    )
 
 
 def _should_book(transfer: Transfer) -> bool:
@@ -526,7 +558,7 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
             db.session.commit()
     if invoice_transfer is None or not invoice_transfer.booked_number:
         transfer.status = "waiting"
-        transfer.reason = "The credit note waits until the order's invoice is booked."
+        store(transfer, "reason", message(N_("The credit note waits until the order's invoice is booked.")))
         transfer.started_at = None
         _log(transfer, "decide", "waiting", transfer.reason)
         db.session.commit()
@@ -535,8 +567,14 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
     if credit_for is None or not credit_for.booked:
         raise TransferFailed(
             "configuration",
-            f"The booked invoice {invoice_transfer.booked_number} ({invoice_transfer.reference}) "
-            "is no longer found in the accounting system.",
+            message(
+                N_(
+                    "The booked invoice %(number)s (%(reference)s) is no longer found in the accounting "
+                    "system."
+                ),
+                number=invoice_transfer.booked_number,
+                reference=invoice_transfer.reference,
+            ),
         )
     document = source.normalise_order(order, settings)
     refund = source.normalise_refund(order, refund_payload, settings)
@@ -579,9 +617,16 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
             if not rules.create:
                 raise TransferFailed(
                     "configuration",
-                    f"No customer in {transfer.integration.setup.connection.system} has the "
-                    f"{match.field} {match.value or '(empty)'}, and the shop's settings do not let Bogbro "
-                    "create customers: create the customer there (or allow creating customers), then retry.",
+                    message(
+                        N_(
+                            "No customer in %(system)s has the %(field)s %(value)s, and the shop's settings "
+                            "do not let Bogbro create customers: create the customer there (or allow "
+                            "creating customers), then retry."
+                        ),
+                        system=transfer.integration.setup.connection.system,
+                        field=match.field,
+                        value=match.value or "–",
+                    ),
                 )
             _before_remote_call()
             remote, outcome = connector.create_customer(plan.customer), "created"
@@ -620,9 +665,16 @@ def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: D
             if not rules.create:
                 raise TransferFailed(
                     "configuration",
-                    f"The product {product.number} ({product.name}) does not exist in "
-                    f"{transfer.integration.setup.connection.system}, and the shop's settings do not let "
-                    "Bogbro create products: create it there (or allow creating products), then retry.",
+                    message(
+                        N_(
+                            "The product %(number)s (%(name)s) does not exist in %(system)s, and the shop's "
+                            "settings do not let Bogbro create products: create it there (or allow creating "
+                            "products), then retry."
+                        ),
+                        number=product.number,
+                        name=product.name,
+                        system=transfer.integration.setup.connection.system,
+                    ),
                 )
             connector.create_product(product)
             done.append(f"{product.number} created")
@@ -693,9 +745,17 @@ def _finish_order(
     if not plan.can_book:
         raise TransferFailed(
             "totals_differ",
-            f"The totals differ: the shop says {plan.shop_totals.gross} {plan.invoice.currency}, the "
-            f"accounting system will compute {plan.totals.gross}. The order {number} was created: correct "
-            "it in the accounting system (or the order), then retry.",
+            message(
+                N_(
+                    "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will "
+                    "compute %(computed)s. The order %(order)s was created: correct it in the accounting "
+                    "system (or the order), then retry."
+                ),
+                shop=str(plan.shop_totals.gross),
+                currency=plan.invoice.currency,
+                computed=str(plan.totals.gross),
+                order=number,
+            ),
         )
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
     transfer.error_kind = transfer.error_message = None
@@ -762,9 +822,15 @@ def _invoice_from_order(
             if remote is None:
                 raise TransferFailed(
                     "configuration",
-                    f"The order {order.id} was already turned into an invoice in the accounting system, but "
-                    f"no invoice carries the reference {reference}. Check the invoice there; Bogbro makes "
-                    "no second one.",
+                    message(
+                        N_(
+                            "The order %(order)s was already turned into an invoice in the accounting "
+                            "system, but no invoice carries the reference %(reference)s. Check the invoice "
+                            "there; Bogbro makes no second one."
+                        ),
+                        order=order.id,
+                        reference=reference,
+                    ),
                 )
             _log(transfer, "draft", "reused", f"order {order.id} was invoiced already: {remote.id}")
         else:
@@ -872,10 +938,12 @@ def _send_invoice_mail(
     try:
         invoice_mail.mail_invoice(transfer, connector, plan, remote, _log)
     except invoice_mail.MailUnavailable as exc:
-        _retry_or_give_up(transfer, exc, "Booked, but the mail could not be sent yet")
+        _retry_or_give_up(transfer, exc, N_("Booked, but the mail could not be sent yet"))
         return False
     except invoice_mail.MailRefused as exc:
-        raise TransferFailed("configuration", f"Booked, but not mailed: {exc.message}") from exc
+        raise TransferFailed(
+            "configuration", message(N_("Booked, but not mailed: %(detail)s"), detail=exc.message)
+        ) from exc
     return True
 
 
@@ -907,16 +975,27 @@ def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
 # --- failures ----------------------------------------------------------------------------------------------
 
 
-def _what_to_fix(transfer: Transfer, exc: Exception) -> str:
+def _what_to_fix(transfer: Transfer, exc: Exception) -> Message:
     system = transfer.integration.setup.connection.system
-    message = getattr(exc, "message", None) or str(exc)
+    detail = getattr(exc, "message", None) or str(exc)  # the accounting system's own words: as they are
     if isinstance(exc, AuthenticationError):
-        return f"{system} refused Bogbro's access: {message}. Reconnect {system} under Setup."
+        return message(
+            N_("%(system)s refused Bogbro's access: %(detail)s. Reconnect %(system)s under Setup."),
+            system=system,
+            detail=detail,
+        )
     if isinstance(exc, EngineConfigError):
-        return f"{message} Complete the accounting integration's templates under Setup."
-    return (
-        f"{system} refused the document: {message}. Check the accounting integration's templates under "
-        "Setup (an account, product group or layout may have been deleted there), then retry."
+        return message(
+            N_("%(detail)s Complete the accounting integration's templates under Setup."),
+            detail=from_engine_error(exc),
+        )
+    return message(
+        N_(
+            "%(system)s refused the document: %(detail)s. Check the accounting integration's templates under "
+            "Setup (an account, product group or layout may have been deleted there), then retry."
+        ),
+        system=system,
+        detail=detail,
     )
 
 
@@ -927,12 +1006,15 @@ def _answer(exc: Exception) -> dict:
     return redact({"system": exc.system, "status": exc.status, "details": exc.details})
 
 
-def _needs_attention(transfer: Transfer, kind: str, message: str, answer: dict | None = None) -> None:
+def _needs_attention(
+    transfer: Transfer, kind: str, problem: Message | str, answer: dict | None = None
+) -> None:
     db.session.rollback()
     transfer = db.session.get(Transfer, transfer.id)
-    transfer.status, transfer.error_kind, transfer.error_message = "needs_attention", kind, message
+    transfer.status, transfer.error_kind = "needs_attention", kind
+    store(transfer, "error_message", problem)
     transfer.started_at = None
-    _log(transfer, "error", "error", message, {"kind": kind, **(answer or {})})
+    _log(transfer, "error", "error", transfer.error_message, {"kind": kind, **(answer or {})})
     db.session.commit()
 
 
@@ -940,12 +1022,16 @@ def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> Non
     db.session.rollback()
     transfer = db.session.get(Transfer, transfer.id)
     limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
-    message = f"{what}: {exc.message}"
+    problem = message(N_("%(what)s: %(detail)s"), what=message(what), detail=exc.message)
     if transfer.attempts >= limit:
         _needs_attention(
             transfer,
             "transient",
-            f"{message}. Gave up after {transfer.attempts} attempts; retry later.",
+            message(
+                N_("%(problem)s. Gave up after %(attempts)s attempts; retry later."),
+                problem=problem,
+                attempts=transfer.attempts,
+            ),
             _answer(exc),
         )
         return
@@ -953,12 +1039,13 @@ def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> Non
     delay = max(exc.retry_after or 0, base * 2 ** (transfer.attempts - 1))
     transfer.status, transfer.started_at = "pending", None
     transfer.next_attempt_at = utcnow() + timedelta(seconds=delay)
-    transfer.error_kind, transfer.error_message = "transient", message
+    transfer.error_kind = "transient"
+    store(transfer, "error_message", problem)
     _log(
         transfer,
         "retry",
         "error",
-        f"{message}; retry in {delay:.0f} s",
+        f"{transfer.error_message}; retry in {delay:.0f} s",
         {"attempt": transfer.attempts, **_answer(exc)},
     )
     db.session.commit()
@@ -1096,6 +1183,7 @@ class OrderPreview:
     state: str  # the shop's state the per-state settings key on
     document: str  # what that state makes: none | draft | booked (booked only while the setup auto-books)
     skip_reason: str | None  # why a transfer would skip it (the state, the activation date), if it would
+    # (in the reader's language: the preview is rendered in a request)
     plan: DraftPlan
 
     @property
@@ -1145,7 +1233,7 @@ def preview_order(integration: OrderIntegration, order: dict, imported: bool = F
         order_number=_order_number(order),
         state=state,
         document=document,
-        skip_reason=_skip_reason(integration, order, state, document, imported=imported),
+        skip_reason=_shown(_skip_reason(integration, order, state, document, imported=imported)),
         plan=preview(integration, order),
     )
 

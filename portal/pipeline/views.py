@@ -11,12 +11,14 @@ from portal.connectors.errors import ConnectorError
 from portal.engine.settings import EngineConfigError
 from portal.extensions import db, htmx
 from portal.models import OrderIntegration, Transfer
-from portal.pipeline import operations
+from portal.pipeline import messages, operations
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
+# {{ transfer|transfer_message }}: why it needs attention / was skipped / waits, in the reader's language
+bp.add_app_template_filter(messages.shown, "transfer_message")
 
 KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note")}
 LINE_KIND_LABELS = {

@@ -65,7 +65,7 @@ def test_three_failures_make_one_digest_and_only_new_ones_the_next(
     for transfer in transfers(db):
         assert f"Ordre #{transfer.order_number}" in text
         assert f"{app.config['PUBLIC_URL']}/transfers/{transfer.id}" in text
-        assert "could not be read" in text
+        assert "kunne ikke læses" in text  # the reason, in the recipients' language
         assert transfer.notified_at is not None
     assert f'href="{app.config["PUBLIC_URL"]}/transfers/' in html(message)
 

@@ -66,7 +66,7 @@ def test_the_card_counts_todays_transfers_per_status_and_links_to_the_log(
     # what needs attention: the count, and the newest with its message, linking to the transfer
     failed = db.session.scalar(select(Transfer).where(Transfer.order_number == "5004"))
     assert "1</span> overførsel kræver handling" in card
-    assert f'href="/transfers/{failed.id}"' in card and "refused the document" in card
+    assert f'href="/transfers/{failed.id}"' in card and "afviste bilaget" in card  # the reason, in Danish
 
 
 def test_the_card_counts_in_few_queries(db, account, transfers_of_today):

@@ -310,13 +310,6 @@ def test_scenario(db, account, run_jobs, system, name):
         assert connector._get(f"/invoices/booked/{found.id}")["recipient"]["ean"] == EAN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="portal/pipeline/operations.py _what_to_fix stores str(exc) (English) in "
-    "Transfer.error_message and the log; EngineConfigError's msgid/params are dropped, so the transfer page "
-    "cannot translate the template's name. Fix there: keep exc.msgid/params in the error log's details and "
-    "translate at display.",
-)
 def test_an_empty_vat_free_template_is_named_in_danish_on_the_transfer_page(
     owner_client, db, account, run_jobs
 ):

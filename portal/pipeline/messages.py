@@ -1,0 +1,77 @@
+"""What the pipeline tells people about a transfer (why it needs attention, was skipped, waits), kept so
+every page and mail can say it in the reader's language.
+
+A Message is an English msgid (marked with N_ where it is written, so it is extracted and translated),
+its parameters, and which parameters are msgids themselves (`labels`: a template's name as the wizard
+shows it). A parameter may also be a Message (a step's reason inside "what to fix"). Parameters that come
+from elsewhere — an accounting system's own error text, an order number — are shown as they are.
+
+The Transfer keeps the English text in `error_message` / `reason` (logs, search) and the Message in
+`message`; `shown(transfer)` gives the text in the current language.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from flask_babel import gettext
+
+from portal.connectors.base import N_  # noqa: F401  (re-exported for the pipeline's msgids)
+
+
+@dataclass(frozen=True)
+class Message:
+    msgid: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+
+    def english(self) -> str:
+        return render(self.as_dict(), translate=lambda text: text)
+
+    def as_dict(self) -> dict:
+        params = {k: v.as_dict() if isinstance(v, Message) else v for k, v in self.params.items()}
+        return {"msgid": self.msgid, "params": params, "labels": list(self.labels)}
+
+
+def message(msgid: str, labels: tuple[str, ...] = (), **params) -> Message:
+    return Message(msgid, params, labels)
+
+
+def from_engine_error(exc) -> Message | str:
+    """An EngineConfigError as a Message when it kept its msgid, else its English text."""
+    if getattr(exc, "msgid", None):
+        return Message(exc.msgid, dict(exc.params), tuple(exc.labels))
+    return str(exc)
+
+
+def render(stored: dict, translate: Callable[[str], str] = gettext) -> str:
+    params = {}
+    for key, value in (stored.get("params") or {}).items():
+        if isinstance(value, dict) and "msgid" in value:
+            params[key] = render(value, translate)
+        elif key in (stored.get("labels") or ()):
+            params[key] = translate(str(value))
+        else:
+            params[key] = value
+    text = translate(stored["msgid"])
+    return text % params if params else text
+
+
+def store(transfer, field_name: str, value: "Message | str | None") -> None:
+    """Set the transfer's `error_message` or `reason` (English) and remember the Message behind it."""
+    if isinstance(value, Message):
+        english = value.english()
+        setattr(transfer, field_name, english)
+        transfer.message = {**value.as_dict(), "english": english}
+    else:
+        setattr(transfer, field_name, value)
+        transfer.message = None
+
+
+def shown(transfer) -> str:
+    """The transfer's current message in the reader's language (the English text when it has no Message,
+    or when the text was changed since without one)."""
+    text = transfer.error_message or transfer.reason or ""
+    stored = transfer.message
+    if text and stored and stored.get("english") == text:
+        return render(stored)
+    return text

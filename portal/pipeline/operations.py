@@ -508,17 +508,32 @@ def _shown(problem: Message | None) -> str | None:
     return render(problem.as_dict()) if problem is not None else None
 
 
-def _totals_differ(plan: DraftPlan, draft_id: str) -> Message:
+def _totals_differ(plan: DraftPlan, draft_id: str | None = None, order: str | None = None) -> Message:
+    """Beyond the rounding tolerance: both figures, and what was made (a draft, never booked; or an
+    order)."""
+    figures = {
+        "shop": str(plan.shop_totals.gross),
+        "currency": plan.invoice.currency,
+        "computed": str(plan.totals.gross),
+    }
+    if order is not None:
+        return message(
+            N_(
+                "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will compute "
+                "%(computed)s. The order %(order)s was created: correct it in the accounting system (or the "
+                "order), then retry."
+            ),
+            order=order,
+            **figures,
+        )
     return message(
         N_(
             "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will compute "
             "%(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting "
             "system (or the order), then book it there."
         ),
-        shop=str(plan.shop_totals.gross),
-        currency=plan.invoice.currency,
-        computed=str(plan.totals.gross),
         draft=draft_id,
+        **figures,
     )
 
 
@@ -743,20 +758,7 @@ def _finish_order(
 ) -> None:
     number = _ensure_order(transfer, connector, plan, customer)
     if not plan.can_book:
-        raise TransferFailed(
-            "totals_differ",
-            message(
-                N_(
-                    "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will "
-                    "compute %(computed)s. The order %(order)s was created: correct it in the accounting "
-                    "system (or the order), then retry."
-                ),
-                shop=str(plan.shop_totals.gross),
-                currency=plan.invoice.currency,
-                computed=str(plan.totals.gross),
-                order=number,
-            ),
-        )
+        raise TransferFailed("totals_differ", _totals_differ(plan, order=number))
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
     transfer.error_kind = transfer.error_message = None
     _log(transfer, "done", "ok", f"order {number}", {"order": number})

@@ -45,7 +45,7 @@ from portal.connectors.base import (
     Totals,
 )
 from portal.engine.customers import CustomerMatch, customer_data, decide_match
-from portal.engine.documents import Refund, SalesDocument, SalesLine
+from portal.engine.documents import Payment, Refund, SalesDocument, SalesLine
 from portal.engine.money import HUNDRED, ZERO, fmt_rate, q2
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.totals import (
@@ -211,6 +211,8 @@ class DraftPlan:
     # the kind of each invoice line (goods, freight, fee, discount, gift_card, refund, rounding), in line
     # order: the invoice lines themselves do not say, and a preview must show what each one is
     line_kinds: tuple[str, ...] = ()
+    # how the order was paid, as the shop says (method, when): decides "register as paid"
+    payment: Payment | None = None
 
     @property
     def can_book(self) -> bool:
@@ -402,6 +404,7 @@ def build_draft(
         reconciliation=result,
         decision=decision,
         warnings=(*builder.warnings, *match.warnings) + ((result.message,) if result.totals_differ else ()),
+        payment=document.payment,
     )
 
 

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from flask import current_app
 from redis.exceptions import LockError
@@ -29,7 +30,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
-from portal.connectors import system_module
+from portal.connectors import get_system
 from portal.connectors.base import (
     AccountingConnector,
     InvoiceLine,
@@ -48,6 +49,7 @@ from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_credit_note, build_draft
 from portal.engine.money import q2
 from portal.engine.settings import EngineConfigError
+from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
@@ -56,7 +58,7 @@ from portal.models.transfers import ORDER_PREFIX
 from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters
-from portal.pipeline.messages import N_, Message, from_engine_error, message, store
+from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -104,6 +106,25 @@ def record_event(
         # Shops send UTF-8 JSON; a stray byte must not cost us the event (the signature was checked on the
         # bytes already), so it is kept as U+FFFD rather than refused.
         raw_body = raw_body.decode("utf-8", errors="replace")
+    try:
+        event = _add_event(integration, source, delivery_id, topic, resource_id, raw_body)
+    except IntegrityError:  # the same delivery, concurrently
+        db.session.rollback()
+        return None
+    db.session.commit()
+    return event
+
+
+def _add_event(
+    integration: OrderIntegration,
+    source: str,
+    delivery_id: str,
+    topic: str,
+    resource_id: str | None,
+    raw_body: str,
+) -> SourceEvent | None:
+    """Add the event to this transaction (None when the delivery is stored already) and queue its
+    processing for after the commit."""
     existing = db.session.scalar(
         select(SourceEvent.id).where(
             SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
@@ -121,13 +142,8 @@ def record_event(
         raw_body=raw_body,
     )
     db.session.add(event)
-    try:
-        db.session.flush()
-    except IntegrityError:  # the same delivery, concurrently
-        db.session.rollback()
-        return None
+    db.session.flush()
     enqueue_after_commit("workers.jobs.process_event", event.id)
-    db.session.commit()
     return event
 
 
@@ -248,29 +264,12 @@ def _detect_refunds(event: SourceEvent, order: dict) -> None:
 
 def record_refund(integration: OrderIntegration, order: dict, refund: dict, commit: bool = True):
     """A refund event ({"order", "refund"}), deduplicated per refund id."""
+    event = (integration, "poll", f"refund:{refund['id']}", REFUND_TOPIC, str(refund["id"]))
     body = json.dumps({"order": order, "refund": refund})
-    delivery_id = f"refund:{refund['id']}"
-    if not commit:
-        exists = db.session.scalar(
-            select(SourceEvent.id).where(
-                SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
-            )
-        )
-        if exists is None:
-            event = SourceEvent(
-                account_id=integration.account_id,
-                integration_id=integration.id,
-                source="poll",
-                delivery_id=delivery_id,
-                topic=REFUND_TOPIC,
-                resource_id=str(refund["id"]),
-                raw_body=body,
-            )
-            db.session.add(event)
-            db.session.flush()
-            enqueue_after_commit("workers.jobs.process_event", event.id)
+    if not commit:  # part of the caller's transaction (an order event being processed)
+        _add_event(*event, body)
         return None
-    return record_event(integration, "poll", delivery_id, REFUND_TOPIC, str(refund["id"]), body)
+    return record_event(*event, body)
 
 
 def fetch_refunds(integration_id: int, order_id: str) -> int:
@@ -299,8 +298,6 @@ def _skip_reason(
     start = None if imported else pipeline_settings.activation_date(integration)
     created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
     if start and created:
-        from portal.engine.sources import parse_datetime
-
         day = parse_datetime(created).astimezone(COPENHAGEN).date()
         if day < start:
             return message(
@@ -503,8 +500,6 @@ def _before_remote_call() -> None:
 
 
 def _shown(problem: Message | None) -> str | None:
-    from portal.pipeline.messages import render
-
     return render(problem.as_dict()) if problem is not None else None
 
 
@@ -546,17 +541,9 @@ def _should_book(transfer: Transfer) -> bool:
 
 def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | None:
     integration = transfer.integration
-    setup = integration.setup
-    settings = pipeline_settings.engine_settings(integration)
-    rates = pipeline_settings.vat_rates()
-    source = _source_module(integration)
     body = json.loads(transfer.event.raw_body)
-    capabilities = connector.system.capabilities
-    values = pipeline_settings.setup_values(setup)
     if transfer.kind == "invoice":
-        document = source.normalise_order(body, settings)
-        decision = decide_zone(document.customer, settings, rates, document.invoice_date)
-        return build_draft(document, decision, values, capabilities, settings, rates, setup.external_id)
+        return preview(integration, body)  # the same engine decision the dry run shows
     order, refund_payload = body["order"], body["refund"]
     invoice_transfer = db.session.scalar(
         select(Transfer).where(
@@ -591,9 +578,15 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
                 reference=invoice_transfer.reference,
             ),
         )
+    setup = integration.setup
+    settings = pipeline_settings.engine_settings(integration)
+    rates = pipeline_settings.vat_rates()
+    source = _source_module(integration)
     document = source.normalise_order(order, settings)
     refund = source.normalise_refund(order, refund_payload, settings)
     decision = decide_zone(document.customer, settings, rates, document.invoice_date)
+    values = pipeline_settings.setup_values(setup)
+    capabilities = connector.system.capabilities
     return build_credit_note(
         refund, document, decision, values, capabilities, settings, rates, credit_for, setup.external_id
     )
@@ -728,12 +721,10 @@ def _ensure_draft(
         create = (
             connector.create_credit_note if transfer.kind == "credit_note" else connector.create_draft_invoice
         )
-        try:
-            remote = create(invoice, lookup=False)
-        except AmbiguousWriteError:
-            remote = connector.find_invoice(reference)  # did it happen?
-            if remote is None:
-                raise
+        remote, lost = _sent_or_found(
+            partial(create, invoice, lookup=False), connector.find_invoice, reference
+        )
+        if lost:
             _log(transfer, "draft", "reused", f"the create's answer was lost; found {remote.id} by reference")
         else:
             _log(
@@ -783,12 +774,10 @@ def _ensure_order(
         order = plan.for_customer(customer)
         transfer.draft_requested, transfer.draft_id = True, ORDER_PREFIX
         db.session.commit()
-        try:
-            remote = connector.create_order(order, lookup=False)
-        except AmbiguousWriteError:
-            remote = connector.find_order(reference)  # did it happen?
-            if remote is None:
-                raise
+        remote, lost = _sent_or_found(
+            partial(connector.create_order, order, lookup=False), connector.find_order, reference
+        )
+        if lost:
             _log(transfer, "order", "reused", f"the create's answer was lost; found order {remote.id}")
         else:
             _log(
@@ -839,32 +828,31 @@ def _invoice_from_order(
             invoice = plan.for_customer(customer)
             transfer.draft_requested = True
             db.session.commit()
-            try:
-                if order is not None:
-                    remote = connector.invoice_order(order, invoice)
-                    _log(
-                        transfer,
-                        "draft",
-                        "ok",
-                        f"draft {remote.id} made from order {order.id}",
-                        {"reference": reference, "order": order.id, "gross": str(remote.totals.gross)},
-                    )
-                else:
-                    remote = connector.create_draft_invoice(invoice, lookup=False)
-                    _log(
-                        transfer,
-                        "draft",
-                        "ok",
-                        f"draft {remote.id} created: the order {number} is no longer in the accounting "
-                        "system (deleted there?), so the invoice was made from the shop's order",
-                        {"reference": reference, "gross": str(remote.totals.gross)},
-                    )
-            except AmbiguousWriteError:
-                remote = connector.find_invoice(reference)  # did it happen?
-                if remote is None:
-                    raise
+            if order is not None:
+                create = partial(connector.invoice_order, order, invoice)
+            else:
+                create = partial(connector.create_draft_invoice, invoice, lookup=False)
+            remote, lost = _sent_or_found(create, connector.find_invoice, reference)
+            if lost:
                 _log(transfer, "draft", "reused", f"the create's answer was lost; found {remote.id}")
                 _close_order(transfer, connector, reference)
+            elif order is not None:
+                _log(
+                    transfer,
+                    "draft",
+                    "ok",
+                    f"draft {remote.id} made from order {order.id}",
+                    {"reference": reference, "order": order.id, "gross": str(remote.totals.gross)},
+                )
+            else:
+                _log(
+                    transfer,
+                    "draft",
+                    "ok",
+                    f"draft {remote.id} created: the order {number} is no longer in the accounting "
+                    "system (deleted there?), so the invoice was made from the shop's order",
+                    {"reference": reference, "gross": str(remote.totals.gross)},
+                )
     transfer.draft_id = remote.id  # the order is behind us
     if remote.booked:
         transfer.booked_number = remote.number
@@ -879,6 +867,18 @@ def _close_order(transfer: Transfer, connector: AccountingConnector, reference: 
     if order is not None and order.open:
         connector.delete_order(order)
         _log(transfer, "order", "ok", f"order {order.id} removed: its invoice exists")
+
+
+def _sent_or_found(create, find, reference: str):
+    """(document, answer_lost): send a create; when its answer was lost, the document carrying the
+    reference is the answer — and when there is none, the create did not happen (raise, to retry)."""
+    try:
+        return create(), False
+    except AmbiguousWriteError:
+        remote = find(reference)  # did it happen?
+        if remote is None:
+            raise
+        return remote, True
 
 
 def _first_create_needs_lookup(transfer: Transfer) -> bool:
@@ -907,19 +907,15 @@ def _register_payment(
 ) -> None:
     if transfer.payment_id or transfer.kind != "invoice":
         return
-    paid = pipeline_settings.paid_methods(transfer.integration)
-    if not paid:
-        return
-    body = json.loads(transfer.event.raw_body)
-    method = body.get("payment_method") or body.get("gateway")
-    if not method or method not in paid:
+    method = plan.payment.method if plan.payment else None
+    if not method or method not in pipeline_settings.paid_methods(transfer.integration):
         return
     payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
     _before_remote_call()
     payment = PaymentData(
         invoice=remote,
         amount=Decimal(remote.totals.gross),
-        date=_paid_on(body),
+        date=_paid_on(plan.payment.paid_at),
         reference=f"{remote.reference or plan.invoice.reference}-P",
         account=payments.get("account"),
         journal=payments.get("journal"),
@@ -949,13 +945,9 @@ def _send_invoice_mail(
     return True
 
 
-def _paid_on(order: dict):
+def _paid_on(paid_at: datetime | None):
     """The day the shop says the order was paid (Danish calendar), else today."""
-    from portal.engine.sources import parse_datetime
-
-    paid = order.get("date_paid_gmt") or order.get("processed_at")
-    moment = parse_datetime(paid) if paid else None
-    return (moment or datetime.now(UTC)).astimezone(COPENHAGEN).date()
+    return (paid_at or datetime.now(UTC)).astimezone(COPENHAGEN).date()
 
 
 def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
@@ -1156,17 +1148,10 @@ def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dic
     )
 
 
-def source_module_for(integration: OrderIntegration):
-    """The source connector module (verify_webhook …) of an integration's shop."""
-    return system_module(integration.source_system)
-
-
 def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
     """The exact invoice a real order would become (lines, zone, accounts/product groups, rounding line,
     customer match, reconciliation) — computed by the engine alone: nothing is read from or written to the
     accounting system. Raises EngineConfigError when the setup cannot book it."""
-    from portal.connectors import get_system
-
     setup = integration.setup
     settings = pipeline_settings.engine_settings(integration)
     rates = pipeline_settings.vat_rates()

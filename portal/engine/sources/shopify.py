@@ -148,7 +148,7 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
     created = parse_datetime(order.get("processed_at") or order.get("created_at"), assume_utc=False)
     if created is None:
         raise ValueError("the order has no creation date")
-    gateways = order.get("payment_gateway_names") or []
+    gateways = order.get("payment_gateway_names") or ([order["gateway"]] if order.get("gateway") else [])
     return SalesDocument(
         source=SOURCE,
         shop_id=settings.shop_id,
@@ -161,7 +161,11 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
         customer=_party(order, settings),
         lines=tuple(lines),
         shop_totals=ShopTotals(net=gross - vat, vat=vat, gross=gross),
-        payment=Payment(method=gateways[0] if gateways else None, title=", ".join(gateways) or None),
+        payment=Payment(
+            method=gateways[0] if gateways else None,
+            title=", ".join(gateways) or None,
+            paid_at=parse_datetime(order.get("processed_at")),
+        ),
         status=str(order.get("financial_status") or ""),
         coupons=tuple(str(c.get("code")) for c in order.get("discount_codes") or [] if c.get("code")),
     )

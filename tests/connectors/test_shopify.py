@@ -39,14 +39,15 @@ ENGINE = IntegrationSettings(shop_id="demo")
 ADMIN_SCOPES = "read_orders,write_orders,read_products,write_inventory,read_locations,read_all_orders"
 
 
-def make_connector(app, redis, credentials, *, transport="sandbox", base_url=None, **settings):
+def make_connector(app, redis, credentials, *, transport="sandbox", base_url=None, sleeps=None, **settings):
+    sleeps = [] if sleeps is None else sleeps
     context = ConnectorContext(
         base_url=base_url or SETTINGS["api_url"],
         credentials=StaticCredentials(credentials),
         transport=SandboxTransport(app) if transport == "sandbox" else transport,
         redis=redis,
         settings={**SETTINGS, **settings},
-        sleep=lambda seconds: None,
+        sleep=sleeps.append,  # every retry waits once (0 s here): the tests count them
         backoff=0.0,
     )
     return CONNECTOR(context)
@@ -566,14 +567,20 @@ def test_stock_at_several_locations_needs_a_chosen_location(app, redis, token, a
 # --- failures and limits ------------------------------------------------------------------------------------
 
 
-def test_429_with_retry_after_is_retried(shopify):
+def test_429_with_retry_after_is_retried(app, redis, token):
+    sleeps = []
+    shopify = make_connector(app, redis, {"shop": SHOP, **token}, sleeps=sleeps)
     set_faults("shopify", {"retry_after": 0, "next": ["429", "429"]})
     assert shopify.verify()["currency"] == "DKK"
+    assert len(sleeps) == 2  # both refusals were waited out and retried
 
 
-def test_500_on_a_read_is_retried(shopify):
+def test_500_on_a_read_is_retried(app, redis, token):
+    sleeps = []
+    shopify = make_connector(app, redis, {"shop": SHOP, **token}, sleeps=sleeps)
     set_faults("shopify", {"next": ["500"]})
     assert len(shopify.list_orders().items) == 3
+    assert len(sleeps) == 1
 
 
 def test_a_dropped_connection_on_a_read_is_retried_and_on_a_stock_write_repeated(shopify, admin):

@@ -208,6 +208,7 @@ def test_transient_errors_give_up_after_the_limit(
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "transient"
     assert "Gave up after 2 attempts" in transfer.error_message
+    assert remote(setup_booked).find_invoice(REF) is None  # every attempt was refused: nothing in e-conomic
 
 
 def test_a_deleted_product_group_needs_attention_with_the_message(db, account, setup_booked, run_jobs):
@@ -424,6 +425,7 @@ def test_an_unreadable_order_needs_attention(db, account, setup_booked, run_jobs
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and "could not be read" in transfer.error_message
+    assert remote(setup_booked).find_invoice(REF) is None
 
 
 def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(

@@ -297,13 +297,14 @@ def test_a_refused_sender_needs_attention(db, account, setup_booked, run_jobs, s
 
 
 def test_missing_settings_need_attention(db, account, setup_booked, run_jobs, shop_smtp):
-    _, port = shop_smtp
+    smtp, port = shop_smtp
     integration = mailing_integration(db, account, setup_booked, port, sender="")
     feed(integration, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "needs_attention" and "no sender address" in transfer.error_message
     assert transfer.booked_number
+    assert smtp.messages == []  # nothing reached the shop's mail server
 
 
 def test_a_lost_answer_after_the_message_is_not_sent_again(

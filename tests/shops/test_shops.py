@@ -15,7 +15,7 @@ from portal.sandbox import shopify as shopify_sandbox
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from portal.sandbox.woocommerce import Shop
 from tests.conftest import login
-from tests.pipeline.conftest import make_setup
+from tests.pipeline.conftest import make_setup, remote
 
 HTMX = {"HX-Request": "true"}
 PASSWORD = "smtp-hemmelig-1234"
@@ -130,6 +130,8 @@ def test_woocommerce_connect_link_activate_and_an_order_becomes_a_transfer(
     assert transfer is not None and transfer.integration_id == integration.id
     assert transfer.status == "done", (transfer.status, transfer.error_message)
     assert transfer.order_number == str(order["number"])
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
 
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert [a for a in actions if a.startswith(("connection", "order_integration"))][-4:] == [
@@ -211,6 +213,8 @@ def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
         run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer is not None and transfer.status == "done", transfer and transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
 
 
 # --- settings -----------------------------------------------------------------------------------------------

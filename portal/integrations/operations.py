@@ -6,6 +6,7 @@ from dataclasses import asdict
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from portal import audit
 from portal.connectors import StaticCredentials, get_system, system_module
@@ -207,6 +208,7 @@ def account_setups(account: Account) -> list[AccountingSetup]:
     return db.session.scalars(
         select(AccountingSetup)
         .join(Connection)
+        .options(contains_eager(AccountingSetup.connection))  # every caller shows the connection's system
         .where(AccountingSetup.account_id == account.id, Connection.status != "disabled")
         .order_by(AccountingSetup.id)
     ).all()

@@ -11,7 +11,6 @@ from portal.models import LANGUAGES
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
 from portal.pipeline.overview import account_overview
 from portal.redis_client import get_redis
-from portal.shops.operations import shop_integrations as account_shop_integrations
 from portal.tenancy import account_required, current_account
 from portal.web import safe_next
 
@@ -31,14 +30,13 @@ def index():
 @account_required
 def dashboard():
     account = current_account()
-    setups = account_setups(account)
-    shops = [i for linked in account_shop_integrations(account).values() for i in linked]
+    overview = account_overview(account)
     return render_template(
         "main/dashboard.html",
         account=account,
-        setups=setups,
-        shops=shops,
-        overview=account_overview(account),
+        setups=account_setups(account),
+        shops=overview.integrations,
+        overview=overview,
         statuses=STATUS_LABELS,
         errors=ERROR_LABELS,
     )

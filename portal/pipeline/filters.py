@@ -37,7 +37,7 @@ def _date(value) -> date | None:
         return None
 
 
-def _int(value) -> int | None:
+def whole_number(value) -> int | None:
     text = str(value or "").strip()
     return int(text) if text.isdigit() else None
 
@@ -63,7 +63,7 @@ class TransferFilters:
             date_to=_date(args.get("date_to")),
             order=str(args.get("order") or "").strip().lstrip("#")[:100],
             error_kind=error_kind if error_kind in ERROR_KINDS else None,
-            integration_id=_int(args.get("integration")),
+            integration_id=whole_number(args.get("integration")),
         )
 
     def args(self) -> dict:

@@ -18,7 +18,7 @@ from portal.engine.settings import FixedProducts
 from portal.extensions import db
 from portal.models import AccountingSetup, Connection, OrderIntegration
 from portal.models.transfers import DOCUMENTS
-from portal.pipeline.settings import MAIL_PLACEHOLDERS, MAIL_SECURITY
+from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY
 
 
 class SettingsError(ValueError):
@@ -41,7 +41,7 @@ class Problem(str):
 
 STATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # WooCommerce custom statuses are slugs too
 PRODUCT_NUMBER_MAX = 25  # e-conomic's product number length; Dinero and Dynaccount allow more
-MAIL_KEYS = {"enabled", "host", "port", "security", "username", "sender", "subject", "body"}
+MAIL_KEYS = {"enabled", *MAIL_FIELDS}
 NOTIFY_KEYS = {"recipients", "error_digest", "daily_report"}
 
 

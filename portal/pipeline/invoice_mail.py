@@ -171,7 +171,7 @@ def _last_mail_entry(transfer: Transfer) -> TransferLog | None:
 def _incomplete(config: pipeline_settings.InvoiceMail, integration) -> str | None:
     if not config.host:
         return "The invoice mail has no SMTP server."
-    if config.security not in pipeline_settings.SMTP_SECURITY:
+    if config.security not in pipeline_settings.MAIL_SECURITY:
         return f"The invoice mail's security “{config.security}” is none of STARTTLS, SSL or none."
     if "@" not in parseaddr(config.sender)[1]:
         return "The invoice mail has no sender address."

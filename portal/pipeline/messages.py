@@ -56,6 +56,16 @@ def render(stored: dict, translate: Callable[[str], str] = gettext) -> str:
     return text % params if params else text
 
 
+def translated(value) -> str:
+    """Any English message in the reader's language: a plain msgid (str), or anything carrying `msgid`,
+    `params` and maybe `labels` (a Message, an EngineConfigError made translatable, a settings Problem)."""
+    msgid = getattr(value, "msgid", None)
+    if msgid is None:
+        return gettext(str(value))
+    stored = {"msgid": msgid, "params": getattr(value, "params", None) or {}}
+    return render({**stored, "labels": getattr(value, "labels", ())})
+
+
 def store(transfer, field_name: str, value: "Message | str | None") -> None:
     """Set the transfer's `error_message` or `reason` (English) and remember the Message behind it."""
     if isinstance(value, Message):

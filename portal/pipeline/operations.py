@@ -1308,7 +1308,9 @@ def due_polls() -> list[int]:
     now = utcnow()
     due = []
     for integration in db.session.scalars(select(OrderIntegration).where(OrderIntegration.active)):
-        minutes = int((integration.settings or {}).get("poll_minutes", 5))
+        minutes = int(
+            (integration.settings or {}).get("poll_minutes", pipeline_settings.DEFAULT_POLL_MINUTES)
+        )
         if minutes <= 0:
             continue
         if integration.last_polled_at is None or now - integration.last_polled_at >= timedelta(

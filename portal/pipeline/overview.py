@@ -73,13 +73,18 @@ def account_overview(account, day: date | None = None) -> Overview:
     if overview.attention_count:
         newest = attention.order_by(Transfer.updated_at.desc(), Transfer.id.desc()).limit(ATTENTION_SHOWN)
         overview.attention = list(db.session.scalars(newest))
-    overview.integrations = list(
+    overview.integrations = account_integrations(account.id)
+    overview.queue = queue_depth()
+    return overview
+
+
+def account_integrations(account_id: int) -> list[OrderIntegration]:
+    """The account's order integrations by name, with their shop connections (one query)."""
+    return list(
         db.session.scalars(
             select(OrderIntegration)
             .options(joinedload(OrderIntegration.connection))
-            .where(OrderIntegration.account_id == account.id)
+            .where(OrderIntegration.account_id == account_id)
             .order_by(OrderIntegration.name, OrderIntegration.id)
         )
     )
-    overview.queue = queue_depth()
-    return overview

@@ -59,6 +59,9 @@ ORDER_STATES = {
 # The states a new integration transfers: the paid ones (as drafts unless the setup books automatically).
 PAID_STATES = {"woocommerce": ("processing", "completed"), "shopify": ("paid",)}
 MAIL_SECURITY = ("starttls", "ssl", "none")
+# the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)
+MAIL_FIELDS = ("host", "port", "security", "username", "sender", "subject", "body")
+DEFAULT_POLL_MINUTES = 5
 MAIL_PLACEHOLDERS = ("invoice_number", "order_number", "customer_name", "shop_name")
 _TUPLES = ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names")
 _PLAIN = ("shop_id", "home_country", "match_b2c", "match_b2b", "match_ean", "collective_customer")
@@ -146,7 +149,6 @@ def vat_rates() -> RateTable:
 
 # --- invoice mail and notifications --------------------------------------------------------------------
 
-SMTP_SECURITY = ("starttls", "ssl", "none")
 SMTP_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
@@ -206,9 +208,7 @@ def daily_report_enabled(integration: OrderIntegration) -> bool:
 
 def notify_recipients(integration: OrderIntegration) -> list[str]:
     """Who gets the digest and the report: `notify.recipients`, else the account's active owners."""
-    configured = _notify(integration).get("recipients") or []
-    if isinstance(configured, str):
-        configured = configured.replace(";", ",").split(",")
+    configured = _notify(integration).get("recipients") or []  # clean_settings stores a list
     recipients = [str(address).strip() for address in configured if str(address).strip()]
     if recipients:
         return list(dict.fromkeys(recipients))

@@ -12,8 +12,9 @@ from portal.engine.settings import EngineConfigError
 from portal.extensions import db, htmx
 from portal.models import OrderIntegration, Transfer
 from portal.pipeline import messages, operations
-from portal.pipeline.filters import TransferFilters, transfer_page
+from portal.pipeline.filters import TransferFilters, transfer_page, whole_number
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
+from portal.pipeline.overview import account_integrations
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
@@ -48,20 +49,21 @@ LIVE = ("pending", "running")  # a transfer in these states is polled until it f
 
 
 def _labels() -> dict:
-    return {"statuses": STATUS_LABELS, "errors": ERROR_LABELS, "kinds": KIND_LABELS, "live": LIVE}
+    return {
+        "statuses": STATUS_LABELS,
+        "errors": ERROR_LABELS,
+        "kinds": KIND_LABELS,
+        "live": LIVE,
+        "retry_statuses": operations.RETRYABLE,
+    }
 
 
 def _integrations():
-    return db.session.scalars(
-        select(OrderIntegration)
-        .where(OrderIntegration.account_id == current_account().id)
-        .order_by(OrderIntegration.name, OrderIntegration.id)
-    ).all()
+    return account_integrations(current_account().id)
 
 
 def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return whole_number(request.args.get(name))
 
 
 # --- the log -----------------------------------------------------------------------------------------------
@@ -172,10 +174,7 @@ def retry_matching():
 def engine_message(exc: EngineConfigError) -> str:
     """The engine's refusal in the reader's language where it kept its msgid (else its English text); a
     template named in it is translated as the wizard shows it."""
-    if not exc.msgid:
-        return str(exc)
-    params = {key: _(value) if key in exc.labels else value for key, value in exc.params.items()}
-    return _(exc.msgid, **params)
+    return messages.translated(exc) if exc.msgid else str(exc)
 
 
 def _preview_context(make_preview):

@@ -19,7 +19,14 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 
 from portal.engine.settings import FixedProducts, IntegrationSettings
-from portal.pipeline.settings import document_for_state
+from portal.pipeline.settings import (
+    DEFAULT_POLL_MINUTES,
+    MAIL_FIELDS,
+    daily_report_enabled,
+    document_for_state,
+    error_digest_enabled,
+    rules,
+)
 from portal.validators import max_length, required, strip
 
 
@@ -206,7 +213,6 @@ def settings_form_class(states, documents):
 
 ENGINE_DEFAULTS = IntegrationSettings()
 FIXED_DEFAULTS = FixedProducts()
-MAIL_FIELDS = ("host", "port", "security", "username", "sender", "subject", "body")
 
 
 def _comma_list(text: str) -> list[str]:
@@ -219,20 +225,21 @@ def initial_data(integration, states) -> dict:
     stored = integration.settings or {}
     data = {state_field_name(state): document_for_state(integration, state) for state in states}
     tolerance = str(stored.get("rounding_tolerance", ENGINE_DEFAULTS.rounding_tolerance))
+    customers, products = rules(integration, "customers"), rules(integration, "products")
     data.update(
         activation_date=stored.get("activation_date") or "",
         match_b2c=stored.get("match_b2c") or ENGINE_DEFAULTS.match_b2c,
         match_b2b=stored.get("match_b2b") or ENGINE_DEFAULTS.match_b2b,
         match_ean=stored.get("match_ean") or ENGINE_DEFAULTS.match_ean,
         collective_customer=stored.get("collective_customer") or "",
-        customers_create=bool((stored.get("customers") or {}).get("create", True)),
-        customers_update=bool((stored.get("customers") or {}).get("update", False)),
-        products_create=bool((stored.get("products") or {}).get("create", True)),
-        products_update=bool((stored.get("products") or {}).get("update", False)),
+        customers_create=customers.create,
+        customers_update=customers.update,
+        products_create=products.create,
+        products_update=products.update,
         vat_meta_keys=", ".join(stored.get("vat_meta_keys") or ENGINE_DEFAULTS.vat_meta_keys),
         rounding_tolerance=tolerance.replace(".", ","),
         oss=bool(stored.get("oss", False)),
-        poll_minutes=str(stored.get("poll_minutes", 5)),
+        poll_minutes=str(stored.get("poll_minutes", DEFAULT_POLL_MINUTES)),
     )
     fixed = stored.get("fixed_products") or {}
     for kind in FixedProducts.__dataclass_fields__:
@@ -250,8 +257,8 @@ def initial_data(integration, states) -> dict:
     data["mail_port"] = str(mail.get("port") or 587)
     notify = stored.get("notify") or {}
     data["notify_recipients"] = ", ".join(notify.get("recipients") or [])
-    data["notify_error_digest"] = bool(notify.get("error_digest", True))
-    data["notify_daily_report"] = bool(notify.get("daily_report", False))
+    data["notify_error_digest"] = error_digest_enabled(integration)
+    data["notify_daily_report"] = daily_report_enabled(integration)
     return data
 
 

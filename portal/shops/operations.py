@@ -21,6 +21,7 @@ from portal.integrations import operations as setup_operations
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
 from portal.models import Account, AccountingSetup, Connection, OrderIntegration
 from portal.pipeline import integrations
+from portal.pipeline.messages import translated
 from portal.pipeline.settings import ORDER_STATES, PAID_STATES
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 
@@ -34,15 +35,6 @@ class ShopError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-
-def translated(problem) -> str:
-    """A connector's or the settings' English message (an N_ msgid, maybe with parameters) in the UI's
-    language."""
-    params = getattr(problem, "params", None)
-    if params:
-        return _(problem.msgid, **params)
-    return _(getattr(problem, "msgid", str(problem)))
 
 
 # --- connecting ---------------------------------------------------------------------------------------------
@@ -367,12 +359,12 @@ def save_settings(
     merged = {**(integration.settings or {}), **values}
     terms = {choice.value for choice in context.payment_terms or []}
     try:
-        integrations.clean_settings(merged, integration.setup, integration.source_system, terms)
+        if errors:  # the form's own: still run the settings' checks, to show every message at once
+            integrations.clean_settings(merged, integration.setup, integration.source_system, terms)
+        else:  # validates (once) and saves, or raises before anything is written
+            integrations.update_settings(
+                integration, merged, smtp_password=smtp_password or None, payment_terms=terms
+            )
     except integrations.SettingsError as refusal:
         errors = {**{key: translated(problem) for key, problem in refusal.errors.items()}, **errors}
-    if errors:
-        return errors
-    integrations.update_settings(
-        integration, merged, smtp_password=smtp_password or None, payment_terms=terms
-    )
-    return {}
+    return errors

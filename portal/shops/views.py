@@ -10,6 +10,7 @@ from wtforms.fields import SelectChoice
 from portal.connectors import system_module
 from portal.extensions import htmx
 from portal.models import Connection, OrderIntegration
+from portal.pipeline.settings import smtp_password
 from portal.shops import forms, operations
 from portal.tenancy import (
     account_required,
@@ -179,7 +180,7 @@ def _settings_page(integration, form, context, status=200, errors=None):
         states=context.states,
         state_field=forms.state_field_name,
         fixed_fields=[forms.fixed_field_name(kind) for kind in forms.FixedProducts.__dataclass_fields__],
-        has_password=bool((integration.mail_secret or {}).get("smtp_password")),
+        has_password=bool(smtp_password(integration)),
         impersonating=is_impersonating(),
     ), status
 

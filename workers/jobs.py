@@ -87,7 +87,7 @@ def requeue_stuck_transfers() -> list[int]:
 
     from portal.pipeline.operations import requeue_stuck
 
-    return requeue_stuck(timedelta(seconds=current_app.config.get("PIPELINE_STUCK_SECONDS", 600)))
+    return requeue_stuck(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
 
 
 @job

@@ -9,7 +9,7 @@ Production runs that one process next to the workers (a single scheduler is enou
 Redis); `make run` (portal/devserver.py) starts it next to its worker.
 """
 
-import importlib
+from rq.utils import import_attribute
 
 PERIODIC: list[tuple[str, int]] = [
     # Transfers left `running` by a worker that died are queued again (threshold: PIPELINE_STUCK_SECONDS).
@@ -23,9 +23,7 @@ PERIODIC: list[tuple[str, int]] = [
 ]
 
 
-def _resolve(path: str):
-    module, name = path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)
+_resolve = import_attribute  # "workers.jobs.name" → the function
 
 
 def register_all() -> None:

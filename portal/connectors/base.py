@@ -301,22 +301,25 @@ class AccountingConnector(ABC):
 
     # orders (Capabilities.orders): a stock-reserving order first, the invoice made from it later.
     # Systems without orders keep these defaults.
+    def _no_orders(self) -> UnsupportedOperation:
+        return UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+
     def create_order(self, order: DraftInvoice, lookup: bool = True) -> RemoteOrder:
         """An order with the invoice's document shape (reference, customer, lines)."""
-        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+        raise self._no_orders()
 
     def find_order(self, reference: str) -> RemoteOrder | None:
         """The order carrying our reference, wherever it is (open, or archived once invoiced)."""
-        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+        raise self._no_orders()
 
     def invoice_order(self, order: RemoteOrder, invoice: DraftInvoice) -> RemoteInvoice:
         """The draft invoice made from an open order; afterwards the order no longer reserves stock.
         `invoice` gives the reference and date the draft must carry (lines come from the order)."""
-        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+        raise self._no_orders()
 
     def delete_order(self, order: RemoteOrder) -> None:
         """Remove an open order (its stock reservation goes with it); an order already gone is fine."""
-        raise UnsupportedOperation(f"{self.system.name} has no orders", system=self.system.key)
+        raise self._no_orders()
 
     @abstractmethod
     def register_payment(self, payment: PaymentData) -> str:
@@ -332,9 +335,7 @@ class AccountingConnector(ABC):
         """The booked invoice (or credit note) as PDF, exactly as the accounting system renders it (its
         layout), for Bogbro's own invoice mail. Raises UnsupportedOperation where the system's API offers
         no PDF (the default here); ConfigurationError for a draft."""
-        from portal.connectors.errors import UnsupportedOperation
-
-        raise UnsupportedOperation(f"{self.system.name} offers no invoice PDF", system=self.system.name)
+        raise UnsupportedOperation(f"{self.system.name} offers no invoice PDF", system=self.system.key)
 
     @abstractmethod
     def get_stock(self, number: str) -> Decimal | None: ...

@@ -67,6 +67,7 @@ ZONE_NAMES = {number: zone for zone, number in ZONE_NUMBERS.items()}
 # Where e-conomic keeps orders: open ones as drafts (or "sent", once registered as sent), invoiced ones
 # archived.
 ORDER_COLLECTIONS = (("draft", "/orders/drafts"), ("sent", "/orders/sent"), ("archived", "/orders/archived"))
+ORDER_PATHS = dict(ORDER_COLLECTIONS)
 # What a draft invoice POST may carry (invoices.drafts.post schema, read-only totals left out) …
 DRAFT_WRITABLE = (
     "date", "currency", "exchangeRate", "dueDate", "paymentTerms", "customer", "recipient", "delivery",
@@ -308,6 +309,17 @@ def _field_errors(errors, path=""):
             yield from _field_errors(value, f"{path}.{key}" if path else key)
 
 
+def _address(who: CustomerData) -> dict:
+    """A customer's address (and EAN) as e-conomic's customer and recipient documents name them."""
+    return {
+        "address": who.address,
+        "zip": who.postcode,
+        "city": who.city,
+        "country": _country_name(who.country) if who.country else None,
+        "ean": who.ean,
+    }
+
+
 def _country_name(code: str) -> str:
     """e-conomic's country is free text; Danish agreements write it in Danish ("Danmark", "Tyskland")."""
     return Locale("da").territories.get(code.upper(), code)
@@ -516,15 +528,7 @@ class EconomicConnector(AccountingConnector):
             }
         if customer.number and customer.number.isdigit() and not current:
             body["customerNumber"] = int(customer.number)
-        optional = {
-            "email": customer.email,
-            "address": customer.address,
-            "zip": customer.postcode,
-            "city": customer.city,
-            "country": _country_name(customer.country) if customer.country else None,
-            "telephoneAndFaxNumber": customer.phone,
-            "ean": customer.ean,
-        }
+        optional = {"email": customer.email, "telephoneAndFaxNumber": customer.phone, **_address(customer)}
         if customer.vat_number:
             danish = customer.country.upper() == "DK"
             number = customer.vat_number.upper().removeprefix("DK") if danish else customer.vat_number
@@ -638,15 +642,7 @@ class EconomicConnector(AccountingConnector):
                 "Choose an e-conomic layout and payment terms in the invoice template.", system=KEY
             )
         if invoice.recipient is not None:  # the order's own addressee: no need to read the customer
-            who = invoice.recipient
-            customer = {
-                "name": who.name,
-                "address": who.address,
-                "zip": who.postcode,
-                "city": who.city,
-                "country": _country_name(who.country) if who.country else None,
-                "ean": who.ean,
-            }
+            customer = {"name": invoice.recipient.name, **_address(invoice.recipient)}
         else:
             customer = invoice.customer.raw or self._get(f"/customers/{int(invoice.customer.id)}")
         recipient = {"name": (customer.get("name") or invoice.customer.name)[:250]}
@@ -773,7 +769,7 @@ class EconomicConnector(AccountingConnector):
                 f"The e-conomic order {order.id} is archived: it was turned into an invoice already.",
                 system=KEY,
             )
-        collection = "/orders/drafts" if order.state == "draft" else "/orders/sent"
+        collection = ORDER_PATHS[order.state]
         template = self._get(f"{collection}/{int(order.id)}/templates/upgrade-instructions/draftInvoice")
         body = self._upgrade_document(template.get("draftInvoice") or {}, invoice)
         remote = self._remote_invoice(self._send("POST", "/invoices/drafts", body))
@@ -783,7 +779,7 @@ class EconomicConnector(AccountingConnector):
     def delete_order(self, order: RemoteOrder) -> None:
         if not order.open:
             return  # archived orders are history, not reservations
-        collection = "/orders/drafts" if order.state == "draft" else "/orders/sent"
+        collection = ORDER_PATHS[order.state]
         # DELETE is not idempotent at e-conomic: 404 when the order is gone (or was archived) already.
         with contextlib.suppress(NotFound):
             self.rest.delete(f"{collection}/{int(order.id)}")

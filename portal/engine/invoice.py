@@ -74,6 +74,13 @@ KIND_TEMPLATES: dict[str, tuple[str, ...]] = {
 ZERO_VAT_KINDS = frozenset({"gift_card", "rounding"})
 # The wizard's names (msgids) of the templates a line kind falls back to last (KIND_TEMPLATES).
 TEMPLATE_LABELS = {"goods": N_("Goods"), "no_vat": NO_VAT_LABEL}
+EMPTY_TEMPLATE = {
+    "goods": N_("The template “%(template)s” is empty: choose its values under Setup."),
+    "no_vat": N_(
+        "The template “%(template)s” is empty: choose its values under Setup. Orders with a gift card or a "
+        "rounding line need it."
+    ),
+}
 # Names of the fixed products when they are created (shown in the accounting system).
 FIXED_PRODUCT_NAMES = {
     "goods": "Vare",
@@ -129,19 +136,8 @@ class Templates:
         entry = next((self.setup[n] for n in names if self.setup.get(n)), None)
         label = names[-1]
         if entry is None:
-            if label == "no_vat":
-                raise EngineConfigError.translatable(
-                    N_(
-                        "The template “%(template)s” is empty: choose its values under Setup. Orders with a "
-                        "gift card or a rounding line need it."
-                    ),
-                    labels=("template",),
-                    template=TEMPLATE_LABELS[label],
-                )
             raise EngineConfigError.translatable(
-                N_("The template “%(template)s” is empty: choose its values under Setup."),
-                labels=("template",),
-                template=TEMPLATE_LABELS.get(label, label),
+                EMPTY_TEMPLATE[label], labels=("template",), template=TEMPLATE_LABELS[label]
             )
         if decision.oss_country and rate != 0 and kind not in ZERO_VAT_KINDS:
             oss = entry.get("oss") or {}

@@ -71,6 +71,11 @@ class OrderIntegration(db.Model):
     def source_system(self) -> str:
         return self.connection.system
 
+    @property
+    def display_name(self) -> str:
+        """What people call it: its name, else the shop connection's label, else its number."""
+        return self.name or self.connection.label or f"#{self.id}"
+
 
 class SourceEvent(db.Model):
     """An inbound payload exactly as received, stored before anything reads it."""

@@ -27,7 +27,7 @@ def _choices(labels: dict) -> list[SelectChoice]:
 
 
 def integration_choices(integrations) -> list[SelectChoice]:
-    return [SelectChoice(str(i.id), i.name or i.connection.label or f"#{i.id}") for i in integrations]
+    return [SelectChoice(str(i.id), i.display_name) for i in integrations]
 
 
 class TransferFilterForm(Form):

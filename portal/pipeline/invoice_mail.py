@@ -42,7 +42,6 @@ from portal.pipeline import settings as pipeline_settings
 
 STEP = "mail"
 PLACEHOLDER = re.compile(r"\{(invoice_number|order_number|customer_name|shop_name)\}")
-DEFAULT_TIMEOUT_SECONDS = 20
 # The language of the default subject and body: the shop's customers, not the account's users.
 DEFAULT_LANGUAGE = "da"
 
@@ -119,18 +118,19 @@ def mail_invoice(
         db.session.commit()
         return
 
-    message = build_message(transfer, config, plan, remote, to, pdf)
+    filename = _filename(transfer, remote)
+    message = build_message(transfer, config, plan, remote, to, pdf, filename)
     details = {
         "to": to,
         "server": f"{config.host}:{config.port}",
         "security": config.security,
         "subject": str(message["Subject"]),
-        "attachment": _filename(transfer, remote),
+        "attachment": filename,
         "message_id": str(message["Message-ID"]),
     }
     log(transfer, STEP, "sending", f"sending {document} {number} to {to} via {config.host}", details)
     db.session.commit()
-    timeout = float(current_app.config.get("INVOICE_MAIL_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS)
+    timeout = current_app.config["INVOICE_MAIL_TIMEOUT_SECONDS"]
     try:
         delivery = deliver(config, pipeline_settings.smtp_password(integration), message, timeout)
     except (MailUnavailable, MailRefused) as exc:
@@ -220,7 +220,8 @@ def build_message(
     plan: DraftPlan,
     remote: RemoteInvoice,
     to: str,
-    pdf: bytes | None,
+    pdf: bytes,
+    filename: str,
 ) -> EmailMessage:
     credit_note = transfer.kind == "credit_note"
     integration = transfer.integration
@@ -228,7 +229,7 @@ def build_message(
         "invoice_number": remote.number or remote.id,
         "order_number": transfer.order_number,
         "customer_name": plan.customer.name,
-        "shop_name": integration.name or integration.connection.label,
+        "shop_name": integration.name or integration.connection.label,  # never "#id" in a customer's mail
     }
     default_subject, default_body = default_texts(credit_note)
     subject = (config.credit_note_subject if credit_note else config.subject) or default_subject
@@ -241,10 +242,7 @@ def build_message(
     domain = parseaddr(config.sender)[1].rpartition("@")[2] or None
     message["Message-ID"] = make_msgid(idstring=f"bogbro-{transfer.id}", domain=domain)
     message.set_content(fill(body, values).replace("\r\n", "\n"))
-    if pdf is not None:
-        message.add_attachment(
-            pdf, maintype="application", subtype="pdf", filename=_filename(transfer, remote)
-        )
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     return message
 
 
@@ -291,10 +289,8 @@ def deliver(
             smtp = _SMTPSSL(config.host, config.port, timeout=timeout, context=context)
         else:
             smtp = _SMTP(config.host, config.port, timeout=timeout)
-        smtp.ehlo()
-        if config.security == "starttls":
+        if config.security == "starttls":  # smtplib greets (EHLO) before STARTTLS, login and send itself
             smtp.starttls(context=context)
-            smtp.ehlo()
         if config.username:
             smtp.login(config.username, password)
         smtp.send_message(message)

@@ -17,17 +17,19 @@ and the send loses that one mail: rare, and better than mail storms.)
 import json
 import logging
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 
 from flask import current_app, render_template
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from portal.engine.documents import COPENHAGEN
 from portal.extensions import db
-from portal.i18n import format_amount
 from portal.mail import send_mail
 from portal.models import OrderIntegration, Transfer, utcnow
 from portal.pipeline import settings as pipeline_settings
@@ -44,14 +46,45 @@ def _public_context():
     return current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"])
 
 
-def _shop_name(integration: OrderIntegration) -> str:
-    return integration.name or integration.connection.label or f"#{integration.id}"
-
-
-def _raise_first(failures: list[Exception]) -> None:
-    """Every integration had its turn; then the job fails visibly (RQ's failed registry) if one did."""
+def _each(integration_ids, send, what: str) -> list[int]:
+    """send(id) for each integration; one failing does not keep the others from theirs, and afterwards the
+    job fails visibly (RQ's failed registry) if one did. Returns the ids that were sent."""
+    sent, failures = [], []
+    for integration_id in integration_ids:
+        try:
+            if send(integration_id):
+                sent.append(integration_id)
+        except Exception as exc:  # logged; the others still get theirs
+            log.exception("integration %s: the %s could not be sent", integration_id, what)
+            failures.append(exc)
     if failures:
         raise failures[0]
+    return sent
+
+
+@contextmanager
+def _given_back_on_failure(release):
+    """Around sending what was claimed: when it fails, run `release` (an UPDATE undoing the claim) so the
+    next run tries again, then re-raise."""
+    try:
+        yield
+    except Exception:
+        db.session.rollback()
+        db.session.execute(release.execution_options(synchronize_session=False))
+        db.session.commit()
+        raise
+
+
+def _mail(integration: OrderIntegration, recipients, template: str, subject, **values) -> None:
+    """Render transfers/mail/<template>.txt/.html in the recipients' language with links on the public
+    address, and send it. `subject(shop)` is called inside that language."""
+    with _public_context(), force_locale(pipeline_settings.notify_language(integration)):
+        shop = integration.display_name
+        values = {"integration": integration, "shop": shop, **values}
+        text = render_template(f"transfers/mail/{template}.txt", **values)
+        html = render_template(f"transfers/mail/{template}.html", **values)
+        title = subject(shop)
+    send_mail(recipients, title, text, html)
 
 
 # --- the error digest -------------------------------------------------------------------------------------
@@ -64,16 +97,7 @@ def send_error_digests() -> list[int]:
         .where(Transfer.status == "needs_attention", Transfer.notified_at.is_(None))
         .distinct()
     ).all()
-    sent, failures = [], []
-    for integration_id in sorted(integration_ids):
-        try:
-            if send_error_digest(integration_id):
-                sent.append(integration_id)
-        except Exception as exc:  # logged; the others still get theirs
-            log.exception("integration %s: the error digest could not be sent", integration_id)
-            failures.append(exc)
-    _raise_first(failures)
-    return sent
+    return _each(sorted(integration_ids), send_error_digest, "error digest")
 
 
 def send_error_digest(integration_id: int) -> bool:
@@ -104,33 +128,27 @@ def send_error_digest(integration_id: int) -> bool:
     db.session.commit()
     if not claimed:
         return False  # another worker got there first
-    try:
+    release = (
+        update(Transfer)
+        .where(Transfer.id.in_(claimed), Transfer.notified_at == stamp)
+        .values(notified_at=None, updated_at=Transfer.updated_at)
+    )
+    with _given_back_on_failure(release):
         transfers = db.session.scalars(
             select(Transfer).where(Transfer.id.in_(claimed)).order_by(Transfer.id)
         ).all()
-        language = pipeline_settings.notify_language(integration)
-        with _public_context(), force_locale(language):
-            shop = _shop_name(integration)
-            subject = ngettext(
+        _mail(
+            integration,
+            recipients,
+            "error_digest",
+            lambda shop: ngettext(
                 "Bogbro: %(num)d order from %(shop)s needs attention",
                 "Bogbro: %(num)d orders from %(shop)s need attention",
                 len(transfers),
                 shop=shop,
-            )
-            values = {"integration": integration, "shop": shop, "transfers": transfers}
-            text = render_template("transfers/mail/error_digest.txt", **values)
-            html = render_template("transfers/mail/error_digest.html", **values)
-        send_mail(recipients, subject, text, html)
-    except Exception:
-        db.session.rollback()
-        db.session.execute(
-            update(Transfer)
-            .where(Transfer.id.in_(claimed), Transfer.notified_at == stamp)
-            .values(notified_at=None, updated_at=Transfer.updated_at)
-            .execution_options(synchronize_session=False)
+            ),
+            transfers=transfers,
         )
-        db.session.commit()
-        raise
     log.info("integration %s: error digest of %d transfers sent", integration_id, len(claimed))
     return True
 
@@ -153,18 +171,8 @@ def send_daily_reports(now: datetime | None = None) -> list[int]:
         )
         .order_by(OrderIntegration.id)
     ).all()
-    sent, failures = [], []
-    for integration in candidates:
-        if not pipeline_settings.daily_report_enabled(integration):
-            continue
-        try:
-            if send_daily_report(integration.id, today):
-                sent.append(integration.id)
-        except Exception as exc:  # logged; the others still get theirs
-            log.exception("integration %s: the daily report could not be sent", integration.id)
-            failures.append(exc)
-    _raise_first(failures)
-    return sent
+    wanted = [i.id for i in candidates if pipeline_settings.daily_report_enabled(i)]
+    return _each(wanted, partial(send_daily_report, today=today), "daily report")
 
 
 def send_daily_report(integration_id: int, today: date) -> bool:
@@ -187,33 +195,22 @@ def send_daily_report(integration_id: int, today: date) -> bool:
     db.session.commit()
     if claim.rowcount != 1:
         return False  # another worker sent it
-    try:
-        day = today - timedelta(days=1)
+    release = (
+        update(OrderIntegration)
+        .where(OrderIntegration.id == integration_id, OrderIntegration.last_report_on == today)
+        .values(last_report_on=previous, updated_at=OrderIntegration.updated_at)
+    )
+    day = today - timedelta(days=1)
+    with _given_back_on_failure(release):
         figures = daily_figures(integration, day)
-        language = pipeline_settings.notify_language(integration)
-        with _public_context(), force_locale(language):
-            shop = _shop_name(integration)
-            subject = _("Bogbro: %(shop)s on %(day)s", shop=shop, day=format_date(day, "long"))
-            values = {
-                "integration": integration,
-                "shop": shop,
-                "day": day,
-                "figures": figures,
-                "amount": lambda value, currency: format_amount(value, currency, language),
-            }
-            text = render_template("transfers/mail/daily_report.txt", **values)
-            html = render_template("transfers/mail/daily_report.html", **values)
-        send_mail(recipients, subject, text, html)
-    except Exception:
-        db.session.rollback()
-        db.session.execute(
-            update(OrderIntegration)
-            .where(OrderIntegration.id == integration_id, OrderIntegration.last_report_on == today)
-            .values(last_report_on=previous, updated_at=OrderIntegration.updated_at)
-            .execution_options(synchronize_session=False)
+        _mail(
+            integration,
+            recipients,
+            "daily_report",
+            lambda shop: _("Bogbro: %(shop)s on %(day)s", shop=shop, day=format_date(day, "long")),
+            day=day,
+            figures=figures,
         )
-        db.session.commit()
-        raise
     log.info("integration %s: daily report of %s sent", integration_id, day.isoformat())
     return True
 
@@ -255,7 +252,9 @@ def daily_figures(integration: OrderIntegration, day: date) -> dict:
         for kind in ("invoice", "credit_note")
     }
     finished = db.session.scalars(
-        select(Transfer).where(
+        select(Transfer)
+        .options(selectinload(Transfer.event))  # the currency is in the order: one query, not one each
+        .where(
             Transfer.integration_id == integration.id,
             Transfer.status == "done",
             Transfer.finished_at >= start,

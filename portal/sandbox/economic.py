@@ -1724,6 +1724,11 @@ def _totals(document: dict) -> dict:
 INTERNAL_LINE_KEYS = {"productGroupNumber", "vatRate"}
 
 
+def public_lines(document: dict) -> list[dict]:
+    """A draft's (or order's) lines as e-conomic shows them: without what the sandbox keeps for itself."""
+    return [{k: v for k, v in line.items() if k not in INTERNAL_LINE_KEYS} for line in document["lines"]]
+
+
 def _draft_out(document):
     out = {k: v for k, v in document.items() if k != "lines"}
     n = document["draftInvoiceNumber"]
@@ -1733,9 +1738,7 @@ def _draft_out(document):
         "self": f"{g.eco_base}/invoices/drafts/{n}/templates",
     }
     out["pdf"] = {"download": f"{g.eco_base}/invoices/drafts/{n}/pdf"}
-    out["lines"] = [
-        {k: v for k, v in line.items() if k not in INTERNAL_LINE_KEYS} for line in document["lines"]
-    ]
+    out["lines"] = public_lines(document)
     return out
 
 

@@ -9,6 +9,7 @@ document to POST to /invoices/drafts. What the sandbox guesses is listed in docs
 ("Orders").
 """
 
+from collections import defaultdict
 from decimal import Decimal
 
 from flask import Response, g
@@ -17,21 +18,20 @@ from portal.extensions import db
 from portal.sandbox.economic import (
     DRAFT_FILTERS,
     E_INVALID,
-    E_NOT_FOUND,
-    E_REQUIRED,
-    INTERNAL_LINE_KEYS,
     Problems,
     _now,
     _one,
     _validate_invoice,
     bad_request,
     bp,
+    check_ref,
     collection,
     created,
     json_response,
     link,
     money,
     not_found,
+    public_lines,
     reference,
     request_json,
     today,
@@ -63,22 +63,24 @@ def _order_out(document: dict, state: str) -> dict:
     else:
         out.pop("lastUpdated", None)
     out["pdf"] = {"download": f"{path}/pdf"}
-    out["lines"] = [
-        {k: v for k, v in line.items() if k not in INTERNAL_LINE_KEYS} for line in document["lines"]
-    ]
+    out["lines"] = public_lines(document)
     out["self"] = path
     return out
 
 
 def reserved(product_number: str) -> Decimal:
-    """The quantity of a product on open orders (e-conomic's `inventory.orderedByCustomers`)."""
-    total = Decimal("0")
-    for name in OPEN:
-        for order in g.eco.all(name):
-            for line in order["lines"]:
-                if (line.get("product") or {}).get("productNumber") == product_number:
-                    total += Decimal(str(line.get("quantity") or 0))
-    return money(total)
+    """The quantity of a product on open orders (e-conomic's `inventory.orderedByCustomers`). The open
+    orders are summed once per request: a product list asks for every product."""
+    if "eco_reserved" not in g:
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for name in OPEN:
+            for order in g.eco.all(name):
+                for line in order["lines"]:
+                    number = (line.get("product") or {}).get("productNumber")
+                    if number:
+                        totals[number] += Decimal(str(line.get("quantity") or 0))
+        g.eco_reserved = totals
+    return money(g.eco_reserved.get(product_number, Decimal("0")))
 
 
 def _list(state: str, filters: set[str]):
@@ -109,9 +111,7 @@ def _upgrade_instructions(state: str, n: int):
         if k not in ("orderNumber", "lastUpdated", "dueDate", "netAmountInBaseCurrency")
     }
     invoice["date"] = today()
-    invoice["lines"] = [
-        {k: v for k, v in line.items() if k not in INTERNAL_LINE_KEYS} for line in order["lines"]
-    ]
+    invoice["lines"] = public_lines(order)
     if state == SENT:
         g.eco.put(UPGRADES, n, {"orderNumber": n})
         db.session.commit()
@@ -205,17 +205,11 @@ def register_order_sent():
     body = request_json()
     problems = Problems()
     number = reference(body, "orderNumber") if isinstance(body, dict) else None
-    if number is None:
-        problems.add(("orderNumber",), E_REQUIRED, "Property orderNumber is required.")
-    elif not isinstance(number, int):
+    if number is not None and not isinstance(number, int):
         problems.add(("orderNumber",), E_INVALID, "orderNumber must be a number.", number)
-    elif g.eco.get(DRAFTS, number) is None:
-        problems.add(
-            ("orderNumber",),
-            E_NOT_FOUND,
-            "orderNumber does not exist.",
-            number,
-            "Find a list of resources at https://restapi.e-conomic.com/orders/drafts.",
+    else:
+        number = check_ref(
+            problems, ("orderNumber",), body or {}, "orderNumber", DRAFTS, hint_path="orders/drafts"
         )
     problems.raise_if_any()
     document = {**g.eco.get(DRAFTS, number), "lastUpdated": _now()}

@@ -17,7 +17,6 @@ access token from Shopify's OAuth install.
   `verify_webhook` checks X-Shopify-Hmac-Sha256 on the raw body before anything is parsed.
 """
 
-import base64
 import contextlib
 import hashlib
 import hmac
@@ -26,7 +25,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -50,6 +49,9 @@ from portal.connectors.sources import (
     SourceSystem,
     WebhookDelivery,
     WebhookRejected,
+    header,
+    hmac_base64,
+    whole_units,
 )
 
 KEY = "shopify"
@@ -232,10 +234,9 @@ def finish_connect(
 # --- webhooks -----------------------------------------------------------------------------------------------
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def _header(headers: Mapping[str, str], name: str) -> str:
     """A Shopify header by name, with or without the "X-" prefix (Shopify's libraries accept both)."""
-    lowered = {str(key).lower(): value for key, value in headers.items()}
-    return lowered.get(f"x-{name}") or lowered.get(name)
+    return header(headers, f"x-{name}", name)
 
 
 def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
@@ -246,8 +247,7 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> 
         raise WebhookRejected("no X-Shopify-Hmac-Sha256 header: not a Shopify webhook")
     if not secret:
         raise WebhookRejected("no Shopify app secret to check the signature with")
-    expected = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature.strip().encode()):
+    if not hmac.compare_digest(hmac_base64(raw_body, secret).encode(), signature.strip().encode()):
         raise WebhookRejected("the X-Shopify-Hmac-Sha256 signature does not match the body")
     topic = _header(headers, "shopify-topic")
     delivery_id = _header(headers, "shopify-webhook-id")
@@ -312,11 +312,6 @@ def _utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("modified_after must be timezone-aware")
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def whole_units(quantity: Decimal) -> int:
-    """Shopify keeps stock in whole units: a fraction is rounded down (half a unit cannot be sold)."""
-    return int(Decimal(quantity).to_integral_value(rounding=ROUND_FLOOR))
 
 
 # --- the connector ------------------------------------------------------------------------------------------

@@ -6,10 +6,14 @@ verifies signatures, and writes stock back. Like the accounting connectors it is
 from a ConnectorContext (portal.connectors); errors come from portal.connectors.errors.
 """
 
+import base64
+import hashlib
+import hmac
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
 
@@ -91,3 +95,26 @@ class SourceConnector(ABC):
 #       (raises WebhookRejected; compares signatures in constant time, before any JSON parsing)
 #   start_connect / finish_connect(settings, params, callback_url, transport=None) -> credentials
 #   sandbox_settings(origin) -> dict, CONFIG_PREFIX, SYSTEM, CONNECTOR
+
+
+# --- shared by the source modules ---------------------------------------------------------------------------
+
+
+def header(headers: Mapping[str, str], *names: str) -> str:
+    """The first of `names` present, compared case-insensitively (a webhook's headers may arrive as a plain
+    dict); "" when none is."""
+    lowered = {str(key).lower(): value for key, value in headers.items()}
+    for name in names:
+        if lowered.get(name.lower()) is not None:
+            return str(lowered[name.lower()])
+    return ""
+
+
+def hmac_base64(raw_body: bytes, secret: str) -> str:
+    """base64 of the HMAC-SHA256 of the raw body: how WooCommerce and Shopify both sign webhooks."""
+    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+
+
+def whole_units(quantity: Decimal) -> int:
+    """Shops keep stock in whole units: a fraction is rounded down (half a unit cannot be sold)."""
+    return int(Decimal(quantity).to_integral_value(rounding=ROUND_FLOOR))

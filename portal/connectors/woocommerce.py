@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import httpx
@@ -48,6 +48,9 @@ from portal.connectors.sources import (
     SourceSystem,
     WebhookDelivery,
     WebhookRejected,
+    header,
+    hmac_base64,
+    whole_units,
 )
 
 KEY = "woocommerce"
@@ -342,9 +345,10 @@ class WooCommerceConnector(SourceConnector):
             return None
         found = self._json("GET", "/products", params={"sku": sku, "per_page": PAGE_SIZE})
         exact = [p for p in found if p.get("sku") == sku]
+        if exact:
+            return exact[0]
         folded = [p for p in found if str(p.get("sku", "")).casefold() == sku.casefold()]
-        matches = exact or folded
-        return matches[0] if len(matches) == 1 else (exact[0] if exact else None)
+        return folded[0] if len(folded) == 1 else None
 
     def set_stock(self, sku: str, quantity: Decimal) -> bool:
         """Managed stock for a product or variation. WooCommerce counts whole units: a fraction is rounded
@@ -352,7 +356,7 @@ class WooCommerceConnector(SourceConnector):
         product = self.find_sku(sku)
         if product is None:
             return False
-        units = int(Decimal(quantity).to_integral_value(rounding=ROUND_FLOOR))
+        units = whole_units(quantity)
         body = {"manage_stock": True, "stock_quantity": units}
         if product.get("type") == "variation" and product.get("parent_id"):
             self._json(
@@ -369,25 +373,13 @@ CONNECTOR = WooCommerceConnector
 # --- webhooks in -------------------------------------------------------------------------------------------
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    if hasattr(headers, "get") and headers.get(name) is not None:
-        return str(headers.get(name))
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return str(value)
-    return ""
-
-
-def signature(raw_body: bytes, secret: str) -> str:
-    """X-WC-Webhook-Signature: base64 of the HMAC-SHA256 of the raw body with the webhook's secret."""
-    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+signature = hmac_base64  # X-WC-Webhook-Signature, with the webhook's secret
 
 
 def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
     """A verified delivery, or WebhookRejected. The signature is checked on the raw bytes, in constant
     time, before anything is parsed. The unsigned creation ping (`webhook_id=N`) is a ping: answer 200."""
-    provided = _header(headers, "X-WC-Webhook-Signature").strip()
+    provided = header(headers, "X-WC-Webhook-Signature").strip()
     if not provided:
         ping = PING.fullmatch(raw_body.strip())
         if ping:
@@ -403,8 +395,8 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> 
         raise WebhookRejected("X-WC-Webhook-Signature is not base64") from None
     if not hmac.compare_digest(signature(raw_body, secret).encode(), provided.encode()):
         raise WebhookRejected("X-WC-Webhook-Signature does not match the body")
-    topic = _header(headers, "X-WC-Webhook-Topic")
-    delivery_id = _header(headers, "X-WC-Webhook-Delivery-ID")
+    topic = header(headers, "X-WC-Webhook-Topic")
+    delivery_id = header(headers, "X-WC-Webhook-Delivery-ID")
     if not topic or not delivery_id:
         raise WebhookRejected("X-WC-Webhook-Topic or X-WC-Webhook-Delivery-ID is missing")
     try:
@@ -473,11 +465,7 @@ def _verify(settings: dict, credentials: dict, transport) -> None:
     )
     try:
         connector.verify()
-    except NotFound as error:
-        raise ConfigurationError(
-            MESSAGES["not_woocommerce"], system=KEY, status=404, details={"woocommerce": error.message}
-        ) from error
-    except ValidationError as error:
+    except (NotFound, ValidationError) as error:  # NotFound's status is 404
         raise ConfigurationError(
             MESSAGES["not_woocommerce"],
             system=KEY,

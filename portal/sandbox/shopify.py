@@ -1907,7 +1907,6 @@ def cancel_order(token, store, order_id):
 
 # --- transactions -------------------------------------------------------------------------------------------
 
-TX_LIST_KEYS = None  # every stored key (transactions.json)
 TX_REFUND_DROP = ("currency_exchange_adjustment", "payment_details")
 TX_EMBEDDED_DROP = (*TX_REFUND_DROP, "total_unsettled_set", "manual_payment_gateway", "amount_rounding")
 

@@ -29,12 +29,14 @@ class DatabaseCredentialStore:
         self.connection_id = connection_id
 
     def _load(self) -> Connection:
-        # A fresh read, not the session's cached copy: another worker may have rotated the tokens.
-        return db.session.scalar(
-            select(Connection)
-            .where(Connection.id == self.connection_id)
-            .execution_options(populate_existing=True)
-        )
+        # A fresh read, not the session's cached copy: another worker may have rotated the tokens. It needs
+        # none of the session's pending changes, so it does not flush them (a transfer commits its own).
+        with db.session.no_autoflush:
+            return db.session.scalar(
+                select(Connection)
+                .where(Connection.id == self.connection_id)
+                .execution_options(populate_existing=True)
+            )
 
     def get(self) -> dict:
         return self._load().credentials

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,10 @@ from functools import partial
 
 from flask import current_app
 from redis.exceptions import LockError
+from redis.lock import Lock
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from portal import audit
 from portal.connectors import get_system
@@ -53,7 +56,7 @@ from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
-from portal.models import OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
+from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.models.transfers import ORDER_PREFIX
 from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
@@ -69,6 +72,7 @@ SOURCE_MODULES = {
     "shopify": "portal.engine.sources.shopify",
 }
 LOCK_SECONDS = 300  # longer than any transfer; the watchdog's threshold is larger still
+RENEW_AFTER_SECONDS = LOCK_SECONDS / 3
 PRODUCT_CACHE_SECONDS = 24 * 3600
 CUSTOMER_CACHE_SECONDS = 24 * 3600
 # The internal topic of a refund event: {"order": <order document>, "refund": <refund document>}, recorded
@@ -153,8 +157,24 @@ def _source_module(integration: OrderIntegration):
     return importlib.import_module(SOURCE_MODULES[integration.source_system])
 
 
+def _with_integration(path):
+    """Load options: the integration with its accounting setup and both connections, in the query that
+    loads what points at it — a run needs them all, and lazy loads cost a query (and a flush) each."""
+    setup = joinedload(OrderIntegration.setup)
+    return path.options(
+        setup.joinedload(AccountingSetup.connection),
+        setup.selectinload(AccountingSetup.templates),
+        joinedload(OrderIntegration.connection),
+    )
+
+
 def process_event(event_id: int) -> None:
-    event = db.session.get(SourceEvent, event_id, populate_existing=True)
+    event = db.session.get(
+        SourceEvent,
+        event_id,
+        populate_existing=True,
+        options=[_with_integration(joinedload(SourceEvent.integration))],
+    )
     if event is None or event.processed_at is not None:
         return
     integration = event.integration
@@ -219,11 +239,11 @@ def process_event(event_id: int) -> None:
         None,
         None,
     )
-    transfer_id = transfer.id
-    _finish_event(event, f"transfer {transfer_id} started")
-    # Posted in this job: a job of its own would cost a queue round trip per order. Committed as pending
-    # first, so a worker dying here leaves it to the watchdog (requeue_stuck), like any lost job.
-    run_transfer(transfer_id)
+    event.processed_at, event.outcome = utcnow(), f"transfer {transfer.id} started"
+    # Posted in this job: a job of its own would cost a queue round trip per order. The event's outcome
+    # and the new transfer go with the run's first commit (or this one, when another worker holds the
+    # transfer); a worker dying before it leaves the event unprocessed, to the watchdog (requeue_stuck).
+    run_transfer(transfer.id, transfer)
 
 
 def order_state(source: str, order: dict) -> str:
@@ -364,33 +384,50 @@ class LockLost(Exception):
     """This worker's lock on the transfer expired (and may be another worker's now): stop posting."""
 
 
-_held_lock: ContextVar = ContextVar("bogbro_transfer_lock", default=None)
+@dataclass
+class _HeldLock:
+    lock: Lock
+    renewed: float  # time.monotonic() when it was taken or last renewed
+
+
+_held_lock: ContextVar[_HeldLock | None] = ContextVar("bogbro_transfer_lock", default=None)
 
 
 def _keep_lock() -> None:
     """Before each remote step: renew this worker's lock, so a slow transfer keeps it for as long as it
-    is alive; if the lock was lost, stop before touching the accounting system again."""
-    lock = _held_lock.get()
-    if lock is None:
+    is alive; if the lock was lost, stop before touching the accounting system again. A lock taken or
+    renewed less than RENEW_AFTER_SECONDS ago cannot have expired: it is left as it is (renewing it before
+    every step cost two Redis round trips an order)."""
+    held = _held_lock.get()
+    if held is None or time.monotonic() - held.renewed < RENEW_AFTER_SECONDS:
         return
     try:
-        lock.reacquire()
+        held.lock.reacquire()
     except LockError as exc:
         raise LockLost(str(exc)) from exc
+    held.renewed = time.monotonic()
 
 
-def run_transfer(transfer_id: int) -> None:
-    """Post one transfer; returns at once when another worker holds it."""
+def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
+    """Post one transfer; returns at once when another worker holds it. `transfer`: the caller's copy,
+    with its changes not committed yet (process_event's decision), instead of a fresh read."""
     lock = get_redis().lock(f"bogbro:lock:transfer:{transfer_id}", timeout=LOCK_SECONDS, blocking_timeout=0)
     if not lock.acquire():
+        db.session.commit()  # the caller's decision stands; the worker holding the transfer posts it
         return
-    token = _held_lock.set(lock)
+    token = _held_lock.set(_HeldLock(lock, time.monotonic()))
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
-        _run(transfer_id)
+        # Under the lock nothing else changes this transfer, and its integration, setup and connection do
+        # not change mid-run in a way that matters: re-reading them after every checkpoint cost a third of
+        # the pipeline's SQL. (Credentials are read fresh anyway: DatabaseCredentialStore.)
+        _run(transfer_id, transfer)
     except LockLost:
         db.session.rollback()
         log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
     finally:
+        session.expire_on_commit = expire_on_commit
         _held_lock.reset(token)
         try:
             lock.release()
@@ -398,15 +435,21 @@ def run_transfer(transfer_id: int) -> None:
             log.warning("transfer %s: lock expired before the transfer finished", transfer_id)
 
 
-def _run(transfer_id: int) -> None:
-    # A fresh read: another process may have changed it since this session last looked.
-    transfer = db.session.get(Transfer, transfer_id, populate_existing=True)
-    if transfer is None or transfer.status not in RUNNABLE:
-        return
+def _run(transfer_id: int, transfer: Transfer | None) -> None:
+    if transfer is None:
+        # A fresh read: another process may have changed it since this session last looked.
+        transfer = db.session.get(
+            Transfer,
+            transfer_id,
+            populate_existing=True,
+            options=[_with_integration(joinedload(Transfer.integration)), joinedload(Transfer.event)],
+        )
+        if transfer is None or transfer.status not in RUNNABLE:
+            return
     transfer.status, transfer.started_at = "running", utcnow()
     transfer.attempts += 1
     transfer.next_attempt_at = None
-    db.session.commit()
+    # Not committed on its own: the first checkpoint carries it, and that comes before any remote call.
     try:
         _post(transfer)
     except TransferFailed as failure:
@@ -734,10 +777,12 @@ def _ensure_draft(
                 f"{'credit note' if transfer.kind == 'credit_note' else 'draft'} {remote.id} created",
                 {"reference": reference, "lines": len(invoice.lines), "gross": str(remote.totals.gross)},
             )
+    # Not committed on its own: the checkpoint that makes a resume safe is `draft_requested`, committed
+    # before the create; from it a resume finds this draft by its reference. The draft's id goes with the
+    # next commit (booked or done, or the failure's).
     transfer.draft_id = remote.id
     if remote.booked:
         transfer.booked_number = remote.number
-    db.session.commit()
     return remote
 
 
@@ -893,11 +938,12 @@ def _first_create_needs_lookup(transfer: Transfer) -> bool:
         return True
     integration = transfer.integration
     shop_id = pipeline_settings.engine_settings(integration).shop_id
-    siblings = db.session.execute(
-        select(OrderIntegration.id, OrderIntegration.settings).where(
-            OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
-        )
-    )
+    with db.session.no_autoflush:  # the run's changes go with its next checkpoint, not before this read
+        siblings = db.session.execute(
+            select(OrderIntegration.id, OrderIntegration.settings).where(
+                OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
+            )
+        ).all()
     # engine_settings' rule: an integration without a shop_id writes its own id
     return any(str((settings or {}).get("shop_id") or other) == shop_id for other, settings in siblings)
 
@@ -1000,11 +1046,20 @@ def _answer(exc: Exception) -> dict:
     return redact({"system": exc.system, "status": exc.status, "details": exc.details})
 
 
+def _kept(transfer: Transfer) -> Transfer:
+    """The transfer to record a failure on. What the run did before the failure stands (the event's
+    outcome, the steps done and their log: each reflects what the other systems hold); only a session
+    left unusable by a failed flush is rolled back."""
+    if db.session.is_active:
+        return transfer
+    db.session.rollback()
+    return db.session.get(Transfer, transfer.id)
+
+
 def _needs_attention(
     transfer: Transfer, kind: str, problem: Message | str, answer: dict | None = None
 ) -> None:
-    db.session.rollback()
-    transfer = db.session.get(Transfer, transfer.id)
+    transfer = _kept(transfer)
     transfer.status, transfer.error_kind = "needs_attention", kind
     store(transfer, "error_message", problem)
     transfer.started_at = None
@@ -1013,8 +1068,7 @@ def _needs_attention(
 
 
 def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> None:
-    db.session.rollback()
-    transfer = db.session.get(Transfer, transfer.id)
+    transfer = _kept(transfer)
     limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
     problem = message(N_("%(what)s: %(detail)s"), what=message(what), detail=exc.message)
     if transfer.attempts >= limit:

@@ -586,7 +586,8 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
     def slow_products(transfer, *args):
         original(transfer, *args)
         keys.append(f"bogbro:lock:transfer:{transfer.id}")
-        redis.set(keys[0], "another-worker")  # our lock expired; someone else holds it now
+        operations._held_lock.get().renewed -= operations.LOCK_SECONDS  # time passed: it expired …
+        redis.set(keys[0], "another-worker")  # … and someone else holds it now
 
     monkeypatch.setattr(operations, "_ensure_products", slow_products)
     operations.process_event(event.id)  # decides, then posts the transfer in the same job

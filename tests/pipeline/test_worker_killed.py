@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from portal.models import Transfer
+from portal.models import SandboxRecord, Transfer
 from portal.pipeline import operations
 from tests.pipeline.conftest import faults, feed, make_integration, make_setup, remote
 from tests.pipeline.test_economic_pipeline import REF, order
@@ -65,9 +65,20 @@ def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redi
     try:
 
         def drafted():
+            # The draft is in e-conomic (read from the sandbox's records: a request would take the fault).
+            # Its id is not committed on our side yet: the checkpoint is `draft_requested`, before the create.
             db.session.expire_all()
             transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == "5001"))
-            return transfer is not None and transfer.draft_id is not None
+            drafts = db.session.scalars(
+                select(SandboxRecord.document).where(
+                    SandboxRecord.system == "e-conomic", SandboxRecord.collection == "drafts"
+                )
+            )
+            return (
+                transfer is not None
+                and transfer.draft_requested
+                and any(d.get("references", {}).get("other") == REF for d in drafts)
+            )
 
         assert wait_for(drafted), "the worker never created the draft"
         time.sleep(0.5)  # inside the slow booking request now

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ SOURCE_MODULES = {
     "shopify": "portal.engine.sources.shopify",
 }
 LOCK_SECONDS = 300  # longer than any transfer; the watchdog's threshold is larger still
+CREATOR_WAIT_SECONDS = 30  # how long a transfer waits for another creating the same customer or product
 RENEW_AFTER_SECONDS = LOCK_SECONDS / 3
 PRODUCT_CACHE_SECONDS = 24 * 3600
 CUSTOMER_CACHE_SECONDS = 24 * 3600
@@ -635,56 +637,53 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
     )
 
 
+@contextmanager
+def _one_creator(key: str):
+    """Only one worker at a time finds-or-creates a given customer or product: two orders from the same
+    new customer (or with the same new product) on two workers would both find nothing and both create
+    it — a second customer, or a product e-conomic refuses as a duplicate. The caller looks at the cache
+    again once it holds the lock: the worker it waited for may have made it."""
+    lock = get_redis().lock(f"bogbro:lock:{key}", timeout=LOCK_SECONDS, blocking_timeout=CREATOR_WAIT_SECONDS)
+    if not lock.acquire():
+        raise TransientError("another transfer is creating the same customer or product")
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("%s: the find-or-create lock expired before it was released", key)
+
+
 def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> RemoteCustomer:
     if transfer.remote_customer_id:
         return RemoteCustomer(
             id=transfer.remote_customer_id, number=transfer.remote_customer_number, name=plan.customer.name
         )
     match = plan.match
-    rules = pipeline_settings.rules(transfer.integration, "customers")
-    redis = get_redis()
-    cache_key = None
     if match.kind == "collective":
-        remote = RemoteCustomer(
-            id=match.customer_number, number=match.customer_number, name=plan.customer.name
+        remote, outcome = (
+            RemoteCustomer(id=match.customer_number, number=match.customer_number, name=plan.customer.name),
+            "collective",
         )
-        outcome = "collective"
-    else:
-        remote, outcome = None, "created"
-        if match.kind == "lookup":
-            setup_id = transfer.integration.setup_id
-            cache_key = f"bogbro:customer:{setup_id}:{match.field}:{match.value}"
-            cached = redis.get(cache_key)
-            if cached:
-                found = json.loads(cached)
-                remote, outcome = RemoteCustomer(found["id"], found["number"], plan.customer.name), "cached"
-            else:
-                _before_remote_call()
-                remote = connector.find_customer(match.field, match.value)
-                outcome = "found"
-                if remote is not None and rules.update:
-                    remote, outcome = connector.update_customer(remote, plan.customer), "found, updated"
+    elif match.kind == "lookup":
+        cache_key = f"customer:{transfer.integration.setup_id}:{match.field}:{match.value}"
+        remote = _cached_customer(cache_key, plan)
+        outcome = "cached"
         if remote is None:
-            if not rules.create:
-                raise TransferFailed(
-                    "configuration",
-                    message(
-                        N_(
-                            "No customer in %(system)s has the %(field)s %(value)s, and the shop's settings "
-                            "do not let Bogbro create customers: create the customer there (or allow "
-                            "creating customers), then retry."
-                        ),
-                        system=transfer.integration.setup.connection.system,
-                        field=match.field,
-                        value=match.value or "–",
-                    ),
-                )
-            _before_remote_call()
-            remote, outcome = connector.create_customer(plan.customer), "created"
-        if cache_key and outcome != "cached":
-            redis.set(
-                cache_key, json.dumps({"id": remote.id, "number": remote.number}), ex=CUSTOMER_CACHE_SECONDS
-            )
+            _before_remote_call()  # nothing uncommitted while waiting for another worker
+            with _one_creator(cache_key):
+                remote = _cached_customer(cache_key, plan)
+                if remote is None:
+                    remote, outcome = _find_or_create_customer(transfer, connector, plan)
+                    get_redis().set(
+                        f"bogbro:{cache_key}",
+                        json.dumps({"id": remote.id, "number": remote.number}),
+                        ex=CUSTOMER_CACHE_SECONDS,
+                    )
+    else:  # nothing to match on: a customer of its own
+        _before_remote_call()
+        remote, outcome = _find_or_create_customer(transfer, connector, plan)
     transfer.remote_customer_id, transfer.remote_customer_number = remote.id, remote.number
     _log(
         transfer,
@@ -698,47 +697,89 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
     return remote
 
 
+def _cached_customer(cache_key: str, plan: DraftPlan) -> RemoteCustomer | None:
+    cached = get_redis().get(f"bogbro:{cache_key}")
+    if not cached:
+        return None
+    found = json.loads(cached)
+    return RemoteCustomer(found["id"], found["number"], plan.customer.name)
+
+
+def _find_or_create_customer(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan
+) -> tuple[RemoteCustomer, str]:
+    match = plan.match
+    rules = pipeline_settings.rules(transfer.integration, "customers")
+    if match.kind == "lookup":
+        remote = connector.find_customer(match.field, match.value)
+        if remote is not None:
+            if rules.update:
+                return connector.update_customer(remote, plan.customer), "found, updated"
+            return remote, "found"
+    if not rules.create:
+        raise TransferFailed(
+            "configuration",
+            message(
+                N_(
+                    "No customer in %(system)s has the %(field)s %(value)s, and the shop's settings "
+                    "do not let Bogbro create customers: create the customer there (or allow "
+                    "creating customers), then retry."
+                ),
+                system=transfer.integration.setup.connection.system,
+                field=match.field,
+                value=match.value or "–",
+            ),
+        )
+    return connector.create_customer(plan.customer), "created"
+
+
 def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> None:
     if transfer.products_ensured:
         return
     redis = get_redis()
     setup_id = transfer.integration.setup_id
-    rules = pipeline_settings.rules(transfer.integration, "products")
-    keys = [f"bogbro:product:{setup_id}:{product.number}" for product in plan.products]
-    cached = redis.mget(keys) if keys else []
+    keys = [f"product:{setup_id}:{product.number}" for product in plan.products]
+    cached = redis.mget([f"bogbro:{key}" for key in keys]) if keys else []
     done = []
     for product, key, known in zip(plan.products, keys, cached, strict=True):
         if known:
             continue
-        _before_remote_call()
-        found = connector.find_product(product.number)
-        if found is None:
-            if not rules.create:
-                raise TransferFailed(
-                    "configuration",
-                    message(
-                        N_(
-                            "The product %(number)s (%(name)s) does not exist in %(system)s, and the shop's "
-                            "settings do not let Bogbro create products: create it there (or allow creating "
-                            "products), then retry."
-                        ),
-                        number=product.number,
-                        name=product.name,
-                        system=transfer.integration.setup.connection.system,
-                    ),
-                )
-            connector.create_product(product)
-            done.append(f"{product.number} created")
-        elif rules.update:
-            connector.update_product(found, product)
-            done.append(f"{product.number} updated")
-        else:
-            done.append(f"{product.number} found")
-        redis.set(key, "1", ex=PRODUCT_CACHE_SECONDS)
+        _before_remote_call()  # nothing uncommitted while waiting for another worker
+        with _one_creator(key):
+            if redis.get(f"bogbro:{key}"):
+                continue  # made by the worker we waited for
+            done.append(_find_or_create_product(transfer, connector, product))
+            redis.set(f"bogbro:{key}", "1", ex=PRODUCT_CACHE_SECONDS)
     transfer.products_ensured = True
     if done:  # a checkpoint only when the accounting system was asked (all cached: nothing to keep)
         _log(transfer, "products", "ok", ", ".join(done))
         db.session.commit()
+
+
+def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, product) -> str:
+    rules = pipeline_settings.rules(transfer.integration, "products")
+    found = connector.find_product(product.number)
+    if found is None:
+        if not rules.create:
+            raise TransferFailed(
+                "configuration",
+                message(
+                    N_(
+                        "The product %(number)s (%(name)s) does not exist in %(system)s, and the shop's "
+                        "settings do not let Bogbro create products: create it there (or allow creating "
+                        "products), then retry."
+                    ),
+                    number=product.number,
+                    name=product.name,
+                    system=transfer.integration.setup.connection.system,
+                ),
+            )
+        connector.create_product(product)
+        return f"{product.number} created"
+    if rules.update:
+        connector.update_product(found, product)
+        return f"{product.number} updated"
+    return f"{product.number} found"
 
 
 def _ensure_draft(

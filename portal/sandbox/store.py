@@ -1,10 +1,14 @@
 """Sandbox state: JSON documents per (system, tenant, collection, key) in the database, so every process
 (web, workers, tests) sees the same emulated system and it survives restarts."""
 
-from sqlalchemy import func, select
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import SandboxRecord
+from portal.models import SandboxRecord, utcnow
 
 
 class SandboxStore:
@@ -52,25 +56,38 @@ class SandboxStore:
         return db.session.scalar(select(func.count()).select_from(self._query(collection).subquery()))
 
     def next_number(self, counter: str, start: int = 1) -> int:
-        """A per-tenant sequence (invoice numbers, customer numbers …); the caller commits."""
-        query = self._query("_counters").where(SandboxRecord.key == counter)
-        if db.engine.dialect.name == "postgresql":
-            query = query.with_for_update()
-        record = db.session.scalar(query)
-        if record is None:
-            record = SandboxRecord(
-                system=self.system,
-                tenant=self.tenant,
-                collection="_counters",
-                key=counter,
-                document={"n": start},
+        """A per-tenant sequence (invoice numbers, customer numbers …), safe across processes: the counter
+        row is created once (a second creator's insert does nothing), then moved on by compare-and-set on
+        its `updated_at` — two workers booking at once get two numbers, never the same one. The caller
+        commits."""
+        now = utcnow()
+        values = {
+            "system": self.system,
+            "tenant": self.tenant,
+            "collection": "_counters",
+            "key": counter,
+            "document": {"n": start - 1},
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(insert(SandboxRecord).values(**values).on_conflict_do_nothing())
+        current = (
+            self._query("_counters")
+            .where(SandboxRecord.key == counter)
+            .with_only_columns(SandboxRecord.id, SandboxRecord.document, SandboxRecord.updated_at)
+        )
+        while True:
+            record_id, document, seen = db.session.execute(current).one()
+            value = document["n"] + 1
+            moved = db.session.execute(
+                update(SandboxRecord)
+                .where(SandboxRecord.id == record_id, SandboxRecord.updated_at == seen)
+                .values(document={"n": value}, updated_at=max(utcnow(), seen + timedelta(microseconds=1)))
+                .execution_options(synchronize_session=False)
             )
-            db.session.add(record)
-            db.session.flush()
-            return start
-        value = record.document["n"] + 1
-        record.document = {"n": value}
-        return value
+            if moved.rowcount == 1:
+                return value
 
     def is_seeded(self) -> bool:
         return self.get("_meta", "seeded") is not None

@@ -677,3 +677,43 @@ def test_a_customer_found_is_updated_from_the_order_when_allowed(db, account, se
     after = connector.find_customer("email", "anna@example.dk")
     assert after.id == before.id  # the same customer, not a new one …
     assert after.raw["address"] == "Vestergade 1" and after.raw["name"] != "Anna Old"  # … brought up to date
+
+
+def test_two_workers_with_the_same_new_customer_and_products_make_each_once(app, db, account, setup_booked):
+    """Two orders from the same new customer, with the same new products, processed at the same moment by
+    two workers (threads here, each with its own session): both would find nothing and both create — a
+    second customer, and a product e-conomic refuses as a duplicate. One creates; the other waits for it
+    and uses what it made."""
+    import threading
+
+    integration = make_integration(db, account, setup_booked)
+    events = [feed(integration, order(number=number)).id for number in ("5001", "5002")]
+    faults(app, "e-conomic", latency_ms=150)  # every call takes a while: the two runs overlap
+    start, errors = threading.Barrier(2), []
+
+    def worker(event_id):
+        try:
+            with app.app_context():
+                start.wait()
+                operations.process_event(event_id)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(event_id,)) for event_id in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    faults(app, "e-conomic")
+    assert not errors, errors
+
+    db.session.expire_all()
+    transfers = db.session.scalars(select(Transfer)).all()
+    assert [t.status for t in transfers] == ["done", "done"], [t.error_message for t in transfers]
+    connector = remote(setup_booked)
+    assert len(connector._all("/customers", "email$eq:anna@example.dk")) == 1
+    for number in ("KRUS-01", "TE-02", "FRAGT"):
+        assert len(connector._all("/products", f"productNumber$eq:{number}")) == 1
+    assert {t.remote_customer_id for t in transfers} == {transfers[0].remote_customer_id}
+    for reference in ("WC-12-5001", "WC-12-5002"):
+        assert len(connector._all("/invoices/booked", f"references.other$eq:{reference}")) == 1

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.i18n import format_number
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
 from portal.models import Account, AccountingSetup, Connection, Template, utcnow
+from portal.pipeline.settings import vat_rates
 from portal.redis_client import get_redis
 
 CHOICES_CACHE_SECONDS = 300
@@ -266,8 +267,6 @@ def template_warnings(setup: AccountingSetup, template: Template, available: dic
     spec = spec_of(setup, template)
     if spec.kind != "oss":
         return {}
-    from portal.pipeline.settings import vat_rates
-
     rates, today = vat_rates(), date.today()
     warnings = {}
     for field in spec.fields:

@@ -55,8 +55,10 @@ def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
         ("freight", ("product_group",)),
         ("no_vat", ("product_group",)),
         ("payments", ("account", "journal")),
+        ("oss", ("DE", "FI", "FR", "SE")),  # the sandbox's OSS groups; the other countries stay empty
     }
     assert setup.template("goods").labels == {"product_group": "Varer"}
+    assert setup.template("oss").labels["FI"] == "OSS Finland"
     # gift cards and the rounding line land in the VAT-free group
     assert setup.template("no_vat").labels == {"product_group": "Momsfrit salg (gavekort, afrunding)"}
 

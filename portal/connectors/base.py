@@ -23,6 +23,39 @@ def N_(message: str) -> str:
 # The wizard's name for the template of the lines that carry no VAT (gift cards, the rounding line): the same
 # in every system, so the engine can name it when it is empty (portal.engine.invoice).
 NO_VAT_LABEL = N_("VAT-free lines (gift cards, rounding)")
+# The wizard's name for the template that says where EU sales to private customers are booked under OSS
+# (at the destination country's VAT), named by the engine when a country lacks its target.
+OSS_LABEL = N_("EU sales to consumers (OSS)")
+# The EU member states a Danish business sells to under OSS (every member but Denmark), with their names as
+# msgids (translated where shown). The OSS template has one field per country, named by its ISO code.
+OSS_COUNTRIES: dict[str, str] = {
+    "AT": N_("Austria"),
+    "BE": N_("Belgium"),
+    "BG": N_("Bulgaria"),
+    "CY": N_("Cyprus"),
+    "CZ": N_("Czechia"),
+    "DE": N_("Germany"),
+    "EE": N_("Estonia"),
+    "ES": N_("Spain"),
+    "FI": N_("Finland"),
+    "FR": N_("France"),
+    "GR": N_("Greece"),
+    "HR": N_("Croatia"),
+    "HU": N_("Hungary"),
+    "IE": N_("Ireland"),
+    "IT": N_("Italy"),
+    "LT": N_("Lithuania"),
+    "LU": N_("Luxembourg"),
+    "LV": N_("Latvia"),
+    "MT": N_("Malta"),
+    "NL": N_("Netherlands"),
+    "PL": N_("Poland"),
+    "PT": N_("Portugal"),
+    "RO": N_("Romania"),
+    "SE": N_("Sweden"),
+    "SI": N_("Slovenia"),
+    "SK": N_("Slovakia"),
+}
 
 Zone = Literal["domestic", "eu", "world"]
 ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")
@@ -56,11 +89,13 @@ class TemplateField:
 
 @dataclass(frozen=True)
 class TemplateSpec:
-    kind: str  # invoice | goods | freight | payments
+    kind: str  # invoice | goods | freight | no_vat | payments | oss (fields named by country code)
     zone: str  # "" or one of ZONES
     label: str  # English msgid
     fields: tuple[TemplateField, ...]
     help: str = ""  # English msgid: what this template decides
+    # many optional fields (one per country): the wizard shows them as a compact table, folded away
+    compact: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,9 +117,9 @@ class Choice:
 
     value: str
     label: str
-    details: dict = field(
-        default_factory=dict
-    )  # e.g. product group -> {"sales_accounts": {"domestic": "1010 Salg"}}
+    # e.g. product group -> {"sales_accounts": {"domestic": "1010 Salg"}, "vat_codes": {"domestic": "U25"},
+    # "vat_rates": {"domestic": "25.00"}} (a zone whose account has no VAT code is absent from the last two)
+    details: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from portal.connectors import ConnectorContext, StaticCredentials
 from portal.connectors.base import (
     N_,
     NO_VAT_LABEL,
+    OSS_COUNTRIES,
+    OSS_LABEL,
     AccountingConnector,
     AccountingSystem,
     Capabilities,
@@ -93,7 +95,7 @@ SYSTEM = AccountingSystem(
         orders=True,  # /orders/drafts, upgraded to the invoice draft by a later state (see "Orders")
         stock=True,
         email_invoice=False,
-        oss=False,
+        oss=True,  # per-country product groups chosen in the OSS template; products OSS-<country code>
         payment_endpoint=False,
         credit_note="negative_draft",
     ),
@@ -134,6 +136,25 @@ SYSTEM = AccountingSystem(
             ),
         ),
         TemplateSpec(
+            kind="oss",
+            zone="",
+            label=OSS_LABEL,
+            fields=tuple(
+                TemplateField(code, name, "product_groups", required=False)
+                for code, name in OSS_COUNTRIES.items()
+            ),
+            help=N_(
+                "Only needed when OSS is on in a webshop's settings: EU sales to private customers then "
+                "carry the VAT of the buyer's country. Choose a product group per country you sell to; its "
+                "EU sales account must carry a VAT code with that country's rate (your accountant sets these "
+                "up in e-conomic), and Bogbro warns here when the rate is not the country's current one. "
+                "Bogbro books those sales on a product per country (OSS-SE, OSS-DE and so on), which it "
+                "creates in the chosen group if it is missing. Orders to a country without a group stop "
+                "with a message, and so do lines at a reduced rate of the country: book those by hand."
+            ),
+            compact=True,
+        ),
+        TemplateSpec(
             kind="payments",
             zone="",
             label=N_("Payments"),
@@ -150,8 +171,9 @@ SYSTEM = AccountingSystem(
     ),
     notes=(
         N_(
-            "e-conomic has no OSS handling: EU sales to consumers get Danish VAT unless your accountant sets "
-            "up product groups with their own accounts and VAT codes per country."
+            "OSS in e-conomic: EU sales to consumers are booked on a product group per country, whose EU "
+            "sales account carries that country's VAT code. Your accountant sets these up in e-conomic; you "
+            "choose them in the template “EU sales to consumers (OSS)”."
         ),
         N_("e-conomic cannot e-mail an invoice with our text through its API: Bogbro sends the PDF itself."),
         N_(
@@ -429,7 +451,7 @@ class EconomicConnector(AccountingConnector):
                 for x in self._all("/payment-terms")
             ]
         elif kind == "product_groups":
-            choices = [self._product_group_choice(x) for x in self._all("/product-groups")]
+            choices = self._product_group_choices()
         elif kind == "journals":
             choices = [Choice(str(x["journalNumber"]), x["name"]) for x in self._all("/journals")]
         elif kind == "accounts":
@@ -465,15 +487,30 @@ class EconomicConnector(AccountingConnector):
             raise UnsupportedOperation(f"e-conomic has no master data called {kind!r}", system=KEY)
         return sorted(choices, key=lambda c: (len(c.value), c.value) if c.value.isdigit() else (0, c.value))
 
-    def _product_group_choice(self, group: dict) -> Choice:
+    def _product_group_choices(self) -> list[Choice]:
+        """Each group with its sales account per VAT zone and that account's VAT code and rate (what a line
+        in the group costs in VAT for a customer in that zone: the OSS template checks it against the
+        destination's rate). The chart and the VAT codes are read once for all groups."""
+        codes = {
+            account["accountNumber"]: (account.get("vatAccount") or {}).get("vatCode")
+            for account in self._all("/accounts")
+        }
+        rates = {code["vatCode"]: decimal(code["ratePercentage"]) for code in self._all("/vat-accounts")}
+        return [self._product_group_choice(group, codes, rates) for group in self._all("/product-groups")]
+
+    def _product_group_choice(self, group: dict, codes: dict, rates: dict) -> Choice:
         number = group["productGroupNumber"]
-        sales_accounts = {}
+        sales_accounts, vat_codes, vat_rates = {}, {}, {}
         for item in self._all(f"/product-groups/{number}/sales-accounts"):
             zone = ZONE_NAMES.get(item["vatZone"]["vatZoneNumber"])
             if zone:
                 account = item["salesAccount"]
                 sales_accounts[zone] = f"{account['accountNumber']} {account.get('name', '')}".strip()
-        return Choice(str(number), group["name"], {"sales_accounts": sales_accounts})
+                code = (account.get("vatAccount") or {}).get("vatCode") or codes.get(account["accountNumber"])
+                if code and code in rates:
+                    vat_codes[zone], vat_rates[zone] = code, str(rates[code])
+        details = {"sales_accounts": sales_accounts, "vat_codes": vat_codes, "vat_rates": vat_rates}
+        return Choice(str(number), group["name"], details)
 
     # --- customers ---
 

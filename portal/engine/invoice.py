@@ -16,9 +16,14 @@ The accounting setup's template values arrive as a plain dict:
       "fixed_products": {"shipping": "FRAGT", ...},            # optional; overrides IntegrationSettings'
     }
 
-Under OSS a taxed kind needs `"oss": {"SE": {...}, "SE-12": {...}}` in its template (a key "CC-rate" for a
-reduced rate). With e-conomic the VAT follows the product's group, so an OSS target must name the product
-to book on ("product": "OSS-SE") as well as its group — a shop SKU cannot sit in several groups at once.
+Under OSS (EU private customers at the destination's VAT) a taxed kind needs `"oss": {"SE": {...},
+"SE-12": {...}}` in its template: a target per destination country at its standard rate, and a key
+"CC-rate" for a reduced rate of the destination. With e-conomic the VAT follows the product's group, so an
+OSS target must name the product to book on as well as its group — a shop SKU cannot sit in several groups
+at once: `{"product_group": "12", "product": "OSS-SE", "product_name": "OSS-salg Sverige"}` (the name is
+what the product gets when it is created). The app fills these from the wizard's OSS template
+(portal.pipeline.settings.setup_values: one group per country, standard rates only). A country or rate
+without a target is a translatable EngineConfigError that names the country, the rate and the template.
 
 Unit prices are always ex VAT with at most 2 decimals (InvoiceLine.unit_net_price), split over two cent
 prices where needed (totals.price_lines). Dinero could take prices incl. VAT (ShowLinesInclVat), but the
@@ -34,6 +39,8 @@ from decimal import Decimal
 from portal.connectors.base import (
     N_,
     NO_VAT_LABEL,
+    OSS_COUNTRIES,
+    OSS_LABEL,
     ZONES,
     Capabilities,
     CustomerData,
@@ -81,6 +88,17 @@ EMPTY_TEMPLATE = {
         "rounding line need it."
     ),
 }
+# An OSS sale to a country (or at a rate of it) the setup names no target for. "country" is a msgid (its
+# name); the rates are shown as they are.
+NO_OSS_TARGET = N_(
+    "No product group is chosen for %(country)s in the template “%(template)s”: OSS sales to %(country)s are "
+    "booked at its VAT rate of %(rate)s %%."
+)
+NO_OSS_TARGET_REDUCED = N_(
+    "A line of this order carries %(country)s's reduced VAT rate of %(rate)s %%, but the template "
+    "“%(template)s” books OSS sales to %(country)s at its standard rate (%(standard)s %%) only: create this "
+    "invoice by hand in the accounting system."
+)
 # Names of the fixed products when they are created (shown in the accounting system).
 FIXED_PRODUCT_NAMES = {
     "goods": "Vare",
@@ -108,6 +126,7 @@ class Target:
     account: str | None = None
     vat_code: str | None = None
     product: str | None = None  # book on this product instead of the shop SKU (OSS on e-conomic)
+    product_name: str | None = None  # the name `product` gets when it is created
 
 
 def _fixed_products(setup: Mapping, settings: IntegrationSettings) -> FixedProducts:
@@ -145,11 +164,7 @@ class Templates:
             if rate != decision.rate:
                 key = f"{decision.oss_country}-{fmt_rate(rate)}"
             if not oss.get(key):
-                raise EngineConfigError(
-                    f"The {label} template has no OSS target for {decision.oss_country} "
-                    f"at {fmt_rate(rate)} % "
-                    f'(add "oss": {{"{key}": …}}).'
-                )
+                raise _no_oss_target(decision, rate)
             values = oss[key]
             if self.vat_model == "product_group" and not values.get("product"):
                 raise EngineConfigError(
@@ -169,6 +184,7 @@ class Templates:
             account=_text(values.get("account")),
             vat_code=_text(values.get("vat_code")),
             product=_text(values.get("product")),
+            product_name=_text(values.get("product_name")),
         )
         needed = {
             "product_group": ("product_group",),
@@ -182,6 +198,18 @@ class Templates:
         if missing:
             raise EngineConfigError(f"The template {where} lacks {', '.join(missing)}.")
         return target
+
+
+def _no_oss_target(decision: VatDecision, rate: Decimal) -> EngineConfigError:
+    """What to fix when an OSS sale has no target: the country (by name), the rate, the template."""
+    country = decision.oss_country or ""
+    name = OSS_COUNTRIES.get(country, country)  # a msgid; a code outside the list is shown as it is
+    labels = ("template", "country") if country in OSS_COUNTRIES else ("template",)
+    params = {"country": name, "template": OSS_LABEL, "rate": fmt_rate(rate)}
+    if rate == decision.rate:
+        return EngineConfigError.translatable(NO_OSS_TARGET, labels=labels, **params)
+    standard = fmt_rate(decision.rate)
+    return EngineConfigError.translatable(NO_OSS_TARGET_REDUCED, labels=labels, standard=standard, **params)
 
 
 def _text(value: object) -> str | None:
@@ -279,9 +307,10 @@ class _Builder:
             self._append(text, part.quantity, part.unit_price, product, target, rate, line.kind)
         if product not in self.products:
             is_sku = line.kind == "goods" and product == line.sku
+            name = target.product_name or FIXED_PRODUCT_NAMES.get(line.kind, product)
             self.products[product] = ProductData(
                 number=product,
-                name=line.description if is_sku else FIXED_PRODUCT_NAMES.get(line.kind, product),
+                name=line.description if is_sku else name,
                 unit_net_price=q2(line.unit_net) if is_sku else ZERO,
                 product_group=target.product_group,
                 account=target.account,

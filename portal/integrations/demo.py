@@ -1,4 +1,5 @@
-"""The demo account's finished e-conomic setup, so a new user sees a complete integration at once."""
+"""The demo account's finished e-conomic setup, so a new user sees a complete integration at once (OSS
+groups for Sweden, Germany, Finland and France included, ready for a shop that turns OSS on)."""
 
 from sqlalchemy import select
 
@@ -15,6 +16,12 @@ DEMO_ECONOMIC_CHOICES = {
     ("no_vat", "product_group"): "Momsfrit salg (gavekort, afrunding)",
     ("payments", "journal"): "Indbetalinger fra webshop",
     ("payments", "account"): "5830 Betalingsformidler (clearing)",
+    # OSS: the sandbox agreement's per-country groups (portal.sandbox.economic.OSS_SETUP); other countries
+    # stay empty (OSS itself stays off until a shop's settings turn it on)
+    ("oss", "SE"): "OSS Sverige",
+    ("oss", "DE"): "OSS Tyskland",
+    ("oss", "FI"): "OSS Finland",
+    ("oss", "FR"): "OSS Frankrig",
 }
 
 
@@ -37,6 +44,8 @@ def seed_economic_demo(account: Account) -> None:
         submitted = {}
         for field in spec.fields:
             wanted = DEMO_ECONOMIC_CHOICES.get((template.kind, field.name))
+            if wanted is None and not field.required:
+                continue  # an optional value the demo does not choose stays empty
             match = (
                 next((c for c in available[field.name] if c.label == wanted), None)
                 or available[field.name][0]

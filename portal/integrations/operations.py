@@ -2,8 +2,11 @@
 
 import json
 from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
 
 from flask import current_app
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
@@ -12,9 +15,12 @@ from portal import audit
 from portal.connectors import StaticCredentials, get_system, system_module
 from portal.connectors.base import N_, AccountingSystem, Choice, TemplateSpec
 from portal.connectors.errors import ConfigurationError, ConnectorError
+from portal.engine.vat import UnknownRate
 from portal.extensions import db
+from portal.i18n import format_number
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
 from portal.models import Account, AccountingSetup, Connection, Template, utcnow
+from portal.pipeline.settings import vat_rates
 from portal.redis_client import get_redis
 
 CHOICES_CACHE_SECONDS = 300
@@ -249,6 +255,58 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
         audit.record(f"template.{template.kind}.updated", template, account=setup.account, changes=changes)
     db.session.commit()
     return {}
+
+
+def template_warnings(setup: AccountingSetup, template: Template, available: dict[str, list[Choice]]) -> dict:
+    """Field name -> a warning about a chosen value that is allowed but likely wrong; nothing is refused.
+
+    The OSS template (fields named by country): the chosen product group's EU sales account must carry the
+    country's VAT rate as Bogbro's dated rate table has it today — else every sale there would be booked at
+    the wrong rate (IEX's most common failed test: Finland at 24 % in the ledger, 25.5 % in the shop). Read
+    from the choices as the system offers them now (the group's `vat_rates`)."""
+    spec = spec_of(setup, template)
+    if spec.kind != "oss":
+        return {}
+    rates, today = vat_rates(), date.today()
+    warnings = {}
+    for field in spec.fields:
+        value = template.values.get(field.name)
+        choice = next((c for c in available.get(field.name, ()) if c.value == value), None) if value else None
+        if choice is None or "vat_rates" not in choice.details:
+            continue  # nothing chosen, a stale choice (flagged elsewhere), or a system that does not say
+        try:
+            period = rates.period_on(field.name, today)
+        except UnknownRate:
+            continue
+        country = _(field.label)
+        account = choice.details.get("sales_accounts", {}).get("eu", "")
+        ledger = choice.details["vat_rates"].get("eu")
+        expected = format_number(period.standard)
+        if period.effective_from == date.min:
+            since = _("for years")
+        else:
+            since = _("since %(day)s", day=format_date(period.effective_from))
+        if ledger is None:
+            warnings[field.name] = _(
+                "The group's EU sales account %(account)s has no VAT code, so sales to %(country)s would "
+                "carry no VAT; %(country)s's rate is %(rate)s %%.",
+                account=account,
+                country=country,
+                rate=expected,
+            )
+        elif Decimal(str(ledger)) != period.standard:
+            warnings[field.name] = _(
+                "The group's EU sales account %(account)s carries %(ledger)s %% VAT, but %(country)s's rate "
+                "is %(rate)s %% (%(since)s). Correct its VAT code in %(system)s: until then Bogbro leaves "
+                "the invoices as drafts, as their totals differ from the shop's.",
+                account=account,
+                ledger=format_number(Decimal(str(ledger))),
+                country=country,
+                rate=expected,
+                since=since,
+                system=system_of(setup).name,
+            )
+    return warnings
 
 
 def missing_values(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -> list[str]:

@@ -178,6 +178,7 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         "available": available,
         "failure": failure,
         "errors": errors or {},
+        "warnings": operations.template_warnings(setup, template, available) if failure is None else {},
     }
     if htmx and saved and failure is None:
         return render_template("integrations/_template_saved.html", **context), status

@@ -4,6 +4,7 @@
                      watchdog (requeue_stuck), refunds (credit notes), the reconciliation poll, preview
     settings.py      an order integration's stored settings → the engine's IntegrationSettings; templates
     integrations.py  creating order integrations and changing their settings (audited)
+    checks.py        the accounting system's own draft totals against the plan, before booking
     views.py         the transfer log (/transfers)
 
 The webhook endpoint is portal/webhooks; the RQ jobs are in workers/jobs.py, the periodic ones in

@@ -12,13 +12,13 @@ from string import Formatter
 from email_validator import EmailNotValidError, validate_email
 
 from portal import audit
-from portal.connectors.base import N_
+from portal.connectors.base import N_, OSS_LABEL
 from portal.engine.customers import MATCH_FIELDS
 from portal.engine.settings import FixedProducts
 from portal.extensions import db
 from portal.models import AccountingSetup, Connection, OrderIntegration
 from portal.models.transfers import DOCUMENTS
-from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY
+from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
 
 
 class SettingsError(ValueError):
@@ -33,9 +33,13 @@ class SettingsError(ValueError):
 class Problem(str):
     """An English message (an N_ msgid, %-formatted with `params`); the UI shows _(msgid, **params)."""
 
-    def __new__(cls, msgid: str, **params):
+    def __new__(cls, msgid: str, labels: tuple[str, ...] = (), **params):
         problem = super().__new__(cls, msgid % params if params else msgid)
-        problem.msgid, problem.params = msgid, params
+        problem.msgid, problem.params, problem.labels = (
+            msgid,
+            params,
+            labels,
+        )  # labels: params that are msgids
         return problem
 
 
@@ -272,6 +276,17 @@ def clean_settings(
             errors["oss"] = Problem(N_("On or off."))
         elif values["oss"] and not system.capabilities.oss:
             errors["oss"] = Problem(N_("%(system)s cannot book OSS sales."), system=system.name)
+        elif values["oss"] and not oss_countries(setup):
+            # On with nothing to book on, every EU sale to a consumer would stop: say where to choose first.
+            errors["oss"] = Problem(
+                N_(
+                    "Choose the product groups for the EU countries you sell to first: in the template "
+                    "“%(template)s” of the accounting integration %(setup)s under Setup."
+                ),
+                labels=("template",),
+                template=OSS_LABEL,
+                setup=setup.name,
+            )
     for kind in ("customers", "products"):
         given = values.get(kind)
         if given is None:

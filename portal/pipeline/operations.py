@@ -61,6 +61,7 @@ from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transf
 from portal.models.transfers import ORDER_PREFIX
 from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
+from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
 from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
 from portal.queue import enqueue_after_commit, get_queue
@@ -516,6 +517,10 @@ def _post(transfer: Transfer) -> None:
 
     if not plan.can_book:
         raise TransferFailed("totals_differ", _totals_differ(plan, remote.id))
+    # The accounting system's own totals, too: its setup may compute otherwise (an OSS group's old VAT rate).
+    differs = None if remote.booked else remote_totals_differ(plan, remote, connector.system.name)
+    if differs is not None:
+        raise TransferFailed("totals_differ", differs)
     _keep_lock()
     if _should_book(transfer) and not remote.booked:
         remote = connector.book_invoice(remote)

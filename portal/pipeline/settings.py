@@ -16,7 +16,9 @@ Stored settings (every key optional):
       "payment_terms_by_method": {"bacs": "3"},
       "paid_methods": ["quickpay", "stripe"],            # register these as paid once booked
       "rounding_tolerance": "0.10",
-      "oss": false,
+      "oss": false,                                      # EU private customers at their country's VAT:
+                                                         # only where the accounting system can (e-conomic),
+                                                         # and once its setup's OSS template names a group
       "poll_minutes": 5,                                 # the reconciliation poll; 0 = never
       "invoice_mail": {                                  # mail the booked invoice from the shop's own SMTP
         "enabled": false, "host": "smtp.example.dk", "port": 587, "security": "starttls",  # | ssl | none
@@ -40,6 +42,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from babel import Locale
 from flask import current_app
 
 from portal.engine.settings import FixedProducts, IntegrationSettings
@@ -124,14 +127,61 @@ def paid_methods(integration: OrderIntegration) -> set[str]:
     return set((integration.settings or {}).get("paid_methods") or ())
 
 
+# The line templates an OSS target goes into (other taxed kinds fall back to goods: KIND_TEMPLATES).
+OSS_KINDS = ("goods", "freight")
+OSS_PRODUCT_PREFIX = "OSS-"
+
+
+def oss_product(country: str) -> str:
+    """The product Bogbro books OSS sales to `country` on (e-conomic: VAT follows the product's group)."""
+    return f"{OSS_PRODUCT_PREFIX}{country}"
+
+
+def oss_product_name(country: str) -> str:
+    """Its name when Bogbro creates it, in Danish as the accounting system shows it: "OSS-salg Sverige"."""
+    return f"OSS-salg {_danish_territories().get(country, country)}"
+
+
+@cache
+def _danish_territories() -> dict:
+    return dict(Locale("da").territories)
+
+
+def oss_countries(setup: AccountingSetup) -> list[str]:
+    """The countries the setup's OSS template names a product group for (sorted)."""
+    template = setup.template("oss")
+    return sorted(code for code, value in (template.values if template else {}).items() if value)
+
+
 def setup_values(setup: AccountingSetup) -> dict:
-    """Template rows → {"invoice": {...}, "goods": {...} | {"domestic": {...}, ...}, "payments": {...}}."""
+    """Template rows → {"invoice": {...}, "goods": {...} | {"domestic": {...}, ...}, "payments": {...}}.
+
+    The OSS template ({"SE": "12", ...}: a product group per country) becomes the engine's per-kind OSS
+    targets: goods and freight (when their template is filled) get `"oss": {"SE": {"product_group": "12",
+    "product": "OSS-SE", "product_name": "OSS-salg Sverige"}}` — both book on the country's product; fees,
+    discounts and refunds fall back to goods. Standard rates only: a line at a reduced rate of the
+    destination has no target (the engine says so)."""
     values: dict = {}
+    oss: dict = {}
     for template in setup.templates:
-        if template.zone:
+        if template.kind == "oss":
+            oss = {
+                code: {
+                    "product_group": group,
+                    "product": oss_product(code),
+                    "product_name": oss_product_name(code),
+                }
+                for code, group in sorted(template.values.items())
+                if group
+            }
+        elif template.zone:
             values.setdefault(template.kind, {})[template.zone] = dict(template.values)
         else:
             values[template.kind] = dict(template.values)
+    if oss:
+        for kind in OSS_KINDS:
+            if values.get(kind):  # an empty template stays empty (the engine names it), never OSS-only
+                values[kind]["oss"] = {code: dict(target) for code, target in oss.items()}
     return values
 
 

@@ -824,6 +824,19 @@ PRODUCT_GROUPS = [
     # gift cards and the rounding line: no VAT in any zone (Bogbro's VAT-free template)
     (4, "Momsfrit salg (gavekort, afrunding)", False, (1040, 1040, 1040, 1040)),
 ]
+# OSS (EU sales to private customers at the buyer's country's VAT) as an accountant sets it up: per country a
+# VAT code with its standard rate (current rates: ../shared/specs/vat) posting to the country's own OSS VAT
+# account (the OSS return is per country), a sales account carrying that code, and a product group whose
+# EU-zone account is that sales account (its other zones as the goods group's: a private customer elsewhere
+# is no OSS sale). Other countries have none, so a demo can show a country without a group.
+OSS_SETUP = [
+    # country, Danish name, VAT code, rate, sales account, OSS VAT account, product group
+    ("SE", "Sverige", "SE25", "25.00", 1210, 6941, 11),
+    ("DE", "Tyskland", "DE19", "19.00", 1220, 6942, 12),
+    ("FI", "Finland", "FI255", "25.50", 1230, 6943, 13),
+    ("FR", "Frankrig", "FR20", "20.00", 1240, 6944, 14),
+]
+OSS_HEADINGS = [(1200, "Salg til EU-forbrugere (OSS)", "credit"), (6940, "OSS-moms", "credit")]
 JOURNALS = [
     # number, name, first voucher number, contra account for customer payments and finance vouchers
     (1, "Kassekladde", 1, 5820),
@@ -844,33 +857,16 @@ def seed(tenant: str) -> None:
         )
     agreement = Agreement(number)
     if agreement.store.is_seeded():
+        if agreement.get("product-groups", OSS_SETUP[0][6]) is None:  # seeded before the OSS master data
+            _seed_oss(agreement)
+            db.session.commit()
         return
     for n, name, kind, side, vat in ACCOUNTS:
-        account = {
-            "accountNumber": n,
-            "accountType": kind,
-            "balance": Decimal("0.00"),
-            "debitCredit": side,
-            "name": name,
-        }
-        if vat:
-            account["vatAccount"] = {"vatCode": vat}
-        agreement.put("accounts", n, account)
+        _put_account(agreement, n, name, kind, side, vat)
     for n, name in VAT_TYPES:
         agreement.put("vat-types", n, {"vatTypeNumber": n, "name": name})
     for code, name, rate, kind, account in VAT_ACCOUNTS:
-        vat_type = {"vatTypeNumber": kind, "name": dict(VAT_TYPES)[kind]}
-        agreement.put(
-            "vat-accounts",
-            code,
-            {
-                "vatCode": code,
-                "name": name,
-                "ratePercentage": Decimal(rate),
-                "vatType": vat_type,
-                "account": {"accountNumber": account},
-            },
-        )
+        _put_vat_account(agreement, code, name, rate, kind, account)
     for n, name, supplier in VAT_ZONES:
         zone = {"vatZoneNumber": n, "name": name, "enabledForCustomer": True}
         if supplier:
@@ -906,10 +902,8 @@ def seed(tenant: str) -> None:
     for code, name, iso in CURRENCIES:
         agreement.put("currencies", code, {"code": code, "name": name, "isoNumber": iso})
     for n, name, inventory, accounts in PRODUCT_GROUPS:
-        group = {"productGroupNumber": n, "name": name, "salesAccountsByZone": list(accounts)}
-        if inventory:
-            group["inventoryEnabled"] = True
-        agreement.put("product-groups", n, group)
+        _put_product_group(agreement, n, name, inventory, accounts)
+    _seed_oss(agreement)
     for n, name, first, contra in JOURNALS:
         agreement.put(
             "journals",
@@ -937,6 +931,50 @@ def seed(tenant: str) -> None:
         _seed_demo_documents(agreement)
     agreement.store.mark_seeded()
     db.session.commit()
+
+
+def _put_account(agreement: Agreement, n: int, name: str, kind: str, side: str, vat: str | None) -> None:
+    account = {
+        "accountNumber": n,
+        "accountType": kind,
+        "balance": Decimal("0.00"),
+        "debitCredit": side,
+        "name": name,
+    }
+    if vat:
+        account["vatAccount"] = {"vatCode": vat}
+    agreement.put("accounts", n, account)
+
+
+def _put_vat_account(agreement: Agreement, code: str, name: str, rate: str, kind: int, account: int) -> None:
+    vat_type = {"vatTypeNumber": kind, "name": dict(VAT_TYPES)[kind]}
+    document = {
+        "vatCode": code,
+        "name": name,
+        "ratePercentage": Decimal(rate),
+        "vatType": vat_type,
+        "account": {"accountNumber": account},
+    }
+    agreement.put("vat-accounts", code, document)
+
+
+def _put_product_group(agreement: Agreement, n: int, name: str, inventory: bool, accounts) -> None:
+    group = {"productGroupNumber": n, "name": name, "salesAccountsByZone": list(accounts)}
+    if inventory:
+        group["inventoryEnabled"] = True
+    agreement.put("product-groups", n, group)
+
+
+def _seed_oss(agreement: Agreement) -> None:
+    """The OSS accounts, VAT codes and product groups (OSS_SETUP); the caller commits."""
+    for n, name, side in OSS_HEADINGS:
+        _put_account(agreement, n, name, "heading", side, None)
+    for _country, name, code, rate, sales, vat_account, group in OSS_SETUP:
+        shown = format(Decimal(rate).normalize(), "f").replace(".", ",")
+        _put_account(agreement, sales, f"Salg OSS {name}", "profitAndLoss", "credit", code)
+        _put_account(agreement, vat_account, f"Skyldig OSS-moms {name}", "status", "credit", None)
+        _put_vat_account(agreement, code, f"OSS-moms {name} {shown}%", rate, 1, vat_account)
+        _put_product_group(agreement, group, f"OSS {name}", False, (1010, sales, 1030, 1040))
 
 
 def _seed_demo_documents(agreement: Agreement) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.connectors import StaticCredentials, system_module
-from portal.connectors.base import Choice
+from portal.connectors.base import OSS_COUNTRIES, Choice
 from portal.connectors.errors import ConnectorError
 from portal.connectors.sources import RemoteWebhook, SourceConnector
 from portal.extensions import db
@@ -22,7 +22,7 @@ from portal.integrations.connections import SandboxTransport, connector_for, sys
 from portal.models import Account, AccountingSetup, Connection, OrderIntegration
 from portal.pipeline import integrations
 from portal.pipeline.messages import translated
-from portal.pipeline.settings import ORDER_STATES, PAID_STATES
+from portal.pipeline.settings import ORDER_STATES, PAID_STATES, oss_countries
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 
 SHOP_SYSTEMS = ("woocommerce", "shopify")
@@ -320,6 +320,9 @@ class SettingsContext:
     can_order: bool
     can_oss: bool
     system_name: str
+    setup_id: int = 0
+    oss_template_id: int | None = None  # the setup's OSS template (the link next to the OSS setting)
+    oss_countries: tuple[str, ...] = ()  # the countries it names a product group for (names: msgids)
 
 
 def settings_context(integration: OrderIntegration) -> SettingsContext:
@@ -329,6 +332,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
     standard = ORDER_STATES.get(integration.source_system, ())
     states = tuple(standard) + tuple(state for state in stored if state not in standard)
     terms, failure = None, None
+    oss_template = setup.template("oss")  # None for a setup from before it (the wizard page adds the row)
     try:
         terms = setup_operations.choices(setup, "payment_terms")
     except ConnectorError as exc:
@@ -341,6 +345,9 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         can_order=system.capabilities.orders,
         can_oss=system.capabilities.oss,
         system_name=system.name,
+        setup_id=setup.id,
+        oss_template_id=oss_template.id if oss_template is not None else None,
+        oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
     )
 
 

@@ -35,6 +35,7 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
+from portal.engine.vat import EU_MEMBERS
 from portal.integrations.connections import connector_for
 from portal.models import Connection
 from portal.sandbox.economic import DEMO_AGREEMENT
@@ -110,7 +111,7 @@ def test_system_describes_e_conomic():
         "product_group",
         "negative_draft",
         False,
-        False,
+        True,  # OSS: a product group per country (the "oss" template), products OSS-<country>
     )
     templates = {(t.kind, t.zone): [f.choices for f in t.fields] for t in SYSTEM.templates}
     assert templates == {
@@ -118,9 +119,13 @@ def test_system_describes_e_conomic():
         ("goods", ""): ["product_groups"],
         ("freight", ""): ["product_groups"],
         ("no_vat", ""): ["product_groups"],  # gift cards and the rounding line: optional
+        ("oss", ""): ["product_groups"] * 26,  # one per EU country but Denmark: optional
         ("payments", ""): ["journals", "accounts"],
     }
-    assert not any(f.required for t in SYSTEM.templates if t.kind == "no_vat" for f in t.fields)
+    assert not any(f.required for t in SYSTEM.templates if t.kind in ("no_vat", "oss") for f in t.fields)
+    oss = next(t for t in SYSTEM.templates if t.kind == "oss")
+    assert {f.name for f in oss.fields} == EU_MEMBERS - {"DK"} and oss.compact
+    assert dict((f.name, f.label) for f in oss.fields)["SE"] == "Sweden"
     assert CONFIG_PREFIX == "ECONOMIC_"
     settings = sandbox_settings("http://x")
     assert settings["api_url"] == "http://x/sandbox/e-conomic"
@@ -224,6 +229,12 @@ def test_master_data_choices(eco):
         "world": "1030 Salg af varer, udland",
     }
     assert groups["Fragt"]["sales_accounts"]["domestic"] == "1100 Fragt, indland"
+    # each zone's VAT code and rate as its sales account carries it (none on a reverse-charge account)
+    assert groups["Varer"]["vat_codes"] == {"domestic": "U25"}
+    assert Decimal(groups["Varer"]["vat_rates"]["domestic"]) == 25
+    finland = groups["OSS Finland"]
+    assert finland["sales_accounts"]["eu"] == "1230 Salg OSS Finland"
+    assert finland["vat_codes"]["eu"] == "FI255" and Decimal(finland["vat_rates"]["eu"]) == Decimal("25.5")
     journals = {c.value: c.label for c in eco.list_choices("journals")}
     assert journals["2"] == "Indbetalinger fra webshop" and "3" in journals
     accounts = {c.value: c for c in eco.list_choices("accounts")}

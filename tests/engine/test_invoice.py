@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from portal.connectors.base import NO_VAT_LABEL, RemoteCustomer, RemoteInvoice, Totals
+from portal.connectors.base import NO_VAT_LABEL, OSS_LABEL, RemoteCustomer, RemoteInvoice, Totals
 from portal.engine.invoice import build_credit_note, build_draft, dinero_guid
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.sources.woocommerce import normalise_order, normalise_refund
@@ -151,16 +151,28 @@ def test_oss_on_a_system_without_oss_is_a_configuration_error():
 
 
 def test_oss_without_a_target_for_the_country_is_a_configuration_error():
+    """Named for the reader: the country and the template as msgids (translated where shown), the rate."""
     doc = normalise_order(wc_order([("Krus", "K", 1, "100.00", "21.00")], country="NL", rate_percent=21), OSS)
-    with pytest.raises(EngineConfigError, match="NL"):
+    with pytest.raises(EngineConfigError) as error:
         plan_for(doc, OSS, "e-conomic")
+    assert str(error.value) == (
+        "No product group is chosen for Netherlands in the template “EU sales to consumers (OSS)”: OSS sales "
+        "to Netherlands are booked at its VAT rate of 21 %."
+    )
+    assert error.value.params == {
+        "country": "Netherlands",
+        "template": OSS_LABEL,
+        "rate": "21",
+    } and set(error.value.labels) == {"country", "template"}
 
 
 def test_oss_reduced_rate_needs_its_own_target():
     order = wc_order([("Bog", "BOG", 1, "100.00", "6.00")], country="SE", rate_percent=6)
     doc = normalise_order(order, OSS)
-    with pytest.raises(EngineConfigError, match="SE-6"):
+    with pytest.raises(EngineConfigError) as error:
         plan_for(doc, OSS, "e-conomic")
+    assert "Sweden's reduced VAT rate of 6 %" in str(error.value)
+    assert "at its standard rate (25 %) only: create this invoice by hand" in str(error.value)
     goods = {
         **ECONOMIC_SETUP["goods"],
         "oss": {**ECONOMIC_SETUP["goods"]["oss"], "SE-6": {"product_group": "24", "product": "OSS-SE-6"}},
@@ -169,6 +181,29 @@ def test_oss_reduced_rate_needs_its_own_target():
     plan = build_draft(doc, decision, {**ECONOMIC_SETUP, "goods": goods}, ECONOMIC, OSS, TEST_RATES)
     assert lines_of(plan) == [("OSS-SE-6", 1, D("100.00"))] and plan.line_rates == (6,)
     assert plan.totals == Totals(D("100.00"), D("6.00"), D("106.00")) and plan.can_book
+
+
+def test_oss_goods_and_freight_share_the_country_product_created_with_its_name():
+    """As the app's setup gives it (portal.pipeline.settings.setup_values): one product per country for
+    goods and freight, created in the country's group under its Danish name; the SKU stays in the text."""
+    order = wc_order([("Krus", "KRUS", 2, "160.00", "40.00")], [("PostNord", "40.00", "10.00")], country="SE")
+    doc = normalise_order(order, OSS)
+    target = {"product_group": "11", "product": "OSS-SE", "product_name": "OSS-salg Sverige"}
+    setup = {
+        **ECONOMIC_SETUP,
+        "goods": {"product_group": "1", "oss": {"SE": target}},
+        "freight": {"product_group": "2", "oss": {"SE": target}},
+    }
+    decision = decide_zone(doc.customer, OSS, TEST_RATES, doc.invoice_date)
+    plan = build_draft(doc, decision, setup, ECONOMIC, OSS, TEST_RATES)
+    assert [(li.product_number, li.description) for li in plan.invoice.lines] == [
+        ("OSS-SE", "KRUS Krus"),
+        ("OSS-SE", "PostNord"),
+    ]
+    assert [(p.number, p.name, p.product_group) for p in plan.products] == [
+        ("OSS-SE", "OSS-salg Sverige", "11")
+    ]
+    assert plan.invoice.zone == "eu" and plan.line_rates == (25, 25) and plan.can_book
 
 
 def test_economic_oss_target_must_name_a_product():

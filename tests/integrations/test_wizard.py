@@ -75,6 +75,7 @@ def test_economic_from_connect_to_activation(owner_client, owner, db):
         ("goods", {}),
         ("freight", {}),
         ("no_vat", {}),
+        ("oss", {}),
         ("payments", {}),
     ]
 
@@ -279,3 +280,110 @@ def test_a_setup_from_before_the_vat_free_template_gets_it(owner_client, account
     db.session.expire_all()
     assert setup.template("no_vat").values == {}
     assert f"template-{setup.template('no_vat').id}" in page.get_data(as_text=True)
+
+
+# --- OSS: a product group per EU country --------------------------------------------------------------------
+
+
+def _oss_card(client, setup, template):
+    return client.get(f"/setup/{setup.id}/templates/{template.id}", headers=HTMX).get_data(as_text=True)
+
+
+def _set_sandbox_vat_rate(setup, code, rate):
+    """What someone does in e-conomic itself: change a VAT code's rate (e.g. Finland still at 24 %)."""
+    from decimal import Decimal
+
+    from portal.extensions import db as _db
+    from portal.sandbox.economic import Agreement
+
+    agreement = Agreement(int(setup.external_id))
+    vat_account = agreement.get("vat-accounts", code)
+    agreement.put("vat-accounts", code, {**vat_account, "ratePercentage": Decimal(rate)})
+    _db.session.commit()
+
+
+def test_the_oss_template_is_optional_one_group_per_country_and_warns_about_a_wrong_rate(
+    owner_client, account, owner, db
+):
+    setup = connect_sandbox(account, "e-conomic").setups[0]
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    template = setup.template("oss")
+    assert template is not None and template.values == {}
+
+    card = _oss_card(owner_client, setup, template)
+    assert "EU-salg til forbrugere (OSS)" in card and "valgfri" in card
+    assert "Kun nødvendig, når OSS er slået til" in card and "OSS-SE, OSS-DE osv." in card
+    assert '<details class="compact-template">' in card  # folded away: 26 rows
+    assert len(_field_names(card)) == 26 and "Sverige" in card and "Danmark</label>" not in card
+    assert ">OSS Finland</option>" in card and "– ingen –" in card
+
+    # Choosing groups saves them; each row says where the money lands and at which VAT.
+    groups = {c.label: c.value for c in operations_choices(setup, "product_groups")}
+    url = f"/setup/{setup.id}/templates/{template.id}"
+    saved = owner_client.post(
+        url, data={"SE": groups["OSS Sverige"], "FI": groups["OSS Finland"]}, headers=HTMX
+    )
+    answer = saved.get_data(as_text=True)
+    assert saved.status_code == 200 and "2 af 26 valgt" in answer
+    assert "1230 Salg OSS Finland · Moms FI255 25,5 %" in answer and 'class="warning"' not in answer
+    db.session.expire_all()
+    assert template.values == {"SE": groups["OSS Sverige"], "FI": groups["OSS Finland"]}
+    assert template.labels == {"SE": "OSS Sverige", "FI": "OSS Finland"}
+
+    # Activation never waits for it.
+    refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "EU-salg til forbrugere (OSS): vælg" not in refused
+
+    # Finland's group still carries 24 % in e-conomic (IEX's most common failure): the card says so.
+    _set_sandbox_vat_rate(setup, "FI255", "24.00")
+    owner_client.post(f"/setup/{setup.id}/refresh")
+    card = _oss_card(owner_client, setup, template)
+    assert '<details class="compact-template" open>' in card  # opened: there is something to see
+    assert (
+        "Varegruppens EU-salgskonto 1230 Salg OSS Finland har 24 % moms, men satsen i Finland er 25,5 % "
+        "(siden 1. sep. 2024). Ret kontoens momskode i e-conomic"
+    ) in card
+
+    # The goods group for Sweden: its EU account is the reverse-charge one, no VAT. Saved, with a warning.
+    saved = owner_client.post(url, data={"SE": groups["Varer"], "FI": groups["OSS Finland"]}, headers=HTMX)
+    answer = saved.get_data(as_text=True)
+    assert saved.status_code == 200
+    assert (
+        "Varegruppens EU-salgskonto 1020 Salg af varer, EU har ingen momskode, så salg til Sverige" in answer
+    )
+    db.session.expire_all()
+    assert template.values["SE"] == groups["Varer"]
+
+    # A group e-conomic does not offer is refused, and nothing changes.
+    refused = owner_client.post(url, data={"SE": "999", "DE": groups["OSS Tyskland"]})
+    assert refused.status_code == 400 and "e-conomic har ikke (længere) dette valg." in refused.get_data(
+        as_text=True
+    )
+    db.session.expire_all()
+    assert "DE" not in template.values
+
+
+def operations_choices(setup, kind):
+    from portal.integrations import operations
+
+    return operations.choices(setup, kind)
+
+
+def test_a_setup_from_before_the_oss_template_gets_it_empty(owner_client, account, owner, db):
+    """Existing e-conomic setups gain the row (empty) when the wizard shows them; nothing required breaks."""
+    from portal.integrations import operations
+    from portal.pipeline.settings import setup_values
+
+    setup = connect_sandbox(account, "e-conomic").setups[0]
+    operations.select_setup(setup, True)
+    db.session.delete(setup.template("oss"))
+    db.session.commit()
+    db.session.expire_all()
+    assert setup.template("oss") is None and "oss" not in setup_values(setup)
+
+    page = owner_client.get(f"/setup/{setup.id}")
+    assert page.status_code == 200
+    db.session.expire_all()
+    assert setup.template("oss").values == {}
+    text = page.get_data(as_text=True)
+    assert f"template-{setup.template('oss').id}" in text and "EU-salg til forbrugere (OSS): vælg" not in text

@@ -29,14 +29,19 @@ PREFERRED = {
     ("no_vat", "product_group"): ("Momsfrit salg (gavekort, afrunding)",),
     ("no_vat", "account"): ("1050 Salg af varer/ydelser u/moms", "1070 Momsfrit salg (gavekort, afrunding)"),
     ("no_vat", "vat_code"): (None,),  # Dynaccount has no "no VAT" code: left empty
+    # e-conomic's OSS groups (portal.sandbox.economic.OSS_SETUP); other countries are left empty
+    ("oss", "SE"): ("OSS Sverige",),
+    ("oss", "DE"): ("OSS Tyskland",),
+    ("oss", "FI"): ("OSS Finland",),
+    ("oss", "FR"): ("OSS Frankrig",),
 }
 SECRET = "wc-webhook-secret"
 
 
 def _pick(template, field, available):
     wanted = PREFERRED.get((template.kind, field.name), ())
-    if wanted == (None,):
-        return ""
+    if wanted == (None,) or (not wanted and not field.required):
+        return ""  # an optional value nobody asked for stays empty
     for label in wanted:
         found = next((c for c in available if c.label == label), None)
         if found:

@@ -4,8 +4,11 @@ totals and VAT as the system computed them, its lines, and the customer the docu
 
 One table, one test body. A scenario is a WooCommerce order (tests/engine/factories.py wc_order), what the
 accounting system must end up with (gross, VAT, lines, customer), and what differs per system. Where a
-system cannot do something (OSS: none of the three offers it), the integration's settings refuse it and the
-case asserts the refusal.
+system cannot do something (OSS on Dinero and Dynaccount), the integration's settings refuse it and the
+case asserts the refusal. OSS on e-conomic books on the sandbox agreement's per-country groups (OSS
+Sverige, Tyskland, Finland, Frankrig: portal.sandbox.economic.OSS_SETUP), chosen in the setup's OSS
+template by tests/pipeline/conftest.py; tests/pipeline/test_oss.py checks the rest (products, ledger, the
+rate mismatch).
 """
 
 from collections.abc import Callable
@@ -49,7 +52,8 @@ class Scenario:
     gross: str | None = None  # the document in the accounting system (a credit note: what it credits)
     vat: str | None = None
     lines: tuple[Line, ...] = ()  # expected among the document's lines
-    outcome: str = "booked"  # booked | totals_differ | skipped | refused
+    outcome: str = "booked"  # booked | totals_differ | skipped | refused | configuration
+    message: str | None = None  # configuration: what the transfer says to fix (English)
     settings: dict = field(default_factory=dict)
     customer: tuple[str, str] = ("email", "anna@example.dk")  # matched in the accounting system on
     refund: Callable[[dict], dict] | None = None  # a refund event for the booked order → credit note
@@ -91,7 +95,15 @@ def _refund_everything(payload):
 
 MUGS = Line("KRUS-01", "Keramikkrus", "2", "80.00")
 SHIPPING = [("GLS Pakkeshop", "39.20", "9.80")]
-NO_OSS = {"outcome": "refused"}
+NO_OSS = {"outcome": "refused"}  # Dinero and Dynaccount cannot book OSS: the settings refuse it
+OSS_ON = {"oss": True}
+
+
+def oss_order(number, country, rate, net, tax, shipping=()):
+    """Two mugs to a private customer in another EU country, priced with that country's VAT."""
+    items = [("Keramikkrus", "KRUS-01", 2, net, tax)]
+    return order(number, items, country=country, rate_percent=rate, shipping=shipping)
+
 
 SCENARIOS = {
     "domestic B2C incl. VAT": Scenario(
@@ -126,10 +138,43 @@ SCENARIOS = {
         vat="49.80",
         lines=(MUGS,),
     ),
-    "EU B2C with OSS": Scenario(
-        lambda: order(7006, country="SE"),
-        settings={"oss": True},
-        outcome="refused",  # none of the three systems books OSS (Capabilities.oss)
+    "EU B2C with OSS: Sweden's VAT on OSS-SE": Scenario(
+        lambda: oss_order(7006, "SE", 25, "160.00", "40.00", shipping=SHIPPING),
+        settings=OSS_ON,
+        gross="249.00",
+        vat="49.80",
+        # on the country's product in its OSS group; the shop's SKU stays in the text; the shipping too
+        lines=(
+            Line("OSS-SE", "KRUS-01 Keramikkrus", "2", "80.00"),
+            Line("OSS-SE", "GLS Pakkeshop", "1", "39.20"),
+        ),
+        per_system={"dinero": NO_OSS, "dynaccount": NO_OSS},
+    ),
+    "EU B2C with OSS: Germany at 19 %": Scenario(
+        lambda: oss_order(7018, "DE", 19, "160.00", "30.40"),
+        settings=OSS_ON,
+        gross="190.40",
+        vat="30.40",
+        lines=(Line("OSS-DE", "KRUS-01 Keramikkrus", "2", "80.00"),),
+        per_system={"dinero": NO_OSS, "dynaccount": NO_OSS},
+    ),
+    "EU B2C with OSS: Finland at 25.5 %": Scenario(
+        lambda: oss_order(7019, "FI", 25.5, "160.00", "40.80"),
+        settings=OSS_ON,
+        gross="200.80",
+        vat="40.80",
+        lines=(Line("OSS-FI", "KRUS-01 Keramikkrus", "2", "80.00"),),
+        per_system={"dinero": NO_OSS, "dynaccount": NO_OSS},
+    ),
+    "EU B2C with OSS to a country without a group": Scenario(
+        lambda: oss_order(7020, "NL", 21, "160.00", "33.60"),
+        settings=OSS_ON,
+        outcome="configuration",
+        message=(
+            "No product group is chosen for Netherlands in the template “EU sales to consumers (OSS)”: OSS "
+            "sales to Netherlands are booked at its VAT rate of 21 %."
+        ),
+        per_system={"dinero": NO_OSS, "dynaccount": NO_OSS},
     ),
     "coupon inside the line total": Scenario(
         lambda: order(
@@ -259,10 +304,10 @@ def test_scenario(db, account, run_jobs, system, name):
     if scenario.settings:
         if scenario.outcome == "refused":
             with pytest.raises(integrations.SettingsError) as refused:
-                integrations.update_settings(integration, scenario.settings)
+                integrations.update_settings(integration, {**integration.settings, **scenario.settings})
             assert "cannot book OSS" in refused.value.errors["oss"]
             return
-        integrations.update_settings(integration, scenario.settings)
+        integrations.update_settings(integration, {**integration.settings, **scenario.settings})
 
     payload = scenario.order()
     feed(integration, payload)
@@ -271,6 +316,11 @@ def test_scenario(db, account, run_jobs, system, name):
     connector = remote(setup)
     reference = f"WC-12-{payload['number']}"
 
+    if scenario.outcome == "configuration":  # stopped before anything was sent, saying what to fix
+        assert (invoice.status, invoice.error_kind) == ("needs_attention", "configuration")
+        assert scenario.message in invoice.error_message, invoice.error_message
+        assert connector.find_invoice(reference) is None
+        return
     if scenario.outcome == "skipped":
         assert invoice.status == "skipped" and "not set to transfer" in invoice.reason
         assert connector.find_invoice(reference) is None

@@ -281,7 +281,9 @@ def test_settings_round_trip(owner_client, db, integration):
     assert re.search(r'<option disabled value="booked">', page)
     assert re.search(r'<option value="order">', page) and not re.search(r'disabled value="order"', page)
     assert "Bogfør automatisk" in page and "kan ikke oprette ordrer i e-conomic endnu" not in page
-    assert re.search(r'name="oss"[^>]*disabled|disabled[^>]*name="oss"', page)
+    # e-conomic books OSS (on the groups the setup's OSS template names): the setting is offered
+    assert 'name="oss"' in page and not re.search(r'name="oss"[^>]*disabled|disabled[^>]*name="oss"', page)
+    assert "Valgt for: Tyskland, Finland, Frankrig, Sverige." in page
     assert "_billing_vat_number, _vat_number, vat_number" in page  # the default VAT-number fields
     assert f'hx-get="/shops/integrations/{integration.id}/webhooks"' in page
 
@@ -349,7 +351,6 @@ INVALID = {
     "collective_customer": ("a b", "Et kundenummer fra bogføringssystemet."),
     "fixed_shipping": ("X" * 26, "Et varenummer på 1 til 25 tegn."),
     "payments-2-terms": ("1", "Skriv betalingsmetodens id fra butikken."),
-    "oss": ("y", "e-conomic kan ikke bogføre OSS-salg."),
     "poll_minutes": ("-1", "Hele minutter fra 0 (aldrig) til 1440"),
     "mail_port": ("0", "Et portnummer mellem 1 og 65535"),
     "mail_security": ("tls", "En af: starttls, ssl, none."),
@@ -382,6 +383,50 @@ def test_every_invalid_setting_is_explained_in_danish_and_nothing_is_saved(owner
     assert refused.status_code == 400 and "e-conomic har ikke (længere) disse betalingsbetingelser" in body(
         refused
     )
+
+
+def test_oss_is_turned_on_once_the_setup_names_oss_groups(owner_client, db, integration):
+    """OSS on with an empty OSS template would stop every EU sale to a consumer: refused, saying where to
+    choose the groups (with a link to that template); with groups chosen it is saved."""
+    template = integration.setup.template("oss")
+    template.values, template.labels = {}, {}
+    db.session.commit()
+    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert "Før OSS kan slås til, skal du vælge en varegruppe" in page
+    assert f'href="/setup/{integration.setup_id}#template-{template.id}"' in page
+
+    refused = owner_client.post(
+        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
+    )
+    assert refused.status_code == 400
+    assert (
+        "Vælg først varegrupperne for de EU-lande, du sælger til: i skabelonen “EU-salg til forbrugere "
+        f"(OSS)” i regnskabsintegrationen {integration.setup.name} under Opsætning."
+    ) in body(refused)
+    db.session.expire_all()
+    assert not integration.settings.get("oss")
+
+    template.values, template.labels = {"SE": "11"}, {"SE": "OSS Sverige"}
+    db.session.commit()
+    saved = owner_client.post(
+        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
+    )
+    assert saved.status_code == 302, body(saved)
+    db.session.expire_all()
+    assert integration.settings["oss"] is True
+    assert "Valgt for: Sverige." in body(owner_client.get(f"/shops/integrations/{integration.id}"))
+
+
+def test_oss_is_refused_where_the_accounting_system_cannot_book_it(owner_client, db, account):
+    dinero = make_setup(account, "dinero")
+    integration = link(owner_client, db, connect_woocommerce(owner_client, db), dinero)
+    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert re.search(r'name="oss"[^>]*disabled|disabled[^>]*name="oss"', page)
+    assert "Dinero kan ikke bogføre OSS-salg, så EU-salg til privatkunder får dansk moms." in page
+    refused = owner_client.post(
+        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
+    )
+    assert refused.status_code == 400 and "Dinero kan ikke bogføre OSS-salg." in body(refused)
 
 
 def test_members_and_other_accounts(app, client, db, account, member, other_account, integration):

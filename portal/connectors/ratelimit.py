@@ -12,9 +12,13 @@ import redis
 
 from portal.connectors.errors import TransientError
 
+# Take a token now, or reserve the next free one: the bucket may go below zero by what waiting callers have
+# reserved, so each caller sleeps once and goes (no second round trip after the wait). A wait longer than
+# max_wait reserves nothing (returned negative).
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local refill_per_ms = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -22,13 +26,15 @@ local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + (now - at) * refill_per_ms)
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
+if tokens < 1 then
   wait = math.ceil((1 - tokens) / refill_per_ms)
+  if wait > max_wait then
+    return -wait
+  end
 end
+tokens = tokens - 1
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / refill_per_ms) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / refill_per_ms) + 1000)
 return wait
 """
 
@@ -56,14 +62,14 @@ class RateLimiter:
 
     def acquire(self) -> float:
         """Take one request from the bucket, waiting for it if need be; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            wait_ms = int(self._take(keys=[self.key], args=[self.limit.requests, self.limit.refill_per_ms]))
-            if wait_ms == 0:
-                return waited
-            if waited + wait_ms / 1000 > self.max_wait:
-                raise TransientError(
-                    "our own rate limit for this organisation is used up", retry_after=wait_ms / 1000
-                )
+        max_wait_ms = int(self.max_wait * 1000)
+        wait_ms = int(
+            self._take(keys=[self.key], args=[self.limit.requests, self.limit.refill_per_ms, max_wait_ms])
+        )
+        if wait_ms < 0:
+            raise TransientError(
+                "our own rate limit for this organisation is used up", retry_after=-wait_ms / 1000
+            )
+        if wait_ms:
             self.sleep(wait_ms / 1000)
-            waited += wait_ms / 1000
+        return wait_ms / 1000

@@ -23,10 +23,13 @@ class SandboxDisabled(RuntimeError):
 
 
 class DatabaseCredentialStore:
-    """Credentials of one Connection; refreshes are single-flight across every process (Redis lock)."""
+    """Credentials of one Connection: as the caller loaded them (`loaded`: this job's or request's own read),
+    else read fresh. A refresh re-reads them under a Redis lock, single-flight across every process: another
+    worker may have rotated them since (a token it rejects is refreshed the same way)."""
 
-    def __init__(self, connection_id: int):
+    def __init__(self, connection_id: int, loaded: dict | None = None):
         self.connection_id = connection_id
+        self._loaded = loaded
 
     def _load(self) -> Connection:
         # A fresh read, not the session's cached copy: another worker may have rotated the tokens. It needs
@@ -39,16 +42,18 @@ class DatabaseCredentialStore:
             )
 
     def get(self) -> dict:
-        return self._load().credentials
+        if self._loaded is None:
+            self._loaded = self._load().credentials
+        return self._loaded
 
     def refresh(self, is_stale, renew) -> dict:
         with connection_lock(self.connection_id):
             connection = self._load()
-            if not is_stale(connection.credentials):
-                return connection.credentials  # someone else refreshed while we waited
-            connection.credentials = renew(connection.credentials)
-            db.session.commit()
-            return connection.credentials
+            if is_stale(connection.credentials):  # else someone else refreshed them while we waited
+                connection.credentials = renew(connection.credentials)
+                db.session.commit()
+            self._loaded = connection.credentials
+            return self._loaded
 
 
 @contextmanager
@@ -88,7 +93,7 @@ def connector_for(
         transport = SandboxTransport(current_app._get_current_object())
     context = ConnectorContext(
         base_url=settings["api_url"],
-        credentials=credentials or DatabaseCredentialStore(connection.id),
+        credentials=credentials or DatabaseCredentialStore(connection.id, connection.credentials),
         external_id=external_id,
         transport=transport,
         redis=get_redis(),

@@ -424,7 +424,7 @@ def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
     try:
         # Under the lock nothing else changes this transfer, and its integration, setup and connection do
         # not change mid-run in a way that matters: re-reading them after every checkpoint cost a third of
-        # the pipeline's SQL. (Credentials are read fresh anyway: DatabaseCredentialStore.)
+        # the pipeline's SQL. (A token refresh re-reads the credentials: DatabaseCredentialStore.)
         _run(transfer_id, transfer)
     except LockLost:
         db.session.rollback()
@@ -507,8 +507,9 @@ def _post(transfer: Transfer) -> None:
 
     # Each step renews the lock before it calls the accounting system (_before_remote_call); cached steps
     # call nothing, so they need not.
-    customer = _ensure_customer(transfer, connector, plan)
-    _ensure_products(transfer, connector, plan)
+    cached = _cache_entries(transfer, plan)
+    customer = _ensure_customer(transfer, connector, plan, cached)
+    _ensure_products(transfer, connector, plan, cached)
     _keep_lock()
     if transfer.document == "order" and transfer.kind == "invoice":
         _finish_order(transfer, connector, plan, customer)
@@ -660,7 +661,34 @@ def _one_creator(key: str):
             log.warning("%s: the find-or-create lock expired before it was released", key)
 
 
-def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> RemoteCustomer:
+def _customer_key(transfer: Transfer, plan: DraftPlan) -> str | None:
+    """The cache entry of the customer the order matches (by e-mail, CVR …); None when it matches none."""
+    match = plan.match
+    if match.kind != "lookup":
+        return None
+    return f"customer:{transfer.integration.setup_id}:{match.field}:{match.value}"
+
+
+def _product_key(transfer: Transfer, product) -> str:
+    return f"product:{transfer.integration.setup_id}:{product.number}"
+
+
+def _cache_entries(transfer: Transfer, plan: DraftPlan) -> dict[str, bytes | None]:
+    """What the cache knows of this order's customer and products, in one Redis round trip (steady state:
+    everything, so the accounting system is not asked)."""
+    keys = []
+    if not transfer.remote_customer_id and _customer_key(transfer, plan):
+        keys.append(_customer_key(transfer, plan))
+    if not transfer.products_ensured:
+        keys.extend(_product_key(transfer, product) for product in plan.products)
+    if not keys:
+        return {}
+    return dict(zip(keys, get_redis().mget([f"bogbro:{key}" for key in keys]), strict=True))
+
+
+def _ensure_customer(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, cached: dict
+) -> RemoteCustomer:
     if transfer.remote_customer_id:
         return RemoteCustomer(
             id=transfer.remote_customer_id, number=transfer.remote_customer_number, name=plan.customer.name
@@ -672,13 +700,13 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
             "collective",
         )
     elif match.kind == "lookup":
-        cache_key = f"customer:{transfer.integration.setup_id}:{match.field}:{match.value}"
-        remote = _cached_customer(cache_key, plan)
+        cache_key = _customer_key(transfer, plan)
+        remote = _cached_customer(cached.get(cache_key), plan)
         outcome = "cached"
         if remote is None:
             _before_remote_call()  # nothing uncommitted while waiting for another worker
             with _one_creator(cache_key):
-                remote = _cached_customer(cache_key, plan)
+                remote = _cached_customer(get_redis().get(f"bogbro:{cache_key}"), plan)
                 if remote is None:
                     remote, outcome = _find_or_create_customer(transfer, connector, plan)
                     get_redis().set(
@@ -702,8 +730,7 @@ def _ensure_customer(transfer: Transfer, connector: AccountingConnector, plan: D
     return remote
 
 
-def _cached_customer(cache_key: str, plan: DraftPlan) -> RemoteCustomer | None:
-    cached = get_redis().get(f"bogbro:{cache_key}")
+def _cached_customer(cached: bytes | None, plan: DraftPlan) -> RemoteCustomer | None:
     if not cached:
         return None
     found = json.loads(cached)
@@ -738,16 +765,16 @@ def _find_or_create_customer(
     return connector.create_customer(plan.customer), "created"
 
 
-def _ensure_products(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> None:
+def _ensure_products(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, cached: dict
+) -> None:
     if transfer.products_ensured:
         return
     redis = get_redis()
-    setup_id = transfer.integration.setup_id
-    keys = [f"product:{setup_id}:{product.number}" for product in plan.products]
-    cached = redis.mget([f"bogbro:{key}" for key in keys]) if keys else []
     done = []
-    for product, key, known in zip(plan.products, keys, cached, strict=True):
-        if known:
+    for product in plan.products:
+        key = _product_key(transfer, product)
+        if cached.get(key):
             continue
         _before_remote_call()  # nothing uncommitted while waiting for another worker
         with _one_creator(key):
@@ -1238,7 +1265,8 @@ def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dic
     db.session.add(
         TransferLog(
             account_id=transfer.account_id,
-            transfer=transfer,
+            # by id when it has one: cheaper than the relationship, whose backref tracks the log collection
+            **({"transfer_id": transfer.id} if transfer.id is not None else {"transfer": transfer}),
             attempt=transfer.attempts,
             step=step,
             outcome=outcome,

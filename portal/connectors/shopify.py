@@ -40,8 +40,8 @@ from portal.connectors.errors import (
     TransientError,
     ValidationError,
 )
-from portal.connectors.http import ApiClient
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.http import client_for
+from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
 from portal.connectors.sources import (
     Page,
     RemoteWebhook,
@@ -327,23 +327,13 @@ class ShopifyConnector(SourceConnector):
         self.shop = normalise_shop(credentials.get("shop") or context.external_id)
         version = self.settings.get("api_version") or API_VERSION
         base_url = context.base_url.format(shop=self.shop).rstrip("/") + f"/admin/api/{version}"
-        limiter = None
-        if context.redis is not None:
-            limit = RateLimit(
-                int(self.settings.get("rate_limit_requests", RATE_LIMIT.requests)),
-                float(self.settings.get("rate_limit_seconds", RATE_LIMIT.per_seconds)),
-            )
-            limiter = RateLimiter(context.redis, f"{KEY}:{self.shop}", limit, sleep=context.sleep)
-        self.api = ApiClient(
+        self.api = client_for(
+            context,
             system=NAME,
             base_url=base_url,
-            transport=context.transport,
             timeout=httpx.Timeout(float(self.settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0),
-            limiter=limiter,
-            retries=context.retries,
-            backoff=context.backoff,
+            limiter=limiter_for(context, f"{KEY}:{self.shop}", configured_limit(self.settings, RATE_LIMIT)),
             error_message=error_message,
-            sleep=context.sleep,
         )
         self.page_size = int(self.settings.get("page_size", PAGE_SIZE))
         self._variants: dict[str, list[dict]] | None = None  # SKU -> variants, read once per connector

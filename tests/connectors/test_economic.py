@@ -175,6 +175,10 @@ def test_cancel_and_bad_tokens_are_refused_with_a_clear_message(app, client, red
         finish_connect(settings, {"token": "made-up"}, callback, transport=SandboxTransport(app))
     assert caught.value.status == 401
     assert client.get("/sandbox/e-conomic/_connect/requestaccess.aspx?appPublicToken=nope").status_code == 400
+    elsewhere = start_connect(
+        settings, "//evil.example/cb", state="s"
+    )  # a known app, but no address of its own
+    assert client.get(elsewhere).status_code == 400
 
 
 def test_revoked_grant_and_wrong_app_secret_raise_authentication_error(app, client, db, redis):

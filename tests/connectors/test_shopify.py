@@ -235,6 +235,8 @@ def test_install_refusals(app, client, db):
     assert unknown.status_code == 400 and "ikke registreret" in unknown.get_data(as_text=True)
     greedy = client.get(start_connect({**SETTINGS, "scopes": "read_orders,read_everything"}, callback, "s"))
     assert greedy.status_code == 400
+    elsewhere = client.get(start_connect(SETTINGS, "ftp://shop.example/cb", "s"))
+    assert elsewhere.status_code == 400 and "returadresse er ikke tilladt" in elsewhere.get_data(as_text=True)
     with pytest.raises(ConfigurationError, match="SHOPIFY_CLIENT_ID"):
         start_connect({**SETTINGS, "client_id": None}, callback, "s")
     with pytest.raises(ConfigurationError, match="too old"):
@@ -299,12 +301,16 @@ def test_verify_and_a_wrong_token(app, redis, shopify, db):
 
 
 def test_uninstall_revokes_the_token_and_fires_app_uninstalled(app, redis, shopify, receiver, run_jobs):
+    other = make_connector(
+        app, redis, {"shop": "anden-butik.myshopify.com", **sandbox.issue_token("anden-butik.myshopify.com")}
+    )
     shopify.register_webhooks(receiver.url, SECRET)
     sandbox.uninstall(SHOP)
     run_jobs()
     assert receiver.topics() == ["app/uninstalled"]
     with pytest.raises(AuthenticationError):
         shopify.verify()
+    assert other.verify()["domain"] == "anden-butik.myshopify.com"  # another shop's install is untouched
 
 
 # --- orders ------------------------------------------------------------------------------------------------

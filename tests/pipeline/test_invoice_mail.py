@@ -15,8 +15,8 @@ from sqlalchemy import select
 from portal.models import Transfer, TransferLog
 from portal.pipeline import invoice_mail, operations
 from portal.pipeline import settings as pipeline_settings
-from tests.pipeline.conftest import feed, make_integration, make_setup, release_scheduled, remote
-from tests.pipeline.test_economic_pipeline import REF, feed_refund, order, refund_event
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, release_scheduled, remote
+from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
 
 USER, PASSWORD = "shop@testbutikken.dk", "smtp-secret"
 

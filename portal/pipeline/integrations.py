@@ -42,6 +42,8 @@ class Problem(str):
 STATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # WooCommerce custom statuses are slugs too
 PRODUCT_NUMBER_MAX = 25  # e-conomic's product number length; Dinero and Dynaccount allow more
 MAIL_KEYS = {"enabled", *MAIL_FIELDS}
+# the mail's texts and their longest length; each may use the placeholders (the credit note's are optional)
+MAIL_TEXTS = {"subject": 200, "body": 5000, "credit_note_subject": 200, "credit_note_body": 5000}
 NOTIFY_KEYS = {"recipients", "error_digest", "daily_report"}
 
 
@@ -93,15 +95,15 @@ def _clean_mail(mail, errors: dict) -> dict | None:
             N_("Unknown setting %(name)s (the SMTP password is kept apart, encrypted)."), name=key
         )
     _flag(mail, "enabled", errors, "invoice_mail.enabled")
-    for key, limit in (("host", 255), ("username", 255), ("sender", 320), ("subject", 200), ("body", 5000)):
+    for key, limit in (("host", 255), ("username", 255), ("sender", 320), *MAIL_TEXTS.items()):
         value = mail.get(key)
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > limit:
             errors[f"invoice_mail.{key}"] = Problem(N_("Use at most %(max)d characters."), max=limit)
         else:
-            # the body as written, with the browser's CRLF line ends made plain newlines
-            cleaned[key] = value.strip() if key != "body" else value.replace("\r\n", "\n")
+            # a body as written, with the browser's CRLF line ends made plain newlines
+            cleaned[key] = value.replace("\r\n", "\n") if key.endswith("body") else value.strip()
     host = cleaned.get("host") or ""
     if host and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", host):
         errors["invoice_mail.host"] = Problem(N_("A host name such as smtp.example.dk."))
@@ -127,7 +129,7 @@ def _clean_mail(mail, errors: dict) -> dict | None:
             errors["invoice_mail.sender"] = Problem(
                 N_("An e-mail address, optionally with a name: Butikken <shop@example.dk>.")
             )
-    for key in ("subject", "body"):
+    for key in MAIL_TEXTS:
         if cleaned.get(key) and f"invoice_mail.{key}" not in errors:
             problem = _placeholder_problem(cleaned[key])
             if problem:

@@ -179,6 +179,12 @@ class SettingsForm(FlaskForm):
     )
     mail_subject = StringField(_l("Subject"), filters=[strip])
     mail_body = TextAreaField(_l("Text"))
+    mail_credit_note_subject = StringField(
+        _l("Subject of credit notes"), filters=[strip], description=_l("Empty: the standard text.")
+    )
+    mail_credit_note_body = TextAreaField(
+        _l("Text of credit notes"), description=_l("Empty: the standard text.")
+    )
     notify_recipients = StringField(
         _l("Send notifications to"),
         filters=[strip],

@@ -306,6 +306,7 @@ def test_settings_round_trip(owner_client, db, integration):
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
         "subject": "Faktura {invoice_number}",
         "body": "Hej {customer_name}\nTak for ordre {order_number} hos {shop_name}.",
+        "credit_note_subject": "", "credit_note_body": "",  # empty: the standard texts
     }  # fmt: skip
     assert settings["notify"] == {
         "recipients": ["bogholder@example.dk", "ejer@example.dk"], "error_digest": True, "daily_report": False
@@ -356,6 +357,8 @@ INVALID = {
     "mail_sender": ("ikke en adresse", "En e-mailadresse, evt. med et navn"),
     "mail_subject": ("Faktura {nummer}", "Ukendt pladsholder {nummer}"),
     "mail_body": ("Tak {", "En { eller } uden sin partner"),
+    "mail_credit_note_subject": ("Kreditnota {kunde}", "Ukendt pladsholder {kunde}"),
+    "mail_credit_note_body": ("x" * 5001, "Brug højst 5000 tegn."),
     "mail_host": ("", "Skal bruges for at sende fakturamails."),
     "notify_recipients": ("bogholder@, ok@example.dk", "Ikke en e-mailadresse: bogholder@"),
 }

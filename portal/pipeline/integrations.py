@@ -10,13 +10,14 @@ from email.utils import parseaddr
 from string import Formatter
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
 
 from portal import audit
 from portal.connectors.base import N_
 from portal.engine.customers import MATCH_FIELDS
 from portal.engine.settings import FixedProducts
 from portal.extensions import db
-from portal.models import AccountingSetup, Connection, OrderIntegration
+from portal.models import AccountingSetup, Connection, OrderIntegration, Transfer
 from portal.models.transfers import DOCUMENTS
 from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY
 
@@ -165,16 +166,34 @@ def _clean_notify(notify, errors: dict) -> dict | None:
     return cleaned
 
 
+def shop_id(integration: OrderIntegration, settings: dict | None = None) -> str:
+    """The shop id in the integration's references (WC-<shop id>-<order number>): the stored one, else
+    the integration's own id (engine_settings' rule). `settings`: as they would be, instead of as stored."""
+    stored = integration.settings if settings is None else settings
+    return str((stored or {}).get("shop_id") or integration.id)
+
+
+def shop_id_locked(integration: OrderIntegration) -> bool:
+    """Whether the shop id may no longer change: once the integration has a transfer, documents may carry
+    references with it, and only the same references let Bogbro recognise them (never twice)."""
+    if integration.id is None:
+        return False
+    found = db.session.scalar(select(Transfer.id).where(Transfer.integration_id == integration.id).limit(1))
+    return found is not None
+
+
 def clean_settings(
     values: dict,
     setup: AccountingSetup,
     source: str | None = None,
     payment_terms: Collection[str] | None = None,
+    integration: OrderIntegration | None = None,
 ) -> dict:
     """Validate the settings an integration stores (see portal.pipeline.settings); raise SettingsError.
 
     `source` (the shop's system) checks the state names; `payment_terms` (the accounting system's
-    payment terms, when fetched) checks payment_terms_by_method. Nothing here calls out.
+    payment terms, when fetched) checks payment_terms_by_method; `integration` (the one being changed)
+    checks what may no longer change (its shop id once it has transfers). Nothing here calls out.
     """
     from portal.connectors import get_system
 
@@ -293,6 +312,17 @@ def clean_settings(
             cleaned["poll_minutes"] = minutes
     if values.get("shop_id") is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,20}", str(values["shop_id"])):
         errors["shop_id"] = Problem(N_("Up to 20 letters, digits or dashes."))
+    elif (
+        integration is not None
+        and shop_id(integration, values) != shop_id(integration)
+        and shop_id_locked(integration)
+    ):
+        errors["shop_id"] = Problem(
+            N_(
+                "The shop ID can no longer be changed: orders have been transferred with it in their "
+                "references."
+            )
+        )
     if values.get("home_country") is not None and not re.fullmatch(
         r"[A-Za-z]{2}", str(values["home_country"])
     ):
@@ -350,7 +380,9 @@ def update_settings(
 ) -> None:
     """Replace the settings (validated first: nothing is saved when anything is wrong). A non-empty
     `smtp_password` replaces the stored one (encrypted; audited as changed, never its value)."""
-    cleaned = clean_settings(settings, integration.setup, integration.source_system, payment_terms)
+    cleaned = clean_settings(
+        settings, integration.setup, integration.source_system, payment_terms, integration
+    )
     changes = audit.apply_changes(integration, {"settings": cleaned})
     if smtp_password:
         changes.update(

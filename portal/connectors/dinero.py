@@ -57,8 +57,8 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from portal.connectors.http import ApiClient, pdf_content
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.http import client_for, pdf_content
+from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
 
 KEY = "dinero"
 NAME = "Dinero"
@@ -418,23 +418,16 @@ class DineroConnector(AccountingConnector):
         self.context = context
         self.settings = context.settings
         self.org = context.external_id
-        limiter = None
-        if context.redis is not None and self.org:
-            limit = RateLimit(
-                int(self.settings.get("rate_limit_requests", RATE_LIMIT.requests)),
-                float(self.settings.get("rate_limit_seconds", RATE_LIMIT.per_seconds)),
-            )
-            limiter = RateLimiter(context.redis, f"{KEY}:{self.org}", limit, sleep=context.sleep)
-        self.api = ApiClient(
+        limit = configured_limit(self.settings, RATE_LIMIT)
+        # Dinero counts per organisation: before one is chosen (listing them) there is nothing to share.
+        limiter = limiter_for(context, f"{KEY}:{self.org}", limit) if self.org else None
+        self.api = client_for(
+            context,
             system=NAME,
             base_url=context.base_url,
-            transport=context.transport,
             timeout=httpx.Timeout(float(self.settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0),
             limiter=limiter,
-            retries=context.retries,
-            backoff=context.backoff,
             error_message=error_message,
-            sleep=context.sleep,
         )
 
     # --- plumbing -----------------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.http import DEFAULT_TIMEOUT, client_for
+from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -232,28 +232,19 @@ class DynaccountConnector(AccountingConnector):
     def __init__(self, context: ConnectorContext):
         self.context = context
         self.settings = context.settings or {}
-        limiter = None
-        if context.redis is not None:
-            limit = RateLimit(
-                requests=int(self.settings.get("rate_limit_requests", DEFAULT_RATE.requests)),
-                per_seconds=float(self.settings.get("rate_limit_seconds", DEFAULT_RATE.per_seconds)),
-            )
-            limiter = RateLimiter(context.redis, f"dynaccount:{self.api_id}", limit, sleep=context.sleep)
+        limit = configured_limit(self.settings, DEFAULT_RATE)
         timeout = DEFAULT_TIMEOUT
         if self.settings.get("timeout_seconds"):
             seconds = float(self.settings["timeout_seconds"])
             timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))
-        self.api = ApiClient(
+        self.api = client_for(
+            context,
             system="Dynaccount",
             base_url=context.base_url,
             auth=XHash(lambda: self._credentials()["api_secret"]),
-            transport=context.transport,
             timeout=timeout,
-            limiter=limiter,
-            retries=context.retries,
-            backoff=context.backoff,
+            limiter=limiter_for(context, f"dynaccount:{self.api_id}", limit),
             error_message=error_message,
-            sleep=context.sleep,
         )
         self._draft_ids: dict[str, int] = {}
 

@@ -56,8 +56,8 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient, pdf_content
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.http import DEFAULT_TIMEOUT, client_for, pdf_content
+from portal.connectors.ratelimit import limiter_for, per_second
 
 KEY = "e-conomic"
 CONFIG_PREFIX = "ECONOMIC_"
@@ -364,27 +364,21 @@ class EconomicConnector(AccountingConnector):
             "X-AgreementGrantToken": grant,
             "Accept": "application/json",
         }
-        limiter = None
-        if context.redis is not None:
-            organisation = context.external_id or hashlib.sha256(grant.encode()).hexdigest()[:16]
-            per_second = float(settings.get("requests_per_second") or 3)
-            # One request per 1/rate seconds, shared by every worker on this agreement (no bursts).
-            limiter = RateLimiter(context.redis, f"{KEY}:{organisation}", RateLimit(1, 1 / per_second))
+        organisation = context.external_id or hashlib.sha256(grant.encode()).hexdigest()[:16]
+        rate = float(settings.get("requests_per_second") or 3)
+        # One request per 1/rate seconds, shared by every worker on this agreement (no bursts).
+        limiter = limiter_for(context, f"{KEY}:{organisation}", per_second(rate))
         timeout = httpx.Timeout(float(settings["timeout"])) if settings.get("timeout") else DEFAULT_TIMEOUT
         common = {
             "system": KEY,
             "headers": headers,
-            "transport": context.transport,
             "timeout": timeout,
             "limiter": limiter,
-            "retries": context.retries,
-            "backoff": context.backoff,
             "error_message": error_message,
-            "sleep": context.sleep,
         }
-        self.rest = ApiClient(base_url=context.base_url, **common)
+        self.rest = client_for(context, base_url=context.base_url, **common)
         apis_url = (settings.get("apis_url") or "https://apis.e-conomic.com").rstrip("/")
-        self.apis = ApiClient(base_url=apis_url + JOURNALS_API, **common)
+        self.apis = client_for(context, base_url=apis_url + JOURNALS_API, **common)
         self._years: list[dict] | None = None
 
     def close(self):

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -26,6 +27,9 @@ from portal.connectors.errors import (
     ValidationError,
 )
 from portal.connectors.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from portal.connectors import ConnectorContext
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +198,16 @@ class ApiClient:
 
     def delete(self, url, **kwargs):
         return self.request("DELETE", url, **kwargs)
+
+
+def client_for(context: "ConnectorContext", **options) -> ApiClient:
+    """An ApiClient that sends through the context's transport and retries (and sleeps) as the context
+    says; `options` are the connector's own: system, base_url, headers or auth, timeout, limiter and
+    error_message."""
+    return ApiClient(
+        transport=context.transport,
+        retries=context.retries,
+        backoff=context.backoff,
+        sleep=context.sleep,
+        **options,
+    )

@@ -7,10 +7,14 @@ a Lua script that uses Redis' own clock.
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 
 from portal.connectors.errors import TransientError
+
+if TYPE_CHECKING:
+    from portal.connectors import ConnectorContext
 
 # Take a token now, or reserve the next free one: the bucket may go below zero by what waiting callers have
 # reserved, so each caller sleeps once and goes (no second round trip after the wait). A wait longer than
@@ -73,3 +77,27 @@ class RateLimiter:
         if wait_ms:
             self.sleep(wait_ms / 1000)
         return wait_ms / 1000
+
+
+# --- how connectors build their limiter ---------------------------------------------------------------------
+
+
+def limiter_for(context: "ConnectorContext", key: str, limit: RateLimit) -> RateLimiter | None:
+    """The bucket shared by every worker that talks to one remote organisation or shop (`key`, e.g.
+    "dinero:<organisation id>"), waiting with the context's sleep; None when the context has no Redis."""
+    if context.redis is None:
+        return None
+    return RateLimiter(context.redis, key, limit, sleep=context.sleep)
+
+
+def configured_limit(settings: dict, default: RateLimit) -> RateLimit:
+    """`rate_limit_requests` per `rate_limit_seconds` from a system's settings, else `default`."""
+    return RateLimit(
+        int(settings.get("rate_limit_requests", default.requests)),
+        float(settings.get("rate_limit_seconds", default.per_seconds)),
+    )
+
+
+def per_second(rate: float, burst: int = 1) -> RateLimit:
+    """`rate` requests a second on average, at most `burst` of them at once."""
+    return RateLimit(burst, burst / rate)

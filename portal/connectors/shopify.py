@@ -4,7 +4,7 @@ access token from Shopify's OAuth install.
 - Connecting: `start_connect` sends the merchant's browser to the shop's install page
   (admin/oauth/authorize, comma-separated scopes); `finish_connect` checks the callback's `hmac` (hex
   HMAC-SHA256 of the other query parameters with the app's client secret), the shop domain and the
-  `state`, then exchanges the code at admin/oauth/access_token (plain httpx) for
+  `state`, then exchanges the code at admin/oauth/access_token (through ApiClient, without retries) for
   {"shop", "access_token", "scope"}. Offline tokens do not expire; an uninstall revokes them (401).
 - Every call sends X-Shopify-Access-Token, has a timeout, goes through a Redis token bucket per shop
   that stays under Shopify's leaky bucket (40 requests, leaking 2 a second) and maps errors to
@@ -37,11 +37,10 @@ from portal.connectors.errors import (
     AuthenticationError,
     ConfigurationError,
     NotFound,
-    TransientError,
     ValidationError,
 )
-from portal.connectors.http import ApiClient
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.http import ApiClient, client_for
+from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
 from portal.connectors.sources import (
     Page,
     RemoteWebhook,
@@ -208,21 +207,24 @@ def finish_connect(
         "client_secret": settings["client_secret"],
         "code": params["code"],
     }
-    timeout = httpx.Timeout(float(settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0)
+    api = ApiClient(
+        system=NAME,
+        base_url="",
+        headers={"Accept": "application/json"},
+        transport=transport,
+        timeout=httpx.Timeout(float(settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0),
+        retries=0,  # the merchant's browser waits for this answer: they can start again
+        error_message=error_message,
+    )
     try:
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            response = client.post(token_url, json=body, headers={"Accept": "application/json"})
-    except httpx.TransportError as exc:
-        raise TransientError(f"Shopify could not be reached: {exc}", system=NAME) from exc
-    if response.status_code >= 500 or response.status_code == 429:
-        raise TransientError(
-            f"Shopify answered {response.status_code}", system=NAME, status=response.status_code
-        )
-    if not response.is_success:
-        message, details = error_message(response)
-        error = AuthenticationError if response.status_code in (400, 401, 403) else ConfigurationError
-        raise error(message, system=NAME, status=response.status_code, details=details)
-    token = response.json()
+        token = api.post(token_url, json=body).json()
+    except ConfigurationError as exc:
+        if exc.status != 400:
+            raise
+        # The token endpoint's 400 is OAuth's invalid_client or a used/expired code: access was not granted.
+        raise AuthenticationError(exc.message, system=NAME, status=exc.status, details=exc.details) from exc
+    finally:
+        api.close()
     granted = {s.strip() for s in str(token.get("scope", "")).split(",") if s.strip()}
     # write_x implies read_x at Shopify.
     granted |= {s.replace("write_", "read_", 1) for s in granted if s.startswith("write_")}
@@ -327,23 +329,13 @@ class ShopifyConnector(SourceConnector):
         self.shop = normalise_shop(credentials.get("shop") or context.external_id)
         version = self.settings.get("api_version") or API_VERSION
         base_url = context.base_url.format(shop=self.shop).rstrip("/") + f"/admin/api/{version}"
-        limiter = None
-        if context.redis is not None:
-            limit = RateLimit(
-                int(self.settings.get("rate_limit_requests", RATE_LIMIT.requests)),
-                float(self.settings.get("rate_limit_seconds", RATE_LIMIT.per_seconds)),
-            )
-            limiter = RateLimiter(context.redis, f"{KEY}:{self.shop}", limit, sleep=context.sleep)
-        self.api = ApiClient(
+        self.api = client_for(
+            context,
             system=NAME,
             base_url=base_url,
-            transport=context.transport,
             timeout=httpx.Timeout(float(self.settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0),
-            limiter=limiter,
-            retries=context.retries,
-            backoff=context.backoff,
+            limiter=limiter_for(context, f"{KEY}:{self.shop}", configured_limit(self.settings, RATE_LIMIT)),
             error_message=error_message,
-            sleep=context.sleep,
         )
         self.page_size = int(self.settings.get("page_size", PAGE_SIZE))
         self._variants: dict[str, list[dict]] | None = None  # SKU -> variants, read once per connector

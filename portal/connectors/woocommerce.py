@@ -39,8 +39,8 @@ from portal.connectors.errors import (
     TransientError,
     ValidationError,
 )
-from portal.connectors.http import ApiClient
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.http import client_for
+from portal.connectors.ratelimit import limiter_for, per_second
 from portal.connectors.sources import (
     Page,
     RemoteWebhook,
@@ -158,25 +158,17 @@ class WooCommerceConnector(SourceConnector):
         self.settings = context.settings or {}
         credentials = context.credentials.get()
         self.site = site_root(credentials.get("url") or context.base_url)
-        limiter = None
-        if context.redis is not None:
-            per_second = float(self.settings.get("requests_per_second") or DEFAULT_RATE)
-            shop = hashlib.sha256(self.site.encode()).hexdigest()[:16]
-            burst = max(1, int(per_second))
-            limit = RateLimit(burst, burst / per_second)
-            limiter = RateLimiter(context.redis, f"{KEY}:{shop}", limit, sleep=context.sleep)
+        rate = float(self.settings.get("requests_per_second") or DEFAULT_RATE)
+        shop = hashlib.sha256(self.site.encode()).hexdigest()[:16]
         seconds = float(self.settings.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
-        self.api = ApiClient(
+        self.api = client_for(
+            context,
             system="WooCommerce",
             base_url=self.site + API_PATH,
             headers={"Accept": "application/json"},
-            transport=context.transport,
             timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
-            limiter=limiter,
-            retries=context.retries,
-            backoff=context.backoff,
+            limiter=limiter_for(context, f"{KEY}:{shop}", per_second(rate, burst=max(1, int(rate)))),
             error_message=error_message,
-            sleep=context.sleep,
         )
         self.page_size = int(self.settings.get("page_size") or PAGE_SIZE)
 

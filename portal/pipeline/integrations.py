@@ -10,13 +10,14 @@ from email.utils import parseaddr
 from string import Formatter
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
 
 from portal import audit
 from portal.connectors.base import N_, OSS_LABEL
 from portal.engine.customers import MATCH_FIELDS
 from portal.engine.settings import FixedProducts
 from portal.extensions import db
-from portal.models import AccountingSetup, Connection, OrderIntegration
+from portal.models import AccountingSetup, Connection, OrderIntegration, Transfer
 from portal.models.transfers import DOCUMENTS
 from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
 
@@ -46,6 +47,8 @@ class Problem(str):
 STATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # WooCommerce custom statuses are slugs too
 PRODUCT_NUMBER_MAX = 25  # e-conomic's product number length; Dinero and Dynaccount allow more
 MAIL_KEYS = {"enabled", *MAIL_FIELDS}
+# the mail's texts and their longest length; each may use the placeholders (the credit note's are optional)
+MAIL_TEXTS = {"subject": 200, "body": 5000, "credit_note_subject": 200, "credit_note_body": 5000}
 NOTIFY_KEYS = {"recipients", "error_digest", "daily_report"}
 
 
@@ -97,15 +100,15 @@ def _clean_mail(mail, errors: dict) -> dict | None:
             N_("Unknown setting %(name)s (the SMTP password is kept apart, encrypted)."), name=key
         )
     _flag(mail, "enabled", errors, "invoice_mail.enabled")
-    for key, limit in (("host", 255), ("username", 255), ("sender", 320), ("subject", 200), ("body", 5000)):
+    for key, limit in (("host", 255), ("username", 255), ("sender", 320), *MAIL_TEXTS.items()):
         value = mail.get(key)
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > limit:
             errors[f"invoice_mail.{key}"] = Problem(N_("Use at most %(max)d characters."), max=limit)
         else:
-            # the body as written, with the browser's CRLF line ends made plain newlines
-            cleaned[key] = value.strip() if key != "body" else value.replace("\r\n", "\n")
+            # a body as written, with the browser's CRLF line ends made plain newlines
+            cleaned[key] = value.replace("\r\n", "\n") if key.endswith("body") else value.strip()
     host = cleaned.get("host") or ""
     if host and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", host):
         errors["invoice_mail.host"] = Problem(N_("A host name such as smtp.example.dk."))
@@ -131,7 +134,7 @@ def _clean_mail(mail, errors: dict) -> dict | None:
             errors["invoice_mail.sender"] = Problem(
                 N_("An e-mail address, optionally with a name: Butikken <shop@example.dk>.")
             )
-    for key in ("subject", "body"):
+    for key in MAIL_TEXTS:
         if cleaned.get(key) and f"invoice_mail.{key}" not in errors:
             problem = _placeholder_problem(cleaned[key])
             if problem:
@@ -167,16 +170,34 @@ def _clean_notify(notify, errors: dict) -> dict | None:
     return cleaned
 
 
+def shop_id(integration: OrderIntegration, settings: dict | None = None) -> str:
+    """The shop id in the integration's references (WC-<shop id>-<order number>): the stored one, else
+    the integration's own id (engine_settings' rule). `settings`: as they would be, instead of as stored."""
+    stored = integration.settings if settings is None else settings
+    return str((stored or {}).get("shop_id") or integration.id)
+
+
+def shop_id_locked(integration: OrderIntegration) -> bool:
+    """Whether the shop id may no longer change: once the integration has a transfer, documents may carry
+    references with it, and only the same references let Bogbro recognise them (never twice)."""
+    if integration.id is None:
+        return False
+    found = db.session.scalar(select(Transfer.id).where(Transfer.integration_id == integration.id).limit(1))
+    return found is not None
+
+
 def clean_settings(
     values: dict,
     setup: AccountingSetup,
     source: str | None = None,
     payment_terms: Collection[str] | None = None,
+    integration: OrderIntegration | None = None,
 ) -> dict:
     """Validate the settings an integration stores (see portal.pipeline.settings); raise SettingsError.
 
     `source` (the shop's system) checks the state names; `payment_terms` (the accounting system's
-    payment terms, when fetched) checks payment_terms_by_method. Nothing here calls out.
+    payment terms, when fetched) checks payment_terms_by_method; `integration` (the one being changed)
+    checks what may no longer change (its shop id once it has transfers). Nothing here calls out.
     """
     from portal.connectors import get_system
 
@@ -306,6 +327,17 @@ def clean_settings(
             cleaned["poll_minutes"] = minutes
     if values.get("shop_id") is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,20}", str(values["shop_id"])):
         errors["shop_id"] = Problem(N_("Up to 20 letters, digits or dashes."))
+    elif (
+        integration is not None
+        and shop_id(integration, values) != shop_id(integration)
+        and shop_id_locked(integration)
+    ):
+        errors["shop_id"] = Problem(
+            N_(
+                "The shop ID can no longer be changed: orders have been transferred with it in their "
+                "references."
+            )
+        )
     if values.get("home_country") is not None and not re.fullmatch(
         r"[A-Za-z]{2}", str(values["home_country"])
     ):
@@ -363,7 +395,9 @@ def update_settings(
 ) -> None:
     """Replace the settings (validated first: nothing is saved when anything is wrong). A non-empty
     `smtp_password` replaces the stored one (encrypted; audited as changed, never its value)."""
-    cleaned = clean_settings(settings, integration.setup, integration.source_system, payment_terms)
+    cleaned = clean_settings(
+        settings, integration.setup, integration.source_system, payment_terms, integration
+    )
     changes = audit.apply_changes(integration, {"settings": cleaned})
     if smtp_password:
         changes.update(

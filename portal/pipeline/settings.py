@@ -63,7 +63,17 @@ ORDER_STATES = {
 PAID_STATES = {"woocommerce": ("processing", "completed"), "shopify": ("paid",)}
 MAIL_SECURITY = ("starttls", "ssl", "none")
 # the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)
-MAIL_FIELDS = ("host", "port", "security", "username", "sender", "subject", "body")
+MAIL_FIELDS = (
+    "host",
+    "port",
+    "security",
+    "username",
+    "sender",
+    "subject",
+    "body",
+    "credit_note_subject",  # optional: empty is the default Danish credit-note text
+    "credit_note_body",
+)
 DEFAULT_POLL_MINUTES = 5
 MAIL_PLACEHOLDERS = ("invoice_number", "order_number", "customer_name", "shop_name")
 _TUPLES = ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names")

@@ -21,14 +21,14 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
-from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import SandboxRecord
 from portal.redis_client import get_redis
+from portal.sandbox.common import consent_page, redirect_allowed, redirect_back
 from portal.sandbox.pdf import invoice_pdf
 from portal.sandbox.store import SandboxStore
 
@@ -663,31 +663,23 @@ def _new_timestamp(store: SandboxStore) -> str:
 # --- OAuth: Visma Connect ---------------------------------------------------------------------------------
 
 
-def _valid_redirect(uri: str) -> bool:
-    parts = urlsplit(uri or "")
-    if not parts.scheme and not parts.netloc:
-        return (uri or "").startswith("/") and not uri.startswith("//")
-    return parts.scheme in ("http", "https") and parts.netloc == request.host
-
-
 @bp.get("/connect/authorize")
 def authorize():
     args = request.args
-    problem = _authorize_problem(args)
-    return render_template(
+    return consent_page(
         "sandbox/dinero_consent.html",
-        problem=problem,
+        _authorize_problem(args),
         params={k: args.get(k, "") for k in ("client_id", "redirect_uri", "scope", "state", "response_type")},
         scopes=(args.get("scope") or "").split(),
         user=DEMO_USER,
         organizations=[ORGANIZATIONS[PRO_ORG], ORGANIZATIONS[FREE_ORG]],
-    ), (400 if problem else 200)
+    )
 
 
 def _authorize_problem(args) -> str | None:
     if args.get("client_id") not in CLIENTS:
         return "unknown_client"
-    if not _valid_redirect(args.get("redirect_uri", "")):
+    if not redirect_allowed(args.get("redirect_uri"), host=request.host):  # only addresses on the app's host
         return "invalid_redirect_uri"
     if args.get("response_type") != "code":
         return "unsupported_response_type"
@@ -723,8 +715,7 @@ def authorize_answer():
         params = {"code": code, **params}
     else:
         params = {"error": "access_denied", **params}
-    separator = "&" if "?" in redirect_uri else "?"
-    return redirect(f"{redirect_uri}{separator}{urlencode(params)}")
+    return redirect_back(redirect_uri, params)
 
 
 def _oauth_error(error: str, status=400) -> Response:

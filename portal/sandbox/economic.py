@@ -17,11 +17,12 @@ import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, g, redirect, render_template, request
+from flask import Blueprint, Response, g, redirect, request
 
 from portal.extensions import db
+from portal.sandbox.common import consent_page, redirect_allowed, redirect_back
 from portal.sandbox.pdf import invoice_pdf
 from portal.sandbox.store import SandboxStore
 
@@ -2368,33 +2369,25 @@ def _settle(entry: dict) -> None:
 # --- the grant-token consent page (stands for secure.e-conomic.com/secure/api1/requestaccess.aspx) ----------
 
 
-def _safe_redirect(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") or (
-        not parts.scheme and not parts.netloc and url.startswith("/")
-    )
-
-
 @bp.route("/_connect/requestaccess.aspx", methods=["GET", "POST"])
 def connect_page():
     """Choose an agreement and Accept (redirect to redirectUrl?token=…) or Cancel (redirect without one)."""
     values = request.values
     app_token = values.get("appPublicToken") or values.get("appId") or ""
     redirect_url = values.get("redirectUrl") or ""
-    if app_token not in APPS or not _safe_redirect(redirect_url):
-        return render_template("sandbox/economic_connect.html", invalid=True), 400
+    if app_token not in APPS or not redirect_allowed(redirect_url):
+        return consent_page("sandbox/economic_connect.html", "invalid_request")
     if request.method == "GET":
         register_agreement(DEMO_AGREEMENT, DEMO_COMPANY, DEMO_MODULES)
-        return render_template(
+        return consent_page(
             "sandbox/economic_connect.html",
-            invalid=False,
+            None,
             app_token=app_token,
             redirect_url=redirect_url,
             locale=values.get("locale", "da-DK"),
             demo_agreement=DEMO_AGREEMENT,
             demo_company=DEMO_COMPANY["name"],
         )
-    separator = "&" if "?" in redirect_url else "?"
     if values.get("action") != "accept":
         return redirect(redirect_url)  # guess: e-conomic's cancel sends the user back without a token
     if values.get("agreement") == "new":
@@ -2404,7 +2397,7 @@ def connect_page():
     seed(str(number))
     token = issue_grant(number, app_token)
     db.session.commit()
-    return redirect(f"{redirect_url}{separator}{urlencode({'token': token})}")
+    return redirect_back(redirect_url, {"token": token})
 
 
 @bp.delete("/_grants/<token>")

@@ -35,13 +35,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from flask import Blueprint, Response, current_app, render_template, request
-from flask import redirect as flask_redirect
 
 from portal.extensions import db
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
+from portal.sandbox.common import consent_page, post_webhook, redirect_allowed, redirect_back, signature
 from portal.sandbox.store import SandboxStore
-from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 
 SYSTEM = "shopify"
 AUTH_TENANT = "_oauth"
@@ -684,19 +683,12 @@ def sign_query(params: dict, secret: str) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def _valid_redirect(uri: str) -> bool:
-    parts = urlsplit(uri or "")
-    if not parts.scheme and not parts.netloc:
-        return (uri or "").startswith("/") and not uri.startswith("//")
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def _install_problem(args) -> str | None:
     if args.get("client_id") not in CLIENTS:
         return "unknown_client"
     if not SHOP_DOMAIN.match(args.get("shop", DEMO_SHOP) or DEMO_SHOP):
         return "invalid_shop"
-    if not _valid_redirect(args.get("redirect_uri", "")):
+    if not redirect_allowed(args.get("redirect_uri")):
         return "invalid_redirect_uri"
     scopes = [s.strip() for s in (args.get("scope") or "").split(",") if s.strip()]
     if not scopes or not set(scopes) <= set(SCOPES):
@@ -707,15 +699,14 @@ def _install_problem(args) -> str | None:
 @bp.get("/admin/oauth/authorize")
 def authorize():
     args = request.args
-    problem = _install_problem(args)
-    return render_template(
+    return consent_page(
         "sandbox/shopify_install.html",
-        problem=problem,
+        _install_problem(args),
         params={k: args.get(k, "") for k in ("client_id", "redirect_uri", "scope", "state")},
         shop=args.get("shop") or DEMO_SHOP,
         scopes=[s.strip() for s in (args.get("scope") or "").split(",") if s.strip()],
         declined=False,
-    ), (400 if problem else 200)
+    )
 
 
 @bp.post("/admin/oauth/authorize")
@@ -756,9 +747,7 @@ def authorize_answer():
         "timestamp": str(int(time.time())),
     }
     params["hmac"] = sign_query(params, CLIENTS[form["client_id"]])
-    redirect_uri = form["redirect_uri"]
-    separator = "&" if "?" in redirect_uri else "?"
-    return flask_redirect(f"{redirect_uri}{separator}{urlencode(params)}")
+    return redirect_back(form["redirect_uri"], params)
 
 
 @bp.post("/admin/oauth/access_token")
@@ -806,33 +795,14 @@ def issue_token(
 def uninstall(shop: str, client_id: str = next(iter(CLIENTS))) -> None:
     """The merchant removes the app: its tokens stop working, its subscriptions go, app/uninstalled fires."""
     auth = _auth_store()
-    for record in _token_records(shop, client_id):
-        auth.put("tokens", record[0], {**record[1], "revoked": True})
+    for key, token in auth.items("tokens", shop=shop, client_id=client_id):
+        auth.put("tokens", key, {**token, "revoked": True})
     store = _store(shop)
     _fire(store, shop, "app/uninstalled", shop_document(shop), client_id=client_id)
     for hook in store.all("webhooks"):
         if hook["_client_id"] == client_id:
             store.delete("webhooks", hook["id"])
     db.session.commit()
-
-
-def _token_records(shop, client_id):
-    from sqlalchemy import select
-
-    from portal.models import SandboxRecord
-
-    rows = db.session.scalars(
-        select(SandboxRecord).where(
-            SandboxRecord.system == SYSTEM,
-            SandboxRecord.tenant == AUTH_TENANT,
-            SandboxRecord.collection == "tokens",
-        )
-    )
-    return [
-        (row.key, row.document)
-        for row in rows
-        if row.document["shop"] == shop and row.document["client_id"] == client_id
-    ]
 
 
 @bp.delete("/admin/api_permissions/current.json")
@@ -965,29 +935,17 @@ def _fire(store: SandboxStore, shop: str, topic: str, payload: dict, client_id: 
 
 
 def delivery_headers(shop: str, delivery: dict) -> dict:
-    digest = hmac.new(CLIENTS[delivery["client_id"]].encode(), delivery["body"].encode(), hashlib.sha256)
     return {
         "Content-Type": "application/json",
         "User-Agent": "Shopify-Captain-Hook",
         "X-Shopify-Topic": delivery["topic"],
-        "X-Shopify-Hmac-Sha256": base64.b64encode(digest.digest()).decode(),
+        "X-Shopify-Hmac-Sha256": signature(delivery["body"].encode(), CLIENTS[delivery["client_id"]]),
         "X-Shopify-Shop-Domain": shop,
         "X-Shopify-API-Version": delivery["api_version"],
         "X-Shopify-Webhook-Id": delivery["webhook_id"],
         "X-Shopify-Event-Id": delivery["event_id"],
         "X-Shopify-Triggered-At": delivery["triggered_at"],
     }
-
-
-def _post(address: str, body: bytes, headers: dict) -> int:
-    if address.startswith(IN_PROCESS_ORIGIN):
-        client = httpx.Client(
-            transport=SandboxTransport(current_app._get_current_object()), timeout=DELIVERY_TIMEOUT
-        )
-    else:
-        client = httpx.Client(timeout=DELIVERY_TIMEOUT)
-    with client:
-        return client.post(address, content=body, headers=headers).status_code
 
 
 def deliver(shop: str, delivery_id: str) -> None:
@@ -999,7 +957,8 @@ def deliver(shop: str, delivery_id: str) -> None:
     if delivery is None or delivery["status"] != "pending":
         return
     try:
-        status = _post(delivery["address"], delivery["body"].encode(), delivery_headers(shop, delivery))
+        body, headers = delivery["body"].encode(), delivery_headers(shop, delivery)
+        status = post_webhook(delivery["address"], body, headers, DELIVERY_TIMEOUT).status_code
         outcome = str(status)
         ok = 200 <= status < 300
     except httpx.HTTPError as exc:

@@ -28,10 +28,16 @@ class SandboxStore:
         return None if record is None else record.document
 
     def all(self, collection: str) -> list[dict]:
-        return [
-            record.document
-            for record in db.session.scalars(self._query(collection).order_by(SandboxRecord.id))
-        ]
+        return [document for _, document in self.items(collection)]
+
+    def items(self, collection: str, **fields: str) -> list[tuple[str, dict]]:
+        """(key, document) pairs in the order they were stored. `fields` keeps only the documents whose
+        top-level fields have these string values; the database filters, nothing else is loaded."""
+        query = self._query(collection)
+        for name, value in fields.items():
+            query = query.where(SandboxRecord.document[name].as_string() == value)
+        records = db.session.scalars(query.order_by(SandboxRecord.id))
+        return [(record.key, record.document) for record in records]
 
     def put(self, collection: str, key, document: dict) -> dict:
         """Insert or replace; the caller commits."""

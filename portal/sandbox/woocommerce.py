@@ -19,7 +19,6 @@ What is ours: POST /orders keeps a complete document as given and computes only 
 shop, prices incl. 25 % VAT); see the guess list in the doc. State lives in SandboxStore.
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -35,13 +34,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.queue import enqueue_after_commit
+from portal.sandbox.common import post_webhook, signature
 from portal.sandbox.store import SandboxStore
-from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 
 log = logging.getLogger(__name__)
 
@@ -993,19 +992,11 @@ def payload(shop: Shop, webhook: dict, arg: int, site: str) -> dict:
     return {}
 
 
-def signature(body: bytes, secret: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
     """wp_safe_remote_request: POST, no redirects followed, 60 s timeout. In-process URLs go through the
     app itself. Any failure to get an answer is a WP_Error (no status)."""
-    transport = (
-        SandboxTransport(current_app._get_current_object()) if url.startswith(IN_PROCESS_ORIGIN) else None
-    )
     try:
-        with httpx.Client(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0)) as client:
-            response = client.post(url, content=body, headers=headers)
+        response = post_webhook(url, body, headers, httpx.Timeout(60.0, connect=10.0))
     except Exception as exc:  # any failure is a failed delivery, as a WP_Error is
         return None, f"{type(exc).__name__}: {exc}"
     return response.status_code, response.reason_phrase

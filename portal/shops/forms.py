@@ -120,6 +120,8 @@ class PaymentRowForm(Form):
 
 
 class SettingsForm(FlaskForm):
+    # Shown while the integration has no transfers; once it has, the page shows it as text and no field.
+    shop_id = StringField(_l("Shop ID"), filters=[strip])
     activation_date = StringField(
         _l("Transfer orders from"),
         filters=[strip],
@@ -179,6 +181,12 @@ class SettingsForm(FlaskForm):
     )
     mail_subject = StringField(_l("Subject"), filters=[strip])
     mail_body = TextAreaField(_l("Text"))
+    mail_credit_note_subject = StringField(
+        _l("Subject of credit notes"), filters=[strip], description=_l("Empty: the standard text.")
+    )
+    mail_credit_note_body = TextAreaField(
+        _l("Text of credit notes"), description=_l("Empty: the standard text.")
+    )
     notify_recipients = StringField(
         _l("Send notifications to"),
         filters=[strip],
@@ -227,6 +235,7 @@ def initial_data(integration, states) -> dict:
     tolerance = str(stored.get("rounding_tolerance", ENGINE_DEFAULTS.rounding_tolerance))
     customers, products = rules(integration, "customers"), rules(integration, "products")
     data.update(
+        shop_id=stored.get("shop_id") or "",  # empty: the integration's own id (the field's placeholder)
         activation_date=stored.get("activation_date") or "",
         match_b2c=stored.get("match_b2c") or ENGINE_DEFAULTS.match_b2c,
         match_b2b=stored.get("match_b2b") or ENGINE_DEFAULTS.match_b2b,
@@ -300,6 +309,8 @@ def settings_from(form, states) -> tuple[dict, dict[str, str]]:
             paid.append(method)
     values["payment_terms_by_method"] = by_method
     values["paid_methods"] = paid
+    if form.shop_id.raw_data:  # only when the page showed the field: else the stored shop id stays
+        values["shop_id"] = form.shop_id.data or None
     values["invoice_mail"] = {
         "enabled": bool(form.mail_enabled.data),
         **{key: form[f"mail_{key}"].data or "" for key in MAIL_FIELDS},

@@ -16,6 +16,7 @@ from portal.connectors import StaticCredentials, system_module
 from portal.connectors.base import OSS_COUNTRIES, Choice
 from portal.connectors.errors import ConnectorError
 from portal.connectors.sources import RemoteWebhook, SourceConnector
+from portal.engine.documents import order_reference
 from portal.extensions import db
 from portal.integrations import operations as setup_operations
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
@@ -320,6 +321,9 @@ class SettingsContext:
     can_order: bool
     can_oss: bool
     system_name: str
+    shop_id: str  # in the references, as they are now
+    shop_id_locked: bool  # the integration has transfers: the shop id may no longer change
+    reference: str  # an example reference, for order 1001
     setup_id: int = 0
     oss_template_id: int | None = None  # the setup's OSS template (the link next to the OSS setting)
     oss_countries: tuple[str, ...] = ()  # the countries it names a product group for (names: msgids)
@@ -331,6 +335,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
     stored = list((integration.settings or {}).get("states") or {})
     standard = ORDER_STATES.get(integration.source_system, ())
     states = tuple(standard) + tuple(state for state in stored if state not in standard)
+    shop_id = integrations.shop_id(integration)
     terms, failure = None, None
     oss_template = setup.template("oss")  # None for a setup from before it (the wizard page adds the row)
     try:
@@ -345,6 +350,9 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         can_order=system.capabilities.orders,
         can_oss=system.capabilities.oss,
         system_name=system.name,
+        shop_id=shop_id,
+        shop_id_locked=integrations.shop_id_locked(integration),
+        reference=order_reference(integration.source_system, shop_id, "1001"),
         setup_id=setup.id,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
@@ -367,7 +375,9 @@ def save_settings(
     terms = {choice.value for choice in context.payment_terms or []}
     try:
         if errors:  # the form's own: still run the settings' checks, to show every message at once
-            integrations.clean_settings(merged, integration.setup, integration.source_system, terms)
+            integrations.clean_settings(
+                merged, integration.setup, integration.source_system, terms, integration
+            )
         else:  # validates (once) and saves, or raises before anything is written
             integrations.update_settings(
                 integration, merged, smtp_password=smtp_password or None, payment_terms=terms

@@ -55,7 +55,10 @@ def make_connector(app, redis, token="demo", sleeps=None, **settings):  # noqa: 
         sleep=(sleeps.append if sleeps is not None else lambda s: None),
         backoff=0.01,
     )
-    return CONNECTOR(context)
+    connector = CONNECTOR(context)
+    # The shared bucket refills on Redis' clock, so its waits are real; `sleeps` records the retries'.
+    connector.rest.limiter.sleep = time.sleep
+    return connector
 
 
 @pytest.fixture
@@ -177,6 +180,10 @@ def test_cancel_and_bad_tokens_are_refused_with_a_clear_message(app, client, red
         finish_connect(settings, {"token": "made-up"}, callback, transport=SandboxTransport(app))
     assert caught.value.status == 401
     assert client.get("/sandbox/e-conomic/_connect/requestaccess.aspx?appPublicToken=nope").status_code == 400
+    elsewhere = start_connect(
+        settings, "//evil.example/cb", state="s"
+    )  # a known app, but no address of its own
+    assert client.get(elsewhere).status_code == 400
 
 
 def test_revoked_grant_and_wrong_app_secret_raise_authentication_error(app, client, db, redis):

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
+from portal.connectors import ConnectorContext, StaticCredentials
 from portal.connectors.errors import TransientError
-from portal.connectors.ratelimit import RateLimit, RateLimiter
+from portal.connectors.ratelimit import RateLimit, RateLimiter, configured_limit, limiter_for, per_second
 
 
 def test_burst_up_to_capacity_then_waits(redis):
@@ -58,3 +59,23 @@ def test_many_workers_together_stay_under_the_limit(redis):
     for index in range(len(granted)):
         window = [t for t in granted if granted[index] - 0.5 < t <= granted[index]]
         assert len(window) <= 10 + 10 * 0.5 + 1
+
+
+def test_how_connectors_build_their_limiter(redis):
+    waits = []
+    context = ConnectorContext(
+        base_url="", credentials=StaticCredentials({}), redis=redis, sleep=waits.append
+    )
+    limiter = limiter_for(context, "shopify:a.myshopify.com", per_second(2.0))
+    assert limiter.key == "bogbro:ratelimit:shopify:a.myshopify.com" and limiter.sleep == waits.append
+    assert (
+        limiter_for(ConnectorContext(base_url="", credentials=StaticCredentials({})), "x", RateLimit(1, 1))
+        is None
+    )
+    # e-conomic: one request per 1/rate seconds; WooCommerce: a burst of the whole rate
+    assert per_second(4.0) == RateLimit(1, 0.25) and per_second(4.0, burst=4) == RateLimit(4, 1.0)
+    default = RateLimit(36, 20.0)
+    assert configured_limit({}, default) == default
+    assert configured_limit({"rate_limit_requests": "3", "rate_limit_seconds": 1}, default) == RateLimit(
+        3, 1.0
+    )

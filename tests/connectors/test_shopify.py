@@ -1,6 +1,7 @@
 """The Shopify connector against the Shopify sandbox, over real HTTP (in-process WSGI, or loopback), and the
 sandbox's signed webhook deliveries caught by a small receiving app of the test's own on a loopback port."""
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,13 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from portal.connectors import ConnectorContext, StaticCredentials, available_systems, get_system
-from portal.connectors.errors import AuthenticationError, ConfigurationError, NotFound, ValidationError
+from portal.connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFound,
+    TransientError,
+    ValidationError,
+)
 from portal.connectors.shopify import (
     CONNECTOR,
     SYSTEM,
@@ -228,12 +235,51 @@ def test_install_refusals(app, client, db):
     assert unknown.status_code == 400 and "ikke registreret" in unknown.get_data(as_text=True)
     greedy = client.get(start_connect({**SETTINGS, "scopes": "read_orders,read_everything"}, callback, "s"))
     assert greedy.status_code == 400
+    elsewhere = client.get(start_connect(SETTINGS, "ftp://shop.example/cb", "s"))
+    assert elsewhere.status_code == 400 and "returadresse er ikke tilladt" in elsewhere.get_data(as_text=True)
     with pytest.raises(ConfigurationError, match="SHOPIFY_CLIENT_ID"):
         start_connect({**SETTINGS, "client_id": None}, callback, "s")
     with pytest.raises(ConfigurationError, match="too old"):
         stale = {"code": "x", "shop": SHOP, "state": "s", "timestamp": str(int(time.time()) - 90_000)}
         stale["hmac"] = sandbox.sign_query(stale, SECRET)
         finish_connect(SETTINGS, stale, callback, SandboxTransport(app))
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "error", "message"),
+    [
+        (
+            400,
+            {"error": "invalid_request", "error_description": "used"},
+            AuthenticationError,
+            "invalid_request: used",
+        ),
+        (401, {"errors": "[API] Invalid API key"}, AuthenticationError, "[API] Invalid API key"),
+        (403, {"errors": "Forbidden"}, AuthenticationError, "Forbidden"),
+        (404, {"errors": "Not Found"}, NotFound, "Not Found"),
+        (422, {"errors": {"code": ["is invalid"]}}, ConfigurationError, "code is invalid"),
+        (429, {"errors": "Exceeded 2 calls per second"}, TransientError, "rate limit"),
+        (502, {"errors": "Bad Gateway"}, TransientError, "answered 502"),
+        (None, None, TransientError, "could not be reached"),
+    ],
+)
+def test_the_code_exchange_classifies_failures_as_every_call_does(status, answer, error, message):
+    """The token request goes through ApiClient (no retries: the merchant is waiting); only OAuth's 400
+    (a bad client or a used code) is a refused grant rather than a validation error."""
+    sent = []
+
+    def shopify(request):
+        sent.append(request)
+        if status is None:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(status, json=answer)
+
+    params = {"code": "abc", "shop": SHOP, "state": "s", "timestamp": str(int(time.time()))}
+    params["hmac"] = sandbox.sign_query(params, SECRET)
+    with pytest.raises(error, match=re.escape(message)) as refused:
+        finish_connect(SETTINGS, params, "http://localhost/cb", httpx.MockTransport(shopify))
+    assert refused.value.status == status and refused.value.system == "Shopify"
+    assert len(sent) == 1 and sent[0].url == SETTINGS["token_url"]
 
 
 def test_verify_and_a_wrong_token(app, redis, shopify, db):
@@ -255,12 +301,16 @@ def test_verify_and_a_wrong_token(app, redis, shopify, db):
 
 
 def test_uninstall_revokes_the_token_and_fires_app_uninstalled(app, redis, shopify, receiver, run_jobs):
+    other = make_connector(
+        app, redis, {"shop": "anden-butik.myshopify.com", **sandbox.issue_token("anden-butik.myshopify.com")}
+    )
     shopify.register_webhooks(receiver.url, SECRET)
     sandbox.uninstall(SHOP)
     run_jobs()
     assert receiver.topics() == ["app/uninstalled"]
     with pytest.raises(AuthenticationError):
         shopify.verify()
+    assert other.verify()["domain"] == "anden-butik.myshopify.com"  # another shop's install is untouched
 
 
 # --- orders ------------------------------------------------------------------------------------------------

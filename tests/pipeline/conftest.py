@@ -3,19 +3,23 @@ filled from the system's own choices, and a WooCommerce shop linked to it by an 
 
 import json
 import uuid
+from contextlib import contextmanager
+from datetime import datetime
 
 import httpx
 import pytest
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
 
 from portal.integrations import operations as setup_operations
 from portal.integrations.connections import connector_for
-from portal.models import Connection, OrderIntegration
+from portal.models import Connection, OrderIntegration, Transfer
 from portal.pipeline import operations
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import connect_sandbox
+from tests.engine.factories import wc_order
 
 # Template field -> the label to pick (else the first choice), per system.
 PREFERRED = {
@@ -110,6 +114,83 @@ def feed(integration, payload, delivery_id=None, topic="order.updated"):
         str(payload.get("id", "")),
         json.dumps(payload),
     )
+
+
+def order(**kwargs):
+    """Order 5001 as the WooCommerce sandbox sends it: two mugs and a teapot, GLS shipping, 25 % VAT."""
+    values = {
+        "items": [
+            ("Keramikkrus, blå", "KRUS-01", 2, "160.00", "40.00"),
+            ("Tekande", "TE-02", 1, "240.00", "60.00"),
+        ],
+        "shipping": [("GLS Pakkeshop", "39.20", "9.80")],
+        "number": "5001",
+        "date_gmt": "2026-11-20T10:00:00",
+    }
+    values.update(kwargs)
+    return wc_order(**values)
+
+
+def transfers_in_each_status(db, integration, run_jobs, *more):
+    """Feeds `integration` (an e-conomic setup that books): 5001 and 5002 done, 5003 skipped (pending
+    payment), 5004 needing attention (its new product's group is gone in e-conomic: a configuration
+    error). `more` are (integration, order) pairs fed along with the first three."""
+    feed(integration, order())
+    feed(integration, order(number="5002"))
+    skipped = order(number="5003")
+    skipped["status"] = "pending"
+    feed(integration, skipped)
+    for other, payload in more:
+        feed(other, payload)
+    run_jobs()
+    goods = integration.setup.template("goods")
+    chosen = goods.values
+    goods.values = {"product_group": "999"}
+    db.session.commit()
+    feed(integration, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    run_jobs()
+    goods.values = chosen
+    db.session.commit()
+
+
+def transfer_row(integration, number: str, **fields) -> Transfer:
+    """A transfer of order `number` as the database holds it (nothing sent anywhere); `fields` set the
+    rest, e.g. status."""
+    return Transfer(
+        account_id=integration.account_id,
+        integration=integration,
+        kind="invoice",
+        source_ref=number,
+        order_ref=number,
+        order_number=number,
+        **fields,
+    )
+
+
+def backdate(db, order_number: str, created_at: datetime) -> None:
+    """Let the transfer of `order_number` have been created at `created_at`."""
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == order_number))
+    transfer.created_at = created_at
+    db.session.commit()
+
+
+@contextmanager
+def queued_behind_a_lock(db, redis, integration, payload):
+    """The transfer of `payload` (an order in a state that transfers), queued while another worker holds
+    its lock: inside the block it stays `pending` whatever runs; the lock is released when the block ends.
+    The order arrives unpaid first (skipped), so the transfer exists before the lock is taken."""
+    operations.process_event(feed(integration, {**payload, "status": "pending"}).id)  # not transferring
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(payload["number"])))
+    assert transfer.status == "skipped"
+    lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
+    assert lock.acquire(blocking=False)  # another worker holds it
+    try:
+        operations.process_event(feed(integration, payload).id)  # now it transfers: queued
+        db.session.expire_all()
+        assert transfer.status == "pending"
+        yield transfer
+    finally:
+        lock.release()
 
 
 def release_scheduled(redis):

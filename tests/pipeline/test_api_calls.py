@@ -4,8 +4,7 @@ itself adds is nothing beyond draft + book; the rest is each connector's own nev
 import pytest
 
 from portal.sandbox.transport import SandboxTransport
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import feed, make_integration, make_setup, order
 
 # system -> the requests of one steady-state order (draft + book), as the connectors make them today
 EXPECTED = {

@@ -4,8 +4,7 @@
 from sqlalchemy import select
 
 from portal.models import AuditEvent, Connection, OrderIntegration, Transfer
-from tests.pipeline.conftest import feed, make_integration, make_setup, remote
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote, transfer_row
 
 
 def by_number(db) -> dict[str, Transfer]:
@@ -37,18 +36,7 @@ def test_retry_matching_queues_exactly_the_matching_not_done_transfers(
         ),
         setup=make_setup(other_account, "dinero"),
     )
-    db.session.add(
-        Transfer(
-            account_id=other_account.id,
-            integration=theirs,
-            kind="invoice",
-            source_ref="9001",
-            order_ref="9001",
-            order_number="9001",
-            status="needs_attention",
-            error_kind="configuration",
-        )
-    )
+    db.session.add(transfer_row(theirs, "9001", status="needs_attention", error_kind="configuration"))
     db.session.commit()
     before = by_number(db)
     assert {n: t.status for n, t in before.items()} == {

@@ -8,32 +8,19 @@ from sqlalchemy import func, select
 
 from portal.models import SourceEvent, Transfer, TransferLog
 from portal.pipeline import operations
-from tests.engine.factories import wc_order
 from tests.pipeline.conftest import (
     faults,
     feed,
     make_integration,
     make_setup,
+    order,
+    queued_behind_a_lock,
     release_scheduled,
     remote,
     shop_order,
 )
 
 REF = "WC-12-5001"
-
-
-def order(**kwargs):
-    values = {
-        "items": [
-            ("Keramikkrus, blå", "KRUS-01", 2, "160.00", "40.00"),
-            ("Tekande", "TE-02", 1, "240.00", "60.00"),
-        ],
-        "shipping": [("GLS Pakkeshop", "39.20", "9.80")],
-        "number": "5001",
-        "date_gmt": "2026-11-20T10:00:00",
-    }
-    values.update(kwargs)
-    return wc_order(**values)
 
 
 def only_transfer(db):
@@ -370,19 +357,11 @@ def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
 
 def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_booked, run_jobs, redis):
     integration = make_integration(db, account, setup_booked)
-    operations.process_event(feed(integration, {**order(), "status": "pending"}).id)  # not transferring
-    transfer = only_transfer(db)
-    assert transfer.status == "skipped"
-    lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
-    assert lock.acquire(blocking=False)
-    try:
-        feed(integration, order())  # now `processing`: the transfer is decided and posted … or not: held
-        run_jobs()
+    with queued_behind_a_lock(db, redis, integration, order()) as transfer:
+        run_jobs()  # the worker's run_transfer finds the lock taken and leaves the transfer alone
         db.session.expire_all()
         assert transfer.status == "pending" and transfer.attempts == 0
         assert remote(setup_booked).find_invoice(REF) is None
-    finally:
-        lock.release()
     operations.run_transfer(transfer.id)
     db.session.expire_all()
     assert transfer.status == "done"

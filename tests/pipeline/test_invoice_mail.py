@@ -15,8 +15,9 @@ from sqlalchemy import select
 from portal.models import Transfer, TransferLog
 from portal.pipeline import invoice_mail, operations
 from portal.pipeline import settings as pipeline_settings
-from tests.pipeline.conftest import feed, make_integration, make_setup, release_scheduled, remote
-from tests.pipeline.test_economic_pipeline import REF, feed_refund, order, refund_event
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, release_scheduled, remote
+from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
+from tests.shops.test_shops import settings_form
 
 USER, PASSWORD = "shop@testbutikken.dk", "smtp-secret"
 
@@ -347,11 +348,8 @@ def test_a_worker_that_died_while_sending_does_not_send_again(db, account, setup
     assert len(smtp.messages) == 1
 
 
-def test_a_credit_note_is_mailed_too(db, account, setup_booked, run_jobs, shop_smtp):
-    smtp, port = shop_smtp
-    integration = mailing_integration(
-        db, account, setup_booked, port, credit_note_subject="Kreditnota {invoice_number}"
-    )
+def booked_then_refunded(integration, run_jobs):
+    """Order 5001 booked, then its teapot refunded: the credit note is booked (and mailed) too."""
     payload = order()
     feed(integration, payload)
     run_jobs()
@@ -360,6 +358,14 @@ def test_a_credit_note_is_mailed_too(db, account, setup_booked, run_jobs, shop_s
         integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])
     )
     run_jobs()
+
+
+def test_a_credit_note_is_mailed_too(db, account, setup_booked, run_jobs, shop_smtp):
+    smtp, port = shop_smtp
+    integration = mailing_integration(
+        db, account, setup_booked, port, credit_note_subject="Kreditnota {invoice_number}"
+    )
+    booked_then_refunded(integration, run_jobs)
     credit = the_transfer(db, "credit_note")
     assert credit.status == "done" and credit.mailed, credit.error_message
     assert len(smtp.messages) == 2
@@ -369,6 +375,54 @@ def test_a_credit_note_is_mailed_too(db, account, setup_booked, run_jobs, shop_s
     assert filename == f"Kreditnota-{credit.booked_number}.pdf"
     check_pdf(data, credit.booked_number)
     assert b"Kreditnota" in data
+
+
+def test_the_credit_note_texts_from_the_settings_page_are_used(
+    db, account, owner_client, setup_booked, run_jobs, shop_smtp
+):
+    """The settings page saves a subject and a text of the credit note's own (their placeholders checked as
+    the invoice's are); a refund's credit note is mailed with them, the invoice with the invoice's."""
+    smtp, port = shop_smtp
+    integration = mailing_integration(db, account, setup_booked, port)
+    url = f"/shops/integrations/{integration.id}"
+    mail = mail_settings(
+        port,
+        body="Tak for ordre {order_number}.",  # the page checks what the other tests store directly
+        credit_note_subject="Kreditnota {invoice_number} til ordre {order_number}",
+        credit_note_body="Her er kreditnota {invoice_number} fra {shop_name}.\r\nVenlig hilsen",
+    )
+    form = settings_form(
+        db,
+        integration,
+        state_processing="booked",
+        state_completed="booked",
+        customers_create="y",
+        products_create="y",
+        mail_password=PASSWORD,
+        **{f"mail_{key}": str(value) for key, value in mail.items() if key != "enabled"},
+        **{"payments-1-paid": None},
+    )
+    refused = owner_client.post(url, data={**form, "mail_credit_note_body": "Kreditnota {nummer}"})
+    assert refused.status_code == 400 and "Ukendt pladsholder {nummer}" in refused.get_data(as_text=True)
+    saved = owner_client.post(url, data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    db.session.expire_all()
+    stored = integration.settings["invoice_mail"]
+    assert stored["credit_note_subject"] == "Kreditnota {invoice_number} til ordre {order_number}"
+    assert stored["credit_note_body"] == "Her er kreditnota {invoice_number} fra {shop_name}.\nVenlig hilsen"
+    page = owner_client.get(url).get_data(as_text=True)
+    assert 'value="Kreditnota {invoice_number} til ordre {order_number}"' in page
+    assert "Emne for kreditnotaer" in page and "Tekst for kreditnotaer" in page
+
+    booked_then_refunded(integration, run_jobs)
+    invoice, credit = the_transfer(db), the_transfer(db, "credit_note")
+    assert credit.status == "done" and credit.mailed, invoice.error_message or credit.error_message
+    assert [m["Subject"] for m in smtp.messages] == [
+        f"Faktura {invoice.booked_number} fra Testbutikken",
+        f"Kreditnota {credit.booked_number} til ordre 5001",
+    ]
+    text = smtp.messages[1].get_body(("plain",)).get_content().replace("\r\n", "\n")  # as sent over SMTP
+    assert f"Her er kreditnota {credit.booked_number} fra Testbutikken.\nVenlig hilsen" in text
 
 
 def test_dinero_invoices_are_mailed_with_dineros_pdf(db, account, run_jobs, shop_smtp):

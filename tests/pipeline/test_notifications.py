@@ -12,8 +12,7 @@ from portal.models import OrderIntegration, Transfer
 from portal.pipeline import notifications, operations
 from portal.queue import get_queue
 from tests.conftest import make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import feed, make_integration, make_setup, order
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Transfer
-from tests.pipeline.conftest import feed, make_integration, make_setup, remote
-from tests.pipeline.test_economic_pipeline import REF, feed_refund, order, refund_event
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
 
 SYSTEMS = ["dinero", "dynaccount"]
 

@@ -11,8 +11,14 @@ from portal.models import Connection, OrderIntegration, Transfer
 from portal.pipeline.filters import day_start, today
 from portal.pipeline.overview import account_overview
 from tests.conftest import login
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import (
+    backdate,
+    feed,
+    make_integration,
+    make_setup,
+    order,
+    transfers_in_each_status,
+)
 
 
 def _card(client) -> str:
@@ -24,25 +30,9 @@ def _card(client) -> str:
 def transfers_of_today(db, account, run_jobs):
     """Two done, one skipped, one needing attention (a product group deleted in e-conomic) — and one done
     yesterday (Danish time), which today's figures leave out."""
-    setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
-    feed(integration, order(number="5002"))
-    skipped = order(number="5003")
-    skipped["status"] = "pending"
-    feed(integration, skipped)
-    feed(integration, order(number="5009"))
-    run_jobs()
-    goods = setup.template("goods")
-    chosen = goods.values
-    goods.values = {"product_group": "999"}
-    db.session.commit()
-    feed(integration, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
-    run_jobs()
-    goods.values = chosen
-    old = db.session.scalar(select(Transfer).where(Transfer.order_number == "5009"))
-    old.created_at = day_start(today()) - timedelta(minutes=1)  # 23:59 yesterday in Copenhagen
-    db.session.commit()
+    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    transfers_in_each_status(db, integration, run_jobs, (integration, order(number="5009")))
+    backdate(db, "5009", day_start(today()) - timedelta(minutes=1))  # 23:59 yesterday in Copenhagen
     return integration
 
 

@@ -12,8 +12,7 @@ from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import login
 from tests.engine.factories import wc_order
 from tests.engine.test_invoice import rounding_order
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import feed, make_integration, make_setup, order
 
 
 def shop_order(app, payload: dict, number: str) -> dict:

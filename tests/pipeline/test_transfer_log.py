@@ -5,8 +5,7 @@ from sqlalchemy import select
 
 from portal.models import Transfer
 from tests.conftest import login, make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import feed, make_integration, make_setup, order
 
 
 def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account, run_jobs):

@@ -3,13 +3,10 @@ updates itself while the worker runs the transfer and stops polling once it is d
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
-from portal.models import Transfer
 from portal.pipeline import operations
 from tests.conftest import PASSWORD, make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, queued_behind_a_lock
 
 pytestmark = pytest.mark.browser
 
@@ -21,24 +18,15 @@ def test_filters_and_live_rows(page, db, account, run_jobs, redis):
     skipped["status"] = "pending"
     feed(integration, skipped)
     run_jobs()
-    operations.process_event(feed(integration, {**order(), "status": "pending"}).id)  # not transferring
-    queued = db.session.scalar(select(Transfer).where(Transfer.order_number == "5001"))
-    lock = redis.lock(f"bogbro:lock:transfer:{queued.id}", timeout=60)
-    assert lock.acquire(blocking=False)  # another worker holds it: it stays queued
-    operations.process_event(feed(integration, order()).id)
-    db.session.expire_all()
-    assert queued.status == "pending"
-
-    page.goto("/login")
-    page.get_by_label("E-mail").fill("ejer@kunde.dk")
-    page.get_by_label("Adgangskode").fill(PASSWORD)
-    page.get_by_role("button", name="Log ind").click()
-    page.wait_for_url("**/dashboard")
-    page.goto("/transfers")
-    row = page.locator(f"#transfer-{queued.id}")
-    assert "I kø" in row.inner_text() and row.get_attribute("class") == "live"
-
-    lock.release()
+    with queued_behind_a_lock(db, redis, integration, order()) as queued:
+        page.goto("/login")
+        page.get_by_label("E-mail").fill("ejer@kunde.dk")
+        page.get_by_label("Adgangskode").fill(PASSWORD)
+        page.get_by_role("button", name="Log ind").click()
+        page.wait_for_url("**/dashboard")
+        page.goto("/transfers")
+        row = page.locator(f"#transfer-{queued.id}")
+        assert "I kø" in row.inner_text() and row.get_attribute("class") == "live"
     operations.run_transfer(queued.id)  # the worker finishes it; the row notices by itself
     expect(row).to_contain_text("Færdig", timeout=10_000)
     expect(row).not_to_have_class("live")

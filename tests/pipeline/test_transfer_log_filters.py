@@ -10,8 +10,15 @@ from sqlalchemy import select
 from portal.models import Connection, OrderIntegration, Transfer
 from portal.pipeline import operations
 from portal.pipeline.filters import TransferFilters, transfer_page
-from tests.pipeline.conftest import feed, make_integration, make_setup
-from tests.pipeline.test_economic_pipeline import order
+from tests.pipeline.conftest import (
+    backdate,
+    make_integration,
+    make_setup,
+    order,
+    queued_behind_a_lock,
+    transfer_row,
+    transfers_in_each_status,
+)
 
 
 def orders_in(page: str) -> list[str]:
@@ -26,23 +33,8 @@ def log(db, account, run_jobs):
     integration = make_integration(db, account, setup)
     second = make_integration(db, account, setup, shop_id="13")
     second.name = "Anden butik"
-    feed(integration, order())
-    feed(integration, order(number="5002"))
-    skipped = order(number="5003")
-    skipped["status"] = "pending"
-    feed(integration, skipped)
-    feed(second, order(number="6001"))
-    run_jobs()
-    goods = setup.template("goods")
-    chosen = goods.values
-    goods.values = {"product_group": "999"}
-    db.session.commit()
-    feed(integration, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
-    run_jobs()
-    goods.values = chosen
-    old = db.session.scalar(select(Transfer).where(Transfer.order_number == "5002"))
-    old.created_at = datetime(2026, 1, 10, 22, 30, tzinfo=UTC)  # 23:30 in Copenhagen
-    db.session.commit()
+    transfers_in_each_status(db, integration, run_jobs, (second, order(number="6001")))
+    backdate(db, "5002", datetime(2026, 1, 10, 22, 30, tzinfo=UTC))  # 23:30 in Copenhagen
     return integration, second
 
 
@@ -87,18 +79,7 @@ def test_pages_by_keyset(owner_client, db, account):
     integration = OrderIntegration(
         account_id=account.id, connection=shop, setup=make_setup(account, "dinero")
     )
-    db.session.add_all(
-        Transfer(
-            account_id=account.id,
-            integration=integration,
-            kind="invoice",
-            source_ref=str(n),
-            order_ref=str(n),
-            order_number=str(n),
-            status="done",
-        )
-        for n in range(1, 206)
-    )
+    db.session.add_all(transfer_row(integration, str(n), status="done") for n in range(1, 206))
     db.session.commit()
 
     first = owner_client.get("/transfers").get_data(as_text=True)
@@ -124,25 +105,15 @@ def test_pages_by_keyset(owner_client, db, account):
 
 
 def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, redis):
-    setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    operations.process_event(feed(integration, {**order(), "status": "pending"}).id)  # not transferring
-    transfer = db.session.scalar(select(Transfer))
-    lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
-    assert lock.acquire(blocking=False)  # another worker holds it: the transfer stays queued
-    operations.process_event(feed(integration, order()).id)
-    db.session.expire_all()
-    assert transfer.status == "pending"
-
-    page = owner_client.get("/transfers").get_data(as_text=True)
-    row = f'hx-get="/transfers/{transfer.id}/row" hx-trigger="every 2s"'
-    assert row in page
-    detail = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
-    assert f'hx-get="/transfers/{transfer.id}/live" hx-trigger="every 2s"' in detail
-    fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
-    assert fragment.lstrip().startswith(f'<tr id="transfer-{transfer.id}"') and row in fragment
-
-    lock.release()
+    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    with queued_behind_a_lock(db, redis, integration, order()) as transfer:
+        page = owner_client.get("/transfers").get_data(as_text=True)
+        row = f'hx-get="/transfers/{transfer.id}/row" hx-trigger="every 2s"'
+        assert row in page
+        detail = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+        assert f'hx-get="/transfers/{transfer.id}/live" hx-trigger="every 2s"' in detail
+        fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
+        assert fragment.lstrip().startswith(f'<tr id="transfer-{transfer.id}"') and row in fragment
     operations.run_transfer(transfer.id)
     fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
     assert "Færdig" in fragment and "hx-trigger" not in fragment  # finished: the polling stops

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from portal.models import SandboxRecord, Transfer
 from portal.pipeline import operations
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, remote
-from tests.pipeline.test_economic_pipeline import REF, order
+from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
+from tests.pipeline.test_economic_pipeline import REF
 
 RQ = Path(sys.executable).parent / "rq"
 

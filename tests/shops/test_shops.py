@@ -15,7 +15,7 @@ from portal.sandbox import shopify as shopify_sandbox
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from portal.sandbox.woocommerce import Shop
 from tests.conftest import login
-from tests.pipeline.conftest import make_setup, remote
+from tests.pipeline.conftest import make_setup, remote, transfer_row
 
 HTMX = {"HX-Request": "true"}
 PASSWORD = "smtp-hemmelig-1234"
@@ -308,6 +308,7 @@ def test_settings_round_trip(owner_client, db, integration):
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
         "subject": "Faktura {invoice_number}",
         "body": "Hej {customer_name}\nTak for ordre {order_number} hos {shop_name}.",
+        "credit_note_subject": "", "credit_note_body": "",  # empty: the standard texts
     }  # fmt: skip
     assert settings["notify"] == {
         "recipients": ["bogholder@example.dk", "ejer@example.dk"], "error_digest": True, "daily_report": False
@@ -357,8 +358,11 @@ INVALID = {
     "mail_sender": ("ikke en adresse", "En e-mailadresse, evt. med et navn"),
     "mail_subject": ("Faktura {nummer}", "Ukendt pladsholder {nummer}"),
     "mail_body": ("Tak {", "En { eller } uden sin partner"),
+    "mail_credit_note_subject": ("Kreditnota {kunde}", "Ukendt pladsholder {kunde}"),
+    "mail_credit_note_body": ("x" * 5001, "Brug højst 5000 tegn."),
     "mail_host": ("", "Skal bruges for at sende fakturamails."),
     "notify_recipients": ("bogholder@, ok@example.dk", "Ikke en e-mailadresse: bogholder@"),
+    "shop_id": ("12 3", "Op til 20 bogstaver, cifre eller bindestreger."),
 }
 
 
@@ -427,6 +431,44 @@ def test_oss_is_refused_where_the_accounting_system_cannot_book_it(owner_client,
         f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
     )
     assert refused.status_code == 400 and "Dinero kan ikke bogføre OSS-salg." in body(refused)
+
+
+def test_the_shop_id_can_change_only_until_the_first_transfer(owner_client, db, integration):
+    url = f"/shops/integrations/{integration.id}"
+    page = body(owner_client.get(url))
+    assert "Butiks-id" in page and f"WC-{integration.id}-1001" in page  # its own id until one is chosen
+    assert re.search(rf'name="shop_id"[^>]*placeholder="{integration.id}"', page)
+    assert "Det kan kun ændres, indtil den første ordre er overført" in page
+
+    # Linked again: the shop id of the earlier link, so its documents are recognised by their references.
+    saved = owner_client.post(url, data=settings_form(db, integration, shop_id="12"))
+    assert saved.status_code == 302, body(saved)
+    db.session.expire_all()
+    assert integration.settings["shop_id"] == "12"
+    page = body(owner_client.get(url))
+    assert "WC-12-1001" in page and 'value="12"' in page
+
+    db.session.add(transfer_row(integration, "727", status="skipped"))
+    db.session.commit()
+    page = body(owner_client.get(url))
+    assert "<strong>12</strong>" in page and 'name="shop_id"' not in page  # shown, not editable
+    assert "Det kan ikke længere ændres" in page
+
+    # The page without the field keeps it; a changed one (e.g. from an old page) is refused, nothing saved.
+    kept = owner_client.post(url, data=settings_form(db, integration, poll_minutes="7"))
+    assert kept.status_code == 302, body(kept)
+    db.session.expire_all()
+    assert integration.settings["shop_id"] == "12" and integration.settings["poll_minutes"] == 7
+    for changed in ("13", ""):  # empty would mean the integration's own id: a change too
+        refused = owner_client.post(
+            url, data=settings_form(db, integration, shop_id=changed, poll_minutes="8")
+        )
+        assert refused.status_code == 400
+        assert "kan ikke længere ændres: der er overført ordrer med det i deres referencer" in body(refused)
+    db.session.expire_all()
+    assert integration.settings["shop_id"] == "12" and integration.settings["poll_minutes"] == 7
+    same = owner_client.post(url, data=settings_form(db, integration, shop_id="12", poll_minutes="9"))
+    assert same.status_code == 302, body(same)
 
 
 def test_members_and_other_accounts(app, client, db, account, member, other_account, integration):

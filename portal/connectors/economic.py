@@ -18,6 +18,7 @@ import hashlib
 import json
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -56,7 +57,7 @@ from portal.connectors.errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from portal.connectors.http import DEFAULT_TIMEOUT, client_for, pdf_content
+from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient, client_for, pdf_content
 from portal.connectors.ratelimit import limiter_for, per_second
 
 KEY = "e-conomic"
@@ -378,12 +379,18 @@ class EconomicConnector(AccountingConnector):
         }
         self.rest = client_for(context, base_url=context.base_url, **common)
         apis_url = (settings.get("apis_url") or "https://apis.e-conomic.com").rstrip("/")
-        self.apis = client_for(context, base_url=apis_url + JOURNALS_API, **common)
+        self._apis_options = {"base_url": apis_url + JOURNALS_API, **common}
         self._years: list[dict] | None = None
+
+    @cached_property
+    def apis(self) -> ApiClient:
+        """The journals service's client, made when a journal is booked (not for every transfer)."""
+        return client_for(self.context, **self._apis_options)
 
     def close(self):
         self.rest.close()
-        self.apis.close()
+        if "apis" in self.__dict__:
+            self.apis.close()
 
     # --- plumbing ---
 

@@ -21,16 +21,29 @@ def get_queue(name: str = "default") -> Queue:
 
 def enqueue_after_commit(func: str, *args, queue: str = "default", **kwargs) -> None:
     """Queue `func` (a dotted path into workers.jobs) with plain-data arguments after the next commit."""
+    _pending(queue, func, args, kwargs, None)
+
+
+def enqueue_once_after_commit(func: str, *args, flag: str, flag_seconds: int, queue: str = "default") -> None:
+    """As enqueue_after_commit, unless the Redis key `flag` is set: then a job queued earlier (or running)
+    does this work. The flag is set when the job is queued, expires after `flag_seconds` (a worker that
+    died holding it), and the job clears it once it finds no more work (portal.pipeline.operations.drain)."""
+    _pending(queue, func, args, {}, (flag, flag_seconds))
+
+
+def _pending(queue, func, args, kwargs, once) -> None:
     session = db.session()
     session.info.setdefault(PENDING_KEY, []).append(
-        (current_app._get_current_object(), queue, func, args, kwargs)
+        (current_app._get_current_object(), queue, func, args, kwargs, once)
     )
 
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_pending(session):
-    for app, queue, func, args, kwargs in session.info.pop(PENDING_KEY, []):
+    for app, queue, func, args, kwargs, once in session.info.pop(PENDING_KEY, []):
         with app.app_context():
+            if once is not None and not get_redis().set(once[0], "1", nx=True, ex=once[1]):
+                continue
             get_queue(queue).enqueue(func, *args, **kwargs)
 
 

@@ -73,6 +73,13 @@ def process_event(event_id: int) -> None:
 
 
 @job
+def drain_events(integration_id: int) -> int:
+    from portal.pipeline.operations import drain
+
+    return drain(integration_id)
+
+
+@job
 def run_transfer(transfer_id: int) -> None:
     from portal.pipeline.operations import run_transfer as run
 

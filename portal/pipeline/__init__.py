@@ -1,6 +1,6 @@
 """The transfer pipeline: webshop orders and refunds → documents in the accounting systems, once.
 
-    operations.py    record_event → process_event → run_transfer (checkpointed posting), retries, the
+    operations.py    record_event → drain → process_event → run_transfer (checkpointed posting), retries, the
                      watchdog (requeue_stuck), refunds (credit notes), the reconciliation poll, preview
     settings.py      an order integration's stored settings → the engine's IntegrationSettings; templates
     integrations.py  creating order integrations and changing their settings (audited)

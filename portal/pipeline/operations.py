@@ -1,14 +1,18 @@
 """The transfer pipeline: raw events in, exactly one accounting document per order (and per refund) out.
 
     record_event   store the raw payload (deduplicated on the sender's delivery id), commit, then queue
+                   the integration's drain job unless one is queued or running already
+    drain          one job at a time per integration: process its unprocessed events, oldest first
     process_event  normalise, decide (state, activation date) and upsert the Transfer; then post it at once
                    (later runs — retries, resumes, credit notes woken up — are run_transfer jobs)
     run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
-                   step — customer → products → draft → book → payment → mail (invoice_mail.py) —
-                   committing a checkpoint after each; the document "order" stops after customer →
-                   products → order, and a later state turns that order into the draft (e-conomic's
-                   upgrade) and goes on from there
-    requeue_stuck  the watchdog: transfers left `running` by a worker that died are queued again
+                   step — customer → products → draft → book → payment → mail (invoice_mail.py); a
+                   checkpoint is committed before each remote call (what is about to be sent: e.g.
+                   draft_requested), so a resume looks up what may have been made and never makes it twice;
+                   the document "order" stops after customer → products → order, and a later state turns
+                   that order into the draft (e-conomic's upgrade) and goes on from there
+    requeue_stuck  the watchdog: transfers left `running` by a worker that died, and events never
+                   processed, are queued again
 
 Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
 document by its deterministic reference before every create and after every ambiguous failure.
@@ -64,7 +68,7 @@ from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
 from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
-from portal.queue import enqueue_after_commit, get_queue
+from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,9 @@ SOURCE_MODULES = {
     "shopify": "portal.engine.sources.shopify",
 }
 LOCK_SECONDS = 300  # longer than any transfer; the watchdog's threshold is larger still
+DRAIN_BATCH = 50  # events read at a time by a drain job
+DRAIN_SECONDS = 30  # a drain job's share of a worker before it queues the rest behind other work
+DRAIN_FLAG_SECONDS = 120  # a drain job that died keeps a new one from being queued this long at most
 CREATOR_WAIT_SECONDS = 30  # how long a transfer waits for another creating the same customer or product
 RENEW_AFTER_SECONDS = LOCK_SECONDS / 3
 PRODUCT_CACHE_SECONDS = 24 * 3600
@@ -150,8 +157,78 @@ def _add_event(
     )
     db.session.add(event)
     db.session.flush()
-    enqueue_after_commit("workers.jobs.process_event", event.id)
+    enqueue_once_after_commit(
+        "workers.jobs.drain_events",
+        integration.id,
+        flag=_drain_flag(integration.id),
+        flag_seconds=DRAIN_FLAG_SECONDS,
+    )
     return event
+
+
+# --- draining an integration's events -------------------------------------------------------------------
+
+
+def _drain_flag(integration_id: int) -> str:
+    return f"bogbro:drain:{integration_id}"
+
+
+def drain(integration_id: int) -> int:
+    """Process an integration's unprocessed events, oldest first, in one job; returns how many.
+
+    A job per event cost as much again as the order's own work (RQ's dequeue, heartbeats, registries,
+    result): under load one job now posts many orders, and an integration's orders go one at a time — as
+    its accounting system's rate limit lets them go anyway. A job takes DRAIN_SECONDS at most, then queues
+    itself behind other integrations' work.
+
+    The flag (set when this job was queued: enqueue_once_after_commit) keeps a second job from being queued
+    meanwhile. It is cleared before a last look, so an event committed after that look queues a new job,
+    and one committed before it is found. Each event is tried once per job: one left unprocessed on purpose
+    (a later state waiting for a running transfer: process_event looks again later) or whose processing
+    failed is left to its own job or the watchdog (requeue_stuck)."""
+    redis, flag = get_redis(), _drain_flag(integration_id)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    tried: set[int] = set()
+    session = db.session()
+    expire_on_commit = session.expire_on_commit
+    try:
+        # The integration, its setup and connections are read once per batch, not per event (each event's
+        # commits would expire them): a settings change reaches the next batch, seconds later at most.
+        session.expire_on_commit = False
+        while True:
+            batch = _unprocessed(integration_id, tried)
+            if not batch:
+                redis.delete(flag)
+                batch = _unprocessed(integration_id, tried)
+                if not batch or not redis.set(flag, "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+                    return len(tried)  # nothing left, or a job queued meanwhile takes it
+            redis.expire(flag, DRAIN_FLAG_SECONDS)  # still draining
+            integration = db.session.get(
+                OrderIntegration, integration_id, populate_existing=True, options=INTEGRATION_GRAPH
+            )
+            for event_id in batch:
+                tried.add(event_id)
+                try:
+                    process_event(event_id, integration)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("integration %s: event %s could not be processed", integration_id, event_id)
+                if time.monotonic() > deadline:
+                    get_queue().enqueue("workers.jobs.drain_events", integration_id)  # the flag stays ours
+                    return len(tried)
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
+def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
+    query = select(SourceEvent.id).where(
+        SourceEvent.integration_id == integration_id, SourceEvent.processed_at.is_(None)
+    )
+    if skip:
+        query = query.where(SourceEvent.id.not_in(skip))
+    ids = db.session.scalars(query.order_by(SourceEvent.id).limit(DRAIN_BATCH)).all()
+    db.session.rollback()  # end the read: each event's processing is a transaction of its own
+    return list(ids)
 
 
 def _source_module(integration: OrderIntegration):
@@ -160,24 +237,27 @@ def _source_module(integration: OrderIntegration):
     return importlib.import_module(SOURCE_MODULES[integration.source_system])
 
 
-def _with_integration(path):
-    """Load options: the integration with its accounting setup and both connections, in the query that
-    loads what points at it — a run needs them all, and lazy loads cost a query (and a flush) each."""
-    setup = joinedload(OrderIntegration.setup)
-    return path.options(
-        setup.joinedload(AccountingSetup.connection),
-        setup.selectinload(AccountingSetup.templates),
-        joinedload(OrderIntegration.connection),
-    )
+# Load options: an integration with its accounting setup, templates and both connections, in the query that
+# loads it or what points at it — a run needs them all, and lazy loads cost a query (and a flush) each.
+# Built once: building loader options cost more than the query's own SQL.
+INTEGRATION_GRAPH = (
+    joinedload(OrderIntegration.setup).joinedload(AccountingSetup.connection),
+    joinedload(OrderIntegration.setup).selectinload(AccountingSetup.templates),
+    joinedload(OrderIntegration.connection),
+)
+EVENT_GRAPH = (joinedload(SourceEvent.integration).options(*INTEGRATION_GRAPH),)
+TRANSFER_GRAPH = (joinedload(Transfer.integration).options(*INTEGRATION_GRAPH), joinedload(Transfer.event))
 
 
-def process_event(event_id: int) -> None:
-    event = db.session.get(
-        SourceEvent,
-        event_id,
-        populate_existing=True,
-        options=[_with_integration(joinedload(SourceEvent.integration))],
-    )
+def process_event(event_id: int, integration: OrderIntegration | None = None) -> None:
+    """`integration`: the event's, loaded with its setup and connections by the caller (drain), so the event
+    is read alone."""
+    if integration is None:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
+    else:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True)
+        if event is not None and event.integration_id != integration.id:
+            raise ValueError(f"event {event_id} is not integration {integration.id}'s")
     if event is None or event.processed_at is not None:
         return
     integration = event.integration
@@ -195,7 +275,7 @@ def process_event(event_id: int) -> None:
         if not order.get("id") or not refund.get("id"):
             _finish_event(event, "a refund event needs the order and the refund")
             return
-        transfer = _upsert_transfer(event, "credit_note", str(refund["id"]), str(order["id"]), order)
+        transfer, _ = _upsert_transfer(event, "credit_note", str(refund["id"]), str(order["id"]), order)
         if transfer.status not in ("done", "running") and not transfer.draft_id:
             transfer.status = "pending"
             enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
@@ -206,7 +286,7 @@ def process_event(event_id: int) -> None:
         return
     state = order_state(integration.source_system, body)
     document = pipeline_settings.document_for_state(integration, state)
-    transfer = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
+    transfer, created = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
     _detect_refunds(event, body)
     if transfer.status in ("done", "running") or transfer.draft_id:
         # Already posted (or being posted): a later state may raise the document (an order becomes the
@@ -246,7 +326,9 @@ def process_event(event_id: int) -> None:
     # Posted in this job: a job of its own would cost a queue round trip per order. The event's outcome
     # and the new transfer go with the run's first commit (or this one, when another worker holds the
     # transfer); a worker dying before it leaves the event unprocessed, to the watchdog (requeue_stuck).
-    run_transfer(transfer.id, transfer)
+    # A transfer this job created is run as it is; one that existed is read again once its lock is held
+    # (another worker may have posted it since the read above).
+    run_transfer(transfer.id, transfer if created else None)
 
 
 def order_state(source: str, order: dict) -> str:
@@ -345,12 +427,18 @@ def import_order(integration: OrderIntegration, order: dict) -> SourceEvent | No
     )
 
 
-def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: str, order: dict) -> Transfer:
+def _upsert_transfer(
+    event: SourceEvent, kind: str, source_ref: str, order_ref: str, order: dict
+) -> tuple[Transfer, bool]:
+    """The transfer for this order (or refund), and whether this transaction created it — then no other
+    worker can see it before our commit."""
     integration = event.integration
     query = select(Transfer).where(
         Transfer.integration_id == integration.id, Transfer.kind == kind, Transfer.source_ref == source_ref
     )
-    transfer = db.session.scalar(query)
+    # populate_existing: as it is now, not as this session may remember it from an earlier event
+    transfer = db.session.scalar(query.execution_options(populate_existing=True))
+    created = False
     if transfer is None:
         transfer = Transfer(
             account_id=integration.account_id,
@@ -365,6 +453,7 @@ def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: 
         db.session.add(transfer)
         try:
             db.session.flush()
+            created = True
         except IntegrityError:
             # Another worker created it a moment ago: use theirs. (The upsert is this transaction's first
             # write, so rolling all of it back loses nothing.)
@@ -372,7 +461,7 @@ def _upsert_transfer(event: SourceEvent, kind: str, source_ref: str, order_ref: 
             transfer = db.session.scalar(query.execution_options(populate_existing=True))
     if transfer.status not in ("done", "running") and not transfer.draft_id:
         transfer.event_id = event.id  # the newest payload wins until something was posted
-    return transfer
+    return transfer, created
 
 
 def _finish_event(event: SourceEvent, outcome: str) -> None:
@@ -441,12 +530,7 @@ def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
 def _run(transfer_id: int, transfer: Transfer | None) -> None:
     if transfer is None:
         # A fresh read: another process may have changed it since this session last looked.
-        transfer = db.session.get(
-            Transfer,
-            transfer_id,
-            populate_existing=True,
-            options=[_with_integration(joinedload(Transfer.integration)), joinedload(Transfer.event)],
-        )
+        transfer = db.session.get(Transfer, transfer_id, populate_existing=True, options=TRANSFER_GRAPH)
         if transfer is None or transfer.status not in RUNNABLE:
             return
     transfer.status, transfer.started_at = "running", utcnow()
@@ -1070,15 +1154,16 @@ def _paid_on(paid_at: datetime | None):
 
 
 def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
+    # Their ids first (almost always none: a whole Transfer per invoice was the costlier read).
     waiting = db.session.scalars(
-        select(Transfer).where(
+        select(Transfer.id).where(
             Transfer.integration_id == invoice_transfer.integration_id,
             Transfer.kind == "credit_note",
             Transfer.order_ref == invoice_transfer.order_ref,
             Transfer.status == "waiting",
         )
     ).all()
-    for transfer in waiting:
+    for transfer in db.session.scalars(select(Transfer).where(Transfer.id.in_(waiting))) if waiting else ():
         transfer.status, transfer.reason = "pending", None
         enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     if waiting:

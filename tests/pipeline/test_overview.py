@@ -10,6 +10,7 @@ from portal.engine.documents import COPENHAGEN
 from portal.models import Connection, OrderIntegration, Transfer
 from portal.pipeline.filters import day_start, today
 from portal.pipeline.overview import account_overview
+from portal.queue import get_queue
 from tests.conftest import login
 from tests.pipeline.conftest import (
     backdate,
@@ -91,8 +92,9 @@ def test_queue_depth_and_last_poll(owner_client, db, account, redis):
     db.session.add(OrderIntegration(account_id=account.id, connection=shop, setup=setup, name="Anden butik"))
     integration.last_polled_at = datetime.now(UTC) - timedelta(minutes=5)
     db.session.commit()
-    feed(integration, order())  # one process_event job waits on the queue
-    feed(integration, order(number="5002"))
+    feed(integration, order())  # one job waits on the queue: it drains the integration's events …
+    feed(integration, order(number="5002"))  # … this one too
+    get_queue().enqueue("workers.jobs.drain_events", 999)  # and another integration's
 
     card = _card(owner_client)
     assert "2 venter, 0 planlagt til et senere forsøg" in card

@@ -206,6 +206,7 @@ def drain(integration_id: int) -> int:
             integration = db.session.get(
                 OrderIntegration, integration_id, populate_existing=True, options=INTEGRATION_GRAPH
             )
+            _batch_memo.set({})
             for event_id in batch:
                 tried.add(event_id)
                 try:
@@ -218,6 +219,7 @@ def drain(integration_id: int) -> int:
                     return len(tried)
     finally:
         session.expire_on_commit = expire_on_commit
+        _batch_memo.set(None)
 
 
 def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
@@ -1094,6 +1096,9 @@ def _first_create_needs_lookup(transfer: Transfer) -> bool:
     if current_app.config.get("PIPELINE_LOOKUP_BEFORE_CREATE") or transfer.event.source == "manual":
         return True
     integration = transfer.integration
+    memo = _batch_memo.get()
+    if memo is not None and integration.id in memo:
+        return memo[integration.id]
     shop_id = pipeline_settings.engine_settings(integration).shop_id
     with db.session.no_autoflush:  # the run's changes go with its next checkpoint, not before this read
         siblings = db.session.execute(
@@ -1102,7 +1107,15 @@ def _first_create_needs_lookup(transfer: Transfer) -> bool:
             )
         ).all()
     # engine_settings' rule: an integration without a shop_id writes its own id
-    return any(str((settings or {}).get("shop_id") or other) == shop_id for other, settings in siblings)
+    shared = any(str((settings or {}).get("shop_id") or other) == shop_id for other, settings in siblings)
+    if memo is not None:
+        memo[integration.id] = shared
+    return shared
+
+
+# What a drain batch reads once for all its events, like the integration itself: integration id → whether
+# another integration of the account writes the same shop id (_first_create_needs_lookup).
+_batch_memo: ContextVar[dict | None] = ContextVar("bogbro_drain_batch", default=None)
 
 
 def _register_payment(

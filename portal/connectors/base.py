@@ -11,6 +11,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from babel import Locale
+
 from portal.connectors.errors import UnsupportedOperation
 
 
@@ -56,6 +58,11 @@ OSS_COUNTRIES: dict[str, str] = {
     "SI": N_("Slovenia"),
     "SK": N_("Slovakia"),
 }
+
+def danish_country_name(code: str) -> str:
+    """A country's name in Danish ("Tyskland"), as Danish accounting systems write it; the code if unknown."""
+    return Locale("da").territories.get(code.upper(), code)
+
 
 Zone = Literal["domestic", "eu", "world"]
 ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")

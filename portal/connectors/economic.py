@@ -22,7 +22,6 @@ from functools import cached_property
 from urllib.parse import quote, urlencode
 
 import httpx
-from babel import Locale
 
 from portal.connectors import ConnectorContext, StaticCredentials
 from portal.connectors.base import (
@@ -48,6 +47,7 @@ from portal.connectors.base import (
     TemplateSpec,
     Totals,
     Voucher,
+    danish_country_name,
 )
 from portal.connectors.errors import (
     AmbiguousWriteError,
@@ -338,14 +338,10 @@ def _address(who: CustomerData) -> dict:
         "address": who.address,
         "zip": who.postcode,
         "city": who.city,
-        "country": _country_name(who.country) if who.country else None,
+        # e-conomic's country is free text; Danish agreements write it in Danish
+        "country": danish_country_name(who.country) if who.country else None,
         "ean": who.ean,
     }
-
-
-def _country_name(code: str) -> str:
-    """e-conomic's country is free text; Danish agreements write it in Danish ("Danmark", "Tyskland")."""
-    return Locale("da").territories.get(code.upper(), code)
 
 
 # --- the connector ------------------------------------------------------------------------------------------

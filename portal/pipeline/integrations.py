@@ -19,6 +19,7 @@ from portal.engine.settings import FixedProducts
 from portal.extensions import db
 from portal.models import AccountingSetup, Connection, OrderIntegration, Transfer
 from portal.models.transfers import DOCUMENTS
+from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
 
 
@@ -172,9 +173,8 @@ def _clean_notify(notify, errors: dict) -> dict | None:
 
 def shop_id(integration: OrderIntegration, settings: dict | None = None) -> str:
     """The shop id in the integration's references (WC-<shop id>-<order number>): the stored one, else
-    the integration's own id (engine_settings' rule). `settings`: as they would be, instead of as stored."""
-    stored = integration.settings if settings is None else settings
-    return str((stored or {}).get("shop_id") or integration.id)
+    the integration's own id. `settings`: as they would be, instead of as stored."""
+    return pipeline_settings.shop_id(integration.id, integration.settings if settings is None else settings)
 
 
 def shop_id_locked(integration: OrderIntegration) -> bool:

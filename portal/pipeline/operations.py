@@ -763,8 +763,9 @@ def _cache_entries(transfer: Transfer, plan: DraftPlan) -> dict[str, bytes | Non
     """What the cache knows of this order's customer and products, in one Redis round trip (steady state:
     everything, so the accounting system is not asked)."""
     keys = []
-    if not transfer.remote_customer_id and _customer_key(transfer, plan):
-        keys.append(_customer_key(transfer, plan))
+    customer_key = _customer_key(transfer, plan)
+    if not transfer.remote_customer_id and customer_key:
+        keys.append(customer_key)
     if not transfer.products_ensured:
         keys.extend(_product_key(transfer, product) for product in plan.products)
     if not keys:
@@ -1099,15 +1100,14 @@ def _first_create_needs_lookup(transfer: Transfer) -> bool:
     memo = _batch_memo.get()
     if memo is not None and integration.id in memo:
         return memo[integration.id]
-    shop_id = pipeline_settings.engine_settings(integration).shop_id
+    shop_id = pipeline_settings.shop_id(integration.id, integration.settings)
     with db.session.no_autoflush:  # the run's changes go with its next checkpoint, not before this read
         siblings = db.session.execute(
             select(OrderIntegration.id, OrderIntegration.settings).where(
                 OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
             )
         ).all()
-    # engine_settings' rule: an integration without a shop_id writes its own id
-    shared = any(str((settings or {}).get("shop_id") or other) == shop_id for other, settings in siblings)
+    shared = any(pipeline_settings.shop_id(other, settings) == shop_id for other, settings in siblings)
     if memo is not None:
         memo[integration.id] = shared
     return shared
@@ -1176,11 +1176,12 @@ def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
             Transfer.status == "waiting",
         )
     ).all()
-    for transfer in db.session.scalars(select(Transfer).where(Transfer.id.in_(waiting))) if waiting else ():
+    if not waiting:
+        return
+    for transfer in db.session.scalars(select(Transfer).where(Transfer.id.in_(waiting))):
         transfer.status, transfer.reason = "pending", None
         enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    if waiting:
-        db.session.commit()
+    db.session.commit()
 
 
 # --- failures ----------------------------------------------------------------------------------------------
@@ -1363,8 +1364,8 @@ def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dic
     db.session.add(
         TransferLog(
             account_id=transfer.account_id,
-            # by id when it has one: cheaper than the relationship, whose backref tracks the log collection
-            **({"transfer_id": transfer.id} if transfer.id is not None else {"transfer": transfer}),
+            # by id (a logged transfer is always flushed): the relationship's backref cost more than this
+            transfer_id=transfer.id,
             attempt=transfer.attempts,
             step=step,
             outcome=outcome,

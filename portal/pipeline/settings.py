@@ -42,9 +42,9 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from babel import Locale
 from flask import current_app
 
+from portal.connectors.base import danish_country_name
 from portal.engine.settings import FixedProducts, IntegrationSettings
 from portal.engine.vat import TEST_RATES, RateTable, load_ibericode
 from portal.models import AccountingSetup, OrderIntegration
@@ -80,10 +80,16 @@ _TUPLES = ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names")
 _PLAIN = ("shop_id", "home_country", "match_b2c", "match_b2b", "match_ean", "collective_customer")
 
 
+def shop_id(integration_id: int, stored: dict | None) -> str:
+    """The shop id in an integration's references (WC-<shop id>-<order number>): the stored one, else the
+    integration's own id."""
+    return str((stored or {}).get("shop_id") or integration_id)
+
+
 def engine_settings(integration: OrderIntegration) -> IntegrationSettings:
     stored = integration.settings or {}
     values: dict = {key: stored[key] for key in _PLAIN if stored.get(key) is not None}
-    values.setdefault("shop_id", str(integration.id))
+    values["shop_id"] = shop_id(integration.id, stored)
     for key in _TUPLES:
         if stored.get(key):
             values[key] = tuple(str(item) for item in stored[key])
@@ -149,12 +155,7 @@ def oss_product(country: str) -> str:
 
 def oss_product_name(country: str) -> str:
     """Its name when Bogbro creates it, in Danish as the accounting system shows it: "OSS-salg Sverige"."""
-    return f"OSS-salg {_danish_territories().get(country, country)}"
-
-
-@cache
-def _danish_territories() -> dict:
-    return dict(Locale("da").territories)
+    return f"OSS-salg {danish_country_name(country)}"
 
 
 def oss_countries(setup: AccountingSetup) -> list[str]:

@@ -59,6 +59,7 @@ OSS_COUNTRIES: dict[str, str] = {
     "SK": N_("Slovakia"),
 }
 
+
 def danish_country_name(code: str) -> str:
     """A country's name in Danish ("Tyskland"), as Danish accounting systems write it; the code if unknown."""
     return Locale("da").territories.get(code.upper(), code)

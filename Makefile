@@ -4,19 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test bench lint translations extract-messages clean
+.PHONY: run test bench lint translations extract-messages upgrade clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+# Every install is exactly uv.lock (versions and hashes), with the uv pinned in requirements-uv.txt:
+# a release upstream changes nothing until `make upgrade` has passed the suite and the lock is committed.
+UV_DIR := .uv
+UV := $(UV_DIR)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(UV): requirements-uv.txt
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --require-hashes -r requirements-uv.txt
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# `make run` keeps the test tools when they are there (--inexact); `make test` adds them.
+$(VENV)/.installed-run: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --frozen --inexact --python $(PYTHON)
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --frozen --extra test --python $(PYTHON)
 	touch $@ $(VENV)/.installed-run
+
+# Re-resolve every dependency to its newest release within pyproject.toml's ranges, then run the suite.
+# Commit uv.lock only when it passes.
+upgrade: | $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+	$(MAKE) test
 
 translations: $(VENV)/.installed-run
 	$(BIN)/pybabel compile --statistics -d portal/translations
@@ -40,4 +54,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check portal workers tests migrations wsgi.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(UV_DIR) .pytest_cache .ruff_cache

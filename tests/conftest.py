@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -232,6 +233,40 @@ def run_jobs(app, db):
         assert not failed, f"jobs failed: {failed}"
 
     return run
+
+
+RQ = Path(sys.executable).parent / "rq"
+
+
+def start_rq_worker(app, database_url, tmp_path, *args, worker_class="workers.worker.AppWorker"):
+    """A real `rq worker` process on the tests' database and Redis, in its own process group."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
+        "SANDBOX_ENABLED": "1",
+        "PRODUCTION": "0",
+    }
+    return subprocess.Popen(
+        [str(RQ), "worker", *args, "--worker-class", worker_class, "--url", env["REDIS_URL"]],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: a kill reaches everything it started
+    )
+
+
+def wait_for(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.fixture

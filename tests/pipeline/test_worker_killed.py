@@ -4,53 +4,16 @@ stray draft."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
 from portal.models import SandboxRecord, Transfer
 from portal.pipeline import operations
+from tests.conftest import start_rq_worker, wait_for
 from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
 from tests.pipeline.test_economic_pipeline import REF
-
-RQ = Path(sys.executable).parent / "rq"
-
-
-def start_worker(app, database_url, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": app.config["REDIS_URL"],
-        "INSTANCE_PATH": str(tmp_path),
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
-        "SANDBOX_ENABLED": "1",
-        "PRODUCTION": "0",
-    }
-    return subprocess.Popen(
-        # SimpleWorker: the job runs in the worker process itself. (RQ's default worker forks a "work horse"
-        # that calls setsid(): killing the worker would leave the horse running on its own.)
-        [str(RQ), "worker", "--burst", "--worker-class", "rq.worker.SimpleWorker", "--url", env["REDIS_URL"]],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the kill reaches everything it started
-    )
-
-
-def wait_for(condition, seconds=60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redis, database_url, tmp_path):
     setup = make_setup(account, "e-conomic", auto_book=True)
@@ -61,7 +24,9 @@ def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redi
     # The transfer's requests: the draft POST passes; the booking's request hangs.
     faults(app, "e-conomic", latency_ms=60_000, next=["ok", "slow"])
     feed(integration, order())
-    worker = start_worker(app, database_url, tmp_path)
+    # SimpleWorker: the job runs in the worker process itself. (RQ's default worker forks a "work horse"
+    # that calls setsid(): killing the worker would leave the horse running on its own.)
+    worker = start_rq_worker(app, database_url, tmp_path, "--burst", worker_class="rq.worker.SimpleWorker")
     try:
 
         def drafted():

@@ -233,7 +233,7 @@ class RemoteInvoice:
     id: str  # draft number / Guid / internal id
     reference: str
     booked: bool
-    totals: Totals
+    totals: Totals | None  # None: the create's answer did not tell (Dinero); a booked one always has them
     number: str | None = None  # booked invoice number
     is_credit_note: bool = False
     raw: dict = field(default_factory=dict)

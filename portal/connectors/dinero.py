@@ -23,10 +23,13 @@ import re
 import time
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlencode
 
 import httpx
+from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc6749.errors import MismatchingStateException
 
 from portal.connectors import ConnectorContext
 from portal.connectors.base import (
@@ -256,15 +259,31 @@ def _oauth_client(settings: dict, transport=None, redirect_uri=None) -> OAuth2Cl
         token_endpoint_auth_method="client_secret_post",  # noqa: S106 (a method name)
         scope=SCOPES,
         redirect_uri=redirect_uri,
+        code_challenge_method="S256",  # PKCE (RFC 7636), when a code_verifier is given
         transport=transport,
         timeout=httpx.Timeout(float(settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0),
     )
 
 
-def start_connect(settings: dict, callback_url: str, state: str) -> str | None:
-    """The Visma Connect authorize URL to send the customer's browser to."""
+# A Visma Connect client may be registered to require PKCE; it is optional for one with a secret, so send it
+# always: a stolen code is useless without the verifier kept in the customer's session.
+PKCE = True
+
+
+def new_code_verifier() -> str:
+    """A PKCE code_verifier: 48 characters of [A-Za-z0-9] (RFC 7636 §4.1 asks for 43-128)."""
+    return generate_token(48)
+
+
+def start_connect(
+    settings: dict, callback_url: str, state: str, code_verifier: str | None = None
+) -> str | None:
+    """The Visma Connect authorize URL to send the customer's browser to (with the S256 code_challenge of
+    `code_verifier`, when given)."""
     with _oauth_client(settings, redirect_uri=callback_url) as client:
-        url, _ = client.create_authorization_url(settings["authorize_url"], state=state)
+        url, _ = client.create_authorization_url(
+            settings["authorize_url"], state=state, code_verifier=code_verifier
+        )
     return url
 
 
@@ -308,8 +327,17 @@ def _token_call(call):
         raise TransientError(f"Visma Connect could not be reached: {exc}", system=NAME) from exc
 
 
-def finish_connect(settings: dict, params: dict, callback_url: str, transport=None) -> dict:
-    """The callback's query parameters -> the credentials to store on the Connection."""
+def finish_connect(
+    settings: dict,
+    params: dict,
+    callback_url: str,
+    transport=None,
+    *,
+    state: str | None = None,
+    code_verifier: str | None = None,
+) -> dict:
+    """The callback's query parameters -> the credentials to store on the Connection. With `state`, Authlib
+    refuses a callback whose state is missing or another; `code_verifier` is the one start_connect got."""
     if params.get("error"):
         if params["error"] == "access_denied":
             raise ConfigurationError("Access to Dinero was declined in Visma Connect", system=NAME)
@@ -322,12 +350,24 @@ def finish_connect(settings: dict, params: dict, callback_url: str, transport=No
         raise ConfigurationError(
             "Visma Connect sent no authorisation code back; start connecting Dinero again", system=NAME
         )
+    extra = {"code_verifier": code_verifier} if code_verifier else {}
     with _oauth_client(settings, transport=transport, redirect_uri=callback_url) as client:
-        token = _token_call(
-            lambda: client.fetch_token(
-                settings["token_url"], grant_type="authorization_code", code=code, redirect_uri=callback_url
+        try:
+            token = _token_call(
+                lambda: client.fetch_token(
+                    settings["token_url"],
+                    authorization_response=f"{callback_url}?{urlencode(params)}",
+                    state=state,
+                    redirect_uri=callback_url,
+                    **extra,
+                )
             )
-        )
+        except MismatchingStateException as exc:
+            raise ConfigurationError(
+                "The answer from Visma Connect does not belong to this connection attempt; start connecting "
+                "Dinero again",
+                system=NAME,
+            ) from exc
     return _credentials(token)
 
 
@@ -761,11 +801,20 @@ class DineroConnector(AccountingConnector):
             if not _guid_conflict(exc):
                 raise
             # Our deterministic Guid exists: an earlier attempt got through. Use it if it is ours.
-            guid = body["Guid"]
-            existing = self._read(guid, credit_note)
+            existing = self._read(body["Guid"], credit_note)
             if existing.get("ExternalReference") != document.reference:
                 raise
-        return self._remote_invoice(self._read(guid, credit_note), credit_note)
+            return self._remote_invoice(existing, credit_note)
+        # The answer is a CreatedResponseModel {Guid, TimeStamp}: the TimeStamp is all booking needs, so the
+        # draft is not read back. Its totals are Dinero's to tell: unknown here, read when asked for.
+        return RemoteInvoice(
+            id=str(guid),
+            reference=document.reference,
+            booked=False,
+            totals=None,
+            is_credit_note=credit_note,
+            raw={"Guid": str(guid), "TimeStamp": created.get("TimeStamp"), "Status": "Draft"},
+        )
 
     # `lookup` is moot here: the deterministic Guid makes every create idempotent without one.
     def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:

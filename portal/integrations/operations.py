@@ -33,13 +33,16 @@ class SetupError(Exception):
 # --- connecting -------------------------------------------------------------------------------------------
 
 
-def start_connect(system_key: str, sandbox: bool, callback_url: str, state: str) -> str | None:
-    """Where to send the browser to grant access; None when the system takes keys in a form."""
-    return system_module(system_key).start_connect(system_settings(system_key, sandbox), callback_url, state)
-
-
-def connect(account: Account, system_key: str, sandbox: bool, params: dict, callback_url: str) -> Connection:
+def connect(
+    account: Account,
+    system_key: str,
+    sandbox: bool,
+    params: dict,
+    callback_url: str,
+    finish: dict | None = None,
+) -> Connection:
     """Turn a finished handshake (or submitted keys) into a Connection and one setup per organisation.
+    `finish`: what the handshake kept for the token exchange (handshake.Attempt.finish: state, PKCE verifier).
 
     Nothing is saved unless the credentials work and the organisations could be listed. Connecting an
     organisation that is already connected renews the credentials of its existing connection.
@@ -48,7 +51,7 @@ def connect(account: Account, system_key: str, sandbox: bool, params: dict, call
     settings = system_settings(system_key, sandbox)
     transport = SandboxTransport(current_app._get_current_object()) if sandbox else None
     try:
-        credentials = module.finish_connect(settings, params, callback_url, transport)
+        credentials = module.finish_connect(settings, params, callback_url, transport, **(finish or {}))
         probe = Connection(
             account_id=account.id, system=system_key, label="", credentials=credentials, sandbox=sandbox
         )

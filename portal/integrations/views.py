@@ -1,20 +1,17 @@
 """The setup wizard: connect an accounting system, pick organisations, fill the templates, activate."""
 
-import secrets
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from portal.connectors import available_systems, get_system
 from portal.connectors.errors import ConnectorError
 from portal.extensions import htmx
-from portal.integrations import operations
+from portal.integrations import handshake, operations
 from portal.integrations.forms import ApiKeyForm
 from portal.models import AccountingSetup, Connection, Template
 from portal.tenancy import account_required, current_account, get_owned_or_404, owner_required
 
 bp = Blueprint("integrations", __name__, url_prefix="/setup", template_folder="templates")
-PENDING_CONNECT = "pending_connect"
 
 
 def _system_or_404(system_key):
@@ -63,35 +60,36 @@ def connect(system_key):
             else:
                 return redirect(url_for(".connection", connection_id=connection.id))
         return render_template("integrations/connect_keys.html", form=form, system=system, sandbox=sandbox)
-    state = secrets.token_urlsafe(24)
-    session[PENDING_CONNECT] = {"system": system_key, "sandbox": sandbox, "state": state}
-    return redirect(operations.start_connect(system_key, sandbox, callback_url, state))
+    return redirect(handshake.start(system_key, sandbox))
 
 
 @bp.get("/connect/<system_key>/callback")
 @owner_required
 def callback(system_key):
     system = _system_or_404(system_key)
-    pending = session.pop(PENDING_CONNECT, None)
-    if pending is None or pending["system"] != system_key:
-        flash(_("The connection was not started from this browser session. Start again."), "error")
+    try:
+        attempt = handshake.finish(system_key, system.name, request.args)
+    except handshake.HandshakeRefused as refusal:
+        flash(str(refusal), "error")
         return redirect(url_for(".index"))
-    if "state" in request.args and not secrets.compare_digest(request.args["state"], pending["state"]):
-        abort(400)
-    if request.args.get("error"):
+    if attempt.params.get("error"):
         flash(
             _(
                 "%(system)s did not grant access (%(reason)s).",
                 system=system.name,
-                reason=request.args["error"],
+                reason=attempt.params["error"],
             ),
             "error",
         )
         return redirect(url_for(".index"))
-    callback_url = url_for(".callback", system_key=system_key, _external=True)
     try:
         connection = operations.connect(
-            current_account(), system_key, pending["sandbox"], request.args.to_dict(), callback_url
+            current_account(),
+            system_key,
+            attempt.sandbox,
+            attempt.params,
+            handshake.callback_url(system_key),
+            attempt.finish,
         )
     except operations.SetupError as refusal:
         flash(str(refusal), "error")

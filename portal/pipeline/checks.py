@@ -23,6 +23,11 @@ REMOTE_TOTALS_DIFFER = N_(
     "the VAT codes of the accounts its lines are booked on, correct the draft (or delete it and retry), then "
     "book it there."
 )
+REMOTE_TOTALS_DIFFER_BOOKED = N_(
+    "%(system)s booked the invoice %(draft)s at %(computed)s %(currency)s with VAT %(computed_vat)s, but the "
+    "order comes to %(expected)s %(currency)s with VAT %(expected_vat)s. Check the VAT codes of the accounts "
+    "its lines are booked on, then correct the invoice with a credit note in %(system)s."
+)
 OSS_RATE_DIFFERS = N_(
     "%(system)s computed VAT of %(computed_vat)s %(currency)s for the draft %(draft)s, %(ledger_rate)s %% "
     "of its taxed lines, but a sale to a private customer in %(country)s carries %(country)s's VAT rate of "
@@ -34,7 +39,7 @@ OSS_RATE_DIFFERS = N_(
 
 def remote_totals_differ(plan: DraftPlan, remote: RemoteInvoice, system: str) -> Message | None:
     """None when the draft's totals are the plan's (a credit note's compared as positive amounts); else the
-    message for "totals differ"."""
+    message for "totals differ" (a booked document's says how to correct it)."""
     ours, theirs = plan.totals, remote.totals
     if abs(theirs.gross) == abs(ours.gross) and abs(theirs.vat) == abs(ours.vat):
         return None
@@ -60,7 +65,7 @@ def remote_totals_differ(plan: DraftPlan, remote: RemoteInvoice, system: str) ->
             template=OSS_LABEL,
             **figures,
         )
-    return message(REMOTE_TOTALS_DIFFER, **figures)
+    return message(REMOTE_TOTALS_DIFFER_BOOKED if remote.booked else REMOTE_TOTALS_DIFFER, **figures)
 
 
 def _applied_rate(plan: DraftPlan, vat: Decimal) -> Decimal | None:

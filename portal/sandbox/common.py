@@ -6,6 +6,7 @@ what is the same for all of them lives here.
 import base64
 import hashlib
 import hmac
+import re
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -35,6 +36,32 @@ def redirect_back(uri: str, params: dict):
 def consent_page(template: str, problem: str | None, **context):
     """A consent page: 400 when the request for access is not valid (the page says why), else 200."""
     return render_template(template, problem=problem, **context), (400 if problem else 200)
+
+
+# RFC 7636 §4.1: 43-128 characters of [A-Z] [a-z] [0-9] - . _ ~ (a challenge made with S256 is 43 of them).
+_PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def pkce_challenge_problem(challenge: str | None, method: str | None, allowed=("S256",)) -> str | None:
+    """None when an authorize request's PKCE parameters are acceptable (or absent); else the OAuth error.
+    RFC 7636 §4.3: without a method the challenge is "plain"; §4.4.1: one not supported is invalid_request."""
+    if not challenge:
+        return "invalid_request" if method else None
+    if (method or "plain") not in allowed or not _PKCE_VALUE.fullmatch(challenge):
+        return "invalid_request"
+    return None
+
+
+def pkce_verified(challenge: str, method: str | None, verifier: str | None) -> bool:
+    """RFC 7636 §4.6: S256 compares BASE64URL(SHA256(verifier)) without padding; "plain" the verifier."""
+    if not verifier or not _PKCE_VALUE.fullmatch(verifier):
+        return False
+    if (method or "plain") == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii")).digest()
+        computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    else:
+        computed = verifier
+    return hmac.compare_digest(computed, challenge)
 
 
 # --- signed webhooks ----------------------------------------------------------------------------------------

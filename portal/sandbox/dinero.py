@@ -28,7 +28,13 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import SandboxRecord
 from portal.redis_client import get_redis
-from portal.sandbox.common import consent_page, redirect_allowed, redirect_back
+from portal.sandbox.common import (
+    consent_page,
+    pkce_challenge_problem,
+    pkce_verified,
+    redirect_allowed,
+    redirect_back,
+)
 from portal.sandbox.pdf import invoice_pdf
 from portal.sandbox.store import SandboxStore
 
@@ -669,11 +675,22 @@ def authorize():
     return consent_page(
         "sandbox/dinero_consent.html",
         _authorize_problem(args),
-        params={k: args.get(k, "") for k in ("client_id", "redirect_uri", "scope", "state", "response_type")},
+        params={k: args.get(k, "") for k in AUTHORIZE_PARAMS},
         scopes=(args.get("scope") or "").split(),
         user=DEMO_USER,
         organizations=[ORGANIZATIONS[PRO_ORG], ORGANIZATIONS[FREE_ORG]],
     )
+
+
+AUTHORIZE_PARAMS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 def _authorize_problem(args) -> str | None:
@@ -685,7 +702,9 @@ def _authorize_problem(args) -> str | None:
         return "unsupported_response_type"
     if not set((args.get("scope") or "").split()) <= set(SCOPES) or not args.get("scope"):
         return "invalid_scope"
-    return None
+    # PKCE is optional for a web application with a secret (Visma Connect); S256 only (IdentityServer refuses
+    # "plain" unless a client is set up for it).
+    return pkce_challenge_problem(args.get("code_challenge"), args.get("code_challenge_method"))
 
 
 @bp.post("/connect/authorize")
@@ -707,6 +726,8 @@ def authorize_answer():
                 "Scope": form["scope"],
                 "ExpiresAt": time.time() + CODE_SECONDS,
                 "Used": False,
+                "CodeChallenge": form.get("code_challenge") or None,
+                "CodeChallengeMethod": form.get("code_challenge_method") or None,
             },
         )
         db.session.commit()
@@ -752,6 +773,14 @@ def token():
         ):
             return _oauth_error("invalid_grant")
         store.put("codes", request.form["code"], {**code, "Used": True})
+        # RFC 7636 §4.6: a code issued for a challenge needs its verifier. The code is spent either way
+        # (IdentityServer removes it from its store before it checks the verifier).
+        challenge = code.get("CodeChallenge")
+        if challenge and not pkce_verified(
+            challenge, code.get("CodeChallengeMethod"), request.form.get("code_verifier")
+        ):
+            db.session.commit()
+            return _oauth_error("invalid_grant")
         grant_id = str(uuid.uuid4())
         store.put(
             "grants",

@@ -114,7 +114,15 @@ def shopify_callback():
         flash(_("The connection was not started from this browser session. Start again."), "error")
         return redirect(url_for(".index"))
     if not secrets.compare_digest(request.args.get("state", ""), pending["state"]):
-        abort(400)
+        flash(
+            _(
+                "The answer from %(system)s does not belong to the connection started in this browser, so "
+                "nothing was connected. Start again.",
+                system="Shopify",
+            ),
+            "error",
+        )
+        return redirect(url_for(".index"))
     callback_url = url_for(".shopify_callback", _external=True)
     try:
         connection = operations.connect_shopify(

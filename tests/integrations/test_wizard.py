@@ -206,7 +206,9 @@ def test_the_callback_needs_the_session_that_started_it(app, owner_client, owner
         "/setup/connect/e-conomic/callback?token=demo", follow_redirects=True
     ).get_data(as_text=True)
     owner_client.get("/setup/connect/dinero?sandbox=1")
-    assert owner_client.get("/setup/connect/dinero/callback?code=x&state=forged").status_code == 400
+    assert "hører ikke til den forbindelse" in owner_client.get(
+        "/setup/connect/dinero/callback?code=x&state=forged", follow_redirects=True
+    ).get_data(as_text=True)
     assert db.session.scalars(select(Connection)).all() == []
 
 

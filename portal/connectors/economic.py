@@ -54,6 +54,7 @@ from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
+    ForeignEntries,
     NotFound,
     UnsupportedOperation,
     ValidationError,
@@ -170,8 +171,9 @@ SYSTEM = AccountingSystem(
             ),
             help=N_(
                 "Payments become customer-payment entries in this journal, against the bank or clearing "
-                "account, and Bogbro books the journal. Use a journal of its own: booking it books every "
-                "entry in it."
+                "account, and Bogbro books each payment's own voucher, never the rest of the journal. Best "
+                "is a journal only Bogbro uses (create one in e-conomic, e.g. “Bogbro betalinger”): the list "
+                "warns when the chosen journal holds entries Bogbro did not make."
             ),
         ),
     ),
@@ -350,18 +352,6 @@ def _address(who: CustomerData) -> dict:
 
 
 # --- the connector ------------------------------------------------------------------------------------------
-
-
-class ForeignEntries(ConfigurationError):
-    """Our payment's voucher in the journal also holds entries Bogbro did not make: booking the voucher
-    would book them too, so it is left unbooked for the customer to sort out."""
-
-    def __init__(self, journal: int, voucher: int, count: int):
-        super().__init__(
-            f"Voucher {voucher} in journal {journal} also holds {count} entries Bogbro did not make.",
-            system=KEY,
-        )
-        self.journal, self.voucher, self.count = journal, voucher, count
 
 
 class EconomicConnector(AccountingConnector):
@@ -975,7 +965,7 @@ class EconomicConnector(AccountingConnector):
         ours = [e for e in entries if (e.get("text") or "").startswith(reference + " ")]
         others = [e for e in entries if e not in ours]
         if others:
-            raise ForeignEntries(journal_number, number, len(others))
+            raise ForeignEntries(journal_number, number, len(others), system=KEY)
         if not ours:
             return  # booked meanwhile (by the bookkeeper, or by our lost earlier answer)
         key = hashlib.sha256(f"bookdraftentries|{journal_number}|{reference}|{voucher_id}".encode())

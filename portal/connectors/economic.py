@@ -16,6 +16,7 @@ become invoices through e-conomic's upgrade instructions (see docs/connectors/ec
 import contextlib
 import hashlib
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -53,6 +54,7 @@ from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
+    ForeignEntries,
     NotFound,
     UnsupportedOperation,
     ValidationError,
@@ -62,7 +64,11 @@ from portal.connectors.ratelimit import limiter_for, per_second
 
 KEY = "e-conomic"
 CONFIG_PREFIX = "ECONOMIC_"
-JOURNALS_API = "/journalsapi/v5.0.0"
+# The journals service's version: 11.1.0 added booking chosen entries (bookdraftentries), so a payment books
+# only its own voucher; 16.0.1 is the newest in e-conomic's changelog (docs/connectors/economic.md).
+JOURNALS_API = "/journalsapi/v16.0.1"
+# The text of our customer-payment entries: "<reference> Betaling faktura <number>" (register_payment).
+PAYMENT_TEXT = re.compile(r"^\S+ Betaling faktura \d+$")
 CENT = Decimal("0.01")
 PAGE_SIZE = 1000
 ZONE_NUMBERS = {"domestic": 1, "eu": 2, "world": 3}
@@ -165,8 +171,9 @@ SYSTEM = AccountingSystem(
             ),
             help=N_(
                 "Payments become customer-payment entries in this journal, against the bank or clearing "
-                "account, and Bogbro books the journal. Use a journal of its own: booking it books every "
-                "entry in it."
+                "account, and Bogbro books each payment's own voucher, never the rest of the journal. Best "
+                "is a journal only Bogbro uses (create one in e-conomic, e.g. “Bogbro betalinger”): the list "
+                "warns when the chosen journal holds entries Bogbro did not make."
             ),
         ),
     ),
@@ -450,7 +457,15 @@ class EconomicConnector(AccountingConnector):
         elif kind == "product_groups":
             choices = self._product_group_choices()
         elif kind == "journals":
-            choices = [Choice(str(x["journalNumber"]), x["name"]) for x in self._all("/journals")]
+            foreign = self._foreign_entry_counts()
+            choices = [
+                Choice(
+                    str(x["journalNumber"]),
+                    x["name"],
+                    {"foreign_entries": foreign.get(x["journalNumber"], 0)},
+                )
+                for x in self._all("/journals")
+            ]
         elif kind == "accounts":
             choices = [
                 Choice(
@@ -893,7 +908,7 @@ class EconomicConnector(AccountingConnector):
             found = (voucher, False)
         voucher_id, booked = found
         if not booked:
-            self.book_journal(journal_number, key=f"{payment.reference}:{voucher_id}")
+            self._book_own_voucher(journal_number, voucher_id, payment.reference)
         return f"{journal_number}:{voucher_id}"
 
     def post_voucher(self, voucher: Voucher) -> str:
@@ -922,9 +937,48 @@ class EconomicConnector(AccountingConnector):
         voucher_id = self._post_entries(journal_number, voucher.date, {"financeVouchers": entries})
         return f"{journal_number}:{voucher_id}"
 
+    def _draft_entries(self, filter: str | None = None) -> list[dict]:
+        """The journals service's draft entries (matching the filter), cursor page by cursor page."""
+        items, cursor = [], None
+        while True:
+            params = {**({"filter": filter} if filter else {}), **({"cursor": cursor} if cursor else {})}
+            body = self.apis.get("/draft-entries", params=params).json(parse_float=Decimal)
+            items.extend(body.get("items") or [])
+            cursor = body.get("cursor")
+            if not cursor:
+                return items
+
+    def _foreign_entry_counts(self) -> dict[int, int]:
+        """Journal number -> how many of its draft entries Bogbro did not make (the bookkeeper's)."""
+        counts: dict[int, int] = {}
+        for entry in self._draft_entries():
+            if not PAYMENT_TEXT.match(entry.get("text") or ""):
+                counts[entry["journalNumber"]] = counts.get(entry["journalNumber"], 0) + 1
+        return counts
+
+    def _book_own_voucher(self, journal_number: int, voucher_id: str, reference: str) -> None:
+        """Book our payment's voucher and nothing else (journals API bookdraftentries): the journal's other
+        entries — a bookkeeper's unfinished work — stay unbooked and cannot block us. A voucher that also
+        holds entries we did not make is not booked (ForeignEntries: the customer decides)."""
+        number = int(voucher_id.rsplit("-", 1)[1])
+        entries = self._draft_entries(f"journalNumber$eq:{journal_number}$and:voucherNumber$eq:{number}")
+        ours = [e for e in entries if (e.get("text") or "").startswith(reference + " ")]
+        others = [e for e in entries if e not in ours]
+        if others:
+            raise ForeignEntries(journal_number, number, len(others), system=KEY)
+        if not ours:
+            return  # booked meanwhile (by the bookkeeper, or by our lost earlier answer)
+        key = hashlib.sha256(f"bookdraftentries|{journal_number}|{reference}|{voucher_id}".encode())
+        self.apis.post(
+            f"/journals/{journal_number}/bookdraftentries",
+            content=dumps({"entryNumbers": sorted(e["entryNumber"] for e in ours)}).encode(),
+            headers={"Content-Type": "application/json", "Idempotency-Key": key.hexdigest()},
+        )
+
     def book_journal(self, journal_number: int, key: str | None = None) -> None:
-        """Book every entry in the journal through the journals API. The Idempotency-Key makes a retry after
-        a lost answer harmless."""
+        """Book EVERY entry in the journal (also a bookkeeper's) through the journals API — for journals
+        only Bogbro writes to; payments never call it. The Idempotency-Key makes a retry after a lost
+        answer harmless."""
         headers = (
             {"Idempotency-Key": hashlib.sha256(f"book|{journal_number}|{key}".encode()).hexdigest()}
             if key

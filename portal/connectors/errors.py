@@ -24,6 +24,18 @@ class ConfigurationError(ConnectorError):
     pass
 
 
+class ForeignEntries(ConfigurationError):
+    """Our voucher in a journal (kassekladde) also holds entries Bogbro did not make: booking the voucher
+    would book them too, so it is left unbooked for the customer to sort out."""
+
+    def __init__(self, journal: int, voucher: int, count: int, *, system: str = ""):
+        super().__init__(
+            f"Voucher {voucher} in journal {journal} also holds {count} entries Bogbro did not make.",
+            system=system,
+        )
+        self.journal, self.voucher, self.count = journal, voucher, count
+
+
 class AuthenticationError(ConfigurationError):
     """401/403: the grant is revoked or lacks a role; the customer must reconnect."""
 

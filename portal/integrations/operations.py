@@ -260,6 +260,24 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
     return {}
 
 
+def _journal_warnings(template: Template, available: dict[str, list[Choice]]) -> dict:
+    """The payments journal holds entries Bogbro did not make (a bookkeeper's kassekladde): Bogbro books
+    only its own vouchers, but a journal of its own keeps the two apart (see the connector's notes)."""
+    value = template.values.get("journal")
+    choice = next((c for c in available.get("journal", ()) if c.value == value), None) if value else None
+    count = (choice.details or {}).get("foreign_entries", 0) if choice else 0
+    if not count:
+        return {}
+    return {
+        "journal": _(
+            "This journal holds %(count)s entries that Bogbro did not make. Bogbro books only its own "
+            "payments and leaves them alone, but it is best to give Bogbro a journal of its own: create one "
+            "in e-conomic (for example “Bogbro betalinger”) and choose it here.",
+            count=count,
+        )
+    }
+
+
 def template_warnings(setup: AccountingSetup, template: Template, available: dict[str, list[Choice]]) -> dict:
     """Field name -> a warning about a chosen value that is allowed but likely wrong; nothing is refused.
 
@@ -268,6 +286,8 @@ def template_warnings(setup: AccountingSetup, template: Template, available: dic
     the wrong rate (IEX's most common failed test: Finland at 24 % in the ledger, 25.5 % in the shop). Read
     from the choices as the system offers them now (the group's `vat_rates`)."""
     spec = spec_of(setup, template)
+    if spec.kind == "payments":
+        return _journal_warnings(template, available)
     if spec.kind != "oss":
         return {}
     rates, today = vat_rates(), date.today()

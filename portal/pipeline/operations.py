@@ -51,6 +51,7 @@ from portal.connectors.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectorError,
+    ForeignEntries,
     TransientError,
 )
 from portal.engine.documents import COPENHAGEN
@@ -1154,9 +1155,26 @@ def _register_payment(
         account=payments.get("account"),
         journal=payments.get("journal"),
     )
-    transfer.payment_id = connector.register_payment(payment)
+    try:
+        transfer.payment_id = connector.register_payment(payment)
+    except ForeignEntries as exc:
+        raise TransferFailed("configuration", _foreign_entries(exc)) from exc
     _log(transfer, "payment", "ok", f"payment {transfer.payment_id} registered ({method})")
     db.session.commit()
+
+
+def _foreign_entries(exc: ForeignEntries) -> Message:
+    return message(
+        N_(
+            "The payment is in e-conomic's journal %(journal)s as voucher %(voucher)s, but Bogbro did not "
+            "book it: that voucher also holds %(count)s entries Bogbro did not make, and booking it would "
+            "book them too. In e-conomic, give those entries another voucher number (or remove them), then "
+            "retry. Best: choose a journal only Bogbro uses in the Payments template under Setup."
+        ),
+        journal=exc.journal,
+        voucher=exc.voucher,
+        count=exc.count,
+    )
 
 
 def _send_invoice_mail(

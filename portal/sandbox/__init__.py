@@ -9,7 +9,7 @@ import importlib
 from flask import Blueprint, render_template
 
 from portal.extensions import csrf
-from portal.sandbox.faults import apply_faults, fault_admin_blueprint
+from portal.sandbox.faults import ConnectionDropped, apply_faults, dropped_response, fault_admin_blueprint
 
 # prefix under /sandbox/ -> module; e.g. "e-conomic" stands for https://restapi.e-conomic.com/
 SANDBOXES: dict[str, str] = {
@@ -33,6 +33,7 @@ def init_app(app):
     if not app.config["SANDBOX_ENABLED"]:
         return
     app.register_blueprint(index_bp)
+    app.register_error_handler(ConnectionDropped, dropped_response)
     for name, module_path in SANDBOXES.items():
         module = importlib.import_module(module_path)
         prefix = f"/sandbox/{name}"

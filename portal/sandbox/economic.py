@@ -2283,13 +2283,17 @@ def _validate_entry(problems, path, kind, entry, year_document) -> dict:
     return out
 
 
-def book_journal(n: int, from_date: str | None = None, to_date: str | None = None) -> list[str]:
-    """Book the journal's entries (within the dates); returns problems instead of booking any
-    when a voucher does not balance."""
+def book_journal(
+    n: int, from_date: str | None = None, to_date: str | None = None, entry_numbers: set | None = None
+) -> list[str]:
+    """Book the journal's entries (within the dates, or only `entry_numbers`); returns problems instead of
+    booking any when a voucher does not balance."""
     entries = [
         e
         for e in journal_entries(n)
-        if (from_date is None or from_date <= e["date"]) and (to_date is None or e["date"] <= to_date)
+        if (from_date is None or from_date <= e["date"])
+        and (to_date is None or e["date"] <= to_date)
+        and (entry_numbers is None or e["journalEntryNumber"] in entry_numbers)
     ]
     postings: dict[tuple, Decimal] = {}
     plans = []

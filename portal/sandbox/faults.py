@@ -24,8 +24,13 @@ FIELDS = {"latency_ms": int, "rate_429": float, "retry_after": int, "rate_500": 
 OUTCOMES = {"429", "500", "drop", "slow", "ok"}
 
 
+# Marks the empty answer that stands for a hang-up when there is no socket to close (in-process calls):
+# SandboxTransport turns it into the httpx error a real hang-up gives. Never reaches a real client.
+DROPPED_HEADER = "X-Bogbro-Sandbox-Dropped"
+
+
 class ConnectionDropped(Exception):
-    """The sandbox hung up without answering (raised after closing the socket, if there is one)."""
+    """The sandbox hung up without answering (raised after shutting the socket, if there is one)."""
 
 
 def _keys(system):
@@ -70,11 +75,24 @@ def clear_faults(system: str) -> None:
 
 
 def _drop_connection():
+    # Over a real socket (werkzeug's dev server, the tests' live_server, gunicorn) the client must see the
+    # connection close with no byte of an answer: shut the socket down here, so whatever the server still
+    # tries to write (dropped_response below) goes nowhere.
     sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
     raise ConnectionDropped("sandbox dropped the connection")
+
+
+def dropped_response(exc: ConnectionDropped) -> Response:
+    """The app's handler for ConnectionDropped: without it Flask would answer 500 with our error page
+    (outside tests) and the drop would look like a server error. An empty, marked answer: over a socket it
+    is never delivered (the socket is shut); in-process the transport raises on the mark."""
+    response = Response(b"", status=500)
+    response.headers[DROPPED_HEADER] = "1"
+    response.headers["Connection"] = "close"
+    return response
 
 
 def apply_faults(system: str):

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from portal.sandbox.faults import ConnectionDropped
+from portal.sandbox.faults import DROPPED_HEADER, ConnectionDropped
 
 IN_PROCESS_ORIGIN = "http://sandbox.bogbro.internal"
 
@@ -34,10 +34,15 @@ class SandboxTransport(httpx.WSGITransport):
             # another process; otherwise it would commit (or reset) the caller's unfinished work.
             with self.flask_app.app_context():
                 response = super().handle_request(request)
-        except ConnectionDropped as exc:
+        except ConnectionDropped as exc:  # an app without the sandbox's handler for it
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             ) from exc
+        if DROPPED_HEADER in response.headers:
+            response.close()
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
         read_timeout = (request.extensions.get("timeout") or {}).get("read")
         if read_timeout is not None and time.monotonic() - started > read_timeout:
             # The sandbox did the work, but too late: exactly the ambiguous case a real timeout creates.

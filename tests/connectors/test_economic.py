@@ -31,6 +31,7 @@ from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
+    ForeignEntries,
     NotFound,
     UnsupportedOperation,
     ValidationError,
@@ -662,3 +663,96 @@ def test_consent_page_in_a_browser(page, live_server):
     page.get_by_label("En ny, tom aftale").check()
     page.get_by_role("button", name="Godkend").click()
     page.wait_for_url("**/sandbox/?token=*")
+
+
+# --- journals: a payment books only its own voucher ---------------------------------------------------------
+
+
+def bookkeeper_entry(eco, journal, text, amount="1000.00", voucher_number=None):
+    """What the bookkeeper types into the kassekladde in e-conomic: an unfinished finance entry, no contra
+    account (it does not balance)."""
+    voucher = {
+        "accountingYear": {"year": eco._accounting_year(TODAY)},
+        "journal": {"journalNumber": journal},
+        "entries": {
+            "financeVouchers": [
+                {
+                    "account": {"accountNumber": 5820},
+                    "amount": Decimal(amount),
+                    "date": TODAY.isoformat(),
+                    "text": text,
+                }
+            ]
+        },
+    }
+    if voucher_number is not None:
+        voucher["voucherNumber"] = voucher_number
+    eco._send("POST", f"/journals/{journal}/vouchers", voucher)
+
+
+def in_journal(eco, journal):
+    return {e["text"]: e for e in eco._draft_entries(f"journalNumber$eq:{journal}")}
+
+
+def booked_invoice(eco, reference):
+    customer = eco.find_customer("customer_number", "1")
+    return eco.book_invoice(eco.create_draft_invoice(draft(customer, reference, [krus()])))
+
+
+def test_a_payment_books_its_own_voucher_and_never_the_bookkeepers_unfinished_entry(eco):
+    bookkeeper_entry(eco, 2, "Husleje december, mangler modpost")
+    journals = {c.value: c for c in eco.list_choices("journals")}
+    assert journals["2"].details == {"foreign_entries": 1} and journals["3"].details == {"foreign_entries": 0}
+
+    invoice = booked_invoice(eco, "WC-7001")
+    payment = PaymentData(invoice, Decimal("299.85"), TODAY, "WC-7001-P", account="5820", journal="2")
+    payment_id = eco.register_payment(payment)
+
+    assert eco.find_invoice("WC-7001").raw["remainder"] == Decimal("0")  # ours is booked …
+    assert eco._find_entry(2, "WC-7001-P", TODAY) == (payment_id.split(":")[1], True)
+    assert list(in_journal(eco, 2)) == ["Husleje december, mangler modpost"]  # … theirs is untouched
+    assert eco.register_payment(payment) == payment_id  # and never twice
+
+
+def test_a_voucher_shared_with_someone_elses_entry_is_not_booked(eco):
+    invoice = booked_invoice(eco, "WC-7002")
+    customer = invoice.raw["customer"]["customerNumber"]
+    ours = {
+        "customer": {"customerNumber": customer},
+        "customerInvoice": int(invoice.number),
+        "amount": Decimal("-299.85"),
+        "contraAccount": {"accountNumber": 5820},
+        "currency": {"code": "DKK"},
+        "date": TODAY.isoformat(),
+        "text": f"WC-7002-P Betaling faktura {invoice.number}",
+    }
+    # Our entry reached the journal, but the booking's answer was lost; meanwhile the bookkeeper typed an
+    # entry on the same voucher number.
+    voucher = eco._post_entries(2, TODAY, {"customerPayments": [ours]})
+    bookkeeper_entry(eco, 2, "Kassedifference", amount="12.50", voucher_number=int(voucher.split("-")[-1]))
+
+    payment = PaymentData(invoice, Decimal("299.85"), TODAY, "WC-7002-P", account="5820", journal="2")
+    with pytest.raises(ForeignEntries) as refused:
+        eco.register_payment(payment)
+    assert (refused.value.journal, refused.value.count) == (2, 1)
+    assert set(in_journal(eco, 2)) == {ours["text"], "Kassedifference"}  # nothing was booked
+    assert eco.find_invoice("WC-7002").raw["remainder"] == Decimal("299.85")
+
+
+def test_the_journals_service_books_only_whole_balanced_vouchers_of_the_pinned_version(app, eco):
+    bookkeeper_entry(eco, 2, "Ubalanceret")
+    entry = in_journal(eco, 2)["Ubalanceret"]
+    with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as client:
+        headers = {"X-AppSecretToken": "demo", "X-AgreementGrantToken": "demo"}
+        base = "/sandbox/e-conomic-apis/journalsapi"
+        unbalanced = client.post(
+            f"{base}/v16.0.1/journals/2/bookdraftentries",
+            json={"entryNumbers": [entry["entryNumber"]]},
+            headers=headers,
+        )
+        assert unbalanced.status_code == 400 and unbalanced.json()["errorCode"] == "E01100"
+        for body in ({}, {"entryNumbers": []}, {"entryNumbers": ["1"]}, {"entryNumbers": [999999]}):
+            refused = client.post(f"{base}/v16.0.1/journals/2/bookdraftentries", json=body, headers=headers)
+            assert refused.status_code == 400, body
+        assert client.post(f"{base}/v5.0.0/journals/2/book", headers=headers).status_code == 404
+        assert "Ubalanceret" in in_journal(eco, 2)

@@ -6,6 +6,7 @@ API, and the journals service's errors against its OpenAPI document. A route the
 schema here fails the test too, so the sandbox cannot drift unnoticed.
 """
 
+import functools
 import json
 import re
 from datetime import date
@@ -26,7 +27,7 @@ from portal.connectors.base import (
     Voucher,
     VoucherLine,
 )
-from portal.connectors.economic import CONNECTOR, sandbox_settings
+from portal.connectors.economic import CONNECTOR, JOURNALS_API, sandbox_settings
 from portal.connectors.errors import AuthenticationError, ValidationError
 from portal.sandbox.economic import DEMO_AGREEMENT
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
@@ -36,7 +37,9 @@ ECONOMIC = SPECS / "e-conomic"
 SCHEMAS = ECONOMIC / "rest-json-schemas"
 JOURNALS_OPENAPI = ECONOMIC / "openapi" / "journalsapi-v5.0.0.openapi.json"
 REST = "/sandbox/e-conomic"
-APIS = "/sandbox/e-conomic-apis/journalsapi/v5.0.0"
+# The version the connector pins (JOURNALS_API); shapes are checked against the newest official document we
+# hold (v5.0.0): DraftEntry and ProblemDetails have kept their names and fields in the changelog since.
+APIS = "/sandbox/e-conomic-apis" + JOURNALS_API
 PDF = "application/pdf"
 
 # (method, path pattern below the REST prefix, request schema, response schema)
@@ -183,10 +186,15 @@ def read_only_sent(instance, schema_document, path="") -> list[str]:
     return found
 
 
-def problem_details_validator():
+@functools.cache
+def journals_validator(name: str):
     document = json.loads(JOURNALS_OPENAPI.read_text(encoding="utf-8"))
-    root = {"$ref": "#/components/schemas/ProblemDetails", "components": document["components"]}
+    root = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
     return jsonschema.Draft4Validator(root)
+
+
+def problem_details_validator():
+    return journals_validator("ProblemDetails")
 
 
 class Recorder(httpx.BaseTransport):
@@ -217,10 +225,22 @@ def check_exchange(
     found = []
     if path.startswith(APIS):
         label = f"{request.method} journalsapi{path[len(APIS) :]}"
+        relative = path[len(APIS) :]
         if response.status_code >= 400:
             body = response.json()
             found += [f"ProblemDetails: {e.message}" for e in problem_details.iter_errors(body)]
-        elif not re.fullmatch(r"/journals/\d+/book", path[len(APIS) :]) or response.status_code != 204:
+        elif relative == "/draft-entries" and response.status_code == 200:
+            body = response.json()
+            found += [
+                f"DraftEntryCursorResults: {e.message}"
+                for e in journals_validator("DraftEntryCursorResults").iter_errors(body)
+            ]
+        elif re.fullmatch(r"/journals/\d+/bookdraftentries", relative) and response.status_code == 204:
+            # no published schema: the body we send is the clients' (docs/connectors/economic.md)
+            sent = json.loads(request.content)
+            if set(sent) != {"entryNumbers"} or not all(isinstance(n, int) for n in sent["entryNumbers"]):
+                found.append("bookdraftentries body is not {entryNumbers: [int, ...]}")
+        elif not (re.fullmatch(r"/journals/\d+/book", relative) and response.status_code == 204):
             found.append(f"unexpected journals API exchange ({response.status_code})")
         return label, found
     assert path.startswith(REST), path

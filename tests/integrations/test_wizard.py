@@ -389,3 +389,49 @@ def test_a_setup_from_before_the_oss_template_gets_it_empty(owner_client, accoun
     assert setup.template("oss").values == {}
     text = page.get_data(as_text=True)
     assert f"template-{setup.template('oss').id}" in text and "EU-salg til forbrugere (OSS): vælg" not in text
+
+
+# --- the payments journal --------------------------------------------------------------------------------
+
+
+def test_the_payments_journal_lists_the_journals_and_warns_about_the_bookkeepers_entries(
+    owner_client, account, owner, db
+):
+    from portal.integrations.connections import connector_for
+
+    setup = connect_sandbox(account, "e-conomic").setups[0]
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    template = setup.template("payments")
+    url = f"/setup/{setup.id}/templates/{template.id}"
+    card = owner_client.get(url, headers=HTMX).get_data(as_text=True)
+    assert ">Indbetalinger fra webshop</option>" in card  # e-conomic's existing journals to pick from
+    assert "aldrig resten af kassekladden" in card  # the help says what is booked
+
+    saved = owner_client.post(url, data={"journal": "2", "account": "5820"}, headers=HTMX)
+    assert saved.status_code == 200 and 'class="warning"' not in saved.get_data(as_text=True)
+
+    # The bookkeeper starts typing in that journal in e-conomic: the card warns once choices are re-read.
+    connector = connector_for(setup.connection, setup.external_id)
+    connector._send(
+        "POST",
+        "/journals/2/vouchers",
+        {
+            "accountingYear": {"year": connector._accounting_year(_today())},
+            "journal": {"journalNumber": 2},
+            "entries": {
+                "financeVouchers": [
+                    {"account": {"accountNumber": 5820}, "amount": 100, "date": _today().isoformat()}
+                ]
+            },
+        },
+    )
+    owner_client.post(f"/setup/{setup.id}/refresh")
+    card = owner_client.get(url, headers=HTMX).get_data(as_text=True)
+    assert "Kassekladden indeholder 1 posteringer, som Bogbro ikke har lavet" in card
+    assert "opret en i e-conomic" in card
+
+
+def _today():
+    from datetime import date
+
+    return date.today()

@@ -1,13 +1,14 @@
 """Orders through the whole pipeline into the e-conomic sandbox: record → process → run_transfer on a real RQ
 worker, checking the documents in the sandbox itself."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from portal.models import SourceEvent, Transfer, TransferLog
-from portal.pipeline import operations
+from portal.pipeline import messages, operations
 from tests.pipeline.conftest import (
     faults,
     feed,
@@ -696,3 +697,74 @@ def test_two_workers_with_the_same_new_customer_and_products_make_each_once(app,
     assert {t.remote_customer_id for t in transfers} == {transfers[0].remote_customer_id}
     for reference in ("WC-12-5001", "WC-12-5002"):
         assert len(connector._all("/invoices/booked", f"references.other$eq:{reference}")) == 1
+
+
+# --- the payments journal is shared with the bookkeeper ----------------------------------------------------
+
+
+def _bookkeeper_entry(connector, journal, text, voucher_number=None):
+    """An unfinished entry the bookkeeper typed into the kassekladde in e-conomic (no contra: unbalanced)."""
+    voucher = {
+        "accountingYear": {"year": connector._accounting_year(date.today())},
+        "journal": {"journalNumber": journal},
+        "entries": {
+            "financeVouchers": [
+                {
+                    "account": {"accountNumber": 5820},
+                    "amount": 1000,
+                    "date": date.today().isoformat(),
+                    "text": text,
+                }
+            ]
+        },
+    }
+    if voucher_number is not None:
+        voucher["voucherNumber"] = voucher_number
+    connector._send("POST", f"/journals/{journal}/vouchers", voucher)
+
+
+def _drafts(connector, journal):
+    return {e["text"]: e for e in connector._draft_entries(f"journalNumber$eq:{journal}")}
+
+
+def test_a_payment_never_books_the_bookkeepers_unbalanced_entry(db, account, setup_booked, run_jobs):
+    journal = int(setup_booked.template("payments").values["journal"])
+    connector = remote(setup_booked)
+    _bookkeeper_entry(connector, journal, "Husleje, mangler modpost")
+    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    feed(integration, order())
+    run_jobs()
+
+    transfer = only_transfer(db)
+    assert transfer.status == "done" and transfer.payment_id
+    assert connector.find_invoice(REF).raw["remainder"] == 0  # the payment is booked
+    assert list(_drafts(connector, journal)) == ["Husleje, mangler modpost"]  # theirs still a draft
+
+
+def test_a_payment_voucher_shared_with_the_bookkeeper_needs_attention_in_danish(
+    app, db, account, setup_booked, run_jobs, redis, fast_retries
+):
+    journal = int(setup_booked.template("payments").values["journal"])
+    connector = remote(setup_booked)
+    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    # The payment entry is posted, then the booking's connection drops (the look-up before it answers).
+    faults(app, "e-conomic-apis", next=["ok", "drop", "drop", "drop", "drop"])
+    feed(integration, order())
+    run_jobs()
+    faults(app, "e-conomic-apis")
+    transfer = only_transfer(db)
+    assert transfer.status == "pending" and not transfer.payment_id
+    ours = next(e for text, e in _drafts(connector, journal).items() if text.startswith(f"{REF}-P "))
+    # Meanwhile the bookkeeper typed an entry on the same voucher number.
+    _bookkeeper_entry(connector, journal, "Kassedifference", voucher_number=ours["voucherNumber"])
+    while release_scheduled(redis):
+        run_jobs()
+
+    db.session.expire_all()
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert not transfer.payment_id
+    assert set(_drafts(connector, journal)) == {ours["text"], "Kassedifference"}  # nothing booked
+    with app.test_request_context(headers={"Accept-Language": "da"}):
+        shown = messages.shown(transfer)
+    assert f"bilag {ours['voucherNumber']}" in shown and f"kassekladde {journal}" in shown
+    assert "som Bogbro ikke har lavet" in shown and "skabelonen Betalinger" in shown

@@ -703,6 +703,21 @@ class DynaccountConnector(AccountingConnector):
         text = f"Betaling faktura {invoice.number}"
         return self._post_enclosure(payment.reference, payment.date, text, [row], payment.journal)
 
+    # No public source shows a payment endpoint; the payout row mirrors register_payment's (a guess).
+    REFUND_PAYOUT_GUESS = True
+
+    def register_refund_payment(self, payment: PaymentData) -> str:
+        """A refund's payout on a booked credit note: the same kladde row as an invoice payment
+        (register_payment), with the amount negative: the bank is credited, the debtor debited back."""
+        if not payment.invoice.is_credit_note:
+            raise ValidationError("A refund payout belongs on a credit note", system="Dynaccount")
+        return self.register_payment(payment)
+
+    def customer_balance(self, debtor_id: str) -> Decimal:
+        """What the debtor owes: the debtor's `balance` (get debtor/)."""
+        rows = self._get("debtor", where={"module_id_": debtor_id})
+        return Decimal(str(rows[0].get("balance") or 0)) if rows else Decimal(0)
+
 
 CONNECTOR = DynaccountConnector
 

@@ -911,6 +911,54 @@ class EconomicConnector(AccountingConnector):
             self._book_own_voucher(journal_number, voucher_id, payment.reference)
         return f"{journal_number}:{voucher_id}"
 
+    # The payout's sign (positive: debits the debtor) is inferred from the payment's, not documented.
+    REFUND_PAYOUT_GUESS = True
+
+    def register_refund_payment(self, payment: PaymentData) -> str:
+        """A refund's payout on a booked credit note: a customerPayments entry against the credit note's
+        number with a **positive** amount (the debtor is debited back to zero, the bank/contra account
+        credited), then the journal is booked, as for an invoice's payment. A guess: off unless the
+        integration turns `refund_payouts_guessed` on (docs/connectors/economic.md)."""
+        note = payment.invoice
+        if not note.booked or not note.number:
+            raise ConfigurationError(
+                "Book the credit note in e-conomic before registering its payout.", system=KEY
+            )
+        journal_number = int(payment.journal or self.context.settings.get("payments_journal") or 0)
+        if not journal_number:
+            raise ConfigurationError(
+                "Choose an e-conomic journal for payments in the payments template.", system=KEY
+            )
+        journal = self._get(f"/journals/{journal_number}")
+        contra = payment.account or (
+            ((journal.get("settings") or {}).get("contraAccounts") or {}).get("customerPayments") or {}
+        ).get("accountNumber")
+        if not contra:
+            raise ConfigurationError(
+                "Choose the bank or clearing account for payments in the payments template.", system=KEY
+            )
+        found = self._find_entry(journal_number, payment.reference, payment.date)
+        if found is None:
+            customer = (note.raw.get("customer") or {}).get("customerNumber")
+            entry = {
+                "customer": {"customerNumber": int(customer)},
+                "customerInvoice": int(note.number),
+                "amount": amount(abs(payment.amount)),
+                "contraAccount": {"accountNumber": int(contra)},
+                "currency": {"code": note.raw.get("currency", "DKK")},
+                "date": payment.date.isoformat(),
+                "text": f"{payment.reference} Udbetaling kreditnota {note.number}"[:250],
+            }
+            found = (self._post_entries(journal_number, payment.date, {"customerPayments": [entry]}), False)
+        voucher_id, booked = found
+        if not booked:
+            self.book_journal(journal_number, key=f"{payment.reference}:{voucher_id}")
+        return f"{journal_number}:{voucher_id}"
+
+    def customer_balance(self, customer_number: str) -> Decimal:
+        """What the customer owes: `balance` of GET /customers/{customerNumber}."""
+        return Decimal(str(self._get(f"/customers/{int(customer_number)}").get("balance") or 0))
+
     def post_voucher(self, voucher: Voucher) -> str:
         """A finance voucher in the journal (one voucher number for all its lines), left for the bookkeeper
         to book (or call book_journal). Debit positive, credit negative. Returns "<journal>:<year>-<no>"."""

@@ -146,7 +146,9 @@ class SalesDocument:
 @dataclass(frozen=True)
 class Refund:
     """What a shop refunded on one order: specific lines (goods, shipping, fees), and/or an amount that is
-    not tied to lines (`unallocated`, gross). Amounts are positive."""
+    not tied to lines (`unallocated`, gross). Amounts are positive. `amount` is the money that went back and
+    the credit note's total, whatever the lines say (WooCommerce: the refund's `amount` "takes precedence
+    over line item totals"; Shopify: the refund transactions)."""
 
     source: Source
     shop_id: str
@@ -160,6 +162,9 @@ class Refund:
     lines: tuple[SalesLine, ...] = ()
     unallocated: Decimal = ZERO  # gross, refunded without lines ("amount-only")
     reason: str = ""
+    # False when a line's VAT was not stated by the shop but inferred from the order line it refunds
+    # (a WooCommerce refund_total given without refund_tax): then the shop's refunded VAT is unknown.
+    vat_stated: bool = True
 
     @property
     def invoice_date(self) -> date:
@@ -173,7 +178,7 @@ class Refund:
 
     @property
     def shop_vat(self) -> Decimal | None:
-        """The VAT the shop refunded, when it is known (unknown for amount-only parts)."""
-        if self.unallocated:
+        """The VAT the shop refunded, when it is known (unknown for amount-only parts and inferred VAT)."""
+        if self.unallocated or not self.vat_stated:
             return None
         return sum_dec(line.vat_total for line in self.lines)

@@ -53,7 +53,7 @@ from portal.connectors.base import (
 )
 from portal.engine.customers import CustomerMatch, customer_data, decide_match
 from portal.engine.documents import Payment, Refund, SalesDocument, SalesLine
-from portal.engine.money import HUNDRED, ZERO, fmt_rate, q2
+from portal.engine.money import CENT, HUNDRED, ZERO, fmt_rate, q2, sum_dec
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.totals import (
     SYSTEM_BY_VAT_MODEL,
@@ -444,36 +444,41 @@ def build_credit_note(
     credit_for: RemoteInvoice | None = None,
     organisation: str = "",
 ) -> DraftPlan:
-    """A credit note for exactly what was refunded: the refunded lines (goods, shipping, fees) and any
-    amount refunded without lines, on the refund product. Quantities are positive (the connector turns them
-    into e-conomic's negative draft); `decision` is the original order's, so the credit note mirrors the
-    invoice's VAT treatment.
+    """A credit note for exactly the money that went back (`refund.amount`): the refunded lines (goods,
+    shipping, fees) as the shop split them, and where they do not add up to the money, the difference on
+    the refund product at the order's VAT rate — an amount refunded without lines, or (negative) the part of
+    the lines that was not paid back. Never more than the money, never the lines on top of it. Quantities
+    are positive (the connector turns them into e-conomic's negative draft); `decision` is the original
+    order's, so the credit note mirrors the invoice's VAT treatment.
 
-    An amount-only refund is assumed to include VAT at the order's rate (a guess: WooCommerce and Shopify
-    state no VAT for it); a warning says so when the order mixed several rates."""
+    The difference is assumed to carry VAT at the order's rate (a guess: WooCommerce and Shopify state no
+    VAT for it); a warning says so when the order mixed several rates."""
     settings = settings or IntegrationSettings()
-    if not refund.lines and not refund.unallocated:
+    money = q2(refund.amount)
+    if money <= 0:
         raise ValueError(f"Refund {refund.source_id} credits nothing.")
     builder = _Builder(decision, setup, capabilities, settings, rates)
     for line in refund.lines:
         builder.add(line)
-    if refund.unallocated:
-        rate = decision.rate
-        net = q2(refund.unallocated / (1 + rate / HUNDRED))
-        description = FIXED_PRODUCT_NAMES["refund"] + (f": {refund.reason}" if refund.reason else "")
-        builder.add(
-            SalesLine(
-                "refund", description, Decimal(1), net, refund.unallocated - net, rate, vat_rate_exact=True
-            )
+    of_lines = invoice_totals(builder.totals_lines(), builder.system)
+    difference = money - of_lines.gross
+    placed = not refund.lines or abs(difference) > settings.rounding_tolerance
+    if placed:
+        _place_difference(builder, difference, refund, document)
+    # The VAT to expect: the shop's on its lines (when it stated it) plus that of the placed difference.
+    shop_vat = None
+    if refund.vat_stated and not refund.unallocated:
+        shop_vat = sum_dec(line.vat_total for line in refund.lines)
+        shop_vat += invoice_totals(builder.totals_lines(), builder.system).vat - of_lines.vat
+    totals, result = builder.reconcile(money, shop_vat)
+    paid = q2(document.shop_totals.gross)
+    if money > paid + settings.rounding_tolerance:
+        result = replace(
+            result,
+            ok=False,
+            totals_differ=True,
+            message=f"The refund of {money} exceeds the order's total {paid}: check it in the shop.",
         )
-        order_rates = {expected_line_rate(line, decision, rates) for line in document.lines if line.net_total}
-        if len(order_rates) > 1:
-            shown = ", ".join(sorted(fmt_rate(r) + " %" for r in order_rates))
-            builder.warnings.append(
-                f"The amount-only refund of {refund.unallocated} is credited at {fmt_rate(rate)} % VAT, "
-                f"but the order had lines at {shown}: check the split."
-            )
-    totals, result = builder.reconcile(refund.amount, refund.shop_vat)
     match = decide_match(document.customer, settings)
     terms = _payment_terms(settings, document.payment.method, builder.templates)
     customer = customer_data(document.customer, decision, refund.currency, terms)
@@ -491,7 +496,7 @@ def build_credit_note(
         credit_for=credit_for,
         recipient=customer,
     )
-    shop_vat = refund.shop_vat if refund.shop_vat is not None else totals.vat
+    shop_vat = totals.vat if shop_vat is None else shop_vat
     return DraftPlan(
         invoice=invoice,
         line_rates=tuple(builder.rates_per_line),
@@ -506,6 +511,48 @@ def build_credit_note(
         decision=decision,
         warnings=(*builder.warnings, *match.warnings) + ((result.message,) if result.totals_differ else ()),
     )
+
+
+def _place_difference(
+    builder: _Builder, difference: Decimal, refund: Refund, document: SalesDocument
+) -> None:
+    """One explicit line on the refund product whose gross, as the accounting system computes it, is
+    `difference` to the øre: the net is searched around gross / (1 + rate) so that the system's VAT
+    rounding (e-conomic per rate on the summed net, Dinero/Dynaccount per line) lands on it."""
+    rate = builder.decision.rate
+    base = builder.totals_lines()
+    before = invoice_totals(base, builder.system).gross
+    estimate = q2(difference / (1 + rate / HUNDRED))
+    net = estimate
+    for step in (0, -1, 1, -2, 2):
+        candidate = estimate + step * CENT
+        line = TotalsLine(Decimal(1), candidate, rate)
+        if invoice_totals([*base, line], builder.system).gross - before == difference:
+            net = candidate
+            break  # else the rounding line takes the last øre
+    reason = f": {refund.reason}" if refund.reason else ""
+    if difference > 0:
+        description = FIXED_PRODUCT_NAMES["refund"] + reason
+    else:
+        description = "Refusion, ikke tilbagebetalt" + reason
+    builder.add(
+        SalesLine("refund", description, Decimal(1), net, difference - net, rate, vat_rate_exact=True)
+    )
+    if refund.lines and difference < 0:
+        builder.warnings.append(
+            f"The refunded lines come to {q2(refund.amount) - difference}, but {q2(refund.amount)} went "
+            f"back: the credit note deducts the {-difference} not paid back at {fmt_rate(rate)} % VAT."
+        )
+    order_rates = {
+        expected_line_rate(li, builder.decision, builder.rates) for li in document.lines if li.net_total
+    }
+    if len(order_rates) > 1:
+        shown = ", ".join(sorted(fmt_rate(r) + " %" for r in order_rates))
+        what = "amount-only refund" if difference > 0 else "difference"
+        builder.warnings.append(
+            f"The {what} of {difference} is credited at {fmt_rate(rate)} % VAT, "
+            f"but the order had lines at {shown}: check the split."
+        )
 
 
 def _placeholder(match: CustomerMatch, customer: CustomerData) -> RemoteCustomer:

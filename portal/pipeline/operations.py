@@ -64,7 +64,7 @@ from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.models.transfers import ORDER_PREFIX
-from portal.pipeline import invoice_mail
+from portal.pipeline import invoice_mail, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
@@ -632,6 +632,7 @@ def _post(transfer: Transfer) -> None:
         # and mail steps commit it with their own checkpoints, `done` otherwise.
         transfer.booked_number = remote.number
         _register_payment(transfer, connector, plan, remote)
+        refund_payments.register_refund_payment(transfer, connector, plan, remote, _log, _before_remote_call)
         if not _send_invoice_mail(transfer, connector, plan, remote):
             return  # retried later, from this step
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None

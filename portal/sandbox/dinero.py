@@ -2344,3 +2344,44 @@ def sent_mail(org: int, guid: str) -> list[dict]:
     store = SandboxStore(SYSTEM, org)
     voucher = store.get("invoices", guid) or store.get("creditnotes", guid)
     return [] if voucher is None else voucher["Mailouts"]
+
+
+@bp.get("/v1/<int:org>/state-of-account/<guid>")
+@api()
+def state_of_account(store, guid):
+    """A contact's booked invoices (+) and credit notes (-) with their payments (which settle them), in date
+    order, each entry with the running `Balance` (ContactStateOfAccount in openapi.json; the order of
+    entries on one day and the entry `Type` texts are guesses)."""
+    _existing(store, "contacts", guid, "The contact")
+    moves = []
+    for collection, sign, kind in (("invoices", 1, "invoice"), ("creditnotes", -1, "creditnote")):
+        for voucher in store.all(collection):
+            if voucher["ContactGuid"] != guid or voucher["Status"] == "Draft":
+                continue
+            total = Decimal(voucher["Calc"]["TotalInclVat"]) * sign
+            moves.append((voucher.get("Date") or "", voucher, kind, "Voucher", total))
+            for payment in voucher.get("Payments", []):
+                moves.append(
+                    (payment["PaymentDate"], voucher, kind, "Payment", -Decimal(payment["Amount"]) * sign)
+                )
+    balance, entries = Decimal(0), []
+    for day, voucher, kind, what, amount in sorted(moves, key=lambda move: move[0]):
+        balance += amount
+        entries.append(
+            {
+                "RelatedVoucherGuid": voucher["Guid"],
+                "RelatedVoucherNumber": str(voucher["Number"]),
+                "Date": f"{day}T00:00:00",
+                "Type": what,
+                "Amount": float(amount),
+                "Balance": float(balance),
+                "RelatedVoucherCategory": "sales",
+                "RelatedVoucherClass": kind,
+                "Currency": voucher["Currency"],
+            }
+        )
+    income = sum((Decimal(str(e["Amount"])) for e in entries if e["Amount"] > 0), Decimal(0))
+    expenses = sum((-Decimal(str(e["Amount"])) for e in entries if e["Amount"] < 0), Decimal(0))
+    return _json(
+        {"ContactGuid": guid, "Income": float(income), "Expenses": float(expenses), "Entries": entries}
+    )

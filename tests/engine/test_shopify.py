@@ -162,6 +162,27 @@ def test_refund_of_one_line_and_shipping():
     assert plan.totals == Totals(D("182.48"), D("45.62"), D("228.10")) and plan.can_book
 
 
+def test_refund_of_less_than_the_lines_is_the_money():
+    # Shopify lets a shop refund less than calculated (an order adjustment records the discrepancy): the
+    # credit note is the transaction's 150.00, not the 214.92 of the T-shirt it lists.
+    refund = {
+        "id": 903,
+        "processed_at": "2025-05-09T09:00:00+02:00",
+        "refund_line_items": [{"line_item_id": 11, "quantity": 1, "subtotal": 179.10, "total_tax": 35.82}],
+        "order_adjustments": [
+            {"id": 4, "kind": "refund_discrepancy", "amount": "29.10", "tax_amount": "0.00"}
+        ],
+        "transactions": [{"kind": "refund", "status": "success", "amount": "150.00"}],
+    }
+    order = dk_order()
+    doc = normalise_order(order, SETTINGS)
+    decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
+    normalised = normalise_refund(order, refund, SETTINGS)
+    plan = build_credit_note(normalised, doc, decision, ECONOMIC_SETUP, ECONOMIC, SETTINGS, TEST_RATES)
+    assert lines_of(plan) == [("TS-L", 1, D("143.28")), ("REFUSION", 1, D("-23.28"))]
+    assert plan.totals == Totals(D("120.00"), D("30.00"), D("150.00")) and plan.can_book
+
+
 def test_amount_only_refund():
     refund = {
         "id": 902,
@@ -212,9 +233,11 @@ def test_sample_refund_lines_and_its_transaction(sample):
         ("IPOD2008BLACK", D("195.66"), D("3.98")),
         ("IPOD2008GREEN", D("195.67"), D("3.98")),
     ]
-    # the doc sample's transaction (209.00) does not cover the lines (399.29): the credit note is flagged
+    # the doc sample's transaction (209.00) does not cover the lines (399.29): the credit note is the 209.00
+    # that went back, the rest deducted on its own line; flagged, as the US sales tax is no Danish VAT
     assert normalised.amount == D("209.00") and normalised.unallocated == 0
     doc = normalise_order(sample, SETTINGS)
     decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
     plan = build_credit_note(normalised, doc, decision, ECONOMIC_SETUP, ECONOMIC, SETTINGS, TEST_RATES)
-    assert plan.totals_differ and not plan.can_book
+    assert lines_of(plan)[-1] == ("REFUSION", 1, D("-182.33")) and plan.totals.gross == D("209.00")
+    assert plan.totals_differ and not plan.can_book and "VAT differs" in plan.reconciliation.message

@@ -14,6 +14,7 @@ from portal.engine.vat import TEST_RATES, decide_zone
 from tests.engine.factories import (
     ECONOMIC,
     ECONOMIC_SETUP,
+    SYSTEMS,
     lines_of,
     plan_for,
     spec_path,
@@ -424,6 +425,49 @@ def test_mixed_refund_lines_and_an_extra_amount(order):
     assert refund.kind == "mixed" and refund.unallocated == D("50.00")
     assert lines_of(plan) == [("KRUS-1", 1, D("79.96")), ("REFUSION", 1, D("40.00"))]
     assert plan.totals.gross == D("149.95") and plan.can_book
+
+
+def without_tax_split(payload):
+    """The refund as WooCommerce stores it when `refund_total` was given without `refund_tax`."""
+    for item in payload["line_items"]:
+        item.update(total_tax="0.00", taxes=[])
+    return payload
+
+
+@pytest.mark.parametrize("system", ["e-conomic", "dinero", "dynaccount"])
+@pytest.mark.parametrize("stated", ["400.00", "500.00"])  # refund_total ex tax (as documented), or gross
+def test_refund_of_500_without_tax_split_is_a_credit_note_of_500(system, stated):
+    # Issue 13: one line (400 + 100 VAT) refunded with 500,00 kr.; the line came without its tax and the
+    # credit note said 600,00 kr. (400 + 25 % VAT on top, plus the "unexplained" 100 as a refund line).
+    order = wc_order(
+        [("Kaffekværn", "KVAERN", 1, "400.00", "100.00"), ("Filter", "FILTER", 1, "80.00", "20.00")]
+    )
+    payload = without_tax_split(
+        wc_refund(60, "500.00", items=[(order["line_items"][0]["id"], 1, stated, "0")])
+    )
+    doc = normalise_order(order, SETTINGS)
+    decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
+    refund = normalise_refund(order, payload, SETTINGS)
+    capabilities, setup = SYSTEMS[system]
+    plan = build_credit_note(refund, doc, decision, setup, capabilities, SETTINGS, TEST_RATES)
+    assert plan.totals == Totals(D("400.00"), D("100.00"), D("500.00")) and plan.can_book
+    assert [(line.quantity, line.unit_net_price) for line in plan.invoice.lines] == [(1, D("400.00"))]
+    assert not refund.vat_stated and refund.shop_vat is None and not plan.warnings
+
+
+def test_lines_worth_more_than_the_money_are_reduced_explicitly(order):
+    # 2 mugs (199.90) refunded, 150.00 paid back: the 49.90 kept is deducted on its own line at 25 %.
+    payload = wc_refund(61, "150.00", items=[(order["line_items"][0]["id"], 2, "159.92", "39.98")])
+    _, plan = credit(order, payload)
+    assert lines_of(plan) == [("KRUS-1", 2, D("79.96")), ("REFUSION", 1, D("-39.92"))]
+    assert plan.totals == Totals(D("120.00"), D("30.00"), D("150.00")) and plan.can_book
+    assert any("not paid back" in warning for warning in plan.warnings)
+
+
+def test_refund_above_the_order_total_is_not_booked(order):
+    _, plan = credit(order, wc_refund(62, "1000.00"))
+    assert plan.totals.gross == D("1000.00") and not plan.can_book and plan.totals_differ
+    assert "exceeds the order's total 588.85" in plan.reconciliation.message
 
 
 def test_refund_that_credits_nothing_is_refused(order):

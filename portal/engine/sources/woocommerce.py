@@ -21,7 +21,7 @@ from portal.engine.documents import (
     order_reference,
     refund_reference,
 )
-from portal.engine.money import HUNDRED, ZERO, D, sum_dec
+from portal.engine.money import HUNDRED, ZERO, D, q2, sum_dec
 from portal.engine.settings import IntegrationSettings
 from portal.engine.sources import clean, first_value, join, parse_datetime
 
@@ -184,25 +184,29 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
     """A refund as positive amounts. Lines come from the refund's `line_items` (and `shipping_lines` /
     `fee_lines`, which newer WooCommerce versions include); whatever part of `amount` the lines do not
     explain is `unallocated` (an amount-only refund, credited on the refund product) — a few øre of
-    difference are left to the credit note's rounding line instead."""
+    difference are left to the credit note's rounding line instead.
+
+    A line refunded without its tax split (`refund_total` given, `refund_tax` not: the refund line carries
+    no tax although the order line did) gets the order line's rate: read as ex tax, as WooCommerce defines
+    `refund_total`, when the refund's `amount` covers that; else as the gross amount refunded."""
     rates = _rate_percents(order_payload)
     originals = {
         str(item.get("id")): item
         for key in ("line_items", "shipping_lines", "fee_lines")
         for item in order_payload.get(key) or []
     }
-    lines: list[SalesLine] = []
+    pairs: list[tuple[SalesLine, dict]] = []
     for item in refund_payload.get("line_items") or []:
-        line = _goods_line(item, rates, sign=-1)
         original = originals.get(_refunded_id(item) or "", {})
-        line = _with_original(line, original)
-        lines.append(line)
+        pairs.append((_with_original(_goods_line(item, rates, sign=-1), original), original))
     for item in refund_payload.get("shipping_lines") or []:
-        lines.append(_shipping_line(item, rates, sign=-1))
+        pairs.append((_shipping_line(item, rates, sign=-1), originals.get(_refunded_id(item) or "", {})))
     for item in refund_payload.get("fee_lines") or []:
-        lines.append(_fee_line(item, rates, settings, sign=-1))
-    lines = [line for line in lines if line.net_total or line.vat_total]
+        original = originals.get(_refunded_id(item) or "", {})
+        pairs.append((_fee_line(item, rates, settings, sign=-1), original))
+    pairs = [(line, original) for line, original in pairs if line.net_total or line.vat_total]
     amount = D(refund_payload.get("amount"), ZERO)
+    lines, vat_stated = _with_missing_vat(pairs, order_payload, rates, amount, settings)
     explained = sum_dec(line.gross_total for line in lines)
     rest = amount - explained
     # Without lines the whole amount is the refund; with lines, a rest within the tolerance is rounding.
@@ -225,7 +229,49 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
         lines=tuple(lines),
         unallocated=unallocated,
         reason=str(refund_payload.get("reason") or ""),
+        vat_stated=vat_stated,
     )
+
+
+def _missing_rate(line: SalesLine, original: dict, order: dict, rates: dict[str, Decimal]) -> Decimal | None:
+    """The VAT rate a refund line left out: the rate of the taxed order line it refunds (or the order's one
+    rate when the line cannot be found). None when the line states its VAT or the sale carried none."""
+    if line.vat_total != 0 or line.net_total == 0:
+        return None
+    if original:
+        vat, rate, _ = _tax(original, rates, D(original.get("total"), ZERO))
+        return rate if vat != 0 and rate else None
+    distinct = set(rates.values())
+    if len(distinct) == 1 and D(order.get("total_tax"), ZERO) != 0:
+        return distinct.pop() or None
+    return None
+
+
+def _with_missing_vat(
+    pairs: list[tuple[SalesLine, dict]],
+    order: dict,
+    rates: dict[str, Decimal],
+    amount: Decimal,
+    settings: IntegrationSettings,
+) -> tuple[list[SalesLine], bool]:
+    """The refund lines with the VAT the shop left out filled in, and whether all VAT was stated."""
+    missing = {i: _missing_rate(line, original, order, rates) for i, (line, original) in enumerate(pairs)}
+    missing = {i: rate for i, rate in missing.items() if rate is not None}
+    lines = [line for line, _ in pairs]
+    if not missing:
+        return lines, True
+    as_net = sum_dec(
+        line.net_total * (1 + missing[i] / HUNDRED) if i in missing else line.gross_total
+        for i, line in enumerate(lines)
+    )
+    # ex tax (WooCommerce's meaning of refund_total) unless that would credit more than went back
+    ex_tax = amount >= as_net - settings.rounding_tolerance
+    for i, rate in missing.items():
+        stated = lines[i].net_total
+        net = stated if ex_tax else q2(stated / (1 + rate / HUNDRED))
+        vat = q2(stated * rate / HUNDRED) if ex_tax else stated - net
+        lines[i] = replace(lines[i], net_total=net, vat_total=vat, vat_rate=rate, vat_rate_exact=True)
+    return lines, False
 
 
 def _with_original(line: SalesLine, original: dict) -> SalesLine:

@@ -1,0 +1,64 @@
+"""The refund's payout on a booked credit note, where the order's invoice was registered as paid: the money
+that went back leaves the bank and the customer's balance in the ledger returns to zero.
+
+A connector offers it as `register_refund_payment(PaymentData)`; one whose way of doing so no public
+source shows sets `REFUND_PAYOUT_GUESS = True` and is used only when the integration turns
+`refund_payouts_guessed` on (guesses are never on by default: docs/connectors/<system>.md).
+"""
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from portal.connectors.base import AccountingConnector, PaymentData, RemoteInvoice
+from portal.engine.invoice import DraftPlan
+from portal.extensions import db
+from portal.models import Transfer
+from portal.pipeline import settings as pipeline_settings
+
+
+def _invoice_paid(transfer: Transfer) -> bool:
+    invoice = db.session.scalar(
+        select(Transfer).where(
+            Transfer.integration_id == transfer.integration_id,
+            Transfer.kind == "invoice",
+            Transfer.source_ref == transfer.order_ref,
+        )
+    )
+    return invoice is not None and bool(invoice.payment_id)
+
+
+def enabled(transfer: Transfer, connector: AccountingConnector) -> bool:
+    if not hasattr(connector, "register_refund_payment"):
+        return False
+    guessed = getattr(connector, "REFUND_PAYOUT_GUESS", True)
+    return not guessed or bool((transfer.integration.settings or {}).get("refund_payouts_guessed"))
+
+
+def register_refund_payment(
+    transfer: Transfer,
+    connector: AccountingConnector,
+    plan: DraftPlan,
+    remote: RemoteInvoice,
+    log,
+    before_call,
+) -> None:
+    """Checkpointed like the invoice's payment: `payment_id` is set once the payout is registered (the
+    connector looks its reference up first, so a resume never registers it twice)."""
+    if transfer.kind != "credit_note" or transfer.payment_id or not enabled(transfer, connector):
+        return
+    if not _invoice_paid(transfer):
+        return  # the invoice is still open in the ledger: the credit note settles it, no money moved there
+    payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    before_call()
+    payout = PaymentData(
+        invoice=remote,
+        amount=abs(Decimal(remote.totals.gross)),
+        date=plan.invoice.date,
+        reference=f"{remote.reference or plan.invoice.reference}-P",
+        account=payments.get("account"),
+        journal=payments.get("journal"),
+    )
+    transfer.payment_id = connector.register_refund_payment(payout)
+    log(transfer, "payment", "ok", f"refund payout {transfer.payment_id} registered")
+    db.session.commit()

@@ -7,7 +7,7 @@ first one died) resumes where the last committed step left off and never redoes 
     pending ─► running ─► done
                      ├──► skipped          (state not transferring, before the activation date: `reason`)
                      ├──► waiting          (a credit note whose invoice is not booked yet)
-                     └──► needs_attention  (error_kind configuration | transient | totals_differ)
+                     └──► needs_attention  (error_kind: ERROR_KINDS)
 """
 
 import secrets
@@ -26,7 +26,8 @@ from portal.models.types import UTCDateTime, utcnow
 EVENT_SOURCES = ("webhook", "poll", "manual")
 TRANSFER_KINDS = ("invoice", "credit_note")
 TRANSFER_STATUSES = ("pending", "running", "done", "skipped", "waiting", "needs_attention")
-ERROR_KINDS = ("configuration", "transient", "totals_differ")
+# pipeline.failures says which: the setup, the order itself, or an error nobody expected
+ERROR_KINDS = ("configuration", "order", "transient", "totals_differ", "unexpected")
 # Per order state, the document to create: nothing, an order (e-conomic's stock-reserving order), a draft
 # invoice, or a booked invoice.
 DOCUMENTS = ("none", "order", "draft", "booked")

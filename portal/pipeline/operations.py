@@ -48,26 +48,23 @@ from portal.connectors.base import (
 )
 from portal.connectors.errors import (
     AmbiguousWriteError,
-    AuthenticationError,
-    ConfigurationError,
     ConnectorError,
     TransientError,
 )
 from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_credit_note, build_draft
 from portal.engine.money import q2
-from portal.engine.settings import EngineConfigError
 from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.models.transfers import ORDER_PREFIX
-from portal.pipeline import invoice_mail
+from portal.pipeline import failures, invoice_mail
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
-from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
+from portal.pipeline.messages import N_, Message, message, render, store
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -211,15 +208,54 @@ def drain(integration_id: int) -> int:
                 tried.add(event_id)
                 try:
                     process_event(event_id, integration)
-                except Exception:
+                except Exception as exc:
                     db.session.rollback()
                     log.exception("integration %s: event %s could not be processed", integration_id, event_id)
+                    _event_failed(event_id, exc)
                 if time.monotonic() > deadline:
                     get_queue().enqueue("workers.jobs.drain_events", integration_id)  # the flag stays ours
                     return len(tried)
     finally:
         session.expire_on_commit = expire_on_commit
         _batch_memo.set(None)
+
+
+def _event_failed(event_id: int, exc: Exception) -> None:
+    """An event whose processing raised before its transfer could record why: its order's transfer needs
+    attention with the reason, and the event is done — never left to crash the next job the same way. (When
+    even that cannot be written — the database is away — the event stays unprocessed for the watchdog.)"""
+    try:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
+        if event is None or event.processed_at is not None:
+            return
+        target = _event_target(event)
+        if target is not None:
+            transfer, _created = _upsert_transfer(event, *target)
+            if transfer.status not in ("done", "running"):
+                kind, problem = failures.explain(exc, event.integration.setup.connection.system)
+                _needs_attention(transfer, kind, problem)
+        _finish_event(event, f"error: {type(exc).__name__}: {exc}"[:1000])
+    except Exception:
+        db.session.rollback()
+        log.exception("event %s: its failure could not be recorded", event_id)
+
+
+def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
+    """(kind, source ref, order ref, order) of the transfer an event is about, if it says."""
+    try:
+        body = json.loads(event.raw_body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if event.topic == REFUND_TOPIC:
+        order, refund = body.get("order") or {}, body.get("refund") or {}
+        if order.get("id") and refund.get("id"):
+            return "credit_note", str(refund["id"]), str(order["id"]), order
+        return None
+    if body.get("id"):
+        return "invoice", str(body["id"]), str(body["id"]), body
+    return None
 
 
 def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
@@ -548,20 +584,13 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
         _retry_or_give_up(transfer, exc, what)
     except TransientError as exc:
         _retry_or_give_up(transfer, exc, N_("The accounting system is busy or unreachable"))
-    except (ConfigurationError, EngineConfigError) as exc:
-        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
-    except ConnectorError as exc:  # NotFound and other unclassified refusals: a person must look
-        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
-    except (KeyError, ValueError, TypeError) as exc:  # a payload the engine cannot read
-        log.exception("transfer %s: the order could not be read", transfer_id)
-        _needs_attention(
-            transfer,
-            "configuration",
-            message(
-                N_("The order could not be read (%(error)s). Check the order in the shop."),
-                error=f"{type(exc).__name__}: {exc}",
-            ),
-        )
+    except LockLost:
+        raise
+    except Exception as exc:  # anything else stops here, visible: configuration, the order, or unexpected
+        kind, problem = failures.explain(exc, transfer.integration.setup.connection.system)
+        if kind != failures.CONFIGURATION:
+            log.exception("transfer %s: %s", transfer_id, kind)
+        _needs_attention(transfer, kind, problem, _answer(exc))
 
 
 def _post(transfer: Transfer) -> None:
@@ -1187,30 +1216,6 @@ def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
 # --- failures ----------------------------------------------------------------------------------------------
 
 
-def _what_to_fix(transfer: Transfer, exc: Exception) -> Message:
-    system = transfer.integration.setup.connection.system
-    detail = getattr(exc, "message", None) or str(exc)  # the accounting system's own words: as they are
-    if isinstance(exc, AuthenticationError):
-        return message(
-            N_("%(system)s refused Bogbro's access: %(detail)s. Reconnect %(system)s under Setup."),
-            system=system,
-            detail=detail,
-        )
-    if isinstance(exc, EngineConfigError):
-        return message(
-            N_("%(detail)s Complete the accounting integration's templates under Setup."),
-            detail=from_engine_error(exc),
-        )
-    return message(
-        N_(
-            "%(system)s refused the document: %(detail)s. Check the accounting integration's templates under "
-            "Setup (an account, product group or layout may have been deleted there), then retry."
-        ),
-        system=system,
-        detail=detail,
-    )
-
-
 def _answer(exc: Exception) -> dict:
     """What the remote system answered, for the log (secrets redacted)."""
     if not isinstance(exc, ConnectorError):
@@ -1281,9 +1286,22 @@ def retry(transfer: Transfer) -> None:
 
 
 def _requeue(transfer: Transfer, message: str) -> None:
+    """Queue the transfer again. While nothing was posted, its order is decided again from the newest
+    payload with today's settings (its event processed anew: the state may no longer transfer, or the
+    failure was in the decision itself); otherwise the run resumes from its checkpoints."""
     transfer.status, transfer.error_kind, transfer.error_message = "pending", None, None
     transfer.attempts = 0
-    enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    event = transfer.event
+    if event is not None and not (transfer.draft_id or transfer.draft_requested):
+        event.processed_at, event.outcome = None, None
+        enqueue_once_after_commit(
+            "workers.jobs.drain_events",
+            transfer.integration_id,
+            flag=_drain_flag(transfer.integration_id),
+            flag_seconds=DRAIN_FLAG_SECONDS,
+        )
+    else:
+        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     _log(transfer, "retry", "ok", message)
 
 

@@ -131,6 +131,8 @@ class Transfer(db.Model):
     # The draft invoice's id; while the document is still an order (e-conomic's, reserving stock):
     # ORDER_PREFIX + the order number ("order:" alone: its create was sent, the number not yet known).
     draft_id: Mapped[str | None] = mapped_column(String(100))
+    # A person retried: a draft still unbooked is made anew from the order as it is now (replace_draft).
+    rebuild_draft: Mapped[bool] = mapped_column(default=False)
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
     mailed: Mapped[bool] = mapped_column(default=False)

@@ -57,6 +57,8 @@ def _labels() -> dict:
         "kinds": KIND_LABELS,
         "live": LIVE,
         "retry_statuses": operations.RETRYABLE,
+        "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
+        "posted_nothing": operations.posted_nothing,
     }
 
 
@@ -137,6 +139,17 @@ def retry(transfer_id):
         flash(_("The transfer is queued again."), "success")
     else:
         flash(_("Only transfers that are not done can be retried."), "error")
+    return redirect(url_for(".detail", transfer_id=transfer.id))
+
+
+@bp.post("/<int:transfer_id>/leave-out")
+@account_required
+def leave_out(transfer_id):
+    transfer = get_owned_or_404(Transfer, transfer_id)
+    if operations.leave_out(transfer):
+        flash(_("The transfer is left out: it will not be transferred."), "success")
+    else:
+        flash(_("Only a transfer that has posted nothing yet can be left out."), "error")
     return redirect(url_for(".detail", transfer_id=transfer.id))
 
 

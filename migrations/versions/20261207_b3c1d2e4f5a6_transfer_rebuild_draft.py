@@ -17,7 +17,9 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("rebuild_draft", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(
+            sa.Column("rebuild_draft", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade():

@@ -106,8 +106,11 @@ def fetch_refunds(integration_id: int, order_id: str) -> int:
 
 @job
 def poll_orders(integration_id: int) -> int:
+    from portal.pipeline.operations import check_waiting_credit_notes
     from portal.pipeline.operations import poll_orders as poll
 
+    # The ledger first: a shop that does not answer must not keep a booked invoice's credit notes waiting.
+    check_waiting_credit_notes(integration_id)
     return poll(integration_id)
 
 

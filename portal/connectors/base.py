@@ -342,6 +342,13 @@ class AccountingConnector(ABC):
     def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """credit_note.credit_for is the booked invoice; lines: positive quantities of what is credited."""
 
+    def replace_draft(self, draft: RemoteInvoice, document: DraftInvoice) -> RemoteInvoice:
+        """Make an unbooked draft (invoice or credit note) anew from `document`, under the same reference —
+        a retry after the order was corrected. Raises UnsupportedOperation where the API cannot."""
+        raise UnsupportedOperation(
+            f"{self.system.name} cannot change a draft through its API", system=self.system.key
+        )
+
     # orders (Capabilities.orders): a stock-reserving order first, the invoice made from it later.
     # Systems without orders keep these defaults.
     def _no_orders(self) -> UnsupportedOperation:

@@ -93,6 +93,7 @@ PATHS = {
     "invoices": "/v1/{org}/invoices",
     "invoice": "/v1/{org}/invoices/{guid}",
     "invoice_fetch": "/v1/{org}/invoices/fetch",
+    "invoice_update": "/v1.2/{org}/invoices/{guid}",
     "invoice_book": "/v1/{org}/invoices/{guid}/book",
     "invoice_email": "/v1/{org}/invoices/{guid}/email",
     "invoice_payment": "/v1/{org}/invoices/{guid}/payments",
@@ -827,6 +828,21 @@ class DineroConnector(AccountingConnector):
         if credit_note.credit_for is None:
             raise ConfigurationError("A credit note needs the invoice it credits", system=NAME)
         return self._create(credit_note, "creditnote")
+
+    def replace_draft(self, draft: RemoteInvoice, document: DraftInvoice) -> RemoteInvoice:
+        """PUT /v1.2/{organizationId}/invoices/{guid} (openapi InvoiceUpdateModel) replaces the whole draft
+        invoice, with the version's Timestamp; the spec has no update for a credit note."""
+        if draft.is_credit_note:
+            return super().replace_draft(draft, document)
+        body = {**self._voucher_body(document, "invoice"), "Guid": draft.id}
+
+        def update(current: dict) -> None:
+            self._json(
+                "PUT", "invoice_update", guid=draft.id, body={**body, "Timestamp": current["TimeStamp"]}
+            )
+
+        self._with_fresh_timestamp(draft.id, False, update)
+        return self._remote_invoice(self._read(draft.id, False), False)
 
     def find_invoice(self, reference: str) -> RemoteInvoice | None:
         items = self._list(

@@ -678,12 +678,27 @@ class EconomicConnector(AccountingConnector):
         existing = self.find_invoice(credit_note.reference) if lookup else None
         if existing is not None:
             return existing
+        return self._remote_invoice(
+            self._send("POST", "/invoices/drafts", self._credit_note_document(credit_note))
+        )
+
+    def _credit_note_document(self, credit_note: DraftInvoice) -> dict:
         body = self._invoice_document(credit_note, -1)
         if credit_note.credit_for is not None and not credit_note.text:
             body.setdefault("notes", {})["textLine1"] = (
                 f"Kreditnota for faktura {credit_note.credit_for.number}"
             )
-        return self._remote_invoice(self._send("POST", "/invoices/drafts", body))
+        return body
+
+    def replace_draft(self, draft: RemoteInvoice, document: DraftInvoice) -> RemoteInvoice:
+        """PUT /invoices/drafts/{draftInvoiceNumber} replaces the whole draft, lines included (schema
+        invoices.drafts.draftInvoiceNumber.put); its number and our reference stay."""
+        body = (
+            self._credit_note_document(document)
+            if document.credit_for is not None
+            else self._invoice_document(document, 1)
+        )
+        return self._remote_invoice(self._send("PUT", f"/invoices/drafts/{int(draft.id)}", body))
 
     def _invoice_document(self, invoice: DraftInvoice, sign: int) -> dict:
         if not invoice.layout or not invoice.payment_terms:

@@ -34,6 +34,12 @@ class EngineConfigError(ValueError):
         return cls(msgid % params, msgid, params, labels)
 
 
+class OrderError(EngineConfigError):
+    """The order itself cannot be booked as it is (a country code that is no country): nothing is posted;
+    the customer corrects the order in the shop and retries. Not the setup's fault, so not "complete the
+    templates"."""
+
+
 @dataclass(frozen=True)
 class FixedProducts:
     """Product numbers for lines that are not shop products (IEX asks for the same list)."""

@@ -13,12 +13,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from babel import Locale
 from stdnum.dk import cvr as dk_cvr
 from stdnum.eu import vat as eu_vat
 
+from portal.connectors.base import N_
 from portal.engine.documents import Party, SalesLine
 from portal.engine.money import ZERO, fmt_rate
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import IntegrationSettings, OrderError
 
 Zone = Literal["domestic", "eu", "world"]
 
@@ -57,6 +59,29 @@ def iso_country(code: str | None) -> str:
 
 class UnknownRate(LookupError):
     """No rate for that country on that day."""
+
+
+# ISO 3166-1 alpha-2: the two-letter territories CLDR names, less its codes that are no country (ZZ
+# "unknown region", EU, EZ, UN, QO, the pseudo-locales XA/XB) or only reserved (AC, CP, CQ, DG, EA, IC, TA).
+# XK (Kosovo) stays: it is user-assigned, yet shops and the EU use it.
+_NOT_COUNTRIES = frozenset(
+    {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
+)
+ISO_COUNTRIES = frozenset(
+    code
+    for code in Locale("en").territories
+    if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+)
+NOT_A_COUNTRY = N_(
+    "The order's country code “%(country)s” is not a country (ISO 3166). Nothing was posted: correct the "
+    "address in the shop, then retry."
+)
+
+
+def check_country(code: str | None) -> None:
+    """Raise OrderError for a country code that is no ISO 3166 country: never guessed to be an export."""
+    if code and iso_country(code) not in ISO_COUNTRIES:
+        raise OrderError.translatable(NOT_A_COUNTRY, country=code.strip())
 
 
 @dataclass(frozen=True)
@@ -312,6 +337,8 @@ def decide_zone(
     territory outside the VAT area) → export (0 %, zone "world")."""
     home = iso_country(home or settings.home_country)
     warnings: list[str] = []
+    check_country(customer.destination_country)
+    check_country(customer.country)
     dest = iso_country(customer.destination_country)
     if not dest:
         dest = home

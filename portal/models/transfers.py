@@ -7,7 +7,7 @@ first one died) resumes where the last committed step left off and never redoes 
     pending ─► running ─► done
                      ├──► skipped          (state not transferring, before the activation date: `reason`)
                      ├──► waiting          (a credit note whose invoice is not booked yet)
-                     └──► needs_attention  (error_kind configuration | transient | totals_differ)
+                     └──► needs_attention  (error_kind: ERROR_KINDS)
 """
 
 import secrets
@@ -26,7 +26,8 @@ from portal.models.types import UTCDateTime, utcnow
 EVENT_SOURCES = ("webhook", "poll", "manual")
 TRANSFER_KINDS = ("invoice", "credit_note")
 TRANSFER_STATUSES = ("pending", "running", "done", "skipped", "waiting", "needs_attention")
-ERROR_KINDS = ("configuration", "transient", "totals_differ")
+# pipeline.failures says which: the setup, the order itself, or an error nobody expected
+ERROR_KINDS = ("configuration", "order", "transient", "totals_differ", "unexpected")
 # Per order state, the document to create: nothing, an order (e-conomic's stock-reserving order), a draft
 # invoice, or a booked invoice.
 DOCUMENTS = ("none", "order", "draft", "booked")
@@ -130,6 +131,8 @@ class Transfer(db.Model):
     # The draft invoice's id; while the document is still an order (e-conomic's, reserving stock):
     # ORDER_PREFIX + the order number ("order:" alone: its create was sent, the number not yet known).
     draft_id: Mapped[str | None] = mapped_column(String(100))
+    # A person retried: a draft still unbooked is made anew from the order as it is now (replace_draft).
+    rebuild_draft: Mapped[bool] = mapped_column(default=False)
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
     mailed: Mapped[bool] = mapped_column(default=False)

@@ -17,8 +17,10 @@ STATUS_LABELS = {
 }
 ERROR_LABELS = {
     "configuration": _l("Configuration"),
+    "order": _l("The order"),
     "transient": _l("Temporarily unavailable"),
     "totals_differ": _l("Totals differ"),
+    "unexpected": _l("Unexpected error"),
 }
 
 

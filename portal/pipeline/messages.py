@@ -77,6 +77,14 @@ def store(transfer, field_name: str, value: "Message | str | None") -> None:
         transfer.message = None
 
 
+def stored_message(transfer) -> "Message | None":
+    """The Message behind the transfer's current text, to quote it inside another (None without one)."""
+    stored = transfer.message
+    if not stored or stored.get("english") != (transfer.error_message or transfer.reason):
+        return None
+    return Message(stored["msgid"], stored.get("params") or {}, tuple(stored.get("labels") or ()))
+
+
 def shown(transfer) -> str:
     """The transfer's current message in the reader's language (the English text when it has no Message,
     or when the text was changed since without one)."""

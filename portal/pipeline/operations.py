@@ -48,27 +48,25 @@ from portal.connectors.base import (
 )
 from portal.connectors.errors import (
     AmbiguousWriteError,
-    AuthenticationError,
-    ConfigurationError,
     ConnectorError,
     ForeignEntries,
     TransientError,
+    UnsupportedOperation,
 )
 from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_credit_note, build_draft
 from portal.engine.money import q2
-from portal.engine.settings import EngineConfigError
 from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.models.transfers import ORDER_PREFIX
-from portal.pipeline import invoice_mail, refund_payments
+from portal.pipeline import failures, invoice_mail, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
-from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
+from portal.pipeline.messages import N_, Message, message, render, store, stored_message
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -212,15 +210,54 @@ def drain(integration_id: int) -> int:
                 tried.add(event_id)
                 try:
                     process_event(event_id, integration)
-                except Exception:
+                except Exception as exc:
                     db.session.rollback()
                     log.exception("integration %s: event %s could not be processed", integration_id, event_id)
+                    _event_failed(event_id, exc)
                 if time.monotonic() > deadline:
                     get_queue().enqueue("workers.jobs.drain_events", integration_id)  # the flag stays ours
                     return len(tried)
     finally:
         session.expire_on_commit = expire_on_commit
         _batch_memo.set(None)
+
+
+def _event_failed(event_id: int, exc: Exception) -> None:
+    """An event whose processing raised before its transfer could record why: its order's transfer needs
+    attention with the reason, and the event is done — never left to crash the next job the same way. (When
+    even that cannot be written — the database is away — the event stays unprocessed for the watchdog.)"""
+    try:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
+        if event is None or event.processed_at is not None:
+            return
+        target = _event_target(event)
+        if target is not None:
+            transfer, _created = _upsert_transfer(event, *target)
+            if transfer.status not in ("done", "running"):
+                kind, problem = failures.explain(exc, event.integration.setup.connection.system)
+                _needs_attention(transfer, kind, problem)
+        _finish_event(event, f"error: {type(exc).__name__}: {exc}"[:1000])
+    except Exception:
+        db.session.rollback()
+        log.exception("event %s: its failure could not be recorded", event_id)
+
+
+def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
+    """(kind, source ref, order ref, order) of the transfer an event is about, if it says."""
+    try:
+        body = json.loads(event.raw_body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if event.topic == REFUND_TOPIC:
+        order, refund = body.get("order") or {}, body.get("refund") or {}
+        if order.get("id") and refund.get("id"):
+            return "credit_note", str(refund["id"]), str(order["id"]), order
+        return None
+    if body.get("id"):
+        return "invoice", str(body["id"]), str(body["id"]), body
+    return None
 
 
 def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
@@ -462,8 +499,17 @@ def _upsert_transfer(
             # write, so rolling all of it back loses nothing.)
             db.session.rollback()
             transfer = db.session.scalar(query.execution_options(populate_existing=True))
-    if transfer.status not in ("done", "running") and not transfer.draft_id:
-        transfer.event_id = event.id  # the newest payload wins until something was posted
+    if transfer.status not in ("done", "running") and (
+        not transfer.draft_id
+        or (
+            transfer.status == "needs_attention"
+            and not transfer.booked_number
+            and transfer.remote_order is None
+        )
+    ):
+        # The newest payload wins until something was posted — or, while a draft waits for a person's
+        # retry, so the retry makes the draft again from the corrected order.
+        transfer.event_id = event.id
     return transfer, created
 
 
@@ -549,20 +595,13 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
         _retry_or_give_up(transfer, exc, what)
     except TransientError as exc:
         _retry_or_give_up(transfer, exc, N_("The accounting system is busy or unreachable"))
-    except (ConfigurationError, EngineConfigError) as exc:
-        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
-    except ConnectorError as exc:  # NotFound and other unclassified refusals: a person must look
-        _needs_attention(transfer, "configuration", _what_to_fix(transfer, exc), _answer(exc))
-    except (KeyError, ValueError, TypeError) as exc:  # a payload the engine cannot read
-        log.exception("transfer %s: the order could not be read", transfer_id)
-        _needs_attention(
-            transfer,
-            "configuration",
-            message(
-                N_("The order could not be read (%(error)s). Check the order in the shop."),
-                error=f"{type(exc).__name__}: {exc}",
-            ),
-        )
+    except LockLost:
+        raise
+    except Exception as exc:  # anything else stops here, visible: configuration, the order, or unexpected
+        kind, problem = failures.explain(exc, transfer.integration.setup.connection.system)
+        if kind != failures.CONFIGURATION:
+            log.exception("transfer %s: %s", transfer_id, kind)
+        _needs_attention(transfer, kind, problem, _answer(exc))
 
 
 def _post(transfer: Transfer) -> None:
@@ -636,7 +675,7 @@ def _post(transfer: Transfer) -> None:
         if not _send_invoice_mail(transfer, connector, plan, remote):
             return  # retried later, from this step
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
-    transfer.error_kind = transfer.error_message = None
+    transfer.error_kind = transfer.error_message = transfer.reason = None
     _log(transfer, "done", "ok", f"{'booked' if remote.booked else 'draft'} {remote.number or remote.id}")
     db.session.commit()
     if transfer.kind == "invoice" and remote.booked:
@@ -711,6 +750,18 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
         if found is not None and found.booked:
             invoice_transfer.booked_number = found.number
             db.session.commit()
+    if invoice_transfer is not None and invoice_transfer.status == "skipped":
+        raise TransferFailed(
+            "order",
+            message(
+                N_(
+                    "There is no invoice to credit: the order was not transferred (%(reason)s). Leave this "
+                    "refund out, or transfer the order first (for instance by letting its state transfer "
+                    "under the shop's settings), then retry."
+                ),
+                reason=stored_message(invoice_transfer) or invoice_transfer.reason or "",
+            ),
+        )
     if invoice_transfer is None or not invoice_transfer.booked_number:
         transfer.status = "waiting"
         store(transfer, "reason", message(N_("The credit note waits until the order's invoice is booked.")))
@@ -931,11 +982,14 @@ def _ensure_draft(
         _before_remote_call()
         remote = connector.find_invoice(reference)
     if remote is not None:
-        if not transfer.draft_id:
+        if transfer.rebuild_draft and transfer.draft_id and not remote.booked:
+            remote = _rebuild_draft(transfer, connector, plan, customer, remote)
+        elif not transfer.draft_id:
             _log(transfer, "draft", "reused", f"found {remote.number or remote.id} by reference {reference}")
     else:
         invoice = plan.for_customer(customer)
         transfer.draft_requested = True
+        transfer.rebuild_draft = False  # what is created now is made from the order as it is now
         db.session.commit()
         create = (
             connector.create_credit_note if transfer.kind == "credit_note" else connector.create_draft_invoice
@@ -966,6 +1020,32 @@ def _ensure_draft(
     return remote
 
 
+def _rebuild_draft(
+    transfer: Transfer,
+    connector: AccountingConnector,
+    plan: DraftPlan,
+    customer: RemoteCustomer,
+    remote: RemoteInvoice,
+) -> RemoteInvoice:
+    """A person retried after correcting the order: the unbooked draft is made anew from the order as it is
+    now, under the same reference (its number stays). Repeating it after a crash does no harm."""
+    _before_remote_call()
+    try:
+        remote = connector.replace_draft(remote, plan.for_customer(customer))
+    except UnsupportedOperation as exc:
+        _log(transfer, "draft", "reused", f"draft {remote.id} kept as it was: {exc}")
+    else:
+        _log(
+            transfer,
+            "draft",
+            "ok",
+            f"draft {remote.id} made again from the order as it is now",
+            {"reference": remote.reference, "gross": str(remote.totals.gross)},
+        )
+    transfer.rebuild_draft = False  # with the next checkpoint
+    return remote
+
+
 # --- orders (e-conomic's, reserving stock): the document "order", invoiced when a later state asks ---------
 
 
@@ -976,7 +1056,7 @@ def _finish_order(
     if not plan.can_book:
         raise TransferFailed("totals_differ", _totals_differ(plan, order=number))
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
-    transfer.error_kind = transfer.error_message = None
+    transfer.error_kind = transfer.error_message = transfer.reason = None
     _log(transfer, "done", "ok", f"order {number}", {"order": number})
     db.session.commit()
 
@@ -1221,31 +1301,41 @@ def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
     db.session.commit()
 
 
-# --- failures ----------------------------------------------------------------------------------------------
-
-
-def _what_to_fix(transfer: Transfer, exc: Exception) -> Message:
-    system = transfer.integration.setup.connection.system
-    detail = getattr(exc, "message", None) or str(exc)  # the accounting system's own words: as they are
-    if isinstance(exc, AuthenticationError):
-        return message(
-            N_("%(system)s refused Bogbro's access: %(detail)s. Reconnect %(system)s under Setup."),
-            system=system,
-            detail=detail,
-        )
-    if isinstance(exc, EngineConfigError):
-        return message(
-            N_("%(detail)s Complete the accounting integration's templates under Setup."),
-            detail=from_engine_error(exc),
-        )
-    return message(
-        N_(
-            "%(system)s refused the document: %(detail)s. Check the accounting integration's templates under "
-            "Setup (an account, product group or layout may have been deleted there), then retry."
-        ),
-        system=system,
-        detail=detail,
+def check_waiting_credit_notes(integration_id: int) -> int:
+    """Credit notes waiting for an invoice that the bookkeeper books in the accounting system: each such
+    invoice is looked up once (by its reference); a booked one lets its credit notes go on. Run with the
+    integration's reconciliation poll. Returns how many invoices were found booked."""
+    waiting_orders = select(Transfer.order_ref).where(
+        Transfer.integration_id == integration_id,
+        Transfer.kind == "credit_note",
+        Transfer.status == "waiting",
     )
+    invoices = db.session.scalars(
+        select(Transfer).where(
+            Transfer.integration_id == integration_id,
+            Transfer.kind == "invoice",
+            Transfer.booked_number.is_(None),
+            Transfer.reference != "",
+            Transfer.order_ref.in_(waiting_orders),
+        )
+    ).all()
+    if not invoices:
+        return 0
+    setup = invoices[0].integration.setup
+    connector = connector_for(setup.connection, setup.external_id)
+    booked = 0
+    for invoice_transfer in invoices:
+        found = connector.find_invoice(invoice_transfer.reference)
+        if found is not None and found.booked:
+            invoice_transfer.booked_number = found.number
+            _log(invoice_transfer, "book", "ok", f"booked in the accounting system as {found.number}")
+            db.session.commit()
+            _wake_waiting_credit_notes(invoice_transfer)
+            booked += 1
+    return booked
+
+
+# --- failures ----------------------------------------------------------------------------------------------
 
 
 def _answer(exc: Exception) -> dict:
@@ -1317,10 +1407,64 @@ def retry(transfer: Transfer) -> None:
     db.session.commit()
 
 
+def posted_nothing(transfer: Transfer) -> bool:
+    """No document was created (or asked for) in the accounting system yet."""
+    return not (transfer.draft_id or transfer.draft_requested or transfer.booked_number)
+
+
+def retry_effect(transfer: Transfer) -> Message:
+    """What "Retry" will do, said before the person presses it."""
+    if posted_nothing(transfer):
+        return message(N_("A retry reads the order as it is now in the shop, with today's settings."))
+    if transfer.booked_number:
+        return message(
+            N_(
+                "The invoice %(number)s is booked: a retry goes on from the step that stopped "
+                "(payment, mail)."
+            ),
+            number=transfer.booked_number,
+        )
+    return message(
+        N_(
+            "A retry makes the draft in the accounting system again from the order as it is now in the shop "
+            "(same reference), then goes on."
+        )
+    )
+
+
+def leave_out(transfer: Transfer) -> bool:
+    """A person decided this order (or refund) is not to be transferred: skipped, with who decided, and
+    audited. Only while nothing was posted — a document in the accounting system is corrected there."""
+    if transfer.status not in RETRYABLE or not posted_nothing(transfer):
+        return False
+    transfer.status, transfer.error_kind, transfer.error_message = "skipped", None, None
+    store(transfer, "reason", message(N_("Left out on request: it will not be transferred.")))
+    transfer.next_attempt_at = None
+    _log(transfer, "decide", "skipped", transfer.reason)
+    audit.record("transfer.left_out", transfer, changes={"status": {"before": None, "after": "skipped"}})
+    db.session.commit()
+    return True
+
+
 def _requeue(transfer: Transfer, message: str) -> None:
+    """Queue the transfer again. While nothing was posted, its order is decided again from the newest
+    payload with today's settings (its event processed anew: the state may no longer transfer, or the
+    failure was in the decision itself); otherwise the run resumes from its checkpoints."""
     transfer.status, transfer.error_kind, transfer.error_message = "pending", None, None
+    transfer.reason = None
     transfer.attempts = 0
-    enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+    event = transfer.event
+    if event is not None and not (transfer.draft_id or transfer.draft_requested):
+        event.processed_at, event.outcome = None, None
+        enqueue_once_after_commit(
+            "workers.jobs.drain_events",
+            transfer.integration_id,
+            flag=_drain_flag(transfer.integration_id),
+            flag_seconds=DRAIN_FLAG_SECONDS,
+        )
+    else:
+        transfer.rebuild_draft = not transfer.booked_number and transfer.remote_order is None
+        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     _log(transfer, "retry", "ok", message)
 
 

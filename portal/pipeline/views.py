@@ -1,6 +1,8 @@
 """The transfer log: what happened to each order, filtered and paged; each transfer's steps with live status;
 retry one or every matching one; and the dry-run preview of the invoice an order would become."""
 
+import logging
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -8,15 +10,15 @@ from flask_htmx import make_response
 from sqlalchemy import select
 
 from portal.connectors.errors import ConnectorError
-from portal.engine.settings import EngineConfigError
 from portal.extensions import db, htmx
 from portal.models import OrderIntegration, Transfer
-from portal.pipeline import messages, operations
+from portal.pipeline import failures, messages, operations
 from portal.pipeline.filters import TransferFilters, transfer_page, whole_number
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.pipeline.overview import account_integrations
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
+log = logging.getLogger(__name__)
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
 # {{ transfer|transfer_message }}: why it needs attention / was skipped / waits, in the reader's language
 bp.add_app_template_filter(messages.shown, "transfer_message")
@@ -55,6 +57,8 @@ def _labels() -> dict:
         "kinds": KIND_LABELS,
         "live": LIVE,
         "retry_statuses": operations.RETRYABLE,
+        "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
+        "posted_nothing": operations.posted_nothing,
     }
 
 
@@ -138,6 +142,17 @@ def retry(transfer_id):
     return redirect(url_for(".detail", transfer_id=transfer.id))
 
 
+@bp.post("/<int:transfer_id>/leave-out")
+@account_required
+def leave_out(transfer_id):
+    transfer = get_owned_or_404(Transfer, transfer_id)
+    if operations.leave_out(transfer):
+        flash(_("The transfer is left out: it will not be transferred."), "success")
+    else:
+        flash(_("Only a transfer that has posted nothing yet can be left out."), "error")
+    return redirect(url_for(".detail", transfer_id=transfer.id))
+
+
 @bp.post("/retry")
 @account_required
 def retry_matching():
@@ -171,33 +186,21 @@ def retry_matching():
 # --- the dry-run preview ---------------------------------------------------------------------------------
 
 
-def engine_message(exc: EngineConfigError) -> str:
-    """The engine's refusal in the reader's language where it kept its msgid (else its English text); a
-    template named in it is translated as the wizard shows it."""
-    return messages.translated(exc) if exc.msgid else str(exc)
-
-
-def _preview_context(make_preview):
+def _preview_context(make_preview, integration: OrderIntegration):
     """Run a preview; a problem the person can act on becomes a message instead of an error page."""
     try:
         return {"preview": make_preview(), "problem": None}
     except operations.OrderNotFound as exc:
         problem = _("The shop has no order with the number or id %(number)s.", number=str(exc))
-    except EngineConfigError as exc:
-        problem = _(
-            "The accounting integration cannot book this order: %(message)s "
-            "Complete its templates under Setup.",
-            message=engine_message(exc),
-        )
-    except ConnectorError as exc:
+    except ConnectorError as exc:  # the shop's: reading the order
         problem = _(
             "The shop did not answer as expected: %(message)s", message=getattr(exc, "message", str(exc))
         )
-    except (KeyError, ValueError, TypeError) as exc:
-        problem = _(
-            "The order could not be read (%(error)s). Check the order in the shop.",
-            error=f"{type(exc).__name__}: {exc}",
-        )
+    except Exception as exc:  # what a transfer of this order would stop at, said the same way
+        kind, reason = failures.explain(exc, integration.setup.connection.system)
+        if kind == failures.UNEXPECTED:
+            log.exception("preview failed")
+        problem = messages.render(reason.as_dict())
     return {"preview": None, "problem": problem}
 
 
@@ -228,7 +231,8 @@ def preview():
             _preview_context(
                 lambda: operations.preview_order(
                     integration, operations.find_shop_order(integration, form.order.data)
-                )
+                ),
+                integration,
             )
         )
     elif request.args.get("integration", "").isdigit():
@@ -246,5 +250,5 @@ def transfer_preview(transfer_id):
         return redirect(url_for(".detail", transfer_id=transfer.id))
     integration = transfer.integration
     context = {"transfer": transfer, "integration": integration, **_plan_labels(integration)}
-    context.update(_preview_context(lambda: operations.preview_transfer(transfer)))
+    context.update(_preview_context(lambda: operations.preview_transfer(transfer), integration))
     return render_template("transfers/transfer_preview.html", **context)

@@ -1,0 +1,71 @@
+"""Why a transfer stopped, in words a customer can act on: one place that turns any exception raised while
+deciding, planning or posting into an error kind and a Message (pipeline.messages).
+
+Transient failures (timeouts, 429, 5xx) are retried by the pipeline before they get here as "gave up";
+everything else stops at once: the setup (configuration), the order (order), or an error nobody expected
+(unexpected) — the last is logged with its traceback, and still ends visible as "needs attention", never
+a job that crashes and is retried in silence.
+"""
+
+import logging
+
+from portal.connectors.errors import AuthenticationError, ConnectorError
+from portal.engine.settings import EngineConfigError, OrderError
+from portal.engine.vat import UnknownRate
+from portal.pipeline.messages import N_, Message, from_engine_error, message
+
+log = logging.getLogger(__name__)
+
+CONFIGURATION, ORDER, UNEXPECTED = "configuration", "order", "unexpected"
+
+
+def explain(exc: Exception, system: str) -> tuple[str, Message]:
+    """(error kind, what to do) for a failure that a retry alone will not mend. `system`: the accounting
+    system's name, for its refusals."""
+    if isinstance(exc, OrderError):
+        return ORDER, from_engine_error(exc)
+    if isinstance(exc, EngineConfigError):
+        return CONFIGURATION, message(
+            N_("%(detail)s Complete the accounting integration's templates under Setup."),
+            detail=from_engine_error(exc),
+        )
+    if isinstance(exc, UnknownRate):
+        return CONFIGURATION, message(
+            N_(
+                "Bogbro knows no VAT rate for this order's country (%(detail)s), so it cannot compute the "
+                "invoice. Nothing was posted: contact Bogbro's support, who update the VAT rate table; then "
+                "retry."
+            ),
+            detail=str(exc),
+        )
+    if isinstance(exc, AuthenticationError):
+        return CONFIGURATION, message(
+            N_("%(system)s refused Bogbro's access: %(detail)s. Reconnect %(system)s under Setup."),
+            system=system,
+            detail=_detail(exc),
+        )
+    if isinstance(exc, ConnectorError):  # validation and other refusals: a person must look
+        return CONFIGURATION, message(
+            N_(
+                "%(system)s refused the document: %(detail)s. Check the accounting integration's templates "
+                "under Setup (an account, product group or layout may have been deleted there), then retry."
+            ),
+            system=system,
+            detail=_detail(exc),
+        )
+    if isinstance(exc, KeyError | ValueError | TypeError):  # a payload the engine cannot read
+        return ORDER, message(
+            N_("The order could not be read (%(error)s). Check the order in the shop."),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return UNEXPECTED, message(
+        N_(
+            "An unexpected error stopped the transfer (%(error)s). Nothing more was posted; Bogbro has "
+            "logged it. Retry; if it happens again, contact Bogbro's support."
+        ),
+        error=type(exc).__name__,
+    )
+
+
+def _detail(exc: Exception) -> str:
+    return getattr(exc, "message", None) or str(exc)  # the accounting system's own words: as they are

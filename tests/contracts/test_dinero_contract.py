@@ -287,6 +287,7 @@ def test_connector_requests_and_sandbox_responses_follow_the_contract(app, db, r
     recorder = Recorder(app)
     dinero = connector(app, redis, recorder, tokens)
     booked, credited, voucher = run_every_connector_operation(dinero)
+    assert dinero.customer_balance(booked.raw["ContactGuid"]) is not None  # its answer, checked below
 
     # The rest of what the sandbox offers, called the way any client would.
     with httpx.Client(

@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -88,6 +89,12 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "SALES_EMAIL": get("SALES_EMAIL", "salg@bogbro.dk"),
         # The portal's own address, for links in mail sent by periodic jobs (no request to take it from).
         "PUBLIC_URL": get("PUBLIC_URL", f"http://localhost:{get('PORT', '5000')}"),
+        # Production answers only to its own host name: a forged Host header gets 400 (None: any host).
+        "TRUSTED_HOSTS": _trusted_hosts(environ.get("TRUSTED_HOSTS"), environ.get("PUBLIC_URL"))
+        if production
+        else None,
+        # Shops' webhooks are a few kB; anything beyond this is refused with 413 before it is read.
+        "MAX_CONTENT_LENGTH": int(get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
         # Invoice mails go through each shop's own SMTP server; how long to wait for it.
         "INVOICE_MAIL_TIMEOUT_SECONDS": float(get("INVOICE_MAIL_TIMEOUT_SECONDS", "20")),
         "QUOTE_REQUESTS_PER_IP_PER_HOUR": int(get("QUOTE_REQUESTS_PER_IP_PER_HOUR", "5")),
@@ -133,6 +140,9 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         # Webshops: each shop's address and key come from its owner; these are our pace and patience.
         "WOOCOMMERCE_REQUESTS_PER_SECOND": float(get("WOOCOMMERCE_REQUESTS_PER_SECOND", "5")),
         "WOOCOMMERCE_TIMEOUT_SECONDS": float(get("WOOCOMMERCE_TIMEOUT_SECONDS", "30")),
+        # A shop's address is typed in by a customer: in production it must not reach our own network
+        # (loopback, private, link-local …). The sandboxes in development and tests live on loopback.
+        "WOOCOMMERCE_PUBLIC_ADDRESSES_ONLY": production,
         "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
         "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
         # The transfer pipeline: attempts before "needs attention", the first retry's delay (doubling), when
@@ -145,6 +155,16 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "PIPELINE_LOOKUP_BEFORE_CREATE": get("PIPELINE_LOOKUP_BEFORE_CREATE", "0") == "1",
         "VAT_RATES_FILE": get("VAT_RATES_FILE"),
     }
+
+
+def _trusted_hosts(value: str | None, public_url: str | None) -> list[str]:
+    """TRUSTED_HOSTS (comma separated) when set, else the host of PUBLIC_URL."""
+    if value:
+        return [host.strip() for host in value.split(",") if host.strip()]
+    host = urlsplit(public_url or "").hostname
+    if not host:
+        raise ConfigError("PUBLIC_URL must be an absolute URL, e.g. https://app.bogbro.dk")
+    return [host]
 
 
 def _database_url(url: str) -> str:

@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 
 from portal.extensions import db
@@ -28,6 +28,11 @@ def safe_next(target: str | None) -> str | None:
         return None
     parts = urlsplit(target)
     return None if parts.scheme or parts.netloc else target
+
+
+def public_link(path: str) -> str:
+    """An absolute link for a mail: on PUBLIC_URL, never on the request's (forgeable) Host header."""
+    return current_app.config["PUBLIC_URL"].rstrip("/") + "/" + path.lstrip("/")
 
 
 def security_headers(response):

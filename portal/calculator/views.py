@@ -112,7 +112,6 @@ def request_quote():
                 contact,
                 ip=request.remote_addr or "-",
                 language=language,
-                base_url=request.url_root,
                 honeypot=form.website.data or "",
             )
         except operations.TooManyRequests as refusal:

@@ -15,6 +15,7 @@ from tests.conftest import start_rq_worker, wait_for
 from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
 from tests.pipeline.test_economic_pipeline import REF
 
+
 def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redis, database_url, tmp_path):
     setup = make_setup(account, "e-conomic", auto_book=True)
     integration = make_integration(db, account, setup)

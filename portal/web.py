@@ -6,6 +6,7 @@ from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 
 from portal.extensions import db
+from portal.ids import IdConverter
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -58,6 +59,7 @@ def _csrf_error(error):
 
 
 def init_app(app):
+    app.url_map.converters["int"] = IdConverter  # before any route is added: every <int:…> is bounded
     app.after_request(security_headers)
     for status in (400, 403, 404, 405, 429, 500):
         app.register_error_handler(status, _error_page(status))

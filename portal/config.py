@@ -138,6 +138,8 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "SHOPIFY_AUTHORIZE_URL": get("SHOPIFY_AUTHORIZE_URL", "https://{shop}/admin/oauth/authorize"),
         "SHOPIFY_TOKEN_URL": get("SHOPIFY_TOKEN_URL", "https://{shop}/admin/oauth/access_token"),
         # Webshops: each shop's address and key come from its owner; these are our pace and patience.
+        # No API host of our own: each shop's address is in its credentials (connector_for needs the key).
+        "WOOCOMMERCE_API_URL": "",
         "WOOCOMMERCE_REQUESTS_PER_SECOND": float(get("WOOCOMMERCE_REQUESTS_PER_SECOND", "5")),
         "WOOCOMMERCE_TIMEOUT_SECONDS": float(get("WOOCOMMERCE_TIMEOUT_SECONDS", "30")),
         # A shop's address is typed in by a customer: in production it must not reach our own network

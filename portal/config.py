@@ -37,9 +37,11 @@ def _development_secrets(instance_path: Path) -> dict:
     """Generated once, kept in instance/ so sessions and encrypted data survive restarts."""
     path = instance_path / "secrets.json"
     if path.exists():
+        if path.stat().st_mode & 0o077:  # made by an older release: close it
+            path.chmod(0o600)
         return json.loads(path.read_text())
     values = {"SECRET_KEY": secrets.token_urlsafe(48), "ENCRYPTION_KEYS": Fernet.generate_key().decode()}
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # secrets: the owner's eyes only
     path.touch(mode=0o600)
     path.write_text(json.dumps(values, indent=2))
     return values

@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -36,9 +37,11 @@ def _development_secrets(instance_path: Path) -> dict:
     """Generated once, kept in instance/ so sessions and encrypted data survive restarts."""
     path = instance_path / "secrets.json"
     if path.exists():
+        if path.stat().st_mode & 0o077:  # made by an older release: close it
+            path.chmod(0o600)
         return json.loads(path.read_text())
     values = {"SECRET_KEY": secrets.token_urlsafe(48), "ENCRYPTION_KEYS": Fernet.generate_key().decode()}
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # secrets: the owner's eyes only
     path.touch(mode=0o600)
     path.write_text(json.dumps(values, indent=2))
     return values
@@ -88,6 +91,12 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "SALES_EMAIL": get("SALES_EMAIL", "salg@bogbro.dk"),
         # The portal's own address, for links in mail sent by periodic jobs (no request to take it from).
         "PUBLIC_URL": get("PUBLIC_URL", f"http://localhost:{get('PORT', '5000')}"),
+        # Production answers only to its own host name: a forged Host header gets 400 (None: any host).
+        "TRUSTED_HOSTS": _trusted_hosts(environ.get("TRUSTED_HOSTS"), environ.get("PUBLIC_URL"))
+        if production
+        else None,
+        # Shops' webhooks are a few kB; anything beyond this is refused with 413 before it is read.
+        "MAX_CONTENT_LENGTH": int(get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
         # Invoice mails go through each shop's own SMTP server; how long to wait for it.
         "INVOICE_MAIL_TIMEOUT_SECONDS": float(get("INVOICE_MAIL_TIMEOUT_SECONDS", "20")),
         "QUOTE_REQUESTS_PER_IP_PER_HOUR": int(get("QUOTE_REQUESTS_PER_IP_PER_HOUR", "5")),
@@ -131,8 +140,13 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "SHOPIFY_AUTHORIZE_URL": get("SHOPIFY_AUTHORIZE_URL", "https://{shop}/admin/oauth/authorize"),
         "SHOPIFY_TOKEN_URL": get("SHOPIFY_TOKEN_URL", "https://{shop}/admin/oauth/access_token"),
         # Webshops: each shop's address and key come from its owner; these are our pace and patience.
+        # No API host of our own: each shop's address is in its credentials (connector_for needs the key).
+        "WOOCOMMERCE_API_URL": "",
         "WOOCOMMERCE_REQUESTS_PER_SECOND": float(get("WOOCOMMERCE_REQUESTS_PER_SECOND", "5")),
         "WOOCOMMERCE_TIMEOUT_SECONDS": float(get("WOOCOMMERCE_TIMEOUT_SECONDS", "30")),
+        # A shop's address is typed in by a customer: in production it must not reach our own network
+        # (loopback, private, link-local …). The sandboxes in development and tests live on loopback.
+        "WOOCOMMERCE_PUBLIC_ADDRESSES_ONLY": production,
         "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
         "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
         # The transfer pipeline: attempts before "needs attention", the first retry's delay (doubling), when
@@ -145,6 +159,16 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "PIPELINE_LOOKUP_BEFORE_CREATE": get("PIPELINE_LOOKUP_BEFORE_CREATE", "0") == "1",
         "VAT_RATES_FILE": get("VAT_RATES_FILE"),
     }
+
+
+def _trusted_hosts(value: str | None, public_url: str | None) -> list[str]:
+    """TRUSTED_HOSTS (comma separated) when set, else the host of PUBLIC_URL."""
+    if value:
+        return [host.strip() for host in value.split(",") if host.strip()]
+    host = urlsplit(public_url or "").hostname
+    if not host:
+        raise ConfigError("PUBLIC_URL must be an absolute URL, e.g. https://app.bogbro.dk")
+    return [host]
 
 
 def _database_url(url: str) -> str:

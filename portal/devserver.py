@@ -30,6 +30,7 @@ def redis_server_executable() -> str:
 
 
 def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket = instance / "redis.sock"
     socket.unlink(missing_ok=True)
     process = subprocess.Popen(
@@ -45,6 +46,7 @@ def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
             "--loglevel", "warning",
         ],
         start_new_session=True,  # Ctrl-C must not reach it: it stops last, after the worker is done with it
+        umask=0o077,  # its dump (the queues, with job arguments) readable by the owner only
     )  # fmt: skip
     url = f"unix://{socket}"
     client = redis.Redis.from_url(url)
@@ -60,7 +62,7 @@ def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
 
 def run(instance_path: str, port: int) -> None:
     instance = Path(instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
     processes: list[subprocess.Popen] = []

@@ -2,10 +2,11 @@
 
 from urllib.parse import urlsplit
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 
 from portal.extensions import db
+from portal.ids import IdConverter
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -28,6 +29,11 @@ def safe_next(target: str | None) -> str | None:
         return None
     parts = urlsplit(target)
     return None if parts.scheme or parts.netloc else target
+
+
+def public_link(path: str) -> str:
+    """An absolute link for a mail: on PUBLIC_URL, never on the request's (forgeable) Host header."""
+    return current_app.config["PUBLIC_URL"].rstrip("/") + "/" + path.lstrip("/")
 
 
 def security_headers(response):
@@ -53,6 +59,7 @@ def _csrf_error(error):
 
 
 def init_app(app):
+    app.url_map.converters["int"] = IdConverter  # before any route is added: every <int:…> is bounded
     app.after_request(security_headers)
     for status in (400, 403, 404, 405, 429, 500):
         app.register_error_handler(status, _error_page(status))

@@ -27,32 +27,36 @@ def job(func):
     return wrapper
 
 
+# The mail jobs build their links on PUBLIC_URL; `base_url` is only accepted (and ignored) so jobs queued
+# by an earlier release still run.
+
+
 @job
-def send_password_reset_mail(user_id: int, base_url: str) -> None:
+def send_password_reset_mail(user_id: int, base_url: str | None = None) -> None:
     from portal.auth.operations import deliver_password_reset_mail
 
-    deliver_password_reset_mail(user_id, base_url)
+    deliver_password_reset_mail(user_id)
 
 
 @job
-def send_invitation_mail(invitation_id: int, base_url: str) -> None:
+def send_invitation_mail(invitation_id: int, base_url: str | None = None) -> None:
     from portal.auth.operations import deliver_invitation_mail
 
-    deliver_invitation_mail(invitation_id, base_url)
+    deliver_invitation_mail(invitation_id)
 
 
 @job
-def send_quote_confirmation(quote_id: int, base_url: str) -> None:
+def send_quote_confirmation(quote_id: int, base_url: str | None = None) -> None:
     from portal.calculator.operations import deliver_quote_confirmation
 
-    deliver_quote_confirmation(quote_id, base_url)
+    deliver_quote_confirmation(quote_id)
 
 
 @job
-def send_quote_notification(quote_id: int, base_url: str) -> None:
+def send_quote_notification(quote_id: int, base_url: str | None = None) -> None:
     from portal.calculator.operations import deliver_quote_notification
 
-    deliver_quote_notification(quote_id, base_url)
+    deliver_quote_notification(quote_id)
 
 
 @job

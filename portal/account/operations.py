@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal import audit
+from portal.auth import sessions
 from portal.extensions import db
 from portal.models import Account, User
 
@@ -44,3 +45,4 @@ def remove_member(account: Account, user: User, acting_user: User) -> None:
     changes = audit.apply_changes(user, {"active": False})
     audit.record("user.removed", user, account=account, changes=changes)
     db.session.commit()
+    sessions.end_all(user.id)

@@ -104,7 +104,6 @@ def invite():
                 form.email.data,
                 form.role.data,
                 form.language.data,
-                request.url_root,
             )
         except auth_operations.AuthError as refusal:
             form.email.errors.append(str(refusal))

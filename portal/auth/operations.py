@@ -8,12 +8,13 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal import audit
-from portal.auth import ratelimit, tokens
+from portal.auth import ratelimit, session_token, sessions, tokens
 from portal.auth.passwords import hash_password, needs_rehash, verify_password
 from portal.extensions import db
 from portal.mail import send_mail
 from portal.models import Account, Invitation, User, utcnow
 from portal.queue import enqueue_after_commit
+from portal.web import public_link
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -54,19 +55,32 @@ def authenticate(email: str, password: str, ip: str) -> User:
     return user
 
 
+def start_session(user: User) -> None:
+    """A new server-side session for the user; login_user then stores its id in the cookie."""
+    user._session_token = sessions.start(user.id)
+
+
+def end_session(user: User) -> None:
+    """Logout: the session ends on the server, so a copy of the cookie is worthless too."""
+    token = session_token(user)
+    if token:
+        sessions.end(token, user.id)
+
+
 def change_password(user: User, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise AuthError(_("The current password is wrong."))
     user.password_hash = hash_password(new)
     audit.record("user.password_changed", user, account=user.account)
     db.session.commit()
+    sessions.end_all(user.id, keep=session_token(user))  # whoever else knew the old password is out
 
 
-def request_password_reset(email: str, base_url: str) -> None:
+def request_password_reset(email: str) -> None:
     """Mail a reset link if the address belongs to an active user; say nothing either way."""
     user = find_user_by_email(email)
     if user is not None and user.active:
-        enqueue_after_commit("workers.jobs.send_password_reset_mail", user.id, base_url)
+        enqueue_after_commit("workers.jobs.send_password_reset_mail", user.id)
         db.session.commit()
 
 
@@ -74,11 +88,10 @@ def reset_password(user: User, new: str) -> None:
     user.password_hash = hash_password(new)
     audit.record("user.password_reset", user, account=user.account)
     db.session.commit()
+    sessions.end_all(user.id)
 
 
-def invite_member(
-    account: Account, inviter: User, email: str, role: str, language: str, base_url: str
-) -> Invitation:
+def invite_member(account: Account, inviter: User, email: str, role: str, language: str) -> Invitation:
     email = normalise_email(email)
     if find_user_by_email(email) is not None:
         raise AuthError(_("A user with this e-mail address already exists."))
@@ -97,7 +110,7 @@ def invite_member(
         account=account,
         changes={"email": {"before": None, "after": email}, "role": {"before": None, "after": role}},
     )
-    enqueue_after_commit("workers.jobs.send_invitation_mail", invitation.id, base_url)
+    enqueue_after_commit("workers.jobs.send_invitation_mail", invitation.id)
     db.session.commit()
     return invitation
 
@@ -133,24 +146,26 @@ def accept_invitation(invitation: Invitation, name: str, password: str) -> User:
 
 
 # --- mail delivery (run by workers.jobs) --------------------------------------------------------------
+# Links are built on PUBLIC_URL, never on the request's Host header: a forged Host would otherwise put an
+# attacker's address (and the reset token) into a genuine mail.
 
 
-def deliver_password_reset_mail(user_id: int, base_url: str) -> None:
+def deliver_password_reset_mail(user_id: int) -> None:
     user = db.session.get(User, user_id)
     if user is None or not user.active:
         return
-    link = base_url.rstrip("/") + "/password/reset/" + tokens.password_reset_token(user)
+    link = public_link("/password/reset/" + tokens.password_reset_token(user))
     with force_locale(user.language):
         subject = _("Reset your Bogbro password")
         body = render_template("auth/mail/password_reset.txt", user=user, link=link)
     send_mail(user.email, subject, body)
 
 
-def deliver_invitation_mail(invitation_id: int, base_url: str) -> None:
+def deliver_invitation_mail(invitation_id: int) -> None:
     invitation = db.session.get(Invitation, invitation_id)
     if invitation is None or not invitation.is_open:
         return
-    link = base_url.rstrip("/") + "/invitation/" + tokens.invitation_token(invitation)
+    link = public_link("/invitation/" + tokens.invitation_token(invitation))
     with force_locale(invitation.language):
         subject = _("You are invited to %(account)s on Bogbro", account=invitation.account.name)
         body = render_template("auth/mail/invitation.txt", invitation=invitation, link=link)

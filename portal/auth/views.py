@@ -23,6 +23,7 @@ def _start_session(user) -> None:
     session.clear()  # a fresh session on login: no fixation
     if language:
         session[LANGUAGE_SESSION_KEY] = language
+    operations.start_session(user)
     login_user(user)
 
 
@@ -47,8 +48,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    if current_user.is_authenticated and is_impersonating():
-        stop_impersonation()
+    if current_user.is_authenticated:
+        if is_impersonating():
+            stop_impersonation()
+        operations.end_session(current_user._get_current_object())
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")
@@ -76,7 +79,7 @@ def change_password():
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        operations.request_password_reset(form.email.data, request.url_root)
+        operations.request_password_reset(form.email.data)
         flash(_("If the address belongs to a user, a link to choose a new password is on its way."), "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html", form=form)

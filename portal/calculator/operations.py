@@ -27,6 +27,7 @@ from portal.models import (
     utcnow,
 )
 from portal.queue import enqueue_after_commit
+from portal.web import public_link
 
 # --- the catalogue as the pricing function's data ---------------------------------------------------------
 
@@ -159,7 +160,6 @@ def submit_request(
     *,
     ip: str,
     language: str,
-    base_url: str,
     honeypot: str = "",
 ) -> QuoteRequest | None:
     """Save a prospect's request with its selection and price frozen in, and mail the prospect and sales
@@ -187,8 +187,8 @@ def submit_request(
     )
     db.session.add(quote)
     db.session.flush()
-    enqueue_after_commit("workers.jobs.send_quote_confirmation", quote.id, base_url)
-    enqueue_after_commit("workers.jobs.send_quote_notification", quote.id, base_url)
+    enqueue_after_commit("workers.jobs.send_quote_confirmation", quote.id)
+    enqueue_after_commit("workers.jobs.send_quote_notification", quote.id)
     db.session.commit()
     return quote
 
@@ -198,9 +198,9 @@ def system_names() -> dict[str, str]:
     return dict(db.session.execute(select(PriceSystem.slug, PriceSystem.name)).all())
 
 
-def calculator_link(quote: QuoteRequest, base_url: str) -> str:
+def calculator_link(quote: QuoteRequest) -> str:
     selection = pricing.selection_from_json(quote.selection)
-    return f"{base_url.rstrip('/')}/priser?{query_string(selection)}"
+    return public_link(f"/priser?{query_string(selection)}")
 
 
 def _system_names(quote: QuoteRequest) -> dict[str, str]:
@@ -208,7 +208,7 @@ def _system_names(quote: QuoteRequest) -> dict[str, str]:
     return {slug: names.get(slug, slug) for slug in quote.selection["systems"]}
 
 
-def deliver_quote_confirmation(quote_id: int, base_url: str) -> None:
+def deliver_quote_confirmation(quote_id: int) -> None:
     quote = db.session.get(QuoteRequest, quote_id)
     if quote is None:
         return
@@ -222,13 +222,13 @@ def deliver_quote_confirmation(quote_id: int, base_url: str) -> None:
             "calculator/mail/confirmation.txt",
             quote=quote,
             systems=_system_names(quote),
-            link=calculator_link(quote, base_url),
+            link=calculator_link(quote),
             sales_email=current_app.config["SALES_EMAIL"],
         )
         send_mail(quote.email, subjects[quote.kind], body)
 
 
-def deliver_quote_notification(quote_id: int, base_url: str) -> None:
+def deliver_quote_notification(quote_id: int) -> None:
     quote = db.session.get(QuoteRequest, quote_id)
     if quote is None:
         return
@@ -243,8 +243,8 @@ def deliver_quote_notification(quote_id: int, base_url: str) -> None:
             "calculator/mail/notification.txt",
             quote=quote,
             systems=_system_names(quote),
-            link=calculator_link(quote, base_url),
-            inbox_link=f"{base_url.rstrip('/')}/support/quotes/{quote.id}",
+            link=calculator_link(quote),
+            inbox_link=public_link(f"/support/quotes/{quote.id}"),
         )
         send_mail(current_app.config["SALES_EMAIL"], subjects[quote.kind], body)
 

@@ -12,6 +12,7 @@ from wtforms.fields import SelectChoice
 
 from portal.calculator import forms, operations, pricing
 from portal.extensions import db, htmx
+from portal.ids import whole_number
 from portal.models import (
     QUOTE_STATUSES,
     SYSTEM_KINDS,
@@ -112,7 +113,6 @@ def request_quote():
                 contact,
                 ip=request.remote_addr or "-",
                 language=language,
-                base_url=request.url_root,
                 honeypot=form.website.data or "",
             )
         except operations.TooManyRequests as refusal:
@@ -260,7 +260,7 @@ def catalogue_item(section, item_id=None):
     if item is not None:
         form = entry.form(obj=item)
     else:  # "add a caveat" from a system's page arrives with that system chosen
-        form = entry.form(data={k: request.args.get(k, type=int) for k in PREFILL if k in request.args})
+        form = entry.form(data={k: whole_number(request.args[k]) for k in PREFILL if k in request.args})
     _fill_choices(form)
     if form.validate_on_submit():
         try:

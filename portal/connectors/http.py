@@ -136,6 +136,12 @@ class ApiClient:
                 self.limiter.acquire()
             try:
                 response = self.http.request(method, url, **kwargs)
+            except (
+                httpx.InvalidURL
+            ) as exc:  # a stored address httpx cannot use: a setting to fix, not a crash
+                raise ConfigurationError(
+                    f"{self.system}: unusable address: {exc}", system=self.system
+                ) from exc
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 failure = TransientError(f"{self.system} could not be reached: {exc}", system=self.system)
                 wait = None

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from portal.connectors import ConnectorContext, StaticCredentials
+from portal.connectors import ConnectorContext, StaticCredentials, addresses
 from portal.connectors.base import N_
 from portal.connectors.errors import (
     AuthenticationError,
@@ -103,6 +103,10 @@ MESSAGES = {
         "active, and that permalinks are not set to 'Plain'."
     ),
     "unreachable": N_("Your shop could not be reached. Check the address and try again."),
+    "private": N_(
+        "This address leads to a private or internal network. Enter your shop's public address, e.g. "
+        "https://www.minbutik.dk."
+    ),
 }
 
 
@@ -178,6 +182,8 @@ class WooCommerceConnector(SourceConnector):
     # --- transport ---
 
     def _request(self, method: str, path: str, *, params=None, body=None) -> httpx.Response:
+        if self.settings.get("public_addresses_only") and not addresses.is_public(self.site):
+            raise ConfigurationError(MESSAGES["private"], system=KEY, details={"field": "url"})
         credentials = self.context.credentials.get()
         key, secret = credentials["consumer_key"], credentials["consumer_secret"]
         params = dict(params or {})
@@ -420,10 +426,13 @@ def finish_connect(settings: dict, params: dict, callback_url: str, transport=No
     url = site_root(str(params.get("url") or "")) or sandbox_url
     key = str(params.get("consumer_key") or "").strip()
     secret = str(params.get("consumer_secret") or "").strip()
-    if not url or not urlsplit(url).netloc:
+    # parsed() first: urlsplit itself raises on some garbage ("https://[")
+    if not url or addresses.parsed(url + API_PATH) is None or not urlsplit(url).netloc:
         raise ConfigurationError(MESSAGES["url"], system=KEY, details={"field": "url"})
     if urlsplit(url).scheme != "https" and url != sandbox_url:
         raise ConfigurationError(MESSAGES["https"], system=KEY, details={"field": "url"})
+    if settings.get("public_addresses_only") and not addresses.is_public(url):
+        raise ConfigurationError(MESSAGES["private"], system=KEY, details={"field": "url"})
     if not re.fullmatch(r"ck_\w+", key):
         raise ConfigurationError(MESSAGES["consumer_key"], system=KEY, details={"field": "consumer_key"})
     if not re.fullmatch(r"cs_\w+", secret):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.engine.documents import COPENHAGEN
 from portal.extensions import db
+from portal.ids import whole_number
 from portal.models import TRANSFER_STATUSES, Transfer
 from portal.models.transfers import ERROR_KINDS
 
@@ -35,11 +36,6 @@ def _date(value) -> date | None:
         return date.fromisoformat(str(value or "").strip())
     except ValueError:
         return None
-
-
-def whole_number(value) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
 from portal.pipeline.messages import N_, Message, message, render, store, stored_message
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
+from portal.redaction import redact_text
 from portal.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -1533,11 +1534,14 @@ _SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api_key|apikey|
 
 
 def redact(value):
-    """Request/response summaries without secrets: values under secret-looking keys are replaced."""
+    """Request/response summaries without secrets: values under secret-looking keys are replaced, and
+    keys inside URLs (Dynaccount's path, WooCommerce's query) are masked."""
     if isinstance(value, dict):
         return {k: "[redacted]" if _SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
     return value
 
 
@@ -1550,7 +1554,7 @@ def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dic
             attempt=transfer.attempts,
             step=step,
             outcome=outcome,
-            message=message,
+            message=redact_text(message) if message else message,
             details=redact(details or {}),
         )
     )

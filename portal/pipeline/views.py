@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from portal.connectors.errors import ConnectorError
 from portal.extensions import db, htmx
+from portal.ids import whole_number
 from portal.models import OrderIntegration, Transfer
 from portal.pipeline import failures, messages, operations
-from portal.pipeline.filters import TransferFilters, transfer_page, whole_number
+from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.pipeline.overview import account_integrations
 from portal.tenancy import account_required, current_account, get_owned_or_404
@@ -235,8 +236,9 @@ def preview():
                 integration,
             )
         )
-    elif request.args.get("integration", "").isdigit():
-        get_owned_or_404(OrderIntegration, int(request.args["integration"]))  # another account's: 404
+    elif whole_number(request.args.get("integration")) is not None:
+        # another account's: 404
+        get_owned_or_404(OrderIntegration, whole_number(request.args["integration"]))
     return render_template("transfers/preview.html", integrations=integrations, **context)
 
 

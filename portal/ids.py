@@ -1,9 +1,10 @@
-"""Database ids from URLs and query strings: whole numbers a BIGINT column can hold. Anything larger would
-make the database driver raise (SQLite: OverflowError) instead of finding nothing, so it never gets there."""
+"""Database ids from URLs and query strings: whole numbers our INTEGER id columns can hold (PostgreSQL's
+integer is 32-bit). Anything larger would make the database driver raise (PostgreSQL: "integer out of
+range", SQLite above 2^63: OverflowError) instead of finding nothing, so it never gets there."""
 
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):

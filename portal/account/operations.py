@@ -44,5 +44,5 @@ def remove_member(account: Account, user: User, acting_user: User) -> None:
             raise AccountError(_("The account must keep at least one owner."))
     changes = audit.apply_changes(user, {"active": False})
     audit.record("user.removed", user, account=account, changes=changes)
-    db.session.commit()
     sessions.end_all(user.id)
+    db.session.commit()

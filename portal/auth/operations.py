@@ -58,6 +58,7 @@ def authenticate(email: str, password: str, ip: str) -> User:
 def start_session(user: User) -> None:
     """A new server-side session for the user; login_user then stores its id in the cookie."""
     user._session_token = sessions.start(user.id)
+    db.session.commit()
 
 
 def end_session(user: User) -> None:
@@ -65,6 +66,7 @@ def end_session(user: User) -> None:
     token = session_token(user)
     if token:
         sessions.end(token, user.id)
+        db.session.commit()
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -72,8 +74,8 @@ def change_password(user: User, current: str, new: str) -> None:
         raise AuthError(_("The current password is wrong."))
     user.password_hash = hash_password(new)
     audit.record("user.password_changed", user, account=user.account)
-    db.session.commit()
     sessions.end_all(user.id, keep=session_token(user))  # whoever else knew the old password is out
+    db.session.commit()
 
 
 def request_password_reset(email: str) -> None:
@@ -87,8 +89,8 @@ def request_password_reset(email: str) -> None:
 def reset_password(user: User, new: str) -> None:
     user.password_hash = hash_password(new)
     audit.record("user.password_reset", user, account=user.account)
-    db.session.commit()
     sessions.end_all(user.id)
+    db.session.commit()
 
 
 def invite_member(account: Account, inviter: User, email: str, role: str, language: str) -> Invitation:

@@ -1,38 +1,38 @@
-"""Login sessions kept server-side, in Redis: the session cookie only names one, so logging out (or changing
-the password) ends it for every copy of the cookie, not just for the browser that clicked.
+"""Login sessions kept server-side, in the database: the session cookie only names one, so logging out (or
+changing the password) ends it for every copy of the cookie, not just for the browser that clicked.
 
-A login gets a random token; `bogbro:session:<token>` holds the user id and expires after
-PERMANENT_SESSION_LIFETIME without use. `bogbro:user-sessions:<user id>` lists a user's tokens so a password
-change or reset can end the others.
+A login gets a random token; its SHA-256 is the LoginSession's key (a copy of the table gives no usable
+cookie). A session unused for PERMANENT_SESSION_LIFETIME has ended; use is written at most every
+SEEN_EVERY, not on every request. In the database rather than Redis: a Redis restart or outage must not log
+everyone out (or fail every page), and the user loader reads the database anyway.
 """
 
+import hashlib
 import secrets
+from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import delete, select, update
 
-from portal.redis_client import get_redis
+from portal.extensions import db
+from portal.models import LoginSession, utcnow
 
-
-def _key(token: str) -> str:
-    return f"bogbro:session:{token}"
-
-
-def _index(user_id: int) -> str:
-    return f"bogbro:user-sessions:{user_id}"
+SEEN_EVERY = timedelta(minutes=5)
 
 
-def _lifetime() -> int:
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _lifetime() -> timedelta:
     lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
-    return int(getattr(lifetime, "total_seconds", lambda: lifetime)())
+    return lifetime if isinstance(lifetime, timedelta) else timedelta(seconds=lifetime)
 
 
 def start(user_id: int) -> str:
+    """A new session for the user, added to the caller's transaction (the login commits it)."""
     token = secrets.token_urlsafe(24)
-    pipe = get_redis().pipeline()
-    pipe.set(_key(token), user_id, ex=_lifetime())
-    pipe.sadd(_index(user_id), token)
-    pipe.expire(_index(user_id), _lifetime())
-    pipe.execute()
+    db.session.add(LoginSession(token_hash=_hash(token), user_id=user_id))
     return token
 
 
@@ -40,28 +40,31 @@ def is_live(token: str, user_id: int) -> bool:
     """The token is a current session of this user; using it keeps it alive for another lifetime."""
     if not token:
         return False
-    pipe = get_redis().pipeline()
-    pipe.get(_key(token))
-    pipe.expire(_key(token), _lifetime())
-    pipe.expire(_index(user_id), _lifetime())
-    owner, _, _ = pipe.execute()
-    return owner is not None and owner.decode() == str(user_id)
+    now = utcnow()
+    seen = db.session.scalar(
+        select(LoginSession.last_seen_at).where(
+            LoginSession.token_hash == _hash(token), LoginSession.user_id == user_id
+        )
+    )
+    if seen is None or seen < now - _lifetime():
+        return False
+    if seen < now - SEEN_EVERY:
+        db.session.execute(
+            update(LoginSession).where(LoginSession.token_hash == _hash(token)).values(last_seen_at=now)
+        )
+        db.session.commit()  # the user loader runs first in a request: nothing else is pending yet
+    return True
 
 
 def end(token: str, user_id: int) -> None:
-    pipe = get_redis().pipeline()
-    pipe.delete(_key(token))
-    pipe.srem(_index(user_id), token)
-    pipe.execute()
+    db.session.execute(
+        delete(LoginSession).where(LoginSession.token_hash == _hash(token), LoginSession.user_id == user_id)
+    )
 
 
 def end_all(user_id: int, keep: str | None = None) -> None:
-    """End every session of the user (but `keep`, the one that asked)."""
-    redis = get_redis()
-    tokens = [token.decode() for token in redis.smembers(_index(user_id))]
-    ended = [token for token in tokens if token != keep]
-    if ended:
-        pipe = redis.pipeline()
-        pipe.delete(*[_key(token) for token in ended])
-        pipe.srem(_index(user_id), *ended)
-        pipe.execute()
+    """End every session of the user (but `keep`, the one that asked); the caller commits."""
+    query = delete(LoginSession).where(LoginSession.user_id == user_id)
+    if keep:
+        query = query.where(LoginSession.token_hash != _hash(keep))
+    db.session.execute(query)

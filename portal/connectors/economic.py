@@ -67,8 +67,9 @@ CONFIG_PREFIX = "ECONOMIC_"
 # The journals service's version: 11.1.0 added booking chosen entries (bookdraftentries), so a payment books
 # only its own voucher; 16.0.1 is the newest in e-conomic's changelog (docs/connectors/economic.md).
 JOURNALS_API = "/journalsapi/v16.0.1"
-# The text of our customer-payment entries: "<reference> Betaling faktura <number>" (register_payment).
-PAYMENT_TEXT = re.compile(r"^\S+ Betaling faktura \d+$")
+# The text of our customer-payment entries: "<reference> Betaling faktura <number>" (register_payment) or
+# "<reference> Udbetaling kreditnota <number>" (register_refund_payment).
+PAYMENT_TEXT = re.compile(r"^\S+ (Betaling faktura|Udbetaling kreditnota) \d+$")
 CENT = Decimal("0.01")
 PAGE_SIZE = 1000
 ZONE_NUMBERS = {"domestic": 1, "eu": 2, "world": 3}
@@ -884,47 +885,12 @@ class EconomicConnector(AccountingConnector):
     # --- journals: payments and vouchers ---
 
     def register_payment(self, payment: PaymentData) -> str:
-        """A customer-payment entry in the payments journal, then the journal is booked (journals API).
+        """A customer-payment entry in the payments journal, then its own voucher is booked (journals API).
 
         The amount is sent negative: it credits the debtor (a positive amount would add to what the
         customer owes). Returns "<journal>:<accounting year>-<voucher number>".
         """
-        invoice = payment.invoice
-        if not invoice.booked or not invoice.number:
-            raise ConfigurationError(
-                "Book the invoice in e-conomic before registering its payment.", system=KEY
-            )
-        journal_number = int(payment.journal or self.context.settings.get("payments_journal") or 0)
-        if not journal_number:
-            raise ConfigurationError(
-                "Choose an e-conomic journal for payments in the payments template.", system=KEY
-            )
-        journal = self._get(f"/journals/{journal_number}")
-        contra = payment.account or (
-            ((journal.get("settings") or {}).get("contraAccounts") or {}).get("customerPayments") or {}
-        ).get("accountNumber")
-        if not contra:
-            raise ConfigurationError(
-                "Choose the bank or clearing account for payments in the payments template.", system=KEY
-            )
-        found = self._find_entry(journal_number, payment.reference, payment.date)
-        if found is None:
-            customer = (invoice.raw.get("customer") or {}).get("customerNumber")
-            entry = {
-                "customer": {"customerNumber": int(customer)},
-                "customerInvoice": int(invoice.number),
-                "amount": -amount(payment.amount),
-                "contraAccount": {"accountNumber": int(contra)},
-                "currency": {"code": invoice.raw.get("currency", "DKK")},
-                "date": payment.date.isoformat(),
-                "text": f"{payment.reference} Betaling faktura {invoice.number}"[:250],
-            }
-            voucher = self._post_entries(journal_number, payment.date, {"customerPayments": [entry]})
-            found = (voucher, False)
-        voucher_id, booked = found
-        if not booked:
-            self._book_own_voucher(journal_number, voucher_id, payment.reference)
-        return f"{journal_number}:{voucher_id}"
+        return self._customer_payment(payment, -1, "Betaling faktura")
 
     # The payout's sign (positive: debits the debtor) is inferred from the payment's, not documented.
     REFUND_PAYOUT_GUESS = True
@@ -932,12 +898,15 @@ class EconomicConnector(AccountingConnector):
     def register_refund_payment(self, payment: PaymentData) -> str:
         """A refund's payout on a booked credit note: a customerPayments entry against the credit note's
         number with a **positive** amount (the debtor is debited back to zero, the bank/contra account
-        credited), then the journal is booked, as for an invoice's payment. A guess: off unless the
-        integration turns `refund_payouts_guessed` on (docs/connectors/economic.md)."""
-        note = payment.invoice
-        if not note.booked or not note.number:
+        credited), booked like an invoice's payment. A guess: off unless the integration turns
+        `refund_payouts_guessed` on (docs/connectors/economic.md)."""
+        return self._customer_payment(payment, 1, "Udbetaling kreditnota")
+
+    def _customer_payment(self, payment: PaymentData, sign: int, what: str) -> str:
+        document = payment.invoice
+        if not document.booked or not document.number:
             raise ConfigurationError(
-                "Book the credit note in e-conomic before registering its payout.", system=KEY
+                "Book the invoice or credit note in e-conomic before registering its payment.", system=KEY
             )
         journal_number = int(payment.journal or self.context.settings.get("payments_journal") or 0)
         if not journal_number:
@@ -954,20 +923,21 @@ class EconomicConnector(AccountingConnector):
             )
         found = self._find_entry(journal_number, payment.reference, payment.date)
         if found is None:
-            customer = (note.raw.get("customer") or {}).get("customerNumber")
+            customer = (document.raw.get("customer") or {}).get("customerNumber")
             entry = {
                 "customer": {"customerNumber": int(customer)},
-                "customerInvoice": int(note.number),
-                "amount": amount(abs(payment.amount)),
+                "customerInvoice": int(document.number),
+                "amount": sign * amount(abs(payment.amount)),
                 "contraAccount": {"accountNumber": int(contra)},
-                "currency": {"code": note.raw.get("currency", "DKK")},
+                "currency": {"code": document.raw.get("currency", "DKK")},
                 "date": payment.date.isoformat(),
-                "text": f"{payment.reference} Udbetaling kreditnota {note.number}"[:250],
+                "text": f"{payment.reference} {what} {document.number}"[:250],
             }
-            found = (self._post_entries(journal_number, payment.date, {"customerPayments": [entry]}), False)
+            voucher = self._post_entries(journal_number, payment.date, {"customerPayments": [entry]})
+            found = (voucher, False)
         voucher_id, booked = found
         if not booked:
-            self.book_journal(journal_number, key=f"{payment.reference}:{voucher_id}")
+            self._book_own_voucher(journal_number, voucher_id, payment.reference)  # never the whole journal
         return f"{journal_number}:{voucher_id}"
 
     def customer_balance(self, customer_number: str) -> Decimal:

@@ -1,6 +1,6 @@
 """All models, importable from one place (Alembic and the app load them through here)."""
 
-from portal.models.accounts import LANGUAGES, ROLES, Account, Invitation, User
+from portal.models.accounts import LANGUAGES, ROLES, Account, Invitation, LoginSession, User
 from portal.models.audit import AuditEvent, AuditLogIsAppendOnly
 from portal.models.integrations import (
     ACCOUNTING_SYSTEMS,
@@ -50,6 +50,7 @@ __all__ = [
     "AuditLogIsAppendOnly",
     "Connection",
     "Invitation",
+    "LoginSession",
     "OrderIntegration",
     "PriceAddOn",
     "PriceFeature",

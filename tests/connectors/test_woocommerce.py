@@ -649,8 +649,10 @@ def test_configuration_reaches_the_connector(app, db):
     from portal.integrations.connections import system_settings
 
     assert system_settings("woocommerce", sandbox=False) == {
+        "api_url": "",  # each shop's own address is stored with its connection
         "requests_per_second": 5.0,
         "timeout_seconds": 30.0,
+        "public_addresses_only": False,  # PRODUCTION: internal addresses refused (SSRF)
     }
     assert system_settings("woocommerce", sandbox=True) == SETTINGS
 

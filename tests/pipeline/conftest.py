@@ -254,3 +254,27 @@ def shop_order(shop, **body) -> dict:
     response = shop.post("/orders", json=body)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def lose_first_answer(monkeypatch, path_suffix: str, calls: list | None = None) -> list:
+    """The first POST to a path ending in `path_suffix` reaches the sandbox (it does the work) but its answer
+    is lost, as a read timeout loses it. Returns the list that receives the sandbox's status code; `calls`
+    receives "METHOD path" of every request."""
+    import httpx
+
+    from portal.sandbox.transport import SandboxTransport
+
+    original = SandboxTransport.handle_request
+    lost: list = []
+
+    def answer_lost(self, request):
+        if calls is not None:
+            calls.append(f"{request.method} {request.url.path}")
+        response = original(self, request)
+        if request.method == "POST" and request.url.path.endswith(path_suffix) and not lost:
+            lost.append(response.status_code)
+            raise httpx.ReadTimeout("The read operation timed out", request=request)
+        return response
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", answer_lost)
+    return lost

@@ -1,14 +1,20 @@
 """Dinero in the pipeline: two requests per booked order, and still never twice — a create whose answer was
 lost is found by its reference, and Dinero's own totals are checked on the booking's answer."""
 
-import httpx
 from sqlalchemy import select
 
 from portal.models import Transfer
 from portal.sandbox import dinero as sandbox
 from portal.sandbox.store import SandboxStore
-from portal.sandbox.transport import SandboxTransport
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import (
+    faults,
+    feed,
+    lose_first_answer,
+    make_integration,
+    make_setup,
+    order,
+    remote,
+)
 from tests.pipeline.test_economic_pipeline import REF
 
 
@@ -17,18 +23,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_reference_not_made_again(
 ):
     setup = make_setup(account, "dinero", auto_book=True)
     integration = make_integration(db, account, setup)
-    original = SandboxTransport.handle_request
-    calls, lost = [], []
-
-    def answer_lost(self, request):
-        calls.append(f"{request.method} {request.url.path}")
-        response = original(self, request)
-        if request.method == "POST" and request.url.path.endswith("/invoices") and not lost:
-            lost.append(response.status_code)
-            raise httpx.ReadTimeout("The read operation timed out", request=request)
-        return response
-
-    monkeypatch.setattr(SandboxTransport, "handle_request", answer_lost)
+    calls: list[str] = []
+    lost = lose_first_answer(monkeypatch, "/invoices", calls)
     feed(integration, order())
     run_jobs()
 

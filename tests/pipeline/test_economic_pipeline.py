@@ -12,6 +12,7 @@ from portal.pipeline import messages, operations
 from tests.pipeline.conftest import (
     faults,
     feed,
+    lose_first_answer,
     make_integration,
     make_setup,
     order,
@@ -497,22 +498,8 @@ def test_a_draft_created_but_its_answer_lost_is_found_not_made_again(
 ):
     """The worst case: e-conomic did create the draft, but the answer never came back (a read timeout).
     The pipeline looks it up by reference and carries on with it."""
-    import httpx
-
-    from portal.sandbox.transport import SandboxTransport
-
     integration = make_integration(db, account, setup_booked)
-    original = SandboxTransport.handle_request
-    lost = []
-
-    def answer_lost(self, request):
-        response = original(self, request)
-        if request.method == "POST" and request.url.path.endswith("/invoices/drafts") and not lost:
-            lost.append(response.status_code)
-            raise httpx.ReadTimeout("The read operation timed out", request=request)
-        return response
-
-    monkeypatch.setattr(SandboxTransport, "handle_request", answer_lost)
+    lost = lose_first_answer(monkeypatch, "/invoices/drafts")
     feed(integration, order())
     run_jobs()
 

@@ -21,8 +21,8 @@ def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_development_creates_instance_files_for_the_owner_only(app, monkeypatch, tmp_path):
-    instance = tmp_path / "instance"
+def open_development_app(monkeypatch, instance) -> None:
+    """An app on the embedded defaults in `instance` (as `make run` makes one), its SQLite file opened."""
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "PRODUCTION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INSTANCE_PATH", str(instance))
@@ -32,30 +32,28 @@ def test_development_creates_instance_files_for_the_owner_only(app, monkeypatch,
         with _db.engine.connect():
             pass
         _db.engine.dispose()
+
+
+def assert_private(instance) -> None:
     assert mode(instance) == 0o700
     assert mode(instance / "secrets.json") == 0o600
     assert mode(instance / "bogbro.sqlite3") == 0o600
+
+
+def test_development_creates_instance_files_for_the_owner_only(app, monkeypatch, tmp_path):
+    instance = tmp_path / "instance"
+    open_development_app(monkeypatch, instance)
+    assert_private(instance)
 
 
 def test_files_made_by_an_older_release_are_closed(app, monkeypatch, tmp_path):
     instance = tmp_path / "instance"
-    monkeypatch.setenv("INSTANCE_PATH", str(instance))
-    monkeypatch.setenv("SANDBOX_ENABLED", "0")
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "PRODUCTION"):
-        monkeypatch.delenv(name, raising=False)
-    create_app()
+    open_development_app(monkeypatch, instance)
     instance.chmod(0o755)
     (instance / "secrets.json").chmod(0o644)
-    (instance / "bogbro.sqlite3").touch(mode=0o644)
     (instance / "bogbro.sqlite3").chmod(0o644)
-    app = create_app()
-    with app.app_context():
-        with _db.engine.connect():
-            pass
-        _db.engine.dispose()
-    assert mode(instance) == 0o700
-    assert mode(instance / "secrets.json") == 0o600
-    assert mode(instance / "bogbro.sqlite3") == 0o600
+    open_development_app(monkeypatch, instance)
+    assert_private(instance)
 
 
 def test_the_embedded_redis_keeps_its_socket_and_dump_private(tmp_path):

@@ -225,6 +225,18 @@ SYSTEM = AccountingSystem(
                 "choose a revenue account without VAT."
             ),
         ),
+        TemplateSpec(
+            "payments",
+            "",
+            N_("Payments"),
+            (TemplateField("account", N_("Deposit account"), "deposit_accounts", required=False),),
+            N_(
+                "Only needed when a webshop's settings mark payment methods as paid: Bogbro registers the "
+                "payment on the booked invoice, and a refund's payout on its credit note, against this "
+                "deposit account (the bank, or a clearing account for the payment provider, e.g. 55000 "
+                "Bank). Dinero lists only deposit accounts here."
+            ),
+        ),
     ),
     notes=(
         N_("Dinero has no OSS: EU sales to consumers cannot be booked with the destination country's VAT."),

@@ -930,7 +930,10 @@ class DineroConnector(AccountingConnector):
             name = "creditnote_payment" if credit_note else "invoice_payment"
             return self._json("POST", name, guid=invoice.id, body=body)
 
-        created = self._with_fresh_timestamp(invoice.id, credit_note, pay)
+        # The booking's answer (or a read) carries the booked document's TimeStamp: pay with it, no re-read;
+        # a stale one (code 58) is re-read once. A document found by find_invoice carries none.
+        known = invoice.raw if invoice.raw.get("Status") not in (None, "Draft") else None
+        created = self._with_fresh_timestamp(invoice.id, credit_note, pay, known)
         return str(created["Guid"])
 
     # POST /v1/{org}/sales/creditnotes/{guid}/payments is documented ("Add payment to creditnote").

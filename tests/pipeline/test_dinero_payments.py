@@ -103,3 +103,23 @@ def test_without_a_deposit_account_a_paid_order_says_what_to_choose_and_a_retry_
     assert payment["DepositAccountNumber"] == 55010
     store = SandboxStore("dinero", str(sandbox.PRO_ORG))
     assert len([i for i in store.all("invoices") if i["ExternalReference"] == REF]) == 1  # booked once
+
+
+def test_a_paid_order_costs_two_requests_more(db, account, run_jobs, monkeypatch):
+    """The payment adds its never-twice look-up (GET /v2/…/payments) and the POST; the booking's answer carries
+    the TimeStamp the payment needs, so the invoice is not read again."""
+    setup = make_setup(account, "dinero", auto_book=True)
+    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
+    feed(integration, order(number="7000"))
+    run_jobs()  # warms the customer and product caches
+    calls = []
+    original = SandboxTransport.handle_request
+
+    def counting(self, request):
+        calls.append(f"{request.method} {request.url.path.rsplit('/', 1)[-1]}")
+        return original(self, request)
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", counting)
+    feed(integration, order(number="7001"))
+    run_jobs()
+    assert calls == ["POST invoices", "POST book", "GET payments", "POST payments"]

@@ -135,16 +135,21 @@ def test_system_is_registered_with_honest_capabilities():
         ("freight", "eu"),
         ("freight", "world"),
         ("no_vat", ""),
+        ("payments", ""),
     ]
-    no_vat = SYSTEM.templates[-1]  # gift cards and the rounding line: optional
+    no_vat = SYSTEM.templates[-2]  # gift cards and the rounding line: optional
     assert [(f.name, f.required) for f in no_vat.fields] == [("account", False)]
+    payments = SYSTEM.templates[-1]  # the deposit account of paid orders' payments: optional
+    assert [(f.name, f.choices, f.required) for f in payments.fields] == [
+        ("account", "deposit_accounts", False)
+    ]
     invoice = SYSTEM.templates[0]
     assert [(f.name, f.choices) for f in invoice.fields] == [
         ("layout", "layouts"),
         ("payment_terms", "payment_terms"),
     ]
     assert all(
-        [(f.name, f.choices) for f in t.fields] == [("account", "accounts")] for t in SYSTEM.templates[1:]
+        [(f.name, f.choices) for f in t.fields] == [("account", "accounts")] for t in SYSTEM.templates[1:-1]
     )
     assert any("OSS" in note for note in SYSTEM.notes)
 

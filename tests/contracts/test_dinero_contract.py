@@ -263,9 +263,10 @@ def run_every_connector_operation(dinero):
     )
     dinero.preview_totals(credit)
     credited = dinero.book_invoice(dinero.create_credit_note(credit))
-    dinero.register_payment(
+    dinero.register_refund_payment(
         PaymentData(credited, credited.totals.gross, date.today(), "refund-1", account="55010")
     )
+    dinero.customer_balance(buyer.id)  # GET /v1/{org}/state-of-account/{guid}
     dinero.send_invoice_email(credited, "kunde@example.dk", "Kreditnota", "Se [link-to-pdf]")
     for document in (booked, credited):  # the invoice's octet-stream answer; the credit note's …/pdf
         pdf = dinero.invoice_pdf(document)

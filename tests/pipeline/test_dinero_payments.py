@@ -106,8 +106,8 @@ def test_without_a_deposit_account_a_paid_order_says_what_to_choose_and_a_retry_
 
 
 def test_a_paid_order_costs_two_requests_more(db, account, run_jobs, monkeypatch):
-    """The payment adds its never-twice look-up (GET /v2/…/payments) and the POST; the booking's answer carries
-    the TimeStamp the payment needs, so the invoice is not read again."""
+    """The payment adds its never-twice look-up (GET /v2/…/payments) and the POST; the booking's answer
+    carries the TimeStamp the payment needs, so the invoice is not read again."""
     setup = make_setup(account, "dinero", auto_book=True)
     integration = make_integration(db, account, setup, paid_methods=["quickpay"])
     feed(integration, order(number="7000"))

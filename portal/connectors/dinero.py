@@ -225,6 +225,18 @@ SYSTEM = AccountingSystem(
                 "choose a revenue account without VAT."
             ),
         ),
+        TemplateSpec(
+            "payments",
+            "",
+            N_("Payments"),
+            (TemplateField("account", N_("Deposit account"), "deposit_accounts", required=False),),
+            N_(
+                "Only needed when a webshop's settings mark payment methods as paid: Bogbro registers the "
+                "payment on the booked invoice, and a refund's payout on its credit note, against this "
+                "deposit account (the bank, or a clearing account for the payment provider, e.g. 55000 "
+                "Bank). Dinero lists only deposit accounts here."
+            ),
+        ),
     ),
     notes=(
         N_("Dinero has no OSS: EU sales to consumers cannot be booked with the destination country's VAT."),
@@ -918,7 +930,10 @@ class DineroConnector(AccountingConnector):
             name = "creditnote_payment" if credit_note else "invoice_payment"
             return self._json("POST", name, guid=invoice.id, body=body)
 
-        created = self._with_fresh_timestamp(invoice.id, credit_note, pay)
+        # The booking's answer (or a read) carries the booked document's TimeStamp: pay with it, no re-read;
+        # a stale one (code 58) is re-read once. A document found by find_invoice carries none.
+        known = invoice.raw if invoice.raw.get("Status") not in (None, "Draft") else None
+        created = self._with_fresh_timestamp(invoice.id, credit_note, pay, known)
         return str(created["Guid"])
 
     # POST /v1/{org}/sales/creditnotes/{guid}/payments is documented ("Add payment to creditnote").

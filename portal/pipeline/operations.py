@@ -1227,7 +1227,7 @@ def _register_payment(
     method = plan.payment.method if plan.payment else None
     if not method or method not in pipeline_settings.paid_methods(transfer.integration):
         return
-    payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    payments = refund_payments.payments_template(transfer, connector, remote)
     _before_remote_call()
     payment = PaymentData(
         invoice=remote,

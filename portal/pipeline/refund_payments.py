@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from portal.connectors.base import AccountingConnector, PaymentData, RemoteInvoice
+from portal.connectors.base import N_, AccountingConnector, PaymentData, RemoteInvoice
 from portal.engine.invoice import DraftPlan
+from portal.engine.settings import EngineConfigError
 from portal.extensions import db
 from portal.models import Transfer
 from portal.pipeline import settings as pipeline_settings
@@ -26,6 +27,36 @@ def _invoice_paid(transfer: Transfer) -> bool:
         )
     )
     return invoice is not None and bool(invoice.payment_id)
+
+
+def payments_template(transfer: Transfer, connector: AccountingConnector, remote: RemoteInvoice) -> dict:
+    """The values of the setup's payments template (journal, bank/clearing or deposit account) that a payment
+    or payout is registered with. Where the system has such a template and a value it names is not chosen
+    (Dinero's is optional: only shops with paid methods need it), stop before asking the system, saying
+    which value to choose: the document is booked, so a retry registers only the payment."""
+    values = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    spec = next((spec for spec in connector.system.templates if spec.kind == "payments"), None)
+    missing = next((field for field in spec.fields if not values.get(field.name)), None) if spec else None
+    if missing is not None:
+        msgid = (
+            N_(
+                "The credit note %(number)s is booked, but the refund's payout could not be registered: "
+                "choose “%(field)s” in the template “%(template)s”, then retry."
+            )
+            if transfer.kind == "credit_note"
+            else N_(
+                "The invoice %(number)s is booked, but its payment could not be registered: choose "
+                "“%(field)s” in the template “%(template)s”, then retry."
+            )
+        )
+        raise EngineConfigError.translatable(
+            msgid,
+            labels=("field", "template"),
+            number=str(remote.number or remote.id),
+            field=missing.label,
+            template=spec.label,
+        )
+    return values
 
 
 def enabled(transfer: Transfer, connector: AccountingConnector) -> bool:
@@ -49,7 +80,7 @@ def register_refund_payment(
         return
     if not _invoice_paid(transfer):
         return  # the invoice is still open in the ledger: the credit note settles it, no money moved there
-    payments = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    payments = payments_template(transfer, connector, remote)
     before_call()
     payout = PaymentData(
         invoice=remote,

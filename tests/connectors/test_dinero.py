@@ -4,6 +4,7 @@ import base64
 import hashlib
 import threading
 import time
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -134,16 +135,21 @@ def test_system_is_registered_with_honest_capabilities():
         ("freight", "eu"),
         ("freight", "world"),
         ("no_vat", ""),
+        ("payments", ""),
     ]
-    no_vat = SYSTEM.templates[-1]  # gift cards and the rounding line: optional
+    no_vat = SYSTEM.templates[-2]  # gift cards and the rounding line: optional
     assert [(f.name, f.required) for f in no_vat.fields] == [("account", False)]
+    payments = SYSTEM.templates[-1]  # the deposit account of paid orders' payments: optional
+    assert [(f.name, f.choices, f.required) for f in payments.fields] == [
+        ("account", "deposit_accounts", False)
+    ]
     invoice = SYSTEM.templates[0]
     assert [(f.name, f.choices) for f in invoice.fields] == [
         ("layout", "layouts"),
         ("payment_terms", "payment_terms"),
     ]
     assert all(
-        [(f.name, f.choices) for f in t.fields] == [("account", "accounts")] for t in SYSTEM.templates[1:]
+        [(f.name, f.choices) for f in t.fields] == [("account", "accounts")] for t in SYSTEM.templates[1:-1]
     )
     assert any("OSS" in note for note in SYSTEM.notes)
 
@@ -463,6 +469,66 @@ def test_invoice_lifecycle(app, dinero, tokens):
         sandbox.sent_mail(sandbox.PRO_ORG, booked_credit.id)[0]["Message"]
         == "Vi har refunderet [link-to-pdf]"
     )
+
+
+def test_payments_refuse_what_dinero_refuses_and_settle_the_state_of_account(app, dinero, tokens):
+    """DIN-OAPI PaymentCreateModel: `DepositAccountNumber` is "Account number of an deposit account",
+    `Amount` "Has to be different from 0"; payments only on booked vouchers. Overpaying is allowed
+    (InvoicePaymentsModel: `RemainingAmount` "Might be negative if the invoice is overpaid")."""
+    buyer = customer(dinero, email="saldo@example.dk")
+    invoice = dinero.create_draft_invoice(
+        draft(buyer, reference="WC-3003", lines=[line("Krus", "1", "80.00")])
+    )
+    pay = PaymentData(
+        invoice=invoice, amount=Decimal("100.00"), date=date.today(), reference="p", account="55000"
+    )
+    with pytest.raises(ValidationError) as draft_error:
+        dinero.register_payment(pay)  # a draft
+    assert "Status" in draft_error.value.details["fields"]
+    booked = dinero.book_invoice(dinero.find_invoice("WC-3003"))
+    assert booked.totals.gross == Decimal("100.00")
+
+    for account, amount, field in (("1000", "100.00", "DepositAccountNumber"), ("55000", "0", "Amount")):
+        with pytest.raises(ValidationError) as refused:
+            dinero.register_payment(
+                PaymentData(
+                    invoice=booked, amount=Decimal(amount), date=date.today(), reference="p", account=account
+                )
+            )
+        assert refused.value.details["code"] == 42 and field in refused.value.details["fields"]
+    with pytest.raises(ConfigurationError):  # no deposit account chosen: nothing is sent
+        dinero.register_payment(
+            PaymentData(invoice=booked, amount=Decimal("1"), date=date.today(), reference="p", account=None)
+        )
+
+    paid = dinero.register_payment(
+        PaymentData(
+            invoice=booked,
+            amount=Decimal("120.00"),
+            date=date.today(),
+            reference="WC-3003-P",
+            account="55100",
+        )
+    )
+    with raw_client(app, tokens["access_token"]) as http:
+        listing = http.get(f"/v2/{ORG}/invoices/{booked.id}/payments").json()
+    assert [p["Guid"] for p in listing["Payments"]] == [paid] and listing["RemainingAmount"] == -20
+    assert dinero.find_invoice("WC-3003").raw["Status"] == "OverPaid"
+    assert dinero.customer_balance(buyer.id) == Decimal("-20.00")
+
+    # The refund's payout on its booked credit note (DIN-OAPI "Add payment to creditnote") evens it out.
+    note = dinero.create_credit_note(
+        draft(buyer, reference="WC-3003-R", lines=[line("Krus", "1", "80.00")], credit_for=booked)
+    )
+    note = dinero.book_invoice(dinero.find_invoice("WC-3003-R"))
+    payout = PaymentData(
+        invoice=note, amount=Decimal("100.00"), date=date.today(), reference="WC-3003-R-P", account="55100"
+    )
+    with pytest.raises(ValidationError):
+        dinero.register_refund_payment(replace(payout, invoice=booked))  # not a credit note
+    first = dinero.register_refund_payment(payout)
+    assert dinero.register_refund_payment(payout) == first  # looked up by ExternalReference: never twice
+    assert dinero.customer_balance(buyer.id) == Decimal("-20.00")  # 100 - 120 - 100 + 100
 
 
 def test_a_replayed_create_does_not_duplicate(app, dinero, tokens):

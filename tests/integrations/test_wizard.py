@@ -435,3 +435,32 @@ def _today():
     from datetime import date
 
     return date.today()
+
+
+def test_dinero_payments_offer_only_deposit_accounts_and_are_optional(owner_client, app, account, owner, db):
+    """The deposit account a paid order's payment is booked to (DepositAccountNumber on "Add payment to
+    invoice"): Dinero's own list of deposit accounts, never a revenue account; optional, so a shop without
+    paid payment methods can activate without it."""
+    from portal.integrations import operations
+
+    setup = next(s for s in connect_sandbox(account, "dinero").setups if not s.unusable_reason)
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    template = setup.template("payments")
+    url = f"/setup/{setup.id}/templates/{template.id}"
+    card = owner_client.get(url, headers=HTMX).get_data(as_text=True)
+    assert "Betalinger" in card and "Indbetalingskonto" in card and "valgfri" in card
+    assert "Kun nødvendig, når en webshops indstillinger markerer betalingsmetoder som betalt" in card
+    options = re.findall(r'<option value="(\d+)"', card.split('name="account"', 1)[1].split("</select>")[0])
+    assert options == ["55000", "55010", "55020", "55030", "55100"]  # GET /v1/{org}/accounts/deposit
+
+    refused = owner_client.post(url, data={"account": "1000"})  # a revenue account
+    assert refused.status_code == 400
+    assert "Dinero har ikke (længere) dette valg." in refused.get_data(as_text=True)
+    assert owner_client.post(url, data={"account": "55010"}, headers=HTMX).status_code == 200
+    db.session.expire_all()
+    assert template.values == {"account": "55010"}
+    assert owner_client.post(url, data={"account": ""}, headers=HTMX).status_code == 200  # emptied again
+    db.session.expire_all()
+    assert template.values == {}
+    with app.test_request_context():
+        assert not any("Betalinger" in message for message in operations.missing_values(setup))

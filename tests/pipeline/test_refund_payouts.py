@@ -3,7 +3,7 @@
 The invoice's payment is registered (paid_methods), the refund becomes a booked credit note, and its payout
 is registered on the credit note, through real HTTP to each system's sandbox. e-conomic and Dynaccount
 register payouts by a guess, so their integrations turn `refund_payouts_guessed` on; Dinero's credit note
-payments are documented and need nothing.
+payments are documented and need nothing (its payments template names the deposit account).
 """
 
 from decimal import Decimal
@@ -37,12 +37,12 @@ def paid_and_refunded(db, account, run_jobs, system, **settings):
     return setup, credit
 
 
-# Dinero and Dynaccount setups have no payments template (deposit/bank account), so today not even the
-# invoice's payment can be registered through the pipeline: strict xfail until that template exists.
+# Dynaccount setups have no payments template (bank account), so today not even the invoice's payment can be
+# registered through the pipeline: strict xfail until that template exists.
 NO_PAYMENTS_TEMPLATE = pytest.mark.xfail(strict=True, reason="no payments template for this system yet")
 
 
-@pytest.mark.parametrize("system", ["e-conomic", pytest.param("dinero", marks=NO_PAYMENTS_TEMPLATE)])
+@pytest.mark.parametrize("system", ["e-conomic", "dinero"])
 def test_after_payment_and_full_refund_the_customer_owes_nothing(db, account, run_jobs, system):
     setup, credit = paid_and_refunded(db, account, run_jobs, system, refund_payouts_guessed=True)
     connector = remote(setup)

@@ -5,13 +5,16 @@ range", SQLite above 2^63: OverflowError) instead of finding nothing, so it neve
 from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**31 - 1
+# What any `<int:…>` route accepts: the sandboxes' vendor ids are 64-bit (Shopify's 5800000004 …); our own
+# views read their ids through get_owned_or_404 / whole_number, which stop at MAX_ID.
+MAX_ROUTE_INT = 2**63 - 1
 
 
 class IdConverter(IntegerConverter):
-    """`<int:…>` in every route: above MAX_ID the URL does not match, i.e. 404."""
+    """`<int:…>` in every route: above MAX_ROUTE_INT the URL does not match, i.e. 404."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
+        kwargs.setdefault("max", MAX_ROUTE_INT)
         super().__init__(map, *args, **kwargs)
 
 
@@ -22,3 +25,15 @@ def whole_number(value) -> int | None:
         return None
     number = int(text)
     return number if number <= MAX_ID else None
+
+
+def get_or_404(model, ident):
+    """The row with this id, else 404 — also for an id no row can have (the staff's views: not scoped to an
+    account; customers' rows go through tenancy.get_owned_or_404)."""
+    from flask import abort
+
+    from portal.extensions import db
+
+    if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
+        abort(404)
+    return db.get_or_404(model, ident)

@@ -11,8 +11,8 @@ from flask_htmx import make_response
 from wtforms.fields import SelectChoice
 
 from portal.calculator import forms, operations, pricing
-from portal.extensions import db, htmx
-from portal.ids import whole_number
+from portal.extensions import htmx
+from portal.ids import get_or_404, whole_number
 from portal.models import (
     QUOTE_STATUSES,
     SYSTEM_KINDS,
@@ -157,7 +157,7 @@ def quotes():
 @bp.route("/support/quotes/<int:quote_id>", methods=["GET", "POST"])
 @staff_required
 def quote(quote_id):
-    quote = db.get_or_404(QuoteRequest, quote_id)
+    quote = get_or_404(QuoteRequest, quote_id)
     form = forms.QuoteStatusForm(obj=quote)
     if form.validate_on_submit():
         changes = operations.update_quote_request(quote, form.status.data, form.notes.data or "")
@@ -256,7 +256,7 @@ def catalogue_section(section):
 @staff_required
 def catalogue_item(section, item_id=None):
     entry = _section(section)
-    item = None if item_id is None else db.get_or_404(entry.model, item_id)
+    item = None if item_id is None else get_or_404(entry.model, item_id)
     if item is not None:
         form = entry.form(obj=item)
     else:  # "add a caveat" from a system's page arrives with that system chosen
@@ -291,7 +291,7 @@ def catalogue_delete(section, item_id):
     entry = _section(section)
     if not entry.deletable:
         abort(405)
-    operations.delete_catalogue_item(db.get_or_404(entry.model, item_id))
+    operations.delete_catalogue_item(get_or_404(entry.model, item_id))
     flash(_("Deleted. The calculator shows it now."), "success")
     return redirect(url_for("calculator.catalogue_section", section=section))
 

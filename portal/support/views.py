@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from portal.calculator.operations import count_quote_requests_by_status
 from portal.extensions import db, htmx
+from portal.ids import get_or_404
 from portal.models import Account, SupportSession
 from portal.support import operations
 from portal.support.forms import ImpersonateForm
@@ -29,7 +30,7 @@ def index():
 @bp.get("/accounts/<int:account_id>")
 @staff_required
 def account(account_id):
-    return _render_account(db.get_or_404(Account, account_id), ImpersonateForm())
+    return _render_account(get_or_404(Account, account_id), ImpersonateForm())
 
 
 def _render_account(account, form, status=200):
@@ -45,7 +46,7 @@ def _render_account(account, form, status=200):
 @bp.post("/accounts/<int:account_id>/impersonate")
 @staff_required
 def impersonate(account_id):
-    account = db.get_or_404(Account, account_id)
+    account = get_or_404(Account, account_id)
     form = ImpersonateForm()
     if not form.validate():
         return _render_account(account, form, status=400)

@@ -49,11 +49,9 @@ def test_the_walk_finds_the_int_routes(app):
     assert len([e for e in endpoints if not e.startswith("sandbox")]) >= 14
 
 
-@pytest.mark.parametrize("number", [HUGE, MAX_ID + 1], ids=["2^64", "2^31"])
-def test_every_int_route_refuses_an_id_above_any_database_id(app, clients, number):
-    """2^31 is past PostgreSQL's integer (our id columns): it raised "integer out of range" there."""
+def test_every_int_route_refuses_an_id_above_any_database_id(app, clients):
     for rule, _ in int_routes(app):
-        path = path_for(rule, number)
+        path = path_for(rule, HUGE)
         for method in methods(rule):
             for who, client in clients.items():
                 response = client.open(path, method=method)
@@ -61,13 +59,15 @@ def test_every_int_route_refuses_an_id_above_any_database_id(app, clients, numbe
                 assert response.status_code in (404, 405), f"{who} {method} {path}: {response.status_code}"
 
 
-def test_every_int_route_copes_with_the_largest_id(app, clients):
+@pytest.mark.parametrize("number", [MAX_ID, MAX_ID + 1], ids=["2^31-1", "2^31"])
+def test_every_int_route_copes_with_the_largest_id(app, clients, number):
     """MAX_ID reaches the database (it fits our INTEGER ids): nothing there, so 404 — or a redirect/403 from a
-    view that checks something else first — but never 500."""
+    view that checks something else first — but never 500. One more is past PostgreSQL's integer: it raised
+    "integer out of range" there, so it must stop before the database."""
     for rule, _ in int_routes(app):
         if rule.endpoint.startswith("sandbox"):
             continue  # the vendor emulators answer in their vendors' own ways
-        path = path_for(rule, MAX_ID)
+        path = path_for(rule, number)
         for method in methods(rule):
             for who, client in clients.items():
                 response = client.open(path, method=method)

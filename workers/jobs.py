@@ -74,7 +74,7 @@ def process_event(event_id: int) -> None:
 
 @job
 def drain_events(integration_id: int) -> int:
-    from portal.pipeline.operations import drain
+    from portal.pipeline.scheduling import drain
 
     return drain(integration_id)
 
@@ -92,7 +92,7 @@ def requeue_stuck_transfers() -> list[int]:
 
     from flask import current_app
 
-    from portal.pipeline.operations import requeue_stuck
+    from portal.pipeline.scheduling import requeue_stuck
 
     return requeue_stuck(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
 

@@ -1,8 +1,8 @@
 """The transfer pipeline: raw events in, exactly one accounting document per order (and per refund) out.
 
     record_event   store the raw payload (deduplicated on the sender's delivery id), commit, then queue
-                   the integration's drain job unless one is queued or running already
-    drain          one job at a time per integration: process its unprocessed events, oldest first
+                   the integration's drain job unless one is queued or running already (scheduling.drain:
+                   one job at a time per integration processes its unprocessed events, oldest first)
     process_event  normalise, decide (state, activation date) and upsert the Transfer; then post it at once
                    (later runs — retries, resumes, credit notes woken up — are run_transfer jobs)
     run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
@@ -11,8 +11,9 @@
                    draft_requested), so a resume looks up what may have been made and never makes it twice;
                    the document "order" stops after customer → products → order, and a later state turns
                    that order into the draft (e-conomic's upgrade) and goes on from there
-    requeue_stuck  the watchdog: transfers left `running` by a worker that died, and events never
-                   processed, are queued again
+
+The locks are in locks.py; the drain job and the watchdog that queues again what lost its worker in
+scheduling.py.
 
 Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
 document by its deterministic reference before every create and after every ambiguous failure.
@@ -32,7 +33,6 @@ from functools import partial
 
 from flask import current_app
 from redis.exceptions import LockError
-from redis.lock import Lock
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -67,6 +67,15 @@ from portal.pipeline import invoice_mail
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
+from portal.pipeline.locks import (
+    DRAIN_FLAG_SECONDS,
+    LOCK_SECONDS,
+    LockLost,
+    _drain_flag,
+    _held_lock,
+    _HeldLock,
+    _keep_lock,
+)
 from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
@@ -77,12 +86,7 @@ SOURCE_MODULES = {
     "woocommerce": "portal.engine.sources.woocommerce",
     "shopify": "portal.engine.sources.shopify",
 }
-LOCK_SECONDS = 300  # longer than any transfer; the watchdog's threshold is larger still
-DRAIN_BATCH = 50  # events read at a time by a drain job
-DRAIN_SECONDS = 30  # a drain job's share of a worker before it queues the rest behind other work
-DRAIN_FLAG_SECONDS = 120  # a drain job that died keeps a new one from being queued this long at most
 CREATOR_WAIT_SECONDS = 30  # how long a transfer waits for another creating the same customer or product
-RENEW_AFTER_SECONDS = LOCK_SECONDS / 3
 PRODUCT_CACHE_SECONDS = 24 * 3600
 CUSTOMER_CACHE_SECONDS = 24 * 3600
 # The internal topic of a refund event: {"order": <order document>, "refund": <refund document>}, recorded
@@ -164,73 +168,6 @@ def _add_event(
         flag_seconds=DRAIN_FLAG_SECONDS,
     )
     return event
-
-
-# --- draining an integration's events -------------------------------------------------------------------
-
-
-def _drain_flag(integration_id: int) -> str:
-    return f"bogbro:drain:{integration_id}"
-
-
-def drain(integration_id: int) -> int:
-    """Process an integration's unprocessed events, oldest first, in one job; returns how many.
-
-    A job per event cost as much again as the order's own work (RQ's dequeue, heartbeats, registries,
-    result): under load one job now posts many orders, and an integration's orders go one at a time — as
-    its accounting system's rate limit lets them go anyway. A job takes DRAIN_SECONDS at most, then queues
-    itself behind other integrations' work.
-
-    The flag (set when this job was queued: enqueue_once_after_commit) keeps a second job from being queued
-    meanwhile. It is cleared before a last look, so an event committed after that look queues a new job,
-    and one committed before it is found. Each event is tried once per job: one left unprocessed on purpose
-    (a later state waiting for a running transfer: process_event looks again later) or whose processing
-    failed is left to its own job or the watchdog (requeue_stuck)."""
-    redis, flag = get_redis(), _drain_flag(integration_id)
-    deadline = time.monotonic() + DRAIN_SECONDS
-    tried: set[int] = set()
-    session = db.session()
-    expire_on_commit = session.expire_on_commit
-    try:
-        # The integration, its setup and connections are read once per batch, not per event (each event's
-        # commits would expire them): a settings change reaches the next batch, seconds later at most.
-        session.expire_on_commit = False
-        while True:
-            batch = _unprocessed(integration_id, tried)
-            if not batch:
-                redis.delete(flag)
-                batch = _unprocessed(integration_id, tried)
-                if not batch or not redis.set(flag, "1", nx=True, ex=DRAIN_FLAG_SECONDS):
-                    return len(tried)  # nothing left, or a job queued meanwhile takes it
-            redis.expire(flag, DRAIN_FLAG_SECONDS)  # still draining
-            integration = db.session.get(
-                OrderIntegration, integration_id, populate_existing=True, options=INTEGRATION_GRAPH
-            )
-            _batch_memo.set({})
-            for event_id in batch:
-                tried.add(event_id)
-                try:
-                    process_event(event_id, integration)
-                except Exception:
-                    db.session.rollback()
-                    log.exception("integration %s: event %s could not be processed", integration_id, event_id)
-                if time.monotonic() > deadline:
-                    get_queue().enqueue("workers.jobs.drain_events", integration_id)  # the flag stays ours
-                    return len(tried)
-    finally:
-        session.expire_on_commit = expire_on_commit
-        _batch_memo.set(None)
-
-
-def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
-    query = select(SourceEvent.id).where(
-        SourceEvent.integration_id == integration_id, SourceEvent.processed_at.is_(None)
-    )
-    if skip:
-        query = query.where(SourceEvent.id.not_in(skip))
-    ids = db.session.scalars(query.order_by(SourceEvent.id).limit(DRAIN_BATCH)).all()
-    db.session.rollback()  # end the read: each event's processing is a transaction of its own
-    return list(ids)
 
 
 def _source_module(integration: OrderIntegration):
@@ -472,34 +409,6 @@ def _finish_event(event: SourceEvent, outcome: str) -> None:
 
 
 # --- running a transfer ------------------------------------------------------------------------------------
-
-
-class LockLost(Exception):
-    """This worker's lock on the transfer expired (and may be another worker's now): stop posting."""
-
-
-@dataclass
-class _HeldLock:
-    lock: Lock
-    renewed: float  # time.monotonic() when it was taken or last renewed
-
-
-_held_lock: ContextVar[_HeldLock | None] = ContextVar("bogbro_transfer_lock", default=None)
-
-
-def _keep_lock() -> None:
-    """Before each remote step: renew this worker's lock, so a slow transfer keeps it for as long as it
-    is alive; if the lock was lost, stop before touching the accounting system again. A lock taken or
-    renewed less than RENEW_AFTER_SECONDS ago cannot have expired: it is left as it is (renewing it before
-    every step cost two Redis round trips an order)."""
-    held = _held_lock.get()
-    if held is None or time.monotonic() - held.renewed < RENEW_AFTER_SECONDS:
-        return
-    try:
-        held.lock.reacquire()
-    except LockError as exc:
-        raise LockLost(str(exc)) from exc
-    held.renewed = time.monotonic()
 
 
 def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
@@ -1315,35 +1224,6 @@ def retry_matching(account, filters: TransferFilters) -> int:
     )
     db.session.commit()
     return len(transfers)
-
-
-def requeue_stuck(older_than: timedelta) -> list[int]:
-    """The watchdog: transfers `running` since before `older_than` ago lost their worker; queue them again.
-    (A live worker still holding the lock makes the requeued job return at once.) Pending transfers whose
-    job went missing (a retry due long ago, or never queued) and events never processed are queued too."""
-    cutoff = datetime.now(UTC) - older_than
-    stuck = db.session.scalars(
-        select(Transfer).where(Transfer.status == "running", Transfer.started_at < cutoff)
-    ).all()
-    for transfer in stuck:
-        _log(transfer, "watchdog", "error", f"running since {transfer.started_at.isoformat()}: requeued")
-        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    lost = db.session.scalars(
-        select(Transfer).where(
-            Transfer.status == "pending",
-            ((Transfer.next_attempt_at.is_(None)) & (Transfer.updated_at < cutoff))
-            | (Transfer.next_attempt_at < cutoff),
-        )
-    ).all()
-    for transfer in lost:
-        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    unprocessed = db.session.scalars(
-        select(SourceEvent.id).where(SourceEvent.processed_at.is_(None), SourceEvent.received_at < cutoff)
-    ).all()
-    for event_id in unprocessed:
-        enqueue_after_commit("workers.jobs.process_event", event_id)
-    db.session.commit()
-    return [transfer.id for transfer in stuck]
 
 
 # --- the log -------------------------------------------------------------------------------------------

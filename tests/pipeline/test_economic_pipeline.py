@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import SourceEvent, Transfer, TransferLog
-from portal.pipeline import operations
+from portal.pipeline import operations, scheduling
 from tests.pipeline.conftest import (
     faults,
     feed,
@@ -317,7 +317,7 @@ def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked,
     transfer.status, transfer.started_at = "running", datetime.now(UTC) - timedelta(hours=1)
     db.session.commit()
 
-    assert operations.requeue_stuck(timedelta(minutes=10)) == [transfer.id]
+    assert scheduling.requeue_stuck(timedelta(minutes=10)) == [transfer.id]
     run_jobs()
     db.session.expire_all()
     assert transfer.status == "done"
@@ -378,7 +378,7 @@ def test_the_watchdog_picks_up_events_whose_job_was_lost(db, account, setup_book
     run_jobs()
     assert db.session.scalar(select(Transfer)) is None
 
-    operations.requeue_stuck(timedelta(0))
+    scheduling.requeue_stuck(timedelta(0))
     run_jobs()
     assert only_transfer(db).status == "done"
     assert remote(setup_booked).find_invoice(REF).booked

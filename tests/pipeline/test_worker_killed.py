@@ -10,10 +10,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portal.models import SandboxRecord, Transfer
-from portal.pipeline import operations
+from portal.pipeline import scheduling
 from tests.conftest import start_rq_worker, wait_for
 from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
 from tests.pipeline.test_economic_pipeline import REF
+
 
 def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redis, database_url, tmp_path):
     setup = make_setup(account, "e-conomic", auto_book=True)
@@ -59,13 +60,13 @@ def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redi
     assert found is not None and not found.booked  # the draft exists, unbooked
 
     # The watchdog requeues it; while the dead worker's lock lives, a second worker leaves it alone …
-    assert operations.requeue_stuck(timedelta(0)) == [transfer.id]
+    assert scheduling.requeue_stuck(timedelta(0)) == [transfer.id]
     run_jobs()
     db.session.expire_all()
     assert transfer.status == "running"
     # … and once the lock's TTL has passed (simulated: deleted), the next round finishes the transfer.
     redis.delete(f"bogbro:lock:transfer:{transfer.id}")
-    assert operations.requeue_stuck(timedelta(0)) == [transfer.id]
+    assert scheduling.requeue_stuck(timedelta(0)) == [transfer.id]
     run_jobs()
 
     db.session.expire_all()

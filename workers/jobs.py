@@ -98,6 +98,17 @@ def requeue_stuck_transfers() -> list[int]:
 
 
 @job
+def recover_lost_work() -> dict[str, list[int]]:
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portal.pipeline.scheduling import recover
+
+    return recover(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
+
+
+@job
 def fetch_refunds(integration_id: int, order_id: str) -> int:
     from portal.pipeline.operations import fetch_refunds as fetch
 

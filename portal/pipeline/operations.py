@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from decimal import Decimal
 from functools import partial
 
 from flask import current_app
-from redis.exceptions import LockError
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -69,12 +67,12 @@ from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
 from portal.pipeline.locks import (
     DRAIN_FLAG_SECONDS,
-    LOCK_SECONDS,
+    Lease,
     LockLost,
     _drain_flag,
     _held_lock,
-    _HeldLock,
     _keep_lock,
+    transfer_lock_key,
 )
 from portal.pipeline.messages import N_, Message, from_engine_error, message, render, store
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
@@ -414,11 +412,11 @@ def _finish_event(event: SourceEvent, outcome: str) -> None:
 def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
     """Post one transfer; returns at once when another worker holds it. `transfer`: the caller's copy,
     with its changes not committed yet (process_event's decision), instead of a fresh read."""
-    lock = get_redis().lock(f"bogbro:lock:transfer:{transfer_id}", timeout=LOCK_SECONDS, blocking_timeout=0)
+    lock = Lease(get_redis(), transfer_lock_key(transfer_id))
     if not lock.acquire():
         db.session.commit()  # the caller's decision stands; the worker holding the transfer posts it
         return
-    token = _held_lock.set(_HeldLock(lock, time.monotonic()))
+    token = _held_lock.set(lock)
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
@@ -430,12 +428,12 @@ def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
         db.session.rollback()
         log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
     finally:
+        # Anything else (the database went away mid-run) leaves the transfer `running` without its lock:
+        # the watchdog (scheduling.recover) queues it again within seconds.
         session.expire_on_commit = expire_on_commit
         _held_lock.reset(token)
-        try:
-            lock.release()
-        except LockError:
-            log.warning("transfer %s: lock expired before the transfer finished", transfer_id)
+        if not lock.release():
+            log.warning("transfer %s: lock lost before the transfer finished", transfer_id)
 
 
 def _run(transfer_id: int, transfer: Transfer | None) -> None:
@@ -644,16 +642,14 @@ def _one_creator(key: str):
     new customer (or with the same new product) on two workers would both find nothing and both create
     it — a second customer, or a product e-conomic refuses as a duplicate. The caller looks at the cache
     again once it holds the lock: the worker it waited for may have made it."""
-    lock = get_redis().lock(f"bogbro:lock:{key}", timeout=LOCK_SECONDS, blocking_timeout=CREATOR_WAIT_SECONDS)
-    if not lock.acquire():
+    lock = Lease(get_redis(), f"bogbro:lock:{key}")
+    if not lock.acquire(wait_seconds=CREATOR_WAIT_SECONDS):
         raise TransientError("another transfer is creating the same customer or product")
     try:
         yield
     finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("%s: the find-or-create lock expired before it was released", key)
+        if not lock.release():
+            log.warning("%s: the find-or-create lock was lost before it was released", key)
 
 
 def _customer_key(transfer: Transfer, plan: DraftPlan) -> str | None:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import SourceEvent, Transfer, TransferLog
-from portal.pipeline import operations, scheduling
+from portal.pipeline import locks, operations, scheduling
 from tests.pipeline.conftest import (
     faults,
     feed,
@@ -565,7 +565,7 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
     def slow_products(transfer, *args):
         original(transfer, *args)
         keys.append(f"bogbro:lock:transfer:{transfer.id}")
-        operations._held_lock.get().renewed -= operations.LOCK_SECONDS  # time passed: it expired …
+        operations._held_lock.get().renewed -= locks.LOCK_SECONDS  # time passed: it expired …
         redis.set(keys[0], "another-worker")  # … and someone else holds it now
 
     monkeypatch.setattr(operations, "_ensure_products", slow_products)

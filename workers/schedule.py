@@ -11,9 +11,7 @@ Redis); `make run` (portal/devserver.py) starts it next to its worker.
 
 from rq.utils import import_attribute
 
-RECOVER_SECONDS = (
-    10  # with the locks' 10 s lease (portal.pipeline.locks): a dead worker's work resumes < 30 s
-)
+from portal.pipeline.locks import RECOVER_SECONDS
 
 PERIODIC: list[tuple[str, int]] = [
     # Work Redis does not know about (a transfer whose worker died, a drain job that died, everything after

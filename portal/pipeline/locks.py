@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 10  # a lease outlives its holder's death by this much at most
 HEARTBEAT_SECONDS = LOCK_SECONDS / 4  # how often a live process renews its leases
 RENEW_AFTER_SECONDS = LOCK_SECONDS / 2  # a step renews the lease itself when the heartbeat is this late
+# How often the watchdog (scheduling.recover, workers/schedule.py) looks for work whose lease expired: a
+# dead worker's work is queued again LOCK_SECONDS + RECOVER_SECONDS after its death at most.
+RECOVER_SECONDS = 10
 DRAIN_FLAG_SECONDS = 120  # a queued drain job's flag (a running job's is a lease: LOCK_SECONDS)
 
 # Renew if still ours, or take back if gone (Redis lost it; nobody else can hold it then); 0: another's.

@@ -136,29 +136,33 @@ def night(postgres, tmp_path, smtp_server, monkeypatch):
 
     monkeypatch.setenv("PIPELINE_RETRY_SECONDS", "1")  # the workers' retries: seconds, not minutes
     redis_server = ThrowawayRedis(tmp_path)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": postgres.url.replace("postgresql://", "postgresql+psycopg://", 1),
-            "REDIS_URL": redis_server.url,
-            "SECRET_KEY": "test-secret-key",
-            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp_server[1],
-            "MAIL_USE_TLS": False,
-            "MAIL_USERNAME": None,
-            "SANDBOX_ENABLED": True,
-            "PIPELINE_RETRY_SECONDS": 1,
-        }
-    )
-    night = Night(app, postgres, redis_server, tmp_path)
-    with app.app_context():
-        _build_schema()
-        yield night
-        night.stop()
-        _db.session.remove()
-        _db.engine.dispose()
-    redis_server.stop()
+    try:
+        app = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": postgres.url.replace("postgresql://", "postgresql+psycopg://", 1),
+                "REDIS_URL": redis_server.url,
+                "SECRET_KEY": "test-secret-key",
+                "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                "MAIL_SERVER": "127.0.0.1",
+                "MAIL_PORT": smtp_server[1],
+                "MAIL_USE_TLS": False,
+                "MAIL_USERNAME": None,
+                "SANDBOX_ENABLED": True,
+                "PIPELINE_RETRY_SECONDS": 1,
+            }
+        )
+        night = Night(app, postgres, redis_server, tmp_path)
+        with app.app_context():
+            try:
+                _build_schema()
+                yield night
+            finally:
+                night.stop()
+                _db.session.remove()
+                _db.engine.dispose()
+    finally:
+        redis_server.stop()
 
 
 class Night:

@@ -44,3 +44,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+# SQLSTATE class 57P: the server is shutting down or restarting (57P01 admin_shutdown, 57P02 crash_shutdown,
+# 57P03 cannot_connect_now). psycopg raises the server's "terminating connection" message before it marks
+# the connection broken, so SQLAlchemy would not see a disconnect: pool_pre_ping raised it instead of
+# reconnecting, and a session's rollback raised it again. Marked a disconnect, the pool drops the
+# connection (and the others of its generation) and the next checkout connects afresh.
+@event.listens_for(Engine, "handle_error")
+def _server_restarted(context):
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    if sqlstate and sqlstate.startswith("57P"):
+        context.is_disconnect = True

@@ -27,7 +27,7 @@ def enqueue_after_commit(func: str, *args, queue: str = "default", **kwargs) -> 
 def enqueue_once_after_commit(func: str, *args, flag: str, flag_seconds: int, queue: str = "default") -> None:
     """As enqueue_after_commit, unless the Redis key `flag` is set: then a job queued earlier (or running)
     does this work. The flag is set when the job is queued, expires after `flag_seconds` (a worker that
-    died holding it), and the job clears it once it finds no more work (portal.pipeline.operations.drain)."""
+    died holding it), and the job clears it once it finds no more work (portal.pipeline.scheduling.drain)."""
     _pending(queue, func, args, {}, (flag, flag_seconds))
 
 

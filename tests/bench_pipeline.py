@@ -7,6 +7,8 @@ measured in the same run on the same Redis, database and worker processes.
                          the warm-up order cached the customer and the products)
     p50/p95 transfer     webhook received → transfer done, one order at a time (no queueing)
     cost vs a no-op job  seconds per order at full throughput / seconds per no-op job at full throughput
+    recovery (--recovery) a worker SIGKILLed while its transfer waits on e-conomic → that transfer done by
+                         a new worker, with the production watchdog run by a real `rq cron` (bound: 30 s)
 
 The workers are real `rq` worker processes of the class production runs (workers.worker.AppWorker); the
 e-conomic sandbox runs inside them (it stands in for e-conomic's servers, so the time spent in it is shown
@@ -211,6 +213,9 @@ def main() -> None:
     parser.add_argument("--noops", type=int, default=1000, help="no-op jobs in the yardstick run")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--worker-class", default="workers.worker.AppWorker")
+    parser.add_argument(
+        "--recovery", action="store_true", help="then kill a worker mid-transfer and time the recovery"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -256,23 +261,11 @@ def bench(args, processes) -> None:
         integration_id = prepare(app)
         integration = db.session.get(OrderIntegration, integration_id)
         token, secret = integration.webhook_token, integration.webhook_secret["secret"]
-        bodies = place_orders(app, WARM_UP + args.orders + args.latency_orders)
+        bodies = place_orders(app, WARM_UP + args.orders + args.latency_orders + args.recovery)
     queue = Queue("default", connection=redis)
     queue.empty()
     for _ in range(args.workers):
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.bench_pipeline",
-                    "--worker",
-                    "--worker-class",
-                    args.worker_class,
-                ],
-                env=dict(os.environ),
-            )
-        )
+        processes.append(start_worker(args.worker_class))
     client = app.test_client()
     with app.app_context():
         # warm-up: worker start, imports, the customer and product caches
@@ -303,11 +296,17 @@ def bench(args, processes) -> None:
         # latency: one order at a time, received → done
         latencies = []
         first = WARM_UP + args.orders
-        for n, body in enumerate(bodies[first:]):
+        for n, body in enumerate(bodies[first : first + args.latency_orders]):
             started = time.perf_counter()
             post_webhooks(client, token, secret, [body], first + n)
             wait_until(lambda n=n: done_count(db, integration_id) == first + n + 1, every=0.002)
             latencies.append((time.perf_counter() - started) * 1000)
+
+        recovery = None
+        if args.recovery:
+            recovery = recover_from_a_kill(
+                app, db, args, processes, queue, client, bodies[-1], integration_id
+            )
 
     per_order = elapsed / args.orders
     # The pipeline's own cost: the wall time less what the workers spent inside e-conomic's stand-in (in
@@ -324,6 +323,16 @@ def bench(args, processes) -> None:
         ("orders per second", f"{args.orders / elapsed:.1f} (webhooks posted in {posted:.2f} s)"),
         ("e-conomic calls per order", f"{calls / args.orders:.2f} (target ≤ 2.5)"),
         ("transfer p50 / p95", f"{statistics.median(latencies):.1f} / {percentile(latencies, 0.95):.1f} ms"),
+        *(
+            [
+                (
+                    "recovery after SIGKILL",
+                    f"{recovery:.1f} s (a worker killed mid-transfer → done; bound 30 s)",
+                )
+            ]
+            if recovery is not None
+            else []
+        ),
         ("no-op RQ job", f"{noop_seconds * 1000:.2f} ms ({1 / noop_seconds:.0f} jobs/s, {args.noops} jobs)"),
         ("per order, wall", f"{per_order * 1000:.2f} ms = {per_order / noop_seconds:.2f} × a no-op job"),
         ("  in e-conomic's stand-in", f"{sandbox_seconds / args.orders * 1000:.2f} ms"),
@@ -335,6 +344,59 @@ def bench(args, processes) -> None:
     ]
     for label, value in rows:
         print(f"{label:<28}{value}")
+
+
+def start_worker(worker_class: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.bench_pipeline", "--worker", "--worker-class", worker_class],
+        env=dict(os.environ),
+    )
+
+
+def recover_from_a_kill(app, db, args, processes, queue, client, body, integration_id) -> float:
+    """One more order, whose draft request hangs in e-conomic's stand-in: the worker posting it is SIGKILLed
+    and a new one started (as a supervisor would); seconds from the kill until the order is done, with the
+    production watchdog (workers.jobs.recover_lost_work) run by a real `rq cron`."""
+    import signal
+
+    import httpx
+    from rq import Worker
+
+    from portal.models import OrderIntegration
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+    rq = str(Path(sys.executable).parent / "rq")
+    cron = subprocess.Popen(
+        [rq, "cron", "tests.pipeline.recovery_cron", "--url", os.environ["REDIS_URL"]],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    processes.append(cron)
+    integration = db.session.get(OrderIntegration, integration_id)
+    token, secret = integration.webhook_token, integration.webhook_secret["secret"]
+    total = done_count(db, integration_id) + 1
+    with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as sandbox:
+        sandbox.put("/sandbox/e-conomic/_faults", json={"latency_ms": 60_000, "next": ["slow"]})
+        post_webhooks(client, token, secret, [body], 10**6)
+
+        def busy():
+            return [w for w in Worker.all(queue=queue) if w.get_current_job_id()]
+
+        wait_until(lambda: busy(), timeout=60)
+        time.sleep(1)  # inside the hanging request
+        victim = busy()[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        killed = time.perf_counter()
+        sandbox.delete("/sandbox/e-conomic/_faults")
+    for process in processes:
+        if process.pid == victim.pid:
+            process.wait(10)
+            processes.remove(process)
+            break
+    processes.insert(1, start_worker(args.worker_class))
+    wait_until(lambda: done_count(db, integration_id) == total, timeout=120, every=0.05)
+    return time.perf_counter() - killed
 
 
 if __name__ == "__main__":

@@ -240,6 +240,15 @@ RQ = Path(sys.executable).parent / "rq"
 
 def start_rq_worker(app, database_url, tmp_path, *args, worker_class="workers.worker.AppWorker"):
     """A real `rq worker` process on the tests' database and Redis, in its own process group."""
+    return _start_rq(app, database_url, tmp_path, "worker", *args, "--worker-class", worker_class)
+
+
+def start_rq_cron(app, database_url, tmp_path, module="tests.pipeline.recovery_cron"):
+    """A real `rq cron` process enqueuing `module`'s periodic jobs on the tests' Redis."""
+    return _start_rq(app, database_url, tmp_path, "cron", module)
+
+
+def _start_rq(app, database_url, tmp_path, *args):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -251,7 +260,7 @@ def start_rq_worker(app, database_url, tmp_path, *args, worker_class="workers.wo
         "PRODUCTION": "0",
     }
     return subprocess.Popen(
-        [str(RQ), "worker", *args, "--worker-class", worker_class, "--url", env["REDIS_URL"]],
+        [str(RQ), *args, "--url", env["REDIS_URL"]],
         env=env,
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,

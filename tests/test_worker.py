@@ -46,9 +46,8 @@ def test_a_worker_stops_promptly_on_sigterm_after_its_current_job(app, db, redis
     job = queue.enqueue("time.sleep", 2)
     worker = start_rq_worker(app, database_url, tmp_path, "default")
     try:
-        assert wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 60), (
-            "the job never started"
-        )
+        started = wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 60)
+        assert started, "the job never started"
         worker.send_signal(signal.SIGTERM)  # a warm shutdown: finish the job, then stop
         signalled = time.monotonic()
         exit_code = worker.wait(30)

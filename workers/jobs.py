@@ -78,7 +78,7 @@ def process_event(event_id: int) -> None:
 
 @job
 def drain_events(integration_id: int) -> int:
-    from portal.pipeline.operations import drain
+    from portal.pipeline.scheduling import drain
 
     return drain(integration_id)
 
@@ -96,9 +96,20 @@ def requeue_stuck_transfers() -> list[int]:
 
     from flask import current_app
 
-    from portal.pipeline.operations import requeue_stuck
+    from portal.pipeline.scheduling import requeue_stuck
 
     return requeue_stuck(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
+
+
+@job
+def recover_lost_work() -> dict[str, list[int]]:
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portal.pipeline.scheduling import recover
+
+    return recover(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
 
 
 @job

@@ -11,7 +11,12 @@ Redis); `make run` (portal/devserver.py) starts it next to its worker.
 
 from rq.utils import import_attribute
 
+from portal.pipeline.locks import RECOVER_SECONDS
+
 PERIODIC: list[tuple[str, int]] = [
+    # Work Redis does not know about (a transfer whose worker died, a drain job that died, everything after
+    # Redis restarted empty) is queued again from the database (portal.pipeline.scheduling.recover).
+    ("workers.jobs.recover_lost_work", RECOVER_SECONDS),
     # Transfers left `running` by a worker that died are queued again (threshold: PIPELINE_STUCK_SECONDS).
     ("workers.jobs.requeue_stuck_transfers", 120),
     # The reconciliation poll: every minute, queue a poll of each integration whose interval has passed.

@@ -1,8 +1,8 @@
 """The transfer pipeline: raw events in, exactly one accounting document per order (and per refund) out.
 
     record_event   store the raw payload (deduplicated on the sender's delivery id), commit, then queue
-                   the integration's drain job unless one is queued or running already
-    drain          one job at a time per integration: process its unprocessed events, oldest first
+                   the integration's drain job unless one is queued or running already (scheduling.drain:
+                   one job at a time per integration processes its unprocessed events, oldest first)
     process_event  normalise, decide (state, activation date) and upsert the Transfer; then post it at once
                    (later runs — retries, resumes, credit notes woken up — are run_transfer jobs)
     run_transfer   under a per-transfer Redis lock: build the DraftPlan with the engine, then post step by
@@ -11,8 +11,9 @@
                    draft_requested), so a resume looks up what may have been made and never makes it twice;
                    the document "order" stops after customer → products → order, and a later state turns
                    that order into the draft (e-conomic's upgrade) and goes on from there
-    requeue_stuck  the watchdog: transfers left `running` by a worker that died, and events never
-                   processed, are queued again
+
+The locks are in locks.py; the drain job and the watchdog that queues again what lost its worker in
+scheduling.py.
 
 Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
 document by its deterministic reference before every create and after every ambiguous failure.
@@ -22,7 +23,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,8 +31,6 @@ from decimal import Decimal
 from functools import partial
 
 from flask import current_app
-from redis.exceptions import LockError
-from redis.lock import Lock
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -66,6 +64,15 @@ from portal.pipeline import failures, invoice_mail, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.filters import TransferFilters
+from portal.pipeline.locks import (
+    DRAIN_FLAG_SECONDS,
+    Lease,
+    LockLost,
+    _drain_flag,
+    _held_lock,
+    _keep_lock,
+    transfer_lock_key,
+)
 from portal.pipeline.messages import N_, Message, message, render, store, stored_message
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redaction import redact_text
@@ -77,12 +84,7 @@ SOURCE_MODULES = {
     "woocommerce": "portal.engine.sources.woocommerce",
     "shopify": "portal.engine.sources.shopify",
 }
-LOCK_SECONDS = 300  # longer than any transfer; the watchdog's threshold is larger still
-DRAIN_BATCH = 50  # events read at a time by a drain job
-DRAIN_SECONDS = 30  # a drain job's share of a worker before it queues the rest behind other work
-DRAIN_FLAG_SECONDS = 120  # a drain job that died keeps a new one from being queued this long at most
 CREATOR_WAIT_SECONDS = 30  # how long a transfer waits for another creating the same customer or product
-RENEW_AFTER_SECONDS = LOCK_SECONDS / 3
 PRODUCT_CACHE_SECONDS = 24 * 3600
 CUSTOMER_CACHE_SECONDS = 24 * 3600
 # The internal topic of a refund event: {"order": <order document>, "refund": <refund document>}, recorded
@@ -166,64 +168,10 @@ def _add_event(
     return event
 
 
-# --- draining an integration's events -------------------------------------------------------------------
+# --- an event whose processing failed ------------------------------------------------------------------
 
 
-def _drain_flag(integration_id: int) -> str:
-    return f"bogbro:drain:{integration_id}"
-
-
-def drain(integration_id: int) -> int:
-    """Process an integration's unprocessed events, oldest first, in one job; returns how many.
-
-    A job per event cost as much again as the order's own work (RQ's dequeue, heartbeats, registries,
-    result): under load one job now posts many orders, and an integration's orders go one at a time — as
-    its accounting system's rate limit lets them go anyway. A job takes DRAIN_SECONDS at most, then queues
-    itself behind other integrations' work.
-
-    The flag (set when this job was queued: enqueue_once_after_commit) keeps a second job from being queued
-    meanwhile. It is cleared before a last look, so an event committed after that look queues a new job,
-    and one committed before it is found. Each event is tried once per job: one left unprocessed on purpose
-    (a later state waiting for a running transfer: process_event looks again later) or whose processing
-    failed is left to its own job or the watchdog (requeue_stuck)."""
-    redis, flag = get_redis(), _drain_flag(integration_id)
-    deadline = time.monotonic() + DRAIN_SECONDS
-    tried: set[int] = set()
-    session = db.session()
-    expire_on_commit = session.expire_on_commit
-    try:
-        # The integration, its setup and connections are read once per batch, not per event (each event's
-        # commits would expire them): a settings change reaches the next batch, seconds later at most.
-        session.expire_on_commit = False
-        while True:
-            batch = _unprocessed(integration_id, tried)
-            if not batch:
-                redis.delete(flag)
-                batch = _unprocessed(integration_id, tried)
-                if not batch or not redis.set(flag, "1", nx=True, ex=DRAIN_FLAG_SECONDS):
-                    return len(tried)  # nothing left, or a job queued meanwhile takes it
-            redis.expire(flag, DRAIN_FLAG_SECONDS)  # still draining
-            integration = db.session.get(
-                OrderIntegration, integration_id, populate_existing=True, options=INTEGRATION_GRAPH
-            )
-            _batch_memo.set({})
-            for event_id in batch:
-                tried.add(event_id)
-                try:
-                    process_event(event_id, integration)
-                except Exception as exc:
-                    db.session.rollback()
-                    log.exception("integration %s: event %s could not be processed", integration_id, event_id)
-                    _event_failed(event_id, exc)
-                if time.monotonic() > deadline:
-                    get_queue().enqueue("workers.jobs.drain_events", integration_id)  # the flag stays ours
-                    return len(tried)
-    finally:
-        session.expire_on_commit = expire_on_commit
-        _batch_memo.set(None)
-
-
-def _event_failed(event_id: int, exc: Exception) -> None:
+def event_failed(event_id: int, exc: Exception) -> None:
     """An event whose processing raised before its transfer could record why: its order's transfer needs
     attention with the reason, and the event is done — never left to crash the next job the same way. (When
     even that cannot be written — the database is away — the event stays unprocessed for the watchdog.)"""
@@ -259,17 +207,6 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
     if body.get("id"):
         return "invoice", str(body["id"]), str(body["id"]), body
     return None
-
-
-def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
-    query = select(SourceEvent.id).where(
-        SourceEvent.integration_id == integration_id, SourceEvent.processed_at.is_(None)
-    )
-    if skip:
-        query = query.where(SourceEvent.id.not_in(skip))
-    ids = db.session.scalars(query.order_by(SourceEvent.id).limit(DRAIN_BATCH)).all()
-    db.session.rollback()  # end the read: each event's processing is a transaction of its own
-    return list(ids)
 
 
 def _source_module(integration: OrderIntegration):
@@ -522,42 +459,14 @@ def _finish_event(event: SourceEvent, outcome: str) -> None:
 # --- running a transfer ------------------------------------------------------------------------------------
 
 
-class LockLost(Exception):
-    """This worker's lock on the transfer expired (and may be another worker's now): stop posting."""
-
-
-@dataclass
-class _HeldLock:
-    lock: Lock
-    renewed: float  # time.monotonic() when it was taken or last renewed
-
-
-_held_lock: ContextVar[_HeldLock | None] = ContextVar("bogbro_transfer_lock", default=None)
-
-
-def _keep_lock() -> None:
-    """Before each remote step: renew this worker's lock, so a slow transfer keeps it for as long as it
-    is alive; if the lock was lost, stop before touching the accounting system again. A lock taken or
-    renewed less than RENEW_AFTER_SECONDS ago cannot have expired: it is left as it is (renewing it before
-    every step cost two Redis round trips an order)."""
-    held = _held_lock.get()
-    if held is None or time.monotonic() - held.renewed < RENEW_AFTER_SECONDS:
-        return
-    try:
-        held.lock.reacquire()
-    except LockError as exc:
-        raise LockLost(str(exc)) from exc
-    held.renewed = time.monotonic()
-
-
 def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
     """Post one transfer; returns at once when another worker holds it. `transfer`: the caller's copy,
     with its changes not committed yet (process_event's decision), instead of a fresh read."""
-    lock = get_redis().lock(f"bogbro:lock:transfer:{transfer_id}", timeout=LOCK_SECONDS, blocking_timeout=0)
+    lock = Lease(get_redis(), transfer_lock_key(transfer_id))
     if not lock.acquire():
         db.session.commit()  # the caller's decision stands; the worker holding the transfer posts it
         return
-    token = _held_lock.set(_HeldLock(lock, time.monotonic()))
+    token = _held_lock.set(lock)
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
@@ -569,12 +478,12 @@ def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
         db.session.rollback()
         log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
     finally:
+        # Anything else (the database went away mid-run) leaves the transfer `running` without its lock:
+        # the watchdog (scheduling.recover) queues it again within seconds.
         session.expire_on_commit = expire_on_commit
         _held_lock.reset(token)
-        try:
-            lock.release()
-        except LockError:
-            log.warning("transfer %s: lock expired before the transfer finished", transfer_id)
+        if not lock.release():
+            log.warning("transfer %s: lock lost before the transfer finished", transfer_id)
 
 
 def _run(transfer_id: int, transfer: Transfer | None) -> None:
@@ -803,16 +712,14 @@ def _one_creator(key: str):
     new customer (or with the same new product) on two workers would both find nothing and both create
     it — a second customer, or a product e-conomic refuses as a duplicate. The caller looks at the cache
     again once it holds the lock: the worker it waited for may have made it."""
-    lock = get_redis().lock(f"bogbro:lock:{key}", timeout=LOCK_SECONDS, blocking_timeout=CREATOR_WAIT_SECONDS)
-    if not lock.acquire():
+    lock = Lease(get_redis(), f"bogbro:lock:{key}")
+    if not lock.acquire(wait_seconds=CREATOR_WAIT_SECONDS):
         raise TransientError("another transfer is creating the same customer or product")
     try:
         yield
     finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("%s: the find-or-create lock expired before it was released", key)
+        if not lock.release():
+            log.warning("%s: the find-or-create lock was lost before it was released", key)
 
 
 def _customer_key(transfer: Transfer, plan: DraftPlan) -> str | None:
@@ -1497,35 +1404,6 @@ def retry_matching(account, filters: TransferFilters) -> int:
     )
     db.session.commit()
     return len(transfers)
-
-
-def requeue_stuck(older_than: timedelta) -> list[int]:
-    """The watchdog: transfers `running` since before `older_than` ago lost their worker; queue them again.
-    (A live worker still holding the lock makes the requeued job return at once.) Pending transfers whose
-    job went missing (a retry due long ago, or never queued) and events never processed are queued too."""
-    cutoff = datetime.now(UTC) - older_than
-    stuck = db.session.scalars(
-        select(Transfer).where(Transfer.status == "running", Transfer.started_at < cutoff)
-    ).all()
-    for transfer in stuck:
-        _log(transfer, "watchdog", "error", f"running since {transfer.started_at.isoformat()}: requeued")
-        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    lost = db.session.scalars(
-        select(Transfer).where(
-            Transfer.status == "pending",
-            ((Transfer.next_attempt_at.is_(None)) & (Transfer.updated_at < cutoff))
-            | (Transfer.next_attempt_at < cutoff),
-        )
-    ).all()
-    for transfer in lost:
-        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    unprocessed = db.session.scalars(
-        select(SourceEvent.id).where(SourceEvent.processed_at.is_(None), SourceEvent.received_at < cutoff)
-    ).all()
-    for event_id in unprocessed:
-        enqueue_after_commit("workers.jobs.process_event", event_id)
-    db.session.commit()
-    return [transfer.id for transfer in stuck]
 
 
 # --- the log -------------------------------------------------------------------------------------------

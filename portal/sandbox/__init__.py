@@ -37,7 +37,9 @@ def init_app(app):
     for name, module_path in SANDBOXES.items():
         module = importlib.import_module(module_path)
         prefix = f"/sandbox/{name}"
-        module.bp.before_request(lambda name=name: apply_faults(name))
+        if not getattr(module.bp, "bogbro_faults", False):  # once per process: a second app (tests) reuses it
+            module.bp.before_request(lambda name=name: apply_faults(name))
+            module.bp.bogbro_faults = True
         csrf.exempt(module.bp)  # machine APIs authenticate with tokens, not sessions
         app.register_blueprint(module.bp, url_prefix=prefix)
         faults = fault_admin_blueprint(name)

@@ -6,7 +6,7 @@ from rq.registry import FinishedJobRegistry
 from sqlalchemy import select
 
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import operations
+from portal.pipeline import scheduling
 from portal.queue import get_queue
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
@@ -38,7 +38,7 @@ def test_an_event_arriving_while_a_drain_runs_is_taken_by_it_not_lost(db, accoun
     queue = get_queue()
     assert queue.count == 0  # no second job: the one draining finds it
 
-    assert operations.drain(integration.id) == 1
+    assert scheduling.drain(integration.id) == 1
     assert redis.get(f"bogbro:drain:{integration.id}") is None
     assert _references(setup) == {"WC-12-5001"}
 
@@ -48,7 +48,7 @@ def test_an_event_arriving_while_a_drain_runs_is_taken_by_it_not_lost(db, accoun
 
 def test_a_drain_stops_after_its_time_and_queues_the_rest(db, account, run_jobs, monkeypatch):
     """Its share of a worker is DRAIN_SECONDS: then it queues itself behind other integrations' work."""
-    monkeypatch.setattr(operations, "DRAIN_SECONDS", 0)
+    monkeypatch.setattr(scheduling, "DRAIN_SECONDS", 0)
     setup = make_setup(account, "e-conomic", auto_book=True)
     integration = make_integration(db, account, setup)
     for number in ("5001", "5002", "5003"):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.connectors.economic import EconomicConnector
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import integrations, operations
+from portal.pipeline import integrations, operations, scheduling
 from portal.sandbox.transport import SandboxTransport
 from tests.pipeline.conftest import (
     faults,
@@ -242,7 +242,7 @@ def test_a_worker_killed_after_the_invoice_post_resumes_into_one_invoice(
 
     transfer.started_at = transfer.started_at.replace(year=2000)
     db.session.commit()
-    operations.requeue_stuck(older_than=timedelta(minutes=1))
+    scheduling.requeue_stuck(older_than=timedelta(minutes=1))
     run_jobs()
 
     db.session.expire_all()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import SourceEvent, Transfer, TransferLog
-from portal.pipeline import messages, operations
+from portal.pipeline import locks, messages, operations, scheduling
 from tests.pipeline.conftest import (
     faults,
     feed,
@@ -319,7 +319,7 @@ def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked,
     transfer.status, transfer.started_at = "running", datetime.now(UTC) - timedelta(hours=1)
     db.session.commit()
 
-    assert operations.requeue_stuck(timedelta(minutes=10)) == [transfer.id]
+    assert scheduling.requeue_stuck(timedelta(minutes=10)) == [transfer.id]
     run_jobs()
     db.session.expire_all()
     assert transfer.status == "done"
@@ -380,7 +380,7 @@ def test_the_watchdog_picks_up_events_whose_job_was_lost(db, account, setup_book
     run_jobs()
     assert db.session.scalar(select(Transfer)) is None
 
-    operations.requeue_stuck(timedelta(0))
+    scheduling.requeue_stuck(timedelta(0))
     run_jobs()
     assert only_transfer(db).status == "done"
     assert remote(setup_booked).find_invoice(REF).booked
@@ -553,7 +553,7 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
     def slow_products(transfer, *args):
         original(transfer, *args)
         keys.append(f"bogbro:lock:transfer:{transfer.id}")
-        operations._held_lock.get().renewed -= operations.LOCK_SECONDS  # time passed: it expired …
+        operations._held_lock.get().renewed -= locks.LOCK_SECONDS  # time passed: it expired …
         redis.set(keys[0], "another-worker")  # … and someone else holds it now
 
     monkeypatch.setattr(operations, "_ensure_products", slow_products)

@@ -308,6 +308,8 @@ def clean_settings(
                 template=OSS_LABEL,
                 setup=setup.name,
             )
+    if "refund_payouts_guessed" in values and not isinstance(values["refund_payouts_guessed"], bool):
+        errors["refund_payouts_guessed"] = Problem(N_("On or off."))
     for kind in ("customers", "products"):
         given = values.get(kind)
         if given is None:

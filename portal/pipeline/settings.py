@@ -15,6 +15,8 @@ Stored settings (every key optional):
       "fixed_products": {"shipping": "FRAGT", ...},
       "payment_terms_by_method": {"bacs": "3"},
       "paid_methods": ["quickpay", "stripe"],            # register these as paid once booked
+      "refund_payouts_guessed": false,                   # a refund's payout on its credit note, where the
+                                                         # system's way is inferred (pipeline.refund_payments)
       "rounding_tolerance": "0.10",
       "oss": false,                                      # EU private customers at their country's VAT:
                                                          # only where the accounting system can (e-conomic),

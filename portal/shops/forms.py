@@ -165,6 +165,15 @@ class SettingsForm(FlaskForm):
         ),
     )
     oss = BooleanField(_l("EU sales to private customers with the buyer's country's VAT (OSS)"))
+    refund_payouts_guessed = BooleanField(
+        _l("Register the payout of a refund on its credit note (a guess: see below)"),
+        description=_l(
+            "Where the invoice was registered as paid, the money paid back is registered on the credit note, "
+            "so the customer's balance returns to zero. How the accounting system takes such a payout is not "
+            "in its public documentation (Bogbro infers it), so it is off until you turn it on; check the "
+            "first one in the accounting system."
+        ),
+    )
     poll_minutes = StringField(
         _l("Check the shop for missed orders every (minutes)"),
         filters=[strip],
@@ -248,6 +257,7 @@ def initial_data(integration, states) -> dict:
         vat_meta_keys=", ".join(stored.get("vat_meta_keys") or ENGINE_DEFAULTS.vat_meta_keys),
         rounding_tolerance=tolerance.replace(".", ","),
         oss=bool(stored.get("oss", False)),
+        refund_payouts_guessed=bool(stored.get("refund_payouts_guessed", False)),
         poll_minutes=str(stored.get("poll_minutes", DEFAULT_POLL_MINUTES)),
     )
     fixed = stored.get("fixed_products") or {}
@@ -289,6 +299,7 @@ def settings_from(form, states) -> tuple[dict, dict[str, str]]:
             form.rounding_tolerance.data or str(ENGINE_DEFAULTS.rounding_tolerance)
         ).replace(",", "."),
         "oss": bool(form.oss.data),
+        "refund_payouts_guessed": bool(form.refund_payouts_guessed.data),
         "poll_minutes": form.poll_minutes.data or "0",
         "fixed_products": {
             kind: form[fixed_field_name(kind)].data or "" for kind in FixedProducts.__dataclass_fields__

@@ -320,6 +320,7 @@ class SettingsContext:
     can_book: bool
     can_order: bool
     can_oss: bool
+    refund_payout_guessed: bool  # the system's refund payout is inferred, not documented: the setting shows
     system_name: str
     shop_id: str  # in the references, as they are now
     shop_id_locked: bool  # the integration has transfers: the shop id may no longer change
@@ -349,6 +350,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         can_book=setup.auto_book,
         can_order=system.capabilities.orders,
         can_oss=system.capabilities.oss,
+        refund_payout_guessed=getattr(system_module(setup.system).CONNECTOR, "REFUND_PAYOUT_GUESS", False),
         system_name=system.name,
         shop_id=shop_id,
         shop_id_locked=integrations.shop_id_locked(integration),

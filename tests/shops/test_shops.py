@@ -288,8 +288,14 @@ def test_settings_round_trip(owner_client, db, integration):
     assert "Valgt for: Tyskland, Finland, Frankrig, Sverige." in page
     assert "_billing_vat_number, _vat_number, vat_number" in page  # the default VAT-number fields
     assert f'hx-get="/shops/integrations/{integration.id}/webhooks"' in page
+    # e-conomic's refund payout is inferred, not documented: offered, off, and said to be a guess
+    assert 'name="refund_payouts_guessed"' in page and "(et gæt: se nedenfor)" in page
+    assert not re.search(r'name="refund_payouts_guessed"[^>]*checked', page)
 
-    saved = owner_client.post(f"/shops/integrations/{integration.id}", data=settings_form(db, integration))
+    saved = owner_client.post(
+        f"/shops/integrations/{integration.id}",
+        data=settings_form(db, integration, refund_payouts_guessed="y"),
+    )
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
     terms = integration_terms(integration)
@@ -305,6 +311,7 @@ def test_settings_round_trip(owner_client, db, integration):
         "quickpay"
     ]
     assert settings["fixed_products"]["shipping"] == "FRAGT" and settings["oss"] is False
+    assert settings["refund_payouts_guessed"] is True
     assert settings["invoice_mail"] == {
         "enabled": True, "host": "smtp.example.dk", "port": 587, "security": "starttls",
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",

@@ -732,6 +732,9 @@ def sandbox_settings(origin: str) -> dict:
         "demo_api_id": "1000",
         "demo_api_key": "2433520ac8345e9f5a6bd70bfdb9e80e98a5b602",
         "demo_api_secret": "9ff03717417be8250bfa56d8c14c1f8ca56adadf",
+        # Our own pace (DEFAULT_RATE, 5/s) is politeness towards the real Dynaccount, which documents no
+        # limit; the local emulator needs none — as e-conomic's and WooCommerce's sandboxes (50/s).
+        "rate_limit_requests": 50,
     }
 
 

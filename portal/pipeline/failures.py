@@ -9,6 +9,10 @@ a job that crashes and is retried in silence.
 
 import logging
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
 from portal.connectors.errors import AuthenticationError, ConnectorError
 from portal.engine.settings import EngineConfigError, OrderError
 from portal.engine.vat import UnknownRate
@@ -17,6 +21,15 @@ from portal.pipeline.messages import N_, Message, from_engine_error, message
 log = logging.getLogger(__name__)
 
 CONFIGURATION, ORDER, UNEXPECTED = "configuration", "order", "unexpected"
+
+
+def ours_unavailable(exc: BaseException) -> bool:
+    """Our own database or Redis went away (a restart, a failover): nothing can be recorded now, and nothing
+    is wrong with the order. The job fails; the transfer stays `running` until its lease runs out and the
+    watchdog (scheduling.recover) queues it again from its checkpoint — an event stays unprocessed."""
+    if isinstance(exc, OperationalError | RedisConnectionError | RedisTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def explain(exc: Exception, system: str) -> tuple[str, Message]:

@@ -174,7 +174,10 @@ def _add_event(
 def event_failed(event_id: int, exc: Exception) -> None:
     """An event whose processing raised before its transfer could record why: its order's transfer needs
     attention with the reason, and the event is done — never left to crash the next job the same way. (When
-    even that cannot be written — the database is away — the event stays unprocessed for the watchdog.)"""
+    our database or Redis is away, or even this cannot be written, the event stays unprocessed for the
+    watchdog.)"""
+    if failures.ours_unavailable(exc):
+        return
     try:
         event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
         if event is None or event.processed_at is not None:
@@ -508,6 +511,8 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
     except LockLost:
         raise
     except Exception as exc:  # anything else stops here, visible: configuration, the order, or unexpected
+        if failures.ours_unavailable(exc):
+            raise  # our database or Redis is away: the watchdog resumes it (failures.ours_unavailable)
         kind, problem = failures.explain(exc, transfer.integration.setup.connection.system)
         if kind != failures.CONFIGURATION:
             log.exception("transfer %s: %s", transfer_id, kind)

@@ -126,6 +126,10 @@ def requeue_stuck(older_than: timedelta) -> list[int]:
 # and forgot every queued job, scheduled retry, lock and flag.
 EPOCH_KEY = "bogbro:redis-epoch"
 EVENT_GRACE = timedelta(seconds=5)  # an event this young may still be getting its drain job queued
+# A retry this late was scheduled in RQ but not started: the worker whose RQ scheduler held it died (the next
+# scheduler waits out the dead one's lock, a minute). Queued again once a minute at most.
+OVERDUE = timedelta(seconds=15)
+OVERDUE_FLAG_SECONDS = 60
 
 
 def recover(stuck_after: timedelta) -> dict[str, list[int]]:
@@ -136,6 +140,7 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
       alive) or stopped on an error such as a database restart; it resumes from its checkpoint;
     - an integration with events waiting (received in the last `stuck_after`, older ones are
       requeue_stuck's) and no drain flag: its drain job died; a new one is queued;
+    - a pending transfer whose retry is OVERDUE: the RQ scheduler that held its retry died with its worker;
     - Redis new (EPOCH_KEY missing): every pending transfer (at its retry time) and every integration with
       waiting events, whatever their age. Running transfers wait for the next round: a live worker's
       heartbeat takes its lock back within seconds, so only the dead ones are found without one then.
@@ -159,6 +164,13 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
     pending: list[Transfer] = []
     if new_redis:
         pending = db.session.scalars(select(Transfer).where(Transfer.status == "pending")).all()
+    else:
+        overdue = db.session.scalars(
+            select(Transfer).where(Transfer.status == "pending", Transfer.next_attempt_at < now - OVERDUE)
+        ).all()
+        pending = [
+            t for t in overdue if redis.set(f"bogbro:overdue:{t.id}", "1", nx=True, ex=OVERDUE_FLAG_SECONDS)
+        ]
     waiting = select(SourceEvent.integration_id).where(SourceEvent.processed_at.is_(None))
     if not new_redis:
         waiting = waiting.where(

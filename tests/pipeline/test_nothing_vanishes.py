@@ -117,3 +117,36 @@ def test_a_country_code_that_is_no_country_is_refused_before_anything_is_posted(
     assert not transfer.draft_requested
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert f"Landekoden “{country}” i ordren er ikke et land" in page
+
+
+def test_our_database_going_away_is_left_to_the_watchdog_not_blamed_on_the_order(db, account, monkeypatch):
+    """An OperationalError is our database restarting, not the order's fault: the transfer is not marked as
+    needing attention (nothing could be written anyway); it stays `running` without its lease, and the
+    watchdog resumes it from its checkpoint."""
+    from datetime import timedelta
+
+    from rq import SimpleWorker
+    from sqlalchemy.exc import OperationalError
+
+    from portal.pipeline import scheduling
+    from portal.queue import get_queue
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("UPDATE transfers …", {}, Exception("server closed the connection"))
+
+    scheduling.recover(timedelta(minutes=10))  # this Redis is known
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    monkeypatch.setattr(EconomicConnector, "book_invoice", database_gone)
+    feed(integration, order(number="5104"))
+    queue = get_queue()
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    transfer = only(db, Transfer)
+    assert transfer.status == "running" and transfer.error_kind is None  # not blamed on the order
+
+    monkeypatch.undo()
+    assert scheduling.recover(timedelta(minutes=10))["transfers"] == [transfer.id]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    transfer = only(db, Transfer)
+    assert transfer.status == "done", transfer.error_message
+    assert len(remote(setup)._all("/invoices/booked", f"references.other$eq:{transfer.reference}")) == 1

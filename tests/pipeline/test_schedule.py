@@ -12,3 +12,35 @@ def test_every_periodic_job_is_a_job_with_an_interval():
 
 def test_the_watchdog_job_runs(db, run_jobs):
     assert jobs.requeue_stuck_transfers() == []
+
+
+def test_an_overdue_retry_is_queued_again_once(db, account, redis, run_jobs):
+    """A retry scheduled in RQ whose scheduler died with its worker (the next one waits out the dead one's
+    lock for a minute) is queued by the fast watchdog instead — and only once a minute."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from portal.models import Transfer, utcnow
+    from portal.pipeline import operations, scheduling
+    from portal.queue import get_queue
+    from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+
+    scheduling.recover(timedelta(minutes=10))  # this Redis is known (not "new": everything is requeued then)
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    get_queue().empty()
+    operations.process_event(db.session.scalar(select(operations.SourceEvent.id)))  # booked
+    # As if its last attempt had failed and scheduled a retry 20 s ago, which nobody started:
+    transfer = db.session.scalar(select(Transfer))
+    transfer.status, transfer.next_attempt_at = "pending", utcnow() - timedelta(seconds=20)
+    db.session.commit()
+
+    assert scheduling.recover(timedelta(minutes=10))["pending"] == [transfer.id]
+    assert scheduling.recover(timedelta(minutes=10))["pending"] == []  # not again within the minute
+    assert [job.func_name for job in get_queue().jobs] == ["workers.jobs.run_transfer"]
+    run_jobs()
+    db.session.expire_all()
+    assert transfer.status == "done"  # resumed: the booked invoice found by its reference, not made again
+    assert len(remote(setup)._all("/invoices/booked", f"references.other$eq:{transfer.reference}")) == 1

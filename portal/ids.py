@@ -27,6 +27,11 @@ def whole_number(value) -> int | None:
     return number if number <= MAX_ID else None
 
 
+def is_row_id(value) -> bool:
+    """An int that one of our id columns can hold: what may be looked up at all."""
+    return isinstance(value, int) and 0 <= value <= MAX_ID
+
+
 def get_or_404(model, ident):
     """The row with this id, else 404 — also for an id no row can have (the staff's views: not scoped to an
     account; customers' rows go through tenancy.get_owned_or_404)."""
@@ -34,6 +39,6 @@ def get_or_404(model, ident):
 
     from portal.extensions import db
 
-    if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
+    if not is_row_id(ident):
         abort(404)
     return db.get_or_404(model, ident)

@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.ids import MAX_ID
+from portal.ids import is_row_id
 from portal.models import Account, SupportAccessLog, SupportSession, utcnow
 
 SUPPORT_SESSION_KEY = "support_session_id"
@@ -79,7 +79,7 @@ def is_impersonating() -> bool:
 def get_owned_or_404(model, object_id):
     """Load an account-owned row by id, scoped to the current account; anything else is a 404."""
     account = current_account()
-    if account is None or not isinstance(object_id, int) or not 0 <= object_id <= MAX_ID:
+    if account is None or not is_row_id(object_id):
         abort(404)
     obj = db.session.scalar(select(model).where(model.id == object_id, model.account_id == account.id))
     if obj is None:

@@ -1,0 +1,81 @@
+"""The Shopify sandbox's GraphQL Admin API as an app sees it over HTTP: data, cursor pagination, query cost
+with extensions.cost, THROTTLED and MAX_COST_EXCEEDED errors (HTTP 200), ACCESS_DENIED, and 401 for a bad
+token. Sources: shared/specs/shopify/graphql-admin/README.md (cost, throttling, pagination)."""
+
+import httpx
+import pytest
+
+from portal.connectors.shopify import SCOPES, sandbox_settings
+from portal.sandbox import shopify as sandbox
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+SETTINGS = sandbox_settings(IN_PROCESS_ORIGIN)
+URL = f"{SETTINGS['api_url']}/admin/api/2026-04/graphql.json"
+
+
+@pytest.fixture
+def gql(app, db, redis):
+    token = sandbox.issue_token(scope=f"{SCOPES},read_all_orders")["access_token"]
+    http = httpx.Client(transport=SandboxTransport(app), headers={"X-Shopify-Access-Token": token})
+
+    def post(query, variables=None):
+        response = http.post(URL, json={"query": query, "variables": variables or {}})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    yield post
+    http.close()
+
+
+def test_orders_page_by_cursor_with_page_info(gql):
+    seen, after = [], None
+    while True:
+        body = gql(
+            "query($after: String) { orders(first: 1, after: $after, sortKey: UPDATED_AT) {"
+            " pageInfo { hasNextPage endCursor }"
+            " nodes { id name updatedAt totalPriceSet { shopMoney { amount currencyCode } } } } }",
+            {"after": after},
+        )
+        assert "errors" not in body, body
+        page = body["data"]["orders"]
+        seen += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == 3 and len({o["id"] for o in seen}) == 3
+    assert [o["updatedAt"] for o in seen] == sorted(o["updatedAt"] for o in seen)
+    assert all(o["totalPriceSet"]["shopMoney"]["currencyCode"] == "DKK" for o in seen)
+    cost = body["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == 2 + 1 * (1 + 2)  # the connection, one order, its money bag
+    assert cost["throttleStatus"]["maximumAvailable"] == 1000.0
+
+
+def test_throttled_and_max_cost(app, gql):
+    app.config["SANDBOX_SHOPIFY_GRAPHQL_BUCKET"] = (10, 0.001)
+    try:
+        first = gql("{ orders(first: 2) { nodes { id totalPriceSet { shopMoney { amount } } } } }")
+        assert "errors" not in first and first["extensions"]["cost"]["requestedQueryCost"] == 2 + 2 * 3
+        again = gql("{ orders(first: 2) { nodes { id totalPriceSet { shopMoney { amount } } } } }")
+        assert again["errors"][0]["extensions"]["code"] == "THROTTLED"
+        assert again["extensions"]["cost"]["actualQueryCost"] is None
+        assert "data" not in again
+    finally:
+        app.config.pop("SANDBOX_SHOPIFY_GRAPHQL_BUCKET")
+    huge = gql("{ orders(first: 250) { nodes { lineItems(first: 250) { nodes { id } } } } }")
+    assert huge["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+
+
+def test_errors_as_shopify_returns_them(app, db, gql):
+    unsized = gql("{ orders { nodes { id } } }")
+    assert unsized["errors"][0]["message"] == "you must provide one of first or last"
+    assert "errors" in gql("{ orders(first: 1) { nodes { nope } } }")
+    limited = sandbox.issue_token(scope="read_orders")["access_token"]
+    with httpx.Client(transport=SandboxTransport(app)) as http:
+        denied = http.post(
+            URL,
+            json={"query": "{ productVariants(first: 1) { nodes { id } } }"},
+            headers={"X-Shopify-Access-Token": limited},
+        ).json()
+        assert denied["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+        bad = http.post(URL, json={"query": "{ shop { name } }"}, headers={"X-Shopify-Access-Token": "nope"})
+        assert bad.status_code == 401 and "Invalid API key" in bad.json()["errors"]

@@ -448,7 +448,15 @@ class ShopifyConnector(SourceConnector):
                 "lineItems"
             ]
             lines += connection["nodes"]
-        return queries.order(data, lines)
+        return queries.order(data, lines, self._refunds(data["refunds"], queries.legacy_id(order_gid)))
+
+    def _refunds(self, refs: list[dict], order_id: int) -> list[dict]:
+        refunds = []
+        for ref in refs:
+            node = self.graphql(queries.REFUND, {"id": ref["id"]})["refund"]
+            if node is not None:
+                refunds.append(queries.refund(node, order_id))
+        return refunds
 
     def get_order(self, order_id: str) -> dict:
         order = self._order(queries.gid("Order", order_id))
@@ -476,12 +484,7 @@ class ShopifyConnector(SourceConnector):
         order = self.graphql(queries.REFUND_IDS, {"id": order_gid})["order"]
         if order is None:
             raise NotFound(f"Shopify has no order {order_id}", system=NAME, status=404)
-        refunds = []
-        for item in order["refunds"]:
-            node = self.graphql(queries.REFUND, {"id": item["id"]})["refund"]
-            if node is not None:
-                refunds.append(queries.refund(node, queries.legacy_id(order_gid)))
-        return refunds
+        return self._refunds(order["refunds"], queries.legacy_id(order_gid))
 
     def list_transactions(self, order_id: str) -> list[dict]:
         """The order's payments (sale/authorization/capture/refund), e.g. for payout matching."""

@@ -21,6 +21,7 @@ fragment OrderFields on Order {{
   email phone test
   currencyCode taxesIncluded displayFinancialStatus paymentGatewayNames discountCodes
   customAttributes {{ key value }}
+  refunds(first: 20) {{ id }}
   customer {{ id email firstName lastName }}
   billingAddress {{ ...AddressFields }}
   shippingAddress {{ ...AddressFields }}
@@ -316,8 +317,9 @@ def _shipping_line(node: dict) -> dict:
     return line
 
 
-def order(node: dict, lines: list[dict]) -> dict:
-    """An Order (with all its line items, paged in by the caller) as Shopify's REST/webhook order."""
+def order(node: dict, lines: list[dict], refunds: list[dict]) -> dict:
+    """An Order (with all its line items and its refunds, read by the caller) as Shopify's REST/webhook
+    order, which embeds its refunds whole (the pipeline finds new refunds there)."""
     customer = node.get("customer")
     out = {
         "id": legacy_id(node["id"]),
@@ -353,6 +355,7 @@ def order(node: dict, lines: list[dict]) -> dict:
         "shipping_address": _address(node.get("shippingAddress")),
         "line_items": [line_item(line) for line in lines],
         "shipping_lines": [_shipping_line(s) for s in (node.get("shippingLines") or {}).get("nodes") or []],
+        "refunds": refunds,
     }
     for key, field in (
         ("total_price", "totalPriceSet"),

@@ -110,7 +110,6 @@ def sandbox_settings(origin: str) -> dict:
         "client_id": "5f3a9c1e7b2d4a6c8e0f1a3b5c7d9e2f",
         "client_secret": "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",
         "api_url": f"{origin}/sandbox/shopify",
-        "api_version": API_VERSION,
         "scopes": SCOPES,
         # The install page is opened by the merchant's browser: a path on this app. One sandbox serves every
         # shop, so the shop travels as a query parameter (the real host name is the shop).
@@ -344,8 +343,8 @@ class ShopifyConnector(SourceConnector):
         self.settings = context.settings
         credentials = context.credentials.get()
         self.shop = normalise_shop(credentials.get("shop") or context.external_id)
-        version = self.settings.get("api_version") or API_VERSION
-        base_url = context.base_url.format(shop=self.shop).rstrip("/") + f"/admin/api/{version}"
+        # Pinned: every document is validated against this version's schema (a new version: validate again).
+        base_url = context.base_url.format(shop=self.shop).rstrip("/") + f"/admin/api/{API_VERSION}"
         # No request-count limiter: GraphQL is limited by query cost, which Shopify reports on every answer.
         self.api = client_for(
             context,

@@ -4,9 +4,12 @@ token. Sources: shared/specs/shopify/graphql-admin/README.md (cost, throttling, 
 
 import httpx
 import pytest
+from graphql import OperationDefinitionNode, parse
 
-from portal.connectors.shopify import SCOPES, sandbox_settings
+from portal.connectors.shopify import PAGE_SIZE, SCOPES, sandbox_settings
+from portal.connectors.shopify_graphql import DOCUMENTS
 from portal.sandbox import shopify as sandbox
+from portal.sandbox.shopify_graphql import MAX_COST, query_cost
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 
 SETTINGS = sandbox_settings(IN_PROCESS_ORIGIN)
@@ -79,3 +82,10 @@ def test_errors_as_shopify_returns_them(app, db, gql):
         assert denied["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
         bad = http.post(URL, json={"query": "{ shop { name } }"}, headers={"X-Shopify-Access-Token": "nope"})
         assert bad.status_code == 401 and "Invalid API key" in bad.json()["errors"]
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_connector_document_stays_under_the_single_query_limit(name):
+    document = parse(DOCUMENTS[name])
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    assert 0 < query_cost(document, operation, {"first": PAGE_SIZE}) <= MAX_COST

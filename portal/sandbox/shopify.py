@@ -1,6 +1,7 @@
 """An emulator of a Shopify shop: the Admin REST API (https://{shop}.myshopify.com/admin/api/2026-07/…),
+the GraphQL Admin API (graphql.json, in shopify_graphql.py and shopify_resolvers.py over the same store),
 the OAuth install (admin/oauth/authorize with a consent page, admin/oauth/access_token) and signed webhook
-deliveries.
+deliveries. Every request is logged (request_log) so tests can show a flow used GraphQL only.
 
 Mounted under /sandbox/shopify/. One mount serves every shop: the shop is known from the access token (the
 real host name is redundant with it), and the consent page takes it from a `shop` query parameter. Paths,

@@ -489,6 +489,7 @@ class Root:
         self._need("write_inventory", "inventorySetQuantities")
 
         def fail(field, code, message):
+            db.session.rollback()  # all quantities or none, as Shopify applies them
             return {
                 "inventoryAdjustmentGroup": None,
                 "userErrors": [{"field": ["input", *field], "code": code, "message": message}],

@@ -8,6 +8,7 @@ from graphql import OperationDefinitionNode, parse
 
 from portal.connectors.shopify import PAGE_SIZE, SCOPES, sandbox_settings
 from portal.connectors.shopify_graphql import DOCUMENTS
+from portal.extensions import db as _db
 from portal.sandbox import shopify as sandbox
 from portal.sandbox.shopify_graphql import MAX_COST, query_cost
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
@@ -89,3 +90,45 @@ def test_every_connector_document_stays_under_the_single_query_limit(name):
     document = parse(DOCUMENTS[name])
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
     assert 0 < query_cost(document, operation, {"first": PAGE_SIZE}) <= MAX_COST
+
+
+def test_inventory_set_quantities_is_all_or_nothing_and_wants_change_from_quantity_said(gql):
+    store = sandbox._store(sandbox.DEMO_SHOP)
+    items = {v["sku"]: v["inventory_item_id"] for v in store.all("variants")}
+    location = sandbox._store(sandbox.DEMO_SHOP).get("_meta", "shop")["primary_location_id"]
+    mutation = (
+        "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) {"
+        " inventoryAdjustmentGroup { changes { name delta quantityAfterChange } }"
+        " userErrors { field code } } }"
+    )
+
+    def change(sku, quantity, **extra):
+        return {
+            "inventoryItemId": f"gid://shopify/InventoryItem/{items[sku]}",
+            "locationId": f"gid://shopify/Location/{location}",
+            "quantity": quantity,
+            **extra,
+        }
+
+    def run(*quantities, reason="correction"):
+        variables = {"input": {"name": "available", "reason": reason, "quantities": list(quantities)}}
+        return gql(mutation, variables)["data"]["inventorySetQuantities"]
+
+    def stock(sku):
+        _db.session.expire_all()
+        return next(v for v in store.all("variants") if v["sku"] == sku)["inventory_quantity"]
+
+    before = stock("TS-ØKO_S")
+    refused = run(change("TS-ØKO_S", 3, changeFromQuantity=None), change("TS-ØKO_M", 4))
+    assert refused["userErrors"] == [
+        {"field": ["input", "quantities", "1", "changeFromQuantity"], "code": "COMPARE_QUANTITY_REQUIRED"}
+    ]
+    assert stock("TS-ØKO_S") == before  # the first quantity was not applied either
+    stale = run(change("TS-ØKO_S", 3, changeFromQuantity=before + 1))
+    assert stale["userErrors"][0]["code"] == "CHANGE_FROM_QUANTITY_STALE"
+    assert run(change("TS-ØKO_S", 3, changeFromQuantity=None), reason="because")["userErrors"][0]["code"] == (
+        "INVALID_REASON"
+    )
+    done = run(change("TS-ØKO_S", 3, changeFromQuantity=before))
+    assert done["userErrors"] == [] and stock("TS-ØKO_S") == 3
+    assert done["inventoryAdjustmentGroup"]["changes"][0]["quantityAfterChange"] == 3

@@ -25,6 +25,7 @@ import hmac
 import json
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -596,7 +597,11 @@ class ShopifyConnector(SourceConnector):
                 "quantity": available,
                 "changeFromQuantity": None,  # Bogbro's count is the truth; Shopify wants the null said
             }
-            variables = {"input": {"name": "available", "reason": "correction", "quantities": [change]}}
+            # A fresh key per write; a retry of the same request (dropped connection, THROTTLED) keeps it.
+            variables = {
+                "input": {"name": "available", "reason": "correction", "quantities": [change]},
+                "key": str(uuid.uuid4()),
+            }
             result = self.graphql(queries.SET_QUANTITIES, variables)["inventorySetQuantities"]
             if result["userErrors"]:
                 text = "; ".join(e["message"] for e in result["userErrors"])

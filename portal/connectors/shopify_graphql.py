@@ -165,9 +165,12 @@ query VariantsBySku($query: String!, $after: String) {
 }
 """
 
+# From 2026-04 the idempotency key is required (the mutation's description in the schema).
 SET_QUANTITIES = """
-mutation SetQuantities($input: InventorySetQuantitiesInput!) {
-  inventorySetQuantities(input: $input) { inventoryAdjustmentGroup { id } userErrors { field message code } }
+mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id } userErrors { field message code }
+  }
 }
 """
 

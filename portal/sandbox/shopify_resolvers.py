@@ -2,14 +2,16 @@
 Admin API's GraphQL types. Fields that take arguments are functions (graphql-core's default resolver calls
 them with the arguments); the root's fields are methods of Root."""
 
+import json
 import re
 from decimal import Decimal
 
 from graphql import GraphQLError
+from graphql.execution.values import get_directive_values
 
 from portal.extensions import db
 from portal.sandbox import shopify as rest
-from portal.sandbox.shopify_graphql import connection, timestamp
+from portal.sandbox.shopify_graphql import SCHEMA, connection, timestamp
 
 TOPICS = {"orders/create", "orders/updated", "orders/cancelled", "refunds/create", "app/uninstalled"}
 SORT_FIELDS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "PROCESSED_AT": "processed_at"}
@@ -486,7 +488,30 @@ class Root:
         return {"deletedWebhookSubscriptionId": id, "userErrors": []}
 
     def inventorySetQuantities(self, info, input):
+        """From 2026-04 with a required idempotency key (@idempotent): the same key and input answer the
+        first result again without applying it twice; the same key with another input is refused."""
         self._need("write_inventory", "inventorySetQuantities")
+        idempotent = SCHEMA.get_directive("idempotent")
+        key = (get_directive_values(idempotent, info.field_nodes[0], info.variable_values) or {}).get("key")
+        if not (key or "").strip():
+            raise GraphQLError(
+                "An idempotency key is required for inventorySetQuantities: use the @idempotent directive.",
+                extensions={"code": "BAD_REQUEST"},
+            )
+        seen = self.store.get("idempotency", key)
+        params = json.dumps(input, sort_keys=True)
+        if seen is not None and seen["params"] != params:
+            message = "The same idempotency key cannot be used with different operation parameters."
+            error = {"field": None, "code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "message": message}
+            return {"inventoryAdjustmentGroup": None, "userErrors": [error]}
+        if seen is not None:
+            return seen["result"]
+        result = self._set_quantities(input)
+        if not result["userErrors"]:
+            self.store.put("idempotency", key, {"params": params, "result": result})
+        return result
+
+    def _set_quantities(self, input):
 
         def fail(field, code, message):
             db.session.rollback()  # all quantities or none, as Shopify applies them

@@ -2,6 +2,8 @@
 with extensions.cost, THROTTLED and MAX_COST_EXCEEDED errors (HTTP 200), ACCESS_DENIED, and 401 for a bad
 token. Sources: shared/specs/shopify/graphql-admin/README.md (cost, throttling, pagination)."""
 
+import uuid
+
 import httpx
 import pytest
 from graphql import OperationDefinitionNode, parse
@@ -97,7 +99,8 @@ def test_inventory_set_quantities_is_all_or_nothing_and_wants_change_from_quanti
     items = {v["sku"]: v["inventory_item_id"] for v in store.all("variants")}
     location = sandbox._store(sandbox.DEMO_SHOP).get("_meta", "shop")["primary_location_id"]
     mutation = (
-        "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) {"
+        "mutation($input: InventorySetQuantitiesInput!, $key: String!) {"
+        " inventorySetQuantities(input: $input) @idempotent(key: $key) {"
         " inventoryAdjustmentGroup { changes { name delta quantityAfterChange } }"
         " userErrors { field code } } }"
     )
@@ -110,8 +113,11 @@ def test_inventory_set_quantities_is_all_or_nothing_and_wants_change_from_quanti
             **extra,
         }
 
-    def run(*quantities, reason="correction"):
-        variables = {"input": {"name": "available", "reason": reason, "quantities": list(quantities)}}
+    def run(*quantities, reason="correction", key=None):
+        variables = {
+            "input": {"name": "available", "reason": reason, "quantities": list(quantities)},
+            "key": key or str(uuid.uuid4()),
+        }
         return gql(mutation, variables)["data"]["inventorySetQuantities"]
 
     def stock(sku):
@@ -129,6 +135,19 @@ def test_inventory_set_quantities_is_all_or_nothing_and_wants_change_from_quanti
     assert run(change("TS-ØKO_S", 3, changeFromQuantity=None), reason="because")["userErrors"][0]["code"] == (
         "INVALID_REASON"
     )
-    done = run(change("TS-ØKO_S", 3, changeFromQuantity=before))
+    done = run(change("TS-ØKO_S", 3, changeFromQuantity=before), key="set-1")
     assert done["userErrors"] == [] and stock("TS-ØKO_S") == 3
     assert done["inventoryAdjustmentGroup"]["changes"][0]["quantityAfterChange"] == 3
+    # The same key again (a retry): the first answer, not applied twice; with other input: refused.
+    assert run(change("TS-ØKO_S", 3, changeFromQuantity=before), key="set-1") == done
+    other = run(change("TS-ØKO_S", 5, changeFromQuantity=None), key="set-1")
+    assert other["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_PARAMETER_MISMATCH" and stock("TS-ØKO_S") == 3
+    variables = {
+        "input": {
+            "name": "available",
+            "reason": "correction",
+            "quantities": [change("TS-ØKO_S", 1, changeFromQuantity=None)],
+        }
+    }
+    unkeyed = gql(mutation.replace(" @idempotent(key: $key)", "").replace(", $key: String!", ""), variables)
+    assert unkeyed["errors"][0]["extensions"]["code"] == "BAD_REQUEST" and stock("TS-ØKO_S") == 3

@@ -44,6 +44,16 @@ def shopify_schema():
 def differences(ours: GraphQLSchema, real: GraphQLSchema) -> list[str]:
     """What our schema has that the real one does not have in the same form."""
     found = []
+    for directive in ours.directives:
+        real_directive = real.get_directive(directive.name)
+        if real_directive is None:
+            found.append(f"@{directive.name} is not a directive")
+            continue
+        for arg_name, arg in directive.args.items():
+            if arg_name not in real_directive.args or str(real_directive.args[arg_name].type) != str(
+                arg.type
+            ):
+                found.append(f"@{directive.name}({arg_name}) differs at Shopify")
     for name, ours_type in ours.type_map.items():
         if name.startswith("__"):
             continue
@@ -92,6 +102,7 @@ def test_the_comparisons_catch_drift(shopify_schema):
         type Order { id: ID!  totalPrice: Float  name: String! }
         type OrderConnection { nodes: [Order!]! }
         enum OrderSortKeys { UPDATED_AT NEWEST }
+        directive @idempotent(key: ID) on FIELD
         type Nonsense { id: ID! }
         """
     )
@@ -102,6 +113,7 @@ def test_the_comparisons_catch_drift(shopify_schema):
             "Order.totalPrice is Money! at Shopify, not Float",
             "OrderSortKeys.NEWEST is not a value",
             "type Nonsense is not in Shopify's schema",
+            "@idempotent(key) differs at Shopify",
         ]
     )
     wrong = parse("query { orders(first: 5, sortKey: NEWEST) { nodes { id grandTotal } } }")

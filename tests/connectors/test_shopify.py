@@ -668,22 +668,35 @@ def test_the_sandbox_leaky_bucket(app, token):
     assert answers[-1].headers["Retry-After"] == "2.0"
 
 
-def test_a_throttled_query_waits_for_the_bucket_and_is_sent_again(app, redis, token):
-    """Shopify answers THROTTLED (HTTP 200) when the bucket lacks the query's cost; the connector waits the
-    time extensions.cost.throttleStatus says it takes to refill, then asks again."""
+def test_throttling_is_avoided_from_the_reported_bucket_and_waited_out_when_it_happens(app, redis, token):
+    """Shopify reports its bucket on every answer (extensions.cost.throttleStatus): a connector waits before
+    a query the bucket cannot pay for. Another worker spending from the same bucket gets THROTTLED (HTTP
+    200) and waits the time the bucket needs to refill to the query's cost, then asks again."""
     app.config["SANDBOX_SHOPIFY_GRAPHQL_BUCKET"] = (4, 4.0)  # the shop query costs 2
     answers, waits = [], []
-    try:
+
+    def connector():
         shopify = make_connector(app, redis, {"shop": SHOP, **token})
         shopify.context.sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
         shopify.api.http.event_hooks["response"].append(lambda r: (r.read(), answers.append(r.json())))
-        assert [shopify.verify()["currency"] for _ in range(4)] == ["DKK"] * 4
+        return shopify
+
+    try:
+        first = connector()
+        assert [first.verify()["currency"] for _ in range(4)] == ["DKK"] * 4
+        assert not [a for a in answers if a.get("errors")] and len(answers) == 4
+        assert len(waits) >= 1 and all(w <= 0.6 for w in waits)  # paced: 2 points at 4/s
+        answers.clear(), waits.clear()
+        second = connector()  # knows nothing of the bucket yet
+        first.verify()
+        assert second.verify()["currency"] == "DKK"
     finally:
         app.config.pop("SANDBOX_SHOPIFY_GRAPHQL_BUCKET")
     throttled = [a for a in answers if a.get("errors")]
-    assert throttled and all(a["errors"][0]["extensions"]["code"] == "THROTTLED" for a in throttled)
-    assert len(waits) == len(throttled) and all(1.0 <= w <= 2.0 for w in waits)
-    assert sum(1 for a in answers if a.get("data")) == 4
+    assert len(throttled) == 1 and throttled[0]["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert throttled[0]["extensions"]["cost"]["actualQueryCost"] is None
+    assert 1.0 <= waits[-1] <= 2.0  # (2 - available) / 4 per second, at least a second
+    assert sum(1 for a in answers if a.get("data")) == 2
 
 
 def test_over_loopback(app, redis, token, live_server):

@@ -15,7 +15,6 @@ published schema by a contract test), executed with graphql-core over the same s
 
 import base64
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import current_app, request
@@ -299,7 +298,3 @@ def connection(items: list, key, *, first=None, last=None, after=None, before=No
 
 def timestamp(text: str | None) -> float:
     return rest._parse_time(text).timestamp() if text else 0.0
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

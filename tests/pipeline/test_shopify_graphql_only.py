@@ -1,5 +1,6 @@
-"""A whole Shopify flow through the portal calls Shopify's GraphQL Admin API only: the sandbox's request
-log shows no REST Admin path (REST is legacy; new public apps must use GraphQL since 2025-04-01).
+"""A whole Shopify flow through the portal into each ledger (e-conomic, Dinero, Dynaccount) calls Shopify's
+GraphQL Admin API only: the sandbox's request log shows no REST Admin path (REST is legacy; new public apps
+must use GraphQL since 2025-04-01).
 
 Connect (the OAuth install), subscribe to webhooks, an order by webhook, an order found by the poll, a
 refund, stock written back by SKU. The merchant's own actions happen inside the emulated shop (its store),
@@ -9,6 +10,7 @@ import re
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from portal.extensions import db as _db
@@ -51,10 +53,11 @@ def paid_order(fire=True, sku="KRUS-30CL/HYGGE", quantity=1):
     return in_the_shop(sandbox._create_order, payload, fire=fire)
 
 
+@pytest.mark.parametrize("ledger", ["e-conomic", "dinero", "dynaccount"])
 def test_connect_webhooks_orders_polls_refunds_and_stock_use_graphql_only(
-    app, owner_client, db, account, run_jobs
+    app, owner_client, db, account, run_jobs, ledger
 ):
-    setup = make_setup(account, "e-conomic", auto_book=True)
+    setup = make_setup(account, ledger, auto_book=True)
     sandbox.seed(sandbox.DEMO_SHOP)
     db.session.commit()
     sandbox.clear_request_log()
@@ -90,7 +93,9 @@ def test_connect_webhooks_orders_polls_refunds_and_stock_use_graphql_only(
         transfer = transfers.get((kind, str(order["id"])))
         assert transfer is not None and transfer.status == "done", (kind, transfer and transfer.error_message)
     booked = remote(setup).find_invoice(transfers[("invoice", str(by_poll["id"]))].reference)
-    assert booked is not None and booked.totals.gross == Decimal(by_poll["total_price"])
+    assert booked is not None and booked.booked and booked.totals.gross == Decimal(by_poll["total_price"])
+    credit = remote(setup).find_invoice(transfers[("credit_note", str(by_webhook["id"]))].reference)
+    assert credit is not None and abs(credit.totals.gross) == Decimal(by_webhook["total_price"])
     store = sandbox._store(sandbox.DEMO_SHOP)
     variant = next(v for v in store.all("variants") if v["sku"] == "BØNNER 1KG.ESP")
     assert variant["inventory_quantity"] == 7

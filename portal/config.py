@@ -132,7 +132,6 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         # Webshops. Shopify: Bogbro's app (Partner Dashboard); "{shop}" is the shop's myshopify.com domain.
         "SHOPIFY_CLIENT_ID": get("SHOPIFY_CLIENT_ID"),
         "SHOPIFY_CLIENT_SECRET": get("SHOPIFY_CLIENT_SECRET"),
-        "SHOPIFY_API_VERSION": get("SHOPIFY_API_VERSION", "2026-07"),
         "SHOPIFY_SCOPES": get(
             "SHOPIFY_SCOPES", "read_orders,read_products,read_inventory,write_inventory,read_locations"
         ),

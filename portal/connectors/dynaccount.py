@@ -148,8 +148,8 @@ SYSTEM = AccountingSystem(
     notes=(
         N_(
             "Dynaccount's public API documents no way to book invoices, credit notes or payments. Bogbro "
-            "posts sales, refunds and payments as vouchers in a journal (kladde) that you book in Dynaccount; "
-            "no invoice is made and none is e-mailed."
+            "posts sales, refunds and payments as vouchers in a journal (kladde) that you book in "
+            "Dynaccount; no invoice is made and none is e-mailed."
         ),
         N_(
             "OSS is not supported: Dynaccount's API documents no OSS VAT codes, so EU sales to consumers "

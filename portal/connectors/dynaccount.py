@@ -246,6 +246,7 @@ class DynaccountConnector(AccountingConnector):
             error_message=error_message,
         )
         self._draft_ids: dict[str, int] = {}
+        self._balance: set[str] | None = None
 
     # --- transport ---
 
@@ -510,12 +511,11 @@ class DynaccountConnector(AccountingConnector):
         return {"type": "LEDGER", "account_id_": str(account), "amount": str(money(amount))}
 
     @staticmethod
-    def _remote_sale(reference: str, enclosure: dict, rows: list[dict], vat: Decimal | None) -> RemoteInvoice:
-        """The receivable row comes first: positive for a sale, negative for a credit note. `vat` is
-        known when we built the rows; read back, only the gross is (no row says it is the VAT's)."""
+    def _remote_sale(reference: str, enclosure: dict, rows: list[dict], vat: Decimal) -> RemoteInvoice:
+        """The receivable row comes first: positive for a sale, negative for a credit note."""
         receivable = rows[0]
         gross = decimal(receivable["amount"])
-        vat = abs(vat or Decimal(0))
+        vat = abs(vat)
         return RemoteInvoice(
             id=str(enclosure["id"]),
             reference=reference,
@@ -526,9 +526,22 @@ class DynaccountConnector(AccountingConnector):
             raw={"receivable": str(receivable["account_id_"]), "rows": rows},
         )
 
+    def _balance_accounts(self) -> set[str]:
+        if self._balance is None:
+            rows = self._get_all("account", where={"type": "BALANCE"})
+            self._balance = {str(row["account_id_"]) for row in rows}
+        return self._balance
+
     def find_invoice(self, reference: str) -> RemoteInvoice | None:
+        """Read back, the VAT is the rows on balance-sheet accounts after the receivable (sales accounts
+        are operating accounts): one more read, only off the steady path (resumes and refunds)."""
         enclosure, rows = self._enclosure(reference)
-        return self._remote_sale(reference, enclosure, rows, None) if rows else None
+        return self._read_back(reference, enclosure, rows) if rows else None
+
+    def _read_back(self, reference: str, enclosure: dict, rows: list[dict]) -> RemoteInvoice:
+        balance = self._balance_accounts()
+        vat = sum((decimal(r["amount"]) for r in rows[1:] if str(r["account_id_"]) in balance), Decimal(0))
+        return self._remote_sale(reference, enclosure, rows, vat)
 
     def _sale_rows(self, document: DraftInvoice, sign: int) -> tuple[list[dict], Decimal]:
         """Receivable +gross, each account -net, the VAT account -VAT (sign -1 reverses: a credit note).
@@ -560,7 +573,9 @@ class DynaccountConnector(AccountingConnector):
     def _post_sale(self, document: DraftInvoice, sign: int, text: str) -> RemoteInvoice:
         rows, vat = self._sale_rows(document, sign)
         journal = (document.sales_voucher or {}).get("journal")
-        enclosure, rows = self._post_enclosure(document.reference, document.date, text, rows, journal)
+        enclosure, posted = self._post_enclosure(document.reference, document.date, text, rows, journal)
+        if posted is not rows:  # posted before (a replay): read back
+            return self._read_back(document.reference, enclosure, posted)
         return self._remote_sale(document.reference, enclosure, rows, vat)
 
     def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:

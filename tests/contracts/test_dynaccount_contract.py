@@ -615,7 +615,7 @@ def run_everything(dyn, recorder):
 
 # Every operation the connector uses -> its evidence (the table in docs/connectors/dynaccount.md).
 EVIDENCE = {
-    "get account": "PHP test/account_test.php (Get), Account.php get()",
+    "get account": "PHP test/account_test.php (Get; type BALANCE), Account.php get()",
     "get debtor_group": "PHP Webshop.php get_debtor_group()",
     "get draft": "PHP Webshop.php get_draft_id()",
     "get debtor": "PHP Webshop.php get_debtor()",

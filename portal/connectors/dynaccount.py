@@ -482,13 +482,14 @@ class DynaccountConnector(AccountingConnector):
         return enclosure, self._get("accounting", where={"enclosure_id": enclosure["id"]}, order="id")
 
     def _post_enclosure(
-        self, reference: str, day: date, text: str, rows: list[dict], journal
+        self, reference: str, day: date, text: str, rows: list[dict], journal, lookup: bool = True
     ) -> tuple[dict, list[dict]]:
-        """Looked up by reference first: never twice. A voucher left without rows by an interrupted post is
-        completed; refused rows delete the voucher again (the rollback Webshop.php does)."""
+        """Looked up by reference first (unless the pipeline knows nothing was sent): never twice. A voucher
+        left without rows by an interrupted post is completed; refused rows delete it again (the rollback
+        Webshop.php does)."""
         if sum((decimal(row["amount"]) for row in rows), Decimal(0)):
             raise ValidationError("The voucher does not balance", system="Dynaccount")
-        enclosure, existing = self._enclosure(reference)
+        enclosure, existing = self._enclosure(reference) if lookup else (None, [])
         if existing:
             return enclosure, existing
         if enclosure is None:
@@ -570,26 +571,29 @@ class DynaccountConnector(AccountingConnector):
             rows.append(self._ledger_row(vat_account, -vat * sign))
         return rows, vat
 
-    def _post_sale(self, document: DraftInvoice, sign: int, text: str) -> RemoteInvoice:
+    def _post_sale(self, document: DraftInvoice, sign: int, text: str, lookup: bool) -> RemoteInvoice:
         rows, vat = self._sale_rows(document, sign)
         journal = (document.sales_voucher or {}).get("journal")
-        enclosure, posted = self._post_enclosure(document.reference, document.date, text, rows, journal)
+        enclosure, posted = self._post_enclosure(
+            document.reference, document.date, text, rows, journal, lookup
+        )
         if posted is not rows:  # posted before (a replay): read back
             return self._read_back(document.reference, enclosure, posted)
         return self._remote_sale(document.reference, enclosure, rows, vat)
 
     def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
-        """The sale as a voucher: 3 calls (look-up by reference, enclosure, insert_bulk of its rows)."""
+        """The sale as a voucher: the look-up by reference (unless `lookup` is False: the pipeline knows
+        nothing was sent), the enclosure, insert_bulk of its rows."""
         name = invoice.recipient.name if invoice.recipient else invoice.customer.name
         text = f"{invoice.text or invoice.reference} · {name}" if name else invoice.text or invoice.reference
-        return self._post_sale(invoice, 1, text)
+        return self._post_sale(invoice, 1, text, lookup)
 
     def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """The refund as a voucher reversing the sale's accounts (the receivable is credited)."""
         original = credit_note.credit_for
         if original is None or original.is_credit_note:
             raise ValidationError("A credit note must credit an invoice", system="Dynaccount")
-        return self._post_sale(credit_note, -1, credit_note.text or credit_note.reference)
+        return self._post_sale(credit_note, -1, credit_note.text or credit_note.reference, lookup)
 
     def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice:
         # The API documents no booking call: the bookkeeper books the kladde in Dynaccount.

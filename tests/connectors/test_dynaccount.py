@@ -32,6 +32,7 @@ from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
+    TransientError,
     UnsupportedOperation,
     ValidationError,
 )
@@ -308,6 +309,12 @@ def test_sale_refund_and_payments_are_vouchers_through_documented_calls(dyn):
     found = dyn.find_invoice("WC-1001")
     assert (found.id, found.booked, found.totals, found.is_credit_note) == (sale.id, True, sale.totals, False)
     assert dyn.find_invoice("WC-9999") is None
+    sent.clear()
+    unchecked = dyn.create_draft_invoice(
+        draft(customer, "WC-1002"), lookup=False
+    )  # the pipeline's steady state
+    assert sent == [("POST", "put/enclosure"), ("POST", "insert_bulk/accounting")]
+    assert unchecked.totals == sale.totals
 
     payment = PaymentData(sale, Decimal("271.50"), TODAY, "WC-1001-P", account="5800", journal="1")
     paid = dyn.register_payment(payment)
@@ -334,11 +341,15 @@ def test_sale_refund_and_payments_are_vouchers_through_documented_calls(dyn):
     payout = PaymentData(credit, Decimal("111.25"), TODAY, "WC-1001-R1-P", account="5800", journal="1")
     paid_back = dyn.register_refund_payment(payout)
     assert voucher_rows(paid_back) == [("LEDGER", 5800, "-111.25"), ("LEDGER", 5600, "111.25")]
-    # what the shop's customer owes on the receivable: 271.50 - 271.50 - 111.25 + 111.25
-    assert (
-        sum(Decimal(a) for r in sandbox_rows("accounting") for a in [r["amount"]] if r["account_id_"] == 5600)
-        == 0
-    )
+    # what the order leaves on the receivable: 271.50 - 271.50 - 111.25 + 111.25
+    order_vouchers = {sale.id, paid, credit.id, paid_back}
+    on_receivable = [
+        Decimal(amount)
+        for voucher in order_vouchers
+        for _, account, amount in voucher_rows(voucher)
+        if account == 5600
+    ]
+    assert len(on_receivable) == 4 and sum(on_receivable) == 0
     with pytest.raises(ValidationError, match="credit note"):
         dyn.register_refund_payment(payment)
     with pytest.raises(UnsupportedOperation):
@@ -555,7 +566,10 @@ def test_a_read_timeout_over_loopback_is_ambiguous_and_the_lookup_decides(app, d
 def wait_for(probe, seconds=5.0):
     deadline = time.monotonic() + seconds
     while True:
-        value = probe()
+        try:
+            value = probe()
+        except TransientError:  # the served app still busy with the slow request (a loaded machine)
+            value = None
         _db.session.rollback()
         if value or time.monotonic() > deadline:
             assert value, "the slow request never completed"

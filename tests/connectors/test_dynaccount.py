@@ -41,6 +41,7 @@ from portal.models import Connection, SandboxRecord
 from portal.sandbox import dynaccount as sandbox
 from portal.sandbox.faults import clear_faults, set_faults
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from tests.conftest import connect_sandbox
 
 SETTINGS = sandbox_settings(IN_PROCESS_ORIGIN)
 DEMO = {
@@ -640,3 +641,21 @@ def test_select_order_limit_and_where(app, dyn):
     bulk = signed(app, "insert_bulk/unit/", b"name%5B0%5D=pk.&name%5B1%5D=stk.")
     assert (bulk.status_code, bulk.json()) == (400, {"error": {"1": {"name": "Already exists"}}})
     assert signed(app, "put/vatcode/1/", b"id=9").json() == {"error": {"id": "Field is read-only"}}
+
+
+# --- what the wizard says ---
+
+
+def test_the_wizard_says_plainly_that_sales_become_vouchers(owner_client, account, owner, db):
+    setup = next(s for s in connect_sandbox(account, "dynaccount").setups if not s.unusable_reason)
+    owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    index = owner_client.get("/setup").get_data(as_text=True)
+    assert "Dynaccounts offentlige API beskriver ingen måde at bogføre fakturaer" in index
+    assert "der oprettes ingen faktura, og ingen sendes på e-mail" in index
+    template = setup.template("invoice")
+    card = owner_client.get(
+        f"/setup/{setup.id}/templates/{template.id}", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert "Salgsbilag" in card and "Tilgodehavendekonto" in card and "Konto for salgsmoms" in card
+    assert "Din bogholder bogfører kassekladden i Dynaccount." in card
+    assert ">Bogbro</option>" in card  # the kladde by its name, never its id

@@ -565,6 +565,12 @@ class DynaccountConnector(AccountingConnector):
             net_by_account[line.account] = net_by_account.get(line.account, Decimal(0)) + net
             vat += line_vat
         gross = sum(net_by_account.values(), Decimal(0)) + vat
+        if not gross:  # the receivable row is what identifies the voucher when it is read back
+            raise ValidationError(
+                "The total is 0.00: there is nothing to charge the receivable account; post it by hand "
+                "in Dynaccount if it is needed",
+                system="Dynaccount",
+            )
         rows = [self._ledger_row(receivable, gross * sign)]
         rows += [self._ledger_row(account, -net * sign) for account, net in net_by_account.items() if net]
         if vat:

@@ -437,6 +437,11 @@ def test_refused_rows_roll_the_voucher_back(dyn):
     assert caught.value.status == 400
     assert dyn.find_invoice("WC-BAD") is None
     assert not [e for e in sandbox_rows("enclosure") if e["note"] == "WC-BAD"]
+    # a sale of 0.00 (a gift card paying it all): said so, nothing sent
+    free = [line("Krus", "1", "200.00", "1010"), line("Gavekort", "1", "-250.00", "1070", rate=Decimal("0"))]
+    with pytest.raises(ValidationError, match=r"total is 0\.00"):
+        dyn.create_draft_invoice(draft(customer, "WC-FREE", free))
+    assert not [e for e in sandbox_rows("enclosure") if e["note"] == "WC-FREE"]
 
 
 def test_a_validation_error_carries_dynaccounts_message(dyn):

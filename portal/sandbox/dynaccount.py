@@ -2,14 +2,18 @@
 
     /v7/{API_ID}/{API_KEY}/{method}/{table or action}/{id}/   method: get|put|insert_bulk|delete|action
 
+It answers what the real API is known to answer and refuses the rest in Dynaccount's error shape: HTTP verbs
+other than GET (no data) and POST (data), actions other than send_debtor_invoice (no booking action is
+public), unknown tables and fields.
+
 Every request is signed: X-Hash = sha1(<URL without scheme, incl. query> + <raw POST body> + API_SECRET).
 POST bodies are application/x-www-form-urlencoded (insert_bulk: `field[row]=value`), answers are JSON:
 `{"result": [...]}` or `{"error": {"<field>": "<message>"}}` (insert_bulk: keyed by row index).
 
 Sources: the official PHP library clarkk/php-dynaccount-api (API.php, Account.php, Webshop.php, test/*.php),
 the Ruby gem prograsdk/dynaccount (table names, read-only fields) and the readable introduction of
-Dynaccount's API documentation. Everything else (status codes, error texts, booking actions, totals, payment
-rows) is a documented guess; docs/connectors/dynaccount.md lists every one.
+Dynaccount's API documentation. Everything else (status codes, error texts, document totals, value rules)
+is a documented guess; docs/connectors/dynaccount.md lists them.
 State lives in SandboxStore, per API_ID.
 """
 

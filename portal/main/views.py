@@ -7,6 +7,7 @@ from sqlalchemy import text
 from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
 from portal.integrations.operations import account_setups
+from portal.main.checklist import next_step, onboarding
 from portal.models import LANGUAGES
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
 from portal.pipeline.overview import account_overview
@@ -31,9 +32,12 @@ def index():
 def dashboard():
     account = current_account()
     overview = account_overview(account)
+    steps = onboarding(account)
     return render_template(
         "main/dashboard.html",
         account=account,
+        steps=steps,
+        next_step=next_step(steps),
         setups=account_setups(account),
         shops=overview.integrations,
         overview=overview,

@@ -19,9 +19,17 @@ class Account(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     cvr: Mapped[str] = mapped_column(String(8), unique=True)
+    # The prospect's quote request the account was made from (its selection and price, as they saw it).
+    quote_request_id: Mapped[int | None] = mapped_column(ForeignKey("quote_requests.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="account", order_by="User.email")
+    quote_request = relationship("QuoteRequest")
+
+    @property
+    def owner_confirmed(self) -> bool:
+        """An owner has confirmed their e-mail address: until then nothing may be transferred."""
+        return any(u.is_owner and u.active and u.email_confirmed_at is not None for u in self.users)
 
     def __repr__(self):
         return f"<Account {self.id} {self.name!r}>"
@@ -48,6 +56,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None only after a self-service sign-up, until the mailed link is opened; every other way in (an
+    # invitation link, staff and demo users made on the command line) proves the address already.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
     account: Mapped[Account | None] = relationship(back_populates="users")
 

@@ -88,10 +88,12 @@ def sign_up(company: Company, owner_name: str, password: str) -> User:
         password_hash=hash_password(password),
         language=company.language,
         role="owner",
-        email_confirmed_at=None,
     )
     db.session.add(user)
     db.session.flush()
+    # Unproven until the mailed link is opened (the column's default, "confirmed", also fills in an
+    # explicit None on INSERT, so it is cleared in the same transaction).
+    user.email_confirmed_at = None
     audit.record(
         "account.signed_up",
         account,

@@ -398,7 +398,7 @@ def activate(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -
     """Activate when every required template is complete; otherwise return what is missing."""
     if setup.unusable_reason:
         return [_(setup.unusable_reason)]
-    if not setup.account.owner_confirmed:  # a self-service sign-up transfers nothing before this
+    if setup.account.awaiting_confirmation:  # a self-service sign-up transfers nothing before this
         return [_("The account owner must confirm their e-mail address first (see the link in the mail).")]
     if setup.connection.status != "active":
         return [_("The connection to %(system)s must be renewed first.", system=system_of(setup).name)]

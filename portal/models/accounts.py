@@ -27,9 +27,11 @@ class Account(db.Model):
     quote_request = relationship("QuoteRequest")
 
     @property
-    def owner_confirmed(self) -> bool:
-        """An owner has confirmed their e-mail address: until then nothing may be transferred."""
-        return any(u.is_owner and u.active and u.email_confirmed_at is not None for u in self.users)
+    def awaiting_confirmation(self) -> bool:
+        """Signed up, and no owner has confirmed their e-mail address yet: nothing may be transferred.
+        (An account made by support has no owner until its invitation, itself a proof, is accepted.)"""
+        owners = [user for user in self.users if user.is_owner and user.active]
+        return bool(owners) and all(user.email_confirmed_at is None for user in owners)
 
     def __repr__(self):
         return f"<Account {self.id} {self.name!r}>"

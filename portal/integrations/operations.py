@@ -114,9 +114,15 @@ def connect(
             None if org.usable else (org.reason or N_("This organisation cannot be used."))
         )
     db.session.commit()
-    # Not stored: what the view tells the customer about the organisations left out.
-    connection.refused_message = _unusable_message(module.SYSTEM.name, refused) if refused else None
+    # Not stored: the organisations left out, for the view to explain (refused_message).
+    connection.refused_organisations = refused
     return connection
+
+
+def refused_message(connection: Connection) -> str | None:
+    """Why organisations the grant reaches got no integration (None when all did), for the customer."""
+    refused = getattr(connection, "refused_organisations", None)
+    return _unusable_message(get_system(connection.system).name, refused) if refused else None
 
 
 def _unusable_message(system_name: str, refused: list) -> str:

@@ -107,8 +107,9 @@ def callback(system_key):
 
 
 def _flash_refused(connection):
-    if connection.refused_message:
-        flash(connection.refused_message, "info")
+    message = operations.refused_message(connection)
+    if message:
+        flash(message, "info")
 
 
 def _sandbox_demo_keys(system_key) -> dict | None:

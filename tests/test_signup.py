@@ -227,11 +227,11 @@ def test_support_creates_an_account_from_a_quote_and_invites_its_owner(
     db.session.commit()
     page = staff_client.get(f"/support/quotes/{quote.id}").get_data(as_text=True)
     assert "Opret en konto ud fra forespørgslen" in page
-    form = staff_client.get(f"/support/accounts/new?quote={quote.id}").get_data(as_text=True)
+    form = staff_client.get(f"/support/new-account?quote={quote.id}").get_data(as_text=True)
     assert 'value="Potteriet ApS"' in form and 'value="pia@potteriet.dk"' in form
 
     bad = staff_client.post(
-        "/support/accounts/new",
+        "/support/new-account",
         data={"company": "Potteriet ApS", "cvr": "35000088", "email": "pia@potteriet.dk", "language": "da",
               "quote_id": quote.id},
     )  # fmt: skip
@@ -239,7 +239,7 @@ def test_support_creates_an_account_from_a_quote_and_invites_its_owner(
     assert counts(db) == (0, 1, 0)  # the staff user only
 
     made = staff_client.post(
-        "/support/accounts/new",
+        "/support/new-account",
         data={"company": "Potteriet ApS", "cvr": "35000089", "email": "pia@potteriet.dk", "language": "da",
               "quote_id": quote.id},
     )  # fmt: skip
@@ -267,7 +267,7 @@ def test_support_creates_an_account_from_a_quote_and_invites_its_owner(
 
 def test_support_cannot_create_an_account_twice_and_customers_cannot_at_all(staff_client, owner, db, client):
     taken = staff_client.post(
-        "/support/accounts/new",
+        "/support/new-account",
         data={"company": "Ny ApS", "cvr": "35000097", "email": owner.email, "language": "da"},
     )
     assert taken.status_code == 400 and "allerede i brug" in taken.get_data(as_text=True)
@@ -275,7 +275,7 @@ def test_support_cannot_create_an_account_twice_and_customers_cannot_at_all(staf
     staff_client.post("/logout")
     login(client, owner.email)
     form = {"company": "Ny ApS", "cvr": "35000097", "email": "x@ny.dk", "language": "da"}
-    assert client.post("/support/accounts/new", data=form).status_code == 403
+    assert client.post("/support/new-account", data=form).status_code == 403
 
 
 def test_staff_and_invited_users_are_confirmed(db, account):

@@ -28,7 +28,7 @@ def index():
     return render_template("support/index.html", accounts=accounts, query=query, new_quotes=new_quotes)
 
 
-@bp.route("/accounts/new", methods=["GET", "POST"])
+@bp.route("/new-account", methods=["GET", "POST"])
 @staff_required
 def new_account():
     """Create a customer account and invite its owner; from a quote request, the account carries it."""

@@ -193,7 +193,9 @@ def test_the_checklist_follows_the_data_until_the_first_transfer(db, account, ow
     assert (done, following) == (0, "Forbind dit regnskabsprogram")
     assert 'href="/setup"' in section
     connection = connect_sandbox(account, "e-conomic")
-    assert checklist()[:2] == (1, "Udfyld skabelonerne")
+    done, following, section = checklist()
+    assert (done, following) == (1, "Udfyld skabelonerne")
+    assert f'href="/setup/connections/{connection.id}"' in section  # where "Activate integration" is ticked
     connection.setups[0].selected = True
     db.session.commit()
     done, following, section = checklist()

@@ -28,9 +28,12 @@ def onboarding(account: Account) -> list[Step]:
     active = [setup for setup in complete if setup.active]
     # The wizard page of the setup furthest along, so "continue" lands where the work is.
     furthest = (active or complete or selected or [None])[0]
-    wizard = (
-        url_for("integrations.setup", setup_id=furthest.id) if furthest else url_for("integrations.index")
-    )
+    if furthest is not None:
+        wizard = url_for("integrations.setup", setup_id=furthest.id)
+    elif setups:  # connected, none ticked yet: the page with "Activate integration"
+        wizard = url_for("integrations.connection", connection_id=setups[0].connection_id)
+    else:
+        wizard = url_for("integrations.index")
     shops = db.session.scalars(
         select(OrderIntegration).where(OrderIntegration.account_id == account.id, OrderIntegration.active)
     ).all()

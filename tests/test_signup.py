@@ -6,10 +6,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from portal.calculator.seed import seed_catalogue
+from portal.i18n import format_amount
 from portal.models import Account, AuditEvent, Invitation, QuoteRequest, User
 from tests.conftest import PASSWORD, connect_sandbox, login, make_account, make_user
 from tests.pipeline.conftest import feed, make_integration, make_setup, order
 
+PIA = "pia@potteriet.dk"
 SIGNUP = {
     "company": "Keramikværkstedet ApS",
     "cvr": "35 00 00 38",
@@ -215,18 +218,22 @@ def test_the_checklist_follows_the_data_until_the_first_transfer(db, account, ow
 def test_support_creates_an_account_from_a_quote_and_invites_its_owner(
     app, staff_client, staff, db, mailbox, run_jobs, client
 ):
-    quote = QuoteRequest(
-        kind="quote",
-        name="Pia Potte",
-        company="Potteriet ApS",
-        cvr="35000089",
-        email="pia@potteriet.dk",
-        language="da",
-        selection={"systems": ["woocommerce", "e-conomic"], "orders": 300, "addons": {}},
-        breakdown={},
+    # The prospect asks for a quote on /priser (in another browser), as the public calculator takes it.
+    seed_catalogue()
+    prospect = app.test_client()
+    selection = "systems=e-conomic&systems=woocommerce&orders=300&billing=monthly"
+    sent = prospect.post(
+        "/priser/tilbud?" + selection,
+        data={
+            "name": "Pia Potte",
+            "company": "Potteriet ApS",
+            "cvr": "35000089",
+            "email": "pia@potteriet.dk",
+        },
     )
-    db.session.add(quote)
-    db.session.commit()
+    assert sent.status_code == 302
+    quote = db.session.scalar(select(QuoteRequest))
+    monthly = format_amount(quote.breakdown["monthly_total"], locale="da")
     page = staff_client.get(f"/support/quotes/{quote.id}").get_data(as_text=True)
     assert "Opret en konto ud fra forespørgslen" in page
     form = staff_client.get(f"/support/new-account?quote={quote.id}").get_data(as_text=True)
@@ -265,6 +272,9 @@ def test_support_creates_an_account_from_a_quote_and_invites_its_owner(
     owner = db.session.scalar(select(User).where(User.email == "pia@potteriet.dk"))
     assert owner.role == "owner" and owner.email_confirmed_at is not None  # the link proved the address
     assert not owner.account.awaiting_confirmation
+    # The customer sees the selection and price the account was made from.
+    quote_card = client.get("/settings").get_data(as_text=True).split('id="quote"', 1)[1]
+    assert "Dit tilbud" in quote_card and "300" in quote_card and monthly in quote_card
 
 
 def test_support_cannot_create_an_account_twice_and_customers_cannot_at_all(staff_client, owner, db, client):

@@ -293,3 +293,22 @@ def test_support_cannot_create_an_account_twice_and_customers_cannot_at_all(staf
 def test_staff_and_invited_users_are_confirmed(db, account):
     assert make_user("agent@bogbro.dk", staff=True).email_confirmed_at is not None
     assert make_user("ejer@kunde.dk", account).email_confirmed_at is not None
+
+
+def test_the_dashboard_leaves_out_unusable_organisations_never_set_up(owner_client, account, db):
+    from portal.models import AccountingSetup, Connection
+
+    connection = Connection(account_id=account.id, system="dinero", label="", credentials={}, sandbox=True)
+    reason = "Only organisations with Dinero Pro can be used through the API."
+    unused, cancelled = (
+        AccountingSetup(account_id=account.id, connection=connection, external_id=str(n), name=name)
+        for n, name in enumerate(("Hobbyklubben", "Gammel Pro ApS"))
+    )
+    unused.unusable_reason = cancelled.unusable_reason = reason
+    cancelled.selected = True
+    db.session.add_all([unused, cancelled])
+    db.session.commit()
+    page = owner_client.get("/dashboard").get_data(as_text=True)
+    assert "Hobbyklubben" not in page  # made before connect refused such organisations
+    assert "Gammel Pro ApS" in page and "Kan ikke bruges" in page  # set up, then Pro was cancelled
+    assert 'class="done"' not in page.split('id="onboarding"', 1)[1].split("</section>", 1)[0]

@@ -38,7 +38,9 @@ def dashboard():
         account=account,
         steps=steps,
         next_step=next_step(steps),
-        setups=account_setups(account),
+        # An unusable organisation never set up (made before connect refused them) is noise; one that
+        # became unusable after it was set up stays, marked, so it does not vanish.
+        setups=[setup for setup in account_setups(account) if setup.selected or not setup.unusable_reason],
         shops=overview.integrations,
         overview=overview,
         statuses=STATUS_LABELS,

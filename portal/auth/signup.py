@@ -6,6 +6,7 @@ until then they may log in and set everything up, but no accounting integration 
 nothing is posted to a ledger without an active one).
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import render_template
@@ -68,76 +69,79 @@ def _new_account(company: Company, quote: QuoteRequest | None) -> Account:
     return account
 
 
-def _commit(company: Company) -> None:
-    """Commit; a concurrent sign-up with the same CVR or address loses here, with nothing left over."""
+@contextmanager
+def _one_transaction(company: Company):
+    """Everything inside is committed together or not at all. A concurrent sign-up with the same CVR or
+    address that got in between the check and the insert loses on the unique constraints, and is told
+    which field, like any other."""
     try:
+        yield
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        _check_free(company)  # names the field taken in the meantime
+        _check_free(company)
+        raise
+    except Exception:
+        db.session.rollback()  # also drops the mail queued for after the commit
         raise
 
 
 def sign_up(company: Company, owner_name: str, password: str) -> User:
     """A company signs up: the account and its owner, whose address is confirmed by a mailed link."""
-    account = _new_account(company, None)
-    user = User(
-        account_id=account.id,
-        email=normalise_email(company.email),
-        name=owner_name.strip(),
-        password_hash=hash_password(password),
-        language=company.language,
-        role="owner",
-    )
-    db.session.add(user)
-    db.session.flush()
-    # Unproven until the mailed link is opened (the column's default, "confirmed", also fills in an
-    # explicit None on INSERT, so it is cleared in the same transaction).
-    user.email_confirmed_at = None
-    audit.record(
-        "account.signed_up",
-        account,
-        account=account,
-        changes={
-            "name": {"before": None, "after": account.name},
-            "cvr": {"before": None, "after": account.cvr},
-        },
-    )
-    enqueue_after_commit("workers.jobs.send_email_confirmation", user.id)
-    _commit(company)
+    with _one_transaction(company):
+        account = _new_account(company, None)
+        user = User(
+            account_id=account.id,
+            email=normalise_email(company.email),
+            name=owner_name.strip(),
+            password_hash=hash_password(password),
+            language=company.language,
+            role="owner",
+        )
+        db.session.add(user)
+        db.session.flush()
+        # Unproven until the mailed link is opened (the column's default, "confirmed", also fills in an
+        # explicit None on INSERT, so it is cleared in the same transaction).
+        user.email_confirmed_at = None
+        audit.record("account.signed_up", account, account=account, changes=_created(account))
+        enqueue_after_commit("workers.jobs.send_email_confirmation", user.id)
     return user
+
+
+def _created(account: Account) -> dict:
+    return {"name": {"before": None, "after": account.name}, "cvr": {"before": None, "after": account.cvr}}
 
 
 def create_and_invite(company: Company, staff: User, quote: QuoteRequest | None = None) -> Invitation:
     """Support creates an account and invites its owner (the invitation link proves the address)."""
-    account = _new_account(company, quote)
-    invitation = Invitation(
-        account_id=account.id,
-        email=normalise_email(company.email),
-        role="owner",
-        language=company.language,
-        invited_by_id=staff.id,
-        expires_at=utcnow() + INVITATION_LIFETIME,
-    )
-    db.session.add(invitation)
-    db.session.flush()
-    changes = {"name": {"before": None, "after": account.name}, "cvr": {"before": None, "after": account.cvr}}
-    if quote is not None:
-        changes["quote_request"] = {"before": None, "after": quote.id}
-        if quote.status in ("new", "contacted"):
-            quote.status, quote.updated_at = "won", utcnow()
-    audit.record("account.created_by_support", account, account=account, changes=changes)
-    audit.record(
-        "invitation.created",
-        invitation,
-        account=account,
-        changes={
-            "email": {"before": None, "after": invitation.email},
-            "role": {"before": None, "after": "owner"},
-        },
-    )
-    enqueue_after_commit("workers.jobs.send_invitation_mail", invitation.id)
-    _commit(company)
+    with _one_transaction(company):
+        account = _new_account(company, quote)
+        invitation = Invitation(
+            account_id=account.id,
+            email=normalise_email(company.email),
+            role="owner",
+            language=company.language,
+            invited_by_id=staff.id,
+            expires_at=utcnow() + INVITATION_LIFETIME,
+        )
+        db.session.add(invitation)
+        db.session.flush()
+        changes = _created(account)
+        if quote is not None:
+            changes["quote_request"] = {"before": None, "after": quote.id}
+            if quote.status in ("new", "contacted"):
+                quote.status, quote.updated_at = "won", utcnow()
+        audit.record("account.created_by_support", account, account=account, changes=changes)
+        audit.record(
+            "invitation.created",
+            invitation,
+            account=account,
+            changes={
+                "email": {"before": None, "after": invitation.email},
+                "role": {"before": None, "after": "owner"},
+            },
+        )
+        enqueue_after_commit("workers.jobs.send_invitation_mail", invitation.id)
     return invitation
 
 

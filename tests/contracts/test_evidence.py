@@ -19,7 +19,7 @@ needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason=f"the vendors' specs
 # Module-level functions a connector module may offer besides its connector class.
 MODULE_OPERATIONS = ("start_connect", "finish_connect", "verify_webhook")
 # Connector methods that call nothing remote (helpers, lifecycle).
-NOT_REMOTE = {"close", "apis", "page_size"}
+NOT_REMOTE = {"close", "apis", "page_size", "graphql"}  # graphql: the transport every query uses
 
 
 def operations(system: str) -> set[str]:
@@ -124,3 +124,28 @@ def test_a_guess_runs_only_when_turned_on():
     assert evidence.allowed("e-conomic", "register_refund_payment", {"refund_payouts_guessed": True})
     assert evidence.allowed("dinero", "register_refund_payment", {})
     assert evidence.allowed("e-conomic", "create_draft_invoice", {})
+
+
+def test_shopifys_evidence_names_exactly_the_documents_the_contract_test_validates():
+    """Each GraphQL operation the evidence names is one of the connector's DOCUMENTS, which
+    tests/contracts/test_shopify_graphql_contract.py validates against the 2026-04 schema; none left out."""
+    from portal.connectors.shopify_graphql import DOCUMENTS
+
+    named = {
+        name
+        for call in evidence.evidence("shopify")
+        for name in re.findall(r"\b(?:query|mutation) (\w+)", call.request)
+    }
+    assert named == set(DOCUMENTS)
+
+
+def test_dynaccounts_contract_test_calls_only_what_the_evidence_names():
+    """The Dynaccount contract test's list of calls (what the connector was seen to send) all appear in the
+    evidence's requests, as `<method>/<table>/`."""
+    from tests.contracts.test_dynaccount_contract import EVIDENCE as SEEN
+
+    requests = " ".join(call.request for call in evidence.evidence("dynaccount"))
+    missing = [key for key in SEEN if "{}/{}/".format(*key.split()) not in requests]
+    assert not missing, (
+        f"called by the connector but not in portal/connectors/evidence/dynaccount.py: {missing}"
+    )

@@ -244,10 +244,11 @@ def activate(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     try:
         stale = operations.stale_values(setup)
+        refused = operations.refused_values(setup)
     except ConnectorError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".setup", setup_id=setup.id))
-    problems = operations.activate(setup, stale)
+    problems = operations.activate(setup, stale, refused)
     if problems:
         flash(_("The integration cannot be activated yet:"), "error")
         for problem in problems:

@@ -57,7 +57,7 @@ class Account:
     vat: Vat | None = None
 
 
-# --- reading the metadata ------------------------------------------------------------------------------------
+# --- reading the metadata -----------------------------------------------------------------------------------
 
 _OPERATING = {"profitandloss", "operating"}
 _BALANCE = {"status", "balance"}
@@ -99,7 +99,9 @@ def vat_of(code: str | None, rate=None, name: str | None = None, kind: str | Non
     return Vat(code=code, rate=_rate(rate), direction=direction, treatment=treatment)
 
 
-def account_of(choice: Choice, vat_codes: dict[str, Choice] | None = None, code: str | None = None) -> Account:
+def account_of(
+    choice: Choice, vat_codes: dict[str, Choice] | None = None, code: str | None = None
+) -> Account:
     """An account choice; `code` overrides the account's own VAT code (Dynaccount: the line's code)."""
     details = choice.details or {}
     kind = str(details.get("type") or "").lower()
@@ -127,7 +129,7 @@ def group_zones(choice: Choice) -> dict[str, Account]:
     }
 
 
-# --- the rules ---------------------------------------------------------------------------------------------
+# --- the rules ----------------------------------------------------------------------------------------------
 
 
 def _percent(rate: Decimal) -> str:
@@ -171,7 +173,8 @@ def domestic(account: Account, domestic_rate: Decimal) -> Finding | None:
             "warn",
             _(
                 "%(account)s has no VAT code, so sales in Denmark would carry no VAT. That is only right "
-                "if your company is exempt from VAT; otherwise choose an account with %(rate)s %% output VAT.",
+                "if your company is exempt from VAT; otherwise choose an account with %(rate)s %% output "
+                "VAT.",
                 account=account.label,
                 rate=expected,
             ),
@@ -191,7 +194,8 @@ def domestic(account: Account, domestic_rate: Decimal) -> Finding | None:
         return Finding(
             "refuse",
             _(
-                "%(account)s carries %(code)s at %(actual)s %%; sales in Denmark need %(rate)s %% output VAT.",
+                "%(account)s carries %(code)s at %(actual)s %%; sales in Denmark need %(rate)s %% output "
+                "VAT.",
                 account=account.label,
                 code=vat.code,
                 actual=_percent(vat.rate),
@@ -321,7 +325,9 @@ def check(purpose: Purpose, account: Account, domestic_rate: Decimal, goods: boo
     return payments(account)
 
 
-def check_group(choice: Choice, purposes: dict[str, Purpose], domestic_rate: Decimal, goods: bool) -> Finding | None:
+def check_group(
+    choice: Choice, purposes: dict[str, Purpose], domestic_rate: Decimal, goods: bool
+) -> Finding | None:
     """An e-conomic product group: each zone's sales account against that zone's purpose; the worst wins,
     every problem is told."""
     zone_names = {"domestic": _("Denmark"), "eu": _("EU"), "world": _("Outside the EU")}
@@ -337,7 +343,7 @@ def check_group(choice: Choice, purposes: dict[str, Purpose], domestic_rate: Dec
     return Finding(level, " ".join(f.message for f in findings))
 
 
-# --- a template ----------------------------------------------------------------------------------------------
+# --- a template ---------------------------------------------------------------------------------------------
 
 
 def purpose_of(kind: str, zone: str) -> Purpose | None:
@@ -357,7 +363,7 @@ def check_template(
 ) -> dict[str, Finding]:
     """Field name -> what is wrong with its chosen value. `chosen`: field name -> (the field's choices kind,
     the chosen Choice). A template with an account and a VAT code field (Dynaccount) is judged on the
-    account with the chosen code, or its own when none is chosen (a line without a code gets the account's)."""
+    account with the chosen code, or its own when none is chosen (a line without one gets the account's)."""
     goods = kind == "goods"
     if any(source == "product_groups" for source, _c in chosen.values()):
         if kind not in ("goods", "freight", "no_vat"):

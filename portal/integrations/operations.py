@@ -153,7 +153,7 @@ def spec_of(setup: AccountingSetup, template: Template) -> TemplateSpec:
 
 
 def select_setup(setup: AccountingSetup, selected: bool) -> None:
-    """Tick "Activate integration": Bogbro creates the templates the system needs (values still empty)."""
+    """Tick "Use this organisation" (step 2): Bogbro creates the templates the system needs (still empty)."""
     if selected and setup.unusable_reason:
         raise SetupError(_(setup.unusable_reason))
     changes = audit.apply_changes(setup, {"selected": selected})
@@ -185,7 +185,7 @@ def _add_missing_templates(setup: AccountingSetup) -> bool:
 
 def complete_templates(setup: AccountingSetup) -> None:
     """Give a selected setup the templates added to its system since it was selected (shown in the wizard
-    at once instead of only after ticking "Activate integration" again). Idempotent."""
+    at once instead of only after ticking "Use this organisation" again). Idempotent."""
     if setup.selected and _add_missing_templates(setup):
         db.session.commit()
 
@@ -331,7 +331,9 @@ def template_warnings(setup: AccountingSetup, template: Template, available: dic
     the wrong rate (IEX's most common failed test: Finland at 24 % in the ledger, 25.5 % in the shop). Read
     from the choices as the system offers them now (the group's `vat_rates`)."""
     spec = spec_of(setup, template)
-    found = {name: f.message for name, f in account_findings(setup, template, available).items() if not f.refused}
+    found = {
+        name: f.message for name, f in account_findings(setup, template, available).items() if not f.refused
+    }
     if spec.kind == "payments":
         return {**found, **_journal_warnings(template, available)}
     if spec.kind != "oss":
@@ -429,7 +431,7 @@ def activate(
         return [_(setup.unusable_reason)]
     if setup.connection.status != "active":
         return [_("The connection to %(system)s must be renewed first.", system=system_of(setup).name)]
-    missing = ([] if setup.selected else [_("Tick “Activate integration” first.")]) + missing_values(
+    missing = ([] if setup.selected else [_("Tick “Use this organisation” first.")]) + missing_values(
         setup, stale
     )
     missing += refused or []

@@ -168,6 +168,10 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
             available = operations.template_choices(setup, spec)
         except ConnectorError as exc:
             failure = exc.message
+    if failure is None and not errors:
+        # A saved value the checks refuse (saved before them, or the account changed since) shows as one.
+        found = operations.account_findings(setup, template, available)
+        errors = {name: finding.message for name, finding in found.items() if finding.refused}
     context = {
         "setup": setup,
         "system": system,
@@ -234,6 +238,8 @@ def refresh(setup_id):
 def auto_book(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     operations.set_auto_book(setup, request.form.get("auto_book") == "on")
+    if htmx:  # the checkbox saves by itself: answer with the visible "Saved"
+        return render_template("integrations/_saved.html")
     flash(_("Saved."), "success")
     return redirect(url_for(".setup", setup_id=setup.id, _anchor="auto-book"))
 

@@ -1,5 +1,5 @@
 """The wizard's account checks as pure functions, on the metadata each connector's list_choices returns
-(copied here in the shape the connectors give it; the wizard tests run the same checks through the sandboxes)."""
+(copied here in the shape the connectors give it; the wizard tests run them through the sandboxes)."""
 
 from decimal import Decimal
 
@@ -60,7 +60,11 @@ def test_dynaccount_bank_with_purchase_vat_is_refused_for_sales_in_denmark():
     assert found["account"].refused and "balance account" in found["account"].message
     # With an operating account, the purchase code is refused beside the code.
     found = dynaccount("domestic", DYN_SALES, "K25")
-    assert list(found) == ["vat_code"] and found["vat_code"].refused and "purchase VAT" in found["vat_code"].message
+    assert (
+        list(found) == ["vat_code"]
+        and found["vat_code"].refused
+        and "purchase VAT" in found["vat_code"].message
+    )
     assert dynaccount("domestic", DYN_SALES, "U25") == {}
 
 

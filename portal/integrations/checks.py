@@ -167,7 +167,7 @@ def domestic(account: Account, domestic_rate: Decimal) -> Finding | None:
     found = _not_operating(account) or _purchase(account)
     if found:
         return found
-    vat, expected = account.vat, _percent(domestic_rate)
+    vat = account.vat
     if vat is None:
         return Finding(
             "warn",
@@ -176,7 +176,7 @@ def domestic(account: Account, domestic_rate: Decimal) -> Finding | None:
                 "if your company is exempt from VAT; otherwise choose an account with %(rate)s %% output "
                 "VAT.",
                 account=account.label,
-                rate=expected,
+                rate=_percent(domestic_rate),
             ),
         )
     if vat.treatment in ("eu_goods", "eu_services", "export") or (vat.rate is not None and vat.rate == 0):
@@ -187,7 +187,7 @@ def domestic(account: Account, domestic_rate: Decimal) -> Finding | None:
                 "need %(rate)s %% output VAT.",
                 account=account.label,
                 code=vat.code,
-                rate=expected,
+                rate=_percent(domestic_rate),
             ),
         )
     if vat.rate is not None and vat.rate != domestic_rate:
@@ -199,7 +199,7 @@ def domestic(account: Account, domestic_rate: Decimal) -> Finding | None:
                 account=account.label,
                 code=vat.code,
                 actual=_percent(vat.rate),
-                rate=expected,
+                rate=_percent(domestic_rate),
             ),
         )
     return None
@@ -325,18 +325,21 @@ def check(purpose: Purpose, account: Account, domestic_rate: Decimal, goods: boo
     return payments(account)
 
 
+def _zone_name(zone: str) -> str:
+    return {"domestic": _("Denmark"), "eu": _("EU"), "world": _("Outside the EU")}.get(zone, zone)
+
+
 def check_group(
     choice: Choice, purposes: dict[str, Purpose], domestic_rate: Decimal, goods: bool
 ) -> Finding | None:
     """An e-conomic product group: each zone's sales account against that zone's purpose; the worst wins,
     every problem is told."""
-    zone_names = {"domestic": _("Denmark"), "eu": _("EU"), "world": _("Outside the EU")}
     findings = []
     for zone, account in group_zones(choice).items():
         if zone in purposes:
             found = check(purposes[zone], account, domestic_rate, goods)
             if found:
-                findings.append(Finding(found.level, f"{zone_names.get(zone, zone)}: {found.message}"))
+                findings.append(Finding(found.level, f"{_zone_name(zone)}: {found.message}"))
     if not findings:
         return None
     level = "refuse" if any(f.refused for f in findings) else "warn"

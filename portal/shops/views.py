@@ -208,8 +208,12 @@ def _settings_form(integration, context, data=None):
     terms = [SelectChoice("", _("Standard (from the invoice template)"))] + [
         SelectChoice(choice.value, choice.label) for choice in context.payment_terms or []
     ]
+    methods = [SelectChoice("", _("– choose –"))] + [
+        SelectChoice(value, label) for value, label in context.payment_methods
+    ]
     for row in form.payments:
         row.form.terms.choices = terms
+        row.form.method.choices = methods
     if not context.can_oss:
         form.oss.render_kw = {"disabled": True}
     return form

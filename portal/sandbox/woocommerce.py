@@ -1479,6 +1479,20 @@ GATEWAY_LIST = [
 ]
 
 
+def _title_setting(title: str) -> dict:
+    tip = "This controls the title which the user sees during checkout."
+    return {
+        "id": "title",
+        "label": "Title",
+        "description": tip,
+        "type": "text",
+        "value": title,
+        "default": title,
+        "tip": tip,
+        "placeholder": "",
+    }
+
+
 @route(("GET",), f"{NAMESPACE}/payment_gateways", "list")
 def payment_gateways(shop, values, key):
     """Every installed gateway, enabled or not, in checkout order; not paginated (the controller returns
@@ -1495,7 +1509,7 @@ def payment_gateways(shop, values, key):
                 "method_title": method_title,
                 "method_description": "",
                 "method_supports": ["products", "refunds"] if GATEWAYS[gateway] else ["products"],
-                "settings": {},
+                "settings": {"title": _title_setting(title)},
                 "_links": {
                     "self": [{"href": f"{site}/wp-json{NAMESPACE}/payment_gateways/{gateway}"}],
                     "collection": [{"href": f"{site}/wp-json{NAMESPACE}/payment_gateways"}],

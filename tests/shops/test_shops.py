@@ -133,11 +133,6 @@ def test_woocommerce_connect_link_activate_and_an_order_becomes_a_transfer(
     found = remote(setup).find_invoice(transfer.reference)
     assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
 
-    # Shopify lists no gateways to an app: the settings offer the gateway names its orders carried.
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
-    assert '<option value="manual">manual</option>' in page  # the sandbox order's gateway
-    assert "Butikkens betalingsmetoder vises her, når dens første ordrer er kommet" not in page
-
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert [a for a in actions if a.startswith(("connection", "order_integration"))][-4:] == [
         "connection.created",
@@ -222,6 +217,11 @@ def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
     assert transfer is not None and transfer.status == "done", transfer and transfer.error_message
     found = remote(setup).find_invoice(transfer.reference)
     assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
+
+    # Shopify lists no gateways to an app: the settings offer the gateway names its orders carried.
+    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert '<option value="manual">manual</option>' in page  # the sandbox order's gateway
+    assert "Butikkens betalingsmetoder vises her, når dens første ordrer er kommet" not in page
 
 
 # --- settings -----------------------------------------------------------------------------------------------

@@ -168,10 +168,12 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
             available = operations.template_choices(setup, spec)
         except ConnectorError as exc:
             failure = exc.message
-    if failure is None and not errors:
-        # A saved value the checks refuse (saved before them, or the account changed since) shows as one.
-        found = operations.account_findings(setup, template, available)
-        errors = {name: finding.message for name, finding in found.items() if finding.refused}
+    # A saved value the checks refuse (saved before them, or the account changed since) shows as an error
+    # and keeps the template from counting as done.
+    found = operations.account_findings(setup, template, available) if failure is None else {}
+    refused = {name: finding.message for name, finding in found.items() if finding.refused}
+    if not errors:
+        errors = refused
     context = {
         "setup": setup,
         "system": system,
@@ -180,6 +182,7 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         "available": available,
         "failure": failure,
         "errors": errors or {},
+        "refused": bool(refused),
         "warnings": operations.template_warnings(setup, template, available) if failure is None else {},
     }
     if htmx and saved and failure is None:

@@ -596,3 +596,4 @@ def test_a_refused_value_saved_before_the_checks_blocks_activation(owner_client,
     assert not setup.active
     card = owner_client.get(f"/setup/{setup.id}/templates/{template.id}", headers=HTMX).get_data(as_text=True)
     assert 'class="error"' in card and "har momskoden U25" in card  # the card says what to correct
+    assert '<span class="tag error">skal rettes</span>' in card

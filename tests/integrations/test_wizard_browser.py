@@ -50,7 +50,7 @@ def test_walk_the_wizard(page, db, system, name, organisation):
 
     # Step 2: tick "Use this organisation"; HTMX posts it and moves on.
     row = page.locator("tr", has_text=organisation)
-    row.get_by_label("Brug denne organisation").check()
+    row.get_by_label("Brug denne organisation").click()  # not check(): the page moves on at once
     page.wait_for_url(re.compile(r".*/setup/\d+$"))
 
     # Step 3: every card loads its dropdowns live from the system (HTMX); choose until none is empty.
@@ -94,7 +94,7 @@ def open_setup(page, system, name, organisation):
     page.goto("/setup")
     page.get_by_role("link", name=f"Prøv med {name}-sandkassen").click()
     grant_access(page, system)
-    page.locator("tr", has_text=organisation).get_by_label("Brug denne organisation").check()
+    page.locator("tr", has_text=organisation).get_by_label("Brug denne organisation").click()
     page.wait_for_url(re.compile(r".*/setup/\d+$"))
     expect(page.locator(".template-card[hx-get]")).to_have_count(0)
     page.wait_for_load_state("networkidle")

@@ -402,6 +402,11 @@ def money(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _percent(fraction) -> str:
+    """Dinero's VatRate is a fraction (0.25); the choices say percent ("25"), as the other systems do."""
+    return str((Decimal(str(fraction)) * 100).normalize())
+
+
 def _number(value: Decimal):
     # JSON has no decimal type; Dinero reads doubles. Converting at the very edge is exact for øre amounts.
     return float(value)
@@ -599,11 +604,10 @@ class DineroConnector(AccountingConnector):
                     str(a["AccountNumber"]),
                     f"{a['AccountNumber']} {a['Name']}",
                     {
+                        "type": "OPERATING",  # revenue accounts only (the wizard's checks read the type)
                         "vat_code": a.get("VatCode"),
                         "vat_name": (vat.get(a.get("VatCode")) or {}).get("Name"),
-                        "vat_rate": str(
-                            Decimal((vat.get(a.get("VatCode")) or {}).get("VatRate", 0)).normalize()
-                        ),
+                        "vat_rate": _percent((vat.get(a.get("VatCode")) or {}).get("VatRate", 0)),
                     },
                 )
                 for a in sorted(accounts, key=lambda a: a["AccountNumber"])
@@ -615,7 +619,9 @@ class DineroConnector(AccountingConnector):
             )
             return [
                 Choice(
-                    str(a["AccountNumber"]), f"{a['AccountNumber']} {a['Name']}", {"default": a["IsDefault"]}
+                    str(a["AccountNumber"]),
+                    f"{a['AccountNumber']} {a['Name']}",
+                    {"default": a["IsDefault"], "type": "BALANCE"},  # deposit accounts are bank/cash
                 )
                 for a in sorted(accounts, key=lambda a: a["AccountNumber"])
                 if not a.get("IsHidden")
@@ -625,7 +631,7 @@ class DineroConnector(AccountingConnector):
                 Choice(
                     v["VatCode"],
                     f"{v['VatCode']} {v['Name']}",
-                    {"rate": str(Decimal(v["VatRate"]).normalize())},
+                    {"rate": _percent(v["VatRate"])},
                 )
                 for v in sorted(self._json("GET", "vat_types"), key=lambda v: v["VatCode"].lower())
             ]

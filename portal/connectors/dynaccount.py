@@ -509,7 +509,14 @@ class DynaccountConnector(AccountingConnector):
 
     @staticmethod
     def _ledger_row(account, amount: Decimal) -> dict:
-        return {"type": "LEDGER", "account_id_": str(account), "amount": str(money(amount))}
+        # vatcode_name empty, as Webshop.php put_accounting() sends it: the VAT is a row of its own, so the
+        # account's default VAT code must not add VAT again.
+        return {
+            "type": "LEDGER",
+            "account_id_": str(account),
+            "vatcode_name": "",
+            "amount": str(money(amount)),
+        }
 
     @staticmethod
     def _remote_sale(reference: str, enclosure: dict, rows: list[dict], vat: Decimal) -> RemoteInvoice:

@@ -487,7 +487,10 @@ class EconomicConnector(AccountingConnector):
         elif kind == "vat_codes":
             choices = [
                 Choice(
-                    x["vatCode"], f"{x['vatCode']} {x['name']}", {"rate": str(decimal(x["ratePercentage"]))}
+                    x["vatCode"],
+                    f"{x['vatCode']} {x['name']}",
+                    # the VAT type's name ("Salgsmoms", "Købsmoms", …) tells output from input VAT
+                    {"rate": str(decimal(x["ratePercentage"])), "type": (x.get("vatType") or {}).get("name")},
                 )
                 for x in self._all("/vat-accounts")
                 if not x.get("barred")
@@ -508,12 +511,16 @@ class EconomicConnector(AccountingConnector):
             account["accountNumber"]: (account.get("vatAccount") or {}).get("vatCode")
             for account in self._all("/accounts")
         }
-        rates = {code["vatCode"]: decimal(code["ratePercentage"]) for code in self._all("/vat-accounts")}
-        return [self._product_group_choice(group, codes, rates) for group in self._all("/product-groups")]
+        vat_accounts = self._all("/vat-accounts")
+        rates = {code["vatCode"]: decimal(code["ratePercentage"]) for code in vat_accounts}
+        types = {code["vatCode"]: (code.get("vatType") or {}).get("name") for code in vat_accounts}
+        return [
+            self._product_group_choice(group, codes, rates, types) for group in self._all("/product-groups")
+        ]
 
-    def _product_group_choice(self, group: dict, codes: dict, rates: dict) -> Choice:
+    def _product_group_choice(self, group: dict, codes: dict, rates: dict, types: dict) -> Choice:
         number = group["productGroupNumber"]
-        sales_accounts, vat_codes, vat_rates = {}, {}, {}
+        sales_accounts, vat_codes, vat_rates, vat_types = {}, {}, {}, {}
         for item in self._all(f"/product-groups/{number}/sales-accounts"):
             zone = ZONE_NAMES.get(item["vatZone"]["vatZoneNumber"])
             if zone:
@@ -522,7 +529,14 @@ class EconomicConnector(AccountingConnector):
                 code = (account.get("vatAccount") or {}).get("vatCode") or codes.get(account["accountNumber"])
                 if code and code in rates:
                     vat_codes[zone], vat_rates[zone] = code, str(rates[code])
-        details = {"sales_accounts": sales_accounts, "vat_codes": vat_codes, "vat_rates": vat_rates}
+                    if types.get(code):
+                        vat_types[zone] = types[code]
+        details = {
+            "sales_accounts": sales_accounts,
+            "vat_codes": vat_codes,
+            "vat_rates": vat_rates,
+            "vat_types": vat_types,  # the VAT type's name: output or input VAT (the wizard's checks)
+        }
         return Choice(str(number), group["name"], details)
 
     # --- customers ---

@@ -294,6 +294,14 @@ class WooCommerceConnector(SourceConnector):
             raw=document,
         )
 
+    def list_payment_gateways(self) -> list[tuple[str, str, bool]]:
+        """(id, title at checkout, enabled) of every gateway in the shop, in checkout order: the ids orders
+        carry in `payment_method`. WooCommerce lets the key's user read them with manage_woocommerce."""
+        return [
+            (str(g["id"]), g.get("title") or g.get("method_title") or str(g["id"]), bool(g.get("enabled")))
+            for g in self._json("GET", "/payment_gateways")
+        ]
+
     def list_webhooks(self) -> list[RemoteWebhook]:
         return [self._remote(w) for w in self._all("/webhooks")]
 

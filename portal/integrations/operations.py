@@ -18,12 +18,14 @@ from portal.connectors.errors import ConfigurationError, ConnectorError
 from portal.engine.vat import UnknownRate
 from portal.extensions import db
 from portal.i18n import format_number
+from portal.integrations import checks
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
 from portal.models import Account, AccountingSetup, Connection, Template, utcnow
 from portal.pipeline.settings import vat_rates
 from portal.redis_client import get_redis
 
 CHOICES_CACHE_SECONDS = 300
+HOME_COUNTRY = "DK"  # the domestic VAT rate the checks expect on sales in Denmark
 
 
 class SetupError(Exception):
@@ -177,7 +179,7 @@ def spec_of(setup: AccountingSetup, template: Template) -> TemplateSpec:
 
 
 def select_setup(setup: AccountingSetup, selected: bool) -> None:
-    """Tick "Activate integration": Bogbro creates the templates the system needs (values still empty)."""
+    """Tick "Use this organisation" (step 2): Bogbro creates the templates the system needs (still empty)."""
     if selected and setup.unusable_reason:
         raise SetupError(_(setup.unusable_reason))
     changes = audit.apply_changes(setup, {"selected": selected})
@@ -209,7 +211,7 @@ def _add_missing_templates(setup: AccountingSetup) -> bool:
 
 def complete_templates(setup: AccountingSetup) -> None:
     """Give a selected setup the templates added to its system since it was selected (shown in the wizard
-    at once instead of only after ticking "Activate integration" again). Idempotent."""
+    at once instead of only after ticking "Use this organisation" again). Idempotent."""
     if setup.selected and _add_missing_templates(setup):
         db.session.commit()
 
@@ -277,6 +279,11 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
             errors[field.name] = _("%(system)s has no such choice (any more).", system=system_of(setup).name)
             continue
         values[field.name], labels[field.name] = choice.value, choice.label
+    errors.update(
+        (name, finding.message)
+        for name, finding in account_findings(setup, template, available, values).items()
+        if finding.refused
+    )
     if errors:
         return errors
     changes = audit.apply_changes(template, {"values": values, "labels": labels})
@@ -284,6 +291,44 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
         audit.record(f"template.{template.kind}.updated", template, account=setup.account, changes=changes)
     db.session.commit()
     return {}
+
+
+def account_findings(
+    setup: AccountingSetup, template: Template, available: dict[str, list[Choice]], values: dict | None = None
+) -> dict[str, checks.Finding]:
+    """Field name -> why the chosen account (or product group) does not fit the template's purpose (see
+    checks.py). `values`: the submitted ones, else the saved ones; a value no longer offered is not judged."""
+    spec = spec_of(setup, template)
+    values = template.values if values is None else values
+    chosen = {}
+    for field in spec.fields:
+        value = values.get(field.name)
+        choice = next((c for c in available.get(field.name, ()) if c.value == value), None) if value else None
+        if choice is not None:
+            chosen[field.name] = (field.choices, choice)
+    vat_codes = {
+        choice.value: choice
+        for field in spec.fields
+        if field.choices == "vat_codes"
+        for choice in available.get(field.name, ())
+    }
+    domestic_rate = vat_rates().period_on(HOME_COUNTRY, date.today()).standard
+    return checks.check_template(spec.kind, spec.zone, chosen, vat_codes, domestic_rate)
+
+
+def refused_values(setup: AccountingSetup) -> list[str]:
+    """One message per saved value the checks refuse (saved before the checks, or the account changed in
+    the accounting system since): activation waits until they are corrected."""
+    messages = []
+    for template in setup.templates:
+        spec = spec_of(setup, template)
+        available = template_choices(setup, spec)
+        for finding in account_findings(setup, template, available).values():
+            if finding.refused:
+                messages.append(
+                    _("%(template)s: %(message)s", template=_(spec.label), message=finding.message)
+                )
+    return messages
 
 
 def _journal_warnings(template: Template, available: dict[str, list[Choice]]) -> dict:
@@ -312,10 +357,13 @@ def template_warnings(setup: AccountingSetup, template: Template, available: dic
     the wrong rate (IEX's most common failed test: Finland at 24 % in the ledger, 25.5 % in the shop). Read
     from the choices as the system offers them now (the group's `vat_rates`)."""
     spec = spec_of(setup, template)
+    found = {
+        name: f.message for name, f in account_findings(setup, template, available).items() if not f.refused
+    }
     if spec.kind == "payments":
-        return _journal_warnings(template, available)
+        return {**found, **_journal_warnings(template, available)}
     if spec.kind != "oss":
-        return {}
+        return found
     rates, today = vat_rates(), date.today()
     warnings = {}
     for field in spec.fields:
@@ -400,17 +448,21 @@ def set_auto_book(setup: AccountingSetup, on: bool) -> None:
     db.session.commit()
 
 
-def activate(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -> list[str]:
-    """Activate when every required template is complete; otherwise return what is missing."""
+def activate(
+    setup: AccountingSetup, stale: dict[int, set[str]] | None = None, refused: list[str] | None = None
+) -> list[str]:
+    """Activate when every required template is complete and no chosen account is refused (`refused`:
+    refused_values, read with the choices); otherwise return what is missing."""
     if setup.unusable_reason:
         return [_(setup.unusable_reason)]
     if setup.account.awaiting_confirmation:  # a self-service sign-up transfers nothing before this
         return [_("The account owner must confirm their e-mail address first (see the link in the mail).")]
     if setup.connection.status != "active":
         return [_("The connection to %(system)s must be renewed first.", system=system_of(setup).name)]
-    missing = ([] if setup.selected else [_("Tick “Activate integration” first.")]) + missing_values(
+    missing = ([] if setup.selected else [_("Tick “Use this organisation” first.")]) + missing_values(
         setup, stale
     )
+    missing += refused or []
     if missing:
         return missing
     changes = audit.apply_changes(setup, {"active": True, "activated_at": utcnow()})

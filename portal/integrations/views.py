@@ -199,6 +199,12 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
             available = operations.template_choices(setup, spec)
         except ConnectorError as exc:
             failure = exc.message
+    # A saved value the checks refuse (saved before them, or the account changed since) shows as an error
+    # and keeps the template from counting as done.
+    found = operations.account_findings(setup, template, available) if failure is None else {}
+    refused = {name: finding.message for name, finding in found.items() if finding.refused}
+    if not errors:
+        errors = refused
     context = {
         "setup": setup,
         "system": system,
@@ -207,6 +213,7 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         "available": available,
         "failure": failure,
         "errors": errors or {},
+        "refused": bool(refused),
         "warnings": operations.template_warnings(setup, template, available) if failure is None else {},
     }
     if htmx and saved and failure is None:
@@ -265,6 +272,8 @@ def refresh(setup_id):
 def auto_book(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     operations.set_auto_book(setup, request.form.get("auto_book") == "on")
+    if htmx:  # the checkbox saves by itself: answer with the visible "Saved"
+        return render_template("integrations/_saved.html")
     flash(_("Saved."), "success")
     return redirect(url_for(".setup", setup_id=setup.id, _anchor="auto-book"))
 
@@ -275,10 +284,11 @@ def activate(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     try:
         stale = operations.stale_values(setup)
+        refused = operations.refused_values(setup)
     except ConnectorError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".setup", setup_id=setup.id))
-    problems = operations.activate(setup, stale)
+    problems = operations.activate(setup, stale, refused)
     if problems:
         flash(_("The integration cannot be activated yet:"), "error")
         for problem in problems:

@@ -1468,6 +1468,58 @@ def namespace_index(shop, values, key):
     return answer({"namespace": "wc/v3", "routes": routes})
 
 
+# The demo shop's gateways as WooCommerce lists them (id, the title shown at checkout, on/off, order).
+GATEWAY_LIST = [
+    ("bacs", "Bankoverførsel", "Direct bank transfer", True),
+    ("cheque", "Check", "Check payments", False),
+    ("cod", "Betaling ved levering", "Cash on delivery", False),
+    ("quickpay", "Betalingskort", "QuickPay", True),
+    ("stripe", "Kreditkort (Stripe)", "Stripe", True),
+    ("mobilepay", "MobilePay", "MobilePay", True),
+]
+
+
+def _title_setting(title: str) -> dict:
+    tip = "This controls the title which the user sees during checkout."
+    return {
+        "id": "title",
+        "label": "Title",
+        "description": tip,
+        "type": "text",
+        "value": title,
+        "default": title,
+        "tip": tip,
+        "placeholder": "",
+    }
+
+
+@route(("GET",), f"{NAMESPACE}/payment_gateways", "list")
+def payment_gateways(shop, values, key):
+    """Every installed gateway, enabled or not, in checkout order; not paginated (the controller returns
+    WC()->payment_gateways->payment_gateways() whole)."""
+    site = site_url()
+    return answer(
+        [
+            {
+                "id": gateway,
+                "title": title,
+                "description": "",
+                "order": position,
+                "enabled": enabled,
+                "method_title": method_title,
+                "method_description": "",
+                "method_supports": ["products", "refunds"] if GATEWAYS[gateway] else ["products"],
+                "settings": {"title": _title_setting(title)},
+                "_links": {
+                    "self": [{"href": f"{site}/wp-json{NAMESPACE}/payment_gateways/{gateway}"}],
+                    "collection": [{"href": f"{site}/wp-json{NAMESPACE}/payment_gateways"}],
+                },
+            }
+            for position, (gateway, title, method_title, enabled) in enumerate(GATEWAY_LIST)
+        ]
+    )
+
+
 @route(("GET",), f"{NAMESPACE}/system_status", "read")
 def system_status(shop, values, key):
     site = site_url()

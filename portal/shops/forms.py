@@ -114,7 +114,8 @@ def fixed_field_name(kind: str) -> str:
 
 
 class PaymentRowForm(Form):
-    method = StringField(_l("Payment method id in the shop"), filters=[strip])
+    # Picked from the shop's own list (settings_context.payment_methods), checked when saving.
+    method = SelectField(_l("Payment method in the shop"), choices=[], validate_choice=False)
     terms = SelectField(_l("Payment terms"), choices=[], validate_choice=False)
     paid = BooleanField(_l("Register as paid"))
 
@@ -310,7 +311,7 @@ def settings_from(form, states) -> tuple[dict, dict[str, str]]:
         method, terms, is_paid = row.form.method.data, row.form.terms.data, row.form.paid.data
         if not method:
             if terms or is_paid:
-                errors["payment_terms_by_method"] = str(_l("Enter the payment method's id from the shop."))
+                errors["payment_terms_by_method"] = str(_l("Choose the payment method from the shop's list."))
             continue
         if method in by_method or method in paid:
             errors["payment_terms_by_method"] = str(_l("Each payment method only once."))

@@ -5,6 +5,7 @@ holds a database write transaction open while a shop answers: the sandbox shops 
 back into this same database (on SQLite a second writer would wait for us, and we for it).
 """
 
+import json
 from dataclasses import dataclass
 
 from flask import current_app, url_for
@@ -21,7 +22,7 @@ from portal.engine.documents import order_reference
 from portal.extensions import db
 from portal.integrations import operations as setup_operations
 from portal.integrations.connections import SandboxTransport, connector_for, system_settings
-from portal.models import Account, AccountingSetup, Connection, OrderIntegration
+from portal.models import Account, AccountingSetup, Connection, OrderIntegration, SourceEvent
 from portal.pipeline import integrations
 from portal.pipeline.messages import translated
 from portal.pipeline.settings import ORDER_STATES, PAID_STATES, oss_countries
@@ -329,6 +330,9 @@ class SettingsContext:
     setup_id: int = 0
     oss_template_id: int | None = None  # the setup's OSS template (the link next to the OSS setting)
     oss_countries: tuple[str, ...] = ()  # the countries it names a product group for (names: msgids)
+    # the shop's own payment methods (value, label) to pick from, and why the list may be short
+    payment_methods: tuple[tuple[str, str], ...] = ()
+    methods_failure: str | None = None
 
 
 def settings_context(integration: OrderIntegration) -> SettingsContext:
@@ -359,7 +363,66 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         setup_id=setup.id,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
+        **_payment_methods(integration),
     )
+
+
+SEEN_EVENTS = 500  # the latest events read for the gateway names a shop has used
+
+
+def _payment_methods(integration: OrderIntegration) -> dict:
+    """The payment methods to pick from instead of typing ids: WooCommerce's own gateways (GET
+    payment_gateways); for Shopify, which lists no gateways to an app, the gateway names its orders to this
+    integration have carried. Methods already in the settings stay listed, so a save never drops one."""
+    offered, failure = [], None
+    if integration.source_system == "woocommerce":
+        try:
+            connector = _shop_connector(integration.connection)
+            try:
+                offered = [
+                    (gateway, title if enabled else _("%(title)s (off in the shop)", title=title))
+                    for gateway, title, enabled in connector.list_payment_gateways()
+                ]
+            finally:
+                connector.close()
+        except ConnectorError as exc:
+            failure = _("The shop did not answer: %(message)s", message=translated(exc.message))
+        except ShopError as refusal:
+            failure = refusal.message
+    else:
+        offered = [(name, name) for name in _seen_gateways(integration)]
+    stored = integration.settings or {}
+    known = {value for value, _label in offered}
+    for method in [*(stored.get("payment_terms_by_method") or {}), *(stored.get("paid_methods") or [])]:
+        if method not in known:
+            offered.append((method, method))
+            known.add(method)
+    return {"payment_methods": tuple(offered), "methods_failure": failure}
+
+
+def _seen_gateways(integration: OrderIntegration) -> list[str]:
+    """Gateway names on the integration's latest stored events (Shopify's REST `payment_gateway_names` /
+    `gateway`, GraphQL `paymentGatewayNames`), most used first."""
+    bodies = db.session.scalars(
+        select(SourceEvent.raw_body)
+        .where(SourceEvent.integration_id == integration.id, SourceEvent.account_id == integration.account_id)
+        .order_by(SourceEvent.id.desc())
+        .limit(SEEN_EVENTS)
+    )
+    counts: dict[str, int] = {}
+    for body in bodies:
+        try:
+            order = json.loads(body)
+        except ValueError:
+            continue
+        order = order.get("order", order) if isinstance(order, dict) else {}
+        names = order.get("payment_gateway_names") or order.get("paymentGatewayNames") or []
+        if not names and order.get("gateway"):
+            names = [order["gateway"]]
+        for name in names if isinstance(names, list) else []:
+            if isinstance(name, str) and name:
+                counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: (-counts[name], name))
 
 
 def save_settings(
@@ -372,6 +435,13 @@ def save_settings(
     """Store the settings from the form (the keys the form does not show are kept). Returns every error
     per setting (the form's own and clean_settings'), translated; nothing is saved when there are any."""
     errors = dict(form_errors or {})
+    offered = {value for value, _label in context.payment_methods}
+    chosen = [*(values.get("payment_terms_by_method") or {}), *(values.get("paid_methods") or [])]
+    unknown = [method for method in chosen if method not in offered]
+    if unknown:
+        errors["payment_terms_by_method"] = _(
+            "%(method)s is not a payment method of the shop. Choose one from the list.", method=unknown[0]
+        )
     if context.payment_terms is None:
         errors["payment_terms_by_method"] = context.failure or ""
     merged = {**(integration.settings or {}), **values}

@@ -208,8 +208,12 @@ def _settings_form(integration, context, data=None):
     terms = [SelectChoice("", _("Standard (from the invoice template)"))] + [
         SelectChoice(choice.value, choice.label) for choice in context.payment_terms or []
     ]
+    methods = [SelectChoice("", _("– choose –"))] + [
+        SelectChoice(value, label) for value, label in context.payment_methods
+    ]
     for row in form.payments:
         row.form.terms.choices = terms
+        row.form.method.choices = methods
     if not context.can_oss:
         form.oss.render_kw = {"disabled": True}
     return form
@@ -292,6 +296,13 @@ def activate(integration_id):
         flash(refusal.message, "error")
     else:
         flash(_("The order integration is active: new orders are transferred."), "success")
+    return _back(integration)
+
+
+def _back(integration):
+    """To the wizard's last step when the button was there (a fixed name, never a URL), else the settings."""
+    if request.form.get("next") == "setup":
+        return redirect(url_for("integrations.setup", setup_id=integration.setup_id, _anchor="webshops"))
     return redirect(url_for(".settings", integration_id=integration.id))
 
 
@@ -301,4 +312,4 @@ def deactivate(integration_id):
     integration = get_owned_or_404(OrderIntegration, integration_id)
     operations.set_active(integration, False)
     flash(_("The order integration is paused. Orders are kept and not transferred."), "success")
-    return redirect(url_for(".settings", integration_id=integration.id))
+    return _back(integration)

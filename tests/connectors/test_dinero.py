@@ -312,15 +312,15 @@ def test_master_data_choices(dinero):
 
     accounts = {c.value: c for c in dinero.list_choices("accounts")}
     assert accounts["1000"].label == "1000 Salg af varer/ydelser m/moms"
-    assert accounts["1000"].details["vat_code"] == "U25" and accounts["1000"].details["vat_rate"] == "0.25"
+    assert accounts["1000"].details["vat_code"] == "U25" and accounts["1000"].details["vat_rate"] == "25"
     assert accounts["1100"].details["vat_code"] == "UEUV" and accounts["1100"].details["vat_rate"] == "0"
     assert "55000" not in accounts and "2000" not in accounts  # revenue accounts only
 
     deposits = {c.value: c for c in dinero.list_choices("deposit_accounts")}
-    assert deposits["55000"].details == {"default": True} and "55010" in deposits
+    assert deposits["55000"].details == {"default": True, "type": "BALANCE"} and "55010" in deposits
 
     vat = {c.value: c for c in dinero.list_choices("vat_codes")}
-    assert vat["U25"].details == {"rate": "0.25"} and "none" in vat
+    assert vat["U25"].details == {"rate": "25"} and "none" in vat  # percent, as the other systems
 
     with pytest.raises(UnsupportedOperation):
         dinero.list_choices("product_groups")

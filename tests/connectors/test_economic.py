@@ -239,6 +239,7 @@ def test_master_data_choices(eco):
     assert groups["Fragt"]["sales_accounts"]["domestic"] == "1100 Fragt, indland"
     # each zone's VAT code and rate as its sales account carries it (none on a reverse-charge account)
     assert groups["Varer"]["vat_codes"] == {"domestic": "U25"}
+    assert groups["Varer"]["vat_types"] == {"domestic": "Salgsmoms"}  # output VAT (the wizard's checks)
     assert Decimal(groups["Varer"]["vat_rates"]["domestic"]) == 25
     finland = groups["OSS Finland"]
     assert finland["sales_accounts"]["eu"] == "1230 Salg OSS Finland"
@@ -255,7 +256,9 @@ def test_master_data_choices(eco):
         "3": ("Abroad", "world"),
         "4": ("Domestic exempt VAT", None),
     }
-    assert {c.value: c.details["rate"] for c in eco.list_choices("vat_codes")}["U25"] in ("25.0", "25.00")
+    codes = {c.value: c.details for c in eco.list_choices("vat_codes")}
+    assert codes["U25"]["rate"] in ("25.0", "25.00") and codes["U25"]["type"] == "Salgsmoms"
+    assert codes["I25"]["type"] == "Købsmoms"
     with pytest.raises(UnsupportedOperation):
         eco.list_choices("departments")
 

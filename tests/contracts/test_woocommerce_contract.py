@@ -384,6 +384,14 @@ def test_customers_match_the_examples(shop):
         assert_matches(node, shop.get(f"/customers/{customer['id']}").json(), "GET /customers/{id}")
 
 
+def test_payment_gateways_match_the_examples(shop):
+    node = shape([*example("payment-gateways-list-all-payment-gateways-response")])
+    gateways = shop.get("/payment_gateways").json()
+    assert [g["id"] for g in gateways if g["enabled"]] == ["bacs", "quickpay", "stripe", "mobilepay"]
+    for gateway in gateways:
+        assert_matches(node, gateway, "GET /payment_gateways")
+
+
 def test_webhooks_match_the_examples(shop):
     node = webhook_shape()
     created = shop.post(

@@ -39,20 +39,32 @@ def connect_via_wizard(client, system_key):
 
 
 def fill_every_template(client, db, setup):
-    """Choose the first offered value of every field, as a customer clicking through would."""
+    """Choose, field by field, the first offered value the wizard accepts, as a customer clicking through
+    would (a refused one is not saved and says why; the customer picks the next)."""
     for template in setup.templates:
         card = client.get(f"/setup/{setup.id}/templates/{template.id}", headers=HTMX).get_data(as_text=True)
         assert "<html" not in card  # an HTMX partial
         values = {}
         for name in _field_names(card):
-            options = card.split(f'name="{name}"', 1)[1].split("</select>", 1)[0]
-            values[name] = options.split('<option value="', 2)[2].split('"', 1)[0]  # the first real option
-        response = client.post(f"/setup/{setup.id}/templates/{template.id}", data=values, headers=HTMX)
-        assert response.status_code == 200, response.get_data(as_text=True)
+            for option in _options(card, name):
+                data = {**values, name: option}
+                response = client.post(f"/setup/{setup.id}/templates/{template.id}", data=data, headers=HTMX)
+                assert response.status_code == 200, response.get_data(as_text=True)
+                if 'class="error"' not in response.get_data(as_text=True):
+                    values[name] = option
+                    break
+            else:
+                raise AssertionError(f"{template.kind}/{template.zone}: no {name} is accepted")
 
 
 def _field_names(card):
     return re.findall(r'<select id="[^"]+" name="([^"]+)"', card)
+
+
+def _options(card, name):
+    """The field's real options (not the empty one), in the order shown."""
+    select = card.split(f'name="{name}"', 1)[1].split("</select>", 1)[0]
+    return [value for value in re.findall(r'<option value="([^"]*)"', select) if value]
 
 
 def test_economic_from_connect_to_activation(owner_client, owner, db):
@@ -64,7 +76,7 @@ def test_economic_from_connect_to_activation(owner_client, owner, db):
         "agreement_grant_token": connection.credentials["agreement_grant_token"]
     }
     page = owner_client.get(location).get_data(as_text=True)
-    assert "Nordlys Webshop ApS" in page and "Aktivér integration" in page
+    assert "Nordlys Webshop ApS" in page and "Brug denne organisation" in page
     assert connection.credentials["agreement_grant_token"] not in page  # secrets are never shown
 
     setup = db.session.scalar(select(AccountingSetup))
@@ -100,7 +112,8 @@ def test_economic_from_connect_to_activation(owner_client, owner, db):
 
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[:2] == ["connection.created", "setup.selected"]
-    assert actions.count("template.invoice.updated") == 1 and actions[-1] == "setup.activated"
+    # one audited save per field chosen (layout, then payment terms)
+    assert actions.count("template.invoice.updated") == 2 and actions[-1] == "setup.activated"
 
 
 def test_a_value_the_system_does_not_offer_is_refused(owner_client, account, owner, db):
@@ -273,8 +286,8 @@ def test_a_slow_or_failing_system_shows_its_message_in_the_card(
     ("system", "offered"),
     [
         ("e-conomic", "Momsfrit salg (gavekort, afrunding)"),
-        ("dinero", "1050 Salg af varer/ydelser u/moms"),
-        ("dynaccount", "1070 Momsfrit salg (gavekort, afrunding)"),
+        ("dinero", "1050 Salg af varer/ydelser u/moms · ingen momskode"),
+        ("dynaccount", "1070 Momsfrit salg (gavekort, afrunding) · ingen momskode"),
     ],
 )
 def test_the_vat_free_template_is_optional_and_explained(owner_client, account, owner, db, system, offered):
@@ -510,3 +523,115 @@ def test_the_wizard_names_what_no_public_source_shows(owner_client, owner, db):
     )
     assert "gæt" in by_name["e-conomic"]
     assert "unverified-calls" not in by_name["Dinero"]
+
+
+# --- the account checks (issue 14 §2), through the real sandboxes' charts ---------------------------------
+
+
+def _setup_of(account, client, system):
+    setup = next(s for s in connect_sandbox(account, system).setups if not s.unusable_reason)
+    client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
+    return setup
+
+
+DINERO_CASES = [
+    # "Varer, Danmark" with the EU-business account (UEUV, 0 %)
+    ("goods", "domestic", {"account": "1100"}, "UEUV", {"account": "1000"}),
+    # "Momsfri linjer" with a sales account with VAT
+    ("no_vat", "", {"account": "1000"}, "gavekort og afrunding må ikke have moms", {"account": "1900"}),
+]
+DYNACCOUNT_CASES = [
+    # "Varesalg i Danmark" with 5800 Bank
+    ("goods", "domestic", {"account": "5800"}, "statuskonto", {"account": "1010"}),
+    # EU goods on the debtors' account
+    ("goods", "eu", {"account": "5600"}, "statuskonto", {"account": "1020"}),
+    # freight outside the EU on a purchase account (K25)
+    ("freight", "world", {"account": "1310"}, "købsmoms", {"account": "1060"}),
+    # the sales vouchers' receivable on a sales account
+    (
+        "invoice",
+        "",
+        {"journal": "1", "receivable": "1010", "vat_account": "6910"},
+        "driftskonto",
+        {"journal": "1", "receivable": "5600", "vat_account": "6910"},
+    ),
+]
+ECONOMIC_CASES = [
+    # payments on a revenue account; goods on an OSS group (25 % on reverse-charge EU sales)
+    ("payments", "", {"journal": "2", "account": "1010"}, "driftskonto", {"journal": "2", "account": "5830"}),
+    ("goods", "", {"product_group": "11"}, "EU:", {"product_group": "1"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("system", "kind", "zone", "wrong", "reason", "right"),
+    [("dinero", *case) for case in DINERO_CASES]
+    + [("dynaccount", *case) for case in DYNACCOUNT_CASES]
+    + [("e-conomic", *case) for case in ECONOMIC_CASES],
+)
+def test_a_wrong_account_is_refused_with_the_reason_and_not_saved(
+    owner_client, account, owner, db, system, kind, zone, wrong, reason, right
+):
+    setup = _setup_of(account, owner_client, system)
+    template = setup.template(kind, zone)
+    url = f"/setup/{setup.id}/templates/{template.id}"
+    refused = owner_client.post(url, data=wrong)
+    assert refused.status_code == 400
+    assert reason in refused.get_data(as_text=True)
+    card = owner_client.post(url, data=wrong, headers=HTMX).get_data(as_text=True)
+    assert reason in card and "Ikke gemt" in card
+    db.session.expire_all()
+    assert template.values == {}
+    saved = owner_client.post(url, data=right, headers=HTMX).get_data(as_text=True)
+    assert 'class="error"' not in saved and "Gemt" in saved
+    db.session.expire_all()
+    assert template.values == right
+
+
+def test_a_doubtful_account_is_saved_with_a_warning(owner_client, account, owner, db):
+    setup = _setup_of(account, owner_client, "dinero")
+    template = setup.template("goods", "domestic")
+    url = f"/setup/{setup.id}/templates/{template.id}"
+    card = owner_client.post(url, data={"account": "1050"}, headers=HTMX).get_data(as_text=True)  # no VAT
+    assert 'class="warning"' in card and "momsfritaget" in card and "Gemt" in card
+    db.session.expire_all()
+    assert template.values == {"account": "1050"}
+
+
+def test_every_system_shows_the_accounts_vat_code_beside_it(owner_client, account, owner, db):
+    dinero = _setup_of(account, owner_client, "dinero")
+    card = owner_client.get(
+        f"/setup/{dinero.id}/templates/{dinero.template('goods', 'domestic').id}", headers=HTMX
+    ).get_data(as_text=True)
+    assert "1000 Salg af varer/ydelser m/moms · Moms U25 25 %" in card
+    assert "1050 Salg af varer/ydelser u/moms · ingen momskode" in card
+    dynaccount = _setup_of(account, owner_client, "dynaccount")
+    card = owner_client.get(
+        f"/setup/{dynaccount.id}/templates/{dynaccount.template('goods', 'domestic').id}", headers=HTMX
+    ).get_data(as_text=True)
+    assert "5800 Bank · ingen momskode" in card and "1010 Salg af varer, indland · Moms U25" in card
+    economic = _setup_of(account, owner_client, "e-conomic")
+    card = owner_client.get(
+        f"/setup/{economic.id}/templates/{economic.template('payments').id}", headers=HTMX
+    ).get_data(as_text=True)
+    assert (
+        "1010 Salg af varer, indland · Moms U25" in card
+        and "5830 Betalingsformidler (clearing) · ingen" in card
+    )
+
+
+def test_a_refused_value_saved_before_the_checks_blocks_activation(owner_client, account, owner, db):
+    setup = _setup_of(account, owner_client, "dinero")
+    fill_every_template(owner_client, db, setup)
+    db.session.expire_all()
+    template = setup.template("no_vat")
+    template.values = {"account": "1000"}  # as the wizard let it through before
+    db.session.commit()
+    refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "Integrationen kan ikke aktiveres endnu" in refused
+    assert "Momsfri linjer (gavekort, afrunding): 1000 Salg af varer/ydelser m/moms har momskoden" in refused
+    db.session.expire_all()
+    assert not setup.active
+    card = owner_client.get(f"/setup/{setup.id}/templates/{template.id}", headers=HTMX).get_data(as_text=True)
+    assert 'class="error"' in card and "har momskoden U25" in card  # the card says what to correct
+    assert '<span class="tag error">skal rettes</span>' in card

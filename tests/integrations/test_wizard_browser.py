@@ -48,9 +48,9 @@ def test_walk_the_wizard(page, db, system, name, organisation):
     page.get_by_role("link", name=f"Prøv med {name}-sandkassen").click()
     grant_access(page, system)
 
-    # Step 2: tick "Activate integration" for the organisation; HTMX posts it and moves on.
+    # Step 2: tick "Use this organisation"; HTMX posts it and moves on.
     row = page.locator("tr", has_text=organisation)
-    row.get_by_label("Aktivér integration").check()
+    row.get_by_label("Brug denne organisation").click()  # not check(): the page moves on at once
     page.wait_for_url(re.compile(r".*/setup/\d+$"))
 
     # Step 3: every card loads its dropdowns live from the system (HTMX); choose until none is empty.
@@ -69,14 +69,76 @@ def test_walk_the_wizard(page, db, system, name, organisation):
         )
         if empty.count() == 0:
             break
-        with page.expect_response(lambda r: "/templates/" in r.url and r.request.method == "POST") as saved:
-            empty.first.select_option(index=1)
-        assert saved.value.status == 200
-        expect(busy).to_have_count(0)
-    expect(page.locator(".template-card .tag.ok")).to_have_count(cards.count() - folded.count())
+        select = page.locator(f"#{empty.first.get_attribute('id')}")
+        # The first option the wizard accepts: a refused one says why, is not saved, and the next is tried.
+        for index in range(1, select.locator("option").count()):
+            with page.expect_response(
+                lambda r: "/templates/" in r.url and r.request.method == "POST"
+            ) as saved:
+                select.select_option(index=index)
+            assert saved.value.status == 200
+            expect(busy).to_have_count(0)
+            if 'class="error"' not in saved.value.text():
+                break
+    done = page.locator(".template-card [id$='-status'] .tag.ok")  # not the "Gemt" beside it
+    expect(done).to_have_count(cards.count() - folded.count())
     expect(folded.locator(".tag")).to_have_text(["valgfri"] * folded.count())
 
     page.reload()
     page.get_by_role("button", name="Aktivér integrationen").click()
     page.wait_for_load_state("networkidle")
     assert "Integrationen er aktiv." in page.content()
+
+
+def open_setup(page, system, name, organisation):
+    page.goto("/setup")
+    page.get_by_role("link", name=f"Prøv med {name}-sandkassen").click()
+    grant_access(page, system)
+    page.locator("tr", has_text=organisation).get_by_label("Brug denne organisation").click()
+    page.wait_for_url(re.compile(r".*/setup/\d+$"))
+    expect(page.locator(".template-card[hx-get]")).to_have_count(0)
+    page.wait_for_load_state("networkidle")
+
+
+def choose(page, card, value, field="select"):
+    with page.expect_response(lambda r: "/templates/" in r.url and r.request.method == "POST") as saved:
+        card.locator(field).select_option(value)
+    assert saved.value.status == 200
+    page.wait_for_load_state("networkidle")
+
+
+def test_the_wrong_accounts_from_issue_14_are_refused_with_the_reason(page, db):
+    """Dinero "Varer, Danmark" with the EU-business account, Dinero "Momsfri linjer" with a sales account
+    with VAT, Dynaccount "Varesalg i Danmark" with 5800 Bank and K25: each is refused, says why, and is
+    not saved; the right account is saved with a visible "Gemt"."""
+    log_in(page)
+    open_setup(page, "dinero", "Dinero", "Demo Webshop ApS")
+    goods = page.locator(".template-card", has=page.locator("h3", has_text="Varer, Danmark"))
+    expect(goods.locator("option[value='1000']")).to_contain_text("Moms U25 25 %")  # the VAT code beside it
+    choose(page, goods, "1100")
+    expect(goods.locator(".feedback .error")).to_contain_text("UEUV")
+    expect(goods.locator(".save-state")).to_have_text("Ikke gemt")
+    choose(page, goods, "1000")
+    expect(goods.locator(".feedback .error")).to_have_count(0)
+    expect(goods.locator(".save-state")).to_have_text("Gemt")
+    expect(goods.locator("[id$='-status'] .tag.ok")).to_have_text("udfyldt")
+
+    vat_free = page.locator(".template-card", has=page.locator("h3", has_text="Momsfri linjer"))
+    choose(page, vat_free, "1000")
+    expect(vat_free.locator(".feedback .error")).to_contain_text("gavekort")
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    vat_free = page.locator(".template-card", has=page.locator("h3", has_text="Momsfri linjer"))
+    expect(vat_free.locator("select")).to_have_value("")  # the refused account was not saved
+
+    open_setup(page, "dynaccount", "Dynaccount", "Dynaccount 1000")
+    card = page.locator(".template-card", has=page.locator("h3", has_text="Varesalg i Danmark"))
+    choose(page, card, "5800", "select[name='account']")
+    expect(card.locator(".feedback .error")).to_contain_text("statuskonto")
+    choose(page, card, "1010", "select[name='account']")
+    choose(page, card, "K25", "select[name='vat_code']")
+    expect(card.locator(".feedback .error")).to_contain_text("købsmoms")
+    expect(card.locator(".save-state")).to_have_text("Ikke gemt")
+    choose(page, card, "U25", "select[name='vat_code']")
+    expect(card.locator(".save-state")).to_have_text("Gemt")
+    expect(card.locator("[id$='-status'] .tag.ok")).to_have_text("udfyldt")

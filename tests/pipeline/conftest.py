@@ -53,6 +53,10 @@ def _pick(template, field, available):
         found = next((c for c in available if c.label == label), None)
         if found:
             return found.value
+    if field.name == "vat_code" and template.kind in ("goods", "freight"):
+        # Dynaccount: the zone's sales VAT code (the wizard refuses purchase VAT and a wrong zone's code)
+        code = {"domestic": "U25", "eu": "UEUV", "world": "UEXP"}[template.zone]
+        return next(c.value for c in available if c.value == code)
     if field.name == "account" and template.kind in ("goods", "freight"):
         # a revenue account: a sales account ("Salg …") with the zone's VAT
         sales = [c for c in available if "salg" in c.label.lower()]

@@ -218,6 +218,11 @@ def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
     found = remote(setup).find_invoice(transfer.reference)
     assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
 
+    # Shopify lists no gateways to an app: the settings offer the gateway names its orders carried.
+    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert '<option value="manual">manual</option>' in page  # the sandbox order's gateway
+    assert "Butikkens betalingsmetoder vises her, når dens første ordrer er kommet" not in page
+
 
 # --- settings -----------------------------------------------------------------------------------------------
 
@@ -360,7 +365,7 @@ INVALID = {
     "match_b2c": ("phone", "En af: email, vat_number, ean."),
     "collective_customer": ("a b", "Et kundenummer fra bogføringssystemet."),
     "fixed_shipping": ("X" * 26, "Et varenummer på 1 til 25 tegn."),
-    "payments-2-terms": ("1", "Skriv betalingsmetodens id fra butikken."),
+    "payments-2-terms": ("1", "Vælg betalingsmetoden på butikkens liste."),
     "poll_minutes": ("-1", "Hele minutter fra 0 (aldrig) til 1440"),
     "mail_port": ("0", "Et portnummer mellem 1 og 65535"),
     "mail_security": ("tls", "En af: starttls, ssl, none."),
@@ -493,10 +498,55 @@ def test_members_and_other_accounts(app, client, db, account, member, other_acco
     assert client.post(f"/shops/{integration.connection_id}/disconnect").status_code == 404
 
 
-def test_the_wizard_step_5_and_the_dashboard_link_the_shops(owner_client, db, setup, integration):
+def test_the_wizard_step_6_links_and_activates_the_shops_and_the_dashboard_links_them(
+    owner_client, db, setup, integration
+):
     step = body(owner_client.get(f"/setup/{setup.id}"))
     assert "Forbind og tilknyt en webshop" in step and integration.name in step
+    assert "6. Tilknyt og aktivér webshops" in step and "Aktivér webshoppen" in step
     assert integration.name in body(owner_client.get("/dashboard"))
+    # The shop's own activation is part of the wizard's path, and comes back to it.
+    done = owner_client.post(f"/shops/integrations/{integration.id}/activate", data={"next": "setup"})
+    assert done.status_code == 302 and done.headers["Location"] == f"/setup/{setup.id}#webshops"
+    db.session.expire_all()
+    assert integration.active
+    assert "Sæt webshoppen på pause" in body(owner_client.get(f"/setup/{setup.id}"))
+    paused = owner_client.post(f"/shops/integrations/{integration.id}/deactivate", data={"next": "elsewhere"})
+    assert paused.headers["Location"] == f"/shops/integrations/{integration.id}"  # never a given URL
+    db.session.expire_all()
+    assert not integration.active
+
+
+def test_payment_methods_are_picked_from_the_shops_own_gateways(owner_client, db, integration):
+    """WooCommerce's GET payment_gateways, not typed ids; a method the shop does not have is refused."""
+    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert '<option value="quickpay">Betalingskort</option>' in page
+    assert '<option selected value="bacs">' not in page  # nothing chosen yet
+    assert '<option value="cheque">Check (slået fra i butikken)</option>' in page
+    # The essentials first (states, customers, products); payment methods and the rest folded.
+    assert page.index('id="states"') < page.index('id="products"') < page.index('class="more-settings"')
+    assert page.index('class="more-settings"') < page.index('id="payments"')
+
+    refused = owner_client.post(
+        f"/shops/integrations/{integration.id}",
+        data=settings_form(db, integration, **{"payments-0-method": "paypal"}),
+    )
+    assert refused.status_code == 400
+    assert "paypal er ikke en betalingsmetode i butikken. Vælg en fra listen." in body(refused)
+    db.session.expire_all()
+    assert "paypal" not in (integration.settings.get("payment_terms_by_method") or {})
+
+    saved = owner_client.post(f"/shops/integrations/{integration.id}", data=settings_form(db, integration))
+    assert saved.status_code == 302
+    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert '<option selected value="bacs">Bankoverførsel</option>' in page
+    # A method chosen earlier that the shop no longer has stays listed, so a save never drops it.
+    db.session.expire_all()
+    integration.settings = {**integration.settings, "paid_methods": ["epay"]}
+    db.session.commit()
+    assert '<option selected value="epay">epay</option>' in body(
+        owner_client.get(f"/shops/integrations/{integration.id}")
+    )
 
 
 def test_support_may_view_and_change_settings_but_never_enters_the_smtp_password(

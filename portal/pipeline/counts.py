@@ -37,7 +37,7 @@ def _narrow(query: Select) -> Select:
 
 
 def shown(count: int) -> str:
-    """{{ n|count }}: the number as the reader writes it, or "over 1.000" for a capped count."""
+    """{{ n|shown_count }}: the number as the reader writes it, or "over 1.000" for a capped count."""
     if getattr(count, "capped", False):
         return _("over %(num)s", num=format_number(COUNT_CAP))
     return format_number(count)

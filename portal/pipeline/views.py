@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
 # {{ transfer|transfer_message }}: why it needs attention / was skipped / waits, in the reader's language
 bp.add_app_template_filter(messages.shown, "transfer_message")
-# {{ n|count }}: a count as the reader writes it, "over 10.000" when capped (pipeline.counts)
-bp.add_app_template_filter(counts.shown, "count")
+# {{ n|shown_count }}: a count as the reader writes it, "over 1.000" when capped (pipeline.counts); not
+# "count", which is Jinja's own (the length of a list)
+bp.add_app_template_filter(counts.shown, "shown_count")
 
 KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note")}
 LINE_KIND_LABELS = {

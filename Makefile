@@ -42,8 +42,10 @@ extract-messages: $(VENV)/.installed-run
 run: translations
 	$(FLASK) dev  # starts Redis, migrates, seeds the demo data, then the web portal and a worker
 
+# Two processes (one per core on the CI machine), each test file kept in one of them (fixtures per module).
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test translations
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Orders through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not part of `make test`).
 bench: $(VENV)/.installed-test translations

@@ -101,6 +101,7 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "INVOICE_MAIL_TIMEOUT_SECONDS": float(get("INVOICE_MAIL_TIMEOUT_SECONDS", "20")),
         "QUOTE_REQUESTS_PER_IP_PER_HOUR": int(get("QUOTE_REQUESTS_PER_IP_PER_HOUR", "5")),
         "PROXY_COUNT": int(get("PROXY_COUNT", "0")),
+        "SIGNUPS_PER_IP_PER_HOUR": int(get("SIGNUPS_PER_IP_PER_HOUR", "5")),
         "LOGIN_MAX_FAILURES_PER_EMAIL": int(get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
@@ -132,7 +133,6 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         # Webshops. Shopify: Bogbro's app (Partner Dashboard); "{shop}" is the shop's myshopify.com domain.
         "SHOPIFY_CLIENT_ID": get("SHOPIFY_CLIENT_ID"),
         "SHOPIFY_CLIENT_SECRET": get("SHOPIFY_CLIENT_SECRET"),
-        "SHOPIFY_API_VERSION": get("SHOPIFY_API_VERSION", "2026-07"),
         "SHOPIFY_SCOPES": get(
             "SHOPIFY_SCOPES", "read_orders,read_products,read_inventory,write_inventory,read_locations"
         ),

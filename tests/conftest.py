@@ -3,6 +3,10 @@
 Real services only: Redis is REDIS_URL when set (the suite flushes that database, so point it at a
 spare one) or a throwaway embedded redis-server; the database is TEST_DATABASE_URL when set
 (PostgreSQL in CI; its tables are dropped and rebuilt by the migrations) or a fresh SQLite file.
+
+`make test` runs the suite in two processes (pytest-xdist, one per core). Each has its own embedded Redis
+and SQLite file; with REDIS_URL and TEST_DATABASE_URL, worker N uses the Redis database N below the given
+one and a PostgreSQL database of its own (`<name>_gwN`, made fresh from the given one's server).
 """
 
 import html
@@ -24,7 +28,8 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from rq import SimpleWorker
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -46,10 +51,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _worker_number() -> int:
+    """0 without xdist or in its first worker ("gw0"), 1 in "gw1", …"""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
+        url = make_url_redis(os.environ["REDIS_URL"], _worker_number())
+        yield url
         return
     from portal.devserver import redis_server_executable
 
@@ -82,12 +93,30 @@ def redis_url(tmp_path_factory):
     process.wait(10)
 
 
+def make_url_redis(url: str, worker: int) -> str:
+    """The given Redis URL with its database number lowered by the worker's number (15 → 15, 14, …)."""
+    base, _, number = url.rpartition("/")
+    if not number.isdigit() or int(number) < worker:
+        raise pytest.UsageError(f"REDIS_URL {url} needs a database number of at least {worker}")
+    return f"{base}/{int(number) - worker}"
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL")
-    if url:
+    if not url:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if "PYTEST_XDIST_WORKER" not in os.environ:
         return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    # A database of this worker's own on the same server, made fresh (the migrations build its tables).
+    given = make_url(url)
+    own = given.set(database=f"{given.database}_{os.environ['PYTEST_XDIST_WORKER']}")
+    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{own.database}"'))
+    engine.dispose()
+    return own.render_as_string(hide_password=False)
 
 
 class Mailbox:

@@ -54,6 +54,7 @@ NOT_ID_ROUTES = {
     "static",
     "auth.reset_password",
     "auth.accept_invitation",
+    "auth.confirm_email",
     "integrations.connect",
     "integrations.callback",
     "webhooks.receive",  # a shop's delivery URL: found by its secret token, authenticated by signature

@@ -46,6 +46,13 @@ def send_invitation_mail(invitation_id: int, base_url: str | None = None) -> Non
 
 
 @job
+def send_email_confirmation(user_id: int) -> None:
+    from portal.auth.signup import deliver_confirmation_mail
+
+    deliver_confirmation_mail(user_id)
+
+
+@job
 def send_quote_confirmation(quote_id: int, base_url: str | None = None) -> None:
     from portal.calculator.operations import deliver_quote_confirmation
 

@@ -2,7 +2,7 @@
 source_events: the waiting ones
 
 Revision ID: d1e2f3a4b5c6
-Revises: c7d8e9f0a1b2
+Revises: e1f2a3b4c5d6
 Create Date: 2026-12-07 05:00:00
 
 On PostgreSQL the indexes are built CONCURRENTLY (outside the migration's transaction), so a live table of
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "d1e2f3a4b5c6"
-down_revision = "c7d8e9f0a1b2"
+down_revision = "e1f2a3b4c5d6"
 branch_labels = None
 depends_on = None
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal.account import operations
 from portal.account.forms import AccountForm, InviteForm, ProfileForm
 from portal.auth import operations as auth_operations
+from portal.calculator.operations import system_names
 from portal.extensions import db
 from portal.models import AuditEvent, Invitation, SupportSession, User, utcnow
 from portal.tenancy import (
@@ -44,7 +45,14 @@ def settings():
             else:
                 flash(_("Saved.") if changes else _("Nothing was changed."), "success")
                 return redirect(url_for("account.settings"))
-    return render_template("account/settings.html", form=form, account=account, can_manage=_can_manage())
+    return render_template(
+        "account/settings.html",
+        form=form,
+        account=account,
+        can_manage=_can_manage(),
+        quote=account.quote_request,  # the selection and price the account was made from, if any
+        names=system_names() if account.quote_request else {},
+    )
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -4,7 +4,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, Length
 
 from portal.auth.passwords import MIN_LENGTH
-from portal.validators import email_address, max_length, required, strip
+from portal.validators import CVR, email_address, max_length, required, strip
 
 
 def _new_password_fields():
@@ -46,4 +46,14 @@ class ResetPasswordForm(FlaskForm):
 
 class AcceptInvitationForm(FlaskForm):
     name = StringField(_l("Your name"), filters=[strip], validators=[required(), max_length(200)])
+    password, confirm = _new_password_fields()
+
+
+class SignupForm(FlaskForm):
+    company = StringField(_l("Company name"), filters=[strip], validators=[required(), max_length(200)])
+    cvr = StringField(_l("CVR number"), validators=[required(), CVR()])
+    name = StringField(_l("Your name"), filters=[strip], validators=[required(), max_length(200)])
+    email = EmailField(
+        _l("Your e-mail"), filters=[strip], validators=[required(), email_address(), max_length(254)]
+    )
     password, confirm = _new_password_fields()

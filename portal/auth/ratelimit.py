@@ -67,3 +67,27 @@ def record_failure(email: str, ip: str) -> None:
 def record_success(email: str, ip: str) -> None:
     pair_key, _, _ = _keys(email, ip)
     get_redis().delete(pair_key)
+
+
+# --- sign-up: attempts per client IP over a fixed hour (spam and CVR/e-mail probing) --------------------
+
+SIGNUP_WINDOW_SECONDS = 3600
+RESEND_PAUSE_SECONDS = 60
+
+
+def signup_hit(ip: str) -> int:
+    """Count one sign-up attempt from `ip`; 0 if it is within the limit, else the seconds to wait."""
+    key = f"bogbro:signups:ip:{ip}"
+    pipe = get_redis().pipeline()
+    pipe.set(key, 0, ex=SIGNUP_WINDOW_SECONDS, nx=True)  # the hour starts with the first attempt
+    pipe.incr(key)  # keeps the expiry
+    pipe.ttl(key)
+    _, count, ttl = pipe.execute()
+    if count > current_app.config["SIGNUPS_PER_IP_PER_HOUR"]:
+        return max(int(ttl), 1)
+    return 0
+
+
+def confirmation_resend_allowed(user_id: int) -> bool:
+    """At most one confirmation mail a minute per user (a button someone could hold down)."""
+    return bool(get_redis().set(f"bogbro:confirm-resend:{user_id}", 1, ex=RESEND_PAUSE_SECONDS, nx=True))

@@ -1,4 +1,4 @@
-"""Signed, expiring links for password resets and invitations."""
+"""Signed, expiring links for password resets, invitations and e-mail confirmation."""
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -41,3 +41,22 @@ def invitation_from_token(token: str) -> Invitation | None:
         return None
     invitation = db.session.get(Invitation, data.get("i"))
     return invitation if invitation is not None and invitation.is_open else None
+
+
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+def email_confirmation_token(user: User) -> str:
+    # The address is inside: a link mailed to an address the user has since changed confirms nothing.
+    return _serializer("confirm-email").dumps({"u": user.id, "e": user.email})
+
+
+def user_from_confirmation_token(token: str) -> User | None:
+    try:
+        data = _serializer("confirm-email").loads(token, max_age=CONFIRM_MAX_AGE)
+    except BadSignature:
+        return None
+    user = db.session.get(User, data.get("u"))
+    if user is None or not user.active or user.email != data.get("e"):
+        return None
+    return user

@@ -2,15 +2,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal.auth import operations, tokens
+from portal.auth import operations, ratelimit, signup, tokens
 from portal.auth.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
     ForgotPasswordForm,
     LoginForm,
     ResetPasswordForm,
+    SignupForm,
 )
-from portal.i18n import LANGUAGE_SESSION_KEY
+from portal.i18n import LANGUAGE_SESSION_KEY, select_locale
 from portal.support.operations import stop_impersonation
 from portal.tenancy import is_impersonating, not_while_impersonating
 from portal.web import safe_next
@@ -116,3 +117,60 @@ def accept_invitation(token):
             flash(_("Welcome to %(account)s.", account=invitation.account.name), "success")
             return redirect(url_for("main.index"))
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def sign_up():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        wait = ratelimit.signup_hit(request.remote_addr or "-")
+        if wait:
+            flash(
+                _("Too many sign-ups from here. Try again in %(minutes)s minutes.", minutes=-(-wait // 60)),
+                "error",
+            )
+            return render_template("auth/signup.html", form=form), 429
+        company = signup.Company(form.company.data, form.cvr.data, form.email.data, select_locale())
+        try:
+            user = signup.sign_up(company, form.name.data, form.password.data)
+        except signup.SignupError as refusal:
+            getattr(form, refusal.field).errors.append(str(refusal))
+            return render_template("auth/signup.html", form=form), 400
+        _start_session(user)
+        flash(
+            _(
+                "Welcome to Bogbro. We have sent a link to %(email)s: open it to confirm your address.",
+                email=user.email,
+            ),
+            "success",
+        )
+        return redirect(url_for("main.dashboard"))
+    return render_template("auth/signup.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.get("/signup/confirm/<token>")
+def confirm_email(token):
+    user = tokens.user_from_confirmation_token(token)
+    if user is None:
+        return render_template("auth/link_expired.html"), 400
+    if signup.confirm_email(user):
+        flash(_("Your e-mail address is confirmed."), "success")
+    else:
+        flash(_("Your e-mail address was already confirmed."), "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.post("/signup/confirm/resend")
+@login_required
+@not_while_impersonating
+def resend_confirmation():
+    user = current_user._get_current_object()
+    if user.email_confirmed_at is None:
+        if ratelimit.confirmation_resend_allowed(user.id):
+            signup.resend_confirmation(user)
+            flash(_("A new link is on its way to %(email)s.", email=user.email), "info")
+        else:
+            flash(_("A link was sent less than a minute ago. Look in your inbox (and spam folder)."), "info")
+    return redirect(url_for("main.dashboard"))

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_htmx import make_response
 from wtforms.fields import SelectChoice
 
+from portal.auth.signup import account_made_from
 from portal.calculator import forms, operations, pricing
 from portal.extensions import htmx
 from portal.ids import get_or_404, whole_number
@@ -170,6 +171,7 @@ def quote(quote_id):
         form=form,
         names=operations.system_names(),
         calculator_url=url_for("calculator.index") + "?" + forms.query_string(selection),
+        account=account_made_from(quote),
     )
 
 

@@ -200,6 +200,7 @@ class InvoiceLine:
     vat_code: str | None = None  # Dynaccount: per-line VAT code
     discount_percent: Decimal = Decimal("0")
     unit: str | None = None
+    vat_rate: Decimal | None = None  # percent; Dynaccount posts each line's VAT itself
 
 
 @dataclass
@@ -219,6 +220,8 @@ class DraftInvoice:
     # The invoice's addressee as the order gives it (name, address, EAN), when it may differ from the
     # customer record (a collective customer) or the record was not read (a cached match).
     recipient: CustomerData | None = None
+    # Dynaccount: the invoice template's values (kladde, receivable and VAT account) for the sale's voucher
+    sales_voucher: dict | None = None
 
 
 @dataclass

@@ -1,18 +1,17 @@
-"""Dynaccount (https://api.dynaccount.com/, API v7): customers, products, invoices, credit notes, vouchers.
+"""Dynaccount (https://api.dynaccount.com/, API v7): customers, and sales, refunds and payments as vouchers.
 
-Transport, as the official PHP library clarkk/php-dynaccount-api does it (API.php, Account.php):
+Built only on what public sources show (docs/connectors/dynaccount.md has the evidence per operation):
     /v7/{API_ID}/{API_KEY}/{method}/{table or action}/{id}/   (empty segments dropped, trailing slash)
     X-Hash: sha1(<URL without "https://", query included> + <raw POST body> + API_SECRET), hex
-Requests are form-encoded (insert_bulk: `field[row]=value`), answers JSON `{"result": [...]}` or
-`{"error": {"field": "message"}}`. Booleans are 'YES'/'NO'; we send dates as UNIX timestamps.
+    GET when there is no data, POST (form-encoded; insert_bulk: `field[row]=value`) when there is —
+    as clarkk/php-dynaccount-api API.php request() does; never HTTP PUT or DELETE.
+Answers are JSON `{"result": [...]}` or `{"error": {"field": "message"}}`.
 
-The HTTP verb is not significant to Dynaccount (its docs), so we pick the verb that tells our ApiClient what
-is safe to retry: GET for reads, PUT for updates of an existing id and DELETE for deletes (idempotent), POST
-for inserts and actions (never blind-retried; an ambiguous failure is looked up by our reference).
-
-Our reference (e.g. "WC-1234") is stored in `requisition` on invoices and credit notes and in `note` on
-enclosures (vouchers, payments); every create looks it up first. See docs/connectors/dynaccount.md for what
-is verified and what is a guess.
+No public source shows how to book an invoice or credit note, or how to register a payment, through the
+API. So a sale is what the official library's Webshop.php put_enclosure makes of it: a voucher (enclosure)
+in a kladde (draft) with LEDGER rows — receivable +gross, sales accounts -net, VAT account -VAT — which the
+bookkeeper books in Dynaccount. A refund reverses it; a payment moves the gross from the receivable to
+the bank account. Our reference (e.g. "WC-1234") is the voucher's `note`, looked up before every write.
 """
 
 import hashlib
@@ -70,13 +69,7 @@ DEFAULT_RATE = RateLimit(requests=5, per_seconds=1.0)
 def _zone_templates(kind: str, labels: dict[str, str], account_label: str) -> tuple[TemplateSpec, ...]:
     return tuple(
         TemplateSpec(
-            kind=kind,
-            zone=zone,
-            label=label,
-            fields=(
-                TemplateField("account", account_label, "accounts"),
-                TemplateField("vat_code", N_("VAT code"), "vat_codes"),
-            ),
+            kind=kind, zone=zone, label=label, fields=(TemplateField("account", account_label, "accounts"),)
         )
         for zone, label in labels.items()
     )
@@ -88,23 +81,30 @@ SYSTEM = AccountingSystem(
     connect="api_key",
     capabilities=Capabilities(
         vat_model="line_code",
-        orders=False,  # debtor_order + debtor_order_product exist; Bogbro does not create them yet
+        orders=False,  # debtor_order is documented (Webshop.php) but cannot be invoiced or paid via the API
         stock=True,  # product.in_stock (read-only)
-        email_invoice=True,  # action send_debtor_invoice
+        email_invoice=False,  # send_debtor_invoice mails a debtor_invoice; Bogbro's sales are vouchers
         oss=False,
-        payment_endpoint=False,  # payments are accounting rows in a kladde
-        credit_note="table",  # debtor_creditnote + debtor_creditnote_product
+        payment_endpoint=False,  # payments are vouchers in a kladde
+        credit_note="table",
     ),
     templates=(
         TemplateSpec(
             kind="invoice",
             zone="",
-            label=N_("Invoices"),
+            label=N_("Sales vouchers"),
             fields=(
-                TemplateField("payment_terms", N_("Payment terms"), "payment_terms"),
-                TemplateField("debtor_group", N_("Customer group"), "debtor_groups"),
+                TemplateField("journal", N_("Journal (kladde)"), "drafts"),
+                TemplateField("receivable", N_("Receivable account"), "accounts"),
+                TemplateField("vat_account", N_("Output VAT account"), "accounts"),
+                TemplateField("debtor_group", N_("Customer group"), "debtor_groups", required=False),
             ),
-            help=N_("The payment terms and the customer group new customers get in Dynaccount."),
+            help=N_(
+                "Dynaccount's public API offers no way to create and book invoices or credit notes. Bogbro "
+                "therefore posts each sale (and each refund) as a voucher in this journal: the receivable "
+                "account is charged the total, the sales accounts and the VAT account are credited. Your "
+                "bookkeeper books the journal in Dynaccount."
+            ),
         ),
         *_zone_templates(
             "goods",
@@ -128,24 +128,33 @@ SYSTEM = AccountingSystem(
             kind="no_vat",
             zone="",
             label=NO_VAT_LABEL,
+            fields=(TemplateField("account", N_("Sales account"), "accounts", required=False),),
+            help=N_("Only needed for orders with a gift card or a rounding line; no VAT is posted for them."),
+        ),
+        TemplateSpec(
+            kind="payments",
+            zone="",
+            label=N_("Payments"),
             fields=(
-                TemplateField("account", N_("Sales account"), "accounts", required=False),
-                TemplateField("vat_code", N_("VAT code"), "vat_codes", required=False),
+                TemplateField("journal", N_("Journal (kladde)"), "drafts"),
+                TemplateField("account", N_("Bank or clearing account"), "accounts"),
             ),
             help=N_(
-                "Only needed for orders with a gift card or a rounding line. They must carry no VAT: "
-                "choose a sales account without a VAT code and leave the VAT code empty (Dynaccount has no "
-                "code for sales without VAT; a line without a code gets none)."
+                "A paid order moves its total from the receivable account to this account; a refund's payout "
+                "moves it back. Both are vouchers in this journal."
             ),
         ),
     ),
     notes=(
-        N_("Dynaccount sets VAT on each invoice line from the line's VAT code."),
+        N_(
+            "Dynaccount's public API documents no way to book invoices, credit notes or payments. Bogbro "
+            "posts sales, refunds and payments as vouchers in a journal (kladde) that you book in "
+            "Dynaccount; no invoice is made and none is e-mailed."
+        ),
         N_(
             "OSS is not supported: Dynaccount's API documents no OSS VAT codes, so EU sales to consumers "
             "are booked with Danish VAT."
         ),
-        N_("Payments are posted as entries in a Dynaccount journal (kladde) that you book in Dynaccount."),
     ),
 )
 
@@ -172,16 +181,6 @@ def line_totals(line: InvoiceLine, vat_rate: Decimal) -> tuple[Decimal, Decimal]
     """(net, vat) of one line the way Dynaccount rounds: per line, to øre, VAT from the line's rate."""
     net = money(line.quantity * line.unit_net_price * (100 - line.discount_percent) / 100)
     return net, money(net * vat_rate / 100)
-
-
-def expected_totals(lines: list[InvoiceLine], vat_rates: dict[str, Decimal]) -> Totals:
-    """What Dynaccount will compute for these lines (vat_rates: VAT code -> percent): the validate step."""
-    net = vat = Decimal("0")
-    for line in lines:
-        line_net, line_vat = line_totals(line, vat_rates.get(line.vat_code or "", Decimal("0")))
-        net += line_net
-        vat += line_vat
-    return Totals(net=net, vat=vat, gross=net + vat)
 
 
 def _flatten(errors) -> str:
@@ -247,6 +246,7 @@ class DynaccountConnector(AccountingConnector):
             error_message=error_message,
         )
         self._draft_ids: dict[str, int] = {}
+        self._balance: set[str] | None = None
 
     # --- transport ---
 
@@ -257,17 +257,19 @@ class DynaccountConnector(AccountingConnector):
     def api_id(self) -> str:
         return str(self.context.external_id or self._credentials()["api_id"])
 
-    def _call(self, verb: str, method: str, target: str, id_=None, *, params=None, fields=None) -> list[dict]:
+    def _call(self, method: str, target: str, id_=None, *, params=None, fields=None) -> list[dict]:
+        """GET without data, POST with data (API.php request()). Only GETs are retried blindly; a POST
+        that may have been carried out raises AmbiguousWriteError and the caller looks up by reference."""
         credentials = self._credentials()
         segments = [API_VERSION, credentials["api_id"], credentials["api_key"], method, target, id_]
         path = "/" + "/".join(str(s) for s in segments if s not in (None, "", 0, "0")) + "/"
         kwargs = {}
         if params:
             kwargs["params"] = params
-        if fields is not None:
+        if fields:
             kwargs["content"] = urlencode(fields).encode()
             kwargs["headers"] = {"Content-Type": "application/x-www-form-urlencoded"}
-        response = self.api.request(verb, path, **kwargs)
+        response = self.api.request("POST" if fields else "GET", path, **kwargs)
         try:
             body = response.json()
         except ValueError:
@@ -287,7 +289,7 @@ class DynaccountConnector(AccountingConnector):
             params.append(("order", order))
         if limit:
             params.append(("limit", limit))
-        return self._call("GET", "get", table, id_, params=params)
+        return self._call("get", table, id_, params=params)
 
     def _get_all(self, table: str, *, where=None, order="id") -> list[dict]:
         """Every row, page by page (limit=offset,count)."""
@@ -304,20 +306,17 @@ class DynaccountConnector(AccountingConnector):
         return rows[0] if rows else None
 
     def _insert(self, table: str, fields: dict) -> dict:
-        return self._call("POST", "put", table, fields=fields)[0]
+        return self._call("put", table, fields=fields)[0]
 
     def _update(self, table: str, id_, fields: dict) -> dict:
-        return self._call("PUT", "put", table, id_, fields=fields)[0]
+        return self._call("put", table, id_, fields=fields)[0]
 
     def _delete(self, table: str, id_) -> None:
-        self._call("DELETE", "delete", table, id_)
+        self._call("delete", table, id_)  # no data: a GET, as Account.php delete() sends it
 
     def _insert_bulk(self, table: str, rows: list[dict]) -> list[dict]:
         fields = {f"{name}[{index}]": value for index, row in enumerate(rows) for name, value in row.items()}
-        return self._call("POST", "insert_bulk", table, fields=fields)
-
-    def _action(self, action: str, params: dict) -> list[dict]:
-        return self._call("POST", "action", action, fields=params)
+        return self._call("insert_bulk", table, fields=fields)
 
     # --- connecting ---
 
@@ -333,14 +332,6 @@ class DynaccountConnector(AccountingConnector):
     # --- master data ---
 
     def list_choices(self, kind: str) -> list[Choice]:
-        if kind == "payment_terms":
-            return sorted(
-                (
-                    Choice(row["name"], row["name"], {"type": row.get("type"), "days": row.get("days")})
-                    for row in self._get_all("payment")
-                ),
-                key=lambda c: c.label.casefold(),
-            )
         if kind == "accounts":
             return [
                 Choice(
@@ -351,18 +342,6 @@ class DynaccountConnector(AccountingConnector):
                 for row in sorted(self._get_all("account"), key=lambda r: int(r["account_id_"]))
                 if row.get("type") in ("OPERATING", "BALANCE")
             ]
-        if kind == "vat_codes":
-            return sorted(
-                (
-                    Choice(
-                        row["name"],
-                        f"{row['name']} {row.get('txt') or ''}".strip(),
-                        {"rate": decimal(row.get("rate")), "type": row.get("type")},
-                    )
-                    for row in self._get_all("vatcode")
-                ),
-                key=lambda c: c.value,
-            )
         if kind == "debtor_groups":
             return sorted(
                 (
@@ -381,13 +360,10 @@ class DynaccountConnector(AccountingConnector):
             )
         if kind in ("drafts", "journals"):
             return sorted(
-                (Choice(row["name"], row["name"], {"id": row["id"]}) for row in self._get_all("draft")),
+                (Choice(str(row["id"]), row["name"]) for row in self._get_all("draft")),
                 key=lambda c: c.label.casefold(),
             )
         raise UnsupportedOperation(f"Dynaccount has no {kind}", system="Dynaccount")
-
-    def vat_rates(self) -> dict[str, Decimal]:
-        return {choice.value: choice.details["rate"] for choice in self.list_choices("vat_codes")}
 
     # --- customers ---
 
@@ -468,255 +444,222 @@ class DynaccountConnector(AccountingConnector):
         return None if row is None else self._remote_product(row)
 
     def create_product(self, product: ProductData) -> RemoteProduct:
-        row = self._insert("product", {"product_id_": product.number, **self._product_fields(product)})
-        return self._remote_product(row)
+        # The product table's writable fields appear in no public source; sales vouchers name no products.
+        raise UnsupportedOperation("Dynaccount's API documents no product fields", system="Dynaccount")
 
     def update_product(self, remote: RemoteProduct, product: ProductData) -> RemoteProduct:
-        return self._remote_product(self._update("product", remote.id, self._product_fields(product)))
+        raise UnsupportedOperation("Dynaccount's API documents no product fields", system="Dynaccount")
 
     def get_stock(self, number: str) -> Decimal | None:
         product = self.find_product(number)
         return None if product is None else product.stock
 
-    # --- invoices and credit notes ---
+    # --- sales, credit notes and payments: vouchers in a kladde (Webshop.php put_enclosure) ---
+    # No public source shows how to book an invoice or a credit note through the API, so the sale is what
+    # the official library's webshop example makes of it: an enclosure (voucher) in a kladde (draft) with
+    # LEDGER rows, which the bookkeeper books in Dynaccount. "Booked" to Bogbro means: in the kladde.
 
-    INVOICE = ("debtor_invoice", "debtor_invoice_product", "invoice_id", "book_debtor_invoice")
-    CREDIT_NOTE = (
-        "debtor_creditnote",
-        "debtor_creditnote_product",
-        "creditnote_id",
-        "book_debtor_creditnote",
-    )
+    def _draft_id(self, journal: str | None) -> int:
+        """A kladde by its id (the choice's value) or, for older setups, by its name (one look-up)."""
+        value = str(journal or self.settings.get("draft") or DEFAULT_DRAFT)
+        if value.isdigit():
+            return int(value)
+        if value not in self._draft_ids:
+            row = self._first("draft", name=value)
+            if row is None:
+                raise ConfigurationError(
+                    f"Dynaccount has no journal (kladde) named {value!r}; create it or choose another",
+                    system="Dynaccount",
+                )
+            self._draft_ids[value] = row["id"]
+        return self._draft_ids[value]
+
+    def _enclosure(self, reference: str) -> tuple[dict | None, list[dict]]:
+        """(the voucher carrying our reference in `note`, its rows in the order they were sent)."""
+        enclosure = self._first("enclosure", note=reference)
+        if enclosure is None:
+            return None, []
+        return enclosure, self._get("accounting", where={"enclosure_id": enclosure["id"]}, order="id")
+
+    def _post_enclosure(
+        self, reference: str, day: date, text: str, rows: list[dict], journal, lookup: bool = True
+    ) -> tuple[dict, list[dict]]:
+        """Looked up by reference first (unless the pipeline knows nothing was sent): never twice. A voucher
+        left without rows by an interrupted post is completed; refused rows delete it again (the rollback
+        Webshop.php does)."""
+        if sum((decimal(row["amount"]) for row in rows), Decimal(0)):
+            raise ValidationError("The voucher does not balance", system="Dynaccount")
+        enclosure, existing = self._enclosure(reference) if lookup else (None, [])
+        if existing:
+            return enclosure, existing
+        if enclosure is None:
+            fields = {
+                "time": unix_time(day),
+                "draft_id": self._draft_id(journal),
+                "txt": text[:255],
+                "note": reference,
+            }
+            enclosure = self._insert("enclosure", fields)
+        try:
+            self._insert_bulk("accounting", [{"enclosure_id": enclosure["id"], **row} for row in rows])
+        except ValidationError:
+            self._delete("enclosure", enclosure["id"])
+            raise
+        return enclosure, rows
 
     @staticmethod
-    def _remote_invoice(row: dict, credit_note: bool) -> RemoteInvoice:
-        vat, gross = decimal(row.get("vat_amount")), decimal(row.get("total_amount"))
+    def _ledger_row(account, amount: Decimal) -> dict:
+        return {"type": "LEDGER", "account_id_": str(account), "amount": str(money(amount))}
+
+    @staticmethod
+    def _remote_sale(reference: str, enclosure: dict, rows: list[dict], vat: Decimal) -> RemoteInvoice:
+        """The receivable row comes first: positive for a sale, negative for a credit note."""
+        receivable = rows[0]
+        gross = decimal(receivable["amount"])
+        vat = abs(vat)
         return RemoteInvoice(
-            id=str(row["id"]),
-            reference=row.get("requisition") or "",
-            booked=row.get("is_booked") == "YES",
-            totals=Totals(net=gross - vat, vat=vat, gross=gross),
-            number=str(row["invoice_id_"]) if row.get("invoice_id_") else None,
-            is_credit_note=credit_note,
-            raw=row,
+            id=str(enclosure["id"]),
+            reference=reference,
+            booked=True,  # final on our side: the voucher is in the kladde, for the bookkeeper to book
+            totals=Totals(net=abs(gross) - vat, vat=vat, gross=abs(gross)),
+            number=str(enclosure["id"]),
+            is_credit_note=gross < 0,
+            raw={"receivable": str(receivable["account_id_"]), "rows": rows},
         )
 
-    def _has_lines(self, kind, header_id) -> bool:
-        _, line_table, fk, _ = kind
-        return bool(self._get(line_table, where={fk: header_id}, select=["id"], limit="0,1"))
-
-    def _find_document(self, kind, reference: str) -> tuple[dict | None, bool]:
-        """(header carrying our reference, complete?). A draft without lines is an interrupted create, not
-        a document: the next create completes it, and find_invoice does not report it."""
-        row = self._first(kind[0], requisition=reference)
-        if row is None:
-            return None, False
-        return row, row.get("is_booked") == "YES" or self._has_lines(kind, row["id"])
+    def _balance_accounts(self) -> set[str]:
+        if self._balance is None:
+            rows = self._get_all("account", where={"type": "BALANCE"})
+            self._balance = {str(row["account_id_"]) for row in rows}
+        return self._balance
 
     def find_invoice(self, reference: str) -> RemoteInvoice | None:
-        for kind in (self.INVOICE, self.CREDIT_NOTE):
-            row, complete = self._find_document(kind, reference)
-            if complete:
-                return self._remote_invoice(row, kind is self.CREDIT_NOTE)
-        return None
+        """Read back, the VAT is the rows on balance-sheet accounts after the receivable (sales accounts
+        are operating accounts): one more read, only off the steady path (resumes and refunds)."""
+        enclosure, rows = self._enclosure(reference)
+        return self._read_back(reference, enclosure, rows) if rows else None
 
-    @staticmethod
-    def _line_fields(line: InvoiceLine) -> dict:
-        fields = {
-            "product_id_": line.product_number or "",
-            "name": line.description,
-            "qty": str(line.quantity),
-            "price": str(line.unit_net_price),
-            "vatcode_name": line.vat_code or "",
-            "account_id_": line.account or "",
-        }
-        if line.discount_percent:
-            fields["discount_type"] = "PERCENT"
-            fields["discount_value"] = str(line.discount_percent)
-        if line.unit:
-            fields["unit_name"] = line.unit
-        return fields
+    def _read_back(self, reference: str, enclosure: dict, rows: list[dict]) -> RemoteInvoice:
+        balance = self._balance_accounts()
+        vat = sum((decimal(r["amount"]) for r in rows[1:] if str(r["account_id_"]) in balance), Decimal(0))
+        return self._remote_sale(reference, enclosure, rows, vat)
 
-    def _create_document(self, kind, header: dict, document: DraftInvoice, lookup: bool) -> RemoteInvoice:
-        table, line_table, fk, _ = kind
+    def _sale_rows(self, document: DraftInvoice, sign: int) -> tuple[list[dict], Decimal]:
+        """Receivable +gross, each account -net, the VAT account -VAT (sign -1 reverses: a credit note).
+        VAT per line, rounded half-up to øre, as the engine's totals for Dynaccount assume."""
+        values = document.sales_voucher or {}
+        receivable, vat_account = values.get("receivable"), values.get("vat_account")
+        if not receivable or not vat_account:
+            raise ConfigurationError(
+                "Choose the receivable account and the VAT account in the template “Sales vouchers”",
+                system="Dynaccount",
+            )
         if not document.lines:
             raise ValidationError("An invoice needs at least one line", system="Dynaccount")
-        existing, complete = self._find_document(kind, document.reference) if lookup else (None, False)
-        if complete:
-            return self._remote_invoice(existing, kind is self.CREDIT_NOTE)  # never twice
-        if existing is not None:
-            header_id = self._update(table, existing["id"], header)["id"]
-        else:
-            header_id = self._insert(table, header)["id"]
-        try:
-            self._insert_bulk(
-                line_table, [{fk: header_id, **self._line_fields(line)} for line in document.lines]
+        net_by_account: dict[str, Decimal] = {}
+        vat = Decimal(0)
+        for line in document.lines:
+            if not line.account or line.vat_rate is None:
+                raise ValidationError(f"The line {line.description!r} has no account", system="Dynaccount")
+            net, line_vat = line_totals(line, line.vat_rate)
+            net_by_account[line.account] = net_by_account.get(line.account, Decimal(0)) + net
+            vat += line_vat
+        gross = sum(net_by_account.values(), Decimal(0)) + vat
+        if not gross:  # the receivable row is what identifies the voucher when it is read back
+            raise ValidationError(
+                "The total is 0.00: there is nothing to charge the receivable account; post it by hand "
+                "in Dynaccount if it is needed",
+                system="Dynaccount",
             )
-        except ValidationError:
-            self._delete(table, header_id)  # refused lines: roll back, as the official library does
-            raise
-        # Any other failure leaves the header: the next create finds it by reference and completes it.
-        return self._remote_invoice(self._get(table, header_id)[0], kind is self.CREDIT_NOTE)
+        rows = [self._ledger_row(receivable, gross * sign)]
+        rows += [self._ledger_row(account, -net * sign) for account, net in net_by_account.items() if net]
+        if vat:
+            rows.append(self._ledger_row(vat_account, -vat * sign))
+        return rows, vat
+
+    def _post_sale(self, document: DraftInvoice, sign: int, text: str, lookup: bool) -> RemoteInvoice:
+        rows, vat = self._sale_rows(document, sign)
+        journal = (document.sales_voucher or {}).get("journal")
+        enclosure, posted = self._post_enclosure(
+            document.reference, document.date, text, rows, journal, lookup
+        )
+        if posted is not rows:  # posted before (a replay): read back
+            return self._read_back(document.reference, enclosure, posted)
+        return self._remote_sale(document.reference, enclosure, rows, vat)
 
     def create_draft_invoice(self, invoice: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
-        if not invoice.customer.number:
-            raise ValidationError("The customer has no Dynaccount customer number", system="Dynaccount")
-        header = {
-            "module_id_": invoice.customer.number,
-            "time": unix_time(invoice.date),
-            "currency_name": invoice.currency,
-            "requisition": invoice.reference,
-            "txt": invoice.text or invoice.heading or "",
-        }
-        if invoice.payment_terms:
-            header["payment_name"] = invoice.payment_terms
-        return self._create_document(self.INVOICE, header, invoice, lookup)
+        """The sale as a voucher: the look-up by reference (unless `lookup` is False: the pipeline knows
+        nothing was sent), the enclosure, insert_bulk of its rows."""
+        name = invoice.recipient.name if invoice.recipient else invoice.customer.name
+        text = f"{invoice.text or invoice.reference} · {name}" if name else invoice.text or invoice.reference
+        return self._post_sale(invoice, 1, text, lookup)
 
     def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
+        """The refund as a voucher reversing the sale's accounts (the receivable is credited)."""
         original = credit_note.credit_for
         if original is None or original.is_credit_note:
             raise ValidationError("A credit note must credit an invoice", system="Dynaccount")
-        if not original.booked:
-            raise ValidationError("Only booked invoices can be credited", system="Dynaccount")
-        header = {
-            "invoice_id": original.id,
-            "time": unix_time(credit_note.date),
-            "requisition": credit_note.reference,
-        }
-        return self._create_document(self.CREDIT_NOTE, header, credit_note, lookup)
+        return self._post_sale(credit_note, -1, credit_note.text or credit_note.reference, lookup)
 
     def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice:
-        kind = self.CREDIT_NOTE if draft.is_credit_note else self.INVOICE
-        table, _, fk, action = kind
-        if not draft.booked:
-            try:
-                self._action(action, {fk: draft.id})
-            except ValidationError:
-                # Booked already (e.g. our earlier attempt's answer was lost)? Then that is success.
-                row = self._get(table, draft.id)
-                if not row or row[0].get("is_booked") != "YES":
-                    raise
-        rows = self._get(table, draft.id)
-        if not rows:
-            raise ValidationError(f"{table} {draft.id} no longer exists", system="Dynaccount")
-        return self._remote_invoice(rows[0], draft.is_credit_note)
+        # The API documents no booking call: the bookkeeper books the kladde in Dynaccount.
+        return draft
 
     def invoice_pdf(self, invoice: RemoteInvoice) -> bytes:
-        # The official PHP library has a generic `document/{document}/{id}/` call, but which documents
-        # exist, how they are named and what they answer is documented nowhere: not guessed.
         raise UnsupportedOperation(
             "Dynaccount's API documents no way to fetch an invoice as PDF", system="Dynaccount"
         )
 
     def send_invoice_email(self, invoice: RemoteInvoice, to: str, subject: str, body: str) -> None:
-        """Dynaccount chooses the subject itself; `msg` is the mail's text and the PDF is attached."""
-        if invoice.is_credit_note:
-            raise UnsupportedOperation(
-                "Dynaccount's API sends invoices only, not credit notes", system="Dynaccount"
-            )
-        self._action(
-            "send_debtor_invoice", {"invoice_id": invoice.id, "email": to, "msg": body, "is_attached": "YES"}
+        # send_debtor_invoice (test/account_test.php) mails a debtor_invoice; Bogbro's sales are vouchers.
+        raise UnsupportedOperation(
+            "Bogbro posts sales to Dynaccount as vouchers, which Dynaccount cannot e-mail",
+            system="Dynaccount",
         )
-
-    # --- vouchers and payments (an enclosure in a kladde + accounting rows, as Webshop.php does) ---
-
-    def _draft_id(self, name: str) -> int:
-        if name not in self._draft_ids:
-            row = self._first("draft", name=name)
-            if row is None:
-                raise ConfigurationError(
-                    f"Dynaccount has no journal (kladde) named {name!r}; create it or choose another",
-                    system="Dynaccount",
-                )
-            self._draft_ids[name] = row["id"]
-        return self._draft_ids[name]
-
-    def _post_enclosure(
-        self, reference: str, day: date, text: str, rows: list[dict], draft: str | None
-    ) -> str:
-        existing = self._first("enclosure", note=reference)
-        if existing is not None and self._get(
-            "accounting", where={"enclosure_id": existing["id"]}, limit="0,1"
-        ):
-            return str(existing["id"])  # never twice
-        if existing is not None:
-            enclosure_id = existing["id"]  # an interrupted post: complete it
-        else:
-            fields = {
-                "time": unix_time(day),
-                "draft_id": self._draft_id(draft or self.settings.get("draft") or DEFAULT_DRAFT),
-                "txt": text[:255],
-                "note": reference,
-            }
-            enclosure_id = self._insert("enclosure", fields)["id"]
-        try:
-            self._insert_bulk("accounting", [{"enclosure_id": enclosure_id, **row} for row in rows])
-        except ValidationError:
-            self._delete("enclosure", enclosure_id)  # manual rollback, as Webshop.php put_enclosure does
-            raise
-        return str(enclosure_id)
 
     def post_voucher(self, voucher: Voucher) -> str:
-        """amount posts to account_id_, the opposite sign to accountoff_id_ (the contra account)."""
+        """LEDGER rows; a row with a contra account posts the opposite amount there."""
         if not voucher.lines:
             raise ValidationError("A voucher needs at least one line", system="Dynaccount")
-        open_amount = sum(
-            (money(line.amount) for line in voucher.lines if not line.contra_account), Decimal(0)
+        rows = []
+        for line in voucher.lines:
+            rows.append(self._ledger_row(line.account, line.amount))
+            if line.contra_account:
+                rows.append(self._ledger_row(line.contra_account, -line.amount))
+        enclosure, _ = self._post_enclosure(
+            voucher.reference, voucher.date, voucher.text, rows, voucher.journal
         )
-        if open_amount:
+        return str(enclosure["id"])
+
+    def _payment(self, payment: PaymentData, sign: int, text: str) -> str:
+        """The bank (or clearing) account gets the money, the sale's receivable account is settled."""
+        invoice = payment.invoice
+        receivable = invoice.raw.get("receivable")
+        if not receivable:
+            found = self.find_invoice(invoice.reference)
+            receivable = found.raw.get("receivable") if found else None
+        if not receivable:
             raise ValidationError(
-                f"The voucher does not balance (difference {open_amount})", system="Dynaccount"
+                f"No voucher carries {invoice.reference} in Dynaccount", system="Dynaccount"
             )
-        rows = [
-            {
-                "type": "LEDGER",
-                "account_id_": line.account,
-                "accountoff_id_": line.contra_account or "",
-                "vatcode_name": line.vat_code or "",
-                "amount": str(money(line.amount)),
-            }
-            for line in voucher.lines
-        ]
-        return self._post_enclosure(voucher.reference, voucher.date, voucher.text, rows, voucher.journal)
+        if not payment.account:
+            raise ConfigurationError("Choose the bank account payments are posted to", system="Dynaccount")
+        amount = money(payment.amount) * sign
+        rows = [self._ledger_row(payment.account, amount), self._ledger_row(receivable, -amount)]
+        enclosure, _ = self._post_enclosure(payment.reference, payment.date, text, rows, payment.journal)
+        return str(enclosure["id"])
 
     def register_payment(self, payment: PaymentData) -> str:
-        """A DEBTOR_INVOICE row: the bank account is debited, the debtor credited, matched to the invoice
-        number (invoice_id_). Dynaccount has no payment endpoint; the customer books the kladde."""
-        invoice = payment.invoice
-        if not invoice.booked or not invoice.number:
-            raise ValidationError("Only booked invoices can be paid", system="Dynaccount")
-        account = payment.account or self.settings.get("bank_account")
-        if not account:
-            raise ConfigurationError("Choose the bank account payments are posted to", system="Dynaccount")
-        debtor = invoice.raw.get("module_id_")
-        if not debtor:
-            table = self.CREDIT_NOTE[0] if invoice.is_credit_note else self.INVOICE[0]
-            debtor = self._get(table, invoice.id)[0]["module_id_"]
-        sign = -1 if invoice.is_credit_note else 1  # a refund of a credit note leaves the bank
-        row = {
-            "type": "DEBTOR_INVOICE",
-            "account_id_": account,
-            "accountoff_id_": debtor,
-            "invoice_id_": invoice.number,
-            "amount": str(money(payment.amount) * sign),
-        }
-        text = f"Betaling faktura {invoice.number}"
-        return self._post_enclosure(payment.reference, payment.date, text, [row], payment.journal)
+        return self._payment(payment, 1, f"Betaling {payment.invoice.reference}")
 
-    # No public source shows a payment endpoint; the payout row mirrors register_payment's (a guess).
-    REFUND_PAYOUT_GUESS = True
+    # The payout is LEDGER rows like every other voucher (Webshop.php): documented, so on by default.
+    REFUND_PAYOUT_GUESS = False
 
     def register_refund_payment(self, payment: PaymentData) -> str:
-        """A refund's payout on a booked credit note: the same kladde row as an invoice payment
-        (register_payment), with the amount negative: the bank is credited, the debtor debited back."""
+        """The money that went back leaves the bank; the credit note's receivable returns to zero."""
         if not payment.invoice.is_credit_note:
             raise ValidationError("A refund payout belongs on a credit note", system="Dynaccount")
-        return self.register_payment(payment)
-
-    def customer_balance(self, debtor_id: str) -> Decimal:
-        """What the debtor owes: the debtor's `balance` (get debtor/)."""
-        rows = self._get("debtor", where={"module_id_": debtor_id})
-        return Decimal(str(rows[0].get("balance") or 0)) if rows else Decimal(0)
+        return self._payment(payment, -1, f"Tilbagebetaling {payment.invoice.reference}")
 
 
 CONNECTOR = DynaccountConnector

@@ -128,10 +128,11 @@ class ApiClient:
     def close(self):
         self.http.close()
 
-    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        """Send with retries; return a 2xx response or raise a ConnectorError."""
+    def request(self, method: str, url: str, *, idempotent: bool | None = None, **kwargs) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise a ConnectorError. `idempotent` overrides the
+        method's rule (a GraphQL query is a POST that is safe to repeat)."""
         method = method.upper()
-        idempotent = method in IDEMPOTENT
+        idempotent = method in IDEMPOTENT if idempotent is None else idempotent
         attempt = 0
         while True:
             attempt += 1

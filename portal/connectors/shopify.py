@@ -1,20 +1,22 @@
-"""Shopify: a shop's Admin REST API (https://{shop}.myshopify.com/admin/api/2026-07/…) with an offline
-access token from Shopify's OAuth install.
+"""Shopify: a shop's GraphQL Admin API (POST https://{shop}.myshopify.com/admin/api/2026-04/graphql.json)
+with an offline access token from Shopify's OAuth install. No REST path is called (REST is legacy; new
+public apps must use GraphQL since 2025-04-01).
 
 - Connecting: `start_connect` sends the merchant's browser to the shop's install page
   (admin/oauth/authorize, comma-separated scopes); `finish_connect` checks the callback's `hmac` (hex
   HMAC-SHA256 of the other query parameters with the app's client secret), the shop domain and the
   `state`, then exchanges the code at admin/oauth/access_token (through ApiClient, without retries) for
   {"shop", "access_token", "scope"}. Offline tokens do not expire; an uninstall revokes them (401).
-- Every call sends X-Shopify-Access-Token, has a timeout, goes through a Redis token bucket per shop
-  that stays under Shopify's leaky bucket (40 requests, leaking 2 a second) and maps errors to
-  portal.connectors.errors with Shopify's own `errors` text.
-- Lists page by cursor: the `Link` header's rel="next" URL carries `page_info`, which may only be combined
-  with `limit`; `Page.next_page` is that cursor, passed back as list_orders(page=cursor).
+- Every call sends X-Shopify-Access-Token and has a timeout. Shopify limits GraphQL by query cost: a
+  THROTTLED answer (HTTP 200, `errors[].extensions.code`) is sent again after the time the bucket needs to
+  refill to the query's cost (extensions.cost.throttleStatus). The documents and the conversion of their
+  answers into the REST-shaped documents the engine and webhooks use are in shopify_graphql.py.
+- Lists page by cursor (`pageInfo.endCursor` as `after`); `Page.next_page` carries the search and cursor.
 - Money stays exactly as Shopify sends it (decimal strings) in the raw documents; the engine
   (portal.engine.sources.shopify) parses it with Decimal.
 - Webhooks are signed by Shopify with the app's client secret (not a per-subscription secret):
-  `verify_webhook` checks X-Shopify-Hmac-Sha256 on the raw body before anything is parsed.
+  `verify_webhook` checks X-Shopify-Hmac-Sha256 on the raw body before anything is parsed; X-Shopify-Event-Id
+  is the duplicate key.
 """
 
 import contextlib
@@ -23,24 +25,26 @@ import hmac
 import json
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from portal.connectors import ConnectorContext
+from portal.connectors import shopify_graphql as queries
 from portal.connectors.base import N_
 from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
     NotFound,
+    TransientError,
     ValidationError,
 )
 from portal.connectors.http import ApiClient, client_for
-from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
 from portal.connectors.sources import (
     Page,
     RemoteWebhook,
@@ -56,17 +60,15 @@ from portal.connectors.sources import (
 KEY = "shopify"
 NAME = "Shopify"
 CONFIG_PREFIX = "SHOPIFY_"
-API_VERSION = "2026-07"
+API_VERSION = "2026-04"  # the GraphQL Admin API version whose schema the contract tests check against
 SCOPES = "read_orders,read_products,read_inventory,write_inventory,read_locations"
 TIMEOUT_SECONDS = 20.0
-PAGE_SIZE = 250  # Shopify's maximum `limit`
+PAGE_SIZE = 50  # orders per page of ids (each order is then read on its own)
+THROTTLE_RETRIES = 5
+MAX_THROTTLE_WAIT = 60.0
 CALLBACK_MAX_AGE_SECONDS = 24 * 3600
-# Shopify's REST bucket holds 40 requests and leaks 2 a second, per app and shop. A token bucket of 36
-# refilled at 1.8 a second never sends more than the leaky bucket can take, leaving room for clock skew.
-RATE_LIMIT = RateLimit(requests=36, per_seconds=20.0)
 TOPICS = ("orders/create", "orders/updated", "refunds/create", "app/uninstalled")
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9\-]*\.myshopify\.com$")
-_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([a-z]+)"?')
 
 SYSTEM = SourceSystem(
     key=KEY,
@@ -109,7 +111,6 @@ def sandbox_settings(origin: str) -> dict:
         "client_id": "5f3a9c1e7b2d4a6c8e0f1a3b5c7d9e2f",
         "client_secret": "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",
         "api_url": f"{origin}/sandbox/shopify",
-        "api_version": API_VERSION,
         "scopes": SCOPES,
         # The install page is opened by the merchant's browser: a path on this app. One sandbox serves every
         # shop, so the shop travels as a query parameter (the real host name is the shop).
@@ -252,9 +253,14 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> 
     if not hmac.compare_digest(hmac_base64(raw_body, secret).encode(), signature.strip().encode()):
         raise WebhookRejected("the X-Shopify-Hmac-Sha256 signature does not match the body")
     topic = _header(headers, "shopify-topic")
-    delivery_id = _header(headers, "shopify-webhook-id")
-    if not topic or not delivery_id:
-        raise WebhookRejected("a signed Shopify request without X-Shopify-Topic or X-Shopify-Webhook-Id")
+    # X-Shopify-Event-Id is Shopify's documented duplicate key (the same event sent again, or once per
+    # subscription); X-Shopify-Webhook-Id, one per delivery, stands in where it is missing.
+    delivery_id = _header(headers, "shopify-event-id") or _header(headers, "shopify-webhook-id")
+    shop = (_header(headers, "shopify-shop-domain") or "").strip().lower()
+    if not topic or not delivery_id or not shop:
+        raise WebhookRejected(
+            "a signed Shopify request without X-Shopify-Topic, X-Shopify-Shop-Domain or X-Shopify-Event-Id"
+        )
     try:
         payload = json.loads(raw_body)
     except ValueError as exc:
@@ -269,6 +275,7 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> 
         delivery_id=delivery_id,
         topic=topic,
         resource_id=str(resource_id) if resource_id is not None else None,
+        shop=shop,
     )
 
 
@@ -301,19 +308,29 @@ def error_message(response: httpx.Response) -> tuple[str, dict]:
     return (text[:500] or response.reason_phrase), {}
 
 
-def next_page_info(response: httpx.Response) -> str | None:
-    """The `page_info` of the Link header's rel="next" URL, if there is a next page."""
-    for url, rel in _LINK.findall(response.headers.get("Link", "")):
-        if rel == "next":
-            values = parse_qs(urlsplit(url).query).get("page_info")
-            return values[0] if values else None
-    return None
+def _throttle_wait(cost: dict) -> float:
+    """Seconds until the bucket holds the query's requested cost again (extensions.cost.throttleStatus)."""
+    status = cost.get("throttleStatus") or {}
+    rate = float(status.get("restoreRate") or 50.0)
+    missing = float(cost.get("requestedQueryCost") or rate) - float(status.get("currentlyAvailable") or 0)
+    return max(1.0, round(missing / rate + 0.5, 1))
+
+
+def _graphql_error(errors: list[dict]) -> Exception:
+    codes = {(e.get("extensions") or {}).get("code") for e in errors}
+    text = "; ".join(str(e.get("message")) for e in errors)
+    details = {"errors": errors}
+    if "ACCESS_DENIED" in codes:
+        return ConfigurationError(MESSAGES["scopes"], system=NAME, details=details)
+    if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "THROTTLED"}:
+        return TransientError(f"Shopify: {text}", system=NAME, details=details)
+    return ConfigurationError(f"Shopify refused the request: {text}", system=NAME, details=details)
 
 
 def _utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("modified_after must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # --- the connector ------------------------------------------------------------------------------------------
@@ -327,50 +344,78 @@ class ShopifyConnector(SourceConnector):
         self.settings = context.settings
         credentials = context.credentials.get()
         self.shop = normalise_shop(credentials.get("shop") or context.external_id)
-        version = self.settings.get("api_version") or API_VERSION
-        base_url = context.base_url.format(shop=self.shop).rstrip("/") + f"/admin/api/{version}"
+        # Pinned: every document is validated against this version's schema (a new version: validate again).
+        base_url = context.base_url.format(shop=self.shop).rstrip("/") + f"/admin/api/{API_VERSION}"
+        # No request-count limiter: GraphQL is limited by query cost, which Shopify reports on every answer.
         self.api = client_for(
             context,
             system=NAME,
             base_url=base_url,
             timeout=httpx.Timeout(float(self.settings.get("timeout", TIMEOUT_SECONDS)), connect=5.0),
-            limiter=limiter_for(context, f"{KEY}:{self.shop}", configured_limit(self.settings, RATE_LIMIT)),
             error_message=error_message,
         )
         self.page_size = int(self.settings.get("page_size", PAGE_SIZE))
-        self._variants: dict[str, list[dict]] | None = None  # SKU -> variants, read once per connector
+        self._variants: dict[str, list[dict]] = {}  # SKU -> variants, read once per connector
         self._shop: dict | None = None
+        self._bucket: tuple[float, float, float] | None = None  # currentlyAvailable, restoreRate, when
+        self._costs: dict[str, float] = {}  # document -> its last requested cost
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, body=None, **kwargs) -> httpx.Response:
+    def graphql(self, document: str, variables: dict | None = None, *, write: bool = False) -> dict:
+        """POST graphql.json; the answer's `data`. A THROTTLED answer (HTTP 200) is sent again once the
+        bucket has refilled to the query's cost (restoreRate from extensions.cost.throttleStatus). Reads are
+        safe to repeat after a dropped connection; a write (`write=True`) is not."""
         headers = {
             "X-Shopify-Access-Token": self.context.credentials.get()["access_token"],
             "Accept": "application/json",
+            "Content-Type": "application/json",
         }
-        if body is not None:
-            kwargs["content"] = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        return self.api.request(method, path, headers=headers, **kwargs)
+        body = json.dumps({"query": document, "variables": variables or {}}).encode()
+        for attempt in range(THROTTLE_RETRIES + 1):
+            self._pace(document)
+            response = self.api.request(
+                "POST", "graphql.json", headers=headers, content=body, idempotent=not write
+            )
+            try:
+                answer = response.json()
+            except ValueError as exc:
+                raise TransientError("Shopify answered with something that is not JSON", system=NAME) from exc
+            errors = answer.get("errors") or []
+            cost = (answer.get("extensions") or {}).get("cost") or {}
+            self._note_cost(document, cost)
+            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
+                wait = _throttle_wait(cost)
+                if attempt == THROTTLE_RETRIES or wait > MAX_THROTTLE_WAIT:
+                    raise TransientError("Shopify: Throttled", system=NAME, retry_after=wait)
+                self.context.sleep(wait)
+                continue
+            if errors:
+                raise _graphql_error(errors)
+            return answer.get("data") or {}
+        raise AssertionError("unreachable")
 
-    def _json(self, method: str, path: str, **kwargs) -> dict:
-        response = self._request(method, path, **kwargs)
-        return response.json() if response.content else {}
+    def _note_cost(self, document: str, cost: dict) -> None:
+        status = cost.get("throttleStatus") or {}
+        if status.get("currentlyAvailable") is not None and status.get("restoreRate"):
+            self._bucket = (
+                float(status["currentlyAvailable"]),
+                float(status["restoreRate"]),
+                time.monotonic(),
+            )
+        if cost.get("requestedQueryCost") is not None:
+            self._costs[document] = float(cost["requestedQueryCost"])
 
-    def _all(self, path: str, key: str, params: dict) -> list[dict]:
-        """Every page of a list, following the Link header."""
-        items, query = [], {**params, "limit": self.page_size}
-        while True:
-            response = self._request("GET", path, params=query)
-            items.extend(response.json()[key])
-            cursor = next_page_info(response)
-            if cursor is None:
-                return items
-            query = {
-                "page_info": cursor,
-                "limit": self.page_size,
-                **({"fields": params["fields"]} if "fields" in params else {}),
-            }
+    def _pace(self, document: str) -> None:
+        """Wait before a query the bucket (as Shopify last reported it, refilled since) cannot pay for: the
+        THROTTLED answer is then not needed. Other workers spend from the same bucket, so THROTTLED still
+        happens and is handled."""
+        if self._bucket is None or document not in self._costs:
+            return
+        available, rate, at = self._bucket
+        missing = self._costs[document] - (available + (time.monotonic() - at) * rate)
+        if missing > 0:
+            self.context.sleep(min(MAX_THROTTLE_WAIT, missing / rate))
 
     def close(self):
         self.api.close()
@@ -379,77 +424,118 @@ class ShopifyConnector(SourceConnector):
 
     def shop_document(self) -> dict:
         if self._shop is None:
-            self._shop = self._json("GET", "shop.json")["shop"]
+            self._shop = self.graphql(queries.SHOP)["shop"]
         return self._shop
 
     def verify(self) -> dict:
-        """GET shop.json: the shop's basics (a 401 here means the app was uninstalled)."""
+        """The shop's basics (a 401 here means the app was uninstalled)."""
         self._shop = None
         shop = self.shop_document()
         return {
-            "id": str(shop["id"]),
+            "id": str(queries.legacy_id(shop["id"])),
             "name": shop.get("name"),
-            "domain": shop.get("myshopify_domain") or self.shop,
+            "domain": shop.get("myshopifyDomain") or self.shop,
             "email": shop.get("email"),
-            "country": shop.get("country_code"),
-            "currency": shop.get("currency"),
-            "prices_include_tax": bool(shop.get("taxes_included")),
-            "timezone": shop.get("iana_timezone"),
+            "country": (shop.get("billingAddress") or {}).get("countryCodeV2"),
+            "currency": shop.get("currencyCode"),
+            "prices_include_tax": bool(shop.get("taxesIncluded")),
+            "timezone": shop.get("ianaTimezone"),
         }
 
     # --- orders, refunds, transactions --------------------------------------------------------------------
 
     def list_orders(self, modified_after: datetime | None = None, page: int | str = 1) -> Page:
         """One page of orders of any status, least recently changed first; `page` is 1 or the previous
-        Page's next_page (a page_info cursor, which carries the filters)."""
+        Page's next_page (an `after` cursor with the filter). Each order is then read whole."""
         if isinstance(page, str):
-            params = {"page_info": page, "limit": self.page_size}
+            search, _, after = page.partition("|")
         elif page == 1:
-            params = {"status": "any", "limit": self.page_size, "order": "updated_at asc"}
-            if modified_after is not None:
-                params["updated_at_min"] = _utc_iso(modified_after)
+            search = f"updated_at:>='{_utc_iso(modified_after)}'" if modified_after is not None else ""
+            after = ""
         else:
             raise ValueError("Shopify pages by cursor: pass the next_page of the previous Page")
-        response = self._request("GET", "orders.json", params=params)
-        return Page(items=response.json()["orders"], total=None, next_page=next_page_info(response))
+        found = self.graphql(
+            queries.ORDER_IDS, {"query": search or None, "after": after or None, "first": self.page_size}
+        )["orders"]
+        items = [self._order(node["id"]) for node in found["nodes"]]
+        info = found["pageInfo"]
+        next_page = f"{search}|{info['endCursor']}" if info["hasNextPage"] else None
+        return Page(items=[item for item in items if item is not None], total=None, next_page=next_page)
+
+    def _order(self, order_gid: str) -> dict | None:
+        data = self.graphql(queries.ORDER, {"id": order_gid})["order"]
+        if data is None:
+            return None
+        connection = data["lineItems"]
+        lines = list(connection["nodes"])
+        while connection["pageInfo"]["hasNextPage"]:
+            after = connection["pageInfo"]["endCursor"]
+            connection = self.graphql(queries.ORDER_LINES, {"id": order_gid, "lines": after})["order"][
+                "lineItems"
+            ]
+            lines += connection["nodes"]
+        return queries.order(data, lines, self._refunds(data["refunds"], queries.legacy_id(order_gid)))
+
+    def _refunds(self, refs: list[dict], order_id: int) -> list[dict]:
+        refunds = []
+        for ref in refs:
+            node = self.graphql(queries.REFUND, {"id": ref["id"]})["refund"]
+            if node is not None:
+                refunds.append(queries.refund(node, order_id))
+        return refunds
 
     def get_order(self, order_id: str) -> dict:
-        return self._json("GET", f"orders/{int(order_id)}.json")["order"]
+        order = self._order(queries.gid("Order", order_id))
+        if order is None:
+            raise NotFound(f"Shopify has no order {order_id}", system=NAME, status=404)
+        return order
 
     def find_order(self, number: str) -> dict | None:
-        """The order whose number (`order_number` 1001, shown as the `name` "#1001") is `number`, asked for
-        with the `name` filter and checked here (a shop may prefix names), else the order with that id."""
+        """The order whose number (1001, shown as the name "#1001") is `number`, searched by name and
+        checked here (a shop may prefix names), else the order with that id."""
         number = str(number).strip().lstrip("#")
         if not number:
             return None
-        found = self._json("GET", "orders.json", params={"name": number, "status": "any", "limit": PAGE_SIZE})
-        for order in found.get("orders") or []:
-            if number in (str(order.get("order_number")), str(order.get("name") or "").lstrip("#")):
-                return order
+        found = self.graphql(queries.ORDERS_BY_NAME, {"query": f"name:{queries.search_value(number)}"})
+        for node in found["orders"]["nodes"]:
+            if number in (str(node.get("number")), str(node.get("name") or "").lstrip("#")):
+                return self._order(node["id"])
         if number.isdigit():
             with contextlib.suppress(NotFound):
                 return self.get_order(number)
         return None
 
     def list_refunds(self, order_id: str) -> list[dict]:
-        return self._json("GET", f"orders/{int(order_id)}/refunds.json", params={"limit": PAGE_SIZE})[
-            "refunds"
-        ]
+        order_gid = queries.gid("Order", order_id)
+        order = self.graphql(queries.REFUND_IDS, {"id": order_gid})["order"]
+        if order is None:
+            raise NotFound(f"Shopify has no order {order_id}", system=NAME, status=404)
+        return self._refunds(order["refunds"], queries.legacy_id(order_gid))
 
     def list_transactions(self, order_id: str) -> list[dict]:
         """The order's payments (sale/authorization/capture/refund), e.g. for payout matching."""
-        return self._json("GET", f"orders/{int(order_id)}/transactions.json")["transactions"]
+        order_gid = queries.gid("Order", order_id)
+        order = self.graphql(queries.TRANSACTIONS, {"id": order_gid})["order"]
+        if order is None:
+            raise NotFound(f"Shopify has no order {order_id}", system=NAME, status=404)
+        return [queries.transaction(t, queries.legacy_id(order_gid)) for t in order["transactions"]]
 
     # --- webhooks -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _remote(webhook: dict) -> RemoteWebhook:
+    def _remote(node: dict) -> RemoteWebhook:
         return RemoteWebhook(
-            id=str(webhook["id"]), topic=webhook["topic"], delivery_url=webhook["address"], raw=webhook
+            id=node["id"], topic=queries.topic_name(node["topic"]), delivery_url=node["uri"], raw=node
         )
 
     def list_webhooks(self) -> list[RemoteWebhook]:
-        return [self._remote(w) for w in self._all("webhooks.json", "webhooks", {})]
+        hooks, after = [], None
+        while True:
+            found = self.graphql(queries.WEBHOOKS, {"after": after})["webhookSubscriptions"]
+            hooks += [self._remote(node) for node in found["nodes"]]
+            if not found["pageInfo"]["hasNextPage"]:
+                return hooks
+            after = found["pageInfo"]["endCursor"]
 
     def register_webhooks(self, delivery_url: str, secret: str) -> list[RemoteWebhook]:
         """One subscription per topic to `delivery_url`, reusing those that exist. `secret` is not sent:
@@ -461,74 +547,93 @@ class ShopifyConnector(SourceConnector):
             if mine:
                 result.append(mine[0])
                 continue
-            body = {"webhook": {"topic": topic, "address": delivery_url, "format": "json"}}
+            variables = {
+                "topic": queries.topic_enum(topic),
+                "subscription": {"uri": delivery_url, "format": "JSON"},
+            }
             try:
-                result.append(self._remote(self._json("POST", "webhooks.json", body=body)["webhook"]))
-            except (ValidationError, AmbiguousWriteError) as exc:
-                # Taken meanwhile (another worker) or maybe created: look again before giving up.
-                if isinstance(exc, ValidationError) and "already been taken" not in exc.message:
-                    raise
-                again = [
-                    w for w in self.list_webhooks() if w.topic == topic and w.delivery_url == delivery_url
+                created = self.graphql(queries.WEBHOOK_CREATE, variables, write=True)[
+                    "webhookSubscriptionCreate"
                 ]
-                if not again:
-                    raise
-                result.append(again[0])
+                problems = created["userErrors"]
+                if not problems:
+                    result.append(self._remote(created["webhookSubscription"]))
+                    continue
+                text = "; ".join(p["message"] for p in problems)
+                if "already been taken" not in text:
+                    raise ValidationError(text, system=NAME, details={"userErrors": problems})
+            except AmbiguousWriteError:
+                pass
+            # Taken meanwhile (another worker) or maybe created: look again before giving up.
+            again = [w for w in self.list_webhooks() if w.topic == topic and w.delivery_url == delivery_url]
+            if not again:
+                raise TransientError(f"Shopify: the {topic} subscription could not be confirmed", system=NAME)
+            result.append(again[0])
         return result
 
     def delete_webhooks(self, delivery_url: str) -> None:
         for webhook in self.list_webhooks():
             if webhook.delivery_url == delivery_url:
-                with contextlib.suppress(NotFound):  # gone already
-                    self._request("DELETE", f"webhooks/{int(webhook.id)}.json")
+                # A subscription gone already answers with a userError: nothing to do.
+                self.graphql(queries.WEBHOOK_DELETE, {"id": webhook.id}, write=True)
 
     # --- stock --------------------------------------------------------------------------------------------
 
-    def _variants_by_sku(self, refresh: bool = False) -> dict[str, list[dict]]:
-        if self._variants is None or refresh:
-            variants: dict[str, list[dict]] = {}
-            for product in self._all("products.json", "products", {"fields": "id,variants"}):
-                for variant in product.get("variants") or []:
-                    if variant.get("sku"):
-                        variants.setdefault(variant["sku"], []).append(variant)
-            self._variants = variants
-        return self._variants
+    def _variants_by_sku(self, sku: str) -> list[dict]:
+        """Every variant with exactly this SKU (Shopify does not enforce unique SKUs), page by page."""
+        if sku not in self._variants:
+            variants, after = [], None
+            while True:
+                found = self.graphql(
+                    queries.VARIANTS_BY_SKU, {"query": f"sku:{queries.search_value(sku)}", "after": after}
+                )["productVariants"]
+                variants += [v for v in found["nodes"] if v.get("sku") == sku]
+                if not found["pageInfo"]["hasNextPage"]:
+                    break
+                after = found["pageInfo"]["endCursor"]
+            self._variants[sku] = variants
+        return self._variants[sku]
 
-    def _location_for(self, inventory_item_id: int) -> int:
+    def _location_for(self, item: dict) -> str:
         if self.settings.get("location_id"):
-            return int(self.settings["location_id"])
-        levels = self._json(
-            "GET", "inventory_levels.json", params={"inventory_item_ids": str(inventory_item_id)}
-        )["inventory_levels"]
-        locations = {level["location_id"] for level in levels}
-        primary = self.shop_document().get("primary_location_id")
+            return queries.gid("Location", self.settings["location_id"])
+        locations = {level["location"]["id"] for level in item["inventoryLevels"]["nodes"]}
         if len(locations) == 1:
             return locations.pop()
+        primary = (self.graphql(queries.PRIMARY_LOCATION)["location"] or {}).get("id")
         if not locations or primary in locations:
-            return int(primary)
-        raise ConfigurationError(MESSAGES["location"], system=NAME, details={"locations": sorted(locations)})
+            return primary
+        ids = sorted(queries.legacy_id(location) for location in locations)
+        raise ConfigurationError(MESSAGES["location"], system=NAME, details={"locations": ids})
 
     def set_stock(self, sku: str, quantity: Decimal) -> bool:
-        """inventory_levels/set.json for every variant with this SKU (Shopify does not enforce unique SKUs),
-        at the configured location, else the one the item is stocked at, else the primary location."""
-        variants = self._variants_by_sku().get(sku) or self._variants_by_sku(refresh=True).get(sku)
+        """inventorySetQuantities ("available", absolute, so safe to repeat) for every variant with this
+        SKU, at the configured location, else the one the item is stocked at, else the primary location."""
+        variants = self._variants_by_sku(sku)
         if not variants:
             return False
         available = whole_units(quantity)
         for variant in variants:
-            if not variant.get("inventory_management"):
+            item = variant["inventoryItem"]
+            if not item.get("tracked"):
                 raise ConfigurationError(MESSAGES["untracked"], system=NAME, details={"sku": sku})
-            item_id = int(variant["inventory_item_id"])
-            body = {
-                "location_id": self._location_for(item_id),
-                "inventory_item_id": item_id,
-                "available": available,
+            change = {
+                "inventoryItemId": item["id"],
+                "locationId": self._location_for(item),
+                "quantity": available,
+                "changeFromQuantity": None,  # Bogbro's count is the truth; Shopify wants the null said
             }
-            try:
-                self._request("POST", "inventory_levels/set.json", body=body)
-            except AmbiguousWriteError:
-                # Setting an absolute level is safe to repeat.
-                self._request("POST", "inventory_levels/set.json", body=body)
+            # A fresh key per write; a retry of the same request (dropped connection, THROTTLED) keeps it.
+            variables = {
+                "input": {"name": "available", "reason": "correction", "quantities": [change]},
+                "key": str(uuid.uuid4()),
+            }
+            result = self.graphql(queries.SET_QUANTITIES, variables)["inventorySetQuantities"]
+            if result["userErrors"]:
+                text = "; ".join(e["message"] for e in result["userErrors"])
+                raise ValidationError(
+                    text, system=NAME, details={"userErrors": result["userErrors"], "sku": sku}
+                )
         return True
 
 

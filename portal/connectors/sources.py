@@ -30,10 +30,13 @@ class SourceSystem:
 class WebhookDelivery:
     """A verified inbound webhook, ready to be stored raw."""
 
-    delivery_id: str  # the sender's id for deduplication (X-WC-Webhook-Delivery-ID, X-Shopify-Webhook-Id)
+    delivery_id: str  # the sender's id for deduplication (X-WC-Webhook-Delivery-ID, X-Shopify-Event-Id)
     topic: str  # e.g. "order.updated", "orders/updated"
     resource_id: str | None  # the order id the payload is about, when there is one
     is_ping: bool = False  # WooCommerce's unsigned creation ping: answer 200, store nothing
+    # The shop the delivery says it comes from (X-Shopify-Shop-Domain), when the system says so: it must be
+    # the integration's own shop, as every shop's deliveries carry the same app signature.
+    shop: str | None = None
 
 
 class WebhookRejected(Exception):

@@ -149,6 +149,8 @@ class Templates:
         invoice = setup.get("invoice") or {}
         self.layout = _text(invoice.get("layout"))
         self.payment_terms = _text(invoice.get("payment_terms"))
+        # Dynaccount posts the sale as a voucher: its kladde, receivable and VAT accounts come from here.
+        self.sales_voucher = {name: str(value) for name, value in invoice.items() if _text(value)}
 
     def target(self, kind: str, decision: VatDecision, rate: Decimal) -> Target:
         names = KIND_TEMPLATES.get(kind, ("goods",))
@@ -176,9 +178,9 @@ class Templates:
             if not entry.get(decision.zone):
                 raise EngineConfigError(f"The {label} template has no account for the {decision.zone} zone.")
             return self._validated(entry[decision.zone], f"{label}/{decision.zone}")
-        return self._validated(entry, label, zero_vat=kind in ZERO_VAT_KINDS)
+        return self._validated(entry, label)
 
-    def _validated(self, values: Mapping, where: str, zero_vat: bool = False) -> Target:
+    def _validated(self, values: Mapping, where: str) -> Target:
         target = Target(
             product_group=_text(values.get("product_group")),
             account=_text(values.get("account")),
@@ -189,11 +191,8 @@ class Templates:
         needed = {
             "product_group": ("product_group",),
             "account": ("account",),
-            "line_code": ("account", "vat_code"),
+            "line_code": ("account",),  # Dynaccount: VAT is posted explicitly to the VAT account
         }
-        if zero_vat:
-            # Dynaccount has no "no VAT" code: a line without one (on an account without one) gets none.
-            needed["line_code"] = ("account",)
         missing = [name for name in needed.get(self.vat_model, ()) if getattr(target, name) is None]
         if missing:
             raise EngineConfigError(f"The template {where} lacks {', '.join(missing)}.")
@@ -318,10 +317,9 @@ class _Builder:
             )
 
     def _productless(self, kind: str, target: Target) -> bool:
-        """Dynaccount: a line without a VAT code takes its product's code, else its product group's (a
-        product always has a group), and only then its account's. A VAT-free line booked on an account
-        without a code (Dynaccount has no "no VAT" code) must therefore name no product at all."""
-        return self.capabilities.vat_model == "line_code" and kind in ZERO_VAT_KINDS and not target.vat_code
+        """Dynaccount: the sale is a voucher of account rows (clarkk/php-dynaccount-api Webshop.php), which
+        names no products, so none are made (the product table's fields are documented nowhere)."""
+        return self.capabilities.vat_model == "line_code"
 
     def _append(self, text, quantity, unit_price, product, target: Target, rate: Decimal, kind: str) -> None:
         model = self.capabilities.vat_model
@@ -333,6 +331,7 @@ class _Builder:
                 product_number=product,
                 account=target.account if model in ("account", "line_code") else None,
                 vat_code=target.vat_code if model == "line_code" else None,
+                vat_rate=rate,
             )
         )
         self.rates_per_line.append(rate)
@@ -410,6 +409,7 @@ def build_draft(
         zone=decision.zone,
         currency=document.currency,
         layout=builder.templates.layout,
+        sales_voucher=builder.templates.sales_voucher,
         payment_terms=terms,
         text=f"Ordre #{document.number}",
         recipient=customer,
@@ -490,6 +490,7 @@ def build_credit_note(
         zone=decision.zone,
         currency=refund.currency,
         layout=builder.templates.layout,
+        sales_voucher=builder.templates.sales_voucher,
         payment_terms=terms,
         text=f"Kreditnota for ordre #{refund.order_number}",
         guid=dinero_guid(refund.reference, organisation) if capabilities.vat_model == "account" else None,

@@ -74,6 +74,14 @@ def connect(
         )
 
     existing = _existing_connection(account, system_key, sandbox, {org.external_id for org in organisations})
+    # An organisation that cannot be used (Dinero without Pro) is explained now, not left on the dashboard
+    # as an integration that can never run; one already set up keeps its setup, marked unusable.
+    known_ids = {setup.external_id for setup in existing.setups} if existing is not None else set()
+    refused = [org for org in organisations if not org.usable and org.external_id not in known_ids]
+    organisations = [org for org in organisations if org not in refused]
+    if not organisations:
+        db.session.rollback()
+        raise SetupError(_unusable_message(module.SYSTEM.name, refused))
     if existing is not None:
         existing.credentials = credentials
         existing.status, existing.status_message = "active", None
@@ -106,7 +114,25 @@ def connect(
             None if org.usable else (org.reason or N_("This organisation cannot be used."))
         )
     db.session.commit()
+    # Not stored: the organisations left out, for the view to explain (refused_message).
+    connection.refused_organisations = refused
     return connection
+
+
+def refused_message(connection: Connection) -> str | None:
+    """Why organisations the grant reaches got no integration (None when all did), for the customer."""
+    refused = getattr(connection, "refused_organisations", None)
+    return _unusable_message(get_system(connection.system).name, refused) if refused else None
+
+
+def _unusable_message(system_name: str, refused: list) -> str:
+    reasons = sorted({_(org.reason or N_("This organisation cannot be used.")) for org in refused})
+    return _(
+        "%(organisations)s in %(system)s cannot be used, so no integration was made for it: %(reason)s",
+        organisations=", ".join(org.name for org in refused),
+        system=system_name,
+        reason=" ".join(reasons),
+    )
 
 
 def _existing_connection(account, system_key, sandbox, external_ids) -> Connection | None:
@@ -378,6 +404,8 @@ def activate(setup: AccountingSetup, stale: dict[int, set[str]] | None = None) -
     """Activate when every required template is complete; otherwise return what is missing."""
     if setup.unusable_reason:
         return [_(setup.unusable_reason)]
+    if setup.account.awaiting_confirmation:  # a self-service sign-up transfers nothing before this
+        return [_("The account owner must confirm their e-mail address first (see the link in the mail).")]
     if setup.connection.status != "active":
         return [_("The connection to %(system)s must be renewed first.", system=system_of(setup).name)]
     missing = ([] if setup.selected else [_("Tick “Activate integration” first.")]) + missing_values(

@@ -58,8 +58,15 @@ def connect(system_key):
             except operations.SetupError as refusal:
                 form.api_key.errors.append(str(refusal))
             else:
+                _flash_refused(connection)
                 return redirect(url_for(".connection", connection_id=connection.id))
-        return render_template("integrations/connect_keys.html", form=form, system=system, sandbox=sandbox)
+        return render_template(
+            "integrations/connect_keys.html",
+            form=form,
+            system=system,
+            sandbox=sandbox,
+            demo_keys=_sandbox_demo_keys(system_key) if sandbox else None,
+        )
     return redirect(handshake.start(system_key, sandbox))
 
 
@@ -95,7 +102,28 @@ def callback(system_key):
         flash(str(refusal), "error")
         return redirect(url_for(".index"))
     flash(_("%(system)s is connected.", system=system.name), "success")
+    _flash_refused(connection)
     return redirect(url_for(".connection", connection_id=connection.id))
+
+
+def _flash_refused(connection):
+    message = operations.refused_message(connection)
+    if message:
+        flash(message, "info")
+
+
+def _sandbox_demo_keys(system_key) -> dict | None:
+    """The sandbox's documented demo keys, shown on its own connect form (sandboxes are never on in
+    production), so nobody has to read them out of the source."""
+    if system_key != "dynaccount":
+        return None
+    from portal.sandbox import dynaccount
+
+    return {
+        "api_id": dynaccount.DEMO_API_ID,
+        "api_key": dynaccount.DEMO_API_KEY,
+        "api_secret": dynaccount.DEMO_API_SECRET,
+    }
 
 
 @bp.get("/connections/<int:connection_id>")

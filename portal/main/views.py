@@ -7,6 +7,7 @@ from sqlalchemy import text
 from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
 from portal.integrations.operations import account_setups
+from portal.main.checklist import next_step, onboarding
 from portal.models import LANGUAGES
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
 from portal.pipeline.overview import account_overview
@@ -31,10 +32,15 @@ def index():
 def dashboard():
     account = current_account()
     overview = account_overview(account)
+    steps = onboarding(account)
     return render_template(
         "main/dashboard.html",
         account=account,
-        setups=account_setups(account),
+        steps=steps,
+        next_step=next_step(steps),
+        # An unusable organisation never set up (made before connect refused them) is noise; one that
+        # became unusable after it was set up stays, marked, so it does not vanish.
+        setups=[setup for setup in account_setups(account) if setup.selected or not setup.unusable_reason],
         shops=overview.integrations,
         overview=overview,
         statuses=STATUS_LABELS,

@@ -19,9 +19,19 @@ class Account(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     cvr: Mapped[str] = mapped_column(String(8), unique=True)
+    # The prospect's quote request the account was made from (its selection and price, as they saw it).
+    quote_request_id: Mapped[int | None] = mapped_column(ForeignKey("quote_requests.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="account", order_by="User.email")
+    quote_request = relationship("QuoteRequest")
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """Signed up, and no owner has confirmed their e-mail address yet: nothing may be transferred.
+        (An account made by support has no owner until its invitation, itself a proof, is accepted.)"""
+        owners = [user for user in self.users if user.is_owner and user.active]
+        return bool(owners) and all(user.email_confirmed_at is None for user in owners)
 
     def __repr__(self):
         return f"<Account {self.id} {self.name!r}>"
@@ -48,6 +58,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None only after a self-service sign-up, until the mailed link is opened; every other way in (an
+    # invitation link, staff and demo users made on the command line) proves the address already.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
     account: Mapped[Account | None] = relationship(back_populates="users")
 

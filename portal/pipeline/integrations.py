@@ -434,6 +434,14 @@ def rotate_webhook_secret(integration: OrderIntegration) -> str:
     return secret
 
 
+def webhook_shop(integration: OrderIntegration) -> str | None:
+    """The shop a webhook for this integration must come from, where the system names it (Shopify's
+    X-Shopify-Shop-Domain: every shop's deliveries are signed with the same app secret)."""
+    if integration.source_system == "shopify":
+        return ((integration.connection.credentials or {}).get("shop") or "").lower() or None
+    return None
+
+
 def signing_secret(integration: OrderIntegration) -> str:
     """What the shop signs its webhook deliveries with: the integration's own secret (WooCommerce, set on
     each subscription), or Bogbro's app client secret (Shopify signs every delivery of the app with it)."""

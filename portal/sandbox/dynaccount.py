@@ -2,14 +2,18 @@
 
     /v7/{API_ID}/{API_KEY}/{method}/{table or action}/{id}/   method: get|put|insert_bulk|delete|action
 
+It answers what the real API is known to answer and refuses the rest in Dynaccount's error shape: HTTP verbs
+other than GET (no data) and POST (data), actions other than send_debtor_invoice (no booking action is
+public), unknown tables and fields.
+
 Every request is signed: X-Hash = sha1(<URL without scheme, incl. query> + <raw POST body> + API_SECRET).
 POST bodies are application/x-www-form-urlencoded (insert_bulk: `field[row]=value`), answers are JSON:
 `{"result": [...]}` or `{"error": {"<field>": "<message>"}}` (insert_bulk: keyed by row index).
 
 Sources: the official PHP library clarkk/php-dynaccount-api (API.php, Account.php, Webshop.php, test/*.php),
 the Ruby gem prograsdk/dynaccount (table names, read-only fields) and the readable introduction of
-Dynaccount's API documentation. Everything else (status codes, error texts, booking actions, totals, payment
-rows) is a documented guess; docs/connectors/dynaccount.md lists every one.
+Dynaccount's API documentation. Everything else (status codes, error texts, document totals, value rules)
+is a documented guess; docs/connectors/dynaccount.md lists them.
 State lives in SandboxStore, per API_ID.
 """
 
@@ -17,7 +21,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import parse_qsl, quote
 
@@ -826,28 +830,6 @@ def method_delete(company: Company, table: str, id_: str) -> list[dict]:
     return [{"id": row["id"]}]
 
 
-# --- actions ---
-# send_debtor_invoice and its parameters: the official library's test. The booking actions: guesses.
-
-
-def due_time(company: Company, invoice: dict) -> int:
-    terms = company.find("payment", name=invoice["payment_name"]) if invoice["payment_name"] else None
-    when = day(invoice["time"])
-    if terms is None or terms["type"] == "CASH":
-        return timestamp(when)
-    if terms["type"] == "CURRENT_MONTH":
-        first_of_next = (when.replace(day=28) + timedelta(days=4)).replace(day=1)
-        return timestamp(first_of_next - timedelta(days=1) + timedelta(days=terms["days"]))
-    return timestamp(when + timedelta(days=terms["days"]))
-
-
-def require_open_year(company: Company, when: int) -> None:
-    for year in company.rows("year"):
-        if year["time_start"] <= when <= year["time_end"] + 86399 and year["is_closed"] != "YES":
-            return
-    raise ApiError({"time": "No open accounting year for the date"})
-
-
 def adjust_stock(company: Company, product_number: str, qty: Decimal, when: int) -> None:
     product = company.find("product", product_id_=product_number) if product_number else None
     if product is None or product["is_stocked"] != "YES":
@@ -856,41 +838,9 @@ def adjust_stock(company: Company, product_number: str, qty: Decimal, when: int)
     company.save("product", product)
 
 
-def book_document(company: Company, table: str, id_field: str, params: dict) -> list[dict]:
-    document = company.get(table, params.get(id_field) or 0)
-    if document is None:
-        raise ApiError({id_field: "Not found"}, 404)
-    if document["is_booked"] == "YES":
-        raise ApiError({id_field: "Already booked"})
-    line_table, fk = DOCUMENTS[table]
-    lines = [line for line in company.rows(line_table) if line[fk] == document["id"]]
-    if not lines:
-        raise ApiError({id_field: "The document has no lines"})
-    require_open_year(company, document["time"])
-    document = recompute(company, table, document)
-    number = company.store.next_number("invoice_id_", start=1001)  # invoices and credit notes share it
-    debtor = company.find("debtor", module_id_=document["module_id_"])
-    sign = Decimal(1) if table == "debtor_invoice" else Decimal(-1)
-    document = {**document, "is_booked": "YES", "invoice_id_": number}
-    if table == "debtor_invoice":
-        document["time_due"] = due_time(company, document)
-    else:
-        invoice = company.get("debtor_invoice", document["invoice_id"])
-        credited = sum(
-            (
-                dec(c["total_amount"])
-                for c in company.rows("debtor_creditnote")
-                if c["invoice_id"] == invoice["id"] and c["is_booked"] == "YES"
-            ),
-            dec(document["total_amount"]),
-        )
-        complete = "YES" if credited >= dec(invoice["total_amount"]) else "NO"
-        company.save("debtor_invoice", {**invoice, "is_credited": "YES", "is_credited_complete": complete})
-    total = dec(document["total_amount"]) * sign
-    company.save("debtor", {**debtor, "balance": money(dec(debtor["balance"]) + total)})
-    for line in lines:
-        adjust_stock(company, line["product_id_"], -dec(line["qty"]) * sign, document["time"])
-    return [company.save(table, document)]
+# --- actions ---
+# Only send_debtor_invoice is known (clarkk/php-dynaccount-api test/account_test.php, with its parameters).
+# No public source names a booking action, so none is answered: the real API is not known to have one.
 
 
 def send_debtor_invoice(company: Company, params: dict) -> list[dict]:
@@ -922,11 +872,7 @@ def send_debtor_invoice(company: Company, params: dict) -> list[dict]:
     return [{"invoice_id": invoice["id"], "email": email}]
 
 
-ACTIONS = {
-    "send_debtor_invoice": send_debtor_invoice,
-    "book_debtor_invoice": lambda c, p: book_document(c, "debtor_invoice", "invoice_id", p),
-    "book_debtor_creditnote": lambda c, p: book_document(c, "debtor_creditnote", "creditnote_id", p),
-}
+ACTIONS = {"send_debtor_invoice": send_debtor_invoice}
 
 
 # --- credentials, seeding ---
@@ -1141,6 +1087,10 @@ def error(errors: dict, status: int):
 @bp.route("/<version>/<api_id>/<api_key>/<method>/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
 @bp.route("/<version>/<api_id>/<api_key>/<method>/", methods=["GET", "POST", "PUT", "DELETE"])
 def api(version, api_id, api_key, method, rest=""):
+    # "GET for requests without data, POST for requests with data" (the docs' introduction; API.php):
+    # the operation is in the path, so HTTP PUT and DELETE are not known to be accepted.
+    if request.method not in ("GET", "POST"):
+        return error({"method": "Use GET without data or POST with data"}, 405)
     if version != VERSION:
         return error({"version": f"Unsupported API version, use {VERSION}"}, 404)
     company = load_company(api_id) if api_id.isdigit() else None

@@ -1,6 +1,7 @@
 """An emulator of a Shopify shop: the Admin REST API (https://{shop}.myshopify.com/admin/api/2026-07/…),
+the GraphQL Admin API (graphql.json, in shopify_graphql.py and shopify_resolvers.py over the same store),
 the OAuth install (admin/oauth/authorize with a consent page, admin/oauth/access_token) and signed webhook
-deliveries.
+deliveries. Every request is logged (request_log) so tests can show a flow used GraphQL only.
 
 Mounted under /sandbox/shopify/. One mount serves every shop: the shop is known from the access token (the
 real host name is redundant with it), and the consent page takes it from a `shop` query parameter. Paths,
@@ -669,6 +670,27 @@ def api(scope: str | None = None):
     return decorate
 
 
+REQUEST_LOG = "bogbro:sandbox:shopify:requests"
+REQUEST_LOG_SIZE = 5000
+
+
+@bp.before_request
+def _log_request():
+    """Every request to the emulated Shopify, newest first, so tests can show which paths a flow used."""
+    redis = get_redis()
+    redis.lpush(REQUEST_LOG, f"{request.method} {request.path}")
+    redis.ltrim(REQUEST_LOG, 0, REQUEST_LOG_SIZE - 1)
+
+
+def request_log() -> list[str]:
+    """The requests made since clear_request_log, oldest first ("POST /sandbox/shopify/admin/…")."""
+    return [entry.decode() for entry in reversed(get_redis().lrange(REQUEST_LOG, 0, -1))]
+
+
+def clear_request_log() -> None:
+    get_redis().delete(REQUEST_LOG)
+
+
 def _route(rule: str, **options):
     return bp.route(f"/admin/api/<version>/{rule}", **options)
 
@@ -846,7 +868,14 @@ def get_webhook(token, store, webhook_id):
 @_route("webhooks.json", methods=["POST"])
 @api()
 def create_webhook(token, store):
-    data = _body("webhook")
+    hook = create_subscription(token, store, _body("webhook"), request.view_args["version"])
+    db.session.commit()
+    return _json({"webhook": _webhook_out(hook)}, 201)
+
+
+def create_subscription(token: dict, store: SandboxStore, data: dict, version: str) -> dict:
+    """A new subscription (REST webhooks.json and GraphQL webhookSubscriptionCreate); ApiError 422 with
+    REST's field errors when Shopify would refuse it."""
     topic, address = data.get("topic"), data.get("address")
     fmt = data.get("format", "json")
     errors = {}
@@ -879,13 +908,12 @@ def create_webhook(token, store):
         "format": fmt,
         "fields": list(data.get("fields") or []),
         "metafield_namespaces": list(data.get("metafield_namespaces") or []),
-        "api_version": request.view_args["version"],
+        "api_version": version,
         "private_metafield_namespaces": [],
         "_client_id": token["client_id"],
     }
     store.put("webhooks", webhook_id, hook)
-    db.session.commit()
-    return _json({"webhook": _webhook_out(hook)}, 201)
+    return hook
 
 
 @_route("webhooks/<int:webhook_id>.json", methods=["DELETE"])
@@ -2162,3 +2190,8 @@ def create_refund(token, store, order_id):
     refund = _create_refund(store, token["shop"], order_id, _body("refund"))
     db.session.commit()
     return _json({"refund": _refund_out(refund)}, 201)
+
+
+from portal.sandbox import shopify_graphql  # noqa: E402 - registers graphql.json on bp; it imports this module
+
+__all__ = ["bp", "seed", "shopify_graphql"]

@@ -5,12 +5,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.auth import signup
 from portal.calculator.operations import count_quote_requests_by_status
 from portal.extensions import db, htmx
 from portal.ids import get_or_404
-from portal.models import Account, SupportSession
+from portal.models import Account, QuoteRequest, SupportSession
 from portal.support import operations
-from portal.support.forms import ImpersonateForm
+from portal.support.forms import ImpersonateForm, NewAccountForm
 from portal.tenancy import staff_required
 
 bp = Blueprint("support", __name__, url_prefix="/support", template_folder="templates")
@@ -25,6 +26,42 @@ def index():
         return render_template("support/_results.html", accounts=accounts, query=query)
     new_quotes = count_quote_requests_by_status().get("new", 0)
     return render_template("support/index.html", accounts=accounts, query=query, new_quotes=new_quotes)
+
+
+@bp.route("/new-account", methods=["GET", "POST"])
+@staff_required
+def new_account():
+    """Create a customer account and invite its owner; from a quote request, the account carries it."""
+    quote_id = request.values.get("quote_id") or request.args.get("quote") or ""
+    quote = get_or_404(QuoteRequest, int(quote_id)) if quote_id.isdigit() else None
+    if request.method == "GET" and quote is not None:
+        form = NewAccountForm(
+            company=quote.company,
+            cvr=quote.cvr,
+            email=quote.email,
+            language=quote.language,
+            quote_id=quote.id,
+        )
+    else:
+        form = NewAccountForm()
+    if form.validate_on_submit():
+        company = signup.Company(form.company.data, form.cvr.data, form.email.data, form.language.data)
+        try:
+            invitation = signup.create_and_invite(company, current_user._get_current_object(), quote)
+        except signup.SignupError as refusal:
+            getattr(form, refusal.field).errors.append(str(refusal))
+        else:
+            flash(
+                _(
+                    "%(account)s is created. %(email)s has been invited as its owner.",
+                    account=invitation.account.name,
+                    email=invitation.email,
+                ),
+                "success",
+            )
+            return redirect(url_for("support.account", account_id=invitation.account_id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("support/new_account.html", form=form, quote=quote), status
 
 
 @bp.get("/accounts/<int:account_id>")

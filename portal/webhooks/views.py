@@ -1,7 +1,8 @@
 """POST /webhooks/<source>/<token>: a shop's webhook delivery. Thin: find the integration by the token in
 its delivery URL, verify the signature on the raw body with the source module's verify_webhook (before
 anything parses it), store the raw event, answer 200. A wrong signature is refused with 401 and nothing is
-stored; WooCommerce's unsigned creation ping gets 200 and is not stored."""
+stored; a Shopify delivery from another shop than the integration's with 403; WooCommerce's unsigned
+creation ping gets 200 and is not stored. A delivery id stored before (a replay) is answered 200 again."""
 
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from portal.connectors import system_module
 from portal.connectors.sources import WebhookRejected
 from portal.extensions import csrf, db
 from portal.models import OrderIntegration
-from portal.pipeline.integrations import signing_secret
+from portal.pipeline.integrations import signing_secret, webhook_shop
 from portal.pipeline.operations import record_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -32,6 +33,11 @@ def receive(source: str, token: str):
         delivery = module.verify_webhook(dict(request.headers), raw_body, secret)
     except WebhookRejected as exc:
         return jsonify({"message": f"Webhook rejected: {exc}"}), 401
+    expected_shop = webhook_shop(integration)
+    if expected_shop is not None and delivery.shop != expected_shop:
+        # Signed by the app, but for another shop: not this integration's order, nothing is stored.
+        message = f"Webhook rejected: it comes from {delivery.shop}, not from this integration's shop"
+        return jsonify({"message": message}), 403
     if delivery.is_ping:
         return jsonify({"message": "ok"}), 200
     event = record_event(

@@ -217,13 +217,10 @@ DINERO_SETUP = {
     "no_vat": {"account": "1900"},
 }
 DYNACCOUNT_SETUP = {
-    "invoice": {"layout": "1", "payment_terms": "8 dage"},
-    "goods": {
-        "domestic": {"account": "1000", "vat_code": "U25"},
-        "eu": {"account": "1100", "vat_code": "UEUV"},
-        "world": {"account": "1200", "vat_code": "UEXP"},
-    },
-    "no_vat": {"account": "1900", "vat_code": "NONE"},
+    # the sale's voucher: kladde, receivable and output VAT account (Webshop.php put_enclosure)
+    "invoice": {"journal": "1", "receivable": "5600", "vat_account": "6910"},
+    "goods": {"domestic": {"account": "1000"}, "eu": {"account": "1100"}, "world": {"account": "1200"}},
+    "no_vat": {"account": "1900"},
 }
 SYSTEMS = {
     "e-conomic": (ECONOMIC, ECONOMIC_SETUP),

@@ -64,14 +64,19 @@ def test_dinero_export_uses_the_world_accounts():
     assert [li.account for li in plan.invoice.lines] == ["1200"] and plan.invoice.zone == "world"
 
 
-def test_dynaccount_lines_carry_account_and_vat_code():
+def test_dynaccount_lines_carry_account_and_vat_rate_and_no_products():
+    """Dynaccount's sale is a voucher of account rows (Webshop.php): each line names its account and the
+    VAT rate the connector posts to the VAT account; no products are made."""
     doc = normalise_order(
         wc_order([("Krus", "KRUS", 1, "80.00", "0")], country="SE", meta=[("vat_number", "SE556703748501")]),
         SETTINGS,
     )
     plan = plan_for(doc, SETTINGS, "dynaccount")
-    assert [(li.account, li.vat_code) for li in plan.invoice.lines] == [("1100", "UEUV")]
-    assert plan.products[0].vat_code == "UEUV"
+    assert [(li.account, li.vat_rate, li.product_number) for li in plan.invoice.lines] == [
+        ("1100", D("0"), None)
+    ]
+    assert plan.products == ()
+    assert plan.invoice.sales_voucher == DYNACCOUNT_SETUP["invoice"]
 
 
 @pytest.mark.parametrize("system", ["e-conomic", "dinero", "dynaccount"])
@@ -79,7 +84,9 @@ def test_each_system_reaches_the_shop_total(system):
     doc = normalise_order(rounding_order(), SETTINGS)
     plan = plan_for(doc, SETTINGS, system)
     assert plan.totals.gross == D("168.97") and plan.can_book
-    rounding = [li for li in plan.invoice.lines if li.product_number == "AFRUND"]
+    rounding = [
+        li for li in plan.invoice.lines if plan.line_kinds[plan.invoice.lines.index(li)] == "rounding"
+    ]
     # e-conomic: 25 % of 135.17 = 33.7925 → 33.79, one øre short; per line (Dinero, Dynaccount): 33.80
     expected = {"e-conomic": [D("0.01")], "dinero": [], "dynaccount": []}[system]
     assert [li.unit_net_price for li in rounding] == expected
@@ -222,8 +229,8 @@ def test_missing_templates_are_configuration_errors():
     no_zone = {**DINERO_SETUP, "goods": {"eu": {"account": "1100"}}, "freight": None}
     with pytest.raises(EngineConfigError, match="domestic"):
         build_draft(doc, decision, no_zone, DINERO, SETTINGS)
-    with pytest.raises(EngineConfigError, match="vat_code"):
-        build_draft(doc, decision, {**DYNACCOUNT_SETUP, "goods": {"account": "1000"}}, DYNACCOUNT, SETTINGS)
+    with pytest.raises(EngineConfigError, match="account"):
+        build_draft(doc, decision, {**DYNACCOUNT_SETUP, "goods": {"vat_code": "U25"}}, DYNACCOUNT, SETTINGS)
 
 
 def test_credit_note_for_dinero_points_at_the_invoice_and_has_its_own_guid():
@@ -273,27 +280,22 @@ def test_an_empty_vat_free_template_is_named_as_the_wizard_shows_it(system):
         assert refused.value.msgid % refused.value.params == str(refused.value)
 
 
-def test_dynaccount_books_vat_free_lines_on_an_account_without_a_vat_code():
-    """Dynaccount has no "no VAT" code: the VAT-free template may name the account alone, and its lines go
-    without a code (the account has none either, so Dynaccount adds no VAT)."""
+def test_dynaccount_books_vat_free_lines_on_their_account_at_0_percent():
+    """The VAT-free template names the account alone; its lines carry 0 % (the connector posts no VAT)."""
     setup = {**DYNACCOUNT_SETUP, "no_vat": {"account": "1070"}}
     gift_card = wc_order([("Krus", "KRUS", 1, "200.00", "50.00")], fees=[("Gavekort", "-100.00", "0")])
     doc = normalise_order(gift_card, SETTINGS)
     decision = decide_zone(doc.customer, SETTINGS, TEST_RATES, doc.invoice_date)
     plan = build_draft(doc, decision, setup, DYNACCOUNT, SETTINGS)
     line = plan.invoice.lines[plan.line_kinds.index("gift_card")]
-    assert (line.account, line.vat_code, line.unit_net_price) == ("1070", None, D("-100.00"))
+    assert (line.account, line.vat_rate, line.unit_net_price) == ("1070", D("0"), D("-100.00"))
     assert plan.totals.gross == D("150.00") and plan.can_book
-    # no product: Dynaccount would give the line its product group's VAT code (the pipeline showed it)
-    assert line.product_number is None and "GAVEKORT" not in {p.number for p in plan.products}
+    assert line.product_number is None and not plan.products
     off = wc_order([("Krus", "KRUS", 1, "200.00", "50.00")], total="250.03")  # 3 øre off
     rounded = build_draft(
         normalise_order(off, SETTINGS), decision, setup, DYNACCOUNT, SETTINGS
     ).invoice.lines[-1]
     assert (rounded.description, rounded.product_number, rounded.account) == ("Øreafrunding", None, "1070")
-    # with a (0 %) VAT code chosen the line keeps its fixed product
-    coded = build_draft(doc, decision, DYNACCOUNT_SETUP, DYNACCOUNT, SETTINGS)
-    assert coded.invoice.lines[coded.line_kinds.index("gift_card")].product_number == "GAVEKORT"
-    # taxed lines still need their code
-    with pytest.raises(EngineConfigError, match="vat_code"):
-        build_draft(doc, decision, {**setup, "goods": {"account": "1000"}}, DYNACCOUNT, SETTINGS)
+    # taxed lines need their account
+    with pytest.raises(EngineConfigError, match="account"):
+        build_draft(doc, decision, {**setup, "goods": {"vat_code": "U25"}}, DYNACCOUNT, SETTINGS)

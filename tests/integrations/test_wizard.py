@@ -139,25 +139,57 @@ def test_a_choice_deleted_in_the_system_is_flagged_and_blocks_activation(owner_c
     assert not setup.active
 
 
-def test_dinero_makes_one_integration_per_organisation_and_explains_the_unpaid_one(owner_client, owner, db):
-    connect_via_wizard(owner_client, "dinero")
-    setups = db.session.scalars(select(AccountingSetup).order_by(AccountingSetup.name)).all()
-    assert [(s.name, s.unusable_reason is None) for s in setups] == [
-        ("Demo Webshop ApS", True),
-        ("Hobbyklubben", False),
-    ]
-    # Stored as the connector's text; shown in Danish.
-    explanation = (
-        "Dinero giver kun integrationer adgang til virksomheder med et betalt abonnement (Dinero Pro)"
+def test_dinero_explains_the_unpaid_organisation_at_connect_time_and_makes_no_integration_for_it(
+    owner_client, owner, db
+):
+    location = connect_via_wizard(owner_client, "dinero")
+    setups = db.session.scalars(select(AccountingSetup)).all()
+    assert [(s.name, s.unusable_reason) for s in setups] == [("Demo Webshop ApS", None)]
+    # Explained where the customer lands, in Danish; nothing for it on the dashboard.
+    page = owner_client.get(location).get_data(as_text=True)
+    assert "Hobbyklubben i Dinero kan ikke bruges, så der er ikke oprettet en integration til den" in page
+    assert (
+        "Dinero giver kun integrationer adgang til virksomheder med et betalt abonnement (Dinero Pro)" in page
     )
-    page = owner_client.get(f"/setup/connections/{setups[0].connection_id}").get_data(as_text=True)
-    assert explanation in page.split("Hobbyklubben", 1)[1]
-    response = owner_client.post(
-        f"/setup/{setups[1].id}/select", data={"selected": "on"}, follow_redirects=True
+    dashboard = owner_client.get("/dashboard").get_data(as_text=True)
+    assert "Demo Webshop ApS" in dashboard and "Hobbyklubben" not in dashboard
+    assert "Kan ikke bruges" not in dashboard
+
+
+def test_a_grant_reaching_only_unusable_organisations_is_refused_with_the_reason(
+    owner_client, account, owner, db
+):
+    from portal.sandbox import dinero as dinero_sandbox
+
+    pro = dinero_sandbox.ORGANIZATIONS[dinero_sandbox.PRO_ORG]  # Dinero Pro cancelled, as it were
+    pro["IsPro"] = False
+    try:
+        start = owner_client.get("/setup/connect/dinero?sandbox=1")
+        callback = consent(owner_client, start.headers["Location"], {"answer": "accept"})
+        refused = owner_client.get(callback, follow_redirects=True).get_data(as_text=True)
+    finally:
+        pro["IsPro"] = True
+    assert "Demo Webshop ApS, Hobbyklubben i Dinero kan ikke bruges" in refused
+    assert "Dinero Pro" in refused
+    assert db.session.scalars(select(Connection)).all() == []
+    assert db.session.scalars(select(AccountingSetup)).all() == []
+
+
+def test_the_dynaccount_sandbox_shows_its_demo_keys_on_its_own_connect_form(app, owner_client, owner, db):
+    from portal.sandbox import dynaccount as dynaccount_sandbox
+
+    sandbox_form = owner_client.get("/setup/connect/dynaccount?sandbox=1").get_data(as_text=True)
+    assert "Dens demovirksomhed har disse nøgler" in sandbox_form
+    assert (
+        dynaccount_sandbox.DEMO_API_KEY in sandbox_form and dynaccount_sandbox.DEMO_API_SECRET in sandbox_form
     )
-    db.session.expire_all()
-    assert not setups[1].selected and explanation in response.get_data(as_text=True)
-    assert len(setups[0].connection.setups) == 2  # one grant, two organisations
+    real_form = owner_client.get("/setup/connect/dynaccount").get_data(as_text=True)
+    assert "API-hemmelighed" in real_form and dynaccount_sandbox.DEMO_API_KEY not in real_form
+    app.config["SANDBOX_ENABLED"] = False
+    try:
+        assert owner_client.get("/setup/connect/dynaccount?sandbox=1").status_code == 404
+    finally:
+        app.config["SANDBOX_ENABLED"] = True
 
 
 def test_dynaccount_keys_are_checked_and_never_shown_again(owner_client, owner, db):

@@ -28,11 +28,14 @@ PREFERRED = {
     ("goods", "product_group"): ("Varer",),
     ("freight", "product_group"): ("Fragt",),
     ("payments", "journal"): ("Indbetalinger fra webshop",),
-    ("payments", "account"): ("5830 Betalingsformidler (clearing)",),
+    ("payments", "account"): ("5830 Betalingsformidler (clearing)", "5830 Mellemregning kortindløser"),
+    # Dynaccount's sales vouchers: the kladde, the receivable and the output VAT account
+    ("invoice", "journal"): ("Bogbro",),
+    ("invoice", "receivable"): ("5600 Debitorer",),
+    ("invoice", "vat_account"): ("6910 Salgsmoms",),
     # the VAT-free template (gift cards, the rounding line): e-conomic, Dinero, Dynaccount
     ("no_vat", "product_group"): ("Momsfrit salg (gavekort, afrunding)",),
     ("no_vat", "account"): ("1050 Salg af varer/ydelser u/moms", "1070 Momsfrit salg (gavekort, afrunding)"),
-    ("no_vat", "vat_code"): (None,),  # Dynaccount has no "no VAT" code: left empty
     # e-conomic's OSS groups (portal.sandbox.economic.OSS_SETUP); other countries are left empty
     ("oss", "SE"): ("OSS Sverige",),
     ("oss", "DE"): ("OSS Tyskland",),

@@ -23,7 +23,9 @@ def test_a_domestic_order_becomes_a_draft(db, account, run_jobs, system):
     transfer = db.session.scalar(select(Transfer))
     assert transfer.status == "done", transfer.error_message
     found = remote(setup).find_invoice(REF)
-    assert found is not None and not found.booked
+    # Dynaccount has no draft stage Bogbro could book later: the voucher waits in the kladde for the
+    # bookkeeper, with or without auto-book (no public source shows a booking call)
+    assert found is not None and found.booked == (system == "dynaccount")
     assert found.totals.gross == Decimal("549.00") and found.totals.vat == Decimal("109.80")
 
 

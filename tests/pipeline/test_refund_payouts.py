@@ -1,9 +1,10 @@
 """Refunds are paid back in the books: after a paid invoice and a full refund, the customer owes nothing.
 
 The invoice's payment is registered (paid_methods), the refund becomes a booked credit note, and its payout
-is registered on the credit note, through real HTTP to each system's sandbox. e-conomic and Dynaccount
-register payouts by a guess, so their integrations turn `refund_payouts_guessed` on; Dinero's credit note
-payments are documented and need nothing (its payments template names the deposit account).
+is registered on the credit note, through real HTTP to each system's sandbox. e-conomic registers payouts
+by a guess, so its integrations turn `refund_payouts_guessed` on; Dinero's credit note payments and
+Dynaccount's vouchers (LEDGER rows, as the official library's Webshop.php posts them) are documented and
+need nothing but the payments template.
 """
 
 from decimal import Decimal
@@ -37,11 +38,6 @@ def paid_and_refunded(db, account, run_jobs, system, **settings):
     return setup, credit
 
 
-# Dynaccount setups have no payments template (bank account), so today not even the invoice's payment can be
-# registered through the pipeline: strict xfail until that template exists.
-NO_PAYMENTS_TEMPLATE = pytest.mark.xfail(strict=True, reason="no payments template for this system yet")
-
-
 @pytest.mark.parametrize("system", ["e-conomic", "dinero"])
 def test_after_payment_and_full_refund_the_customer_owes_nothing(db, account, run_jobs, system):
     setup, credit = paid_and_refunded(db, account, run_jobs, system, refund_payouts_guessed=True)
@@ -60,12 +56,23 @@ def test_without_the_payout_the_customer_would_be_owed_the_refund(db, account, r
     assert remote(setup).customer_balance(CUSTOMER_KEY["e-conomic"](note.raw)) == Decimal("-549.00")
 
 
-@NO_PAYMENTS_TEMPLATE
-def test_dynaccount_posts_the_payout_to_the_kladde(db, account, run_jobs):
-    # Dynaccount's payments are kladde rows the customer books (no booking call is public), so the balance
-    # moves only then: here the payout row itself is checked.
-    setup, credit = paid_and_refunded(db, account, run_jobs, "dynaccount", refund_payouts_guessed=True)
+def test_dynaccount_posts_the_payout_to_the_kladde_by_default(db, account, run_jobs):
+    # Dynaccount's payments are vouchers the bookkeeper books (no booking call is public); the receivable
+    # account the sale charged is back at zero once the payment and the payout are posted.
+    setup, credit = paid_and_refunded(db, account, run_jobs, "dynaccount")  # no guess to turn on
     assert credit.payment_id
     connector = remote(setup)
-    rows = connector._get("accounting", where={"enclosure_id": credit.payment_id})
-    assert [(row["type"], Decimal(row["amount"])) for row in rows] == [("DEBTOR_INVOICE", Decimal("-549.00"))]
+    note = connector.find_invoice(f"{REF}-R77")
+    assert note.booked and note.is_credit_note and note.totals.gross == Decimal("549.00")
+    rows = connector._get("accounting", where={"enclosure_id": credit.payment_id}, order="id")
+    assert [(row["type"], row["account_id_"], Decimal(row["amount"])) for row in rows] == [
+        ("LEDGER", 5830, Decimal("-549.00")),  # the money leaves the clearing account
+        ("LEDGER", 5600, Decimal("549.00")),  # and settles what the credit note left on the receivable
+    ]
+    receivable = [
+        Decimal(row["amount"])
+        for enclosure in connector._get("enclosure")
+        for row in connector._get("accounting", where={"enclosure_id": enclosure["id"]})
+        if row["account_id_"] == 5600
+    ]
+    assert len(receivable) == 4 and sum(receivable) == 0  # sale, payment, credit note, payout

@@ -214,8 +214,6 @@ SCENARIOS = {
         gross="200.03",
         vat="40.00",
         lines=(MUGS, Line("AFRUND", "Øreafrunding", "1", "0.03")),
-        # Dynaccount: on the VAT-free account without a product (its group's VAT code would apply)
-        per_system={"dynaccount": {"lines": (MUGS, Line(None, "Øreafrunding", "1", "0.03"))}},
     ),
     "beyond the tolerance: a draft that needs attention": Scenario(
         lambda: order(7013, total="210.00"),
@@ -242,7 +240,6 @@ SCENARIOS = {
         gross="150.00",
         vat="40.00",  # the mugs' VAT only: the gift card carries none
         lines=(MUGS, Line("GAVEKORT", "Gavekort", "1", "-50.00")),
-        per_system={"dynaccount": {"lines": (MUGS, Line(None, "Gavekort", "1", "-50.00"))}},
     ),
     "a state that does not transfer": Scenario(
         lambda: {**order(7017), "status": "pending"},
@@ -276,11 +273,7 @@ def document_of(system, connector, found):
             for line in document["ProductLines"]
         ]
         return document["ContactGuid"], lines
-    table = "debtor_creditnote_product" if found.is_credit_note else "debtor_invoice_product"
-    fk = "creditnote_id" if found.is_credit_note else "invoice_id"
-    rows = connector._get(table, where={fk: found.id})
-    lines = [Line(row["product_id_"] or None, row["name"], row["qty"], row["price"]) for row in rows]
-    return str(found.raw["module_id_"]), lines
+    raise AssertionError(f"{system} has no document lines")
 
 
 def same_line(expected: Line, actual: Line, system: str) -> bool:
@@ -330,7 +323,8 @@ def test_scenario(db, account, run_jobs, system, name):
         shop = payload["total"]
         assert shop in invoice.error_message and scenario.gross in invoice.error_message
         found = connector.find_invoice(reference)
-        assert found is not None and not found.booked  # a draft only
+        # a draft only; Dynaccount's voucher waits in the kladde for the bookkeeper either way
+        assert found is not None and (not found.booked or system == "dynaccount")
         assert (found.totals.gross, found.totals.vat) == (Decimal(scenario.gross), Decimal(scenario.vat))
         return
 
@@ -349,6 +343,14 @@ def test_scenario(db, account, run_jobs, system, name):
         Decimal(scenario.vat),
     ), f"{system} computed {found.totals}"
 
+    if system == "dynaccount":
+        # A voucher (Webshop.php put_enclosure) carries account rows, not lines or a customer: it balances,
+        # the receivable carries the gross, the VAT account the VAT, the sales accounts the net.
+        rows = [(str(r["account_id_"]), abs(Decimal(r["amount"]))) for r in found.raw["rows"]]
+        assert sum(Decimal(r["amount"]) for r in found.raw["rows"]) == 0
+        assert rows[0] == ("5600", Decimal(scenario.gross))
+        assert sum((a for account, a in rows if account == "6910"), Decimal(0)) == Decimal(scenario.vat)
+        return
     customer_number, lines = document_of(system, connector, found)
     for expected in scenario.lines:
         assert any(same_line(expected, actual, system) for actual in lines), (expected, lines)

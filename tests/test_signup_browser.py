@@ -1,0 +1,139 @@
+"""In headless chromium, in Danish: a company signs up, confirms its address, and follows the dashboard's
+checklist through the wizard (Dynaccount, with the demo keys its connect form shows) and a WooCommerce
+sandbox shop to its first transfer. Selectors are labels and roles, as a customer reads the page."""
+
+import re
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.models import Transfer
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def next_step(page):
+    return page.locator("#onboarding li.next a")
+
+
+def test_sign_up_and_follow_the_checklist_to_the_first_transfer(app, page, db, mailbox, run_jobs):
+    page.goto("/login")
+    page.get_by_role("link", name="Opret en konto").click()
+    page.get_by_label("Virksomhedsnavn").fill("Cykelsmeden ApS")
+    page.get_by_label("CVR-nummer").fill("35000039")  # a typo: the check digit fails
+    page.get_by_label("Dit navn").fill("Carl Cykel")
+    page.get_by_label("Din e-mail").fill("carl@cykelsmeden.dk")
+    page.get_by_label("Ny adgangskode", exact=True).fill(PASSWORD)
+    page.get_by_label("Gentag den nye adgangskode").fill(PASSWORD)
+    page.get_by_role("button", name="Opret konto").click()
+    expect(page.get_by_text("Dette er ikke et gyldigt CVR-nummer")).to_be_visible()
+    page.get_by_label("CVR-nummer").fill("35000038")
+    page.get_by_label("Ny adgangskode", exact=True).fill(PASSWORD)  # passwords are never sent back
+    page.get_by_label("Gentag den nye adgangskode").fill(PASSWORD)
+    page.get_by_role("button", name="Opret konto").click()
+    page.wait_for_url("**/dashboard")
+    expect(page.get_by_role("heading", name="Kom i gang")).to_be_visible()
+    expect(page.locator("#confirm-email")).to_contain_text("Bekræft din e-mailadresse carl@cykelsmeden.dk")
+
+    run_jobs()
+    link = mailbox.link(mailbox.last("carl@cykelsmeden.dk"), "/signup/confirm/")
+    page.goto(urlsplit(link).path)
+    expect(page.get_by_text("Din e-mailadresse er bekræftet.")).to_be_visible()
+    expect(page.locator("#confirm-email")).to_have_count(0)
+
+    # 1. Connect the accounting system: the sandbox's demo keys are on its own form.
+    expect(next_step(page)).to_have_text("Forbind dit regnskabsprogram")
+    next_step(page).click()
+    page.get_by_role("link", name="Prøv med Dynaccount-sandkassen").click()
+    keys = page.locator("#demo-keys code").all_inner_texts()
+    assert len(keys) == 3
+    page.get_by_label("API-id").fill(keys[0])
+    page.get_by_label("API-nøgle").fill(keys[1])
+    page.get_by_label("API-hemmelighed").fill(keys[2])
+    page.get_by_role("button", name="Forbind").click()
+    page.wait_for_url("**/setup/connections/*")
+
+    # 2. The templates, reached from the checklist.
+    page.get_by_role("link", name="Overblik").click()
+    expect(next_step(page)).to_have_text("Udfyld skabelonerne")
+    next_step(page).click()
+    page.get_by_label("Aktivér integration").first.check()
+    page.wait_for_url(re.compile(r".*/setup/\d+$"))
+    fill_every_template(page)
+
+    # 3. Book automatically or not, and activate.
+    page.get_by_role("link", name="Overblik").click()
+    expect(next_step(page)).to_have_text("Bogfør automatisk eller ej, og aktivér")
+    next_step(page).click()
+    page.get_by_role("button", name="Aktivér integrationen").click()
+    expect(page.get_by_role("status")).to_contain_text("Integrationen er aktiv.")
+
+    # 4. Connect a webshop, link it and switch it on.
+    page.get_by_role("link", name="Overblik").click()
+    expect(next_step(page)).to_have_text("Forbind en webshop")
+    next_step(page).click()
+    page.get_by_role("link", name="Prøv med WooCommerce-sandkassen").click()
+    page.get_by_label("Consumer key").fill("ck_demo")
+    page.get_by_label("Consumer secret").fill("cs_demo")
+    page.get_by_role("button", name="Forbind").click()
+    page.get_by_role("button", name="Tilknyt").click()
+    page.get_by_role("button", name="Aktivér ordreintegrationen").click()
+    run_jobs()  # WooCommerce's creation pings
+
+    # 5. The first transfer: an order placed in the shop arrives as a draft in Dynaccount.
+    page.get_by_role("link", name="Overblik").click()
+    expect(next_step(page)).to_have_text("Din første overførsel")
+    place_order(app)
+    for _ in range(5):  # delivery → event → transfer
+        run_jobs()
+    transfer = db.session.scalar(select(Transfer))
+    assert transfer is not None and transfer.status == "done", transfer and transfer.error_message
+    page.reload()
+    expect(page.locator("#onboarding")).to_have_count(0)  # all done: the checklist steps aside
+
+
+def fill_every_template(page):
+    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
+    expect(page.locator(".template-card select").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    expect(busy).to_have_count(0)
+    for _ in range(40):
+        empty = page.locator(".template-card select:visible").filter(
+            has=page.locator("option[value='']:checked")
+        )
+        if empty.count() == 0:
+            return
+        with page.expect_response(lambda r: "/templates/" in r.url and r.request.method == "POST") as saved:
+            empty.first.select_option(index=1)
+        assert saved.value.status == 200
+        expect(busy).to_have_count(0)
+    raise AssertionError("the templates never filled")
+
+
+def place_order(app):
+    with httpx.Client(
+        transport=SandboxTransport(app),
+        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
+        auth=("ck_demo", "cs_demo"),
+    ) as woo:
+        product = woo.get("/products").json()[0]
+        created = woo.post(
+            "/orders",
+            json={
+                "status": "processing",
+                "billing": {
+                    "first_name": "Ida",
+                    "last_name": "Holm",
+                    "email": "ida@example.dk",
+                    "country": "DK",
+                },
+                "payment_method": "quickpay",
+                "line_items": [{"product_id": product["id"], "quantity": 1}],
+            },
+        )
+        assert created.status_code == 201, created.text

@@ -14,16 +14,17 @@ COUNT_CAP = 1_000
 
 
 class Count(int):
-    """A number of rows; `capped` when there are more than COUNT_CAP (the value is then COUNT_CAP + 1)."""
+    """A number of rows; `capped` when there are more than `cap` (the value is then cap + 1)."""
 
     capped: bool = False
+    cap: int = COUNT_CAP
 
 
 def capped_count(query: Select, cap: int = COUNT_CAP) -> Count:
     """How many rows `query` has, reading at most cap + 1 of them."""
     n = db.session.scalar(select(func.count()).select_from(_narrow(query).limit(cap + 1).subquery()))
     count = Count(min(n, cap + 1))
-    count.capped = n > cap
+    count.capped, count.cap = n > cap, cap
     return count
 
 
@@ -39,5 +40,5 @@ def _narrow(query: Select) -> Select:
 def shown(count: int) -> str:
     """{{ n|shown_count }}: the number as the reader writes it, or "over 1.000" for a capped count."""
     if getattr(count, "capped", False):
-        return _("over %(num)s", num=format_number(COUNT_CAP))
+        return _("over %(num)s", num=format_number(count.cap))
     return format_number(count)

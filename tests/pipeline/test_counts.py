@@ -4,7 +4,7 @@ log), exact where a person acts on them (the bulk re-transfer's confirmation, an
 from sqlalchemy import insert, select
 
 from portal.models import Connection, OrderIntegration, Transfer
-from portal.pipeline.counts import COUNT_CAP, capped_count
+from portal.pipeline.counts import COUNT_CAP, capped_count, shown
 from tests.pipeline.conftest import make_setup
 
 
@@ -36,13 +36,15 @@ def _needing_attention(db, integration, n: int, start: int = 1) -> None:
     db.session.commit()
 
 
-def test_a_capped_count_stops_at_the_cap_and_says_so(db, account):
+def test_a_capped_count_stops_at_the_cap_and_says_so(app, db, account):
     integration = _integration(db, account)
     _needing_attention(db, integration, 5)
     everything = select(Transfer).where(Transfer.account_id == account.id)
     assert capped_count(everything, cap=5) == 5 and not capped_count(everything, cap=5).capped
     count = capped_count(everything, cap=4)
     assert count == 5 and count.capped
+    with app.test_request_context():  # Danish, the default
+        assert shown(count) == "over 4" and shown(capped_count(everything, cap=5)) == "5"
 
 
 def test_past_the_cap_the_pages_say_over_but_the_confirmation_is_exact(owner_client, db, account, redis):

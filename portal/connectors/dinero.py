@@ -937,7 +937,6 @@ class DineroConnector(AccountingConnector):
         return str(created["Guid"])
 
     # POST /v1/{org}/sales/creditnotes/{guid}/payments is documented ("Add payment to creditnote").
-    REFUND_PAYOUT_GUESS = False
 
     def register_refund_payment(self, payment: PaymentData) -> str:
         """A refund's payout on a booked credit note: "Add payment to creditnote" (openapi.json,

@@ -652,9 +652,8 @@ class DynaccountConnector(AccountingConnector):
     def register_payment(self, payment: PaymentData) -> str:
         return self._payment(payment, 1, f"Betaling {payment.invoice.reference}")
 
-    # The payout is LEDGER rows like every other voucher (Webshop.php): documented, so on by default.
-    REFUND_PAYOUT_GUESS = False
-
+    # The payout is LEDGER rows like every other voucher (Webshop.php): documented, so on by default
+    # (portal/connectors/evidence/dynaccount.py).
     def register_refund_payment(self, payment: PaymentData) -> str:
         """The money that went back leaves the bank; the credit note's receivable returns to zero."""
         if not payment.invoice.is_credit_note:

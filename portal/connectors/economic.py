@@ -893,7 +893,6 @@ class EconomicConnector(AccountingConnector):
         return self._customer_payment(payment, -1, "Betaling faktura")
 
     # The payout's sign (positive: debits the debtor) is inferred from the payment's, not documented.
-    REFUND_PAYOUT_GUESS = True
 
     def register_refund_payment(self, payment: PaymentData) -> str:
         """A refund's payout on a booked credit note: a customerPayments entry against the credit note's

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 
 from portal.connectors import available_systems, get_system
 from portal.connectors.errors import ConnectorError
+from portal.connectors.evidence import unverified
 from portal.extensions import htmx
 from portal.integrations import handshake, operations
 from portal.integrations.forms import ApiKeyForm
@@ -12,6 +13,8 @@ from portal.models import AccountingSetup, Connection, Template
 from portal.tenancy import account_required, current_account, get_owned_or_404, owner_required
 
 bp = Blueprint("integrations", __name__, url_prefix="/setup", template_folder="templates")
+# The wizard names what no public source shows for the system being set up (docs/connectors/<system>.md).
+bp.add_app_template_global(unverified, "unverified_calls")
 
 
 def _system_or_404(system_key):

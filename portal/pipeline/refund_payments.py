@@ -1,15 +1,16 @@
 """The refund's payout on a booked credit note, where the order's invoice was registered as paid: the money
 that went back leaves the bank and the customer's balance in the ledger returns to zero.
 
-A connector offers it as `register_refund_payment(PaymentData)`; one whose way of doing so no public
-source shows sets `REFUND_PAYOUT_GUESS = True` and is used only when the integration turns
-`refund_payouts_guessed` on (guesses are never on by default: docs/connectors/<system>.md).
+A connector offers it as `register_refund_payment(PaymentData)`. Where no public source shows the system's
+way of doing so, its evidence (portal/connectors/evidence/<system>.py) marks the call unverified, and it is
+used only when the integration turns `refund_payouts_guessed` on (guesses are never on by default).
 """
 
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from portal.connectors import evidence
 from portal.connectors.base import N_, AccountingConnector, PaymentData, RemoteInvoice
 from portal.engine.invoice import DraftPlan
 from portal.engine.settings import EngineConfigError
@@ -62,8 +63,8 @@ def payments_template(transfer: Transfer, connector: AccountingConnector, remote
 def enabled(transfer: Transfer, connector: AccountingConnector) -> bool:
     if not hasattr(connector, "register_refund_payment"):
         return False
-    guessed = getattr(connector, "REFUND_PAYOUT_GUESS", True)
-    return not guessed or bool((transfer.integration.settings or {}).get("refund_payouts_guessed"))
+    settings = transfer.integration.settings or {}
+    return evidence.allowed(connector.system.key, "register_refund_payment", settings)
 
 
 def register_refund_payment(

@@ -15,6 +15,7 @@ from portal import audit
 from portal.connectors import StaticCredentials, system_module
 from portal.connectors.base import OSS_COUNTRIES, Choice
 from portal.connectors.errors import ConnectorError
+from portal.connectors.evidence import unverified
 from portal.connectors.sources import RemoteWebhook, SourceConnector
 from portal.engine.documents import order_reference
 from portal.extensions import db
@@ -350,7 +351,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         can_book=setup.auto_book,
         can_order=system.capabilities.orders,
         can_oss=system.capabilities.oss,
-        refund_payout_guessed=getattr(system_module(setup.system).CONNECTOR, "REFUND_PAYOUT_GUESS", False),
+        refund_payout_guessed=any(c.operation == "register_refund_payment" for c in unverified(setup.system)),
         system_name=system.name,
         shop_id=shop_id,
         shop_id_locked=integrations.shop_id_locked(integration),

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from portal.connectors import ConnectorContext, StaticCredentials, get_system
+from portal.connectors import ConnectorContext, StaticCredentials, evidence, get_system
 from portal.connectors.base import (
     CustomerData,
     DraftInvoice,
@@ -338,7 +338,7 @@ def test_sale_refund_and_payments_are_vouchers_through_documented_calls(dyn):
     ]
     assert dyn.find_invoice("WC-1001-R1").totals == credit.totals
     assert dyn.find_invoice("WC-1001-R1").is_credit_note
-    assert not CONNECTOR.REFUND_PAYOUT_GUESS  # documented rows, so on by default
+    assert evidence.allowed("dynaccount", "register_refund_payment", {})  # documented rows: on by default
     payout = PaymentData(credit, Decimal("111.25"), TODAY, "WC-1001-R1-P", account="5800", journal="1")
     paid_back = dyn.register_refund_payment(payout)
     assert voucher_rows(paid_back) == [("LEDGER", 5800, "-111.25"), ("LEDGER", 5600, "111.25")]

@@ -496,3 +496,17 @@ def test_dinero_payments_offer_only_deposit_accounts_and_are_optional(owner_clie
     assert template.values == {}
     with app.test_request_context():
         assert not any("Betalinger" in message for message in operations.missing_values(setup))
+
+
+def test_the_wizard_names_what_no_public_source_shows(owner_client, owner, db):
+    """e-conomic's refund payout is unverified (portal/connectors/evidence/economic.py): its card says so,
+    in Danish; Dinero's is documented, so its card names no guess."""
+
+    page = owner_client.get("/setup").get_data(as_text=True)
+    cards = re.findall(r'<section class="card system-card">(.*?)</section>', page, re.S)
+    by_name = {re.search(r"<h3>(.*?)</h3>", card).group(1): card for card in cards}
+    assert (
+        "Registrering af udbetalingen af en refundering på kreditnotaen i e-conomic" in by_name["e-conomic"]
+    )
+    assert "gæt" in by_name["e-conomic"]
+    assert "unverified-calls" not in by_name["Dinero"]

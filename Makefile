@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test bench lint translations extract-messages upgrade clean
+.PHONY: run test bench bench-portal lint translations extract-messages upgrade clean
 
 # Every install is exactly uv.lock (versions and hashes), with the uv pinned in requirements-uv.txt:
 # a release upstream changes nothing until `make upgrade` has passed the suite and the lock is committed.
@@ -50,6 +50,10 @@ test: $(VENV)/.installed-test translations
 # Orders through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not part of `make test`).
 bench: $(VENV)/.installed-test translations
 	$(BIN)/python -m tests.bench_pipeline $(BENCH_ARGS)
+
+# The portal's pages over N transfers in PostgreSQL (BENCH_ARGS="--transfers 1000000"): p50/p95 per page.
+bench-portal: $(VENV)/.installed-test translations
+	$(BIN)/python -m tests.bench_portal $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

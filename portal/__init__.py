@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import i18n, security, web
+from portal import i18n, observability, security, web
 from portal.config import load_config
 from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
 
@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     app.config.update(config or {})
 
+    observability.init_app(app)  # first: JSON logs and Sentry from the first line on
     security.init_app(app)
     if app.config["PROXY_COUNT"]:
         n = app.config["PROXY_COUNT"]
@@ -43,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.cli import register_commands
     from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
+    from portal.metrics.views import bp as metrics_bp
     from portal.pipeline.views import bp as transfers_bp
     from portal.shops.views import bp as shops_bp
     from portal.support.views import bp as support_bp
@@ -55,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_bp)  # the transfer pipeline: shops' webhooks, the transfer log
     app.register_blueprint(transfers_bp)
     app.register_blueprint(shops_bp)  # webshops: connect, link to an accounting integration, settings
+    app.register_blueprint(metrics_bp)  # /metrics for Prometheus (METRICS_TOKEN)
     sandbox.init_app(app)
     register_commands(app)
     return app

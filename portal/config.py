@@ -158,7 +158,23 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         # restoring the database from a backup, when transfers made since the backup are unknown.
         "PIPELINE_LOOKUP_BEFORE_CREATE": get("PIPELINE_LOOKUP_BEFORE_CREATE", "0") == "1",
         "VAT_RATES_FILE": get("VAT_RATES_FILE"),
+        # Operators: /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (unset: no /metrics);
+        # log lines as JSON (the production default) or as text; errors to Sentry when a DSN is set.
+        "METRICS_TOKEN": get("METRICS_TOKEN"),
+        "LOG_FORMAT": _choice(
+            "LOG_FORMAT", get("LOG_FORMAT", "json" if production else "text"), ("json", "text")
+        ),
+        "LOG_LEVEL": get("LOG_LEVEL", "INFO"),
+        "SENTRY_DSN": get("SENTRY_DSN"),
+        "SENTRY_ENVIRONMENT": get("SENTRY_ENVIRONMENT", "production" if production else "development"),
+        "SENTRY_TRACES_SAMPLE_RATE": float(get("SENTRY_TRACES_SAMPLE_RATE", "0")),
     }
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def _trusted_hosts(value: str | None, public_url: str | None) -> list[str]:

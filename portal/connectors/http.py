@@ -26,6 +26,7 @@ from portal.connectors.errors import (
     TransientError,
     ValidationError,
 )
+from portal.connectors.metrics import ApiMetrics, outcome_of
 from portal.connectors.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -107,8 +108,10 @@ class ApiClient:
         backoff: float = 0.5,
         error_message: Callable[[httpx.Response], tuple[str, dict]] = default_error_message,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: ApiMetrics | None = None,
     ):
         self.system = system
+        self.metrics = metrics
         self.limiter = limiter
         self.retries = retries
         self.backoff = backoff
@@ -134,9 +137,11 @@ class ApiClient:
         while True:
             attempt += 1
             if self.limiter is not None:
-                self.limiter.acquire()
+                waited = self.limiter.acquire()
+                if waited and self.metrics is not None:
+                    self.metrics.rate_limit_wait(self.system, waited)
             try:
-                response = self.http.request(method, url, **kwargs)
+                response = self._send(method, url, **kwargs)
             except (
                 httpx.InvalidURL
             ) as exc:  # a stored address httpx cannot use: a setting to fix, not a crash
@@ -168,6 +173,22 @@ class ApiClient:
                 "%s %s %s failed (%s); retry %d in %.2fs", self.system, method, url, failure, attempt, delay
             )
             self.sleep(delay)
+
+    def _send(self, method: str, url: str, **kwargs) -> httpx.Response:
+        """One HTTP request, counted (latency, and the error kind if any) when the client has metrics."""
+        started = time.perf_counter()
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            failure = "timeout" if isinstance(exc, httpx.TimeoutException) else "unreachable"
+            self._count(started, None, failure)
+            raise
+        self._count(started, response.status_code, None)
+        return response
+
+    def _count(self, started: float, status: int | None, failure: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.request(self.system, time.perf_counter() - started, outcome_of(status, failure))
 
     def _classify(self, response: httpx.Response, idempotent: bool):
         """Raise for final errors; return (TransientError, wait) for retryable ones."""
@@ -216,5 +237,6 @@ def client_for(context: "ConnectorContext", **options) -> ApiClient:
         retries=context.retries,
         backoff=context.backoff,
         sleep=context.sleep,
+        metrics=ApiMetrics(context.redis) if context.redis is not None else None,
         **options,
     )

@@ -14,7 +14,7 @@ import secrets
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.crypto import EncryptedJSON
@@ -82,7 +82,18 @@ class SourceEvent(db.Model):
     """An inbound payload exactly as received, stored before anything reads it."""
 
     __tablename__ = "source_events"
-    __table_args__ = (UniqueConstraint("integration_id", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("integration_id", "delivery_id"),
+        # The events still waiting: a few among a year's, found without reading the rest (the drain, the
+        # watchdogs, /metrics' oldest waiting event).
+        Index(
+            "ix_source_events_waiting",
+            "received_at",
+            "integration_id",
+            postgresql_where=text("processed_at IS NULL"),
+            sqlite_where=text("processed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -104,10 +115,29 @@ class Transfer(db.Model):
     __table_args__ = (
         UniqueConstraint("integration_id", "kind", "source_ref"),
         Index("ix_transfers_status", "status", "next_attempt_at"),
+        # Shaped for the pages over a year of history (tests/bench_portal.py): the log and a date range read
+        # the newest first; a status filter, "needs attention" and the bulk re-transfer count read one
+        # status's range; an order number matches exactly or as a prefix (pattern ops: LIKE 'x%' on
+        # PostgreSQL whatever the collation); the dashboard's newest needing attention by when they failed.
+        Index("ix_transfers_account_created", "account_id", "created_at", "id"),
+        Index("ix_transfers_account_status", "account_id", "status", "created_at", "id"),
+        Index(
+            "ix_transfers_account_order",
+            "account_id",
+            "order_number",
+            postgresql_ops={"order_number": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_transfers_attention",
+            "account_id",
+            "updated_at",
+            postgresql_where=text("status = 'needs_attention'"),
+            sqlite_where=text("status = 'needs_attention'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))  # indexed first in the indexes above
     integration_id: Mapped[int] = mapped_column(ForeignKey("order_integrations.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # invoice | credit_note
     source_ref: Mapped[str] = mapped_column(String(100))  # the shop's order id (refund id for credit notes)

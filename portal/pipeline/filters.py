@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from portal.engine.documents import COPENHAGEN
@@ -116,20 +116,42 @@ class TransferPage:
 def transfer_page(
     account_id: int, filters: TransferFilters, before: int | None = None, after: int | None = None, size=200
 ) -> TransferPage:
-    """One page of the log, newest first, by keyset on the id: stable while new transfers arrive (an
-    offset would shift every page by the transfers created since)."""
+    """One page of the log, newest first, by keyset on (created_at, id): stable while new transfers arrive
+    (an offset would shift every page by the transfers created since), and read straight off an index that
+    starts with the account (and the status, when filtered), however long the history. `before`/`after` are
+    transfer ids, so links stay short; an id not the account's is no anchor (the first page)."""
     query = filters.apply(select(Transfer), account_id).options(joinedload(Transfer.integration))
-    if after is not None:  # the page before (newer than) `after`: read upwards, show newest first
+    newest_first = (Transfer.created_at.desc(), Transfer.id.desc())
+    anchor = _anchor(account_id, after if after is not None else before)
+    if after is not None and anchor is not None:  # the page newer than `after`: read upwards, newest first
         rows = list(
-            db.session.scalars(query.where(Transfer.id > after).order_by(Transfer.id.asc()).limit(size + 1))
+            db.session.scalars(
+                query.where(_key() > anchor).order_by(Transfer.created_at, Transfer.id).limit(size + 1)
+            )
         )
         more_newer = len(rows) > size
         rows = list(reversed(rows[:size]))
         return TransferPage(rows, rows[0].id if more_newer and rows else None, rows[-1].id if rows else None)
-    if before is not None:
-        query = query.where(Transfer.id < before)
-    rows = list(db.session.scalars(query.order_by(Transfer.id.desc()).limit(size + 1)))
+    if before is not None and anchor is not None:
+        query = query.where(_key() < anchor)
+    rows = list(db.session.scalars(query.order_by(*newest_first).limit(size + 1)))
     more_older = len(rows) > size
     rows = rows[:size]
-    newer = rows[0].id if before is not None and rows else None
+    newer = rows[0].id if before is not None and anchor is not None and rows else None
     return TransferPage(rows, newer, rows[-1].id if more_older and rows else None)
+
+
+def _key():
+    return tuple_(Transfer.created_at, Transfer.id)
+
+
+def _anchor(account_id: int, transfer_id: int | None):
+    """The (created_at, id) key of the account's transfer `transfer_id`, as typed bound values."""
+    if transfer_id is None:
+        return None
+    created_at = db.session.scalar(
+        select(Transfer.created_at).where(Transfer.id == transfer_id, Transfer.account_id == account_id)
+    )
+    if created_at is None:
+        return None
+    return tuple_(literal(created_at, Transfer.created_at.type), literal(transfer_id, Transfer.id.type))

@@ -31,7 +31,7 @@ from decimal import Decimal
 from functools import partial
 
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -63,6 +63,7 @@ from portal.models.transfers import ORDER_PREFIX
 from portal.pipeline import failures, invoice_mail, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
+from portal.pipeline.counts import exact_count
 from portal.pipeline.filters import TransferFilters
 from portal.pipeline.locks import (
     DRAIN_FLAG_SECONDS,
@@ -1388,7 +1389,8 @@ def retryable(account, filters: TransferFilters) -> Select:
 
 
 def count_retryable(account, filters: TransferFilters) -> int:
-    return db.session.scalar(select(func.count()).select_from(retryable(account, filters).subquery()))
+    """Exact: the bulk re-transfer's confirmation names how many it will queue."""
+    return exact_count(retryable(account, filters))
 
 
 def retry_matching(account, filters: TransferFilters) -> int:

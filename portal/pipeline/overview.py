@@ -1,7 +1,8 @@
 """The dashboard's transfer figures for one account, gathered in a handful of queries.
 
 today        today's transfers (Danish calendar day, by created_at) per status: one grouped count
-attention    transfers that need a person: the count, and the newest few with their message
+attention    transfers that need a person: the count (capped: "over 1.000"), and the newest few with their
+             message
 queue        jobs waiting on the default RQ queue and jobs scheduled for later (retries); None when
              Redis does not answer, so the dashboard still shows everything else
 polls        each order integration's last poll of its shop (None: never)
@@ -18,6 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import OrderIntegration, Transfer
+from portal.pipeline.counts import capped_count
 from portal.pipeline.filters import day_start, today
 from portal.queue import get_queue
 
@@ -36,7 +38,7 @@ class QueueDepth:
 class Overview:
     day: date
     today: dict[str, int] = field(default_factory=dict)  # status -> count (only statuses present)
-    attention_count: int = 0
+    attention_count: int = 0  # a counts.Count: capped at COUNT_CAP
     attention: list[Transfer] = field(default_factory=list)  # the newest first
     queue: QueueDepth | None = None
     integrations: list[OrderIntegration] = field(default_factory=list)
@@ -69,7 +71,7 @@ def account_overview(account, day: date | None = None) -> Overview:
     attention = select(Transfer).where(
         Transfer.account_id == account.id, Transfer.status == "needs_attention"
     )
-    overview.attention_count = db.session.scalar(select(func.count()).select_from(attention.subquery()))
+    overview.attention_count = capped_count(attention)
     if overview.attention_count:
         newest = attention.order_by(Transfer.updated_at.desc(), Transfer.id.desc()).limit(ATTENTION_SHOWN)
         overview.attention = list(db.session.scalars(newest))

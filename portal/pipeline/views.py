@@ -13,7 +13,7 @@ from portal.connectors.errors import ConnectorError
 from portal.extensions import db, htmx
 from portal.ids import whole_number
 from portal.models import OrderIntegration, Transfer
-from portal.pipeline import failures, messages, operations
+from portal.pipeline import counts, failures, messages, operations
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.pipeline.overview import account_integrations
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
 # {{ transfer|transfer_message }}: why it needs attention / was skipped / waits, in the reader's language
 bp.add_app_template_filter(messages.shown, "transfer_message")
+# {{ n|shown_count }}: a count as the reader writes it, "over 1.000" when capped (pipeline.counts); not
+# "count", which is Jinja's own (the length of a list)
+bp.add_app_template_filter(counts.shown, "shown_count")
 
 KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note")}
 LINE_KIND_LABELS = {
@@ -47,15 +50,20 @@ MATCH_FIELD_LABELS = {
     "ean": _l("the EAN number"),
     "customer_number": _l("the customer number"),
 }
-PAGE_SIZE = 200
+PAGE_SIZE = 50  # rows per page of the log: rendering, not the query, is what a page costs
 LIVE = ("pending", "running")  # a transfer in these states is polled until it finishes
+
+
+def _translated(labels: dict) -> dict:
+    """Lazy labels translated once per request, not once per row of the log."""
+    return {key: str(label) for key, label in labels.items()}
 
 
 def _labels() -> dict:
     return {
-        "statuses": STATUS_LABELS,
-        "errors": ERROR_LABELS,
-        "kinds": KIND_LABELS,
+        "statuses": _translated(STATUS_LABELS),
+        "errors": _translated(ERROR_LABELS),
+        "kinds": _translated(KIND_LABELS),
         "live": LIVE,
         "retry_statuses": operations.RETRYABLE,
         "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
@@ -87,7 +95,7 @@ def index():
         "page": page,
         "filters": filters,
         "form": TransferFilterForm(request.args, integrations),
-        "retryable": operations.count_retryable(account, filters),
+        "retryable": counts.capped_count(operations.retryable(account, filters)),  # a hint: capped
         "several_shops": len(integrations) > 1,
         **_labels(),
     }
@@ -172,7 +180,7 @@ def retry_matching():
         return render_template(
             "transfers/retry_confirm.html",
             filters=filters,
-            count=operations.count_retryable(account, filters),
+            count=operations.count_retryable(account, filters),  # exact: the person confirms this many
             integration=integration,
             **_labels(),
         )

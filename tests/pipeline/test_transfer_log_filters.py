@@ -79,12 +79,12 @@ def test_pages_by_keyset(owner_client, db, account):
     integration = OrderIntegration(
         account_id=account.id, connection=shop, setup=make_setup(account, "dinero")
     )
-    db.session.add_all(transfer_row(integration, str(n), status="done") for n in range(1, 206))
+    db.session.add_all(transfer_row(integration, str(n), status="done") for n in range(1, 56))
     db.session.commit()
 
     first = owner_client.get("/transfers").get_data(as_text=True)
     numbers = orders_in(first)
-    assert len(numbers) == 200 and numbers[0] == "205" and numbers[-1] == "6"
+    assert len(numbers) == 50 and numbers[0] == "55" and numbers[-1] == "6"
     older = re.search(r'href="(/transfers\?before=\d+)"', first).group(1)
     assert "after=" not in first
     second = owner_client.get(older).get_data(as_text=True)
@@ -93,15 +93,16 @@ def test_pages_by_keyset(owner_client, db, account):
     assert orders_in(owner_client.get(newer).get_data(as_text=True)) == numbers
 
     # the same through the function, small pages and a filter
-    filters = TransferFilters(order="20*")
+    filters = TransferFilters(order="2*")
     page = transfer_page(account.id, filters, size=3)
-    assert [t.order_number for t in page.transfers] == ["205", "204", "203"] and page.newer is None
+    assert [t.order_number for t in page.transfers] == ["29", "28", "27"] and page.newer is None
     page = transfer_page(account.id, filters, before=page.older, size=3)
-    assert [t.order_number for t in page.transfers] == ["202", "201", "200"]
-    page = transfer_page(account.id, filters, before=page.older, size=3)
-    assert [t.order_number for t in page.transfers] == ["20"] and page.older is None
+    assert [t.order_number for t in page.transfers] == ["26", "25", "24"]
+    for _ in range(2):
+        page = transfer_page(account.id, filters, before=page.older, size=3)
+    assert [t.order_number for t in page.transfers] == ["20", "2"] and page.older is None
     page = transfer_page(account.id, filters, after=page.newer, size=3)
-    assert [t.order_number for t in page.transfers] == ["202", "201", "200"]
+    assert [t.order_number for t in page.transfers] == ["23", "22", "21"]
 
 
 def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, redis):
@@ -130,3 +131,40 @@ def test_the_detail_page_shows_requests_and_answers(owner_client, db, log):
     page = owner_client.get(f"/transfers/{failed.id}").get_data(as_text=True)
     assert "Forespørgsel og svar" in page and '"system": "e-conomic"' in page
     assert "Forhåndsvis" in page and f"/transfers/{failed.id}/preview" in page
+
+
+def test_pages_are_newest_first_by_creation_even_across_equal_times(db, account, other_account):
+    """The keyset is (created_at, id): a transfer created long ago (a historic import) sits where its time
+    puts it, transfers created in the same instant are ordered by id, and no page repeats or skips one."""
+    shop = Connection(account_id=account.id, system="woocommerce", role="webshop", label="", credentials={})
+    integration = OrderIntegration(
+        account_id=account.id, connection=shop, setup=make_setup(account, "dinero")
+    )
+    db.session.add_all(transfer_row(integration, str(n), status="done") for n in range(1, 7))
+    db.session.commit()
+    backdate(db, "6", datetime(2025, 12, 1, tzinfo=UTC))
+    same = datetime(2026, 6, 1, tzinfo=UTC)
+    for number in ("2", "3", "4"):
+        backdate(db, number, same)
+
+    page = transfer_page(account.id, TransferFilters(), size=2)
+    pages = [page]
+    while page.older:
+        page = transfer_page(account.id, TransferFilters(), before=page.older, size=2)
+        pages.append(page)
+    seen = [[t.order_number for t in p.transfers] for p in pages]
+    assert seen == [["5", "1"], ["4", "3"], ["2", "6"]]
+    back = transfer_page(account.id, TransferFilters(), after=pages[-1].newer, size=2)
+    assert [t.order_number for t in back.transfers] == ["4", "3"]
+    # another account's transfer is no anchor: the first page
+    theirs = Connection(
+        account_id=other_account.id, system="woocommerce", role="webshop", label="", credentials={}
+    )
+    other = OrderIntegration(
+        account_id=other_account.id, connection=theirs, setup=make_setup(other_account, "dinero")
+    )
+    db.session.add(transfer_row(other, "9", status="done"))
+    db.session.commit()
+    foreign = db.session.scalar(select(Transfer.id).where(Transfer.account_id == other_account.id))
+    first = transfer_page(account.id, TransferFilters(), before=foreign, size=2)
+    assert [t.order_number for t in first.transfers] == ["5", "1"] and first.newer is None

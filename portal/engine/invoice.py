@@ -344,9 +344,11 @@ class _Builder:
             for line, rate in zip(self.lines, self.rates_per_line, strict=True)
         ]
 
-    def reconcile(self, shop_gross: Decimal, shop_vat: Decimal | None) -> tuple[Totals, Reconciliation]:
+    def reconcile(
+        self, shop_gross: Decimal, shop_vat: Decimal | None, currency: str = "DKK"
+    ) -> tuple[Totals, Reconciliation]:
         computed = invoice_totals(self.totals_lines(), self.system)
-        result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat)
+        result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat, currency)
         if result.rounding_line is None:
             return computed, result
         target = self.templates.target("rounding", self.decision, ZERO)
@@ -398,7 +400,8 @@ def build_draft(
     builder = _Builder(decision, setup, capabilities, settings, rates)
     for line in document.lines:
         builder.add(line)
-    totals, result = builder.reconcile(document.shop_totals.gross, document.shop_totals.vat)
+    shop = document.shop_totals
+    totals, result = builder.reconcile(shop.gross, shop.vat, document.currency)
     match = decide_match(document.customer, settings)
     terms = _payment_terms(settings, document.payment.method, builder.templates)
     customer = customer_data(document.customer, decision, document.currency, terms)
@@ -470,7 +473,7 @@ def build_credit_note(
     if refund.vat_stated and not refund.unallocated:
         shop_vat = sum_dec(line.vat_total for line in refund.lines)
         shop_vat += invoice_totals(builder.totals_lines(), builder.system).vat - of_lines.vat
-    totals, result = builder.reconcile(money, shop_vat)
+    totals, result = builder.reconcile(money, shop_vat, refund.currency)
     paid = q2(document.shop_totals.gross)
     if money > paid + settings.rounding_tolerance:
         result = replace(

@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from portal.connectors.errors import ConnectorError
 from portal.extensions import db, htmx
+from portal.i18n import system_name
 from portal.ids import whole_number
 from portal.models import OrderIntegration, Transfer
 from portal.pipeline import failures, messages, operations
+from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.pipeline.overview import account_integrations
@@ -23,6 +25,12 @@ log = logging.getLogger(__name__)
 bp = Blueprint("transfers", __name__, url_prefix="/transfers", template_folder="templates")
 # {{ transfer|transfer_message }}: why it needs attention / was skipped / waits, in the reader's language
 bp.add_app_template_filter(messages.shown, "transfer_message")
+# {{ reason|translated }}: an engine reason or warning (or any msgid) in the reader's language
+bp.add_app_template_filter(messages.translated, "translated")
+bp.add_app_template_filter(messages.log_text, "log_text")
+bp.add_app_template_filter(
+    lambda state: messages.translated(pipeline_settings.STATE_NAMES.get(state, state)), "shop_state"
+)
 
 KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note")}
 LINE_KIND_LABELS = {
@@ -47,6 +55,30 @@ MATCH_FIELD_LABELS = {
     "ean": _l("the EAN number"),
     "customer_number": _l("the customer number"),
 }
+# The step log's steps and outcomes (TransferLog.step / .outcome)
+STEP_LABELS = {
+    "decide": _l("Decision"),
+    "customer": _l("Customer"),
+    "products": _l("Products"),
+    "order": _l("Order"),
+    "draft": _l("Draft"),
+    "book": _l("Booking"),
+    "payment": _l("Payment"),
+    "mail": _l("Invoice mail"),
+    "done": _l("Done"),
+    "error": _l("Error"),
+    "retry": _l("Retry"),
+    "watchdog": _l("Restarted"),
+}
+OUTCOME_LABELS = {
+    "ok": _l("OK"),
+    "reused": _l("Already there"),
+    "skipped": _l("Skipped"),
+    "waiting": _l("Waiting"),
+    "error": _l("Error"),
+    "sending": _l("Sending"),
+    "uncertain": _l("Uncertain"),
+}
 PAGE_SIZE = 200
 LIVE = ("pending", "running")  # a transfer in these states is polled until it finishes
 
@@ -56,6 +88,8 @@ def _labels() -> dict:
         "statuses": STATUS_LABELS,
         "errors": ERROR_LABELS,
         "kinds": KIND_LABELS,
+        "steps": STEP_LABELS,
+        "outcomes": OUTCOME_LABELS,
         "live": LIVE,
         "retry_statuses": operations.RETRYABLE,
         "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
@@ -107,7 +141,7 @@ def detail(transfer_id):
         "transfers/detail.html",
         transfer=transfer,
         can_preview=operations.can_preview(transfer),
-        system=transfer.integration.setup.connection.system,
+        system=system_name(transfer.integration.setup.connection.system),
         **_labels(),
     )
 
@@ -127,7 +161,7 @@ def row(transfer_id):
 def live(transfer_id):
     """The detail page's status and steps, polled the same way."""
     transfer = get_owned_or_404(Transfer, transfer_id)
-    system = transfer.integration.setup.connection.system
+    system = system_name(transfer.integration.setup.connection.system)
     return render_template("transfers/_live.html", transfer=transfer, system=system, **_labels())
 
 
@@ -211,8 +245,9 @@ def _plan_labels(integration: OrderIntegration) -> dict:
         "zones": ZONE_LABELS,
         "documents": DOCUMENT_LABELS,
         "match_fields": MATCH_FIELD_LABELS,
-        "system": integration.setup.connection.system,
+        "system": system_name(integration.setup.connection.system),
         "setup": integration.setup,
+        "named": pipeline_settings.template_names(integration.setup),
     }
 
 

@@ -9,8 +9,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
+from portal.connectors.base import OSS_COUNTRIES
 from portal.extensions import db
-from portal.i18n import format_amount, format_day, system_name
+from portal.i18n import format_amount, format_day, format_moment, system_name
+from portal.integrations.operations import spec_of
 from portal.models import AccountingSetup, Connection, OrderIntegration, SupportSession, Transfer, utcnow
 from portal.models.accounts import Account, Invitation, User
 from portal.models.integrations import Template
@@ -187,7 +189,7 @@ def _subject(event) -> str:
     if isinstance(obj, Invitation):
         return obj.email
     if isinstance(obj, Template):
-        return obj.setup.name
+        return f"{obj.setup.name}: {_template_name(obj)}"
     if isinstance(obj, SupportSession):
         return f"{obj.staff_user.name}: {obj.reason}"
     return obj.name
@@ -195,6 +197,9 @@ def _subject(event) -> str:
 
 def _changes(changes: dict, prefix: str = ""):
     """Only the leaves that differ: a settings dict before → after becomes one line per changed setting."""
+    if {"values", "labels"} <= set(changes):  # a template: each choice by the name it was chosen by
+        yield from _template_changes(changes["values"], changes["labels"])
+        return
     for field, change in changes.items():
         if not isinstance(change, dict) or not {"before", "after"} <= set(change):
             continue
@@ -215,6 +220,18 @@ def _diff(path: str, before, after):
     if after is None and before is None:
         return
     yield Change(_label(path), _value(path, before), _value(path, after))
+
+
+def _template_changes(values: dict, labels: dict):
+    old, new = values.get("before") or {}, values.get("after") or {}
+    old_names, new_names = labels.get("before") or {}, labels.get("after") or {}
+    for field in sorted(set(old) | set(new)):
+        if old.get(field) == new.get(field):
+            continue
+        label = translated(OSS_COUNTRIES[field]) if field in OSS_COUNTRIES else _label(field)
+        before = old_names.get(field) or old.get(field)
+        after = new_names.get(field) or new.get(field)
+        yield Change(label, _value(field, before), _value(field, after))
 
 
 def _label(path: str) -> str:
@@ -249,6 +266,11 @@ def _value(path: str, value) -> str:
             return format_day(date.fromisoformat(str(value)))
         except ValueError:
             return str(value)
+    if path.endswith("_at") and isinstance(value, str):
+        try:
+            return format_moment(datetime.fromisoformat(value))
+        except ValueError:
+            return value
     if path == "system":
         return system_name(str(value))
     if str(value) in VALUES:
@@ -271,3 +293,11 @@ def support_visits(account_id: int) -> list[SupportSession]:
         .order_by(SupportSession.started_at.desc())
         .limit(5)
     ).all()
+
+
+def _template_name(template: Template) -> str:
+    """The template as the wizard names it ("Varer, Danmark")."""
+    try:
+        return translated(spec_of(template.setup, template).label)
+    except StopIteration:  # a template the system no longer describes
+        return template.kind

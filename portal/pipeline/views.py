@@ -188,28 +188,40 @@ def leave_out(transfer_id):
     return redirect(url_for(".detail", transfer_id=transfer.id))
 
 
+def _confirm_retry(filters: TransferFilters):
+    account = current_account()
+    integration = None
+    if filters.integration_id:
+        integration = db.session.scalar(
+            select(OrderIntegration).where(
+                OrderIntegration.id == filters.integration_id, OrderIntegration.account_id == account.id
+            )
+        )
+    return render_template(
+        "transfers/retry_confirm.html",
+        filters=filters,
+        count=operations.count_retryable(account, filters),
+        integration=integration,
+        **_labels(),
+    )
+
+
+@bp.get("/retry")
+@account_required
+def confirm_retry_matching():
+    """How many not-done transfers match the log's filters, to confirm (a page: reloading it works)."""
+    return _confirm_retry(TransferFilters.from_args(request.args))
+
+
 @bp.post("/retry")
 @account_required
 def retry_matching():
-    """Queue again every not-done transfer matching the log's filters: first the count to confirm, then
-    (with `confirmed`) the queueing itself."""
+    """Queue again every not-done transfer matching the log's filters (with `confirmed`; without it, the
+    count to confirm, as the GET shows it)."""
     account = current_account()
     filters = TransferFilters.from_args(request.form)
     if request.form.get("confirmed") != "1":
-        integration = None
-        if filters.integration_id:
-            integration = db.session.scalar(
-                select(OrderIntegration).where(
-                    OrderIntegration.id == filters.integration_id, OrderIntegration.account_id == account.id
-                )
-            )
-        return render_template(
-            "transfers/retry_confirm.html",
-            filters=filters,
-            count=operations.count_retryable(account, filters),
-            integration=integration,
-            **_labels(),
-        )
+        return _confirm_retry(filters)
     count = operations.retry_matching(account, filters)
     if count:
         flash(_("%(count)s transfers are queued again.", count=count), "success")

@@ -69,3 +69,22 @@ def test_members_see_the_log(client, db, account, run_jobs):
     make_user("member@kunde.dk", account, role="member")
     login(client, "member@kunde.dk")
     assert client.get("/transfers").status_code == 200
+
+
+def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_client, db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    page = owner_client.get("/transfers?status=done").get_data(as_text=True)
+    table = page[page.index('<div id="transfer-table"') :].split(">", 1)[0]
+    assert 'hx-trigger="every 10s"' in table and 'hx-get="/transfers?status=done"' in table
+    older = owner_client.get("/transfers?before=999999").get_data(as_text=True)  # not the newest page
+    assert 'hx-trigger="every 10s"' not in older.split('<div id="transfer-table"', 1)[1].split(">", 1)[0]
+
+    feed(integration, order(number="5009"))
+    run_jobs()
+    headers = {"HX-Request": "true", "HX-Target": "transfer-table"}
+    polled = owner_client.get("/transfers?status=done", headers=headers).get_data(as_text=True)
+    assert polled.lstrip().startswith('<div id="transfer-table"')
+    assert "#5009" in polled and "#5001" in polled and "<html" not in polled

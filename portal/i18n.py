@@ -41,8 +41,13 @@ SYSTEM_NAMES = {
 }
 
 
-def _language(locale) -> str:
-    return str(locale or get_locale() or "da").split("_")[0]
+def language_of(locale) -> str:
+    if locale is None:
+        try:
+            locale = get_locale()
+        except RuntimeError:  # no request to choose by (a worker outside force_locale): Danish first
+            locale = None
+    return str(locale or "da").split("_")[0]
 
 
 def format_amount(value, currency: str = "DKK", locale=None) -> str:
@@ -50,14 +55,14 @@ def format_amount(value, currency: str = "DKK", locale=None) -> str:
     way an amount is written: templates (`|amount`), messages and mails."""
     if value is None or value == "":
         return ""
-    return format_money(value, currency, _language(locale))
+    return format_money(value, currency, language_of(locale))
 
 
 def format_day(value, fmt: str = "date", locale=None) -> str:
     """`7. dec. 2026` / `7 Dec 2026` (`long`: the month written out)."""
     if not value:
         return ""
-    language = _language(locale)
+    language = language_of(locale)
     pattern = DATE_PATTERNS.get(language, DATE_PATTERNS["da"])
     return format_date(value, pattern["long" if fmt == "long" else "date"], locale=language)
 
@@ -66,7 +71,7 @@ def format_moment(value, fmt: str = "datetime", locale=None) -> str:
     """`7. dec. 2026 kl. 14.05` / `7 Dec 2026, 14:05`, in the reader's time zone, to the minute."""
     if not value:
         return ""
-    language = _language(locale)
+    language = language_of(locale)
     pattern = DATE_PATTERNS.get(language, DATE_PATTERNS["da"])["datetime"]
     return format_datetime(value, pattern, tzinfo=_timezone(), locale=language)
 

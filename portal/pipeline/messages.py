@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 
 from portal.connectors.base import N_  # noqa: F401  (re-exported for the pipeline's msgids)
 from portal.engine.money import format_money
 from portal.engine.text import amount, is_amount  # noqa: F401  (amount: re-exported for the pipeline)
-from portal.i18n import format_day
+from portal.i18n import format_day, language_of
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def a_day(day: date) -> dict:
 
 
 def _current_language() -> str:
-    return str(get_locale() or "da").split("_")[0]
+    return language_of(None)
 
 
 def translated(value) -> str:

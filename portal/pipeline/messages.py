@@ -3,11 +3,13 @@ every page and mail can say it in the reader's language.
 
 A Message is an English msgid (marked with N_ where it is written, so it is extracted and translated),
 its parameters, and which parameters are msgids themselves (`labels`: a template's name as the wizard
-shows it). A parameter may also be a Message (a step's reason inside "what to fix"). Parameters that come
-from elsewhere — an accounting system's own error text, an order number — are shown as they are.
+shows it). A parameter may also be a Message (a step's reason inside "what to fix"), a list of them, an
+`amount(...)` or `a_day(...)` (written the reader's way: `1.234,50 kr.`, `7. dec. 2026`). Parameters that
+come from elsewhere — an accounting system's own error text, an order number — are shown as they are.
 
 The Transfer keeps the English text in `error_message` / `reason` (logs, search) and the Message in
-`message`; `shown(transfer)` gives the text in the current language.
+`message`; `shown(transfer)` gives the text in the current language. A step log row keeps its Message in
+`TransferLog.text`; `log_text(entry)` shows it.
 """
 
 from collections.abc import Callable, Mapping
@@ -64,7 +66,7 @@ def render(stored: dict, translate: Callable[[str], str] = gettext, language: st
     params = {}
     for key, value in (stored.get("params") or {}).items():
         if is_amount(value):
-            params[key] = format_money(value["amount"], value["currency"], language or _current_language())
+            params[key] = format_money(value["amount"], value["currency"], language_of(language))
         elif isinstance(value, dict) and set(value) == {"date"}:
             params[key] = format_day(date.fromisoformat(value["date"]), locale=language)
         elif isinstance(value, dict) and "msgid" in value:
@@ -84,10 +86,6 @@ def render(stored: dict, translate: Callable[[str], str] = gettext, language: st
 def a_day(day: date) -> dict:
     """A date parameter of a message: written the reader's way where it is shown (`7. dec. 2026`)."""
     return {"date": day.isoformat()}
-
-
-def _current_language() -> str:
-    return language_of(None)
 
 
 def translated(value) -> str:

@@ -500,18 +500,34 @@ def check_line_rate(
         drift = abs(line.vat_total - line.net_total * expected / 100) > _slack(line)
     if not drift:
         return None
-    shown = "no" if shop_rate is None else f"{fmt_rate(shop_rate)} %"
-    detail = decision.reason.rstrip(".")
+    shown = Text(N_("no")) if shop_rate is None else f"{fmt_rate(shop_rate)} %"
+    detail = decision.reason
     if decision.oss_country and rates is not None:
         try:
             period = rates.period_on(decision.oss_country, decision.day)
-            since = "long-standing" if period.effective_from == date.min else f"since {period.effective_from}"
-            detail = f"{decision.oss_country} standard rate {fmt_rate(period.standard)} % {since}"
+            if period.effective_from == date.min:
+                since = Text(N_("long-standing"))
+            else:
+                since = Text(N_("since %(day)s"), day=period.effective_from.isoformat())
+            detail = Text(
+                N_("%(country)s standard rate %(rate)s %% %(since)s"),
+                country=decision.oss_country,
+                rate=fmt_rate(period.standard),
+                since=since,
+            )
         except UnknownRate:
             pass
-    return (
-        f"VAT rate drift on {line.description!r}: the shop charged {shown} VAT "
-        f"({line.vat_total} on {line.net_total}), the invoice will carry {fmt_rate(expected)} % ({detail})"
+    return Text(
+        N_(
+            "VAT rate drift on %(line)s: the shop charged %(shop)s VAT (%(vat)s on %(net)s), the invoice "
+            "will carry %(rate)s %% (%(detail)s)"
+        ),
+        line=repr(line.description),
+        shop=shown,
+        vat=str(line.vat_total),
+        net=str(line.net_total),
+        rate=fmt_rate(expected),
+        detail=detail,
     )
 
 

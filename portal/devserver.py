@@ -60,11 +60,20 @@ def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("The embedded Redis did not start")
 
 
+def child_env(environ: dict, port: int) -> dict:
+    """The environment of the web process and the workers. PUBLIC_URL defaults to the address the portal
+    runs on, so links in mails (invitations, the error digest) open where the user works and is logged in
+    (not http://localhost:5000 beside http://127.0.0.1:<port>: another host, another session cookie)."""
+    env = dict(environ)
+    env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
+    return env
+
+
 def run(instance_path: str, port: int) -> None:
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ)
+    env = child_env(os.environ, port)
     processes: list[subprocess.Popen] = []
 
     if not env.get("REDIS_URL"):

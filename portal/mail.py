@@ -24,9 +24,7 @@ def send_mail(to: str | list[str], subject: str, body: str, html: str | None = N
         message.add_alternative(html, subtype="html")
 
     if not config.get("MAIL_SERVER"):
-        print(
-            f"\n----- e-mail (MAIL_SERVER is not set, so it is printed) -----\n{message}\n-----", flush=True
-        )
+        print(readable(message), flush=True)
         return message
 
     smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
@@ -38,3 +36,15 @@ def send_mail(to: str | list[str], subject: str, body: str, html: str | None = N
         smtp.send_message(message)
     log.info("mail %r sent to %s", subject, to)
     return message
+
+
+def readable(message: EmailMessage) -> str:
+    """The mail as a developer reads it in the console: headers decoded and the text part as text (not
+    base64 or quoted-printable); the HTML alternative is only mentioned."""
+    text = message.get_body(preferencelist=("plain",))
+    parts = [f"{name}: {message[name]}" for name in ("From", "To", "Subject")]
+    if message.get_body(preferencelist=("html",)) is not None:
+        parts.append("(with an HTML version)")
+    headers = "\n".join(parts)
+    body = text.get_content() if text is not None else ""
+    return f"\n----- e-mail (MAIL_SERVER is not set, so it is printed) -----\n{headers}\n\n{body}\n-----"

@@ -213,3 +213,17 @@ def test_removed_member_is_logged_out(app, owner_client, member, db):
 
 def test_passwords_are_argon2(owner):
     assert re.match(r"^\$argon2id\$", owner.password_hash)
+
+
+def test_a_second_invitation_to_the_same_address_says_so(owner_client, db, mailbox, run_jobs):
+    data = {"email": "Ny@Kunde.dk", "role": "member", "language": "da"}
+    assert owner_client.post("/settings/members/invite", data=data).status_code == 302
+    again = owner_client.post("/settings/members/invite", data={**data, "email": "ny@kunde.dk"})
+    assert again.status_code == 400
+    assert "En invitation til ny@kunde.dk venter allerede" in again.get_data(as_text=True)
+    assert len(db.session.scalars(select(Invitation)).all()) == 1
+    # withdrawn, a new one may be sent
+    invitation = db.session.scalar(select(Invitation))
+    assert owner_client.post(f"/settings/invitations/{invitation.id}/revoke").status_code == 302
+    assert owner_client.post("/settings/members/invite", data=data).status_code == 302
+    assert len(db.session.scalars(select(Invitation)).all()) == 2

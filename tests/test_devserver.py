@@ -67,3 +67,11 @@ def test_dev_runs_everything_and_ctrl_c_stops_it_all(instance, tmp_path):
     assert "Traceback" not in output
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert left == [], "processes outlived Ctrl-C"
+
+
+def test_links_in_mails_open_where_the_dev_portal_runs():
+    from portal.devserver import child_env
+
+    assert child_env({}, 5123)["PUBLIC_URL"] == "http://127.0.0.1:5123"
+    given = {"PUBLIC_URL": "https://demo.bogbro.dk"}
+    assert child_env(given, 5123)["PUBLIC_URL"] == "https://demo.bogbro.dk"  # a chosen address wins

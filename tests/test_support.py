@@ -86,7 +86,13 @@ def test_customer_sees_the_support_access_log(app, staff_client, account, owner,
     session = db.session.scalar(select(SupportSession))
     detail = customer.get(f"/settings/support-access/{session.id}").get_data(as_text=True)
     assert "/settings/members" in detail and "/dashboard" in detail
-    assert "support.access_started" in customer.get("/settings/audit").get_data(as_text=True)
+    change_log = customer.get("/settings/audit").get_data(as_text=True)
+    assert "Support-adgang startet" in change_log and "Agnes Agent: Kunden ringede" in change_log
+    assert "support.access_started" not in change_log
+    # the dashboard says support was here (ended sessions stay visible for a week)
+    dashboard = customer.get("/dashboard").get_data(as_text=True)
+    assert "Bogbros support (Agnes Agent) arbejdede i jeres konto" in dashboard
+    assert "Kunden ringede" in dashboard
 
 
 def test_support_cannot_touch_passwords_or_members(staff_client, account, owner, member):

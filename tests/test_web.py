@@ -97,7 +97,9 @@ def test_dashboard_points_to_the_setup_wizard(owner_client):
         ("1234.505", "da", "1.234,51\xa0kr."),  # half up, like the accounting systems
         ("-0.125", "da", "-0,13\xa0kr."),
         ("1234567.891", "da", "1.234.567,89\xa0kr."),
-        ("1234.5", "en", "DKK1,234.50"),
+        ("1234.5", "en", "DKK\xa01,234.50"),  # the code first, with a space
+        ("-0.125", "en", "-DKK\xa00.13"),
+        ("99", "en_GB", "DKK\xa099.00"),
     ],
 )
 def test_amounts_are_danish_formatted(app, value, locale, expected):
@@ -105,6 +107,21 @@ def test_amounts_are_danish_formatted(app, value, locale, expected):
 
     with app.test_request_context():
         assert format_amount(Decimal(value), locale=locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("locale", "day", "moment"),
+    [("da", "7. dec. 2026", "7. dec. 2026 kl. 15.05"), ("en", "7 Dec 2026", "7 Dec 2026, 15:05")],
+)
+def test_dates_are_day_month_in_both_languages(app, locale, day, moment):
+    from datetime import UTC, datetime
+
+    from portal.i18n import format_day, format_moment
+
+    at = datetime(2026, 12, 7, 14, 5, tzinfo=UTC)  # 15:05 in Copenhagen
+    with app.test_request_context():
+        assert format_day(at.date(), locale=locale) == day
+        assert format_moment(at, locale=locale) == moment
 
 
 def test_healthz_checks_database_and_redis(client):

@@ -59,3 +59,17 @@ def test_a_worker_stops_promptly_on_sigterm_after_its_current_job(app, db, redis
     assert exit_code == 0
     assert Job.fetch(job.id, connection=redis).get_status() == JobStatus.FINISHED  # not cut short
     assert took < 2 + 5, f"the worker took {took:.1f} s to stop after SIGTERM (its job needed 2 s)"
+
+
+def test_the_app_worker_prints_one_line_per_job(app, redis, caplog):
+    from workers.worker import AppWorker
+
+    queue = Queue("worker-lines", connection=redis)
+    jobs = [queue.enqueue("builtins.len", "abc"), queue.enqueue("builtins.len", "abcd")]
+    with caplog.at_level("INFO", logger="rq.worker"):
+        AppWorker([queue], connection=redis).work(burst=True)
+    assert [job.return_value() for job in jobs] == [3, 4]
+    per_job = [r.getMessage() for r in caplog.records if any(job.id in r.getMessage() for job in jobs)]
+    per_job += [r.getMessage() for r in caplog.records if "builtins.len" in r.getMessage()]
+    lines = sorted(set(per_job))
+    assert len(lines) == 2 and all(line.startswith("Successfully completed builtins.len(") for line in lines)

@@ -11,14 +11,27 @@ process forked from a worker (RQ's scheduler) starts with a fresh database pool 
 os.fork: drop the inherited pool without closing the parent's connections).
 """
 
+import logging
 import os
 
 from rq.worker import SimpleWorker
 
+# RQ says three things per job (taken, "Job OK", how long its result is kept); its
+# "Successfully completed <job> in <time>" line says all of it. A failure is still logged in full.
+_PER_JOB_CHATTER = frozenset({"Worker %s: %s: %s (%s)", "Worker %s: %s: %s"})
+
+
+def _one_line_per_job(record: logging.LogRecord) -> bool:
+    return not (record.levelno == logging.INFO and record.msg in _PER_JOB_CHATTER)
+
 
 class AppWorker(SimpleWorker):
+    log_result_lifespan = False
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if _one_line_per_job not in self.log.filters:
+            self.log.addFilter(_one_line_per_job)
         from portal.extensions import db
         from workers.jobs import _app
 

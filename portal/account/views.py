@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.account import operations
+from portal.account import changelog, operations
 from portal.account.forms import AccountForm, InviteForm, ProfileForm
 from portal.auth import operations as auth_operations
 from portal.calculator.operations import system_names
@@ -174,4 +174,4 @@ def audit_log():
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(PAGE_SIZE)
     ).all()
-    return render_template("account/audit.html", events=events)
+    return render_template("account/audit.html", entries=changelog.entries(events))

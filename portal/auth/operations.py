@@ -97,6 +97,17 @@ def invite_member(account: Account, inviter: User, email: str, role: str, langua
     email = normalise_email(email)
     if find_user_by_email(email) is not None:
         raise AuthError(_("A user with this e-mail address already exists."))
+    waiting = db.session.scalars(
+        select(Invitation).where(Invitation.account_id == account.id, Invitation.email == email)
+    ).all()
+    if any(earlier.is_open for earlier in waiting):
+        raise AuthError(
+            _(
+                "An invitation to %(email)s is already waiting to be accepted. Withdraw it below to send a "
+                "new one.",
+                email=email,
+            )
+        )
     invitation = Invitation(
         account_id=account.id,
         email=email,

@@ -15,6 +15,7 @@ from stdnum import ean as stdnum_ean
 from portal.connectors.base import CustomerData
 from portal.engine.documents import Party
 from portal.engine.settings import EngineConfigError, IntegrationSettings
+from portal.engine.text import N_, Text, field_name
 from portal.engine.vat import VatDecision, VatId, parse_vat_id
 
 MATCH_FIELDS = ("email", "vat_number", "ean")
@@ -62,7 +63,9 @@ def decide_match(party: Party, settings: IntegrationSettings) -> CustomerMatch:
     kind = party.type
     if kind == "ean":
         if ean is None:
-            warnings.append(f"The EAN number {party.ean!r} is not a valid 13-digit EAN/GLN.")
+            warnings.append(
+                Text(N_("The EAN number %(ean)s is not a valid 13-digit EAN/GLN."), ean=repr(party.ean))
+            )
             kind = "b2b" if party.vat_number else "b2c"
         else:
             value = _value(settings.match_ean, party, vat_id, ean)
@@ -73,13 +76,20 @@ def decide_match(party: Party, settings: IntegrationSettings) -> CustomerMatch:
                     value,
                     None,
                     "ean",
-                    f"EAN customer, matched on {settings.match_ean}.",
+                    Text(
+                        N_("EAN customer, matched on %(field)s."),
+                        ("field",),
+                        field=field_name(settings.match_ean),
+                    ),
                 )
             kind = "b2b" if party.vat_number else "b2c"
     if kind == "b2b":
         if vat_id is None or not vat_id.valid:
             warnings.append(
-                f"The VAT number {party.vat_number!r} is not valid: matched as a private customer."
+                Text(
+                    N_("The VAT number %(number)s is not valid: matched as a private customer."),
+                    number=repr(party.vat_number),
+                )
             )
             kind = "b2c"
         else:
@@ -91,7 +101,11 @@ def decide_match(party: Party, settings: IntegrationSettings) -> CustomerMatch:
                     value,
                     None,
                     "b2b",
-                    f"Business customer, matched on {settings.match_b2b}.",
+                    Text(
+                        N_("Business customer, matched on %(field)s."),
+                        ("field",),
+                        field=field_name(settings.match_b2b),
+                    ),
                     tuple(warnings),
                 )
             kind = "b2c"
@@ -102,7 +116,7 @@ def decide_match(party: Party, settings: IntegrationSettings) -> CustomerMatch:
             None,
             settings.collective_customer,
             "b2c",
-            "Private customer: booked on the collective customer.",
+            Text(N_("Private customer: booked on the collective customer.")),
             tuple(warnings),
         )
     value = _value(settings.match_b2c, party, vat_id, ean)
@@ -113,13 +127,21 @@ def decide_match(party: Party, settings: IntegrationSettings) -> CustomerMatch:
             value,
             None,
             "b2c",
-            f"Private customer, matched on {settings.match_b2c}.",
+            Text(
+                N_("Private customer, matched on %(field)s."),
+                ("field",),
+                field=field_name(settings.match_b2c),
+            ),
             tuple(warnings),
         )
     warnings.append(
-        f"The order has no {settings.match_b2c} to match the customer on: a new customer is created."
+        Text(
+            N_("The order has no %(field)s to match the customer on: a new customer is created."),
+            ("field",),
+            field=field_name(settings.match_b2c),
+        )
     )
-    return CustomerMatch("create", None, None, None, "b2c", "Nothing to match on.", tuple(warnings))
+    return CustomerMatch("create", None, None, None, "b2c", Text(N_("Nothing to match on.")), tuple(warnings))
 
 
 def customer_data(

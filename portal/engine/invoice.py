@@ -55,6 +55,7 @@ from portal.engine.customers import CustomerMatch, customer_data, decide_match
 from portal.engine.documents import Payment, Refund, SalesDocument, SalesLine
 from portal.engine.money import CENT, HUNDRED, ZERO, fmt_rate, q2, sum_dec
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
+from portal.engine.text import Text, amount
 from portal.engine.totals import (
     SYSTEM_BY_VAT_MODEL,
     Reconciliation,
@@ -343,9 +344,11 @@ class _Builder:
             for line, rate in zip(self.lines, self.rates_per_line, strict=True)
         ]
 
-    def reconcile(self, shop_gross: Decimal, shop_vat: Decimal | None) -> tuple[Totals, Reconciliation]:
+    def reconcile(
+        self, shop_gross: Decimal, shop_vat: Decimal | None, currency: str = "DKK"
+    ) -> tuple[Totals, Reconciliation]:
         computed = invoice_totals(self.totals_lines(), self.system)
-        result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat)
+        result = reconcile(shop_gross, computed, self.settings.rounding_tolerance, shop_vat, currency)
         if result.rounding_line is None:
             return computed, result
         target = self.templates.target("rounding", self.decision, ZERO)
@@ -397,7 +400,8 @@ def build_draft(
     builder = _Builder(decision, setup, capabilities, settings, rates)
     for line in document.lines:
         builder.add(line)
-    totals, result = builder.reconcile(document.shop_totals.gross, document.shop_totals.vat)
+    shop = document.shop_totals
+    totals, result = builder.reconcile(shop.gross, shop.vat, document.currency)
     match = decide_match(document.customer, settings)
     terms = _payment_terms(settings, document.payment.method, builder.templates)
     customer = customer_data(document.customer, decision, document.currency, terms)
@@ -470,14 +474,18 @@ def build_credit_note(
     if refund.vat_stated and not refund.unallocated:
         shop_vat = sum_dec(line.vat_total for line in refund.lines)
         shop_vat += invoice_totals(builder.totals_lines(), builder.system).vat - of_lines.vat
-    totals, result = builder.reconcile(money, shop_vat)
+    totals, result = builder.reconcile(money, shop_vat, refund.currency)
     paid = q2(document.shop_totals.gross)
     if money > paid + settings.rounding_tolerance:
         result = replace(
             result,
             ok=False,
             totals_differ=True,
-            message=f"The refund of {money} exceeds the order's total {paid}: check it in the shop.",
+            message=Text(
+                N_("The refund of %(refund)s exceeds the order's total %(paid)s: check it in the shop."),
+                refund=amount(money, refund.currency),
+                paid=amount(paid, refund.currency),
+            ),
         )
     match = decide_match(document.customer, settings)
     terms = _payment_terms(settings, document.payment.method, builder.templates)
@@ -541,18 +549,35 @@ def _place_difference(
     )
     if refund.lines and difference < 0:
         builder.warnings.append(
-            f"The refunded lines come to {q2(refund.amount) - difference}, but {q2(refund.amount)} went "
-            f"back: the credit note deducts the {-difference} not paid back at {fmt_rate(rate)} % VAT."
+            Text(
+                N_(
+                    "The refunded lines come to %(lines)s, but %(back)s went back: the credit note deducts "
+                    "the %(kept)s not paid back at %(rate)s %% VAT."
+                ),
+                lines=amount(q2(refund.amount) - difference, refund.currency),
+                back=amount(q2(refund.amount), refund.currency),
+                kept=amount(-difference, refund.currency),
+                rate=fmt_rate(rate),
+            )
         )
     order_rates = {
         expected_line_rate(li, builder.decision, builder.rates) for li in document.lines if li.net_total
     }
     if len(order_rates) > 1:
         shown = ", ".join(sorted(fmt_rate(r) + " %" for r in order_rates))
-        what = "amount-only refund" if difference > 0 else "difference"
+        what = N_("amount-only refund") if difference > 0 else N_("difference")
         builder.warnings.append(
-            f"The {what} of {difference} is credited at {fmt_rate(rate)} % VAT, "
-            f"but the order had lines at {shown}: check the split."
+            Text(
+                N_(
+                    "The %(what)s of %(amount)s is credited at %(rate)s %% VAT, but the order had lines at "
+                    "%(rates)s: check the split."
+                ),
+                ("what",),
+                what=what,
+                amount=amount(difference, refund.currency),
+                rate=fmt_rate(rate),
+                rates=shown,
+            )
         )
 
 

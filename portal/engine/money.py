@@ -2,6 +2,8 @@
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from babel.numbers import format_currency
+
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
 HUNDRED = Decimal("100")
@@ -55,3 +57,17 @@ def fmt_rate(rate: Decimal) -> str:
 
 def sum_dec(values) -> Decimal:
     return sum(values, ZERO)
+
+
+# English readers here are Danish businesses' staff: the code first, with a space (Babel's `en` says
+# `DKK1,234.50`). Danish keeps Babel's `da`: `1.234,50 kr.`.
+_ENGLISH_AMOUNT = "¤\xa0#,##0.00"
+
+
+def format_money(value, currency: str = "DKK", language: str = "da") -> str:
+    """The one way an amount is written, in pages, messages and mails: `1.234,50 kr.` in Danish,
+    `DKK 1,234.50` in English; rounded half up to whole øre first."""
+    amount = q2(Decimal(str(value)))
+    if language == "en":
+        return format_currency(amount, currency, format=_ENGLISH_AMOUNT, locale="en")
+    return format_currency(amount, currency, locale=language)

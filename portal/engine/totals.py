@@ -13,6 +13,7 @@ from typing import Literal
 
 from portal.connectors.base import Totals
 from portal.engine.money import CENT, HUNDRED, ZERO, floor2, has_2dp, is_integral, q2, sum_dec
+from portal.engine.text import N_, Text, amount
 
 System = Literal["e-conomic", "dinero", "dynaccount"]
 SYSTEMS: tuple[System, ...] = ("e-conomic", "dinero", "dynaccount")
@@ -137,7 +138,11 @@ class Reconciliation:
 
 
 def reconcile(
-    shop_gross: Decimal, computed: Totals, tolerance: Decimal, shop_vat: Decimal | None = None
+    shop_gross: Decimal,
+    computed: Totals,
+    tolerance: Decimal,
+    shop_vat: Decimal | None = None,
+    currency: str = "DKK",
 ) -> Reconciliation:
     """Compares the invoice the system will compute with what the shop charged.
 
@@ -151,13 +156,29 @@ def reconcile(
     problems = []
     if abs(difference) > tolerance:
         problems.append(
-            f"Totals differ: the shop's total is {shop_gross}, the invoice's would be {computed.gross} "
-            f"(difference {difference}, tolerance {tolerance})."
+            Text(
+                N_(
+                    "Totals differ: the shop's total is %(shop)s, the invoice's would be %(computed)s "
+                    "(difference %(difference)s, tolerance %(tolerance)s)."
+                ),
+                shop=amount(shop_gross, currency),
+                computed=amount(computed.gross, currency),
+                difference=amount(difference, currency),
+                tolerance=amount(tolerance, currency),
+            )
         )
     if vat_difference is not None and abs(vat_difference) > tolerance:
         problems.append(
-            f"VAT differs: the shop charged {q2(shop_vat)} VAT, the invoice would carry {computed.vat} "
-            f"(difference {vat_difference}, tolerance {tolerance})."
+            Text(
+                N_(
+                    "VAT differs: the shop charged %(shop)s VAT, the invoice would carry %(computed)s "
+                    "(difference %(difference)s, tolerance %(tolerance)s)."
+                ),
+                shop=amount(q2(shop_vat), currency),
+                computed=amount(computed.vat, currency),
+                difference=amount(vat_difference, currency),
+                tolerance=amount(tolerance, currency),
+            )
         )
     common = {
         "difference": difference,
@@ -167,18 +188,23 @@ def reconcile(
         "tolerance": tolerance,
     }
     if problems:
-        return Reconciliation(
-            False, rounding_line=None, totals_differ=True, message=" ".join(problems), **common
-        )
+        said = problems[0]
+        if len(problems) == 2:  # both in one text, each translated
+            said = Text("%(gross)s %(vat)s", gross=problems[0], vat=problems[1])
+        return Reconciliation(False, rounding_line=None, totals_differ=True, message=said, **common)
     if difference == 0:
         return Reconciliation(
-            True, rounding_line=None, totals_differ=False, message="Totals match.", **common
+            True, rounding_line=None, totals_differ=False, message=Text(N_("Totals match.")), **common
         )
     return Reconciliation(
         True,
         rounding_line=TotalsLine(Decimal(1), difference, ZERO),
         totals_differ=False,
-        message=f"Rounding line of {difference} brings the invoice to the shop's total {shop_gross}.",
+        message=Text(
+            N_("Rounding line of %(difference)s brings the invoice to the shop's total %(shop)s."),
+            difference=amount(difference, currency),
+            shop=amount(shop_gross, currency),
+        ),
         **common,
     )
 

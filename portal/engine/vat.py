@@ -21,6 +21,7 @@ from portal.connectors.base import N_
 from portal.engine.documents import Party, SalesLine
 from portal.engine.money import ZERO, fmt_rate
 from portal.engine.settings import IntegrationSettings, OrderError
+from portal.engine.text import Text
 
 Zone = Literal["domestic", "eu", "world"]
 
@@ -342,7 +343,9 @@ def decide_zone(
     dest = iso_country(customer.destination_country)
     if not dest:
         dest = home
-        warnings.append(f"The order has no country; treated as a domestic sale ({home}).")
+        warnings.append(
+            Text(N_("The order has no country; treated as a domestic sale (%(home)s)."), home=home)
+        )
     vat_id = parse_vat_id(customer.vat_number, customer.country or dest) if customer.type != "b2c" else None
     common = {"country": dest, "vat_id": vat_id, "day": day}
 
@@ -351,16 +354,20 @@ def decide_zone(
         return VatDecision(
             "world",
             ZERO,
-            f"Export: {territory.name} ({dest}) is outside the EU VAT area.",
+            Text(
+                N_("Export: %(territory)s (%(country)s) is outside the EU VAT area."),
+                territory=territory.name,
+                country=dest,
+            ),
             customer_type=customer.type,
             warnings=tuple(warnings),
             **common,
         )
 
     if dest == home:
-        reason = f"Domestic sale ({home})."
+        reason = Text(N_("Domestic sale (%(home)s)."), home=home)
         if vat_id is not None and not vat_id.valid:
-            warnings.append(f"The VAT number {vat_id.raw!r} is not valid.")
+            warnings.append(Text(N_("The VAT number %(number)s is not valid."), number=repr(vat_id.raw)))
         return VatDecision(
             "domestic",
             rates.rate_on(home, day),
@@ -377,7 +384,14 @@ def decide_zone(
                 return VatDecision(
                     "eu",
                     ZERO,
-                    f"EU business customer in {dest} with valid VAT number {vat_id.compact}: reverse charge.",
+                    Text(
+                        N_(
+                            "EU business customer in %(country)s with valid VAT number %(number)s: "
+                            "reverse charge."
+                        ),
+                        country=dest,
+                        number=vat_id.compact,
+                    ),
                     reverse_charge=True,
                     customer_type=customer.type,
                     warnings=tuple(warnings),
@@ -385,13 +399,23 @@ def decide_zone(
                 )
             if not vat_id.valid:
                 warnings.append(
-                    f"The VAT number {vat_id.raw!r} is not valid: "
-                    "the sale is treated as one to a private customer."
+                    Text(
+                        N_(
+                            "The VAT number %(number)s is not valid: "
+                            "the sale is treated as one to a private customer."
+                        ),
+                        number=repr(vat_id.raw),
+                    )
                 )
             else:
                 warnings.append(
-                    f"The VAT number {vat_id.compact} is not from another EU country: no reverse charge; "
-                    "the sale is treated as one to a private customer."
+                    Text(
+                        N_(
+                            "The VAT number %(number)s is not from another EU country: no reverse charge; "
+                            "the sale is treated as one to a private customer."
+                        ),
+                        number=vat_id.compact,
+                    )
                 )
             treated_as = "b2c"
         if settings.oss:
@@ -400,7 +424,11 @@ def decide_zone(
             return VatDecision(
                 "eu",
                 rate,
-                f"EU private customer in {dest}, OSS: {dest} VAT {fmt_rate(rate)} %.",
+                Text(
+                    N_("EU private customer in %(country)s, OSS: %(country)s VAT %(rate)s %%."),
+                    country=dest,
+                    rate=fmt_rate(rate),
+                ),
                 oss_country=dest,
                 customer_type=treated_as,
                 warnings=tuple(warnings),
@@ -410,7 +438,12 @@ def decide_zone(
         return VatDecision(
             "domestic",
             rate,
-            f"EU private customer in {dest} without OSS: {home} VAT {fmt_rate(rate)} %.",
+            Text(
+                N_("EU private customer in %(country)s without OSS: %(home)s VAT %(rate)s %%."),
+                country=dest,
+                home=home,
+                rate=fmt_rate(rate),
+            ),
             customer_type=treated_as,
             warnings=tuple(warnings),
             **common,
@@ -419,7 +452,7 @@ def decide_zone(
     return VatDecision(
         "world",
         ZERO,
-        f"Export outside the EU ({dest}).",
+        Text(N_("Export outside the EU (%(country)s)."), country=dest),
         customer_type=customer.type,
         warnings=tuple(warnings),
         **common,
@@ -467,18 +500,34 @@ def check_line_rate(
         drift = abs(line.vat_total - line.net_total * expected / 100) > _slack(line)
     if not drift:
         return None
-    shown = "no" if shop_rate is None else f"{fmt_rate(shop_rate)} %"
-    detail = decision.reason.rstrip(".")
+    shown = Text(N_("no")) if shop_rate is None else f"{fmt_rate(shop_rate)} %"
+    detail = decision.reason
     if decision.oss_country and rates is not None:
         try:
             period = rates.period_on(decision.oss_country, decision.day)
-            since = "long-standing" if period.effective_from == date.min else f"since {period.effective_from}"
-            detail = f"{decision.oss_country} standard rate {fmt_rate(period.standard)} % {since}"
+            if period.effective_from == date.min:
+                since = Text(N_("long-standing"))
+            else:
+                since = Text(N_("since %(day)s"), day=period.effective_from.isoformat())
+            detail = Text(
+                N_("%(country)s standard rate %(rate)s %% %(since)s"),
+                country=decision.oss_country,
+                rate=fmt_rate(period.standard),
+                since=since,
+            )
         except UnknownRate:
             pass
-    return (
-        f"VAT rate drift on {line.description!r}: the shop charged {shown} VAT "
-        f"({line.vat_total} on {line.net_total}), the invoice will carry {fmt_rate(expected)} % ({detail})"
+    return Text(
+        N_(
+            "VAT rate drift on %(line)s: the shop charged %(shop)s VAT (%(vat)s on %(net)s), the invoice "
+            "will carry %(rate)s %% (%(detail)s)"
+        ),
+        line=repr(line.description),
+        shop=shown,
+        vat=str(line.vat_total),
+        net=str(line.net_total),
+        rate=fmt_rate(expected),
+        detail=detail,
     )
 
 

@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from flask_login import current_user
 from sqlalchemy import text
 
+from portal.account import changelog
 from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
 from portal.integrations.operations import account_setups
@@ -45,6 +46,7 @@ def dashboard():
         overview=overview,
         statuses=STATUS_LABELS,
         errors=ERROR_LABELS,
+        support_visits=changelog.support_visits(account.id),
     )
 
 

@@ -216,7 +216,9 @@ class TransferLog(db.Model):
     attempt: Mapped[int] = mapped_column(default=0)
     step: Mapped[str] = mapped_column(String(40))  # decide | customer | products | draft | book | payment …
     outcome: Mapped[str] = mapped_column(String(20))  # ok | reused | skipped | error
-    message: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")  # English
+    # the msgid and parameters behind `message`, to show it in the reader's language (pipeline.messages)
+    text: Mapped[dict | None] = mapped_column(JSON)
     details: Mapped[dict] = mapped_column(JSON, default=dict)  # redacted request/response summaries
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

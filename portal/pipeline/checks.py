@@ -15,23 +15,23 @@ from portal.connectors.base import OSS_COUNTRIES, OSS_LABEL, RemoteInvoice
 from portal.engine.invoice import DraftPlan
 from portal.engine.money import HUNDRED, ZERO, fmt_rate
 from portal.engine.totals import TotalsLine, line_amount
-from portal.pipeline.messages import N_, Message, message
+from portal.pipeline.messages import N_, Message, amount, message
 
 REMOTE_TOTALS_DIFFER = N_(
-    "%(system)s computed %(computed)s %(currency)s with VAT %(computed_vat)s for the draft %(draft)s, but "
-    "the order comes to %(expected)s %(currency)s with VAT %(expected_vat)s. The draft was not booked: check "
+    "%(system)s computed %(computed)s with VAT %(computed_vat)s for the draft %(draft)s, but "
+    "the order comes to %(expected)s with VAT %(expected_vat)s. The draft was not booked: check "
     "the VAT codes of the accounts its lines are booked on, correct the draft (or delete it and retry), then "
     "book it there."
 )
 REMOTE_TOTALS_DIFFER_BOOKED = N_(
-    "%(system)s booked the invoice %(draft)s at %(computed)s %(currency)s with VAT %(computed_vat)s, but the "
-    "order comes to %(expected)s %(currency)s with VAT %(expected_vat)s. Check the VAT codes of the accounts "
+    "%(system)s booked the invoice %(draft)s at %(computed)s with VAT %(computed_vat)s, but the "
+    "order comes to %(expected)s with VAT %(expected_vat)s. Check the VAT codes of the accounts "
     "its lines are booked on, then correct the invoice with a credit note in %(system)s."
 )
 OSS_RATE_DIFFERS = N_(
-    "%(system)s computed VAT of %(computed_vat)s %(currency)s for the draft %(draft)s, %(ledger_rate)s %% "
+    "%(system)s computed VAT of %(computed_vat)s for the draft %(draft)s, %(ledger_rate)s %% "
     "of its taxed lines, but a sale to a private customer in %(country)s carries %(country)s's VAT rate of "
-    "%(rate)s %% under OSS: the order comes to %(expected)s %(currency)s with VAT %(expected_vat)s. The "
+    "%(rate)s %% under OSS: the order comes to %(expected)s with VAT %(expected_vat)s. The "
     "draft was not booked. Give the EU sales account of the product group chosen for %(country)s in the "
     "template “%(template)s” a VAT code with %(rate)s %% in %(system)s, then delete the draft and retry."
 )
@@ -43,14 +43,14 @@ def remote_totals_differ(plan: DraftPlan, remote: RemoteInvoice, system: str) ->
     ours, theirs = plan.totals, remote.totals
     if abs(theirs.gross) == abs(ours.gross) and abs(theirs.vat) == abs(ours.vat):
         return None
+    currency = plan.invoice.currency
     figures = {
         "system": system,
         "draft": remote.number or remote.id,
-        "currency": plan.invoice.currency,
-        "computed": str(abs(theirs.gross)),
-        "computed_vat": str(abs(theirs.vat)),
-        "expected": str(ours.gross),
-        "expected_vat": str(ours.vat),
+        "computed": amount(abs(theirs.gross), currency),
+        "computed_vat": amount(abs(theirs.vat), currency),
+        "expected": amount(ours.gross, currency),
+        "expected_vat": amount(ours.vat, currency),
     }
     country = plan.decision.oss_country
     ledger = _applied_rate(plan, abs(theirs.vat)) if country else None

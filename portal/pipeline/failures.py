@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from portal.connectors.errors import AuthenticationError, ConnectorError
 from portal.engine.settings import EngineConfigError, OrderError
 from portal.engine.vat import UnknownRate
+from portal.i18n import system_name
 from portal.pipeline.messages import N_, Message, from_engine_error, message
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def ours_unavailable(exc: BaseException) -> bool:
 
 def explain(exc: Exception, system: str) -> tuple[str, Message]:
     """(error kind, what to do) for a failure that a retry alone will not mend. `system`: the accounting
-    system's name, for its refusals."""
+    system's key, named as the system spells itself in the message."""
+    system = system_name(system)
     if isinstance(exc, OrderError):
         return ORDER, from_engine_error(exc)
     if isinstance(exc, EngineConfigError):

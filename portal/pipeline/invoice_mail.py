@@ -39,6 +39,7 @@ from portal.engine.invoice import DraftPlan
 from portal.extensions import db
 from portal.models import Transfer, TransferLog
 from portal.pipeline import settings as pipeline_settings
+from portal.pipeline.messages import N_, message
 
 STEP = "mail"
 PLACEHOLDER = re.compile(r"\{(invoice_number|order_number|customer_name|shop_name)\}")
@@ -72,7 +73,7 @@ def mail_invoice(
     integration = transfer.integration
     config = pipeline_settings.invoice_mail(integration)
     number = remote.number or remote.id
-    document = "credit note" if transfer.kind == "credit_note" else "invoice"
+    document = N_("credit note") if transfer.kind == "credit_note" else N_("invoice")
 
     previous = _last_mail_entry(transfer)
     if previous is not None and previous.outcome == "sending":
@@ -81,9 +82,16 @@ def mail_invoice(
             transfer,
             STEP,
             "uncertain",
-            f"An earlier attempt was sending the {document} mail when it stopped: it may have been "
-            "delivered, so it is not sent again. Ask the customer or check the mail server's sent mail, and "
-            f"send {document} {number} by hand if it did not arrive.",
+            message(
+                N_(
+                    "An earlier attempt was sending the %(document)s mail when it stopped: it may have been "
+                    "delivered, so it is not sent again. Ask the customer or check the mail server's sent "
+                    "mail, and send %(document)s %(number)s by hand if it did not arrive."
+                ),
+                ("document",),
+                document=document,
+                number=number,
+            ),
             previous.details,
         )
         db.session.commit()
@@ -95,7 +103,12 @@ def mail_invoice(
             transfer,
             STEP,
             "skipped",
-            f"The order has no customer e-mail address: {document} {number} not mailed.",
+            message(
+                N_("The order has no customer e-mail address: %(document)s %(number)s not mailed."),
+                ("document",),
+                document=document,
+                number=number,
+            ),
         )
         db.session.commit()
         return
@@ -112,29 +125,46 @@ def mail_invoice(
             transfer,
             STEP,
             "skipped",
-            f"{exc.message}, so Bogbro cannot mail {document} {number}; send it from "
-            f"{connector.system.name} (or switch the invoice mail off).",
+            message(
+                N_(
+                    "%(detail)s, so Bogbro cannot mail %(document)s %(number)s; send it from %(system)s "
+                    "(or switch the invoice mail off)."
+                ),
+                ("document",),
+                detail=exc.message,
+                document=document,
+                number=number,
+                system=connector.system.name,
+            ),
         )
         db.session.commit()
         return
 
     filename = _filename(transfer, remote)
-    message = build_message(transfer, config, plan, remote, to, pdf, filename)
+    mail = build_message(transfer, config, plan, remote, to, pdf, filename)
     details = {
         "to": to,
         "server": f"{config.host}:{config.port}",
         "security": config.security,
-        "subject": str(message["Subject"]),
+        "subject": str(mail["Subject"]),
         "attachment": filename,
-        "message_id": str(message["Message-ID"]),
+        "message_id": str(mail["Message-ID"]),
     }
-    log(transfer, STEP, "sending", f"sending {document} {number} to {to} via {config.host}", details)
+    sending = message(
+        N_("Sending %(document)s %(number)s to %(to)s via %(server)s."),
+        ("document",),
+        document=document,
+        number=number,
+        to=to,
+        server=config.host,
+    )
+    log(transfer, STEP, "sending", sending, details)
     db.session.commit()
     timeout = current_app.config["INVOICE_MAIL_TIMEOUT_SECONDS"]
     try:
-        delivery = deliver(config, pipeline_settings.smtp_password(integration), message, timeout)
+        delivery = deliver(config, pipeline_settings.smtp_password(integration), mail, timeout)
     except (MailUnavailable, MailRefused) as exc:
-        log(transfer, STEP, "error", f"not sent: {exc.message}", details)
+        log(transfer, STEP, "error", message(N_("Not sent: %(detail)s"), detail=exc.message), details)
         db.session.commit()
         raise
     transfer.mailed = True
@@ -143,7 +173,13 @@ def mail_invoice(
             transfer,
             STEP,
             "ok",
-            f"{document} {number} mailed to {to}",
+            message(
+                N_("%(document)s %(number)s mailed to %(to)s."),
+                ("document",),
+                document=document,
+                number=number,
+                to=to,
+            ),
             {**details, "answer": delivery.answer},
         )
     else:
@@ -151,9 +187,20 @@ def mail_invoice(
             transfer,
             STEP,
             "uncertain",
-            f"The mail server {config.host} received the whole {document} mail to {to} but its answer was "
-            f"lost ({delivery.answer}): it may have been delivered, so it is not sent again automatically. "
-            f"Check the sent mail, and send {document} {number} by hand if it did not arrive.",
+            message(
+                N_(
+                    "The mail server %(server)s received the whole %(document)s mail to %(to)s but its "
+                    "answer was lost (%(answer)s): it may have been delivered, so it is not sent again "
+                    "automatically. Check the sent mail, and send %(document)s %(number)s by hand if it did "
+                    "not arrive."
+                ),
+                ("document",),
+                server=config.host,
+                document=document,
+                to=to,
+                answer=delivery.answer,
+                number=number,
+            ),
             details,
         )
     db.session.commit()

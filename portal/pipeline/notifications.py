@@ -23,13 +23,14 @@ from decimal import Decimal
 from functools import partial
 
 from flask import current_app, render_template
-from flask_babel import force_locale, format_date, ngettext
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from portal.engine.documents import COPENHAGEN
 from portal.extensions import db
+from portal.i18n import format_day
 from portal.mail import send_mail
 from portal.models import OrderIntegration, Transfer, utcnow
 from portal.pipeline import settings as pipeline_settings
@@ -207,7 +208,7 @@ def send_daily_report(integration_id: int, today: date) -> bool:
             integration,
             recipients,
             "daily_report",
-            lambda shop: _("Bogbro: %(shop)s on %(day)s", shop=shop, day=format_date(day, "long")),
+            lambda shop: _("Bogbro: %(shop)s on %(day)s", shop=shop, day=format_day(day, "long")),
             day=day,
             figures=figures,
         )

@@ -57,6 +57,7 @@ from portal.engine.money import q2
 from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone
 from portal.extensions import db
+from portal.i18n import system_name
 from portal.integrations.connections import connector_for
 from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.models.transfers import ORDER_PREFIX
@@ -74,7 +75,7 @@ from portal.pipeline.locks import (
     _keep_lock,
     transfer_lock_key,
 )
-from portal.pipeline.messages import N_, Message, message, render, store, stored_message
+from portal.pipeline.messages import N_, Message, a_day, amount, message, render, store, stored_message
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redaction import redact_text
 from portal.redis_client import get_redis
@@ -96,6 +97,19 @@ RETRYABLE = ("needs_attention", "pending", "waiting")  # what a person may queue
 # A later order state may raise the document of a transfer already posted: (from, to).
 RAISES = {("order", "draft"), ("order", "booked"), ("draft", "booked")}
 LATER_STATE_SECONDS = 30  # a later state met a running transfer: decide again after this long
+# Named in the step log (msgids, translated where shown)
+DOCUMENT_NAMES = {
+    "none": N_("not transferred"),
+    "order": N_("an order"),
+    "draft": N_("a draft invoice"),
+    "booked": N_("a booked invoice"),
+}
+CUSTOMER_OUTCOMES = {
+    "found": N_("found"),
+    "created": N_("created"),
+    "cached": N_("known from an earlier order"),
+    "collective": N_("the collective customer"),
+}
 
 
 class TransferFailed(Exception):
@@ -287,14 +301,24 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
             if transfer.status == "done":
                 transfer.status = "pending"
                 enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-            _log(transfer, "decide", "ok", f"the order is now “{state}”: {document}")
+            _log(
+                transfer,
+                "decide",
+                "ok",
+                message(
+                    N_("The order is now “%(state)s”: %(document)s."),
+                    ("document", "state"),
+                    state=pipeline_settings.STATE_NAMES.get(state, state),
+                    document=DOCUMENT_NAMES.get(document, document),
+                ),
+            )
         _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
         return
     reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status = "skipped"
         store(transfer, "reason", reason)
-        _log(transfer, "decide", "skipped", transfer.reason)
+        _log(transfer, "decide", "skipped", reason)
         _finish_event(event, f"skipped: {transfer.reason}")
         return
     transfer.document = document
@@ -381,7 +405,11 @@ def _skip_reason(
     integration: OrderIntegration, order: dict, state: str, document: str, imported: bool = False
 ) -> Message | None:
     if document == "none":
-        return message(N_("The order's state “%(state)s” is not set to transfer."), state=state)
+        return message(
+            N_("The order's state “%(state)s” is not set to transfer."),
+            ("state",),
+            state=pipeline_settings.STATE_NAMES.get(state, state),
+        )
     start = None if imported else pipeline_settings.activation_date(integration)
     created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
     if start and created:
@@ -389,8 +417,8 @@ def _skip_reason(
         if day < start:
             return message(
                 N_("The order is from %(day)s, before the activation date %(start)s."),
-                day=day.isoformat(),
-                start=start.isoformat(),
+                day=a_day(day),
+                start=a_day(start),
             )
     return None
 
@@ -577,7 +605,13 @@ def _post(transfer: Transfer) -> None:
     _keep_lock()
     if _should_book(transfer) and not remote.booked:
         remote = connector.book_invoice(remote)
-        _log(transfer, "book", "ok", f"booked as {remote.number}", {"number": remote.number})
+        _log(
+            transfer,
+            "book",
+            "ok",
+            message(N_("Booked as invoice %(number)s."), number=remote.number),
+            {"number": remote.number},
+        )
         differs = remote_totals_differ(plan, remote, connector.system.name) if unchecked else None
         if differs is not None:
             transfer.booked_number = remote.number
@@ -592,7 +626,11 @@ def _post(transfer: Transfer) -> None:
             return  # retried later, from this step
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
     transfer.error_kind = transfer.error_message = transfer.reason = None
-    _log(transfer, "done", "ok", f"{'booked' if remote.booked else 'draft'} {remote.number or remote.id}")
+    number = remote.number or remote.id
+    if remote.booked:
+        _log(transfer, "done", "ok", message(N_("Booked as number %(number)s."), number=number))
+    else:
+        _log(transfer, "done", "ok", message(N_("Left as draft %(number)s."), number=number))
     db.session.commit()
     if transfer.kind == "invoice" and remote.booked:
         _wake_waiting_credit_notes(transfer)
@@ -614,15 +652,15 @@ def _shown(problem: Message | None) -> str | None:
 def _totals_differ(plan: DraftPlan, draft_id: str | None = None, order: str | None = None) -> Message:
     """Beyond the rounding tolerance: both figures, and what was made (a draft, never booked; or an
     order)."""
+    currency = plan.invoice.currency
     figures = {
-        "shop": str(plan.shop_totals.gross),
-        "currency": plan.invoice.currency,
-        "computed": str(plan.totals.gross),
+        "shop": amount(plan.shop_totals.gross, currency),
+        "computed": amount(plan.totals.gross, currency),
     }
     if order is not None:
         return message(
             N_(
-                "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will compute "
+                "The totals differ: the shop says %(shop)s, the accounting system will compute "
                 "%(computed)s. The order %(order)s was created: correct it in the accounting system (or the "
                 "order), then retry."
             ),
@@ -631,7 +669,7 @@ def _totals_differ(plan: DraftPlan, draft_id: str | None = None, order: str | No
         )
     return message(
         N_(
-            "The totals differ: the shop says %(shop)s %(currency)s, the accounting system will compute "
+            "The totals differ: the shop says %(shop)s, the accounting system will compute "
             "%(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting "
             "system (or the order), then book it there."
         ),
@@ -682,7 +720,7 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
         transfer.status = "waiting"
         store(transfer, "reason", message(N_("The credit note waits until the order's invoice is booked.")))
         transfer.started_at = None
-        _log(transfer, "decide", "waiting", transfer.reason)
+        _log(transfer, "decide", "waiting", stored_message(transfer) or transfer.reason)
         db.session.commit()
         return None
     credit_for = connector.find_invoice(invoice_transfer.reference)
@@ -790,7 +828,12 @@ def _ensure_customer(
         transfer,
         "customer",
         "ok",
-        f"customer {remote.number or remote.id} ({outcome})",
+        message(
+            N_("Customer %(number)s (%(outcome)s)."),
+            ("outcome",),
+            number=remote.number or remote.id,
+            outcome=CUSTOMER_OUTCOMES.get(outcome, outcome),
+        ),
         {"match": match.reason},
     )
     if outcome != "cached" and outcome != "collective":
@@ -825,7 +868,7 @@ def _find_or_create_customer(
                     "do not let Bogbro create customers: create the customer there (or allow "
                     "creating customers), then retry."
                 ),
-                system=transfer.integration.setup.connection.system,
+                system=system_name(transfer.integration.setup.connection.system),
                 field=match.field,
                 value=match.value or "–",
             ),
@@ -852,11 +895,11 @@ def _ensure_products(
             redis.set(f"bogbro:{key}", "1", ex=PRODUCT_CACHE_SECONDS)
     transfer.products_ensured = True
     if done:  # a checkpoint only when the accounting system was asked (all cached: nothing to keep)
-        _log(transfer, "products", "ok", ", ".join(done))
+        _log(transfer, "products", "ok", message(N_("Products: %(products)s."), products=done))
         db.session.commit()
 
 
-def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, product) -> str:
+def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, product) -> Message:
     rules = pipeline_settings.rules(transfer.integration, "products")
     found = connector.find_product(product.number)
     if found is None:
@@ -871,15 +914,15 @@ def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, 
                     ),
                     number=product.number,
                     name=product.name,
-                    system=transfer.integration.setup.connection.system,
+                    system=system_name(transfer.integration.setup.connection.system),
                 ),
             )
         connector.create_product(product)
-        return f"{product.number} created"
+        return message(N_("%(number)s created"), number=product.number)
     if rules.update:
         connector.update_product(found, product)
-        return f"{product.number} updated"
-    return f"{product.number} found"
+        return message(N_("%(number)s updated"), number=product.number)
+    return message(N_("%(number)s found"), number=product.number)
 
 
 def _ensure_draft(
@@ -899,7 +942,7 @@ def _ensure_draft(
         if transfer.rebuild_draft and transfer.draft_id and not remote.booked:
             remote = _rebuild_draft(transfer, connector, plan, customer, remote)
         elif not transfer.draft_id:
-            _log(transfer, "draft", "reused", f"found {remote.number or remote.id} by reference {reference}")
+            _log(transfer, "draft", "reused", _found_by_reference(remote.number or remote.id, reference))
     else:
         invoice = plan.for_customer(customer)
         transfer.draft_requested = True
@@ -912,13 +955,18 @@ def _ensure_draft(
             partial(create, invoice, lookup=False), connector.find_invoice, reference
         )
         if lost:
-            _log(transfer, "draft", "reused", f"the create's answer was lost; found {remote.id} by reference")
+            _log(transfer, "draft", "reused", _answer_lost(remote.id))
         else:
             _log(
                 transfer,
                 "draft",
                 "ok",
-                f"{'credit note' if transfer.kind == 'credit_note' else 'draft'} {remote.id} created",
+                message(
+                    N_("Credit note %(id)s created.")
+                    if transfer.kind == "credit_note"
+                    else N_("Draft %(id)s created."),
+                    id=remote.id,
+                ),
                 {
                     "reference": reference,
                     "lines": len(invoice.lines),
@@ -947,13 +995,18 @@ def _rebuild_draft(
     try:
         remote = connector.replace_draft(remote, plan.for_customer(customer))
     except UnsupportedOperation as exc:
-        _log(transfer, "draft", "reused", f"draft {remote.id} kept as it was: {exc}")
+        _log(
+            transfer,
+            "draft",
+            "reused",
+            message(N_("Draft %(id)s kept as it was: %(detail)s"), id=remote.id, detail=str(exc)),
+        )
     else:
         _log(
             transfer,
             "draft",
             "ok",
-            f"draft {remote.id} made again from the order as it is now",
+            message(N_("Draft %(id)s made again from the order as it is now."), id=remote.id),
             {"reference": remote.reference, "gross": str(remote.totals.gross)},
         )
     transfer.rebuild_draft = False  # with the next checkpoint
@@ -971,7 +1024,7 @@ def _finish_order(
         raise TransferFailed("totals_differ", _totals_differ(plan, order=number))
     transfer.status, transfer.finished_at, transfer.started_at = "done", utcnow(), None
     transfer.error_kind = transfer.error_message = transfer.reason = None
-    _log(transfer, "done", "ok", f"order {number}", {"order": number})
+    _log(transfer, "done", "ok", message(N_("Order %(number)s."), number=number), {"order": number})
     db.session.commit()
 
 
@@ -988,7 +1041,14 @@ def _ensure_order(
         _before_remote_call()
         remote = connector.find_order(reference)  # a create was sent (its answer lost), or may have been
         if remote is not None:
-            _log(transfer, "order", "reused", f"found order {remote.id} by reference {reference}")
+            _log(
+                transfer,
+                "order",
+                "reused",
+                message(
+                    N_("Found order %(id)s by reference %(reference)s."), id=remote.id, reference=reference
+                ),
+            )
     if remote is None:
         order = plan.for_customer(customer)
         transfer.draft_requested, transfer.draft_id = True, ORDER_PREFIX
@@ -997,13 +1057,13 @@ def _ensure_order(
             partial(connector.create_order, order, lookup=False), connector.find_order, reference
         )
         if lost:
-            _log(transfer, "order", "reused", f"the create's answer was lost; found order {remote.id}")
+            _log(transfer, "order", "reused", _answer_lost(remote.id))
         else:
             _log(
                 transfer,
                 "order",
                 "ok",
-                f"order {remote.id} created",
+                message(N_("Order %(id)s created."), id=remote.id),
                 {"reference": reference, "lines": len(order.lines), "gross": str(remote.totals.gross)},
             )
     transfer.draft_id = ORDER_PREFIX + remote.id
@@ -1022,7 +1082,7 @@ def _invoice_from_order(
     _before_remote_call()
     remote = connector.find_invoice(reference) if transfer.draft_requested else None
     if remote is not None:
-        _log(transfer, "draft", "reused", f"found {remote.number or remote.id} by reference {reference}")
+        _log(transfer, "draft", "reused", _found_by_reference(remote.number or remote.id, reference))
         _close_order(transfer, connector, reference)
     else:
         order = connector.find_order(reference)
@@ -1042,7 +1102,12 @@ def _invoice_from_order(
                         reference=reference,
                     ),
                 )
-            _log(transfer, "draft", "reused", f"order {order.id} was invoiced already: {remote.id}")
+            _log(
+                transfer,
+                "draft",
+                "reused",
+                message(N_("Order %(order)s was invoiced already: %(id)s."), order=order.id, id=remote.id),
+            )
         else:
             invoice = plan.for_customer(customer)
             transfer.draft_requested = True
@@ -1053,14 +1118,14 @@ def _invoice_from_order(
                 create = partial(connector.create_draft_invoice, invoice, lookup=False)
             remote, lost = _sent_or_found(create, connector.find_invoice, reference)
             if lost:
-                _log(transfer, "draft", "reused", f"the create's answer was lost; found {remote.id}")
+                _log(transfer, "draft", "reused", _answer_lost(remote.id))
                 _close_order(transfer, connector, reference)
             elif order is not None:
                 _log(
                     transfer,
                     "draft",
                     "ok",
-                    f"draft {remote.id} made from order {order.id}",
+                    message(N_("Draft %(id)s made from order %(order)s."), id=remote.id, order=order.id),
                     {"reference": reference, "order": order.id, "gross": str(remote.totals.gross)},
                 )
             else:
@@ -1068,8 +1133,14 @@ def _invoice_from_order(
                     transfer,
                     "draft",
                     "ok",
-                    f"draft {remote.id} created: the order {number} is no longer in the accounting "
-                    "system (deleted there?), so the invoice was made from the shop's order",
+                    message(
+                        N_(
+                            "Draft %(id)s created: the order %(order)s is no longer in the accounting system "
+                            "(deleted there?), so the invoice was made from the shop's order."
+                        ),
+                        id=remote.id,
+                        order=number,
+                    ),
                     {"reference": reference, "gross": str(remote.totals.gross)},
                 )
     transfer.draft_id = remote.id  # the order is behind us
@@ -1085,7 +1156,7 @@ def _close_order(transfer: Transfer, connector: AccountingConnector, reference: 
     order = connector.find_order(reference)
     if order is not None and order.open:
         connector.delete_order(order)
-        _log(transfer, "order", "ok", f"order {order.id} removed: its invoice exists")
+        _log(transfer, "order", "ok", message(N_("Order %(id)s removed: its invoice exists."), id=order.id))
 
 
 def _sent_or_found(create, find, reference: str):
@@ -1154,7 +1225,12 @@ def _register_payment(
         transfer.payment_id = connector.register_payment(payment)
     except ForeignEntries as exc:
         raise TransferFailed("configuration", _foreign_entries(exc)) from exc
-    _log(transfer, "payment", "ok", f"payment {transfer.payment_id} registered ({method})")
+    _log(
+        transfer,
+        "payment",
+        "ok",
+        message(N_("Payment %(id)s registered (%(method)s)."), id=transfer.payment_id, method=method),
+    )
     db.session.commit()
 
 
@@ -1242,7 +1318,12 @@ def check_waiting_credit_notes(integration_id: int) -> int:
         found = connector.find_invoice(invoice_transfer.reference)
         if found is not None and found.booked:
             invoice_transfer.booked_number = found.number
-            _log(invoice_transfer, "book", "ok", f"booked in the accounting system as {found.number}")
+            _log(
+                invoice_transfer,
+                "book",
+                "ok",
+                message(N_("Booked in the accounting system as %(number)s."), number=found.number),
+            )
             db.session.commit()
             _wake_waiting_credit_notes(invoice_transfer)
             booked += 1
@@ -1276,7 +1357,7 @@ def _needs_attention(
     transfer.status, transfer.error_kind = "needs_attention", kind
     store(transfer, "error_message", problem)
     transfer.started_at = None
-    _log(transfer, "error", "error", transfer.error_message, {"kind": kind, **(answer or {})})
+    _log(transfer, "error", "error", problem, {"kind": kind, **(answer or {})})
     db.session.commit()
 
 
@@ -1306,7 +1387,7 @@ def _retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> Non
         transfer,
         "retry",
         "error",
-        f"{transfer.error_message}; retry in {delay:.0f} s",
+        message(N_("%(problem)s; retry in %(seconds)s s."), problem=problem, seconds=f"{delay:.0f}"),
         {"attempt": transfer.attempts, **_answer(exc)},
     )
     db.session.commit()
@@ -1317,7 +1398,7 @@ def retry(transfer: Transfer) -> None:
     """A person asked to try again (after fixing what the message said)."""
     if transfer.status not in RETRYABLE:
         return
-    _requeue(transfer, "retry requested")
+    _requeue(transfer, message(N_("Retry requested.")))
     db.session.commit()
 
 
@@ -1352,15 +1433,16 @@ def leave_out(transfer: Transfer) -> bool:
     if transfer.status not in RETRYABLE or not posted_nothing(transfer):
         return False
     transfer.status, transfer.error_kind, transfer.error_message = "skipped", None, None
-    store(transfer, "reason", message(N_("Left out on request: it will not be transferred.")))
+    reason = message(N_("Left out on request: it will not be transferred."))
+    store(transfer, "reason", reason)
     transfer.next_attempt_at = None
-    _log(transfer, "decide", "skipped", transfer.reason)
+    _log(transfer, "decide", "skipped", reason)
     audit.record("transfer.left_out", transfer, changes={"status": {"before": None, "after": "skipped"}})
     db.session.commit()
     return True
 
 
-def _requeue(transfer: Transfer, message: str) -> None:
+def _requeue(transfer: Transfer, why: Message) -> None:
     """Queue the transfer again. While nothing was posted, its order is decided again from the newest
     payload with today's settings (its event processed anew: the state may no longer transfer, or the
     failure was in the decision itself); otherwise the run resumes from its checkpoints."""
@@ -1379,7 +1461,7 @@ def _requeue(transfer: Transfer, message: str) -> None:
     else:
         transfer.rebuild_draft = not transfer.booked_number and transfer.remote_order is None
         enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    _log(transfer, "retry", "ok", message)
+    _log(transfer, "retry", "ok", why)
 
 
 def retryable(account, filters: TransferFilters) -> Select:
@@ -1399,7 +1481,7 @@ def retry_matching(account, filters: TransferFilters) -> int:
     Each job still takes the transfer's lock and looks the document up by reference before any create."""
     transfers = db.session.scalars(retryable(account, filters).order_by(Transfer.id)).all()
     for transfer in transfers:
-        _requeue(transfer, "retry requested (bulk)")
+        _requeue(transfer, message(N_("Retry requested (with others).")))
     audit.record(
         "transfers.retried",
         None,
@@ -1430,7 +1512,20 @@ def redact(value):
     return value
 
 
-def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dict | None = None) -> None:
+def _found_by_reference(number, reference: str) -> Message:
+    return message(N_("Found %(number)s by reference %(reference)s."), number=number, reference=reference)
+
+
+def _answer_lost(remote_id) -> Message:
+    return message(N_("The create's answer was lost; found %(id)s by reference."), id=remote_id)
+
+
+def _log(
+    transfer: Transfer, step: str, outcome: str, said: "Message | str", details: dict | None = None
+) -> None:
+    """One step log row: the English text (search, old readers) and, for a Message, its msgid and
+    parameters, so the page shows it in the reader's language (portal.pipeline.messages.log_text)."""
+    english = said.english() if isinstance(said, Message) else said
     db.session.add(
         TransferLog(
             account_id=transfer.account_id,
@@ -1439,7 +1534,8 @@ def _log(transfer: Transfer, step: str, outcome: str, message: str, details: dic
             attempt=transfer.attempts,
             step=step,
             outcome=outcome,
-            message=redact_text(message) if message else message,
+            message=redact_text(english) if english else english,
+            text=redact(said.as_dict()) if isinstance(said, Message) else None,
             details=redact(details or {}),
         )
     )

@@ -17,6 +17,7 @@ from portal.engine.settings import EngineConfigError
 from portal.extensions import db
 from portal.models import Transfer
 from portal.pipeline import settings as pipeline_settings
+from portal.pipeline.messages import message
 
 
 def _invoice_paid(transfer: Transfer) -> bool:
@@ -92,5 +93,10 @@ def register_refund_payment(
         journal=payments.get("journal"),
     )
     transfer.payment_id = connector.register_refund_payment(payout)
-    log(transfer, "payment", "ok", f"refund payout {transfer.payment_id} registered")
+    log(
+        transfer,
+        "payment",
+        "ok",
+        message(N_("Refund payout %(id)s registered."), id=transfer.payment_id),
+    )
     db.session.commit()

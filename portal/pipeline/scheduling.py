@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, Lease, _drain_flag, transfer_lock_key
+from portal.pipeline.messages import N_, message
 from portal.pipeline.operations import INTEGRATION_GRAPH, _batch_memo, _log, event_failed, process_event
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
@@ -102,7 +103,9 @@ def requeue_stuck(older_than: timedelta) -> list[int]:
         select(Transfer).where(Transfer.status == "running", Transfer.started_at < cutoff)
     ).all()
     for transfer in stuck:
-        _log(transfer, "watchdog", "error", f"running since {transfer.started_at.isoformat()}: requeued")
+        since = transfer.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        requeued = message(N_("Running since %(time)s UTC: queued again."), time=since)
+        _log(transfer, "watchdog", "error", requeued)
         enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     lost = db.session.scalars(
         select(Transfer).where(
@@ -160,7 +163,7 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
     for transfer in db.session.scalars(
         select(Transfer).where(Transfer.id.in_(orphaned), Transfer.status == "running")
     ):
-        _log(transfer, "watchdog", "error", "its worker stopped before finishing: requeued")
+        _log(transfer, "watchdog", "error", message(N_("Its worker stopped before finishing: queued again.")))
     pending: list[Transfer] = []
     if new_redis:
         pending = db.session.scalars(select(Transfer).where(Transfer.status == "pending")).all()

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from portal.connectors.base import danish_country_name
+from portal.connectors.base import N_, danish_country_name
 from portal.engine.settings import FixedProducts, IntegrationSettings
 from portal.engine.vat import TEST_RATES, RateTable, load_ibericode
 from portal.models import AccountingSetup, OrderIntegration
@@ -61,6 +61,21 @@ ORDER_STATES = {
         "pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided",
     ),
 }  # fmt: skip
+# How pages and messages name those states (msgids; the shop settings' labels are the same words).
+STATE_NAMES = {
+    "pending": N_("Pending payment"),
+    "processing": N_("Processing"),
+    "on-hold": N_("On hold"),
+    "completed": N_("Completed"),
+    "cancelled": N_("Cancelled"),
+    "refunded": N_("Refunded"),
+    "failed": N_("Failed"),
+    "authorized": N_("Authorized"),
+    "partially_paid": N_("Partially paid"),
+    "paid": N_("Paid"),
+    "partially_refunded": N_("Partially refunded"),
+    "voided": N_("Voided"),
+}
 # The states a new integration transfers: the paid ones (as drafts unless the setup books automatically).
 PAID_STATES = {"woocommerce": ("processing", "completed"), "shopify": ("paid",)}
 MAIL_SECURITY = ("starttls", "ssl", "none")
@@ -196,6 +211,20 @@ def setup_values(setup: AccountingSetup) -> dict:
             if values.get(kind):  # an empty template stays empty (the engine names it), never OSS-only
                 values[kind]["oss"] = {code: dict(target) for code, target in oss.items()}
     return values
+
+
+def template_names(setup: AccountingSetup) -> dict[str, dict[str, str]]:
+    """{field: {value: the name chosen in the wizard}}: `{"layout": {"19": "Standard faktura"}}`, so pages
+    name a layout, payment terms or product group instead of showing its number. OSS fields are named by
+    country code and hold product groups: they are listed under "product_group"."""
+    names: dict[str, dict[str, str]] = {}
+    for template in setup.templates:
+        for field, value in (template.values or {}).items():
+            label = (template.labels or {}).get(field)
+            if value and label and label != value:
+                key = "product_group" if template.kind == "oss" else field
+                names.setdefault(key, {})[str(value)] = label
+    return names
 
 
 @cache

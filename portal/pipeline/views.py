@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from portal.connectors.errors import ConnectorError
 from portal.extensions import db, htmx
+from portal.i18n import system_name
 from portal.ids import whole_number
 from portal.models import OrderIntegration, Transfer
 from portal.pipeline import counts, failures, messages, operations
+from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
 from portal.pipeline.overview import account_integrations
@@ -26,6 +28,12 @@ bp.add_app_template_filter(messages.shown, "transfer_message")
 # {{ n|shown_count }}: a count as the reader writes it, "over 1.000" when capped (pipeline.counts); not
 # "count", which is Jinja's own (the length of a list)
 bp.add_app_template_filter(counts.shown, "shown_count")
+# {{ reason|translated }}: an engine reason or warning (or any msgid) in the reader's language
+bp.add_app_template_filter(messages.translated, "translated")
+bp.add_app_template_filter(messages.log_text, "log_text")
+bp.add_app_template_filter(
+    lambda state: messages.translated(pipeline_settings.STATE_NAMES.get(state, state)), "shop_state"
+)
 
 KIND_LABELS = {"invoice": _l("Invoice"), "credit_note": _l("Credit note")}
 LINE_KIND_LABELS = {
@@ -50,6 +58,30 @@ MATCH_FIELD_LABELS = {
     "ean": _l("the EAN number"),
     "customer_number": _l("the customer number"),
 }
+# The step log's steps and outcomes (TransferLog.step / .outcome)
+STEP_LABELS = {
+    "decide": _l("Decision"),
+    "customer": _l("Customer"),
+    "products": _l("Products"),
+    "order": _l("Order"),
+    "draft": _l("Draft"),
+    "book": _l("Booking"),
+    "payment": _l("Payment"),
+    "mail": _l("Invoice mail"),
+    "done": _l("Done"),
+    "error": _l("Error"),
+    "retry": _l("Retry"),
+    "watchdog": _l("Restarted"),
+}
+OUTCOME_LABELS = {
+    "ok": _l("OK"),
+    "reused": _l("Already there"),
+    "skipped": _l("Skipped"),
+    "waiting": _l("Waiting"),
+    "error": _l("Error"),
+    "sending": _l("Sending"),
+    "uncertain": _l("Uncertain"),
+}
 PAGE_SIZE = 50  # rows per page of the log: rendering, not the query, is what a page costs
 LIVE = ("pending", "running")  # a transfer in these states is polled until it finishes
 
@@ -64,6 +96,8 @@ def _labels() -> dict:
         "statuses": _translated(STATUS_LABELS),
         "errors": _translated(ERROR_LABELS),
         "kinds": _translated(KIND_LABELS),
+        "steps": _translated(STEP_LABELS),
+        "outcomes": _translated(OUTCOME_LABELS),
         "live": LIVE,
         "retry_statuses": operations.RETRYABLE,
         "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
@@ -115,7 +149,7 @@ def detail(transfer_id):
         "transfers/detail.html",
         transfer=transfer,
         can_preview=operations.can_preview(transfer),
-        system=transfer.integration.setup.connection.system,
+        system=system_name(transfer.integration.setup.connection.system),
         **_labels(),
     )
 
@@ -135,7 +169,7 @@ def row(transfer_id):
 def live(transfer_id):
     """The detail page's status and steps, polled the same way."""
     transfer = get_owned_or_404(Transfer, transfer_id)
-    system = transfer.integration.setup.connection.system
+    system = system_name(transfer.integration.setup.connection.system)
     return render_template("transfers/_live.html", transfer=transfer, system=system, **_labels())
 
 
@@ -162,28 +196,40 @@ def leave_out(transfer_id):
     return redirect(url_for(".detail", transfer_id=transfer.id))
 
 
+def _confirm_retry(filters: TransferFilters):
+    account = current_account()
+    integration = None
+    if filters.integration_id:
+        integration = db.session.scalar(
+            select(OrderIntegration).where(
+                OrderIntegration.id == filters.integration_id, OrderIntegration.account_id == account.id
+            )
+        )
+    return render_template(
+        "transfers/retry_confirm.html",
+        filters=filters,
+        count=operations.count_retryable(account, filters),  # exact: the person confirms this many
+        integration=integration,
+        **_labels(),
+    )
+
+
+@bp.get("/retry")
+@account_required
+def confirm_retry_matching():
+    """How many not-done transfers match the log's filters, to confirm (a page: reloading it works)."""
+    return _confirm_retry(TransferFilters.from_args(request.args))
+
+
 @bp.post("/retry")
 @account_required
 def retry_matching():
-    """Queue again every not-done transfer matching the log's filters: first the count to confirm, then
-    (with `confirmed`) the queueing itself."""
+    """Queue again every not-done transfer matching the log's filters (with `confirmed`; without it, the
+    count to confirm, as the GET shows it)."""
     account = current_account()
     filters = TransferFilters.from_args(request.form)
     if request.form.get("confirmed") != "1":
-        integration = None
-        if filters.integration_id:
-            integration = db.session.scalar(
-                select(OrderIntegration).where(
-                    OrderIntegration.id == filters.integration_id, OrderIntegration.account_id == account.id
-                )
-            )
-        return render_template(
-            "transfers/retry_confirm.html",
-            filters=filters,
-            count=operations.count_retryable(account, filters),  # exact: the person confirms this many
-            integration=integration,
-            **_labels(),
-        )
+        return _confirm_retry(filters)
     count = operations.retry_matching(account, filters)
     if count:
         flash(_("%(count)s transfers are queued again.", count=count), "success")
@@ -219,8 +265,9 @@ def _plan_labels(integration: OrderIntegration) -> dict:
         "zones": ZONE_LABELS,
         "documents": DOCUMENT_LABELS,
         "match_fields": MATCH_FIELD_LABELS,
-        "system": integration.setup.connection.system,
+        "system": system_name(integration.setup.connection.system),
         "setup": integration.setup,
+        "named": pipeline_settings.template_names(integration.setup),
     }
 
 

@@ -42,6 +42,12 @@ def test_prospect_prices_an_integration_and_requests_a_quote(page, db, catalogue
         )
     )
 
+    # Recompute with the button: the same price, and no CSP violation (the fixture fails on any console
+    # error, "Refused to apply inline style" included).
+    page.get_by_role("button", name="Opdater prisen").click()
+    expect(page.get_by_label("Ordrer pr. måned (skyder)")).to_have_value("22")
+    expect(result.locator(".price")).to_have_text(re.compile(r"^806,40\s+kr\.$"))
+
     # Request a quote.
     page.get_by_role("link", name="Anmod om et uforpligtende tilbud").click()
     page.wait_for_url("**/priser/tilbud?**")

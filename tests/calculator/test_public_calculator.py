@@ -165,3 +165,11 @@ def test_garbage_in_the_address_is_ignored(client, catalogue):
 
 def test_an_empty_catalogue_is_explained(client):
     assert "Prislisten bliver opdateret" in text(client.get("/priser"))
+
+
+def test_a_system_priced_by_agreement_shows_no_price_on_its_tile(client, catalogue):
+    page = client.get("/priser").get_data(as_text=True)
+    tile = page[page.index('value="uniconta"') :].split("</label>", 1)[0]
+    assert "efter aftale" in tile and "kr./md." not in tile
+    other = page[page.index('value="e-conomic"') :].split("</label>", 1)[0]
+    assert "kr./md." in other  # the others keep theirs

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from portal.i18n import format_amount
 from portal.models import PriceSystem, QuoteRequest
 from portal.queue import get_queue
 from tests.calculator.test_public_calculator import text
@@ -71,6 +72,11 @@ def test_a_quote_request_freezes_the_price_and_mails_prospect_and_sales(
     assert "Systemer: e-conomic, Clearhaus" in body
     assert "Om måneden ekskl. moms, betalt halvårligt: 806,40\xa0kr." in body
     assert "Første faktura ekskl. moms: 7.828,40\xa0kr." in body
+    # each one-off amount named once: the set-up lines, and their total only when there are several
+    setup = quote.breakdown["setup_lines"]
+    assert ("Opsætning, engangsbeløb" in body) == (len(setup) > 1)
+    for line in setup:
+        assert body.count(": " + format_amount(line["amount"])) == 1, body
     assert "/priser?" + SELECTION in body
 
     notification = mailbox.last("salg@bogbro.dk")
@@ -174,7 +180,7 @@ def test_an_english_prospect_gets_an_english_confirmation(client, catalogue, db,
     run_jobs()
     message = mailbox.last("mette@cykelbutikken.dk")
     assert message["Subject"] == "We have received your request for a quote"
-    assert "A month ex. VAT, billed half-yearly: DKK806.40" in message.get_content()
+    assert "A month ex. VAT, billed half-yearly: DKK\xa0806.40" in message.get_content()
     assert mailbox.last("salg@bogbro.dk")["Subject"].startswith(
         "Ny anmodning om tilbud"
     )  # sales reads Danish

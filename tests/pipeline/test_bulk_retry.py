@@ -58,6 +58,12 @@ def test_retry_matching_queues_exactly_the_matching_not_done_transfers(
     assert "Færdige overførsler sendes aldrig igen" in confirm and 'name="confirmed" value="1"' in confirm
     assert {n: t.status for n, t in by_number(db).items()} == {n: t.status for n, t in before.items()}
     assert owner_client.post("/transfers/retry", data=filters, csrf=False).status_code == 400
+    # the log's button asks with a GET, so the confirmation is a page that survives a reload; it only counts
+    assert 'method="get" action="/transfers/retry"' in log
+    reloaded = owner_client.get("/transfers/retry", query_string=filters)
+    assert reloaded.status_code == 200
+    assert "2 overførsler sættes i kø igen." in reloaded.get_data(as_text=True)
+    assert {n: t.status for n, t in by_number(db).items()} == {n: t.status for n, t in before.items()}
 
     goods.values = chosen  # the cause is fixed
     db.session.commit()

@@ -37,11 +37,11 @@ def test_a_refund_of_an_order_never_transferred_needs_a_decision(owner_client, d
 
     credit = credit_note(db)
     assert (credit.status, credit.error_kind) == ("needs_attention", "order")
-    assert "no invoice to credit" in credit.error_message and "pending" in credit.error_message
+    assert "no invoice to credit" in credit.error_message and "Pending payment" in credit.error_message
     assert account_overview(account).attention_count == 1  # counted, not waiting forever
     page = owner_client.get(f"/transfers/{credit.id}").get_data(as_text=True)
     assert "Der er ingen faktura at kreditere" in page  # why, in Danish, quoting the invoice's own reason
-    assert "Ordrestatus “pending” er ikke sat til at blive overført" in page
+    assert "Ordrestatus “Afventer betaling” er ikke sat til at blive overført" in page
     assert "Udelad" in page  # the choice
 
     owner_client.open(f"/transfers/{credit.id}/leave-out", method="POST")

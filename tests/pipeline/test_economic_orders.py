@@ -77,7 +77,7 @@ def test_processing_makes_an_order_and_completed_turns_it_into_the_booked_invoic
     assert remote(setup_booked).find_invoice(reference) is None
     assert reserved(setup_booked, ESPRESSO) == Decimal("2")  # the order holds the stock
     assert [log.step for log in transfer.logs] == ["customer", "products", "order", "done"]
-    assert transfer.logs[-1].message == f"order {order.id}"
+    assert transfer.logs[-1].message == f"Order {order.id}."
 
     feed(integration, complete(shop, placed))
     run_jobs()

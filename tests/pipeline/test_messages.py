@@ -36,3 +36,42 @@ def test_a_message_is_stored_in_english_and_shown_in_danish(app):
         transfer.message is None
         and shown(SimpleNamespace(error_message=None, reason="x", message=None)) == "x"
     )
+
+
+def test_a_step_log_row_reads_in_the_page_language_and_old_rows_still_render(app):
+    from datetime import date
+    from decimal import Decimal
+
+    from portal.pipeline.messages import a_day, amount, log_text
+
+    said = message(
+        N_(
+            "The totals differ: the shop says %(shop)s, the accounting system will compute %(computed)s. The "
+            "order %(order)s was created: correct it in the accounting system (or the order), then retry."
+        ),
+        shop=amount(Decimal("1234.5"), "DKK"),
+        computed=amount(Decimal("129.95"), "DKK"),
+        order="7",
+    )
+    assert said.english().startswith("The totals differ: the shop says DKK\xa01,234.50, the accounting")
+    row = SimpleNamespace(message=said.english(), text=said.as_dict())
+    with app.test_request_context():
+        with force_locale("da"):
+            assert log_text(row).startswith("Beløbene passer ikke: webshoppen siger 1.234,50\xa0kr.")
+            assert "129,95\xa0kr." in log_text(row)
+        with force_locale("en"):
+            assert "DKK\xa0129.95" in log_text(row)
+    # a row written before steps kept their Message: its English, as stored
+    old = SimpleNamespace(message="customer 4 (found)", text=None)
+    with app.test_request_context(), force_locale("da"):
+        assert log_text(old) == "customer 4 (found)"
+    # a date parameter, the reader's way
+    day = message(
+        N_("The order is from %(day)s, before the activation date %(start)s."),
+        day=a_day(date(2026, 11, 20)),
+        start=a_day(date(2026, 11, 21)),
+    )
+    with app.test_request_context(), force_locale("da"):
+        assert log_text(SimpleNamespace(message="", text=day.as_dict())) == (
+            "Ordren er fra 20. nov. 2026, før startdatoen 21. nov. 2026."
+        )

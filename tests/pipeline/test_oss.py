@@ -109,9 +109,9 @@ def test_finland_at_24_percent_in_e_conomic_leaves_a_draft_that_names_both_rates
     transfer = db.session.scalar(select(Transfer))
     assert (transfer.status, transfer.error_kind) == ("needs_attention", "totals_differ")
     assert transfer.error_message.startswith(
-        "e-conomic computed VAT of 38.40 DKK for the draft 1, 24 % of its taxed lines, but a sale to a "
+        "e-conomic computed VAT of DKK\xa038.40 for the draft 1, 24 % of its taxed lines, but a sale to a "
         "private customer in Finland carries Finland's VAT rate of 25.5 % under OSS: the order comes to "
-        "200.80 DKK with VAT 40.80."
+        "DKK\xa0200.80 with VAT DKK\xa040.80."
     ), transfer.error_message
     found = remote(setup).find_invoice("WC-12-7103")
     assert found is not None and not found.booked  # a draft only
@@ -120,6 +120,7 @@ def test_finland_at_24_percent_in_e_conomic_leaves_a_draft_that_names_both_rates
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert "24 % af dens momspligtige linjer" in page and "momssatsen for Finland på 25.5 %" in page
     assert "skabelonen “EU-salg til forbrugere (OSS)”" in page
+    assert "moms på 38,40\xa0kr." in page and "lyder på 200,80\xa0kr. med moms 40,80\xa0kr." in page
 
 
 def test_a_country_without_a_group_is_named_in_danish_on_the_transfer_page(

@@ -8,6 +8,7 @@ from flask import request_started
 from sqlalchemy import func, select
 
 from portal.models import SandboxRecord, SourceEvent, Transfer
+from portal.pipeline.settings import template_names
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import login
 from tests.engine.factories import wc_order
@@ -75,15 +76,23 @@ def test_the_preview_of_a_sandbox_order_shows_the_exact_invoice_and_writes_nothi
     # the customer and how it is matched
     assert "Anna Jensen" in page and "Slås op på e-mailadressen anna@example.dk" in page
     # the zone and its reason
-    assert "Danmark" in page and "25 %" in page and "Dansk moms" in page and "Domestic sale (DK)." in page
+    assert "Danmark" in page and "25 %" in page and "Dansk moms" in page and "Indenlandsk salg (DK)." in page
+    assert "Domestic sale" not in page and "Private customer" not in page  # the engine's reasons, in Danish
+    # layout, payment terms and product groups by the names chosen in the wizard, never their numbers
+    names = template_names(integration.setup)
+    layout, terms = integration.setup.template("invoice").values["layout"], names["payment_terms"]
+    assert f"<dd>{names['layout'][layout]}</dd>" in page
+    assert any(f"<dd>{name}</dd>" in page for name in terms.values())
     # every line: kind, product, quantity, unit price ex. VAT, VAT rate, where it is booked
     rows = page[page.index('<table class="plan-lines">') : page.index("</table>", page.index("plan-lines"))]
     assert rows.count('<tr class="line-goods">') == 4 and rows.count('<tr class="line-freight">') == 1
-    assert "<code>V0</code>" in rows and "7,99\xa0kr." in rows and "varegruppe 1" in rows
-    assert "<code>FRAGT</code>" in rows and "31,20\xa0kr." in rows and "varegruppe 2" in rows
+    groups = names["product_group"]
+    assert "<code>V0</code>" in rows and "7,99\xa0kr." in rows and groups["1"] in rows
+    assert "<code>FRAGT</code>" in rows and "31,20\xa0kr." in rows and groups["2"] in rows
+    assert "varegruppe" not in rows
     rounding = rows[rows.index('<tr class="line-rounding">') :]
     assert "Øreafrunding" in rounding and "<code>AFRUND</code>" in rounding and "0,01\xa0kr." in rounding
-    assert "0 %" in rounding and "varegruppe 4" in rounding  # the VAT-free group the setup chose
+    assert "0 %" in rounding and groups["4"] in rounding  # the VAT-free group the setup chose
     assert "En øreafrundingslinje på 0,01\xa0kr. med 0 % moms" in page
     # the totals against the shop's, and that it can be booked
     totals = page[page.index('<table class="totals">') :]

@@ -25,7 +25,7 @@ def test_a_paid_shopify_order_is_booked_and_a_pending_one_skipped(db, account, r
 
     transfers = {t.order_number: t for t in db.session.scalars(select(Transfer))}
     assert transfers["1042"].status == "done", transfers["1042"].error_message
-    assert transfers["1043"].status == "skipped" and "pending" in transfers["1043"].reason
+    assert transfers["1043"].status == "skipped" and "Pending payment" in transfers["1043"].reason
     found = remote(setup).find_invoice("SH-12-1042")
     assert found.booked and found.totals.gross == Decimal("407.20")
     assert remote(setup).find_invoice("SH-12-1043") is None

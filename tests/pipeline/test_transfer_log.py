@@ -25,7 +25,11 @@ def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account
     done = db.session.scalar(select(Transfer).where(Transfer.order_number == "5001"))
     detail = owner_client.get(f"/transfers/{done.id}").get_data(as_text=True)
     assert done.booked_number in detail and "WC-12-5001" in detail
-    assert "customer" in detail and "draft" in detail and "book" in detail
+    # the steps and what happened in each, in Danish (stored as msgids: the page's language decides)
+    assert "<td>Kunde</td>" in detail and "<td>Kladde</td>" in detail and "<td>Bogføring</td>" in detail
+    assert "Kladde " in detail and " oprettet." in detail
+    assert f"Bogført som faktura {done.booked_number}." in detail
+    assert "<code>customer</code>" not in detail and " created" not in detail
 
     # a configuration problem, fixed, then retried from the page
     goods = setup.template("goods")
@@ -38,6 +42,7 @@ def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account
     assert failed.status == "needs_attention"
     assert "Kræver handling" in owner_client.get("/transfers?status=needs_attention").get_data(as_text=True)
     failed_page = owner_client.get(f"/transfers/{failed.id}").get_data(as_text=True)
+    assert "<td>Fejl</td>" in failed_page  # the step "error", named
     assert "Forespørgsel og svar" in failed_page and '"system": "e-conomic"' in failed_page
     goods.values = {"product_group": chosen}
     db.session.commit()
@@ -64,3 +69,22 @@ def test_members_see_the_log(client, db, account, run_jobs):
     make_user("member@kunde.dk", account, role="member")
     login(client, "member@kunde.dk")
     assert client.get("/transfers").status_code == 200
+
+
+def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_client, db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    page = owner_client.get("/transfers?status=done").get_data(as_text=True)
+    table = page[page.index('<div id="transfer-table"') :].split(">", 1)[0]
+    assert 'hx-trigger="every 10s"' in table and 'hx-get="/transfers?status=done"' in table
+    older = owner_client.get("/transfers?before=999999").get_data(as_text=True)  # not the newest page
+    assert 'hx-trigger="every 10s"' not in older.split('<div id="transfer-table"', 1)[1].split(">", 1)[0]
+
+    feed(integration, order(number="5009"))
+    run_jobs()
+    headers = {"HX-Request": "true", "HX-Target": "transfer-table"}
+    polled = owner_client.get("/transfers?status=done", headers=headers).get_data(as_text=True)
+    assert polled.lstrip().startswith('<div id="transfer-table"')
+    assert "#5009" in polled and "#5001" in polled and "<html" not in polled

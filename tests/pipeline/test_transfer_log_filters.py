@@ -69,7 +69,7 @@ def test_the_filter_form_is_a_get_form_swapped_in_by_htmx(owner_client, log):
         "/transfers?status=needs_attention", headers={"HX-Request": "true", "HX-Target": "transfer-table"}
     )
     body = partial.get_data(as_text=True)
-    assert body.lstrip().startswith('<div id="transfer-table">') and "<html" not in body
+    assert body.lstrip().startswith('<div id="transfer-table"') and "<html" not in body
     assert orders_in(body) == ["5004"]
     assert "HX-Request" in partial.headers["Vary"]
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from portal.connectors.http import ApiClient
 from portal.connectors.metrics import ApiMetrics
@@ -79,14 +80,22 @@ def test_transfers_queue_and_the_oldest_waiting_event(app, db, account, redis, s
         )
     )
     db.session.commit()
+    if (
+        db.engine.dialect.name == "postgresql"
+    ):  # the estimate is the planner's: bring its statistics up to date
+        db.session.execute(text("ANALYZE transfers"))
+        db.session.commit()
     get_queue().enqueue("workers.jobs.noop_for_metrics_test")  # never run: just counted as waiting
 
     samples = scrape()
     assert samples[("bogbro_transfers", (("status", "needs_attention"),))] == 1
     assert samples[("bogbro_transfers", (("status", "pending"),))] == 0
     assert ("bogbro_transfers", (("status", "done"),)) not in samples  # open ones only: a year is done
-    assert samples[("bogbro_transfers_estimated", (("status", "done"),))] == 2  # exact on SQLite
-    assert samples[("bogbro_transfers_estimated", (("status", "needs_attention"),))] == 1
+    assert (
+        samples[("bogbro_transfers_estimated", (("status", "done"),))] == 2
+    )  # exact on SQLite; on PostgreSQL after ANALYZE
+    if db.engine.dialect.name != "postgresql":  # there, a status seen once is not among the common values
+        assert samples[("bogbro_transfers_estimated", (("status", "needs_attention"),))] == 1
     assert samples[("bogbro_queue_jobs", (("queue", "default"), ("state", "queued")))] == 1
     assert 590 < samples[("bogbro_oldest_waiting_event_seconds", ())] < 700
     assert samples[("bogbro_scrape_error", (("source", "database"),))] == 0

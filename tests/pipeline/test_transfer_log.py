@@ -75,11 +75,13 @@ def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_c
     setup = make_setup(account, "e-conomic", auto_book=True)
     integration = make_integration(db, account, setup)
     feed(integration, order())
+    feed(integration, order(number="5002"))
     run_jobs()
     page = owner_client.get("/transfers?status=done").get_data(as_text=True)
     table = page[page.index('<div id="transfer-table"') :].split(">", 1)[0]
     assert 'hx-trigger="every 10s"' in table and 'hx-get="/transfers?status=done"' in table
-    older = owner_client.get("/transfers?before=999999").get_data(as_text=True)  # not the newest page
+    newest = db.session.scalar(select(Transfer.id).order_by(Transfer.id.desc()))
+    older = owner_client.get(f"/transfers?before={newest}").get_data(as_text=True)  # not the newest page
     assert 'hx-trigger="every 10s"' not in older.split('<div id="transfer-table"', 1)[1].split(">", 1)[0]
 
     feed(integration, order(number="5009"))

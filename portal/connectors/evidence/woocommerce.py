@@ -37,6 +37,11 @@ EVIDENCE = (
         f"{example('orders-list-all-orders')} · {DOCS}/_orders.md",
     ),
     Call("list_refunds", "GET /wp-json/wc/v3/orders/{id}/refunds", example("order-refunds-list-all-refunds")),
+    Call(
+        "list_payment_gateways",
+        "GET /wp-json/wc/v3/payment_gateways",
+        f"{example('payment-gateways-list-all-payment-gateways')} · {DOCS}/_payment-gateways.md",
+    ),
     Call("list_webhooks", "GET /wp-json/wc/v3/webhooks", example("webhooks-list-all-webhooks")),
     Call(
         "register_webhooks",

@@ -12,8 +12,11 @@ from sqlalchemy import func, select
 from portal.account import plan
 from portal.calculator import pricing
 from portal.calculator.forms import query_string
+from portal.calculator.operations import load_catalogue
 from portal.calculator.seed import seed_catalogue
+from portal.cli import seed_demo
 from portal.models import (
+    Account,
     AccountingSetup,
     AuditEvent,
     Connection,
@@ -255,3 +258,10 @@ def test_one_account_never_sees_anothers_documents(owner_client, db, account, ot
     _transfers(db, _integration(db, other_account), 4)
     page = owner_client.get("/settings/subscription").get_data(as_text=True)
     assert "0 dokumenter overført denne måned" in page
+
+
+def test_the_demo_customer_has_a_priced_plan(app, db):
+    seed_demo()
+    account = db.session.scalar(select(Account))
+    breakdown = pricing.price(load_catalogue(), plan.current_selection(account))
+    assert breakdown.priced and breakdown.tier.name == "Start" and breakdown.per_month == D("347.00")

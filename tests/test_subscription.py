@@ -114,6 +114,7 @@ def test_the_account_page_and_priser_show_the_same_price_for_the_same_selection(
     assert _price_on(page, 'id="plan-price"') == _price_on(priser, 'class="price"') == "581,40\xa0kr."
     assert "Abonnement" in page and "Standard" in page and "Mapningsmodul" in page
     assert "0 af 500 dokumenter" in page
+    assert re.search(r'<option value="500" selected>', page)  # the quote's 300 orders: Standard
 
 
 def _integration(db, account) -> OrderIntegration:
@@ -265,3 +266,18 @@ def test_the_demo_customer_has_a_priced_plan(app, db):
     account = db.session.scalar(select(Account))
     breakdown = pricing.price(load_catalogue(), plan.current_selection(account))
     assert breakdown.priced and breakdown.tier.name == "Start" and breakdown.per_month == D("347.00")
+
+
+def test_support_impersonating_sees_the_plan_but_the_choice_stays_the_customers(
+    staff_client, db, account, quoted
+):
+    started = staff_client.post(
+        f"/support/accounts/{account.id}/impersonate", data={"reason": "Kunden spurgte"}
+    )
+    assert started.status_code == 302
+    page = staff_client.get("/settings/subscription").get_data(as_text=True)
+    assert "581,40\xa0kr." in page and 'name="orders"' not in page
+    assert staff_client.post("/settings/subscription", data=CHANGE).status_code == 403
+    db.session.refresh(account)
+    assert account.plan is None
+    assert not db.session.scalar(select(AuditEvent).where(AuditEvent.action == "account.plan_changed"))

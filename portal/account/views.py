@@ -71,6 +71,7 @@ def _render_subscription(chosen=None, error=None, status=200):
     account = current_account()
     catalogue = load_catalogue(language_of(None))
     selection = plan.current_selection(account)
+    chosen = chosen or selection or pricing.Selection()
     today = datetime.now(plan.COPENHAGEN).date()
     documents = plan.documents_this_month(account, today)
     return (
@@ -79,7 +80,9 @@ def _render_subscription(chosen=None, error=None, status=200):
             catalogue=catalogue,
             outlook=plan.outlook(catalogue, selection, documents, today) if selection else None,
             documents=documents,
-            chosen=chosen or selection or pricing.Selection(),
+            chosen=chosen,
+            # the tier that covers the plan's volume (a quote's 300 orders: the tier up to 500)
+            chosen_tier=pricing.tier_for(catalogue, chosen.orders),
             error=error,
             can_change=current_user.is_owner and not is_impersonating(),
             kind_labels=calculator_forms.KIND_LABELS,

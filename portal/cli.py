@@ -12,6 +12,9 @@ from portal.models import Account, User
 DEMO_STAFF = ("support@example.com", "support-demo", "Sara Support")
 DEMO_OWNER = ("demo@example.com", "demo-demo", "Dorthe Demo")
 DEMO_ACCOUNT = ("Demo Webshop ApS", "35000003")
+# The demo customer's plan (Settings → Subscription): e-conomic + WooCommerce in the smallest tier, so a
+# handful of sandbox orders shows the pace heading past it.
+DEMO_PLAN = {"systems": ["e-conomic", "woocommerce"], "orders": 100, "addons": {}, "billing": "monthly"}
 
 
 def _ensure_user(email, password, name, **fields) -> User:
@@ -28,7 +31,7 @@ def seed_demo() -> None:
     name, cvr = DEMO_ACCOUNT
     account = db.session.scalar(select(Account).where(Account.cvr == cvr))
     if account is None:
-        account = Account(name=name, cvr=cvr)
+        account = Account(name=name, cvr=cvr, plan={**DEMO_PLAN, "setup": False})
         db.session.add(account)
         db.session.flush()
     _ensure_user(*DEMO_OWNER, account_id=account.id, role="owner")

@@ -21,6 +21,7 @@ from portal.pipeline.settings import STATE_NAMES
 
 ACTIONS = {
     "account.updated": _l("Company details changed"),
+    "account.plan_changed": _l("Subscription changed"),
     "catalogue.settings.updated": _l("Price list settings changed"),
     "connection.created": _l("Connected"),
     "connection.renewed": _l("Connection renewed"),
@@ -66,6 +67,11 @@ FIELDS = {
     "webhook_secret": _l("Webhook secret"),
     "credentials": _l("Access keys"),
     "cvr": _l("CVR number"),
+    "systems": _l("Systems"),
+    "tier": _l("Tier"),
+    "addons": _l("Add-ons"),
+    "billing": _l("Billing"),
+    "price_per_month": _l("Price a month"),
     "reason": _l("Reason"),
     "layout": _l("Layout"),
     "payment_terms": _l("Payment terms"),
@@ -117,6 +123,8 @@ VALUES = {
     "member": _l("Member"),
     "active": _l("Active"),
     "disabled": _l("Switched off"),
+    "monthly": _l("Monthly"),
+    "half-yearly": _l("Half-yearly"),
     "reconnect": _l("Must be reconnected"),
 }
 HIDDEN = "***"  # how portal.audit records a secret field's values
@@ -256,7 +264,7 @@ def _value(path: str, value) -> str:
         return ", ".join(_value(path, item) for item in value)
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_value(path, v)}" for k, v in value.items())
-    if path.endswith("rounding_tolerance"):
+    if path.endswith(("rounding_tolerance", "price_per_month")):
         try:
             return format_amount(value)
         except ArithmeticError:

@@ -1,15 +1,21 @@
-"""Account settings: company details, own profile, members and invitations, support access, audit log."""
+"""Account settings: company details, subscription, own profile, members and invitations, support access,
+audit log."""
+
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.account import changelog, operations
+from portal.account import changelog, operations, plan
 from portal.account.forms import AccountForm, InviteForm, ProfileForm
 from portal.auth import operations as auth_operations
-from portal.calculator.operations import system_names
+from portal.calculator import forms as calculator_forms
+from portal.calculator import pricing
+from portal.calculator.operations import load_catalogue, system_names
 from portal.extensions import db
+from portal.i18n import language_of
 from portal.models import AuditEvent, Invitation, SupportSession, User, utcnow
 from portal.tenancy import (
     account_required,
@@ -53,6 +59,52 @@ def settings():
         quote=account.quote_request,  # the selection and price the account was made from, if any
         names=system_names() if account.quote_request else {},
     )
+
+
+@bp.get("/subscription")
+@account_required
+def subscription():
+    return _render_subscription()
+
+
+def _render_subscription(chosen=None, error=None, status=200):
+    account = current_account()
+    catalogue = load_catalogue(language_of(None))
+    selection = plan.current_selection(account)
+    chosen = chosen or selection or pricing.Selection()
+    today = datetime.now(plan.COPENHAGEN).date()
+    documents = plan.documents_this_month(account, today)
+    return (
+        render_template(
+            "account/subscription.html",
+            catalogue=catalogue,
+            outlook=plan.outlook(catalogue, selection, documents, today) if selection else None,
+            documents=documents,
+            chosen=chosen,
+            # the tier that covers the plan's volume (a quote's 300 orders: the tier up to 500)
+            chosen_tier=pricing.tier_for(catalogue, chosen.orders),
+            error=error,
+            can_change=current_user.is_owner and not is_impersonating(),
+            kind_labels=calculator_forms.KIND_LABELS,
+        ),
+        status,
+    )
+
+
+@bp.post("/subscription")
+@owner_required
+@not_while_impersonating
+def change_subscription():
+    """A change of plan is the owner's own choice, never automatic nor support's."""
+    account = current_account()
+    catalogue = load_catalogue(language_of(None))
+    selection, _moved = calculator_forms.selection_from_args(request.form, catalogue)
+    try:
+        changes = plan.change_plan(account, catalogue, selection)
+    except plan.PlanError as refusal:
+        return _render_subscription(chosen=selection, error=str(refusal), status=400)
+    flash(_("Your subscription is changed.") if changes else _("Nothing was changed."), "success")
+    return redirect(url_for("account.subscription"))
 
 
 @bp.route("/profile", methods=["GET", "POST"])

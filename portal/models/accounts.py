@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -21,6 +21,9 @@ class Account(db.Model):
     cvr: Mapped[str] = mapped_column(String(8), unique=True)
     # The prospect's quote request the account was made from (its selection and price, as they saw it).
     quote_request_id: Mapped[int | None] = mapped_column(ForeignKey("quote_requests.id"))
+    # The plan the owner chose under Settings → Subscription, as pricing.selection_as_json() (orders: the
+    # tier's limit); None: the quote's selection still stands, or there is no plan yet (account.plan).
+    plan: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="account", order_by="User.email")

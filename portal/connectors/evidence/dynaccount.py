@@ -71,4 +71,10 @@ EVIDENCE = (
         f"{VOUCHER_SOURCE} · {PHP} Webshop.php get_draft_id() l. 11, l. 255"
         f" · {PHP} Account.php delete() l. 61",
     ),
+    Call(
+        "open_periods",
+        "GET get/year/?order=id&limit=o,500 (time_start, time_end, is_closed)",
+        f"{RB} lib/dynaccount/year.rb (the table `year`; is_closed, time_start, time_end read-only)"
+        f" · {SPEC}",
+    ),
 )

@@ -1053,9 +1053,8 @@ class EconomicConnector(AccountingConnector):
                 continue
             for period in self._all(f"/accounting-years/{encode_key(year['year'])}/periods"):
                 if not period.get("closed"):
-                    found.append(
-                        OpenPeriod(date.fromisoformat(period["fromDate"]), date.fromisoformat(period["toDate"]))
-                    )
+                    first, last = period["fromDate"], period["toDate"]
+                    found.append(OpenPeriod(date.fromisoformat(first), date.fromisoformat(last)))
         return found
 
     def _accounting_year(self, day: date) -> str:

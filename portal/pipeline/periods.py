@@ -41,7 +41,9 @@ def _key(setup_id: int) -> str:
     return f"bogbro:periods:{setup_id}"
 
 
-def open_periods(connector: AccountingConnector, setup_id: int, fresh: bool = False) -> list[OpenPeriod] | None:
+def open_periods(
+    connector: AccountingConnector, setup_id: int, fresh: bool = False
+) -> list[OpenPeriod] | None:
     """The ledger's open periods, from the cache unless `fresh`; None when its API shows none."""
     redis = get_redis()
     cached = None if fresh else redis.get(_key(setup_id))
@@ -49,7 +51,9 @@ def open_periods(connector: AccountingConnector, setup_id: int, fresh: bool = Fa
         stored = json.loads(cached)
         return None if stored is None else [_period(item) for item in stored]
     periods = connector.open_periods()
-    stored = None if periods is None else [[p.start.isoformat(), p.end and p.end.isoformat()] for p in periods]
+    stored = None
+    if periods is not None:
+        stored = [[p.start.isoformat(), p.end and p.end.isoformat()] for p in periods]
     redis.set(_key(setup_id), json.dumps(stored), ex=CACHE_SECONDS)
     return periods
 
@@ -100,8 +104,8 @@ def check(
         raise ClosedPeriod(
             message(
                 N_(
-                    "The date %(day)s lies in a closed accounting period in %(system)s; the first open day is "
-                    "%(first)s. Open the period in %(system)s, or choose “Date it on the first open day” "
+                    "The date %(day)s lies in a closed accounting period in %(system)s; the first open day "
+                    "is %(first)s. Open the period in %(system)s, or choose “Date it on the first open day” "
                     "under closed periods in the shop's settings, then retry."
                 ),
                 day=a_day(day),

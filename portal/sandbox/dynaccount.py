@@ -543,7 +543,7 @@ def check_rules(company: Company, table: str, row: dict, errors: dict, *, insert
 
 
 def check_year(company: Company, moment: int, errors: dict) -> None:
-    """A voucher must lie in an accounting year that is not closed (a guess: docs/connectors/dynaccount.md)."""
+    """A voucher lies in an accounting year that is not closed (a guess: docs/connectors/dynaccount.md)."""
     year = next((y for y in company.rows("year") if y["time_start"] <= moment <= y["time_end"]), None)
     if year is None:
         errors.setdefault("time", "No accounting year for this date")

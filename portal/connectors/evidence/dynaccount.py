@@ -74,7 +74,6 @@ EVIDENCE = (
     Call(
         "open_periods",
         "GET get/year/?order=id&limit=o,500 (time_start, time_end, is_closed)",
-        f"{RB} lib/dynaccount/year.rb (the table `year`; is_closed, time_start, time_end read-only)"
-        f" · {SPEC}",
+        f"{RB} lib/dynaccount/year.rb (the table `year`; is_closed, time_start, time_end read-only) · {SPEC}",
     ),
 )

@@ -68,3 +68,17 @@ def get_period(year, number):
     if found is None:
         raise not_found()
     return json_response(link(found, g.eco_base))
+
+
+def close_year(agreement, year: str, closed: bool = True) -> None:
+    """Close (or reopen) an accounting year of a sandbox agreement: the demo's way, as the REST API has none
+    (e-conomic closes a year in its own pages, after the annual accounts)."""
+    from portal.extensions import db
+    from portal.sandbox.store import SandboxStore
+
+    store = SandboxStore("e-conomic", str(agreement))
+    document = store.get("accounting-years", str(year))
+    if document is None:
+        raise LookupError(f"agreement {agreement} has no accounting year {year}")
+    store.put("accounting-years", str(year), {**document, "closed": closed})
+    db.session.commit()

@@ -12,6 +12,7 @@ from portal.extensions import db as _db
 from portal.models import Transfer
 from portal.pipeline import operations, periods
 from portal.redis_client import get_redis
+from portal.sandbox.economic_periods import close_year
 from portal.sandbox.store import SandboxStore
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
@@ -28,8 +29,7 @@ def close_last_year(setup) -> None:
     closed year: there the first accounting year is this one (nothing can be booked before it)."""
     store = SandboxStore(setup.system, setup.external_id)
     if setup.system == "e-conomic":
-        year = store.get("accounting-years", str(LAST_YEAR))
-        store.put("accounting-years", str(LAST_YEAR), {**year, "closed": True})
+        close_year(setup.external_id, str(LAST_YEAR))  # the demo's way (README)
     elif setup.system == "dinero":
         assert store.delete("years", LAST_YEAR)
     else:
@@ -41,8 +41,7 @@ def close_last_year(setup) -> None:
 def reopen_last_year(setup) -> None:
     store = SandboxStore(setup.system, setup.external_id)
     if setup.system == "e-conomic":
-        year = store.get("accounting-years", str(LAST_YEAR))
-        store.put("accounting-years", str(LAST_YEAR), {**year, "closed": False})
+        close_year(setup.external_id, str(LAST_YEAR), closed=False)
     elif setup.system == "dinero":
         store.put(
             "years",
@@ -152,3 +151,19 @@ def test_the_sandboxes_refuse_a_document_in_a_closed_year(db, account, run_jobs,
         draft = connector.create_draft_invoice(document)
         connector.book_invoice(draft)  # Dinero keeps drafts outside the ledger: it refuses the booking
     assert str(LAST_YEAR) in str(refused.value) or "year" in str(refused.value).lower(), refused.value
+
+
+def test_a_closed_period_inside_an_open_e_conomic_year(db, account, run_jobs):
+    """e-conomic closes periods one by one too: November closed, the sale is dated 1 December."""
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup, closed_period="first_open_day")
+    store = SandboxStore("e-conomic", setup.external_id)
+    year = store.get("accounting-years", str(LAST_YEAR))
+    store.put("accounting-years", str(LAST_YEAR), {**year, "_closedPeriods": [ORDER_DAY.month]})
+    db.session.commit()
+    feed(integration, old_order())
+    run_jobs()
+
+    transfer = db.session.scalar(select(Transfer))
+    assert transfer.status == "done", transfer.error_message
+    assert posted(setup)[0] == date(LAST_YEAR, ORDER_DAY.month + 1, 1)

@@ -74,6 +74,8 @@ EVIDENCE = (
     Call(
         "open_periods",
         "GET get/year/?order=id&limit=o,500 (time_start, time_end, is_closed)",
-        f"{RB} lib/dynaccount/year.rb (the table `year`; is_closed, time_start, time_end read-only) · {SPEC}",
+        "code: prograsdk/dynaccount lib/dynaccount/year.rb @c0549c6 (the table `year`; is_closed, time_start,"
+        f" time_end read-only; their values are guessed) · {SPEC}",
+        level="corroborated",
     ),
 )

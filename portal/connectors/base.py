@@ -224,6 +224,17 @@ class DraftInvoice:
     sales_voucher: dict | None = None
 
 
+@dataclass(frozen=True)
+class OpenPeriod:
+    """Dates a ledger takes documents in: `start` to `end` inclusive; `end` None: open onwards."""
+
+    start: date
+    end: date | None = None
+
+    def holds(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
 @dataclass
 class Totals:
     net: Decimal
@@ -373,6 +384,11 @@ class AccountingConnector(ABC):
     def delete_order(self, order: RemoteOrder) -> None:
         """Remove an open order (its stock reservation goes with it); an order already gone is fine."""
         raise self._no_orders()
+
+    def open_periods(self) -> list[OpenPeriod] | None:
+        """The periods the ledger takes documents in, as far as its API shows them (None: it shows none).
+        The pipeline checks a document's date against them before posting (portal.pipeline.periods)."""
+        return None
 
     @abstractmethod
     def register_payment(self, payment: PaymentData) -> str:

@@ -22,6 +22,7 @@ import json
 import re
 import time
 import uuid
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
@@ -41,6 +42,7 @@ from portal.connectors.base import (
     Choice,
     CustomerData,
     DraftInvoice,
+    OpenPeriod,
     Organisation,
     PaymentData,
     ProductData,
@@ -110,6 +112,7 @@ PATHS = {
     "manual_vouchers": "/v1/{org}/vouchers/manuel",
     "manual_voucher": "/v1/{org}/vouchers/manuel/{guid}",
     "manual_voucher_book": "/v1/{org}/vouchers/manuel/{guid}/book",
+    "accounting_years": "/v1/{org}/accountingyears",
 }
 
 CUSTOMER_FILTER_FIELDS = {
@@ -906,6 +909,13 @@ class DineroConnector(AccountingConnector):
                 raise
         # Booking a credit note answers with an InvoiceReadModel; read it back as what it is.
         return self._remote_invoice(self._read(draft.id, credit_note) if credit_note else booked, credit_note)
+
+    def open_periods(self) -> list[OpenPeriod]:
+        """From the first accounting year on: Dinero makes the next year when a voucher is booked in it
+        (the OpenAPI's accountingyears), and its API shows no closed year and no lock date. One call."""
+        years = self._json("GET", "accounting_years") or []
+        starts = [date.fromisoformat(year["FromDate"][:10]) for year in years if year.get("FromDate")]
+        return [OpenPeriod(min(starts))] if starts else []
 
     def register_payment(self, payment: PaymentData) -> str:
         invoice = payment.invoice

@@ -17,7 +17,7 @@ the bank account. Our reference (e.g. "WC-1234") is the voucher's `note`, looked
 import hashlib
 import logging
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
@@ -34,6 +34,7 @@ from portal.connectors.base import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
+    OpenPeriod,
     Organisation,
     PaymentData,
     ProductData,
@@ -655,6 +656,22 @@ class DynaccountConnector(AccountingConnector):
         rows = [self._ledger_row(payment.account, amount), self._ledger_row(receivable, -amount)]
         enclosure, _ = self._post_enclosure(payment.reference, payment.date, text, rows, payment.journal)
         return str(enclosure["id"])
+
+    def open_periods(self) -> list[OpenPeriod]:
+        """The accounting years (`year`: time_start, time_end, is_closed) not closed. Bogbro dates each
+        voucher at 12:00 UTC (unix_time), so a day is in a year when that moment is. One call."""
+        found = []
+        for year in self._get_all("year"):
+            if year.get("is_closed") == "YES" or not year.get("time_start") or not year.get("time_end"):
+                continue
+            start, end = int(year["time_start"]), int(year["time_end"])
+            first = datetime.fromtimestamp(start, UTC).date()
+            first += timedelta(days=1) if unix_time(first) < start else timedelta()
+            last = datetime.fromtimestamp(end, UTC).date()
+            last -= timedelta(days=1) if unix_time(last) > end else timedelta()
+            if first <= last:
+                found.append(OpenPeriod(first, last))
+        return found
 
     def register_payment(self, payment: PaymentData) -> str:
         return self._payment(payment, 1, f"Betaling {payment.invoice.reference}")

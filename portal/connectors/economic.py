@@ -37,6 +37,7 @@ from portal.connectors.base import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
+    OpenPeriod,
     Organisation,
     PaymentData,
     ProductData,
@@ -1041,6 +1042,20 @@ class EconomicConnector(AccountingConnector):
         created = self._send("POST", f"/journals/{journal_number}/vouchers", body)
         voucher = created[0] if isinstance(created, list) else created
         return f"{voucher['accountingYear']['year']}-{voucher['voucherNumber']}"
+
+    def open_periods(self) -> list[OpenPeriod]:
+        """The open periods of the open accounting years: a year closes as a whole (`closed`), and so can
+        each of its periods. 1 + one call per open year."""
+        self._years = self._all("/accounting-years")
+        found = []
+        for year in self._years:
+            if year.get("closed"):
+                continue
+            for period in self._all(f"/accounting-years/{encode_key(year['year'])}/periods"):
+                if not period.get("closed"):
+                    first, last = period["fromDate"], period["toDate"]
+                    found.append(OpenPeriod(date.fromisoformat(first), date.fromisoformat(last)))
+        return found
 
     def _accounting_year(self, day: date) -> str:
         if self._years is None:

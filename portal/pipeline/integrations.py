@@ -19,6 +19,7 @@ from portal.engine.settings import FixedProducts
 from portal.extensions import db
 from portal.models import AccountingSetup, Connection, OrderIntegration, Transfer
 from portal.models.transfers import DOCUMENTS
+from portal.pipeline import periods
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
 
@@ -244,6 +245,8 @@ def clean_settings(
             errors["rounding_tolerance"] = Problem(N_("An amount between 0 and 100, e.g. 0,10."))
         else:
             cleaned["rounding_tolerance"] = str(tolerance)
+    if values.get("closed_period") is not None and values["closed_period"] not in periods.CHOICES:
+        errors["closed_period"] = Problem(N_("One of: %(choices)s."), choices=", ".join(periods.CHOICES))
     for key in ("match_b2c", "match_b2b", "match_ean"):
         if values.get(key) and values[key] not in MATCH_FIELDS:
             errors[key] = Problem(N_("One of: %(choices)s."), choices=", ".join(MATCH_FIELDS))

@@ -61,7 +61,7 @@ from portal.i18n import system_name
 from portal.integrations.connections import connector_for
 from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog, utcnow
 from portal.models.transfers import ORDER_PREFIX
-from portal.pipeline import failures, invoice_mail, refund_payments
+from portal.pipeline import failures, invoice_mail, periods, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.counts import exact_count
@@ -570,6 +570,7 @@ def _post(transfer: Transfer) -> None:
     plan = _plan(transfer, connector)
     if plan is None:
         return  # waiting
+    plan = _in_open_period(transfer, connector, plan)
     # Figures, not checkpoints: they are recomputed on every run, so they go with the next commit.
     transfer.shop_gross, transfer.shop_vat = plan.shop_totals.gross, plan.shop_totals.vat
     transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat
@@ -634,6 +635,18 @@ def _post(transfer: Transfer) -> None:
     db.session.commit()
     if transfer.kind == "invoice" and remote.booked:
         _wake_waiting_credit_notes(transfer)
+
+
+def _in_open_period(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> DraftPlan:
+    """The plan dated in an open period of the ledger, or the transfer held per its setting (periods)."""
+    integration = transfer.integration
+    try:
+        plan, moved = periods.check(connector, integration.setup_id, integration.settings, plan)
+    except periods.ClosedPeriod as exc:
+        raise TransferFailed("configuration", exc.message) from exc
+    if moved is not None:
+        _log(transfer, "decide", "ok", moved)
+    return plan
 
 
 def _before_remote_call() -> None:
@@ -1216,7 +1229,8 @@ def _register_payment(
     payment = PaymentData(
         invoice=remote,
         amount=Decimal(remote.totals.gross),
-        date=_paid_on(plan.payment.paid_at),
+        # not before the invoice: one dated on the first open day takes its payment there too
+        date=max(_paid_on(plan.payment.paid_at), plan.invoice.date),
         reference=f"{remote.reference or plan.invoice.reference}-P",
         account=payments.get("account"),
         journal=payments.get("journal"),

@@ -22,6 +22,10 @@ Stored settings (every key optional):
                                                          # only where the accounting system can (e-conomic),
                                                          # and once its setup's OSS template names a group
       "poll_minutes": 5,                                 # the reconciliation poll; 0 = never
+      "closed_period": "hold",                           # a date in a closed accounting period: "hold"
+                                                         # (needs attention, with what to do) or
+                                                         # "first_open_day" (dated there, the order date
+                                                         # in the text): portal.pipeline.periods
       "invoice_mail": {                                  # mail the booked invoice from the shop's own SMTP
         "enabled": false, "host": "smtp.example.dk", "port": 587, "security": "starttls",  # | ssl | none
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",

@@ -1934,6 +1934,13 @@ def _book(store, collection, voucher, counter):
             {"ContactGuid": "A contact is required to book the voucher."},
             {"ContactGuid": "Der skal vælges en kontakt for at bogføre bilaget."},
         )
+    years = sorted(year["FromDate"] for year in store.all("years"))
+    if years and voucher["Date"] < years[0]:
+        # a guess (docs/connectors/dinero.md): nothing is booked before the organisation's first year
+        raise _invalid(
+            {"Date": f"The date is before the first accounting year, which begins {years[0]}."},
+            {"Date": f"Datoen ligger før det første regnskabsår, som begynder {years[0]}."},
+        )
     number = payload.get("Number")
     taken = {v["Number"] for v in store.all(collection) if v["Status"] != "Draft"}
     if number is None:

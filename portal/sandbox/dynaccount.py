@@ -536,8 +536,19 @@ def check_rules(company: Company, table: str, row: dict, errors: dict, *, insert
         errors.setdefault("product_id_", "Product does not exist")
     if table == "enclosure" and row.get("is_booked") == "YES":
         errors.setdefault("id", "Booked enclosures cannot be changed")
+    if table == "enclosure" and row.get("time"):
+        check_year(company, row["time"], errors)
     if table == "accounting":
         check_accounting_row(company, row, errors)
+
+
+def check_year(company: Company, moment: int, errors: dict) -> None:
+    """A voucher lies in an accounting year that is not closed (a guess: docs/connectors/dynaccount.md)."""
+    year = next((y for y in company.rows("year") if y["time_start"] <= moment <= y["time_end"]), None)
+    if year is None:
+        errors.setdefault("time", "No accounting year for this date")
+    elif year.get("is_closed") == "YES":
+        errors.setdefault("time", f"Accounting year {year['name']} is closed")
 
 
 def check_accounting_row(company: Company, row: dict, errors: dict) -> None:

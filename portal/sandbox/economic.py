@@ -732,9 +732,11 @@ def parse_date(problems, path, value, required=True):
 
 
 def accounting_year_for(day: date) -> dict | None:
+    """The accounting year taking documents dated `day`: None outside every year, or in a closed year or
+    period (economic_periods)."""
     for year in g.eco.all("accounting-years"):
         if year["fromDate"] <= day.isoformat() <= year["toDate"]:
-            return year
+            return year if economic_periods.is_open(year, day) else None
     return None
 
 
@@ -926,7 +928,7 @@ def seed(tenant: str) -> None:
         agreement.put(
             "accounting-years",
             str(year),
-            {"year": str(year), "fromDate": f"{year}-01-01", "toDate": f"{year}-12-31"},
+            {"year": str(year), "fromDate": f"{year}-01-01", "toDate": f"{year}-12-31", "closed": False},
         )
     if number == DEMO_AGREEMENT:
         _seed_demo_documents(agreement)
@@ -1143,7 +1145,7 @@ def _journal(document):
 
 
 def _accounting_year(document):
-    out = dict(document)
+    out = {"closed": False} | {k: v for k, v in document.items() if not k.startswith("_")}
     y = document["year"]
     for name in ("periods", "entries", "totals", "vouchers"):
         out[name] = f"{g.eco_base}/accounting-years/{y}/{name}"
@@ -2243,6 +2245,8 @@ def _validate_entry(problems, path, kind, entry, year_document) -> dict:
         problems.add(
             (*path, "date"), E_NOT_OPEN, "date must be within the voucher's accounting year.", entry["date"]
         )
+    elif day and year_document and not economic_periods.is_open(year_document, day):
+        problems.add((*path, "date"), E_NOT_OPEN, "date is in a closed accounting period.", entry["date"])
     check_text(problems, (*path, "text"), entry.get("text"), 250)
     out = {"date": entry.get("date"), "amount": amount}
     if entry.get("text"):
@@ -2414,4 +2418,4 @@ def revoke(token):
 
 
 # The orders resource shares this blueprint and state; importing it registers its routes.
-from portal.sandbox import economic_orders  # noqa: E402
+from portal.sandbox import economic_orders, economic_periods  # noqa: E402

@@ -19,6 +19,7 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 
 from portal.engine.settings import FixedProducts, IntegrationSettings
+from portal.pipeline import periods
 from portal.pipeline.settings import (
     DEFAULT_POLL_MINUTES,
     MAIL_FIELDS,
@@ -175,6 +176,19 @@ class SettingsForm(FlaskForm):
             "first one in the accounting system."
         ),
     )
+    closed_period = SelectField(
+        _l("An order dated in a closed accounting period"),
+        choices=[
+            ("hold", _l("Hold it as “needs attention”, with what to do")),
+            ("first_open_day", _l("Date it on the first open day, with the order date in the invoice text")),
+        ],
+        default="hold",
+        validate_choice=False,
+        description=_l(
+            "Checked against the accounting system's open periods before posting. Moved to the first open "
+            "day, the invoice text keeps the order date (“ordredato 30.12.2025”)."
+        ),
+    )
     poll_minutes = StringField(
         _l("Check the shop for missed orders every (minutes)"),
         filters=[strip],
@@ -260,6 +274,7 @@ def initial_data(integration, states) -> dict:
         oss=bool(stored.get("oss", False)),
         refund_payouts_guessed=bool(stored.get("refund_payouts_guessed", False)),
         poll_minutes=str(stored.get("poll_minutes", DEFAULT_POLL_MINUTES)),
+        closed_period=periods.setting(stored),
     )
     fixed = stored.get("fixed_products") or {}
     for kind in FixedProducts.__dataclass_fields__:
@@ -302,6 +317,7 @@ def settings_from(form, states) -> tuple[dict, dict[str, str]]:
         "oss": bool(form.oss.data),
         "refund_payouts_guessed": bool(form.refund_payouts_guessed.data),
         "poll_minutes": form.poll_minutes.data or "0",
+        "closed_period": form.closed_period.data or periods.HOLD,
         "fixed_products": {
             kind: form[fixed_field_name(kind)].data or "" for kind in FixedProducts.__dataclass_fields__
         },

@@ -69,6 +69,7 @@ ROUTES = [
     ("GET", r"/customer-groups", None, "customer-groups.get"),
     ("GET", r"/accounting-years", None, "accounting-years.get"),
     ("GET", r"/accounting-years/[^/]+/entries", None, "accounting-years.accountingYear.entries.get"),
+    ("GET", r"/accounting-years/[^/]+/periods", None, "accounting-years.accountingYear.periods.get"),
     ("GET", r"/customers", None, "customers.get"),
     ("POST", r"/customers", "customers.post", "customers.customerNumber.get"),
     ("GET", r"/customers/\d+", None, "customers.customerNumber.get"),
@@ -309,6 +310,7 @@ def run_every_operation(connector, client):
     ):
         assert connector.list_choices(kind)
     connector.list_choices("customer_groups")
+    assert connector.open_periods()  # the years and their periods (portal.pipeline.periods)
     customer = connector.create_customer(
         CustomerData(
             "Contract Kunde ApS", "DK", "domestic", email="kontrakt@example.dk", vat_number="29400008"

@@ -65,6 +65,7 @@ def test_invalid_settings_are_refused(db, account, shop):
                 "oss": True,
                 "customers": {"create": "yes"},
                 "products": {"delete": True},
+                "closed_period": "ignore",
             },
         )
     assert set(refused.value.errors) == {
@@ -75,6 +76,7 @@ def test_invalid_settings_are_refused(db, account, shop):
         "oss",
         "customers",
         "products",
+        "closed_period",
     }
     assert "book automatically" in refused.value.errors["states"]
     assert "Dinero cannot book OSS" in refused.value.errors["oss"]

@@ -68,4 +68,6 @@ EVIDENCE = (
         " + POST /v1/{organizationId}/vouchers/manuel/{guid}/book",
         OAPI,
     ),
+    # Only the years (Name, FromDate, ToDate) are shown: no closed flag, no lock date ("Lås regnskab").
+    Call("open_periods", "GET /v1/{organizationId}/accountingyears", OAPI),
 )

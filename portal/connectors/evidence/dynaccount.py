@@ -71,4 +71,11 @@ EVIDENCE = (
         f"{VOUCHER_SOURCE} · {PHP} Webshop.php get_draft_id() l. 11, l. 255"
         f" · {PHP} Account.php delete() l. 61",
     ),
+    Call(
+        "open_periods",
+        "GET get/year/?order=id&limit=o,500 (time_start, time_end, is_closed)",
+        "code: prograsdk/dynaccount lib/dynaccount/year.rb @c0549c6 (the table `year`; is_closed, time_start,"
+        f" time_end read-only; their values are guessed) · {SPEC}",
+        level="corroborated",
+    ),
 )

@@ -163,4 +163,9 @@ EVIDENCE = (
         "GET /invoices/booked/{bookedInvoiceNumber}/pdf",
         schema("invoices.booked.bookedInvoiceNumber.get"),
     ),
+    Call(
+        "open_periods",
+        "GET /accounting-years + GET /accounting-years/{year}/periods (of each year not `closed`)",
+        schema("accounting-years.get", "accounting-years.accountingYear.periods.get"),
+    ),
 )

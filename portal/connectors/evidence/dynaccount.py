@@ -7,7 +7,7 @@ payments and payouts are vouchers in a kladde (Webshop.php put_enclosure): docs/
 from portal.connectors.evidence import Call
 
 PHP = "lib: clarkk/php-dynaccount-api"
-RB = "lib: prograsdk/dynaccount"  # the Ruby gem (not Dynaccount's own; consistent with PHP)
+RB = "code: prograsdk/dynaccount"  # the Ruby gem: not Dynaccount's own, so it corroborates only
 DOC = "doc: https://dynaccount.dk/support/api-dokumentation/ (introduction: where, select, order, limit)"
 SPEC = "spec: dynaccount/README.md"
 VOUCHER = (
@@ -45,9 +45,17 @@ EVIDENCE = (
     ),
     Call("create_customer", "POST put/debtor/", f"{PHP} Webshop.php get_debtor() l. 60-124"),
     Call("update_customer", "POST put/debtor/{id}/", f"{PHP} Webshop.php get_debtor() l. 60-124"),
-    Call("find_product", "GET get/product/?product_id_=", f"{RB} lib/dynaccount/product.rb · {DOC}"),
     Call(
-        "get_stock", "GET get/product/?product_id_= (in_stock, is_stocked)", f"{RB} lib/dynaccount/product.rb"
+        "find_product",
+        "GET get/product/?product_id_=",
+        f"{RB} lib/dynaccount/product.rb · {DOC}",
+        level="corroborated",
+    ),
+    Call(
+        "get_stock",
+        "GET get/product/?product_id_= (in_stock, is_stocked)",
+        f"{RB} lib/dynaccount/product.rb",
+        level="corroborated",
     ),
     Call("create_draft_invoice", f"{VOUCHER} (the sale)", VOUCHER_SOURCE),
     Call("create_credit_note", f"{VOUCHER} (the sale's rows reversed)", VOUCHER_SOURCE),

@@ -7,7 +7,7 @@ from portal.connectors import available_systems, get_system
 from portal.connectors.errors import ConnectorError
 from portal.connectors.evidence import unverified
 from portal.extensions import htmx
-from portal.integrations import handshake, operations
+from portal.integrations import drift, handshake, operations
 from portal.integrations.forms import ApiKeyForm
 from portal.models import AccountingSetup, Connection, Template
 from portal.tenancy import account_required, current_account, get_owned_or_404, owner_required
@@ -215,6 +215,7 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         "errors": errors or {},
         "refused": bool(refused),
         "warnings": operations.template_warnings(setup, template, available) if failure is None else {},
+        "drift": drift.template_notices(setup, template.id),
     }
     if htmx and saved and failure is None:
         return render_template("integrations/_template_saved.html", **context), status

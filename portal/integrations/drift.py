@@ -13,7 +13,7 @@ CHECK_HOUR on (before the 07:00 daily report, which includes the result) and que
 `low` queue: the workers take it only when no order is waiting, and the connectors keep to the ledger's
 pace. The result is stored on the setup (`drift`) in every language Bogbro speaks, as the job has no reader:
 
-    {"checked_at": "…", "state": "ok" | "attention" | "unreachable", "message": {"da": …, "en": …},
+    {"checked_at": "…", "state": "ok" | "attention" | "unreachable" | "failed", "message": {"da": …, "en": …},
      "findings": [{"template": id, "field": name, "level": "refuse" | "warn", "message": {"da": …, "en": …}}]}
 
 A ledger that does not answer is "unreachable" with its message and no findings: never a wrong account.
@@ -94,34 +94,43 @@ def check_setup(setup_id: int, today: date | None = None) -> dict | None:
         return None
     today = today or copenhagen_today()
     try:
+        result = _result(setup, today)
+    except Exception:
+        # Not silent: the setup says the check failed (and the job fails visibly, for us to see).
+        db.session.rollback()
+        _store(setup, today, {"state": "failed", "message": _in_every_language(_failed), "findings": []})
+        raise
+    return _store(setup, today, result)
+
+
+def _store(setup: AccountingSetup, today: date, result: dict) -> dict:
+    setup.drift = {"checked_at": utcnow().isoformat(), **result}
+    setup.drift_checked_on = today
+    db.session.commit()
+    log.info("setup %s: drift check %s, %d findings", setup.id, result["state"], len(result["findings"]))
+    return setup.drift
+
+
+def _result(setup: AccountingSetup, today: date) -> dict:
+    try:
         available = _fetch(setup)
     except ConnectorError as exc:
-        log.info("setup %s: the ledger did not answer the drift check: %s", setup_id, exc)
-        result = {
+        log.info("setup %s: the ledger did not answer the drift check: %s", setup.id, exc)
+        return {
             "state": "unreachable",
             "message": _in_every_language(_unreachable, setup, exc),
             "findings": [],
         }
-    else:
-        findings = {}
-        for language in LANGUAGES:
-            with force_locale(language):
-                for template_id, field, level, message in _findings(setup, available, today):
-                    entry = findings.setdefault(
-                        (template_id, field),
-                        {"template": template_id, "field": field, "level": level, "message": {}},
-                    )
-                    entry["message"][language] = message
-        result = {
-            "state": "attention" if findings else "ok",
-            "message": None,
-            "findings": list(findings.values()),
-        }
-    setup.drift = {"checked_at": utcnow().isoformat(), **result}
-    setup.drift_checked_on = today
-    db.session.commit()
-    log.info("setup %s: drift check %s, %d findings", setup_id, result["state"], len(result["findings"]))
-    return setup.drift
+    findings = {}
+    for language in LANGUAGES:
+        with force_locale(language):
+            for template_id, field, level, message in _findings(setup, available, today):
+                entry = findings.setdefault(
+                    (template_id, field),
+                    {"template": template_id, "field": field, "level": level, "message": {}},
+                )
+                entry["message"][language] = message
+    return {"state": "attention" if findings else "ok", "message": None, "findings": list(findings.values())}
 
 
 def _fetch(setup: AccountingSetup) -> dict[int, dict]:
@@ -152,6 +161,10 @@ def _unreachable(setup: AccountingSetup, exc: ConnectorError) -> str:
         system=operations.system_of(setup).name,
         message=_(exc.message),
     )
+
+
+def _failed() -> str:
+    return _("The daily check of the templates failed unexpectedly; it runs again tomorrow.")
 
 
 def _findings(setup: AccountingSetup, available: dict[int, dict], today: date):
@@ -259,7 +272,7 @@ def summary(setup: AccountingSetup) -> dict | None:
     """For the dashboard and the daily report: None when the last check found nothing (or none ran yet);
     else {state, checked_at, message (unreachable), templates: [(template, its name, [messages])]}."""
     drift = setup.drift or {}
-    if drift.get("state") not in ("attention", "unreachable"):
+    if drift.get("state") not in ("attention", "unreachable", "failed"):
         return None
     by_id = {template.id: template for template in setup.templates}
     templates = []

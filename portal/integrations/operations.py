@@ -289,8 +289,19 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
     changes = audit.apply_changes(template, {"values": values, "labels": labels})
     if changes:
         audit.record(f"template.{template.kind}.updated", template, account=setup.account, changes=changes)
+        _forget_drift(setup, template.id)
     db.session.commit()
     return {}
+
+
+def _forget_drift(setup: AccountingSetup, template_id: int) -> None:
+    """The daily check's findings about a template were about its old values: once it is changed, the
+    wizard's own checks judge the new ones (and tomorrow's check all of them)."""
+    drift = setup.drift
+    if not drift or not any(f["template"] == template_id for f in drift.get("findings", ())):
+        return
+    findings = [f for f in drift["findings"] if f["template"] != template_id]
+    setup.drift = {**drift, "findings": findings, "state": "attention" if findings else "ok"}
 
 
 def account_findings(

@@ -205,6 +205,15 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
     refused = {name: finding.message for name, finding in found.items() if finding.refused}
     if not errors:
         errors = refused
+    warnings = operations.template_warnings(setup, template, available) if failure is None else {}
+    shown = set(errors or {}) | set(warnings)
+    if failure is None:
+        shown |= {
+            f.name
+            for f in spec.fields
+            if template.values.get(f.name)
+            and template.values[f.name] not in {c.value for c in available[f.name]}
+        }
     context = {
         "setup": setup,
         "system": system,
@@ -214,8 +223,12 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         "failure": failure,
         "errors": errors or {},
         "refused": bool(refused),
-        "warnings": operations.template_warnings(setup, template, available) if failure is None else {},
-        "drift": drift.template_notices(setup, template.id),
+        "warnings": warnings,
+        # What the daily check found that the live checks above do not show (a known future rate change,
+        # or a change in the ledger since the choices were cached).
+        "drift": [
+            notice for notice in drift.template_notices(setup, template.id) if notice["field"] not in shown
+        ],
     }
     if htmx and saved and failure is None:
         return render_template("integrations/_template_saved.html", **context), status

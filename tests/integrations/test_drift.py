@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 from rq import SimpleWorker
+from sqlalchemy import select
 
 from portal.engine.documents import COPENHAGEN
 from portal.integrations import drift
-from portal.models import AccountingSetup
+from portal.models import AccountingSetup, SandboxRecord, Template
 from portal.pipeline import notifications
 from portal.queue import get_queue
 from portal.sandbox.economic import Agreement
@@ -71,8 +72,10 @@ def test_an_account_barred_in_the_ledger_is_found_and_named_in_danish(owner_clie
     ), finding["message"]["da"]
     assert "no longer exists in e-conomic, or is barred there" in finding["message"]["en"]
 
+    # The card's live checks say it already (the check refreshed the choices): said once, not twice.
     shown = card(owner_client, setup, "payments")
-    assert "Fundet ved den daglige kontrol" in shown and "eller er spærret dér" in shown
+    assert "findes ikke længere i e-conomic; vælg en anden." in shown
+    assert "Fundet ved den daglige kontrol" not in shown
     page = dashboard(owner_client)
     assert (
         "Den daglige kontrol af" in page and "fandt skabeloner, der ikke længere passer til e-conomic" in page
@@ -85,6 +88,38 @@ def test_an_account_barred_in_the_ledger_is_found_and_named_in_danish(owner_clie
     db.session.commit()
     assert check(db, setup)["state"] == "ok"
     assert "daglige kontrol" not in dashboard(owner_client)
+
+
+def test_a_product_group_deleted_in_e_conomic_is_found(db, setup):
+    freight = setup.template("freight")
+    Agreement(int(setup.external_id)).delete("product-groups", int(freight.values["product_group"]))
+    db.session.commit()
+    [finding] = check(db, setup)["findings"]
+    assert (finding["template"], finding["field"], finding["level"]) == (
+        freight.id,
+        "product_group",
+        "refuse",
+    )
+    assert finding["message"]["da"].startswith("Fragt findes ikke længere i e-conomic"), finding
+
+
+def test_an_account_deleted_in_dynaccount_is_found(db, account):
+    setup = make_setup(account, "dynaccount")
+    assert check(db, setup)["state"] == "ok"
+    goods = setup.template("goods", "domestic")
+    record = db.session.scalar(
+        select(SandboxRecord)
+        .where(SandboxRecord.system == "dynaccount", SandboxRecord.collection == "account")
+        .where(SandboxRecord.document["account_id_"].as_string() == goods.values["account"])
+    )
+    db.session.delete(record)
+    db.session.commit()
+    found = {(f["template"], f["field"]): f["message"]["da"] for f in check(db, setup)["findings"]}
+    assert (goods.id, "account") in found  # and every other template that chose the same account
+    for template_id, field in found:
+        template = db.session.get(Template, template_id)
+        assert template.values[field] == goods.values["account"]
+        assert "findes ikke længere i Dynaccount eller er spærret dér" in found[(template_id, field)]
 
 
 def test_a_vat_code_whose_rate_changed_in_the_ledger_is_found(owner_client, db, setup):
@@ -137,7 +172,14 @@ def test_a_known_future_rate_change_is_warned_about_before_it_takes_effect(
     assert danish.startswith(f"Fra {change.day}. "), danish
     assert "er momssatsen i Finland 27 %" in danish and "25,5 %" in danish
     assert "Ret momskoden i e-conomic den dag." in danish
-    assert "er momssatsen i Finland 27 %" in card(owner_client, setup, "oss")
+    shown = card(owner_client, setup, "oss")
+    assert "Fundet ved den daglige kontrol" in shown and "er momssatsen i Finland 27 %" in shown
+
+    # Choosing again in the template drops what the check said about it (the wizard judges the new value).
+    template = setup.template("oss")
+    owner_client.post(f"/setup/{setup.id}/templates/{template.id}", data={**template.values, "FI": ""})
+    db.session.expire_all()
+    assert setup.drift["findings"] == [] and setup.drift["state"] == "ok"
 
 
 def test_an_unreachable_ledger_is_reported_as_such_not_as_wrong_accounts(owner_client, db, setup, redis):

@@ -84,6 +84,12 @@ def queue_due_checks(now: datetime | None = None) -> list[int]:
     return claimed
 
 
+def queue_check(setup: AccountingSetup) -> None:
+    """The check now, on the default queue (someone is waiting for it)."""
+    enqueue_after_commit("workers.jobs.check_setup_drift", setup.id)
+    db.session.commit()
+
+
 # --- the check --------------------------------------------------------------------------------------------
 
 
@@ -257,12 +263,16 @@ def _text(message: dict | None) -> str:
     return message.get(_language()) or message.get("da") or next(iter(message.values()), "")
 
 
+def checked_at(setup: AccountingSetup) -> datetime | None:
+    drift = setup.drift or {}
+    return datetime.fromisoformat(drift["checked_at"]) if drift.get("checked_at") else None
+
+
 def template_notices(setup: AccountingSetup, template_id: int) -> list[dict]:
     """The last check's findings for one template, in the reader's language: [{field, level, message}]."""
-    drift = setup.drift or {}
-    checked_at = datetime.fromisoformat(drift["checked_at"]) if drift.get("checked_at") else None
+    drift, when = setup.drift or {}, checked_at(setup)
     return [
-        {"field": f["field"], "level": f["level"], "message": _text(f["message"]), "checked_at": checked_at}
+        {"field": f["field"], "level": f["level"], "message": _text(f["message"]), "checked_at": when}
         for f in drift.get("findings", ())
         if f["template"] == template_id
     ]
@@ -283,7 +293,7 @@ def summary(setup: AccountingSetup) -> dict | None:
             templates.append((template, label, [n["message"] for n in template_notices(setup, template_id)]))
     return {
         "state": drift["state"],
-        "checked_at": datetime.fromisoformat(drift["checked_at"]),
+        "checked_at": checked_at(setup),
         "message": _text(drift.get("message")),
         "templates": templates,
     }

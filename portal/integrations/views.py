@@ -186,6 +186,7 @@ def setup(setup_id):
         specs={(spec.kind, spec.zone): spec for spec in system.templates},
         missing=operations.missing_values(setup),
         linked=operations.linked_shops(setup),
+        drift_checked_at=drift.checked_at(setup),
     )
 
 
@@ -279,6 +280,17 @@ def refresh(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     operations.forget_choices(setup)
     return redirect(url_for(".setup", setup_id=setup.id))
+
+
+@bp.post("/<int:setup_id>/check")
+@owner_required
+def check_drift(setup_id):
+    """Run the daily check now (e.g. after correcting the ledger), in the background."""
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    if setup.active:
+        drift.queue_check(setup)
+        flash(_("The templates are being checked; reload the page in a moment to see the result."), "info")
+    return redirect(url_for(".setup", setup_id=setup.id, _anchor="templates"))
 
 
 @bp.post("/<int:setup_id>/auto-book")

@@ -208,6 +208,23 @@ def test_the_check_is_queued_once_a_day_on_the_low_queue_and_run_by_a_worker(db,
     assert db.session.get(AccountingSetup, setup.id).drift["state"] == "ok"
 
 
+def test_the_owner_can_run_the_check_now(owner_client, db, setup, run_jobs):
+    page = owner_client.get(f"/setup/{setup.id}").get_data(as_text=True)
+    assert "Kontrolleres mod e-conomic og momssatserne hver morgen." in page
+    assert owner_client.post(f"/setup/{setup.id}/check").status_code == 302
+    run_jobs()
+    db.session.expire_all()
+    assert setup.drift["state"] == "ok"
+    page = owner_client.get(f"/setup/{setup.id}").get_data(as_text=True)
+    assert "Kontrolleres mod e-conomic og momssatserne hver morgen, senest " in page
+
+
+def test_a_member_cannot_run_the_check(member_client, db, account):
+    setup = make_setup(account, "e-conomic")
+    assert member_client.post(f"/setup/{setup.id}/check").status_code == 403
+    assert get_queue().count == 0
+
+
 def test_the_daily_report_tells_what_the_check_found(db, account, owner, setup, mailbox):
     integration = make_integration(db, account, setup, notify={"daily_report": True})
     agreement = Agreement(int(setup.external_id))

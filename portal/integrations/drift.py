@@ -201,6 +201,8 @@ def _findings(setup: AccountingSetup, available: dict[int, dict], today: date):
                 found.setdefault(field_name, ("warn", message))
         # A known rate change: every check again as on that day; what newly fails is told before it does.
         for day, country, rate in changes:
+            if spec.kind != "oss" and country != operations.HOME_COUNTRY:
+                continue  # only the OSS groups carry other countries' rates
             later = {
                 n: f.message
                 for n, f in operations.account_findings(setup, template, offered, day=day).items()

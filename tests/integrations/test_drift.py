@@ -137,6 +137,21 @@ def test_a_vat_code_whose_rate_changed_in_the_ledger_is_found(owner_client, db, 
     assert "U25 med 20 %" in card(owner_client, setup, "goods")
 
 
+def test_an_oss_group_still_at_finlands_old_rate_is_found(db, setup):
+    """IEX's most common failure: the ledger's Finnish OSS VAT code still at 24 %, the law at 25.5 %."""
+    agreement = Agreement(int(setup.external_id))
+    finnish = agreement.get("vat-accounts", "FI255")
+    agreement.put("vat-accounts", "FI255", {**finnish, "ratePercentage": Decimal("24.00")})
+    db.session.commit()
+    [finding] = check(db, setup)["findings"]
+    assert (finding["template"], finding["field"], finding["level"]) == (
+        setup.template("oss").id,
+        "FI",
+        "warn",
+    )
+    assert "24 % moms" in finding["message"]["da"] and "25,5 %" in finding["message"]["da"], finding
+
+
 def test_a_known_future_rate_change_is_warned_about_before_it_takes_effect(
     app, owner_client, db, setup, tmp_path
 ):

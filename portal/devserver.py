@@ -100,6 +100,7 @@ def run(instance_path: str, port: int) -> None:
                 "--url",
                 env["REDIS_URL"],
                 "default",
+                "low",  # taken only when "default" is empty: the daily drift checks
             ],
             env=env,
         )

@@ -155,3 +155,17 @@ def send_daily_reports() -> list[int]:
     from portal.pipeline.notifications import send_daily_reports as send
 
     return send()
+
+
+@job
+def queue_drift_checks() -> list[int]:
+    from portal.integrations.drift import queue_due_checks
+
+    return queue_due_checks()
+
+
+@job
+def check_setup_drift(setup_id: int) -> None:
+    from portal.integrations.drift import check_setup
+
+    check_setup(setup_id)

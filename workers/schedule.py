@@ -25,6 +25,9 @@ PERIODIC: list[tuple[str, int]] = [
     ("workers.jobs.send_error_digests", 600),
     # The daily status report (integrations that want one): sent once a day, from 07:00 Copenhagen time.
     ("workers.jobs.send_daily_reports", 3600),
+    # The drift guards: each active accounting setup's templates checked against the ledger and the VAT
+    # rate table once a day from 05:00 Copenhagen time, on the `low` queue (portal.integrations.drift).
+    ("workers.jobs.queue_drift_checks", 3600),
 ]
 
 

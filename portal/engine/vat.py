@@ -135,6 +135,11 @@ class RateTable:
                 return period
         raise UnknownRate(f"No VAT rate for {country} on {day.isoformat()}")
 
+    def next_change(self, country: str, day: date) -> RatePeriod | None:
+        """The first period that starts after `day` (a known future rate change), if any."""
+        later = [p for p in self._periods.get(iso_country(country), ()) if p.effective_from > day]
+        return min(later, key=lambda p: p.effective_from) if later else None
+
     def rate_on(self, country: str, day: date) -> Decimal:
         """The standard rate (percent) in force in `country` on `day`."""
         return self.period_on(country, day).standard

@@ -289,15 +289,31 @@ def save_template(template: Template, submitted: dict, available: dict[str, list
     changes = audit.apply_changes(template, {"values": values, "labels": labels})
     if changes:
         audit.record(f"template.{template.kind}.updated", template, account=setup.account, changes=changes)
+        _forget_drift(setup, template.id)
     db.session.commit()
     return {}
 
 
+def _forget_drift(setup: AccountingSetup, template_id: int) -> None:
+    """The daily check's findings about a template were about its old values: once it is changed, the
+    wizard's own checks judge the new ones (and tomorrow's check all of them)."""
+    drift = setup.drift
+    if not drift or not any(f["template"] == template_id for f in drift.get("findings", ())):
+        return
+    findings = [f for f in drift["findings"] if f["template"] != template_id]
+    setup.drift = {**drift, "findings": findings, "state": "attention" if findings else "ok"}
+
+
 def account_findings(
-    setup: AccountingSetup, template: Template, available: dict[str, list[Choice]], values: dict | None = None
+    setup: AccountingSetup,
+    template: Template,
+    available: dict[str, list[Choice]],
+    values: dict | None = None,
+    day: date | None = None,
 ) -> dict[str, checks.Finding]:
     """Field name -> why the chosen account (or product group) does not fit the template's purpose (see
-    checks.py). `values`: the submitted ones, else the saved ones; a value no longer offered is not judged."""
+    checks.py). `values`: the submitted ones, else the saved ones; a value no longer offered is not judged.
+    `day`: the domestic VAT rate of that day (the drift check's known future change), else today's."""
     spec = spec_of(setup, template)
     values = template.values if values is None else values
     chosen = {}
@@ -312,7 +328,7 @@ def account_findings(
         if field.choices == "vat_codes"
         for choice in available.get(field.name, ())
     }
-    domestic_rate = vat_rates().period_on(HOME_COUNTRY, date.today()).standard
+    domestic_rate = vat_rates().period_on(HOME_COUNTRY, day or date.today()).standard
     return checks.check_template(spec.kind, spec.zone, chosen, vat_codes, domestic_rate)
 
 
@@ -349,22 +365,27 @@ def _journal_warnings(template: Template, available: dict[str, list[Choice]]) ->
     }
 
 
-def template_warnings(setup: AccountingSetup, template: Template, available: dict[str, list[Choice]]) -> dict:
+def template_warnings(
+    setup: AccountingSetup, template: Template, available: dict[str, list[Choice]], day: date | None = None
+) -> dict:
     """Field name -> a warning about a chosen value that is allowed but likely wrong; nothing is refused.
 
     The OSS template (fields named by country): the chosen product group's EU sales account must carry the
     country's VAT rate as Bogbro's dated rate table has it today — else every sale there would be booked at
     the wrong rate (IEX's most common failed test: Finland at 24 % in the ledger, 25.5 % in the shop). Read
-    from the choices as the system offers them now (the group's `vat_rates`)."""
+    from the choices as the system offers them now (the group's `vat_rates`). `day`: the rates of that day
+    instead of today's (the drift check looks ahead to a known change)."""
     spec = spec_of(setup, template)
     found = {
-        name: f.message for name, f in account_findings(setup, template, available).items() if not f.refused
+        name: f.message
+        for name, f in account_findings(setup, template, available, day=day).items()
+        if not f.refused
     }
     if spec.kind == "payments":
         return {**found, **_journal_warnings(template, available)}
     if spec.kind != "oss":
         return found
-    rates, today = vat_rates(), date.today()
+    rates, today = vat_rates(), day or date.today()
     warnings = {}
     for field in spec.fields:
         value = template.values.get(field.name)

@@ -7,7 +7,7 @@ from portal.connectors import available_systems, get_system
 from portal.connectors.errors import ConnectorError
 from portal.connectors.evidence import unverified
 from portal.extensions import htmx
-from portal.integrations import handshake, operations
+from portal.integrations import drift, handshake, operations
 from portal.integrations.forms import ApiKeyForm
 from portal.models import AccountingSetup, Connection, Template
 from portal.tenancy import account_required, current_account, get_owned_or_404, owner_required
@@ -186,6 +186,7 @@ def setup(setup_id):
         specs={(spec.kind, spec.zone): spec for spec in system.templates},
         missing=operations.missing_values(setup),
         linked=operations.linked_shops(setup),
+        drift_checked_at=drift.checked_at(setup),
     )
 
 
@@ -205,6 +206,15 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
     refused = {name: finding.message for name, finding in found.items() if finding.refused}
     if not errors:
         errors = refused
+    warnings = operations.template_warnings(setup, template, available) if failure is None else {}
+    shown = set(errors or {}) | set(warnings)
+    if failure is None:
+        shown |= {
+            f.name
+            for f in spec.fields
+            if template.values.get(f.name)
+            and template.values[f.name] not in {c.value for c in available[f.name]}
+        }
     context = {
         "setup": setup,
         "system": system,
@@ -214,7 +224,12 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         "failure": failure,
         "errors": errors or {},
         "refused": bool(refused),
-        "warnings": operations.template_warnings(setup, template, available) if failure is None else {},
+        "warnings": warnings,
+        # What the daily check found that the live checks above do not show (a known future rate change,
+        # or a change in the ledger since the choices were cached).
+        "drift": [
+            notice for notice in drift.template_notices(setup, template.id) if notice["field"] not in shown
+        ],
     }
     if htmx and saved and failure is None:
         return render_template("integrations/_template_saved.html", **context), status
@@ -265,6 +280,17 @@ def refresh(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     operations.forget_choices(setup)
     return redirect(url_for(".setup", setup_id=setup.id))
+
+
+@bp.post("/<int:setup_id>/check")
+@owner_required
+def check_drift(setup_id):
+    """Run the daily check now (e.g. after correcting the ledger), in the background."""
+    setup = get_owned_or_404(AccountingSetup, setup_id)
+    if setup.active:
+        drift.queue_check(setup)
+        flash(_("The templates are being checked; reload the page in a moment to see the result."), "info")
+    return redirect(url_for(".setup", setup_id=setup.id, _anchor="templates"))
 
 
 @bp.post("/<int:setup_id>/auto-book")

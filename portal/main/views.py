@@ -7,6 +7,7 @@ from sqlalchemy import text
 from portal.account import changelog
 from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
+from portal.integrations import drift
 from portal.integrations.operations import account_setups
 from portal.main.checklist import next_step, onboarding
 from portal.models import LANGUAGES
@@ -34,6 +35,7 @@ def dashboard():
     account = current_account()
     overview = account_overview(account)
     steps = onboarding(account)
+    setups = [setup for setup in account_setups(account) if setup.selected or not setup.unusable_reason]
     return render_template(
         "main/dashboard.html",
         account=account,
@@ -41,7 +43,8 @@ def dashboard():
         next_step=next_step(steps),
         # An unusable organisation never set up (made before connect refused them) is noise; one that
         # became unusable after it was set up stays, marked, so it does not vanish.
-        setups=[setup for setup in account_setups(account) if setup.selected or not setup.unusable_reason],
+        setups=setups,
+        drift=[(setup, found) for setup in setups if (found := drift.summary(setup))],
         shops=overview.integrations,
         overview=overview,
         statuses=STATUS_LABELS,

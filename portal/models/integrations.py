@@ -5,7 +5,7 @@ may reach several organisations, a Dynaccount API key). Each organisation/agreem
 gets its own AccountingSetup, with the Template rows that tell Bogbro where money lands.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -59,6 +59,9 @@ class AccountingSetup(db.Model):
     active: Mapped[bool] = mapped_column(default=False)  # every required template complete; transfers may run
     auto_book: Mapped[bool] = mapped_column(default=False)  # "Bogfør automatisk"; drafts until switched on
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The daily drift check's last result (portal.integrations.drift) and the Copenhagen day it was claimed.
+    drift: Mapped[dict | None] = mapped_column(JSON)
+    drift_checked_on: Mapped[date | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -5,7 +5,8 @@
                          marked `notified_at`. A transfer that leaves needs_attention loses the mark (see
                          portal.models.transfers), so failing again later is reported again.
     send_daily_reports   hourly: from 07:00 Copenhagen time, yesterday's figures for each integration with
-                         notify.daily_report, once per day (`last_report_on`).
+                         notify.daily_report, once per day (`last_report_on`), and what the day's drift
+                         check (portal.integrations.drift) found in its accounting setup's templates.
 
 Recipients: notify.recipients, else the account's owners; language: the account's (its first owner's),
 Danish by default. Both jobs may run in several workers at once: each claims its work with one conditional
@@ -31,6 +32,7 @@ from sqlalchemy.orm import selectinload
 from portal.engine.documents import COPENHAGEN
 from portal.extensions import db
 from portal.i18n import format_day
+from portal.integrations import drift
 from portal.mail import send_mail
 from portal.models import OrderIntegration, Transfer, utcnow
 from portal.pipeline import settings as pipeline_settings
@@ -211,6 +213,8 @@ def send_daily_report(integration_id: int, today: date) -> bool:
             lambda shop: _("Bogbro: %(shop)s on %(day)s", shop=shop, day=format_day(day, "long")),
             day=day,
             figures=figures,
+            # the daily check of the templates (05:00), read in the recipients' language while rendering
+            drift_of=drift.summary,
         )
     log.info("integration %s: daily report of %s sent", integration_id, day.isoformat())
     return True

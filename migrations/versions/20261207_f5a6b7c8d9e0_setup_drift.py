@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "f5a6b7c8d9e0"
-down_revision = "f2a3b4c5d6e7"  # the head in this branch (the brief named c7d8e9f0a1b2, no longer the head)
+down_revision = "f2a3b4c5d6e7"
 branch_labels = None
 depends_on = None
 

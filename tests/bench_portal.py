@@ -65,11 +65,18 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(url: str, instance: Path) -> None:
+    """The bench database, made anew when this checkout has not used it yet: its secrets (instance/bench)
+    are this checkout's, and another checkout's encrypted credentials would not decrypt."""
     name = url.rsplit("/", 1)[1]
+    marker = instance / "database"
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not marker.is_file() or marker.read_text() != url:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{name}"')
+    instance.mkdir(parents=True, exist_ok=True)
+    marker.write_text(url)
 
 
 def flask(env: dict, *args: str) -> None:
@@ -180,7 +187,7 @@ def main() -> None:
 
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
     instance = ROOT / "instance" / "bench"
-    ensure_database(url)
+    ensure_database(url, instance)
     redis_process, redis_url = start_embedded_redis(instance)
     cpu_file = instance / "bench-cpu.txt"
     env = {

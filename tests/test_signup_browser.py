@@ -5,14 +5,14 @@ sandbox shop to its first transfer. Selectors are labels and roles, as a custome
 import re
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.models import Transfer
-from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import PASSWORD
+from tests.pipeline.conftest import place_woocommerce_order, remote
+from tests.wizard_steps import fill_every_template
 
 pytestmark = pytest.mark.browser
 
@@ -88,59 +88,11 @@ def test_sign_up_and_follow_the_checklist_to_the_first_transfer(app, page, db, m
     # 5. The first transfer: an order placed in the shop arrives as a draft in Dynaccount.
     page.get_by_role("link", name="Overblik").click()
     expect(next_step(page)).to_have_text("Din første overførsel")
-    place_order(app)
+    place_woocommerce_order(app)
     for _ in range(5):  # delivery → event → transfer
         run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer is not None and transfer.status == "done", transfer and transfer.error_message
+    assert remote(transfer.integration.setup).find_invoice(transfer.reference) is not None  # in Dynaccount
     page.reload()
     expect(page.locator("#onboarding")).to_have_count(0)  # all done: the checklist steps aside
-
-
-def fill_every_template(page):
-    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
-    expect(page.locator(".template-card select").first).to_be_visible()
-    page.wait_for_load_state("networkidle")
-    expect(busy).to_have_count(0)
-    for _ in range(40):
-        empty = page.locator(".template-card select:visible").filter(
-            has=page.locator("option[value='']:checked")
-        )
-        if empty.count() == 0:
-            return
-        select = page.locator(f"#{empty.first.get_attribute('id')}")
-        # The first option the wizard accepts: a refused one says why, is not saved, and the next is tried.
-        for index in range(1, select.locator("option").count()):
-            with page.expect_response(
-                lambda r: "/templates/" in r.url and r.request.method == "POST"
-            ) as saved:
-                select.select_option(index=index)
-            assert saved.value.status == 200
-            expect(busy).to_have_count(0)
-            if 'class="error"' not in saved.value.text():
-                break
-    raise AssertionError("the templates never filled")
-
-
-def place_order(app):
-    with httpx.Client(
-        transport=SandboxTransport(app),
-        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
-        auth=("ck_demo", "cs_demo"),
-    ) as woo:
-        product = woo.get("/products").json()[0]
-        created = woo.post(
-            "/orders",
-            json={
-                "status": "processing",
-                "billing": {
-                    "first_name": "Ida",
-                    "last_name": "Holm",
-                    "email": "ida@example.dk",
-                    "country": "DK",
-                },
-                "payment_method": "quickpay",
-                "line_items": [{"product_id": product["id"], "quantity": 1}],
-            },
-        )
-        assert created.status_code == 201, created.text

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from portal.connectors.dynaccount import sandbox_settings as dynaccount_settings
 from tests.conftest import PASSWORD, make_account, make_user
+from tests.wizard_steps import fill_every_template
 
 pytestmark = pytest.mark.browser
 
@@ -54,32 +55,12 @@ def test_walk_the_wizard(page, db, system, name, organisation):
     page.wait_for_url(re.compile(r".*/setup/\d+$"))
 
     # Step 3: every card loads its dropdowns live from the system (HTMX); choose until none is empty.
-    expect(page.locator(".template-card select").first).to_be_visible()
     expect(page.locator(".template-card[hx-get]")).to_have_count(0)
-    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
-    page.wait_for_load_state("networkidle")
-    expect(busy).to_have_count(0)  # every card swapped in and processed before the first choice
     # The OSS template (e-conomic: one optional group per country) stays folded away and empty.
     cards = page.locator(".template-card")
     folded = page.locator(".template-card:has(details.compact-template)")
     expect(folded).to_have_count(1 if system == "e-conomic" else 0)
-    for _ in range(40):
-        empty = page.locator(".template-card select:visible").filter(
-            has=page.locator("option[value='']:checked")
-        )
-        if empty.count() == 0:
-            break
-        select = page.locator(f"#{empty.first.get_attribute('id')}")
-        # The first option the wizard accepts: a refused one says why, is not saved, and the next is tried.
-        for index in range(1, select.locator("option").count()):
-            with page.expect_response(
-                lambda r: "/templates/" in r.url and r.request.method == "POST"
-            ) as saved:
-                select.select_option(index=index)
-            assert saved.value.status == 200
-            expect(busy).to_have_count(0)
-            if 'class="error"' not in saved.value.text():
-                break
+    fill_every_template(page)
     done = page.locator(".template-card [id$='-status'] .tag.ok")  # not the "Gemt" beside it
     expect(done).to_have_count(cards.count() - folded.count())
     expect(folded.locator(".tag")).to_have_text(["valgfri"] * folded.count())

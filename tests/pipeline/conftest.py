@@ -215,6 +215,33 @@ def remote(setup):
     return connector_for(setup.connection, setup.external_id)
 
 
+def place_woocommerce_order(app) -> dict:
+    """An order placed in the WooCommerce sandbox's demo shop, as a shopper would: its first product, paid
+    with QuickPay, processing. WooCommerce then fires its webhooks."""
+    with httpx.Client(
+        transport=SandboxTransport(app),
+        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
+        auth=("ck_demo", "cs_demo"),
+    ) as woo:
+        product = woo.get("/products").json()[0]
+        created = woo.post(
+            "/orders",
+            json={
+                "status": "processing",
+                "billing": {
+                    "first_name": "Ida",
+                    "last_name": "Holm",
+                    "email": "ida@example.dk",
+                    "country": "DK",
+                },
+                "payment_method": "quickpay",
+                "line_items": [{"product_id": product["id"], "quantity": 1}],
+            },
+        )
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
 def faults(app, system, **settings):
     with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as client:
         if settings:

@@ -6,16 +6,15 @@ import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import select, text
 
 from portal.models import AuditEvent, Connection, OrderIntegration, Transfer
 from portal.sandbox import shopify as shopify_sandbox
-from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from portal.sandbox.transport import IN_PROCESS_ORIGIN
 from portal.sandbox.woocommerce import Shop
 from tests.conftest import login
-from tests.pipeline.conftest import make_setup, remote, transfer_row
+from tests.pipeline.conftest import make_setup, place_woocommerce_order, remote, transfer_row
 
 HTMX = {"HX-Request": "true"}
 PASSWORD = "smtp-hemmelig-1234"
@@ -104,26 +103,7 @@ def test_woocommerce_connect_link_activate_and_an_order_becomes_a_transfer(
     assert integration.active
     run_jobs()  # WooCommerce's creation pings
 
-    with httpx.Client(
-        transport=SandboxTransport(app),
-        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce/wp-json/wc/v3",
-        auth=("ck_demo", "cs_demo"),
-    ) as woo:
-        product = woo.get("/products").json()[0]
-        order = woo.post(
-            "/orders",
-            json={
-                "status": "processing",
-                "billing": {
-                    "first_name": "Ida",
-                    "last_name": "Holm",
-                    "email": "ida@example.dk",
-                    "country": "DK",
-                },
-                "payment_method": "quickpay",
-                "line_items": [{"product_id": product["id"], "quantity": 1}],
-            },
-        ).json()
+    order = place_woocommerce_order(app)
     for _ in range(5):  # delivery → event → transfer
         run_jobs()
     transfer = db.session.scalar(select(Transfer))

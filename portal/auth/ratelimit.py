@@ -10,7 +10,7 @@ import hashlib
 
 from flask import current_app
 
-from portal.redis_client import get_redis
+from portal.redis_client import get_redis, window_hit
 
 # Past the per-e-mail limit a client that fails at that address waits this long before its next try.
 SLOWDOWN_SECONDS = 5
@@ -77,15 +77,8 @@ RESEND_PAUSE_SECONDS = 60
 
 def signup_hit(ip: str) -> int:
     """Count one sign-up attempt from `ip`; 0 if it is within the limit, else the seconds to wait."""
-    key = f"bogbro:signups:ip:{ip}"
-    pipe = get_redis().pipeline()
-    pipe.set(key, 0, ex=SIGNUP_WINDOW_SECONDS, nx=True)  # the hour starts with the first attempt
-    pipe.incr(key)  # keeps the expiry
-    pipe.ttl(key)
-    _, count, ttl = pipe.execute()
-    if count > current_app.config["SIGNUPS_PER_IP_PER_HOUR"]:
-        return max(int(ttl), 1)
-    return 0
+    limit = current_app.config["SIGNUPS_PER_IP_PER_HOUR"]
+    return window_hit(f"bogbro:signups:ip:{ip}", limit, SIGNUP_WINDOW_SECONDS)
 
 
 def confirmation_resend_allowed(user_id: int) -> bool:

@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from portal.redis_client import get_redis
+from portal.redis_client import window_hit
 
 WINDOW_SECONDS = 3600
 
@@ -13,12 +13,4 @@ def _key(ip: str) -> str:
 
 def hit(ip: str) -> int:
     """Count one request from `ip`; return 0 if it is within the limit, else the seconds to wait."""
-    key = _key(ip)
-    pipe = get_redis().pipeline()
-    pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)  # the hour starts with the first request
-    pipe.incr(key)  # keeps the expiry
-    pipe.ttl(key)
-    _, count, ttl = pipe.execute()
-    if count > current_app.config["QUOTE_REQUESTS_PER_IP_PER_HOUR"]:
-        return max(int(ttl), 1)
-    return 0
+    return window_hit(_key(ip), current_app.config["QUOTE_REQUESTS_PER_IP_PER_HOUR"], WINDOW_SECONDS)

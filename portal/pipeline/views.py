@@ -46,12 +46,7 @@ LINE_KIND_LABELS = {
     "rounding": _l("Rounding"),
 }
 ZONE_LABELS = {"domestic": _l("Denmark"), "eu": _l("EU"), "world": _l("Outside the EU")}
-DOCUMENT_LABELS = {
-    "none": _l("not transferred"),
-    "order": _l("an order"),
-    "draft": _l("a draft invoice"),
-    "booked": _l("a booked invoice"),
-}
+DOCUMENT_LABELS = {key: _l(name) for key, name in operations.DOCUMENT_NAMES.items()}
 MATCH_FIELD_LABELS = {
     "email": _l("the e-mail address"),
     "vat_number": _l("the VAT number"),

@@ -44,7 +44,9 @@ def test_prospect_prices_an_integration_and_requests_a_quote(page, db, catalogue
 
     # Recompute with the button: the same price, and no CSP violation (the fixture fails on any console
     # error, "Refused to apply inline style" included).
-    page.get_by_role("button", name="Opdater prisen").click()
+    with page.expect_response(re.compile(r"/priser\?")) as recomputed:
+        page.get_by_role("button", name="Opdater prisen").click()
+    assert recomputed.value.ok
     expect(page.get_by_label("Ordrer pr. måned (skyder)")).to_have_value("22")
     expect(result.locator(".price")).to_have_text(re.compile(r"^806,40\s+kr\.$"))
 

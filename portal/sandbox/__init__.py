@@ -19,6 +19,7 @@ SANDBOXES: dict[str, str] = {
     "dynaccount": "portal.sandbox.dynaccount",
     "shopify": "portal.sandbox.shopify",
     "woocommerce": "portal.sandbox.woocommerce",
+    "frisbii": "portal.sandbox.frisbii",
 }
 
 index_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")

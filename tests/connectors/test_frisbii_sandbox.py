@@ -1,0 +1,349 @@
+"""The Frisbii sandbox over real HTTP (httpx through the in-process transport), its webhooks delivered by a
+real RQ worker to a throwaway receiver on a loopback port. Nothing of ours is mocked; the signature is
+checked the way Frisbii's own WooCommerce plugin checks it (OrderFlow/Webhook.php)."""
+
+import hashlib
+import hmac
+import json
+
+import httpx
+import pytest
+
+from portal.sandbox import SANDBOXES
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from tests.connectors.test_woocommerce import Receiver
+
+BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
+
+
+@pytest.fixture
+def frisbii(app, db, redis):
+    """The API as a merchant's integration calls it: Basic auth, the private key as the username."""
+    with httpx.Client(
+        transport=SandboxTransport(app), base_url=BASE, auth=("priv_bogbro_demo", "")
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver():
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+def verified(webhook: dict, secret: str) -> bool:
+    """The plugin's check: hex(HMAC-SHA256(secret, timestamp . id)) == signature."""
+    expected = hmac.new(secret.encode(), (webhook["timestamp"] + webhook["id"]).encode(), hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), webhook["signature"])
+
+
+def hooks(receiver) -> list[dict]:
+    return [json.loads(body) for _, body in receiver.take()]
+
+
+def subscribe(frisbii, receiver) -> str:
+    """Point the account's webhooks at the receiver; the secret as a receiver fetches it."""
+    settings = frisbii.put("/v1/account/webhook_settings", json={"urls": [receiver.url]}).json()
+    assert settings["urls"] == [receiver.url]
+    return frisbii.get("/v1/account/webhook_settings").json()["secret"]
+
+
+def new_subscription(frisbii, handle="sub-test", plan="kaffeabonnement", **extra) -> dict:
+    body = {
+        "handle": handle,
+        "plan": plan,
+        "create_customer": {"handle": f"cust-{handle}", "email": "sofie@example.dk", "country": "DK"},
+        "signup_method": "source",
+        "source": "ca_test_visa",
+        **extra,
+    }
+    response = frisbii.post("/v1/subscription", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_registered_as_a_sandbox():
+    assert SANDBOXES["frisbii"] == "portal.sandbox.frisbii"
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, ("priv_wrong", ""), ("priv_bogbro_demo", "a password"), ("", "priv_bogbro_demo")],
+    ids=["none", "unknown-key", "with-password", "key-as-password"],
+)
+def test_a_bad_key_is_refused_in_frisbiis_error_shape(app, db, redis, auth):
+    with httpx.Client(transport=SandboxTransport(app), base_url=BASE, auth=auth) as client:
+        response = client.get("/v1/invoice/inv-1")
+    assert response.status_code == 401
+    error = response.json()
+    assert (error["http_status"], error["http_reason"], error["code"]) == (401, "Unauthorized", 6)
+    assert error["path"] == "/v1/invoice/inv-1" and error["request_id"] and error["timestamp"]
+
+
+def test_unknown_things_are_404_with_frisbii_codes(frisbii):
+    missing = frisbii.get("/v1/invoice/inv-999999")
+    assert missing.status_code == 404 and missing.json()["code"] == 31  # Invoice not found
+    assert frisbii.get("/v1/customer/nobody").json()["code"] == 9
+    assert frisbii.get("/v1/subscription/nothing").json()["code"] == 12
+    assert frisbii.get("/v1/no_such_thing").status_code == 404
+
+
+def test_a_renewal_settles_and_fires_a_verifiable_webhook(frisbii, receiver, run_jobs):
+    secret = subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii)
+    run_jobs()
+    signup = hooks(receiver)
+    assert [h["event_type"] for h in signup] == [
+        "customer_created", "subscription_created", "invoice_created", "invoice_settled",
+    ]  # fmt: skip
+
+    renewal = frisbii.post(f"/_subscriptions/{subscription['handle']}/renew", json={"outcome": "settled"})
+    assert renewal.status_code == 200, renewal.text
+    run_jobs()
+    received = hooks(receiver)
+    assert [h["event_type"] for h in received] == [
+        "invoice_created",
+        "subscription_renewal",
+        "invoice_settled",
+    ]
+    settled = received[-1]
+    assert verified(settled, secret)
+    assert not verified({**settled, "timestamp": settled["timestamp"] + "0"}, secret)
+    assert not verified(settled, "webhook_secret_other")
+    assert settled["subscription"] == subscription["handle"]
+    assert settled["customer"] == f"cust-{subscription['handle']}" and settled["transaction"]
+    assert settled["event_id"] != settled["id"]
+
+    # The webhook names the invoice by handle; the receiver fetches it (by handle or by id).
+    invoice = frisbii.get(f"/v1/invoice/{settled['invoice']}").json()
+    assert frisbii.get(f"/v1/invoice/{invoice['id']}").json() == invoice
+    assert invoice["state"] == "settled" and invoice["type"] == "s"
+    assert invoice["handle"] == f"inv-{invoice['number']}" and invoice["period_number"] == 2
+    assert invoice["settled_amount"] == invoice["amount"] == 14900
+    assert [t["type"] for t in invoice["transactions"]] == ["settle"]
+
+    after = frisbii.get(f"/v1/subscription/{subscription['handle']}").json()
+    assert (after["renewal_count"], after["settled_invoices"], after["settled_amount"]) == (2, 2, 29800)
+    assert after["current_period_start"] == invoice["period_from"]
+    assert after["next_period_start"] == invoice["period_to"]
+
+
+def test_amounts_are_minor_units_with_vat_per_line(frisbii):
+    plan = {
+        "handle": "erhverv",
+        "name": "Erhverv",
+        "amount": 9999,  # 99,99 EUR excl. VAT
+        "amount_incl_vat": False,
+        "vat": 0.25,
+        "currency": "EUR",
+        "interval_length": 1,
+        "schedule_type": "month_startdate",
+    }
+    assert frisbii.post("/v1/plan", json=plan).status_code == 200
+    subscription = new_subscription(frisbii, handle="sub-eur", plan="erhverv", quantity=3)
+    invoices = frisbii.get("/v1/list/invoice", params={"subscription": subscription["handle"]}).json()
+    (invoice,) = invoices["content"]
+    (line,) = invoice["order_lines"]
+    assert invoice["currency"] == "EUR" and line["origin"] == "plan" and line["quantity"] == 3
+    assert line["amount_ex_vat"] == 29997 and line["amount_vat"] == 7499 and line["amount"] == 37496
+    assert line["unit_amount_ex_vat"] == 9999 and line["amount_defined_incl_vat"] is False
+    assert line["vat"] == 0.25
+    assert (
+        invoice["amount"] == 37496 and invoice["amount_vat"] + invoice["amount_ex_vat"] == invoice["amount"]
+    )
+
+    floats = frisbii.post("/v1/plan", json={**plan, "handle": "decimal", "amount": 99.99})
+    assert floats.status_code == 400 and "minor units" in floats.json()["message"]
+    yen = frisbii.post("/v1/plan", json={**plan, "handle": "yen", "currency": "JPY"})
+    assert yen.status_code == 400
+
+
+def test_a_refund_makes_a_credit_note_and_an_invoice_refund_event(frisbii, receiver, run_jobs):
+    secret = subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii, handle="sub-refund")
+    invoice = frisbii.get("/v1/list/invoice", params={"subscription": subscription["handle"]}).json()[
+        "content"
+    ][0]
+    run_jobs()
+    receiver.take()
+
+    too_much = frisbii.post("/v1/refund", json={"invoice": invoice["handle"], "amount": 15000})
+    assert too_much.status_code == 400 and too_much.json()["code"] == 65  # Refund amount too high
+    refund = frisbii.post("/v1/refund", json={"invoice": invoice["handle"], "amount": 4900, "key": "r-1"})
+    assert refund.status_code == 200, refund.text
+    refund = refund.json()
+    assert (refund["state"], refund["amount"], refund["invoice"]) == ("refunded", 4900, invoice["handle"])
+    again = frisbii.post("/v1/refund", json={"invoice": invoice["handle"], "amount": 4900, "key": "r-1"})
+    assert again.json()["id"] == refund["id"]  # the idempotency key: one refund
+    assert frisbii.get(f"/v1/refund/{refund['id']}").json() == refund
+
+    run_jobs()
+    (event,) = hooks(receiver)
+    assert event["event_type"] == "invoice_refund" and verified(event, secret)
+    assert event["credit_note"] == refund["credit_note_id"] and event["invoice"] == invoice["handle"]
+    after = frisbii.get(f"/v1/invoice/{invoice['handle']}").json()
+    assert after["refunded_amount"] == 4900 and after["state"] == "settled"
+    (note,) = after["credit_notes"]
+    assert (note["id"], note["amount"], note["transaction"]) == (
+        refund["credit_note_id"],
+        4900,
+        refund["transaction"],
+    )
+
+    rest = frisbii.post("/v1/refund", json={"invoice": invoice["id"]}).json()  # the rest, by invoice id
+    assert rest["amount"] == 10000
+    assert frisbii.post("/v1/refund", json={"invoice": invoice["handle"], "amount": 1}).status_code == 400
+
+
+def test_a_failed_renewal_fires_invoice_failed_and_cannot_be_refunded(frisbii, receiver, run_jobs):
+    secret = subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii, handle="sub-fails")
+    run_jobs()
+    receiver.take()
+    failed = frisbii.post(
+        f"/_subscriptions/{subscription['handle']}/renew", json={"outcome": "failed"}
+    ).json()
+    assert failed["state"] == "failed" and failed["settled_amount"] == 0 and failed["failed"]
+    run_jobs()
+    events = hooks(receiver)
+    assert [e["event_type"] for e in events] == ["invoice_created", "subscription_renewal", "invoice_failed"]
+    assert all(verified(e, secret) for e in events)
+    refused = frisbii.post("/v1/refund", json={"invoice": failed["handle"]})
+    assert refused.status_code == 400 and refused.json()["code"] == 64  # Invoice not settled
+    after = frisbii.get(f"/v1/subscription/{subscription['handle']}").json()
+    assert (after["failed_invoices"], after["failed_amount"]) == (1, 14900)
+
+    cancelled = frisbii.post(f"/v1/invoice/{failed['handle']}/cancel")
+    assert cancelled.json()["state"] == "cancelled"
+    run_jobs()
+    assert [e["event_type"] for e in hooks(receiver)] == ["invoice_cancelled"]
+
+
+def test_authorized_renewal_and_charges_settle_later(frisbii, receiver, run_jobs):
+    subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii, handle="sub-auth")
+    authorized = frisbii.post(
+        f"/_subscriptions/{subscription['handle']}/renew", json={"outcome": "authorized"}
+    )
+    assert authorized.json()["state"] == "authorized"
+    settled = frisbii.post(f"/v1/invoice/{authorized.json()['handle']}/settle").json()
+    assert settled["state"] == "settled" and settled["settled_amount"] == 14900
+
+    lines = [
+        {"ordertext": "Kaffekværn", "amount": 79900, "quantity": 1, "vat": 0.25, "amount_incl_vat": True}
+    ]
+    charge = {
+        "handle": "order-1001",
+        "customer_handle": "cust-sub-auth",
+        "source": "ca_test",
+        "order_lines": lines,
+    }
+    created = frisbii.post("/v1/charge", json={**charge, "settle": False}).json()
+    assert (created["state"], created["amount"], created["authorized_amount"]) == ("authorized", 79900, 79900)
+    assert (
+        frisbii.post("/v1/charge", json=charge).json()["transaction"] == created["transaction"]
+    )  # same handle
+    done = frisbii.post("/v1/charge/order-1001/settle", json={"amount": 50000}).json()
+    assert (done["state"], frisbii.get("/v1/invoice/order-1001").json()["settled_amount"]) == (
+        "settled",
+        50000,
+    )
+    run_jobs()
+    kinds = [e["event_type"] for e in hooks(receiver)]
+    assert kinds[-2:] == ["invoice_authorized", "invoice_settled"]
+
+
+def test_a_credit_without_refund_fires_invoice_credited(frisbii, receiver, run_jobs):
+    subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii, handle="sub-credit")
+    invoice = frisbii.get("/v1/list/invoice", params={"subscription": subscription["handle"]}).json()[
+        "content"
+    ][0]
+    run_jobs()
+    receiver.take()
+    credited = frisbii.post(f"/_invoices/{invoice['handle']}/credit", json={"amount": 2000, "text": "Rabat"})
+    assert credited.json()["credited_amount"] == 2000 and credited.json()["refunded_amount"] == 0
+    run_jobs()
+    (event,) = hooks(receiver)
+    assert event["event_type"] == "invoice_credited" and event["credit_note"]
+
+
+def test_cancelling_a_subscription_fires_subscription_cancelled(frisbii, receiver, run_jobs):
+    subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii, handle="sub-cancel")
+    cancelled = frisbii.post(f"/v1/subscription/{subscription['handle']}/cancel").json()
+    assert cancelled["is_cancelled"] and cancelled["expires"] == subscription["next_period_start"]
+    run_jobs()
+    assert hooks(receiver)[-1]["event_type"] == "subscription_cancelled"
+    refused = frisbii.post(f"/_subscriptions/{subscription['handle']}/renew", json={})
+    assert refused.status_code == 400 and refused.json()["code"] == 22
+
+
+def test_invoices_come_page_by_page(frisbii):
+    subscription = new_subscription(frisbii, handle="sub-pages")
+    for _ in range(24):
+        assert frisbii.post(f"/_subscriptions/{subscription['handle']}/renew", json={}).status_code == 200
+    params = {"subscription": subscription["handle"], "size": 10}
+    seen, token, pages = [], None, 0
+    while True:
+        page = frisbii.get(
+            "/v1/list/invoice", params={**params, **({"next_page_token": token} if token else {})}
+        )
+        assert page.status_code == 200, page.text
+        data = page.json()
+        assert data["size"] == 10 and data["count"] == len(data["content"])
+        seen += [invoice["handle"] for invoice in data["content"]]
+        pages += 1
+        token = data.get("next_page_token")
+        if token is None:
+            break
+    assert pages == 3 and len(seen) == len(set(seen)) == 25
+    settled = frisbii.get("/v1/list/invoice", params={**params, "state": "settled", "size": 100}).json()
+    assert settled["count"] == 25
+    assert frisbii.get("/v1/list/invoice", params={"size": 5}).status_code == 400
+    assert frisbii.get("/v1/list/invoice", params={"next_page_token": "bogus"}).status_code == 400
+
+
+def test_bad_input_changes_nothing(frisbii):
+    before = frisbii.get("/v1/list/invoice", params={"size": 100}).json()["count"]
+    not_json = frisbii.post("/v1/subscription", content=b"{", headers={"Content-Type": "application/json"})
+    assert not_json.status_code == 400 and not_json.json()["code"] == 1
+    no_plan = frisbii.post("/v1/subscription", json={"plan": "nope", "customer": "cust-demo-0001"})
+    assert no_plan.status_code == 404 and no_plan.json()["code"] == 10
+    no_source = frisbii.post(
+        "/v1/subscription",
+        json={
+            "handle": "x",
+            "plan": "kaffeabonnement",
+            "customer": "cust-demo-0001",
+            "signup_method": "source",
+        },
+    )
+    assert no_source.status_code == 400 and no_source.json()["code"] == 110
+    duplicate = frisbii.post(
+        "/v1/subscription",
+        json={"handle": "sub-demo-0001", "plan": "kaffeabonnement", "customer": "cust-demo-0001",
+              "signup_method": "email"},
+    )  # fmt: skip
+    assert duplicate.status_code == 400 and duplicate.json()["code"] == 11
+    assert frisbii.get("/v1/list/invoice", params={"size": 100}).json()["count"] == before
+
+
+def test_webhook_log_resend_and_faults(app, frisbii, receiver, run_jobs):
+    secret = subscribe(frisbii, receiver)
+    new_subscription(frisbii, handle="sub-resend")
+    run_jobs()
+    first = hooks(receiver)[-1]
+    webhooks = frisbii.get(f"/v1/webhook/{first['event_id']}").json()
+    assert [w["state"] for w in webhooks] == ["completed"]
+    assert frisbii.post("/v1/webhook/resend", json={"webhooks": [first["id"]]}).status_code == 200
+    run_jobs()
+    (again,) = hooks(receiver)
+    assert again == first and verified(again, secret)  # the same body, id and signature
+
+    with httpx.Client(transport=SandboxTransport(app), base_url=BASE) as plain:
+        assert plain.put("/_faults", json={"next": ["500"]}).status_code == 200
+        assert frisbii.get("/v1/account/webhook_settings").status_code == 500
+        assert frisbii.get("/v1/account/webhook_settings").status_code == 200
+        assert plain.delete("/_faults").status_code == 200

@@ -92,6 +92,9 @@ TOPIC_HOOKS = {  # WC_Webhook::get_default_topic_hooks()
     "product.restored": ["untrashed_post"],
 }
 WEBHOOK_STATUSES = ("active", "paused", "disabled")
+# Webhook payloads for resources a plugin adds (the woocommerce_webhook_payload filter): resource ->
+# builder(shop, resource id, site). WooCommerce Subscriptions adds "subscription".
+EXTRA_PAYLOADS: dict = {}
 
 bp = Blueprint("sandbox_woocommerce", __name__)
 
@@ -960,6 +963,8 @@ def payload(shop: Shop, webhook: dict, arg: int, site: str) -> dict:
     """WC_Webhook::build_payload: {"id": N} for deleted, else the REST document as it is now."""
     if webhook["event"] == "deleted":
         return {"id": arg}
+    if webhook["resource"] in EXTRA_PAYLOADS:
+        return EXTRA_PAYLOADS[webhook["resource"]](shop, arg, site)
     if webhook["resource"] == "order":
         order = shop.get("orders", arg)
         if order is not None:
@@ -2073,3 +2078,7 @@ def shop_settings():
         k: settings[k] for k in ("name", "currency", "prices_include_tax", "strips_authorization_header")
     }
     return Response(json.dumps(visible), mimetype="application/json")
+
+
+# WooCommerce Subscriptions: its routes, webhook topics and payloads on this shop (a module of its own).
+from portal.sandbox import woocommerce_subscriptions  # noqa: E402, F401

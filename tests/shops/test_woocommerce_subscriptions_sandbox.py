@@ -1,0 +1,173 @@
+"""WooCommerce Subscriptions in the WooCommerce sandbox, over real HTTP (httpx through the in-process
+transport), webhooks delivered by a real RQ worker to a throwaway loopback receiver. The shapes are checked
+against the plugin's published examples (../shared/specs/woocommerce/subscriptions-v3/)."""
+
+import base64
+import hashlib
+import hmac
+import json
+
+import httpx
+import pytest
+
+from portal.sandbox import woocommerce as sandbox
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from tests.conftest import SPECS
+from tests.connectors.test_woocommerce import Receiver
+
+SITE = f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce"
+SECRET = "abonnement-hemmelighed-æøå"
+EXAMPLES = SPECS / "woocommerce" / "subscriptions-v3"
+
+
+@pytest.fixture
+def shop(app, db, redis):
+    sandbox.seed()
+    with httpx.Client(
+        transport=SandboxTransport(app), base_url=SITE, auth=("ck_demo", "cs_demo"), timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver():
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+def api(client, method, path, **kwargs) -> httpx.Response:
+    return client.request(method, f"/wp-json/wc/v3{path}", **kwargs)
+
+
+def example(name):
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def signed(headers: dict, body: bytes) -> bool:
+    expected = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(expected, headers["X-Wc-Webhook-Signature"])
+
+
+def subscribe(shop, receiver, run_jobs, *topics):
+    for topic in topics:
+        body = {"topic": topic, "delivery_url": receiver.url, "secret": SECRET}
+        assert api(shop, "POST", "/webhooks", json=body).status_code == 201
+    run_jobs()
+    receiver.take()  # the creation pings
+
+
+def the_subscription(shop) -> dict:
+    (subscription,) = api(shop, "GET", "/subscriptions").json()
+    return subscription
+
+
+def test_a_subscription_has_the_plugins_fields(shop):
+    subscription = the_subscription(shop)
+    published = example("wcs_subscriptions-retrieve-a-subscription-response")
+    assert set(subscription) == set(published)
+    assert subscription["status"] == "active" and subscription["billing_period"] == "month"
+    assert subscription["billing_interval"] == "1" and subscription["next_payment_date_gmt"]
+    assert subscription["total"] == "178.95" and subscription["currency"] == "DKK"  # 129,95 + 39,20 + 25 %
+    assert api(shop, "GET", f"/subscriptions/{subscription['id']}").json() == subscription
+    # Subscriptions are not orders: the order list is what it was.
+    assert all(o["id"] != subscription["id"] for o in api(shop, "GET", "/orders").json())
+
+
+def test_create_list_and_bad_input(shop):
+    customer = next(c for c in api(shop, "GET", "/customers").json() if c["billing"]["company"])  # Holm & Søn
+    body = {
+        "customer_id": customer["id"],
+        "status": "active",
+        "billing_period": "week",
+        "billing_interval": 2,
+        "payment_method": "quickpay",
+        "line_items": [{"product_id": api(shop, "GET", "/products").json()[0]["id"], "quantity": 1}],
+    }
+    created = api(shop, "POST", "/subscriptions", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["billing_interval"] == "2" and created.json()["created_via"] == "rest-api"
+    assert set(created.json()) == set(example("wcs_subscriptions-create-a-subscription-response"))
+    listed = api(shop, "GET", "/subscriptions", params={"per_page": 1})
+    assert listed.headers["X-WP-Total"] == "2" and len(listed.json()) == 1
+    active = api(shop, "GET", "/subscriptions", params={"status": "active", "customer": customer["id"]})
+    assert [s["id"] for s in active.json()] == [created.json()["id"]]
+
+    before = api(shop, "GET", "/subscriptions").headers["X-WP-Total"]
+    for bad in ({"billing_period": "fortnight"}, {"status": "paused"}, {"customer_id": 0}):
+        refused = api(shop, "POST", "/subscriptions", json={**body, **bad})
+        assert refused.status_code == 400 and refused.json()["code"].startswith(
+            ("rest_", "woocommerce_rest_")
+        )
+    assert api(shop, "GET", "/subscriptions").headers["X-WP-Total"] == before
+    assert api(shop, "GET", "/subscriptions/999999").status_code == 404
+    with httpx.Client(transport=shop._transport, base_url=SITE) as anonymous:
+        assert anonymous.get("/wp-json/wc/v3/subscriptions").status_code == 401
+
+
+def test_a_renewal_order_is_linked_and_fires_signed_webhooks(shop, receiver, run_jobs):
+    subscribe(shop, receiver, run_jobs, "order.created", "order.updated", "subscription.updated")
+    subscription = the_subscription(shop)
+
+    renewed = shop.post(f"/_subscriptions/{subscription['id']}/renew", json={"paid": True})
+    assert renewed.status_code == 201, renewed.text
+    order = renewed.json()
+    assert order["created_via"] == "subscription" and order["status"] == "processing" and order["date_paid"]
+    assert {"key": "_subscription_renewal", "value": str(subscription["id"])} in [
+        {"key": m["key"], "value": m["value"]} for m in order["meta_data"]
+    ]
+    assert order["total"] == subscription["total"] and order["id"] != subscription["id"]
+    assert [i["id"] for i in order["line_items"]] != [i["id"] for i in subscription["line_items"]]
+    assert api(shop, "GET", f"/orders/{order['id']}").json() == order  # an ordinary order
+
+    related = api(shop, "GET", f"/subscriptions/{subscription['id']}/orders").json()
+    assert [(o["id"], o["order_type"]) for o in related] == [(order["id"], "renewal_order")]
+    published = example("wcs_subscription-orders-retrieve-subscription-orders-response")[1]
+    assert set(related[0]) - {"refunds"} == set(published)  # refunds: every order has it here
+
+    run_jobs()
+    received = {headers["X-Wc-Webhook-Topic"]: (headers, body) for headers, body in receiver.take()}
+    assert sorted(received) == ["order.created", "order.updated", "subscription.updated"]
+    for headers, body in received.values():
+        assert signed(headers, body)
+        assert not signed(headers, body + b" ")
+    created = json.loads(received["order.created"][1])
+    assert created["id"] == order["id"] and created["created_via"] == "subscription"
+    updated = json.loads(received["subscription.updated"][1])
+    assert updated["id"] == subscription["id"] and updated["last_payment_date_gmt"]
+    assert updated["next_payment_date_gmt"] > subscription["next_payment_date_gmt"]
+    assert received["subscription.updated"][0]["X-Wc-Webhook-Resource"] == "subscription"
+
+
+def test_a_failed_renewal_puts_the_subscription_on_hold(shop, receiver, run_jobs):
+    subscribe(shop, receiver, run_jobs, "subscription.updated")
+    subscription = the_subscription(shop)
+    failed = shop.post(f"/_subscriptions/{subscription['id']}/renew", json={"paid": False}).json()
+    assert failed["status"] == "failed" and failed["date_paid"] is None
+    after = api(shop, "GET", f"/subscriptions/{subscription['id']}").json()
+    assert (
+        after["status"] == "on-hold"
+        and after["next_payment_date_gmt"] == subscription["next_payment_date_gmt"]
+    )
+    run_jobs()
+    ((headers, body),) = receiver.take()
+    assert signed(headers, body) and json.loads(body)["status"] == "on-hold"
+    again = shop.post(f"/_subscriptions/{subscription['id']}/renew", json={})
+    assert again.status_code == 400  # only an active subscription renews
+
+
+def test_subscription_topics_cancel_and_delete(shop, receiver, run_jobs):
+    subscribe(
+        shop, receiver, run_jobs, "subscription.created", "subscription.updated", "subscription.deleted"
+    )
+    assert api(
+        shop, "POST", "/webhooks", json={"topic": "subscription.switched", "delivery_url": receiver.url}
+    )
+    subscription = the_subscription(shop)
+    cancelled = api(shop, "PUT", f"/subscriptions/{subscription['id']}", json={"status": "cancelled"}).json()
+    assert cancelled["status"] == "cancelled" and cancelled["cancelled_date_gmt"]
+    assert api(shop, "DELETE", f"/subscriptions/{subscription['id']}").status_code == 200
+    run_jobs()
+    topics = [(h["X-Wc-Webhook-Topic"], b) for h, b in receiver.take() if h.get("X-Wc-Webhook-Topic")]
+    assert [t for t, _ in topics] == ["subscription.updated", "subscription.deleted"]
+    assert topics[1][1] == f'{{"id":{subscription["id"]}}}'.encode()

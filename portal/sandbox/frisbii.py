@@ -145,6 +145,8 @@ def put_webhook_settings():
     if "disabled" in given:
         config["disabled"] = bool(given["disabled"])
     if "alert_emails" in given:
+        if not isinstance(given["alert_emails"] or [], list):
+            raise FrisbiiError(400, "Invalid request", "alert_emails must be a list of e-mail addresses")
         config["alert_emails"] = [str(e) for e in given["alert_emails"] or []]
     store().put("_account", "settings", account)
     return done(config)
@@ -188,7 +190,9 @@ def resend_webhooks():
 # --- customers and plans ---------------------------------------------------------------------------------
 
 
-def create_customer(given: dict) -> dict:
+def create_customer(given) -> dict:
+    if not isinstance(given, dict):
+        raise FrisbiiError(400, "Invalid request", "The customer must be a JSON object")
     if given.get("generate_handle"):
         handle = billing.next_handle("cust", "customer")
     else:

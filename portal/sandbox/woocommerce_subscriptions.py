@@ -137,7 +137,7 @@ def build_subscription(shop: wc.Shop, values: dict) -> dict:
     if period not in PERIODS:
         raise invalid_param("billing_period", "billing_period is not one of day, week, month, and year.")
     interval = wc.int_param(values, "billing_interval", 1, 1, 6)
-    if not int(values.get("customer_id") or 0):
+    if not wc.int_param(values, "customer_id", 0):
         raise WPError("woocommerce_rest_invalid_shop_subscription_customer", "Customer ID is invalid.", 400)
     body = {k: v for k, v in values.items() if k not in (*SUBSCRIPTION_ONLY, *SCHEDULE, "status", "set_paid")}
     document = wc.build_order(shop, {**body, "status": "pending"})
@@ -356,7 +356,8 @@ def renew_now(subscription_id):
     wc.seed(wc.TENANT)
     shop = wc.Shop(wc.TENANT)
     seed_subscriptions(shop)
-    given = request.get_json(silent=True) or {}
+    given = request.get_json(silent=True)
+    given = given if isinstance(given, dict) else {}
     try:
         subscription = load_subscription(shop, subscription_id)
         if subscription["status"] != "active":

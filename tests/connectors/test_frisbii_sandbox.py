@@ -327,6 +327,23 @@ def test_bad_input_changes_nothing(frisbii):
               "signup_method": "email"},
     )  # fmt: skip
     assert duplicate.status_code == 400 and duplicate.json()["code"] == 11
+    for wrong in (
+        {"create_customer": "anna"},
+        {"quantity": "2"},
+        {"amount": 149.0},
+        {"start_date": "i morgen"},
+    ):
+        body = {
+            "handle": "sub-x",
+            "plan": "kaffeabonnement",
+            "customer": "cust-demo-0001",
+            "signup_method": "email",
+        }
+        refused = frisbii.post("/v1/subscription", json={**body, **wrong})
+        assert refused.status_code == 400 and refused.json()["code"] == 1, (wrong, refused.text)
+    settings = frisbii.put("/v1/account/webhook_settings", json={"urls": ["ftp://x"], "alert_emails": 3})
+    assert settings.status_code == 400
+    assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == []
     assert frisbii.get("/v1/list/invoice", params={"size": 100}).json()["count"] == before
 
 

@@ -9,11 +9,15 @@ import json
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from portal.models import Transfer
 from portal.sandbox import woocommerce as sandbox
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import SPECS
 from tests.connectors.test_woocommerce import Receiver
+from tests.pipeline.conftest import make_setup, remote
+from tests.shops.test_shops import connect_woocommerce, link
 
 SITE = f"{IN_PROCESS_ORIGIN}/sandbox/woocommerce"
 SECRET = "abonnement-hemmelighed-æøå"
@@ -94,7 +98,11 @@ def test_create_list_and_bad_input(shop):
     assert [s["id"] for s in active.json()] == [created.json()["id"]]
 
     before = api(shop, "GET", "/subscriptions").headers["X-WP-Total"]
-    for bad in ({"billing_period": "fortnight"}, {"status": "paused"}, {"customer_id": 0}):
+    bad_input = (
+        {"billing_period": "fortnight"}, {"status": "paused"}, {"customer_id": 0}, {"customer_id": "anna"},
+        {"billing_interval": 7}, {"start_date": "i morgen"},
+    )  # fmt: skip
+    for bad in bad_input:
         refused = api(shop, "POST", "/subscriptions", json={**body, **bad})
         assert refused.status_code == 400 and refused.json()["code"].startswith(
             ("rest_", "woocommerce_rest_")
@@ -171,3 +179,20 @@ def test_subscription_topics_cancel_and_delete(shop, receiver, run_jobs):
     topics = [(h["X-Wc-Webhook-Topic"], b) for h, b in receiver.take() if h.get("X-Wc-Webhook-Topic")]
     assert [t for t, _ in topics] == ["subscription.updated", "subscription.deleted"]
     assert topics[1][1] == f'{{"id":{subscription["id"]}}}'.encode()
+
+
+def test_a_renewal_order_becomes_a_transfer_like_any_order(app, owner_client, db, account, shop, run_jobs):
+    """Today's pipeline already takes a renewal order as the ordinary order it is (the subscription-aware
+    handling is issue 16's pipeline part)."""
+    setup = make_setup(account, "e-conomic")
+    integration = link(owner_client, db, connect_woocommerce(owner_client, db), setup)
+    assert owner_client.post(f"/shops/integrations/{integration.id}/activate").status_code == 302
+    run_jobs()  # the creation pings
+    subscription = the_subscription(shop)
+    order = shop.post(f"/_subscriptions/{subscription['id']}/renew", json={"paid": True}).json()
+    for _ in range(5):  # delivery → event → transfer
+        run_jobs()
+    transfer = db.session.scalar(select(Transfer))
+    assert transfer is not None and transfer.status == "done", transfer and transfer.error_message
+    assert transfer.order_number == order["number"]
+    assert remote(setup).find_invoice(transfer.reference) is not None

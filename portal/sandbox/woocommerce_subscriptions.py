@@ -13,7 +13,9 @@ subscription's REST document, and order.created for every order the plugin creat
 Sandbox only (not WooCommerce): POST /sandbox/woocommerce/_subscriptions/<id>/renew {"paid": true|false}
 processes the renewal now: the renewal order is created (pending), then paid (processing, date_paid; the
 subscription's last/next payment dates move on) or failed (order failed, subscription on-hold), firing
-order.created, order.updated and subscription.updated. Guesses: see the doc.
+order.created, order.updated and subscription.updated. POST …/_subscriptions/<id>/switch {"line_items": […]}
+switches it to other products (a paid switch order with meta _subscription_switch; subscription.switched).
+Guesses: see the doc.
 """
 
 import copy
@@ -52,6 +54,15 @@ SCHEDULE = (
 )
 RELATIONS = {"_subscription_renewal": "renewal_order", "_subscription_switch": "switch_order"}
 ORDER_ONLY = ("transaction_id", "cart_hash", "refunds")
+TOTALS = (
+    "discount_total",
+    "discount_tax",
+    "shipping_total",
+    "shipping_tax",
+    "cart_tax",
+    "total",
+    "total_tax",
+)
 SUBSCRIPTION_ONLY = (
     "billing_period", "billing_interval", *(f"{name}_gmt" for name in SCHEDULE), "resubscribed_from",
     "resubscribed_subscription", "removed_line_items",
@@ -350,9 +361,10 @@ def subscription_orders(shop, values, key, subscription_id):
 # --- the sandbox's own control (not WooCommerce) ----------------------------------------------------------
 
 
-@wc.bp.post("/_subscriptions/<int:subscription_id>/renew")
-def renew_now(subscription_id):
-    """Process the subscription's renewal now, as the scheduled payment action would (see the docstring)."""
+def control(subscription_id: int, work) -> Response:
+    """A sandbox control on an active subscription: `work(shop, subscription, given)` makes an order and
+    returns it with the subscription topics to fire; order.created and order.updated fire for the order
+    (WCS_Webhooks: order.created for every order the plugin creates). Answer: 201 with the order."""
     wc.seed(wc.TENANT)
     shop = wc.Shop(wc.TENANT)
     seed_subscriptions(shop)
@@ -361,12 +373,35 @@ def renew_now(subscription_id):
     try:
         subscription = load_subscription(shop, subscription_id)
         if subscription["status"] != "active":
-            raise WPError("sandbox_subscription_not_active", "Only an active subscription renews.", 400)
+            raise WPError(
+                "sandbox_subscription_not_active", "Only an active subscription renews or switches.", 400
+            )
+        order, events = work(shop, subscription, given)
+        wc.touch(order)
+        shop.put("orders", order)
+        wc.touch(subscription)
+        shop.put("subscriptions", subscription)
         site = site_url()
+        fire(shop, "order", "created", order["id"], site)
+        fire(shop, "order", "updated", order["id"], site)
+        for event in events:
+            fire(shop, "subscription", event, subscription["id"], site)
+        db.session.commit()
+    except WPError as error:
+        db.session.rollback()
+        return error.response()
+    return Response(wc.php_json(wc.render_order(site, order)), 201, mimetype="application/json")
+
+
+@wc.bp.post("/_subscriptions/<int:subscription_id>/renew")
+def renew_now(subscription_id):
+    """Process the subscription's renewal now, as the scheduled payment action would (see the docstring)."""
+
+    def renew(shop, subscription, given):
         order = renewal_order(shop, subscription)
-        now = now_utc()
         if given.get("paid", True):
             wc.set_status(shop, order, "processing")
+            now = now_utc()
             start = wc.gmt(subscription, "next_payment_date") or now
             period, interval = subscription["billing_period"], int(subscription["billing_interval"])
             subscription["last_payment_date_gmt"] = fmt(now)
@@ -374,15 +409,36 @@ def renew_now(subscription_id):
         else:
             wc.set_status(shop, order, "failed")
             subscription["status"] = "on-hold"  # WCS puts the subscription on hold when its renewal fails
-        wc.touch(order)
-        shop.put("orders", order)
-        wc.touch(subscription)
-        shop.put("subscriptions", subscription)
-        fire(shop, "order", "created", order["id"], site)
-        fire(shop, "order", "updated", order["id"], site)
-        fire(shop, "subscription", "updated", subscription["id"], site)
-        db.session.commit()
-    except WPError as error:
-        db.session.rollback()
-        return error.response()
-    return Response(wc.php_json(wc.render_order(site, order)), 201, mimetype="application/json")
+        return order, ["updated"]
+
+    return control(subscription_id, renew)
+
+
+@wc.bp.post("/_subscriptions/<int:subscription_id>/switch")
+def switch_now(subscription_id):
+    """Switch the subscription to other products now, as a customer's switch through the checkout does: a
+    paid switch order (created_via checkout, meta _subscription_switch) for the new lines at full price,
+    the subscription's lines and totals replaced; fires subscription.switched and subscription.updated."""
+
+    def switch(shop, subscription, given):
+        lines = given.get("line_items")
+        if not isinstance(lines, list) or not lines or not all(isinstance(line, dict) for line in lines):
+            raise invalid_param("line_items", "line_items must list the new products.")
+        common = {k: subscription[k] for k in ("customer_id", "billing", "shipping", "currency")}
+        common.update(payment_method=subscription["payment_method"], line_items=lines)
+        common["payment_method_title"] = subscription["payment_method_title"]
+        meta = [{"key": "_subscription_switch", "value": str(subscription["id"])}]
+        order = wc.build_order(
+            shop, {**common, "status": "processing", "created_via": "checkout", "meta_data": meta}
+        )
+        shipping = [
+            {k: line[k] for k in ("method_id", "method_title", "total")}
+            for line in subscription["shipping_lines"]
+        ]
+        draft = wc.build_order(shop, {**common, "status": "pending", "shipping_lines": shipping})
+        shop.store.delete("orders", draft["id"])  # only its lines and totals are the subscription's
+        for name in (*TOTALS, "line_items", "tax_lines", "shipping_lines", "fee_lines", "coupon_lines"):
+            subscription[name] = draft[name]
+        return order, ["switched", "updated"]
+
+    return control(subscription_id, switch)

@@ -181,6 +181,29 @@ def test_subscription_topics_cancel_and_delete(shop, receiver, run_jobs):
     assert topics[1][1] == f'{{"id":{subscription["id"]}}}'.encode()
 
 
+def test_a_switch_makes_a_switch_order_and_fires_subscription_switched(shop, receiver, run_jobs):
+    subscribe(shop, receiver, run_jobs, "subscription.switched", "order.created")
+    subscription = the_subscription(shop)
+    mug = api(shop, "GET", "/products", params={"sku": "KRUS_HYGGE 2,5 dl"}).json()[0]
+    lines = [{"product_id": mug["id"], "quantity": 2}]
+    switched = shop.post(f"/_subscriptions/{subscription['id']}/switch", json={"line_items": lines})
+    assert switched.status_code == 201, switched.text
+    order = switched.json()
+    assert order["status"] == "processing" and order["created_via"] == "checkout"
+    assert {"key": "_subscription_switch", "value": str(subscription["id"])} in [
+        {"key": m["key"], "value": m["value"]} for m in order["meta_data"]
+    ]
+    after = api(shop, "GET", f"/subscriptions/{subscription['id']}").json()
+    assert [(i["product_id"], i["quantity"]) for i in after["line_items"]] == [(mug["id"], 2)]
+    assert after["total"] == "227.00"  # 2 × 89,00 + shipping 39,20 + 25 %
+    related = api(shop, "GET", f"/subscriptions/{subscription['id']}/orders").json()
+    assert [(o["id"], o["order_type"]) for o in related] == [(order["id"], "switch_order")]
+    run_jobs()
+    topics = sorted(h["X-Wc-Webhook-Topic"] for h, _ in receiver.take())
+    assert topics == ["order.created", "subscription.switched"]
+    assert shop.post(f"/_subscriptions/{subscription['id']}/switch", json={}).status_code == 400
+
+
 def test_a_renewal_order_becomes_a_transfer_like_any_order(app, owner_client, db, account, shop, run_jobs):
     """Today's pipeline already takes a renewal order as the ordinary order it is (the subscription-aware
     handling is issue 16's pipeline part)."""

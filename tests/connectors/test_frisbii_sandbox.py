@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from portal.sandbox import SANDBOXES
+from portal.sandbox import frisbii_billing as billing
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.connectors.test_woocommerce import Receiver
 
@@ -65,6 +66,14 @@ def new_subscription(frisbii, handle="sub-test", plan="kaffeabonnement", **extra
 
 def test_registered_as_a_sandbox():
     assert SANDBOXES["frisbii"] == "portal.sandbox.frisbii"
+
+
+def test_the_signature_matches_the_research_test_vector():
+    """../shared/research/sending-systems.md §3.1: hex(HMAC-SHA256(secret, timestamp + id))."""
+    signed = billing.sign(
+        "webhook_secret_test", "2015-06-25T12:10:00.64Z", "586bba5ffa6f6d4a5ec0a5a19f0a4e10"
+    )
+    assert signed == "9954f61c8b5a35ffcd4b44b7b5504bec7e4df0dff810fb0e09b2840ab8d85a5f"
 
 
 @pytest.mark.parametrize(

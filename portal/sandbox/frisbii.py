@@ -427,7 +427,7 @@ def credit_now(key):
 @bp.get("/_webhooks")
 def webhook_log():
     seed()
-    return answer([public(w) for w in reversed(store().all("webhooks"))])
+    return answer([{**public(w), "attempts": w["_attempts"]} for w in reversed(store().all("webhooks"))])
 
 
 # --- seeding ---------------------------------------------------------------------------------------------

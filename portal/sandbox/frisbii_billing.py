@@ -317,7 +317,7 @@ def refund(invoice: dict, amount: int | None, text: str | None, key: str | None)
     idempotency key already used for this invoice gives the same refund back."""
     if key:
         for _, earlier in store().items("refunds", invoice=invoice["handle"]):
-            if earlier.get("key") == key:
+            if earlier.get("_key") == key:
                 return earlier
     if invoice["state"] != "settled":
         raise FrisbiiError(400, "Invoice not settled", f"Invoice {invoice['handle']} is {invoice['state']}")
@@ -346,7 +346,7 @@ def refund(invoice: dict, amount: int | None, text: str | None, key: str | None)
         ),
         "error_state": None,
         "acquirer_message": None,
-        "key": key,
+        "_key": key,
     }
     store().put("refunds", record["id"], record)
     emit("invoice_refund", invoice=invoice, transaction=entry["id"], credit_note=note["id"])
@@ -469,7 +469,7 @@ def emit(event_type: str, invoice: dict | None = None, **refs) -> dict:
             "content": json.dumps(body),
             "created": iso(now()),
             "count": 0,
-            "attempts": [],
+            "_attempts": [],
         }
         store().put("webhooks", webhook_id, record)
         enqueue_after_commit("workers.jobs.deliver_sandbox_webhook", SYSTEM, TENANT, webhook_id)
@@ -501,7 +501,7 @@ def deliver(tenant: str, webhook_id: str) -> None:
     except httpx.HTTPError as exc:
         outcome, ok = type(exc).__name__, False
     moment = iso(now())
-    record["attempts"].append({"at": moment, "outcome": outcome})
+    record["_attempts"].append({"at": moment, "outcome": outcome})
     record.update(state="completed" if ok else "failed", count=record["count"] + 1)
     record["success" if ok else "last_fail"] = moment
     record.setdefault("first_fail", None if ok else moment)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import request
 
 from portal.sandbox import frisbii_billing as billing
-from portal.sandbox.frisbii import answer, body, bp, create_customer, done, load
+from portal.sandbox.frisbii import answer, body, bp, create_customer, done, load, public
 from portal.sandbox.frisbii_billing import FrisbiiError, emit, handle_ok, iso, load_invoice, minor, now, store
 
 # --- invoices --------------------------------------------------------------------------------------------
@@ -211,16 +211,12 @@ def post_refund():
         )
     invoice = load_invoice(str(given.get("invoice") or ""))
     record = billing.refund(invoice, given.get("amount"), given.get("text"), given.get("key"))
-    return done(public_refund(record))
-
-
-def public_refund(record: dict) -> dict:
-    return {key: value for key, value in record.items() if key != "key"}
+    return done(public(record))
 
 
 @bp.get("/v1/refund/<refund_id>")
 def get_refund(refund_id):
-    return answer(public_refund(load("refunds", refund_id, "Refund not found")))
+    return answer(public(load("refunds", refund_id, "Refund not found")))
 
 
 @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])

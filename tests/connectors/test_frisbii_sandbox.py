@@ -373,3 +373,100 @@ def test_webhook_log_resend_and_faults(app, frisbii, receiver, run_jobs):
         assert frisbii.get("/v1/account/webhook_settings").status_code == 500
         assert frisbii.get("/v1/account/webhook_settings").status_code == 200
         assert plain.delete("/_faults").status_code == 200
+
+
+# The documented fields of each object: oscar-team/reepay-php-api @33b2a2a docs/Model/<Name>.md (generated
+# from Reepay's API description). The sandbox may leave fields out, never add one.
+MODELS = {
+    "Invoice": {
+        "id", "handle", "customer", "subscription", "plan", "state", "processing", "type", "amount",
+        "number", "currency", "due", "failed", "settled", "cancelled", "authorized", "credits", "created",
+        "plan_version", "dunning_plan", "discount_amount", "org_amount", "amount_vat", "amount_ex_vat",
+        "settled_amount", "refunded_amount", "authorized_amount", "credited_amount", "period_number",
+        "recurring_payment_method", "order_lines", "additional_costs", "transactions", "credit_notes",
+        "dunning_start", "dunning_count", "dunning_expired", "period_from", "period_to", "settle_later",
+        "settle_later_payment_method", "billing_address", "shipping_address", "accounting_number",
+    },
+    "OrderLine": {
+        "id", "ordertext", "amount", "vat", "quantity", "origin", "timestamp", "discounted_amount",
+        "amount_vat", "amount_ex_vat", "unit_amount", "unit_amount_vat", "unit_amount_ex_vat",
+        "amount_defined_incl_vat", "origin_handle", "period_from", "period_to", "discount_percentage",
+        "discounted_order_line",
+    },
+    "Transaction": {
+        "id", "state", "invoice", "type", "amount", "currency", "settled", "authorized", "failed",
+        "refunded", "created", "payment_type", "payment_method", "card_transaction", "payment_context",
+    },
+    "InvoiceCreditNote": {"id", "transaction", "amount", "created", "credit_note_lines"},
+    "CreditNoteLine": {"amount", "text", "quantity", "order_line_id"},
+    "Refund": {
+        "id", "state", "invoice", "amount", "currency", "transaction", "error", "type", "created",
+        "credit_note_id", "ref_transaction", "error_state", "acquirer_message",
+    },
+    "Charge": {
+        "handle", "state", "customer", "amount", "currency", "authorized", "settled", "cancelled",
+        "created", "transaction", "error", "processing", "source", "order_lines", "refunded_amount",
+        "authorized_amount", "error_state", "recurring_payment_method", "billing_address",
+        "shipping_address", "payment_context",
+    },
+    "Subscription": {
+        "handle", "customer", "plan", "state", "test", "amount", "quantity", "expires", "reactivated",
+        "timezone", "created", "renewing", "plan_version", "amount_incl_vat", "start_date", "end_date",
+        "grace_duration", "current_period_start", "next_period_start", "first_period_start",
+        "last_period_start", "trial_start", "trial_end", "is_cancelled", "in_trial", "has_started",
+        "renewal_count", "cancelled_date", "expired_date", "expire_reason", "on_hold_date",
+        "on_hold_reason", "payment_method_added", "scheduled_plan_change", "reminder_email_sent",
+        "failed_invoices", "failed_amount", "cancelled_invoices", "cancelled_amount", "pending_invoices",
+        "pending_amount", "dunning_invoices", "dunning_amount", "settled_invoices", "settled_amount",
+        "refunded_amount", "hosted_page_links", "subscription_discounts", "pending_change",
+        "subscription_changes", "subscription_add_ons",
+    },
+    "Customer": {
+        "email", "address", "address2", "city", "country", "phone", "company", "vat", "handle", "test",
+        "created", "first_name", "last_name", "postal_code",
+    },
+    "Plan": {
+        "name", "description", "vat", "amount", "quantity", "handle", "version", "state", "currency",
+        "created", "amount_incl_vat", "interval_length", "schedule_type",
+    },
+    "WebhookSettings": {
+        "urls", "username", "password", "disabled", "secret", "alert_emails", "alert_count",
+    },
+    "Webhook": {
+        "id", "event", "state", "url", "username", "password", "content", "created", "success", "count",
+        "last_fail", "first_fail", "alert_count", "alert_sent",
+    },
+}  # fmt: skip
+
+
+def test_objects_carry_only_documented_fields(frisbii, receiver, run_jobs):
+    def documented(model, document):
+        extra = set(document) - MODELS[model]
+        assert not extra, f"{model} has undocumented fields {extra}"
+
+    subscribe(frisbii, receiver)
+    subscription = new_subscription(frisbii, handle="sub-fields")
+    documented("Subscription", subscription)
+    documented("Customer", frisbii.get("/v1/customer/cust-sub-fields").json())
+    documented("Plan", frisbii.get("/v1/plan/kaffeabonnement/current").json())
+    documented("WebhookSettings", frisbii.get("/v1/account/webhook_settings").json())
+    invoice = frisbii.get("/v1/list/invoice", params={"subscription": "sub-fields"}).json()["content"][0]
+    refund = frisbii.post("/v1/refund", json={"invoice": invoice["handle"], "amount": 100, "key": "k"}).json()
+    documented("Refund", refund)
+    invoice = frisbii.get(f"/v1/invoice/{invoice['handle']}").json()
+    documented("Invoice", invoice)
+    for line in invoice["order_lines"]:
+        documented("OrderLine", line)
+    for entry in invoice["transactions"]:
+        documented("Transaction", entry)
+    for note in invoice["credit_notes"]:
+        documented("InvoiceCreditNote", note)
+        for line in note["credit_note_lines"]:
+            documented("CreditNoteLine", line)
+    lines = [{"ordertext": "Kværn", "amount": 10000, "quantity": 1}]
+    charge = {"handle": "c-1", "customer_handle": "cust-sub-fields", "source": "ca_x", "order_lines": lines}
+    documented("Charge", frisbii.post("/v1/charge", json=charge).json())
+    run_jobs()
+    event = hooks(receiver)[-1]
+    for webhook in frisbii.get(f"/v1/webhook/{event['event_id']}").json():
+        documented("Webhook", webhook)

@@ -18,6 +18,7 @@ switches it to other products (a paid switch order with meta _subscription_switc
 Guesses: see the doc.
 """
 
+import calendar
 import copy
 from datetime import datetime, timedelta
 
@@ -121,12 +122,7 @@ def add_period(moment: datetime, period: str, interval: int) -> datetime:
         return moment + timedelta(days=interval * (7 if period == "week" else 1))
     months = moment.month - 1 + interval * (12 if period == "year" else 1)
     year, month = moment.year + months // 12, months % 12 + 1
-    for day in range(moment.day, 27, -1):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    return moment.replace(year=year, month=month, day=28)
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 def schedule_date(values: dict, name: str) -> str:

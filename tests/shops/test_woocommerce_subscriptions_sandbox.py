@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from portal.models import Transfer
 from portal.sandbox import woocommerce as sandbox
+from portal.sandbox import woocommerce_subscriptions as subscriptions
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import SPECS
 from tests.connectors.test_woocommerce import Receiver
@@ -64,6 +66,22 @@ def subscribe(shop, receiver, run_jobs, *topics):
 def the_subscription(shop) -> dict:
     (subscription,) = api(shop, "GET", "/subscriptions").json()
     return subscription
+
+
+@pytest.mark.parametrize(
+    ("start", "period", "interval", "expected"),
+    [
+        ("2026-12-07T10:00:00", "month", 1, "2027-01-07T10:00:00"),
+        ("2027-01-31T10:00:00", "month", 1, "2027-02-28T10:00:00"),
+        ("2028-01-31T10:00:00", "month", 1, "2028-02-29T10:00:00"),
+        ("2026-11-30T10:00:00", "month", 3, "2027-02-28T10:00:00"),
+        ("2026-12-07T10:00:00", "week", 2, "2026-12-21T10:00:00"),
+        ("2026-12-07T10:00:00", "year", 1, "2027-12-07T10:00:00"),
+    ],
+)
+def test_the_next_payment_is_one_period_on(start, period, interval, expected):
+    moment = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    assert subscriptions.add_period(moment, period, interval).strftime("%Y-%m-%dT%H:%M:%S") == expected
 
 
 def test_a_subscription_has_the_plugins_fields(shop):
@@ -143,7 +161,10 @@ def test_a_renewal_order_is_linked_and_fires_signed_webhooks(shop, receiver, run
     assert created["id"] == order["id"] and created["created_via"] == "subscription"
     updated = json.loads(received["subscription.updated"][1])
     assert updated["id"] == subscription["id"] and updated["last_payment_date_gmt"]
-    assert updated["next_payment_date_gmt"] > subscription["next_payment_date_gmt"]
+    due = datetime.fromisoformat(subscription["next_payment_date_gmt"]).replace(tzinfo=UTC)
+    assert updated["next_payment_date_gmt"] == subscriptions.add_period(due, "month", 1).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
     assert received["subscription.updated"][0]["X-Wc-Webhook-Resource"] == "subscription"
 
 

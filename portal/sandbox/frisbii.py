@@ -14,7 +14,8 @@ event type names (Billwerk SDK enums).
 Guesses (no public source shows them; each is in the doc): the 401 body; the shape of the list answer
 beyond `content`/`next_page_token`/`size`/`count`; the token's format and the list order (newest first);
 rounding of VAT per line (half up); webhooks carry only the references that apply; a failed renewal goes
-straight to `failed` (the account's dunning plan is not emulated); the sandbox never retries a webhook
+straight to `failed` (the account's dunning plan is not emulated); discount arithmetic (percentages
+rounded half up per line, fixed amounts used up line by line); the sandbox never retries a webhook
 (Frisbii does; POST /v1/webhook/resend resends). Refused because the sandbox does not emulate them (400,
 message says so): plan schedules other than month_startdate and daily, signup methods other than source
 and email, refunds by note_lines, trials and setup fees.
@@ -493,5 +494,6 @@ def seed(tenant: str = TENANT) -> None:
         db.session.rollback()
 
 
-# The invoice, charge and refund routes live in their own module on the same blueprint.
-from portal.sandbox import frisbii_invoices  # noqa: E402, F401
+# The invoice, charge and refund routes, and the discount and additional cost routes, live in modules of
+# their own on the same blueprint.
+from portal.sandbox import frisbii_discounts, frisbii_invoices  # noqa: E402, F401

@@ -48,6 +48,8 @@ CODES = {
     "Missing customer": 18,
     "Subscription cancelled": 22,
     "Missing amount": 24,
+    "Additional cost not pending": 25,
+    "Additional cost not found": 26,
     "Invoice already cancelled": 29,
     "Invoice not found": 31,
     "No order lines for invoice": 54,
@@ -55,6 +57,7 @@ CODES = {
     "Refund amount too high": 65,
     "Invoice already settled": 79,
     "Invoice wrong state": 82,
+    "Discount not found": 83,
     "Refund not found": 107,
     "Unknown or missing source": 110,
 }
@@ -390,6 +393,12 @@ def bill_period(subscription: dict, plan: dict, outcome: str) -> dict:
     lines = plan_lines(subscription, plan)
     for line in lines:
         line.update(period_from=iso(start), period_to=iso(end))
+    costs = [
+        cost
+        for _, cost in store().items("additional_costs", subscription=subscription["handle"], state="pending")
+    ]
+    lines += [cost_line(cost) for cost in costs]
+    discounts, cuts = discount_lines(subscription, lines)
     invoice = new_invoice(
         None,
         subscription["customer"],
@@ -403,7 +412,19 @@ def bill_period(subscription: dict, plan: dict, outcome: str) -> dict:
         period_from=iso(start),
         period_to=iso(end),
         recurring_payment_method=subscription["_payment_method"],
+        discount_amount=-sum(line["amount"] for line in cuts),
     )
+    for cost in costs:
+        store().put(
+            "additional_costs", cost["handle"], {**cost, "state": "transferred", "invoice": invoice["id"]}
+        )
+    for discount in discounts:
+        discount["count"] += 1
+        discount["invoices"].append(invoice["id"])
+        discount["fixed_usage_reached"] = (
+            bool(discount["fixed_count"]) and discount["count"] >= discount["fixed_count"]
+        )
+        store().put("subscription_discounts", f"{subscription['handle']}/{discount['handle']}", discount)
     renewal = subscription["renewal_count"] > 0
     emit("invoice_created", invoice=invoice)
     if renewal:
@@ -420,6 +441,54 @@ def bill_period(subscription: dict, plan: dict, outcome: str) -> dict:
     count_invoice(subscription, invoice)
     store().put("subscriptions", subscription["handle"], subscription)
     return invoice
+
+
+def cost_line(cost: dict) -> dict:
+    """A pending additional cost as an order line of the period's invoice (origin additional_cost)."""
+    return order_line(
+        cost["ordertext"], cost["_unit"], cost["quantity"], cost["vat"], cost["amount_incl_vat"],
+        "additional_cost", origin_handle=cost["handle"],
+    )  # fmt: skip
+
+
+def discount_lines(subscription: dict, lines: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The subscription's active discounts on the lines they apply to (apply_to: all or the line's origin):
+    per discounted line a negative line (origin discount, same VAT, discounted_order_line); a percentage
+    of each line, or a fixed amount incl. VAT used up line by line. Appends the lines; returns the
+    discounts applied and the discount lines."""
+    applied, cuts = [], []
+    records = store().items("subscription_discounts", _subscription=subscription["handle"], state="active")
+    for _, discount in records:
+        if discount["fixed_usage_reached"]:
+            continue
+        left = discount["amount"] or 0
+        for line in [x for x in lines if x["origin"] != "discount"]:
+            if "all" not in discount["apply_to"] and line["origin"] not in discount["apply_to"]:
+                continue
+            if discount["percentage"]:
+                cut = _round(Decimal(line["amount"] * discount["percentage"]) / 100)
+            else:
+                cut, left = min(left, line["amount"]), left - min(left, line["amount"])
+            if cut <= 0:
+                continue
+            extra = {"discount_percentage": discount["percentage"]} if discount["percentage"] else {}
+            cuts.append(
+                order_line(
+                    discount["name"],
+                    -cut,
+                    1,
+                    line["vat"],
+                    True,
+                    "discount",
+                    origin_handle=discount["handle"],
+                    discounted_order_line=line["id"],
+                    **extra,
+                )
+            )
+            line["discounted_amount"] = line.get("discounted_amount", line["amount"]) - cut
+        applied.append(discount)
+    lines.extend(cuts)
+    return applied, cuts
 
 
 def count_invoice(subscription: dict, invoice: dict) -> None:

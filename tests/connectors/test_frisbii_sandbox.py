@@ -289,6 +289,83 @@ def test_cancelling_a_subscription_fires_subscription_cancelled(frisbii, receive
     assert refused.status_code == 400 and refused.json()["code"] == 22
 
 
+def test_discounts_and_additional_costs_make_negative_and_extra_lines(frisbii):
+    subscription = new_subscription(frisbii, handle="sub-rabat")
+    ten = {
+        "handle": "ti-procent",
+        "name": "10 % rabat",
+        "percentage": 10,
+        "apply_to": ["all"],
+        "fixed_count": 1,
+    }
+    assert frisbii.post("/v1/discount", json=ten).status_code == 200
+    attached = frisbii.post(
+        f"/v1/subscription/{subscription['handle']}/discount",
+        json={"handle": "velkomst", "discount": "ti-procent"},
+    )
+    assert attached.status_code == 200, attached.text
+    assert (attached.json()["percentage"], attached.json()["count"]) == (10, 0)
+    cost = {
+        "handle": "kvaern-1",
+        "ordertext": "Kaffekværn",
+        "amount": 5000,
+        "subscription": subscription["handle"],
+    }
+    assert frisbii.post("/v1/additional_cost", json=cost).json()["state"] == "pending"
+
+    invoice = frisbii.post(f"/_subscriptions/{subscription['handle']}/renew", json={}).json()
+    plan_line, cost_line, *discounts = invoice["order_lines"]
+    assert (plan_line["origin"], plan_line["amount"], plan_line["discounted_amount"]) == (
+        "plan",
+        14900,
+        13410,
+    )
+    assert (cost_line["origin"], cost_line["amount"], cost_line["origin_handle"]) == (
+        "additional_cost",
+        5000,
+        "kvaern-1",
+    )
+    assert [(d["origin"], d["amount"], d["discounted_order_line"]) for d in discounts] == [
+        ("discount", -1490, plan_line["id"]),
+        ("discount", -500, cost_line["id"]),
+    ]
+    assert all(d["amount_vat"] < 0 and d["amount_vat"] + d["amount_ex_vat"] == d["amount"] for d in discounts)
+    assert invoice["amount"] == 14900 + 5000 - 1990 and invoice["discount_amount"] == 1990
+    assert invoice["amount_vat"] == sum(line["amount_vat"] for line in invoice["order_lines"])
+    assert invoice["settled_amount"] == invoice["amount"]
+    transferred = frisbii.get("/v1/additional_cost/kvaern-1").json()
+    assert (transferred["state"], transferred["invoice"]) == ("transferred", invoice["id"])
+    used = frisbii.get(f"/v1/subscription/{subscription['handle']}/discount").json()
+    assert [(d["count"], d["invoices"], d["fixed_usage_reached"]) for d in used] == [
+        (1, [invoice["id"]], True)
+    ]
+
+    # fixed_count 1: the next invoice is the plan alone again; a fixed amount applies to the plan only.
+    fixed = {"handle": "fast", "name": "Fast rabat", "amount": 2000, "apply_to": ["plan"]}
+    assert frisbii.post("/v1/discount", json=fixed).status_code == 200
+    frisbii.post(
+        f"/v1/subscription/{subscription['handle']}/discount", json={"handle": "fast", "discount": "fast"}
+    )
+    later = frisbii.post(f"/_subscriptions/{subscription['handle']}/renew", json={}).json()
+    assert [(line["origin"], line["amount"]) for line in later["order_lines"]] == [
+        ("plan", 14900),
+        ("discount", -2000),
+    ]
+    assert frisbii.post("/v1/additional_cost/kvaern-1/cancel").json()["code"] == 25  # not pending any more
+
+    for bad in (
+        {"handle": "x", "name": "x", "apply_to": ["all"]},  # neither amount nor percentage
+        {"handle": "x", "name": "x", "amount": 100, "percentage": 5, "apply_to": ["all"]},
+        {"handle": "x", "name": "x", "percentage": 10.5, "apply_to": ["all"]},
+        {"handle": "x", "name": "x", "percentage": 10, "apply_to": ["everything"]},
+    ):
+        assert frisbii.post("/v1/discount", json=bad).status_code == 400, bad
+    missing = frisbii.post(
+        f"/v1/subscription/{subscription['handle']}/discount", json={"handle": "y", "discount": "nope"}
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == 83
+
+
 def test_invoices_come_page_by_page(frisbii):
     subscription = new_subscription(frisbii, handle="sub-pages")
     for _ in range(24):
@@ -429,6 +506,19 @@ MODELS = {
         "name", "description", "vat", "amount", "quantity", "handle", "version", "state", "currency",
         "created", "amount_incl_vat", "interval_length", "schedule_type",
     },
+    "Discount": {
+        "handle", "name", "description", "amount", "percentage", "state", "deleted", "created", "apply_to",
+        "fixed_count", "fixed_period_unit", "fixed_period",
+    },
+    "SubscriptionDiscount": {
+        "handle", "discount", "state", "coupon", "deleted", "created", "name", "description", "amount",
+        "percentage", "count", "invoices", "apply_to", "fixed_count", "fixed_period_unit", "fixed_period",
+        "fixed_usage_reached", "fixed_period_passed",
+    },
+    "AdditionalCost": {
+        "invoice", "state", "subscription", "handle", "ordertext", "quantity", "amount", "vat", "created",
+        "amount_incl_vat", "amount_vat", "amount_ex_vat",
+    },
     "WebhookSettings": {
         "urls", "username", "password", "disabled", "secret", "alert_emails", "alert_count",
     },
@@ -463,6 +553,12 @@ def test_objects_carry_only_documented_fields(frisbii, receiver, run_jobs):
         documented("InvoiceCreditNote", note)
         for line in note["credit_note_lines"]:
             documented("CreditNoteLine", line)
+    discount = {"handle": "d", "name": "Rabat", "amount": 500, "apply_to": ["plan"]}
+    documented("Discount", frisbii.post("/v1/discount", json=discount).json())
+    attached = frisbii.post("/v1/subscription/sub-fields/discount", json={"handle": "d", "discount": "d"})
+    documented("SubscriptionDiscount", attached.json())
+    cost = {"handle": "c", "ordertext": "Filter", "amount": 2500, "subscription": "sub-fields"}
+    documented("AdditionalCost", frisbii.post("/v1/additional_cost", json=cost).json())
     lines = [{"ordertext": "Kværn", "amount": 10000, "quantity": 1}]
     charge = {"handle": "c-1", "customer_handle": "cust-sub-fields", "source": "ca_x", "order_lines": lines}
     documented("Charge", frisbii.post("/v1/charge", json=charge).json())

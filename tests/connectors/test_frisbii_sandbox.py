@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from portal.sandbox import SANDBOXES
-from portal.sandbox import frisbii_billing as billing
+from portal.sandbox.frisbii import billing
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.connectors.test_woocommerce import Receiver
 

@@ -1,12 +1,12 @@
-"""The Frisbii sandbox's discounts, subscription discounts and additional costs (on frisbii.bp): what puts
+"""The Frisbii sandbox's discounts, subscription discounts and additional costs (on api.bp): what puts
 discount lines (negative, origin "discount") and extra lines (origin "additional_cost") on a subscription's
 next invoice. Fields and paths: the generated reepay-php-api docs (Discount, CreateDiscount,
 SubscriptionDiscount, CreateSubscriptionDiscount, AdditionalCost, CreateAdditionalCost; DiscountApi,
 SubscriptionApi, AdditionalCostApi); see docs/connectors/frisbii.md."""
 
-from portal.sandbox import frisbii_billing as billing
-from portal.sandbox.frisbii import answer, body, bp, done, load, public
-from portal.sandbox.frisbii_billing import FrisbiiError, handle_ok, iso, minor, now, store
+from portal.sandbox.frisbii import billing
+from portal.sandbox.frisbii.api import answer, body, bp, done, load, public
+from portal.sandbox.frisbii.billing import FrisbiiError, handle_ok, iso, minor, now, store
 
 APPLY_TO = ("all", "setup_fee", "plan", "additional_cost", "add_on", "ondemand")
 

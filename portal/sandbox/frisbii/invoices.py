@@ -1,4 +1,4 @@
-"""The Frisbii sandbox's invoice, list, charge and refund routes (on frisbii.bp; see that module's docstring
+"""The Frisbii sandbox's invoice, list, charge and refund routes (on api.bp; see that module's docstring
 for what is copied from public sources and what is a guess)."""
 
 import base64
@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from flask import request
 
-from portal.sandbox import frisbii_billing as billing
-from portal.sandbox.frisbii import answer, body, bp, create_customer, done, load, public
-from portal.sandbox.frisbii_billing import FrisbiiError, emit, handle_ok, iso, load_invoice, minor, now, store
+from portal.sandbox.frisbii import billing
+from portal.sandbox.frisbii.api import answer, body, bp, create_customer, done, load, public
+from portal.sandbox.frisbii.billing import FrisbiiError, emit, handle_ok, iso, load_invoice, minor, now, store
 
 # --- invoices --------------------------------------------------------------------------------------------
 

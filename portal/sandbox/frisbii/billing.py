@@ -1,8 +1,9 @@
 """The Frisbii sandbox's state and rules: one account's customers, plans, subscriptions, invoices (charges are
 invoices of type "ch"), refunds with their credit notes, and the events it sends as signed webhooks.
 
-The HTTP surface is in portal/sandbox/frisbii.py; what each rule copies, and every guess, is listed there and
-in docs/connectors/frisbii.md. Amounts are integers in minor units (øre) everywhere, as in the real API.
+The HTTP surface is in api.py, invoices.py and discounts.py; what each rule copies, and every guess, is
+listed in api.py's docstring and in docs/connectors/frisbii.md. Amounts are integers in minor units (øre)
+everywhere, as in the real API.
 """
 
 import base64

@@ -36,15 +36,14 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.queue import enqueue_after_commit
-from portal.sandbox import frisbii_billing as billing
-from portal.sandbox.frisbii_billing import (
+from portal.sandbox.frisbii import billing
+from portal.sandbox.frisbii.billing import (
     CURRENCIES,
     DEMO_KEY,
     SCHEDULES,
     SYSTEM,
     TENANT,
     FrisbiiError,
-    deliver,  # noqa: F401  (the SANDBOXES contract: workers.jobs.deliver_sandbox_webhook calls it)
     emit,
     handle_ok,
     iso,
@@ -492,8 +491,3 @@ def seed(tenant: str = TENANT) -> None:
         db.session.commit()
     except IntegrityError:  # seeded concurrently by another request
         db.session.rollback()
-
-
-# The invoice, charge and refund routes, and the discount and additional cost routes, live in modules of
-# their own on the same blueprint.
-from portal.sandbox import frisbii_discounts, frisbii_invoices  # noqa: E402, F401

@@ -281,11 +281,10 @@ def new_subscription(given: dict) -> dict:
     generate_handle) and a signup method. With signup_method "source" the first period is billed and
     charged at once; with "email" the subscription waits for a payment method and bills nothing."""
     plan = load("plans", given.get("plan") or "", "Subscription plan not found")
-    if given.get("create_customer"):
-        customer = create_customer(given["create_customer"])["handle"]
-    elif given.get("customer"):
+    customer = None  # with create_customer: created below, once the rest of the request is valid
+    if given.get("customer") and not given.get("create_customer"):
         customer = load("customers", given["customer"], "Customer not found")["handle"]
-    else:
+    elif not given.get("create_customer"):
         raise FrisbiiError(400, "Missing customer", "customer or create_customer is required")
     handle = (
         billing.next_handle("sub", "subscription") if given.get("generate_handle") else given.get("handle")
@@ -306,6 +305,9 @@ def new_subscription(given: dict) -> dict:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise FrisbiiError(400, "Invalid request", "quantity must be a positive integer")
     start = parse_start(given.get("start_date"))
+    amount = minor(given["amount"], "amount") if given.get("amount") is not None else None
+    if customer is None:
+        customer = create_customer(given["create_customer"])["handle"]
     counters = {
         f"{s}_{k}": 0
         for s in ("settled", "failed", "pending", "dunning", "cancelled")
@@ -317,7 +319,7 @@ def new_subscription(given: dict) -> dict:
         "plan": plan["handle"],
         "state": "active",
         "test": True,
-        "amount": minor(given["amount"], "amount") if given.get("amount") is not None else None,
+        "amount": amount,
         "amount_incl_vat": bool(given.get("amount_incl_vat", True)),
         "quantity": quantity,
         "timezone": "Europe/Copenhagen",

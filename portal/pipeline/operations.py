@@ -571,6 +571,8 @@ def _post(transfer: Transfer) -> None:
     if plan is None:
         return  # waiting
     plan = _in_open_period(transfer, connector, plan)
+    if transfer.kind == "invoice":
+        plan = plan.after_undos(transfer.undone, setup.external_id)  # transferred again after an undo
     # Figures, not checkpoints: they are recomputed on every run, so they go with the next commit.
     transfer.shop_gross, transfer.shop_vat = plan.shop_totals.gross, plan.shop_totals.vat
     transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat

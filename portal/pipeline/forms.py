@@ -75,7 +75,7 @@ class UndoForm(Form):
 
     afterwards = RadioField(
         _l("Afterwards"),
-        choices=list(AFTERWARDS_LABELS.items()),
+        choices=[SelectChoice(value, label) for value, label in AFTERWARDS_LABELS.items()],
         validate_choice=False,
         validators=[
             required(),

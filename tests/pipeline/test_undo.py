@@ -211,8 +211,18 @@ def test_bulk_undo_by_filter_names_count_and_total(owner_client, db, account, ot
         ).status_code
         == 404
     )
-    undo = db.session.scalar(select(TransferUndo))
-    assert undo is not None
+    theirs = TransferUndo(
+        account_id=other_account.id,
+        transfer_id=their_transfer.id,
+        afterwards="retransfer",
+        reference="x",
+        status="needs_attention",
+    )
+    db.session.add(theirs)
+    db.session.commit()
+    assert owner_client.post(f"/transfers/undos/{theirs.id}/retry").status_code == 404
+    db.session.expire_all()
+    assert theirs.status == "needs_attention"
 
 
 @pytest.mark.parametrize("field", ["afterwards"])
@@ -227,3 +237,82 @@ def test_bad_input_changes_nothing(owner_client, db, account, run_jobs, field):
         as_text=True
     )
     assert db.session.scalar(select(TransferUndo)) is None
+
+
+@pytest.mark.parametrize("guessed", [True, False])
+def test_economic_undo_of_a_paid_invoice_pays_back_only_when_the_guess_is_on(
+    owner_client, db, account, run_jobs, guessed
+):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    settings = {"refund_payouts_guessed": True} if guessed else {}
+    integration = make_integration(db, account, setup, paid_methods=["quickpay"], **settings)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    assert transfer.payment_id, transfer.error_message
+    owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "leave_out", "reason": "Dublet"})
+    run_jobs()
+    undo = db.session.scalar(select(TransferUndo))
+    assert undo.status == "done" and undo.credit_note_number
+    connector = remote(setup)
+    note = connector.find_invoice(f"{REF}-F")
+    balance = connector.customer_balance(str(note.raw["customer"]["customerNumber"]))
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    if guessed:
+        assert undo.payout_id and balance == 0  # paid, credited, paid back: nothing owed either way
+    else:
+        assert undo.payout_id is None and balance == Decimal("-549.00")  # the ledger owes the customer
+        assert "registrér de penge, kunden får tilbage, manuelt i e-conomic" in page
+
+
+def test_an_order_with_credited_refunds_is_not_undone(owner_client, db, account, run_jobs):
+    from tests.pipeline.test_economic_pipeline import feed_refund, refund_event
+
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    payload = order()
+    feed(integration, payload)
+    run_jobs()
+    feed_refund(integration, refund_event(payload, amount="100.00"))
+    run_jobs()
+    transfer = the_transfer(db)
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert "Refusioner af denne ordre er allerede krediteret" in page
+    response = owner_client.post(
+        f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"}, follow_redirects=True
+    )
+    assert "Refusioner af denne ordre er allerede krediteret" in response.get_data(as_text=True)
+    assert db.session.scalar(select(TransferUndo)) is None
+    assert "1 overførsel" not in owner_client.get(
+        "/transfers/undo", query_string={"status": "done"}
+    ).get_data(as_text=True)
+
+
+def test_a_stopped_undo_says_why_and_is_tried_again(app, owner_client, db, account, run_jobs):
+    from tests.pipeline.conftest import faults
+
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    saved = {key: app.config.get(key) for key in ("PIPELINE_MAX_ATTEMPTS", "CONNECTOR_RETRIES")}
+    app.config.update(PIPELINE_MAX_ATTEMPTS=1, CONNECTOR_RETRIES=0)
+    faults(app, "e-conomic", rate_500=1.0)
+    try:
+        owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
+        run_jobs()
+    finally:
+        faults(app, "e-conomic")
+        app.config.update(saved)
+    undo = db.session.scalar(select(TransferUndo))
+    assert undo.status == "needs_attention" and undo.action is None
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert "Regnskabsprogrammet er optaget eller kan ikke nås" in page and "Prøv fortrydelsen igen" in page
+    assert "Fortryd overførslen</a>" not in page  # one undo at a time
+    assert owner_client.post(f"/transfers/undos/{undo.id}/retry", csrf=False).status_code == 400
+    assert owner_client.post(f"/transfers/undos/{undo.id}/retry").status_code == 302
+    run_jobs()
+    db.session.expire_all()
+    assert undo.status == "done" and the_transfer(db).reference == f"{REF}-V2"
+    assert len(economic_documents(setup, f"{REF}-F")[0]) == 1

@@ -27,7 +27,7 @@ def test_a_worker_killed_between_credit_note_and_retransfer(
     first_number = transfer.booked_number
     assert transfer.status == "done" and first_number
 
-    # The undo's requests: the invoice looked up (drafts, booked) twice, the credit note's POST; booking hangs.
+    # The undo's requests: the invoice looked up (drafts, booked) twice, the credit note made; booking hangs.
     faults(app, "e-conomic", latency_ms=60_000, next=["ok"] * 5 + ["slow"])
     assert (
         owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"}).status_code

@@ -250,10 +250,15 @@ def retry_matching():
 # --- undo ("Fortryd overførsel") -------------------------------------------------------------------------
 
 
-def _undo_page(transfer: Transfer, form: UndoForm, status: int = 200):
+def _undo_page(transfer: Transfer, form: UndoForm, refused=None, status: int = 200):
     system = system_name(transfer.integration.setup.connection.system)
     page = render_template(
-        "transfers/undo_confirm.html", transfer=transfer, form=form, system=system, **_labels()
+        "transfers/undo_confirm.html",
+        transfer=transfer,
+        form=form,
+        system=system,
+        refused=messages.render(refused.as_dict()) if refused else None,
+        **_labels(),
     )
     return page, status
 
@@ -264,15 +269,12 @@ def undo_transfer(transfer_id):
     """What an undo will do, to confirm with what follows it (GET); the undo itself (POST). A transfer that
     cannot be undone says why; bad input changes nothing."""
     transfer = get_owned_or_404(Transfer, transfer_id)
-    refused = undo.refusal(transfer)
-    if refused is not None:
-        flash(messages.render(refused.as_dict()), "error")
-        return redirect(url_for(".detail", transfer_id=transfer.id))
     form = UndoForm(request.form if request.method == "POST" else None)
-    if request.method == "GET":
-        return _undo_page(transfer, form)
+    refused = undo.refusal(transfer)
+    if request.method == "GET" or refused is not None:
+        return _undo_page(transfer, form, refused, 200 if request.method == "GET" else 409)
     if not form.validate():
-        return _undo_page(transfer, form, 400)
+        return _undo_page(transfer, form, status=400)
     undo.request(transfer, form.afterwards.data, form.reason.data or "")
     flash(_("The transfer is being undone."), "success")
     return redirect(url_for(".detail", transfer_id=transfer.id))

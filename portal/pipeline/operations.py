@@ -314,6 +314,10 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
             )
         _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
         return
+    if transfer.status == "skipped" and transfer.undone:
+        # Undone and left out by a person (pipeline.undo): a later state of the order does not bring it back.
+        _finish_event(event, f"transfer {transfer.id} was undone and left out")
+        return
     reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status = "skipped"

@@ -102,6 +102,12 @@ def test_undo_of_a_draft_deletes_it_and_a_left_out_order_keeps_the_reason(
     assert "Fortrudt og udeladt: Testordre" in page and "udeladt: Testordre" in page
     assert db.session.scalar(select(TransferUndo)).action == "deleted"
 
+    # the shop changes the order's state later: it stays left out
+    feed(integration, {**order(), "status": "completed"})
+    run_jobs()
+    assert the_transfer(db).status == "skipped"
+    assert economic_documents(setup, REF) == ([], []) and economic_documents(setup, f"{REF}-V2") == ([], [])
+
 
 def test_dinero_undo_credits_a_paid_invoice_with_its_payout(owner_client, db, account, run_jobs):
     setup = make_setup(account, "dinero", auto_book=True)

@@ -496,19 +496,32 @@ def _later(undo: TransferUndo, transfer: Transfer, exc: TransientError) -> None:
     get_queue().enqueue_in(timedelta(seconds=delay), "workers.jobs.undo_transfer", undo.id)
 
 
+NEVER_STARTED = timedelta(minutes=1)  # a queued undo not started by then lost its job (a Redis restart)
+
+
 def recover() -> list[int]:
-    """Undos `running` without their transfer's lock lost their worker: queued again (they resume from
-    their checkpoints; queuing one twice is harmless)."""
+    """Undos `running` without their transfer's lock lost their worker, and undos queued a while ago that
+    never started lost their job: queued again (they resume from their checkpoints; twice is harmless)."""
     running = db.session.execute(
         select(TransferUndo.id, TransferUndo.transfer_id).where(TransferUndo.status == "running")
     ).all()
-    if not running:
-        return []
+    lost: list[int] = []
     redis = get_redis()
-    with redis.pipeline(transaction=False) as pipe:
-        for _, transfer_id in running:
-            pipe.exists(transfer_lock_key(transfer_id))
-        lost = [undo_id for (undo_id, _), held in zip(running, pipe.execute(), strict=True) if not held]
+    if running:
+        with redis.pipeline(transaction=False) as pipe:
+            for _, transfer_id in running:
+                pipe.exists(transfer_lock_key(transfer_id))
+            lost = [undo_id for (undo_id, _), held in zip(running, pipe.execute(), strict=True) if not held]
+    never_started = db.session.scalars(
+        select(TransferUndo.id).where(
+            TransferUndo.status == "queued",
+            TransferUndo.attempts == 0,
+            TransferUndo.created_at < utcnow() - NEVER_STARTED,
+        )
+    ).all()
+    # at most once a minute each: a long queue may simply not have reached it yet
+    lost += [u for u in never_started if redis.set(f"bogbro:undo-requeued:{u}", "1", nx=True, ex=60)]
+    db.session.commit()
     for undo_id in lost:
         get_queue().enqueue("workers.jobs.undo_transfer", undo_id)
     return lost

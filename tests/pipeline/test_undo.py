@@ -321,3 +321,28 @@ def test_a_stopped_undo_says_why_and_is_tried_again(app, owner_client, db, accou
     db.session.expire_all()
     assert undo.status == "done" and the_transfer(db).reference == f"{REF}-V2"
     assert len(economic_documents(setup, f"{REF}-F")[0]) == 1
+
+
+def test_the_watchdog_queues_an_undo_whose_job_was_lost(owner_client, db, account, run_jobs, redis):
+    from datetime import timedelta
+
+    from portal.models import utcnow
+    from portal.pipeline import undo as undo_module
+    from portal.queue import get_queue
+
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
+    get_queue().empty()  # Redis forgot the job
+    assert undo_module.recover() == []  # young: its job may still be on the way
+    undo = db.session.scalar(select(TransferUndo))
+    undo.created_at = utcnow() - timedelta(minutes=2)
+    db.session.commit()
+    assert undo_module.recover() == [undo.id]
+    assert undo_module.recover() == []  # not again within the minute
+    run_jobs()
+    assert the_transfer(db).status == "done" and the_transfer(db).undone == 1
+    assert len(economic_documents(setup, f"{REF}-F")[0]) == 1

@@ -1,4 +1,4 @@
-"""legal undo: transfer_undos, transfers.undone
+"""legal undo: transfer_undos (one open per transfer), transfers.undone
 
 Revision ID: a7b8c9d0e1f2
 Revises: f5a6b7c8d9e0
@@ -43,6 +43,15 @@ def upgrade():
     )
     op.create_index("ix_transfer_undos_account_id", "transfer_undos", ["account_id"])
     op.create_index("ix_transfer_undos_transfer_id", "transfer_undos", ["transfer_id"])
+    open_where = sa.text("status IN ('queued', 'running', 'needs_attention')")
+    op.create_index(
+        "ux_transfer_undos_open",
+        "transfer_undos",
+        ["transfer_id"],
+        unique=True,
+        postgresql_where=open_where,
+        sqlite_where=open_where,
+    )
     with op.batch_alter_table("transfers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("undone", sa.Integer(), server_default="0", nullable=False))
 
@@ -50,6 +59,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("transfers", schema=None) as batch_op:
         batch_op.drop_column("undone")
+    op.drop_index("ux_transfer_undos_open", table_name="transfer_undos")
     op.drop_index("ix_transfer_undos_transfer_id", table_name="transfer_undos")
     op.drop_index("ix_transfer_undos_account_id", table_name="transfer_undos")
     op.drop_table("transfer_undos")

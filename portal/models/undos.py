@@ -12,7 +12,7 @@ sent (a resume looks it up by its reference), and the transfer's reset and reque
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Numeric, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -28,8 +28,21 @@ AFTERWARDS = ("retransfer", "leave_out")
 UNDO_ACTIONS = ("deleted", "credited", "gone")
 
 
+OPEN_WHERE = text("status IN ('queued', 'running', 'needs_attention')")
+
+
 class TransferUndo(db.Model):
     __tablename__ = "transfer_undos"
+    __table_args__ = (
+        # One open undo per transfer, whatever two requests (a double click, two tabs) race for.
+        Index(
+            "ux_transfer_undos_open",
+            "transfer_id",
+            unique=True,
+            postgresql_where=OPEN_WHERE,
+            sqlite_where=OPEN_WHERE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)

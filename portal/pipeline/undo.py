@@ -26,6 +26,7 @@ from functools import partial
 
 from flask import current_app
 from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from portal import audit
@@ -112,12 +113,6 @@ def refusal(transfer: Transfer) -> Message | None:
     return None
 
 
-def latest(transfer: Transfer) -> TransferUndo | None:
-    return db.session.scalar(
-        select(TransferUndo).where(TransferUndo.transfer_id == transfer.id).order_by(TransferUndo.id.desc())
-    )
-
-
 def _start(transfer: Transfer, afterwards: str, reason: str) -> TransferUndo:
     undo = TransferUndo(
         account_id=transfer.account_id,
@@ -148,11 +143,19 @@ AFTERWARDS_NAMES = {
 }
 
 
+class AlreadyUndoing(Exception):
+    """Another request started an undo of the same transfer a moment ago (the unique open undo)."""
+
+
 def request(transfer: Transfer, afterwards: str, reason: str = "") -> TransferUndo:
     """Undo one transfer (the caller checked `refusal`); audited, queued after the commit."""
     if afterwards not in AFTERWARDS:
         raise ValueError(afterwards)
-    undo = _start(transfer, afterwards, reason)
+    try:
+        undo = _start(transfer, afterwards, reason)
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise AlreadyUndoing from exc
     audit.record(
         "transfer.undo_requested",
         transfer,
@@ -185,8 +188,12 @@ def request_matching(account, filters: TransferFilters, afterwards: str, reason:
     if afterwards not in AFTERWARDS:
         raise ValueError(afterwards)
     transfers = db.session.scalars(undoable(account, filters).order_by(Transfer.id)).all()
-    for transfer in transfers:
-        _start(transfer, afterwards, reason)
+    try:
+        for transfer in transfers:
+            _start(transfer, afterwards, reason)
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise AlreadyUndoing from exc
     audit.record(
         "transfers.undo_requested",
         None,

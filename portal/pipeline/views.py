@@ -275,7 +275,10 @@ def undo_transfer(transfer_id):
         return _undo_page(transfer, form, refused, 200 if request.method == "GET" else 409)
     if not form.validate():
         return _undo_page(transfer, form, status=400)
-    undo.request(transfer, form.afterwards.data, form.reason.data or "")
+    try:
+        undo.request(transfer, form.afterwards.data, form.reason.data or "")
+    except undo.AlreadyUndoing:
+        return _undo_page(transfer, form, undo.refusal(transfer), 409)
     flash(_("The transfer is being undone."), "success")
     return redirect(url_for(".detail", transfer_id=transfer.id))
 
@@ -315,7 +318,14 @@ def undo_matching():
     form = UndoForm(request.form)
     if request.form.get("confirmed") != "1" or not form.validate():
         return _confirm_undo(filters, form, 400 if request.form.get("confirmed") == "1" else 200)
-    count = undo.request_matching(account, filters, form.afterwards.data, form.reason.data or "")
+    try:
+        count = undo.request_matching(account, filters, form.afterwards.data, form.reason.data or "")
+    except undo.AlreadyUndoing:
+        flash(
+            _("Some of these transfers were being undone a moment ago: nothing was changed; look again."),
+            "error",
+        )
+        return redirect(url_for(".confirm_undo_matching", **filters.args()))
     if count:
         flash(_("%(count)s transfers are being undone.", count=count), "success")
     else:

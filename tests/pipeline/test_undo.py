@@ -346,3 +346,23 @@ def test_the_watchdog_queues_an_undo_whose_job_was_lost(owner_client, db, accoun
     run_jobs()
     assert the_transfer(db).status == "done" and the_transfer(db).undone == 1
     assert len(economic_documents(setup, f"{REF}-F")[0]) == 1
+
+
+def test_two_requests_racing_make_one_undo(app, db, account, run_jobs):
+    """A double click or two tabs: both passed the check before either committed; the second is refused by
+    the one-open-undo index, so the invoice is never credited twice."""
+    from portal.pipeline import undo as undo_module
+
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    with app.test_request_context():
+        undo_module.request(transfer, "retransfer")
+        with pytest.raises(undo_module.AlreadyUndoing):
+            undo_module.request(the_transfer(db), "retransfer")
+    assert len(db.session.scalars(select(TransferUndo)).all()) == 1
+    run_jobs()
+    assert len(economic_documents(setup, f"{REF}-F")[0]) == 1
+    assert len(economic_documents(setup, f"{REF}-V2")[0]) == 1

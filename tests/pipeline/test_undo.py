@@ -366,3 +366,23 @@ def test_two_requests_racing_make_one_undo(app, db, account, run_jobs):
     run_jobs()
     assert len(economic_documents(setup, f"{REF}-F")[0]) == 1
     assert len(economic_documents(setup, f"{REF}-V2")[0]) == 1
+
+
+def test_undo_of_an_economic_order_deletes_the_order(owner_client, db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    states = {"processing": "order", "completed": "booked"}
+    integration = make_integration(db, account, setup, states=states)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    assert transfer.status == "done" and transfer.remote_order
+    assert remote(setup).find_order(REF) is not None
+    page = owner_client.get(f"/transfers/{transfer.id}/undo").get_data(as_text=True)
+    assert "Bilaget er ikke bogført i e-conomic: Bogbro sletter det der." in page
+    owner_client.post(
+        f"/transfers/{transfer.id}/undo", data={"afterwards": "leave_out", "reason": "Annulleret"}
+    )
+    run_jobs()
+    assert remote(setup).find_order(REF) is None and remote(setup).find_invoice(REF) is None
+    assert the_transfer(db).status == "skipped"
+    assert db.session.scalar(select(TransferUndo)).action == "deleted"

@@ -244,6 +244,10 @@ def run(undo_id: int) -> None:
 
 
 def _run(undo: TransferUndo) -> None:
+    # Read again under the lock: the worker that held it may have finished this undo meanwhile.
+    undo = db.session.get(TransferUndo, undo.id, populate_existing=True)
+    if undo.status not in ("queued", "running"):
+        return
     transfer = db.session.get(Transfer, undo.transfer_id, populate_existing=True)
     undo.status, undo.started_at = "running", utcnow()
     undo.attempts += 1

@@ -386,3 +386,26 @@ def test_undo_of_an_economic_order_deletes_the_order(owner_client, db, account, 
     assert remote(setup).find_order(REF) is None and remote(setup).find_invoice(REF) is None
     assert the_transfer(db).status == "skipped"
     assert db.session.scalar(select(TransferUndo)).action == "deleted"
+
+
+def test_an_undo_job_that_waited_for_the_lock_finds_it_done(owner_client, db, account, run_jobs):
+    """A second job for the same undo (the watchdog queued it while the first worker was only slow) read it
+    `running`, then waited for the lock while the first finished: under the lock it reads it again."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from portal.pipeline import undo as undo_module
+
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
+    run_jobs()
+    undo = db.session.scalar(select(TransferUndo))
+    assert undo.status == "done"
+    set_committed_value(undo, "status", "running")  # what the second job read before the first finished
+    undo_module._run(undo)
+    transfer = the_transfer(db)
+    assert transfer.undone == 1 and transfer.status == "done" and transfer.reference == f"{REF}-V2"
+    assert len(economic_documents(setup, f"{REF}-V2")[0]) == 1

@@ -540,6 +540,20 @@ def recover() -> list[int]:
 
 # --- the history -------------------------------------------------------------------------------------------
 
+STOPPED_SHOWN = 10
+
+
+def stopped(account_id: int) -> list[tuple[int, str]]:
+    """(transfer id, order number) of the account's undos that stopped, for the dashboard: the transfer is
+    still `done`, so its own "needs attention" would not show them."""
+    return db.session.execute(
+        select(Transfer.id, Transfer.order_number)
+        .join(TransferUndo, TransferUndo.transfer_id == Transfer.id)
+        .where(TransferUndo.account_id == account_id, TransferUndo.status == "needs_attention")
+        .order_by(TransferUndo.id)
+        .limit(STOPPED_SHOWN)
+    ).all()
+
 
 def history(transfer: Transfer) -> list[dict]:
     """Each undo of the transfer, oldest first, with the document that came after it: the next undo's, or

@@ -315,6 +315,10 @@ def test_a_stopped_undo_says_why_and_is_tried_again(app, owner_client, db, accou
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert "Regnskabsprogrammet er optaget eller kan ikke nås" in page and "Prøv fortrydelsen igen" in page
     assert "Fortryd overførslen</a>" not in page  # one undo at a time
+    dashboard = owner_client.get("/dashboard").get_data(as_text=True)
+    assert (
+        "Disse fortrydelser kræver handling:" in dashboard and f'href="/transfers/{transfer.id}"' in dashboard
+    )
     assert owner_client.post(f"/transfers/undos/{undo.id}/retry", csrf=False).status_code == 400
     assert owner_client.post(f"/transfers/undos/{undo.id}/retry").status_code == 302
     run_jobs()

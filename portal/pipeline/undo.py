@@ -104,13 +104,16 @@ def refusal(transfer: Transfer) -> Message | None:
     if db.session.scalar(select(_open_undo()).where(Transfer.id == transfer.id)):
         return message(N_("This transfer is being undone already."))
     if db.session.scalar(select(_credited_refunds()).where(Transfer.id == transfer.id)):
-        return message(
-            N_(
-                "Refunds of this order are credited in the accounting system already, so a credit note for "
-                "the whole invoice would credit them twice. Credit the rest by hand in the accounting system."
-            )
-        )
+        return CREDITED_REFUNDS
     return None
+
+
+CREDITED_REFUNDS = message(
+    N_(
+        "Refunds of this order are credited in the accounting system already, so a credit note for the whole "
+        "invoice would credit them twice. Credit the rest by hand in the accounting system."
+    )
+)
 
 
 def _start(transfer: Transfer, afterwards: str, reason: str) -> TransferUndo:
@@ -281,6 +284,8 @@ def _reverse(undo: TransferUndo, transfer: Transfer, connector: AccountingConnec
     """Take the document back, once: delete what is still a draft (or an order), credit what is booked."""
     system = system_name(connector.system.key)
     if undo.action is None:
+        if db.session.scalar(select(_credited_refunds()).where(Transfer.id == transfer.id)):
+            raise UndoFailed(CREDITED_REFUNDS)  # a refund was credited since the undo was asked for
         _before_remote_call()
         if transfer.remote_order is not None:
             order = connector.find_order(transfer.reference)

@@ -413,3 +413,23 @@ def test_an_undo_job_that_waited_for_the_lock_finds_it_done(owner_client, db, ac
     transfer = the_transfer(db)
     assert transfer.undone == 1 and transfer.status == "done" and transfer.reference == f"{REF}-V2"
     assert len(economic_documents(setup, f"{REF}-V2")[0]) == 1
+
+
+def test_a_refund_credited_while_the_undo_waited_stops_it(owner_client, db, account, run_jobs):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup)
+    feed(integration, order())
+    run_jobs()
+    transfer = the_transfer(db)
+    owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
+    refund = transfer_row(integration, "77", status="done", draft_id="9", booked_number="9")
+    refund.kind, refund.order_ref = "credit_note", transfer.order_ref
+    db.session.add(refund)
+    db.session.commit()
+    run_jobs()
+    undo = db.session.scalar(select(TransferUndo))
+    assert undo.status == "needs_attention" and undo.action is None
+    assert economic_documents(setup, f"{REF}-F") == ([], [])
+    assert "Refusioner af denne ordre er allerede krediteret" in owner_client.get(
+        f"/transfers/{transfer.id}"
+    ).get_data(as_text=True)

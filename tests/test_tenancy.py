@@ -16,6 +16,7 @@ from portal.models import (
     SupportSession,
     Template,
     Transfer,
+    TransferUndo,
     User,
     utcnow,
 )
@@ -30,6 +31,7 @@ ID_ARGUMENTS = {
     "setup_id": AccountingSetup,
     "template_id": Template,
     "transfer_id": Transfer,
+    "undo_id": TransferUndo,
     "integration_id": OrderIntegration,
     "shop_id": "webshop",  # a Connection with role="webshop" (the shops pages 404 on any other)
 }
@@ -108,9 +110,14 @@ def _objects_of(account, staff) -> dict:
         transfer = Transfer(
             account_id=account.id, integration=integration, kind="invoice", source_ref="1", order_ref="1"
         )
-        db.session.add(transfer)
+        undo = TransferUndo(
+            account_id=account.id, transfer=transfer, afterwards="retransfer", reference="", status="done"
+        )
+        db.session.add_all([transfer, undo])
         db.session.commit()
-        objects.update({Transfer: transfer, OrderIntegration: integration, "webshop": shop})
+        objects.update(
+            {Transfer: transfer, OrderIntegration: integration, "webshop": shop, TransferUndo: undo}
+        )
     return {model: value if isinstance(value, int) else value.id for model, value in objects.items()}
 
 

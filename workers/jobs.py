@@ -98,6 +98,13 @@ def run_transfer(transfer_id: int) -> None:
 
 
 @job
+def undo_transfer(undo_id: int) -> None:
+    from portal.pipeline.undo import run
+
+    run(undo_id)
+
+
+@job
 def requeue_stuck_transfers() -> list[int]:
     from datetime import timedelta
 
@@ -114,9 +121,11 @@ def recover_lost_work() -> dict[str, list[int]]:
 
     from flask import current_app
 
+    from portal.pipeline import undo
     from portal.pipeline.scheduling import recover
 
-    return recover(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
+    recovered = recover(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
+    return {**recovered, "undos": undo.recover()}
 
 
 @job

@@ -42,6 +42,9 @@ ACTIONS = {
     "support.access_started": _l("Support access started"),
     "support.access_ended": _l("Support access ended"),
     "transfer.left_out": _l("Order left out of the transfers"),
+    "transfer.undo_requested": _l("Undo of a transfer requested"),
+    "transfers.undo_requested": _l("Undo of several transfers requested"),
+    "transfer.undone": _l("Transfer undone"),
     "user.joined": _l("User joined"),
     "user.password_changed": _l("Password changed"),
     "user.password_reset": _l("Password reset"),
@@ -73,6 +76,9 @@ FIELDS = {
     "billing": _l("Billing"),
     "price_per_month": _l("Price a month"),
     "reason": _l("Reason"),
+    "afterwards": _l("Afterwards"),
+    "document": _l("Document"),
+    "credit_note": _l("Credit note"),
     "layout": _l("Layout"),
     "payment_terms": _l("Payment terms"),
     "product_group": _l("Product group"),
@@ -126,6 +132,8 @@ VALUES = {
     "monthly": _l("Monthly"),
     "half-yearly": _l("Half-yearly"),
     "reconnect": _l("Must be reconnected"),
+    "retransfer": _l("Transfer the order again, with today's settings"),
+    "leave_out": _l("Leave the order out"),
 }
 HIDDEN = "***"  # how portal.audit records a secret field's values
 

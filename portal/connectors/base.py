@@ -363,6 +363,13 @@ class AccountingConnector(ABC):
             f"{self.system.name} cannot change a draft through its API", system=self.system.key
         )
 
+    def delete_draft_invoice(self, draft: RemoteInvoice) -> None:
+        """Delete an unbooked draft invoice (an undo: pipeline.undo); one already gone is fine. A booked
+        invoice is never deleted: it is credited. Raises UnsupportedOperation where the API cannot."""
+        raise UnsupportedOperation(
+            f"{self.system.name} cannot delete a draft through its API", system=self.system.key
+        )
+
     # orders (Capabilities.orders): a stock-reserving order first, the invoice made from it later.
     # Systems without orders keep these defaults.
     def _no_orders(self) -> UnsupportedOperation:

@@ -18,6 +18,7 @@ whose message is Dinero's own and whose details are {"code": <Dinero error code>
 Operations Dinero cannot do (stock, OSS) raise UnsupportedOperation.
 """
 
+import contextlib
 import json
 import re
 import time
@@ -58,6 +59,7 @@ from portal.connectors.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     ConfigurationError,
+    NotFound,
     TransientError,
     UnsupportedOperation,
     ValidationError,
@@ -864,6 +866,14 @@ class DineroConnector(AccountingConnector):
 
         self._with_fresh_timestamp(draft.id, False, update)
         return self._remote_invoice(self._read(draft.id, False), False)
+
+    def delete_draft_invoice(self, draft: RemoteInvoice) -> None:
+        """DELETE /v1/{organizationId}/invoices/{guid}: "should not be deleted if booked" (openapi), so
+        only a draft; its optional Timestamp is left out. 404: gone already."""
+        if draft.booked or draft.is_credit_note:
+            raise ValueError("only a draft invoice is deleted")
+        with contextlib.suppress(NotFound):
+            self._call("DELETE", "invoice", guid=draft.id)
 
     def find_invoice(self, reference: str) -> RemoteInvoice | None:
         items = self._list(

@@ -716,6 +716,13 @@ class EconomicConnector(AccountingConnector):
         )
         return self._remote_invoice(self._send("PUT", f"/invoices/drafts/{int(draft.id)}", body))
 
+    def delete_draft_invoice(self, draft: RemoteInvoice) -> None:
+        """DELETE /invoices/drafts/{draftInvoiceNumber} (e-conomic/slate _invoices.md); 404: gone already."""
+        if draft.booked:
+            raise ValueError("a booked invoice is credited, never deleted")
+        with contextlib.suppress(NotFound):
+            self.rest.delete(f"/invoices/drafts/{int(draft.id)}")
+
     def _invoice_document(self, invoice: DraftInvoice, sign: int) -> dict:
         if not invoice.layout or not invoice.payment_terms:
             raise ConfigurationError(

@@ -250,6 +250,15 @@ class DraftPlan:
     def for_customer(self, customer: RemoteCustomer) -> DraftInvoice:
         return replace(self.invoice, customer=customer)
 
+    def after_undos(self, undone: int, organisation: str = "") -> "DraftPlan":
+        """The plan of an order transferred again after its document was undone `undone` times: a reference
+        of its own ("WC-12-727-V2"), so the undone invoice is never taken for the new one."""
+        if not undone:
+            return self
+        reference = f"{self.invoice.reference}-V{undone + 1}"
+        guid = dinero_guid(reference, organisation) if self.invoice.guid else None
+        return replace(self, invoice=replace(self.invoice, reference=reference, guid=guid))
+
 
 def _describe(line: SalesLine, product: str, target: Target) -> str:
     description = line.description or FIXED_PRODUCT_NAMES.get(line.kind, product)

@@ -11,6 +11,7 @@ from portal.integrations import drift
 from portal.integrations.operations import account_setups
 from portal.main.checklist import next_step, onboarding
 from portal.models import LANGUAGES
+from portal.pipeline import undo
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
 from portal.pipeline.overview import account_overview
 from portal.redis_client import get_redis
@@ -50,6 +51,7 @@ def dashboard():
         statuses=STATUS_LABELS,
         errors=ERROR_LABELS,
         support_visits=changelog.support_visits(account.id),
+        stopped_undos=undo.stopped(account.id),
     )
 
 

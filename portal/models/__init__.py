@@ -33,6 +33,7 @@ from portal.models.transfers import (
     TransferLog,
 )
 from portal.models.types import UTCDateTime, utcnow
+from portal.models.undos import TransferUndo
 
 __all__ = [
     "ACCOUNTING_SYSTEMS",
@@ -67,6 +68,7 @@ __all__ = [
     "Template",
     "Transfer",
     "TransferLog",
+    "TransferUndo",
     "UTCDateTime",
     "User",
     "utcnow",

@@ -166,6 +166,8 @@ class Transfer(db.Model):
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
     mailed: Mapped[bool] = mapped_column(default=False)
+    # How often its document was undone (pipeline.undo): the next document's reference gets "-V<n+1>"
+    undone: Mapped[int] = mapped_column(default=0, server_default="0")
     # set when the error digest told the recipients about this transfer's needs_attention (None: not yet)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the figures

@@ -2,8 +2,9 @@
 token), so their addresses can be shared and bookmarked, and reading them changes nothing."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, Form, SelectField, StringField
+from wtforms import DateField, Form, RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.fields import SelectChoice
+from wtforms.validators import AnyOf
 
 from portal.validators import max_length, required, strip
 
@@ -61,3 +62,33 @@ class PreviewForm(Form):
     def __init__(self, formdata, integrations):
         super().__init__(formdata)
         self.integration.choices = integration_choices(integrations)
+
+
+AFTERWARDS_LABELS = {
+    "retransfer": _l("Transfer the order again, with today's settings"),
+    "leave_out": _l("Leave the order out"),
+}
+
+
+class UndoForm(Form):
+    """What follows an undo (a POST form: the app's CSRF protection checks its token)."""
+
+    afterwards = RadioField(
+        _l("Afterwards"),
+        choices=[SelectChoice(value, label) for value, label in AFTERWARDS_LABELS.items()],
+        validate_choice=False,
+        validators=[
+            required(),
+            AnyOf(list(AFTERWARDS_LABELS), message=_l("Choose what happens afterwards.")),
+        ],
+    )
+    reason = TextAreaField(
+        _l("Why the order is left out"),
+        filters=[strip],
+        validators=[max_length(500)],
+        description=_l("Kept with the order and in the change log."),
+    )
+
+    def validate_reason(self, field):
+        if self.afterwards.data == "leave_out" and not field.data:
+            raise ValidationError(_l("Say why the order is left out."))

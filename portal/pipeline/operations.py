@@ -314,6 +314,10 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
             )
         _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
         return
+    if transfer.status == "skipped" and transfer.undone:
+        # Undone and left out by a person (pipeline.undo): a later state of the order does not bring it back.
+        _finish_event(event, f"transfer {transfer.id} was undone and left out")
+        return
     reason = _skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status = "skipped"
@@ -571,6 +575,8 @@ def _post(transfer: Transfer) -> None:
     if plan is None:
         return  # waiting
     plan = _in_open_period(transfer, connector, plan)
+    if transfer.kind == "invoice":
+        plan = plan.after_undos(transfer.undone, setup.external_id)  # transferred again after an undo
     # Figures, not checkpoints: they are recomputed on every run, so they go with the next commit.
     transfer.shop_gross, transfer.shop_vat = plan.shop_totals.gross, plan.shop_totals.vat
     transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat

@@ -13,11 +13,18 @@ from portal.connectors.errors import ConnectorError
 from portal.extensions import db, htmx
 from portal.i18n import system_name
 from portal.ids import whole_number
-from portal.models import OrderIntegration, Transfer
-from portal.pipeline import counts, failures, messages, operations
+from portal.models import OrderIntegration, Transfer, TransferUndo
+from portal.pipeline import counts, failures, messages, operations, undo
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters, transfer_page
-from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS, PreviewForm, TransferFilterForm
+from portal.pipeline.forms import (
+    AFTERWARDS_LABELS,
+    ERROR_LABELS,
+    STATUS_LABELS,
+    PreviewForm,
+    TransferFilterForm,
+    UndoForm,
+)
 from portal.pipeline.overview import account_integrations
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
@@ -67,6 +74,7 @@ STEP_LABELS = {
     "error": _l("Error"),
     "retry": _l("Retry"),
     "watchdog": _l("Restarted"),
+    "undo": _l("Undo"),
 }
 OUTCOME_LABELS = {
     "ok": _l("OK"),
@@ -97,6 +105,12 @@ def _labels() -> dict:
         "retry_statuses": operations.RETRYABLE,
         "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
         "posted_nothing": operations.posted_nothing,
+        "undo_history": undo.history,
+        "undo_refusal": lambda transfer: (
+            messages.render(p.as_dict()) if (p := undo.refusal(transfer)) else None
+        ),
+        "afterwards_labels": _translated(AFTERWARDS_LABELS),
+        "undo_message": lambda stopped: messages.render(stopped.message) if stopped.message else "",
     }
 
 
@@ -230,6 +244,92 @@ def retry_matching():
         flash(_("%(count)s transfers are queued again.", count=count), "success")
     else:
         flash(_("No transfers matched that can be queued again."), "info")
+    return redirect(url_for(".index", **filters.args()))
+
+
+# --- undo ("Fortryd overførsel") -------------------------------------------------------------------------
+
+
+def _undo_page(transfer: Transfer, form: UndoForm, refused=None, status: int = 200):
+    system = system_name(transfer.integration.setup.connection.system)
+    page = render_template(
+        "transfers/undo_confirm.html",
+        transfer=transfer,
+        form=form,
+        system=system,
+        refused=messages.render(refused.as_dict()) if refused else None,
+        **_labels(),
+    )
+    return page, status
+
+
+@bp.route("/<int:transfer_id>/undo", methods=["GET", "POST"])
+@account_required
+def undo_transfer(transfer_id):
+    """What an undo will do, to confirm with what follows it (GET); the undo itself (POST). A transfer that
+    cannot be undone says why; bad input changes nothing."""
+    transfer = get_owned_or_404(Transfer, transfer_id)
+    form = UndoForm(request.form if request.method == "POST" else None)
+    refused = undo.refusal(transfer)
+    if request.method == "GET" or refused is not None:
+        return _undo_page(transfer, form, refused, 200 if request.method == "GET" else 409)
+    if not form.validate():
+        return _undo_page(transfer, form, status=400)
+    try:
+        undo.request(transfer, form.afterwards.data, form.reason.data or "")
+    except undo.AlreadyUndoing:
+        return _undo_page(transfer, form, undo.refusal(transfer), 409)
+    flash(_("The transfer is being undone."), "success")
+    return redirect(url_for(".detail", transfer_id=transfer.id))
+
+
+@bp.post("/undos/<int:undo_id>/retry")
+@account_required
+def retry_undo(undo_id):
+    stopped = get_owned_or_404(TransferUndo, undo_id)
+    if undo.retry(stopped):
+        flash(_("The undo is queued again."), "success")
+    else:
+        flash(_("Only an undo that stopped can be tried again."), "error")
+    return redirect(url_for(".detail", transfer_id=stopped.transfer_id))
+
+
+def _confirm_undo(filters: TransferFilters, form: UndoForm, status: int = 200):
+    count, total = undo.count_and_total(current_account(), filters)  # exact: the person confirms these
+    page = render_template(
+        "transfers/undo_matching.html", filters=filters, form=form, count=count, total=total, **_labels()
+    )
+    return page, status
+
+
+@bp.get("/undo")
+@account_required
+def confirm_undo_matching():
+    """How many done transfers matching the log's filters can be undone, and their total (a page)."""
+    return _confirm_undo(TransferFilters.from_args(request.args), UndoForm())
+
+
+@bp.post("/undo")
+@account_required
+def undo_matching():
+    """Undo every done transfer matching the filters (with `confirmed`; without it, the confirmation)."""
+    account = current_account()
+    filters = TransferFilters.from_args(request.form)
+    form = UndoForm(request.form)
+    if request.form.get("confirmed") != "1" or not form.validate():
+        return _confirm_undo(filters, form, 400 if request.form.get("confirmed") == "1" else 200)
+    try:
+        count = undo.request_matching(account, filters, form.afterwards.data, form.reason.data or "")
+    except undo.AlreadyUndoing:
+        flash(
+            _("Some of these transfers were being undone a moment ago: nothing was changed; look again."),
+            "error",
+        )
+        return redirect(url_for(".confirm_undo_matching", **filters.args()))
+    if count:
+        flash(_("%(count)s transfers are being undone.", count=count), "success")
+    else:
+        flash(_("No transfers matched that can be undone."), "info")
     return redirect(url_for(".index", **filters.args()))
 
 

@@ -1828,10 +1828,12 @@ def replace_draft(n):
 
 @bp.delete("/invoices/drafts/<int:n>")
 def delete_draft(n):
+    # The answer e-conomic/slate _invoices.md shows for DELETE /invoices/drafts/:draftInvoiceNumber
     if not g.eco.delete("drafts", n):
         raise not_found()
     db.session.commit()
-    return Response(status=204)
+    deleted = {"draftInvoiceNumber": n, "self": f"{g.eco_base}/invoices/drafts/{n}"}
+    return json_response({"message": "Deleted invoice.", "deletedCount": 1, "deletedItems": [deleted]})
 
 
 @bp.get("/invoices/booked")

@@ -33,6 +33,11 @@ EVIDENCE = (
     ),
     Call("find_invoice", "GET /v1/{organizationId}/sales", OAPI),
     Call(
+        "delete_draft_invoice",
+        "DELETE /v1/{organizationId}/invoices/{guid}",
+        f"{OAPI}#DELETE /v1/{{organizationId}}/invoices/{{guid}}",
+    ),
+    Call(
         "book_invoice",
         "POST /v1/{organizationId}/invoices/{guid}/book"
         " + POST /v1/{organizationId}/sales/creditnotes/{guid}/book",

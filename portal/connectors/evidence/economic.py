@@ -121,6 +121,11 @@ EVIDENCE = (
         UPGRADE_CODE,
         level="corroborated",
     ),
+    Call(
+        "delete_draft_invoice",
+        "DELETE /invoices/drafts/{draftInvoiceNumber} (an undo; a booked invoice is credited instead)",
+        f"{DOCS}/_invoices.md",
+    ),
     Call("delete_order", "DELETE /orders/drafts/{n} · /orders/sent/{n}", f"{DOCS}/_orders.md"),
     Call(
         "register_payment",

@@ -33,6 +33,11 @@ EVIDENCE = (
     ),
     Call("find_invoice", "GET /v1/{organizationId}/sales", OAPI),
     Call(
+        "list_documents",
+        "GET /v1/{organizationId}/sales?startDate=…&endDate=…&fields=…&page=n&pageSize=1000",
+        f"{OAPI}#GET /v1/{{organizationId}}/sales",
+    ),
+    Call(
         "book_invoice",
         "POST /v1/{organizationId}/invoices/{guid}/book"
         " + POST /v1/{organizationId}/sales/creditnotes/{guid}/book",

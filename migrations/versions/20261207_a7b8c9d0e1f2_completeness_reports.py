@@ -9,8 +9,6 @@ Create Date: 2026-12-07 08:00:00
 import sqlalchemy as sa
 from alembic import op
 
-from portal.models.types import UTCDateTime
-
 revision = "a7b8c9d0e1f2"
 down_revision = "f5a6b7c8d9e0"
 branch_labels = None
@@ -31,9 +29,9 @@ def upgrade():
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("calls", sa.JSON(), nullable=True),
         sa.Column("error", sa.JSON(), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("started_at", UTCDateTime(), nullable=True),
-        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"]),
         sa.ForeignKeyConstraint(["integration_id"], ["order_integrations.id"]),
         sa.PrimaryKeyConstraint("id"),

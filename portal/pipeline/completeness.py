@@ -405,6 +405,16 @@ def latest(integration: OrderIntegration, done: bool = True) -> CompletenessRepo
     return db.session.scalar(query.order_by(CompletenessReport.id.desc()).limit(1))
 
 
+def account_reports(account_id: int) -> list[tuple[OrderIntegration, CompletenessReport]]:
+    """The newest finished report of each of the account's shop links that has one (the dashboard)."""
+    shops = db.session.scalars(
+        select(OrderIntegration)
+        .where(OrderIntegration.account_id == account_id)
+        .order_by(OrderIntegration.id)
+    ).all()
+    return [(shop, report) for shop in shops if (report := latest(shop))]
+
+
 def period_label(start: date, end: date) -> str:
     """ "november 2026" for a calendar month, else "7. nov. 2026 – 6. dec. 2026"."""
     language = language_of(None)

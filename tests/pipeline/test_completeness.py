@@ -99,14 +99,15 @@ def test_a_lost_order_a_duplicate_and_a_totals_difference_are_reported_and_trans
 def test_a_document_matching_no_sale_and_a_period_with_everything_in_place(app, db, account, run_jobs, shop):
     setup = make_setup(account, "e-conomic", auto_book=True)
     integration = make_integration(db, account, setup, activation_date=today().isoformat())
-    feed(integration, shop_order(shop))
+    placed = shop_order(shop)
+    feed(integration, placed)
     run_jobs()
     report = report_of(db, integration, run_jobs)
     assert completeness.open_findings(report) == []
     with app.test_request_context(headers={"Accept-Language": "da"}):
         assert completeness.summary(report)["text"].startswith("Alt stemmer for ")
 
-    stray = dict(shop_order(shop), number="99999", id=99999)  # an order this shop never had
+    stray = dict(placed, number="99999", id=99999)  # an order this shop never had
     feed(integration, stray)
     run_jobs()
     report = report_of(db, integration, run_jobs)

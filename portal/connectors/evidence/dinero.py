@@ -34,7 +34,7 @@ EVIDENCE = (
     Call("find_invoice", "GET /v1/{organizationId}/sales", OAPI),
     Call(
         "list_documents",
-        "GET /v1/{organizationId}/sales?startDate=…&endDate=…&fields=…&page=n&pageSize=1000",
+        "GET /v1/{organizationId}/sales",
         f"{OAPI}#GET /v1/{{organizationId}}/sales",
     ),
     Call(

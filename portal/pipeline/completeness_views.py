@@ -1,7 +1,7 @@
 """The completeness report's pages ("Afstemning"): per shop link, the newest report with its findings and
 fixes, and a form to check any period; a report being made is polled (HTMX) until it is done."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -59,7 +59,7 @@ def _labels() -> dict:
         "reason_of": completeness.shown_reason,
         "summary_of": completeness.summary,
         "error_of": lambda report: render(report.error) if report.error else "",
-        "order": completeness.KINDS,
+        "day_of": date.fromisoformat,  # the findings keep their days as ISO text (JSON)
     }
 
 

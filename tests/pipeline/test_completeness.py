@@ -5,13 +5,14 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from portal.connectors import dynaccount as dynaccount_connector
 from portal.connectors import economic as economic_connector
 from portal.engine.documents import COPENHAGEN
-from portal.models import CompletenessReport
+from portal.models import CompletenessReport, Transfer
 from portal.pipeline import completeness, completeness_fixes
-from tests.pipeline.conftest import feed, make_integration, make_setup, remote, shop_order
+from tests.pipeline.conftest import faults, feed, make_integration, make_setup, remote, shop_order
 
 
 def today():
@@ -134,3 +135,48 @@ def test_each_ledger_lists_our_documents_page_by_page(db, account, run_jobs, sho
     assert {d.kind for d in documents} == {"invoice"}
     report = report_of(db, integration, run_jobs)
     assert completeness.open_findings(report) == [], report.findings
+
+
+def test_a_document_made_while_its_transfer_was_skipped_is_linked_once_read_again(
+    db, account, run_jobs, shop
+):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    first, unpaid = shop_order(shop), shop_order(shop, status="pending")
+    feed(integration, first)
+    feed(integration, unpaid)  # not a transferring state: skipped
+    run_jobs()
+    economic = remote(setup)
+    (original,) = economic._all("/invoices/booked", f"references.other$eq:WC-12-{first['number']}")
+    typed = typed_in(original)
+    typed["references"] = {"other": f"WC-12-{unpaid['number']}"}  # the bookkeeper invoiced it by hand
+    economic._send("POST", "/invoices/drafts", typed)
+
+    report = report_of(db, integration, run_jobs)
+    (line,) = completeness.open_findings(report)
+    assert (line["kind"], line["fix"], line["status"]) == ("unlinked", "link", "skipped")
+    assert "not set to transfer" in line["reason"]["msgid"]
+    said = completeness_fixes.apply(report, report.findings.index(line))
+    assert "Linked to document" in said.english()
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(unpaid["number"])))
+    assert transfer.status == "done" and transfer.draft_id and transfer.logs[-1].step == "done"
+    assert completeness.open_findings(report_of(db, integration, run_jobs)) == []
+
+
+def test_a_ledger_that_does_not_answer_fails_the_report_with_what_it_said(db, account, run_jobs, shop, app):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    feed(integration, shop_order(shop))
+    run_jobs()
+    app.config["CONNECTOR_RETRIES"], retries = 0, app.config["CONNECTOR_RETRIES"]
+    faults(app, "e-conomic", rate_500=1.0)
+    try:
+        report = completeness.request(integration, today(), today())
+        run_jobs()
+    finally:
+        faults(app, "e-conomic")
+        app.config["CONNECTOR_RETRIES"] = retries
+    db.session.expire_all()
+    report = db.session.get(CompletenessReport, report.id)
+    assert report.status == "failed" and report.result is None
+    assert report.error["msgid"] == "The report could not be made: %(error)s"

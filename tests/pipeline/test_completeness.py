@@ -180,3 +180,28 @@ def test_a_ledger_that_does_not_answer_fails_the_report_with_what_it_said(db, ac
     report = db.session.get(CompletenessReport, report.id)
     assert report.status == "failed" and report.result is None
     assert report.error["msgid"] == "The report could not be made: %(error)s"
+
+
+def test_a_refund_without_its_credit_note_is_fetched_by_transfer_now(db, account, run_jobs, shop):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    placed = shop_order(shop)
+    feed(integration, placed)
+    run_jobs()
+    refund = shop.post(f"/orders/{placed['id']}/refunds", json={"amount": "50.00", "api_refund": False})
+    assert refund.status_code == 201, refund.text  # its webhook never reached Bogbro
+
+    report = report_of(db, integration, run_jobs)
+    (line,) = completeness.open_findings(report)
+    assert (line["kind"], line["fix"], Decimal(line["refund"])) == (
+        "refund_missing",
+        "refunds",
+        Decimal("50.00"),
+    )
+    completeness_fixes.apply(report, report.findings.index(line))
+    run_jobs()
+    assert completeness.open_findings(report_of(db, integration, run_jobs)) == []
+    credit_notes = remote(setup)._all(
+        "/invoices/booked", f"references.other$eq:WC-12-{placed['number']}-R{refund.json()['id']}"
+    )
+    assert len(credit_notes) == 1

@@ -67,8 +67,6 @@ def _labels() -> dict:
 @account_required
 def index():
     shops = account_integrations(current_account().id)
-    if len(shops) == 1:
-        return redirect(url_for(".page", integration_id=shops[0].id))
     reports = {shop.id: completeness.latest(shop) for shop in shops}
     return render_template("completeness/index.html", shops=shops, reports=reports, **_labels())
 

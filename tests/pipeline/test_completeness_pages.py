@@ -10,7 +10,7 @@ from portal.pipeline import completeness, notifications
 from portal.queue import get_queue
 from tests.conftest import make_account
 from tests.pipeline.conftest import feed, make_integration, make_setup, shop_order
-from tests.test_danish_pages import visible_text
+from tests.test_danish_pages import DKK_AMOUNT, ENGLISH, RAW_WORDS, visible_text
 
 
 def today():
@@ -69,6 +69,8 @@ def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers
     assert "1 ordre mangler i regnskabet" in text and "Mangler i regnskabet" in text
     assert f"#{lost['number']}" in text and "Åse Ørum" in text and amount in text and "Overfør nu" in text
     assert "2 ordrer og 0 refusioner i butikken, 1 dokumenter i e-conomic" in text
+    assert not [word for word in ENGLISH if word in text]
+    assert not RAW_WORDS.search(text) and not DKK_AMOUNT.search(text)
 
     dashboard = visible_text(owner_client.get("/dashboard").get_data(as_text=True))
     assert "Afstemning: Testbutikken : 1 ordre mangler i regnskabet" in dashboard

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 DAILY_DAYS = 30
 DAILY_HOUR = 6  # after the drift check (05:00), before the daily report mail (07:00)
 MAX_DAYS = 366  # the longest period one report reads
+INTERRUPTED_AFTER = timedelta(hours=6)  # a report not done by then lost its worker
 IN_FLIGHT = ("pending", "running", "waiting")
 # The kinds of finding, in the order the page shows them
 KINDS = (
@@ -346,6 +347,7 @@ def queue_daily(now: datetime | None = None) -> list[int]:
     if moment.hour < DAILY_HOUR:
         return []
     day, redis, queued = moment.date(), get_redis(), []
+    _give_up_interrupted(moment - INTERRUPTED_AFTER)
     integrations = db.session.scalars(
         select(OrderIntegration).where(OrderIntegration.active).order_by(OrderIntegration.id)
     ).all()
@@ -354,6 +356,19 @@ def queue_daily(now: datetime | None = None) -> list[int]:
         if integration.setup.active and redis.set(key, 1, nx=True, ex=2 * 24 * 3600):
             queued.append(request(integration, day - timedelta(days=DAILY_DAYS), day, "daily").id)
     return queued
+
+
+def _give_up_interrupted(before: datetime) -> None:
+    """A report whose worker died never finishes: after INTERRUPTED_AFTER it is failed, saying so, so its
+    page stops waiting for it."""
+    said = message(N_("The report was interrupted before it was done: check the period again.")).as_dict()
+    for report in db.session.scalars(
+        select(CompletenessReport).where(
+            CompletenessReport.status.in_(("queued", "running")), CompletenessReport.created_at < before
+        )
+    ):
+        report.status, report.finished_at, report.error = "failed", utcnow(), said
+    db.session.commit()
 
 
 def run(report_id: int) -> None:
@@ -379,8 +394,13 @@ def run(report_id: int) -> None:
             progress(documents=len(documents))
             tolerance = pipeline_settings.engine_settings(integration).rounding_tolerance
             findings = explain(integration, compare(sales, documents, start, end, tolerance))
-        except (ConnectorError, LookupError, ValueError) as exc:
-            log.warning("completeness report %s failed: %s", report_id, exc)
+        except Exception as exc:  # whatever it was, the report ends visible: failed, with what was said
+            if isinstance(exc, ConnectorError):
+                log.warning("completeness report %s failed: %s", report_id, exc)
+            else:
+                log.exception("completeness report %s failed", report_id)
+            db.session.rollback()
+            report = db.session.get(CompletenessReport, report_id)
             report.status, report.finished_at, report.calls = "failed", utcnow(), dict(calls)
             report.error = message(N_("The report could not be made: %(error)s"), error=str(exc)).as_dict()
             db.session.commit()

@@ -112,9 +112,13 @@ def test_the_daily_run_is_queued_once_a_day_on_the_low_queue_and_reaches_the_mai
     early = datetime.now(UTC).replace(hour=3, minute=0)  # 04:00 in Copenhagen: not yet
     assert completeness.queue_daily(early) == []
     morning = early.replace(hour=8)
+    stuck = completeness.request(integration, today(), today())  # its worker died
+    stuck.status, stuck.created_at = "running", morning - timedelta(hours=7)
+    db.session.commit()
     (report_id,) = completeness.queue_daily(morning)
+    assert stuck.status == "failed" and "interrupted" in stuck.error["msgid"]
     assert completeness.queue_daily(morning) == []  # claimed: a second cron run queues nothing
-    assert get_queue("low").count == 1
+    assert get_queue("low").count == 1  # the daily one; the one asked for above is on the default queue
     report = db.session.get(CompletenessReport, report_id)
     assert (report.trigger, report.period_end - report.period_start) == ("daily", timedelta(days=30))
     completeness.run(report_id)

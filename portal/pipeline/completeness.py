@@ -216,6 +216,18 @@ def compare(
             credits = by_reference.get(refund.reference, [])
             if len(credits) > 1:
                 findings.append(_duplicate(sale, refund.reference, credits, refund))
+            elif credits and abs(credits[0].gross - refund.amount) > tolerance:
+                findings.append(
+                    _line(
+                        "totals_differ",
+                        sale,
+                        reference=refund.reference,
+                        refund_id=refund.refund_id,
+                        refund=str(refund.amount),
+                        ledger=str(credits[0].gross),
+                        documents=[_document(credits[0])],
+                    )
+                )
             elif not credits and invoices and refund.amount:
                 findings.append(
                     _line("refund_missing", sale, refund_id=refund.refund_id, refund=str(refund.amount))
@@ -281,7 +293,7 @@ def explain(integration: OrderIntegration, findings: list[dict]) -> list[dict]:
 def _missing_fix(line: dict, transfer: Transfer | None) -> str | None:
     if transfer is None:
         return "transfer" if line["kind"] == "missing" else "refunds"
-    if transfer.status in ("needs_attention",):
+    if transfer.status == "needs_attention":
         return "retry"
     if transfer.status == "skipped" and line["kind"] == "missing":
         return "transfer"

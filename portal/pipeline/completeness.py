@@ -230,7 +230,13 @@ def compare(
                 )
             elif not credits and invoices and refund.amount:
                 findings.append(
-                    _line("refund_missing", sale, refund_id=refund.refund_id, refund=str(refund.amount))
+                    _line(
+                        "refund_missing",
+                        sale,
+                        reference=refund.reference,
+                        refund_id=refund.refund_id,
+                        refund=str(refund.amount),
+                    )
                 )
     for reference, docs in sorted(by_reference.items()):
         if reference in known:

@@ -70,9 +70,9 @@ def _transfer_now(report: CompletenessReport, line: dict) -> Message:
     operations.import_order(integration, shop.get_order(line["order_id"]))
     audit.record(
         "completeness.transfer_now",
-        report,
+        integration,
         account=integration.account,
-        changes={"order": line["order_number"]},
+        changes={"order_number": {"before": None, "after": line["order_number"]}},
     )
     return message(N_("Order %(number)s is being transferred now."), number=line["order_number"])
 
@@ -111,5 +111,10 @@ def _link(report: CompletenessReport, line: dict) -> Message:
             text=said.as_dict(),
         )
     )
-    audit.record("transfer.linked", transfer, changes={"document": {"before": None, "after": number}})
+    audit.record(
+        "transfer.linked",
+        transfer,
+        account=integration.account,
+        changes={"document": {"before": None, "after": number}},
+    )
     return said

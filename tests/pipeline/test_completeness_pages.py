@@ -83,6 +83,8 @@ def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers
     run_jobs()
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(lost["number"])))
     assert transfer.status == "done"
+    log = visible_text(owner_client.get("/settings/audit").get_data(as_text=True))
+    assert "Ordre overført fra afstemningen" in log and f"Ordrenummer : – → {lost['number']}" in log
     again = owner_client.post(f"/completeness/report/{report.id}/fix/{index}", follow_redirects=True)
     assert "Denne linje har ingen rettelse" in visible_text(again.get_data(as_text=True))
     assert (

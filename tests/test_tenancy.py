@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.integrations.operations import select_setup
 from portal.models import (
     AccountingSetup,
+    CompletenessReport,
     Connection,
     Invitation,
     OrderIntegration,
@@ -31,6 +32,7 @@ ID_ARGUMENTS = {
     "template_id": Template,
     "transfer_id": Transfer,
     "integration_id": OrderIntegration,
+    "report_id": CompletenessReport,
     "shop_id": "webshop",  # a Connection with role="webshop" (the shops pages 404 on any other)
 }
 # Staff-only routes take any account's id on purpose; customers are refused outright.
@@ -108,9 +110,19 @@ def _objects_of(account, staff) -> dict:
         transfer = Transfer(
             account_id=account.id, integration=integration, kind="invoice", source_ref="1", order_ref="1"
         )
-        db.session.add(transfer)
+        report = CompletenessReport(
+            account_id=account.id,
+            integration=integration,
+            period_start=utcnow().date(),
+            period_end=utcnow().date(),
+            status="done",
+            result={"findings": []},
+        )
+        db.session.add_all([transfer, report])
         db.session.commit()
-        objects.update({Transfer: transfer, OrderIntegration: integration, "webshop": shop})
+        objects.update(
+            {Transfer: transfer, OrderIntegration: integration, "webshop": shop, CompletenessReport: report}
+        )
     return {model: value if isinstance(value, int) else value.id for model, value in objects.items()}
 
 

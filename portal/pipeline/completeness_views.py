@@ -3,7 +3,7 @@ fixes, and a form to check any period; a report being made is polled (HTMX) unti
 
 from datetime import date, timedelta
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -13,6 +13,7 @@ from wtforms.validators import InputRequired
 from portal.connectors.errors import ConnectorError
 from portal.extensions import db
 from portal.i18n import system_name
+from portal.ids import whole_number
 from portal.models import CompletenessReport, OrderIntegration
 from portal.pipeline import completeness, completeness_fixes
 from portal.pipeline.messages import render
@@ -123,12 +124,14 @@ def report(report_id):
     )
 
 
-@bp.post("/report/<int:report_id>/fix/<int:index>")
+@bp.post("/report/<int:report_id>/fix")
 @account_required
-def fix(report_id, index):
+def fix(report_id):
+    """The fix of the report's line given in the form (`line`: its position in the report)."""
     found = get_owned_or_404(CompletenessReport, report_id)
+    index = whole_number(request.form.get("line"))
     try:
-        done = completeness_fixes.apply(found, index)
+        done = completeness_fixes.apply(found, -1 if index is None else index)
     except completeness_fixes.FixRefused as exc:
         db.session.rollback()
         flash(render(exc.message.as_dict()), "error")

@@ -77,20 +77,20 @@ def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers
 
     (line,) = completeness.open_findings(db.session.get(CompletenessReport, report.id))
     index = db.session.get(CompletenessReport, report.id).findings.index(line)
-    assert owner_client.post(f"/completeness/report/{report.id}/fix/{index}", csrf=False).status_code == 400
-    fixed = owner_client.post(f"/completeness/report/{report.id}/fix/{index}", follow_redirects=True)
+    fix = f"/completeness/report/{report.id}/fix"
+    assert owner_client.post(fix, data={"line": index}, csrf=False).status_code == 400
+    fixed = owner_client.post(fix, data={"line": index}, follow_redirects=True)
     assert f"Ordre {lost['number']} overføres nu." in visible_text(fixed.get_data(as_text=True))
     run_jobs()
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(lost["number"])))
     assert transfer.status == "done"
     log = visible_text(owner_client.get("/settings/audit").get_data(as_text=True))
     assert "Ordre overført fra afstemningen" in log and f"Ordrenummer : – → {lost['number']}" in log
-    again = owner_client.post(f"/completeness/report/{report.id}/fix/{index}", follow_redirects=True)
+    again = owner_client.post(fix, data={"line": index}, follow_redirects=True)
     assert "Denne linje har ingen rettelse" in visible_text(again.get_data(as_text=True))
-    assert (
-        owner_client.post(f"/completeness/report/{report.id}/fix/99", follow_redirects=True).status_code
-        == 200
-    )
+    for line in ("99", "x", ""):  # bad input: said, nothing changes
+        refused = owner_client.post(fix, data={"line": line}, follow_redirects=True)
+        assert "Denne linje har ingen rettelse" in visible_text(refused.get_data(as_text=True))
 
 
 def test_another_accounts_report_is_a_404(db, account, owner_client, run_jobs, shop):
@@ -102,7 +102,7 @@ def test_another_accounts_report_is_a_404(db, account, owner_client, run_jobs, s
         owner_client.post(f"/completeness/{integration.id}", data={"start": "2026-11-01"}).status_code == 404
     )
     assert owner_client.get(f"/completeness/report/{report.id}").status_code == 404
-    assert owner_client.post(f"/completeness/report/{report.id}/fix/0").status_code == 404
+    assert owner_client.post(f"/completeness/report/{report.id}/fix", data={"line": 0}).status_code == 404
 
 
 def test_the_daily_run_is_queued_once_a_day_on_the_low_queue_and_reaches_the_mail(

@@ -12,7 +12,10 @@ from portal.connectors import economic as economic_connector
 from portal.engine.documents import COPENHAGEN
 from portal.models import CompletenessReport, Transfer
 from portal.pipeline import completeness, completeness_fixes
+from portal.sandbox import shopify as sandbox
 from tests.pipeline.conftest import faults, feed, make_integration, make_setup, remote, shop_order
+from tests.pipeline.test_shopify_graphql_only import in_the_shop, install, paid_order
+from tests.shops.test_shops import link
 
 
 def today():
@@ -205,3 +208,35 @@ def test_a_refund_without_its_credit_note_is_fetched_by_transfer_now(db, account
         "/invoices/booked", f"references.other$eq:WC-12-{placed['number']}-R{refund.json()['id']}"
     )
     assert len(credit_notes) == 1
+
+
+def test_a_shopify_shop_is_read_through_its_graphql_api_refunds_included(
+    app, owner_client, db, account, run_jobs
+):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    sandbox.seed(sandbox.DEMO_SHOP)
+    db.session.commit()
+    integration = link(owner_client, db, install(owner_client, db), setup, name="Shopify-butikken")
+    owner_client.post(f"/shops/integrations/{integration.id}/activate")
+    seeded = {line["order_id"] for line in by_kind(report_of(db, integration, run_jobs)).get("missing", [])}
+
+    delivered = paid_order()
+    run_jobs()
+    lost = paid_order(fire=False)  # its webhook never came, and no poll ran
+    line = delivered["line_items"][0]
+    in_the_shop(
+        sandbox._create_refund,
+        delivered["id"],
+        {
+            "refund_line_items": [{"line_item_id": line["id"], "quantity": 1, "restock_type": "no_restock"}],
+            "transactions": [{"kind": "refund", "amount": delivered["total_price"]}],
+        },
+    )
+    for _ in range(3):
+        run_jobs()
+
+    report = report_of(db, integration, run_jobs)
+    found = by_kind(report)
+    assert {line["order_id"] for line in found.pop("missing")} - seeded == {str(lost["id"])}
+    assert found == {}, found  # the delivered order and its refund's credit note are both in e-conomic
+    assert report.calls.get("Shopify")

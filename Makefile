@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test bench bench-portal lint translations extract-messages upgrade clean
+.PHONY: run test bench bench-completeness bench-portal lint translations extract-messages upgrade clean
 
 # Every install is exactly uv.lock (versions and hashes), with the uv pinned in requirements-uv.txt:
 # a release upstream changes nothing until `make upgrade` has passed the suite and the lock is committed.
@@ -47,9 +47,15 @@ TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test translations
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# Orders through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not part of `make test`).
+# Orders through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not part of `make test`);
+# then the completeness report of a month of BENCH_ORDERS orders (bench-completeness, also on its own).
 bench: $(VENV)/.installed-test translations
 	$(BIN)/python -m tests.bench_pipeline $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-completeness
+
+# The completeness report of a month of BENCH_ORDERS (10000) orders against the sandboxes: time, API calls.
+bench-completeness: $(VENV)/.installed-test translations
+	$(BIN)/pytest tests/bench_completeness.py -p no:xdist -p no:cacheprovider -q -s
 
 # The portal's pages over N transfers in PostgreSQL (BENCH_ARGS="--transfers 1000000"): p50/p95 per page.
 bench-portal: $(VENV)/.installed-test translations

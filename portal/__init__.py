@@ -45,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
     from portal.metrics.views import bp as metrics_bp
+    from portal.pipeline.completeness_views import bp as completeness_bp
     from portal.pipeline.views import bp as transfers_bp
     from portal.shops.views import bp as shops_bp
     from portal.support.views import bp as support_bp
@@ -56,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(webhooks_bp)  # the transfer pipeline: shops' webhooks, the transfer log
     app.register_blueprint(transfers_bp)
+    app.register_blueprint(completeness_bp)  # the completeness report ("Afstemning")
     app.register_blueprint(shops_bp)  # webshops: connect, link to an accounting integration, settings
     app.register_blueprint(metrics_bp)  # /metrics for Prometheus (METRICS_TOKEN)
     sandbox.init_app(app)

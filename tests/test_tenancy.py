@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.integrations.operations import select_setup
 from portal.models import (
     AccountingSetup,
+    CompletenessReport,
     Connection,
     Invitation,
     OrderIntegration,
@@ -33,6 +34,7 @@ ID_ARGUMENTS = {
     "transfer_id": Transfer,
     "undo_id": TransferUndo,
     "integration_id": OrderIntegration,
+    "report_id": CompletenessReport,
     "shop_id": "webshop",  # a Connection with role="webshop" (the shops pages 404 on any other)
 }
 # Staff-only routes take any account's id on purpose; customers are refused outright.
@@ -113,10 +115,24 @@ def _objects_of(account, staff) -> dict:
         undo = TransferUndo(
             account_id=account.id, transfer=transfer, afterwards="retransfer", reference="", status="done"
         )
-        db.session.add_all([transfer, undo])
+        report = CompletenessReport(
+            account_id=account.id,
+            integration=integration,
+            period_start=utcnow().date(),
+            period_end=utcnow().date(),
+            status="done",
+            result={"findings": []},
+        )
+        db.session.add_all([transfer, undo, report])
         db.session.commit()
         objects.update(
-            {Transfer: transfer, OrderIntegration: integration, "webshop": shop, TransferUndo: undo}
+            {
+                Transfer: transfer,
+                OrderIntegration: integration,
+                "webshop": shop,
+                TransferUndo: undo,
+                CompletenessReport: report,
+            }
         )
     return {model: value if isinstance(value, int) else value.id for model, value in objects.items()}
 

@@ -178,3 +178,17 @@ def check_setup_drift(setup_id: int) -> None:
     from portal.integrations.drift import check_setup
 
     check_setup(setup_id)
+
+
+@job
+def queue_completeness_reports() -> list[int]:
+    from portal.pipeline.completeness import queue_daily
+
+    return queue_daily()
+
+
+@job
+def run_completeness_report(report_id: int) -> None:
+    from portal.pipeline.completeness import run
+
+    run(report_id)

@@ -28,6 +28,9 @@ PERIODIC: list[tuple[str, int]] = [
     # The drift guards: each active accounting setup's templates checked against the ledger and the VAT
     # rate table once a day from 05:00 Copenhagen time, on the `low` queue (portal.integrations.drift).
     ("workers.jobs.queue_drift_checks", 3600),
+    # The completeness report: the last 30 days of each active shop link, shop against ledger, once a day
+    # from 06:00 Copenhagen time, on the `low` queue (portal.pipeline.completeness).
+    ("workers.jobs.queue_completeness_reports", 3600),
 ]
 
 

@@ -253,6 +253,22 @@ class RemoteInvoice:
     raw: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LedgerDocument:
+    """One document in the ledger carrying a reference, as the completeness report lists them: an invoice,
+    a credit note, an order, a draft of either, or (Dynaccount) a voucher in the kladde."""
+
+    reference: str
+    id: str  # the system's id (draft number, Guid, voucher id)
+    number: str | None  # what the bookkeeper sees: booked invoice number, draft number, voucher number
+    kind: Literal["invoice", "credit_note", "order"]
+    booked: bool
+    date: date
+    gross: Decimal  # positive, also for a credit note
+    vat: Decimal | None = None  # None: the listing does not show it
+    url: str | None = None  # where a person opens it in the ledger, when the system has such an address
+
+
 @dataclass
 class RemoteOrder:
     """An order held in the accounting system (e-conomic: reserves stock until it is invoiced)."""
@@ -391,6 +407,12 @@ class AccountingConnector(ABC):
     def delete_order(self, order: RemoteOrder) -> None:
         """Remove an open order (its stock reservation goes with it); an order already gone is fine."""
         raise self._no_orders()
+
+    def list_documents(self, start: date, end: date, prefix: str, template: dict) -> list[LedgerDocument]:
+        """Every document dated `start`..`end` (inclusive) whose reference starts with `prefix`, read page
+        by page (the completeness report). `template`: the invoice template's values (Dynaccount's
+        kladde and receivable account)."""
+        raise UnsupportedOperation(f"{self.system.name} cannot list documents", system=self.system.key)
 
     def open_periods(self) -> list[OpenPeriod] | None:
         """The periods the ledger takes documents in, as far as its API shows them (None: it shows none).

@@ -43,6 +43,7 @@ from portal.connectors.base import (
     Choice,
     CustomerData,
     DraftInvoice,
+    LedgerDocument,
     OpenPeriod,
     Organisation,
     PaymentData,
@@ -884,6 +885,32 @@ class DineroConnector(AccountingConnector):
             return None
         item = exact[0]
         return self._remote_invoice(item, item.get("Type") == "CreditNote")
+
+    def list_documents(self, start: date, end: date, prefix: str, template: dict) -> list[LedgerDocument]:
+        """Invoices and credit notes from GET /sales, 1000 a page. Dinero's date range leaves drafts in
+        whatever their date, and its queryFilter has no "starts with": both are narrowed here."""
+        params = {"fields": SALES_FIELDS, "startDate": start.isoformat(), "endDate": end.isoformat()}
+        found = []
+        for item in self._list("sales", params):
+            reference = item.get("ExternalReference") or ""
+            day = date.fromisoformat(str(item["Date"])[:10])
+            if not reference.startswith(prefix) or not start <= day <= end:
+                continue
+            booked = item.get("Status") not in (None, "Draft")
+            gross, net = money(item["TotalInclVat"]), money(item["TotalExclVat"])
+            found.append(
+                LedgerDocument(
+                    reference=reference,
+                    id=str(item["Guid"]),
+                    number=str(item["Number"]) if booked and item.get("Number") else None,
+                    kind="credit_note" if item.get("Type") == "CreditNote" else "invoice",
+                    booked=booked,
+                    date=day,
+                    gross=abs(gross),
+                    vat=abs(gross - net),
+                )
+            )
+        return found
 
     def _with_fresh_timestamp(self, guid: str, credit_note: bool, action, known: dict | None = None):
         """Run action(document) with the latest version (`known`, when the caller just read it); on Dinero's

@@ -34,6 +34,7 @@ from portal.connectors.base import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
+    LedgerDocument,
     OpenPeriod,
     Organisation,
     PaymentData,
@@ -176,6 +177,14 @@ def decimal(value) -> Decimal:
 def unix_time(day: date) -> int:
     """A date as a UNIX timestamp at 12:00 UTC: the same calendar day in Denmark all year round."""
     return int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp())
+
+
+def voucher_day(value) -> date:
+    """A voucher's `time` (a UNIX timestamp, as it is sent) as its calendar day."""
+    text = str(value or "0")
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC).date()
+    return date.fromisoformat(text[:10])
 
 
 def line_totals(line: InvoiceLine, vat_rate: Decimal) -> tuple[Decimal, Decimal]:
@@ -540,6 +549,39 @@ class DynaccountConnector(AccountingConnector):
             rows = self._get_all("account", where={"type": "BALANCE"})
             self._balance = {str(row["account_id_"]) for row in rows}
         return self._balance
+
+    def list_documents(self, start: date, end: date, prefix: str, template: dict) -> list[LedgerDocument]:
+        """Our vouchers: every voucher (enclosure) page by page, those whose `note` starts with the prefix
+        and dated in the range; each one's total is its row on the receivable account (a sale debits it, a
+        refund credits it), read as every row on that account page by page — two listings, not a read per
+        voucher. The where-clauses are equality only, so the prefix and the dates are narrowed here."""
+        receivable = str(template.get("receivable") or "")
+        if not receivable:
+            raise ConfigurationError(
+                "Choose the receivable account in the template “Sales vouchers”", system="Dynaccount"
+            )
+        ours = {}
+        for row in self._get_all("enclosure"):
+            note = str(row.get("note") or "")
+            if note.startswith(prefix) and start <= voucher_day(row.get("time")) <= end:
+                ours[str(row["id"])] = row
+        totals: dict[str, Decimal] = {}
+        for row in self._get_all("accounting", where={"account_id_": receivable}):
+            key = str(row.get("enclosure_id"))
+            if key in ours:
+                totals[key] = totals.get(key, Decimal(0)) + decimal(row["amount"])
+        return [
+            LedgerDocument(
+                reference=str(row["note"]),
+                id=key,
+                number=key,
+                kind="credit_note" if totals.get(key, Decimal(0)) < 0 else "invoice",
+                booked=True,  # final on our side, as find_invoice says
+                date=voucher_day(row.get("time")),
+                gross=abs(totals.get(key, Decimal(0))),
+            )
+            for key, row in ours.items()
+        ]
 
     def find_invoice(self, reference: str) -> RemoteInvoice | None:
         """Read back, the VAT is the rows on balance-sheet accounts after the receivable (sales accounts

@@ -37,6 +37,7 @@ from portal.connectors.base import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
+    LedgerDocument,
     OpenPeriod,
     Organisation,
     PaymentData,
@@ -784,6 +785,43 @@ class EconomicConnector(AccountingConnector):
                 if (found.get("references") or {}).get("other") == reference:
                     return self._remote_invoice(found)
         return None
+
+    # Where the completeness report finds documents: (path, kind, booked, the number's field)
+    LISTED = (
+        ("/invoices/drafts", "invoice", False, "draftInvoiceNumber"),
+        ("/invoices/booked", "invoice", True, "bookedInvoiceNumber"),
+        ("/orders/drafts", "order", False, "orderNumber"),
+        ("/orders/sent", "order", False, "orderNumber"),
+    )
+
+    def list_documents(self, start: date, end: date, prefix: str, template: dict) -> list[LedgerDocument]:
+        """Drafts, booked invoices (a credit note is one with a negative total) and open orders, filtered
+        by e-conomic on the date and our reference's start (`$like:` with a trailing wildcard)."""
+        wanted = (
+            f"date$gte:{start.isoformat()}$and:date$lte:{end.isoformat()}"
+            f"$and:references.other$like:{filter_value(prefix)}*"
+        )
+        found = []
+        for path, kind, booked, number_field in self.LISTED:
+            for document in self._all(path, wanted):
+                reference = (document.get("references") or {}).get("other") or ""
+                if not reference.startswith(prefix):  # $like: compares case-insensitively
+                    continue
+                gross = amount(document.get("grossAmount", 0))
+                number = str(document[number_field])
+                found.append(
+                    LedgerDocument(
+                        reference=reference,
+                        id=number,
+                        number=number,
+                        kind="credit_note" if kind == "invoice" and gross < 0 else kind,
+                        booked=booked,
+                        date=date.fromisoformat(document["date"]),
+                        gross=abs(gross),
+                        vat=abs(amount(document.get("vatAmount", 0))),
+                    )
+                )
+        return found
 
     def book_invoice(self, draft: RemoteInvoice) -> RemoteInvoice:
         if draft.booked:

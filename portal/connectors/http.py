@@ -12,7 +12,9 @@ import email.utils
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,19 @@ log = logging.getLogger(__name__)
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 MAX_RETRY_AFTER = 60.0
+# The requests sent inside a `counted()` block, per system (the completeness report says what it cost).
+_counted: ContextVar[dict[str, int] | None] = ContextVar("counted_requests", default=None)
+
+
+@contextmanager
+def counted() -> Iterator[dict[str, int]]:
+    """{system: requests sent} for every request this thread sends inside the block."""
+    calls: dict[str, int] = {}
+    token = _counted.set(calls)
+    try:
+        yield calls
+    finally:
+        _counted.reset(token)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -177,6 +192,9 @@ class ApiClient:
     def _send(self, method: str, url: str, **kwargs) -> httpx.Response:
         """One HTTP request, counted (latency, and the error kind if any) when the client has metrics."""
         started = time.perf_counter()
+        calls = _counted.get()
+        if calls is not None:
+            calls[self.system] = calls.get(self.system, 0) + 1
         try:
             response = self.http.request(method, url, **kwargs)
         except httpx.TransportError as exc:

@@ -11,7 +11,7 @@ from portal.integrations import drift
 from portal.integrations.operations import account_setups
 from portal.main.checklist import next_step, onboarding
 from portal.models import LANGUAGES
-from portal.pipeline import undo
+from portal.pipeline import completeness, undo
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
 from portal.pipeline.overview import account_overview
 from portal.redis_client import get_redis
@@ -46,6 +46,10 @@ def dashboard():
         # became unusable after it was set up stays, marked, so it does not vanish.
         setups=setups,
         drift=[(setup, found) for setup in setups if (found := drift.summary(setup))],
+        # the newest completeness report of each shop link: "Alt stemmer for …" or what does not
+        completeness=[
+            (shop, completeness.summary(report)) for shop, report in completeness.account_reports(account.id)
+        ],
         shops=overview.integrations,
         overview=overview,
         statuses=STATUS_LABELS,

@@ -2,6 +2,7 @@
 
 from portal.models.accounts import LANGUAGES, ROLES, Account, Invitation, LoginSession, User
 from portal.models.audit import AuditEvent, AuditLogIsAppendOnly
+from portal.models.completeness import CompletenessReport
 from portal.models.integrations import (
     ACCOUNTING_SYSTEMS,
     AccountingSetup,
@@ -49,6 +50,7 @@ __all__ = [
     "AccountingSetup",
     "AuditEvent",
     "AuditLogIsAppendOnly",
+    "CompletenessReport",
     "Connection",
     "Invitation",
     "LoginSession",

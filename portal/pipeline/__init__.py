@@ -6,6 +6,9 @@
     integrations.py  creating order integrations and changing their settings (audited)
     checks.py        the accounting system's own draft totals against the plan, before booking
     views.py         the transfer log (/transfers)
+    completeness.py  the completeness report ("Afstemning"): the shop's sales against the ledger's documents,
+                     both read through their APIs; its fixes in completeness_fixes.py, its page
+                     (/completeness) in completeness_views.py
 
 The webhook endpoint is portal/webhooks; the RQ jobs are in workers/jobs.py, the periodic ones in
 workers/schedule.py. The engine (portal/engine) decides; this package only moves data and keeps state.

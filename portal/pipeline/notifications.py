@@ -35,6 +35,7 @@ from portal.i18n import format_day
 from portal.integrations import drift
 from portal.mail import send_mail
 from portal.models import OrderIntegration, Transfer, utcnow
+from portal.pipeline import completeness
 from portal.pipeline import settings as pipeline_settings
 
 log = logging.getLogger(__name__)
@@ -215,9 +216,16 @@ def send_daily_report(integration_id: int, today: date) -> bool:
             figures=figures,
             # the daily check of the templates (05:00), read in the recipients' language while rendering
             drift_of=drift.summary,
+            # the newest completeness report of the shop against the ledger ("Alt stemmer for …")
+            completeness_of=_completeness,
         )
     log.info("integration %s: daily report of %s sent", integration_id, day.isoformat())
     return True
+
+
+def _completeness(integration: OrderIntegration) -> dict | None:
+    report = completeness.latest(integration)
+    return completeness.summary(report) if report is not None else None
 
 
 def _currency(transfer: Transfer) -> str:

@@ -38,6 +38,11 @@ EVIDENCE = (
         f"{OAPI}#DELETE /v1/{{organizationId}}/invoices/{{guid}}",
     ),
     Call(
+        "list_documents",
+        "GET /v1/{organizationId}/sales",
+        f"{OAPI}#GET /v1/{{organizationId}}/sales",
+    ),
+    Call(
         "book_invoice",
         "POST /v1/{organizationId}/invoices/{guid}/book"
         " + POST /v1/{organizationId}/sales/creditnotes/{guid}/book",

@@ -60,6 +60,12 @@ EVIDENCE = (
     Call("create_draft_invoice", f"{VOUCHER} (the sale)", VOUCHER_SOURCE),
     Call("create_credit_note", f"{VOUCHER} (the sale's rows reversed)", VOUCHER_SOURCE),
     Call(
+        "list_documents",
+        "GET get/enclosure/?order=id&limit=o,500 + GET get/accounting/?account_id_=<receivable>&order=id"
+        "&limit=o,500",
+        f"{PHP} Webshop.php put_enclosure() (enclosure_id, note, time) · {DOC}",
+    ),
+    Call(
         "find_invoice",
         "GET get/enclosure/?note= + GET get/accounting/?enclosure_id=&order=id"
         " + GET get/account/?type=BALANCE",

@@ -101,6 +101,13 @@ EVIDENCE = (
     ),
     Call("book_invoice", "POST /invoices/booked", schema("invoices.booked.post")),
     Call(
+        "list_documents",
+        "GET /invoices/drafts · /invoices/booked · /orders/drafts · /orders/sent"
+        " ?filter=date$gte:…$and:date$lte:…$and:references.other$like:<prefix>*&pagesize=1000&skippages=n",
+        f"{schema('invoices.drafts.get', 'invoices.booked.get', 'orders.drafts.get', 'orders.sent.get')}"
+        f" · {DOCS}/_introduction.md (filtering, pagination)",
+    ),
+    Call(
         "create_order",
         "GET /orders/drafts?filter=… + POST /orders/drafts",
         schema("orders.drafts.get", "orders.drafts.post"),

@@ -58,7 +58,7 @@ from portal.models.transfers import DOCUMENTS
 
 DEFAULT_STATES = {"processing": "booked", "completed": "booked"}
 # The order states a shop reports (the keys of "states"): WooCommerce's order `status`; Shopify's
-# `financial_status` (see portal.pipeline.operations.order_state).
+# `financial_status` (see portal.pipeline.preview.order_state).
 ORDER_STATES = {
     "woocommerce": ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"),
     "shopify": (

@@ -11,8 +11,8 @@ from portal.connectors import system_module
 from portal.connectors.sources import WebhookRejected
 from portal.extensions import csrf, db
 from portal.models import OrderIntegration
+from portal.pipeline.intake import record_event
 from portal.pipeline.integrations import signing_secret, webhook_shop
-from portal.pipeline.operations import record_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 

@@ -40,19 +40,13 @@ from portal.connectors.base import (
     AccountingSystem,
     Capabilities,
     Choice,
-    CustomerData,
-    DraftInvoice,
     OpenPeriod,
     Organisation,
-    PaymentData,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
-    Totals,
-    Voucher,
 )
 from portal.connectors.errors import (
     AmbiguousWriteError,
@@ -64,6 +58,14 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import client_for, pdf_content
 from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 KEY = "dinero"
 NAME = "Dinero"

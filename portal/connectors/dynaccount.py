@@ -31,20 +31,13 @@ from portal.connectors.base import (
     AccountingSystem,
     Capabilities,
     Choice,
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
     OpenPeriod,
     Organisation,
-    PaymentData,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
-    Totals,
-    Voucher,
 )
 from portal.connectors.errors import (
     AuthenticationError,
@@ -55,6 +48,15 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import DEFAULT_TIMEOUT, client_for
 from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 log = logging.getLogger(__name__)
 

@@ -34,21 +34,14 @@ from portal.connectors.base import (
     AccountingSystem,
     Capabilities,
     Choice,
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
     OpenPeriod,
     Organisation,
-    PaymentData,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
     RemoteOrder,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
-    Totals,
-    Voucher,
     danish_country_name,
 )
 from portal.connectors.errors import (
@@ -62,6 +55,15 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient, client_for, pdf_content
 from portal.connectors.ratelimit import limiter_for, per_second
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 KEY = "e-conomic"
 CONFIG_PREFIX = "ECONOMIC_"

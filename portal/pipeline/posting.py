@@ -10,12 +10,7 @@ from functools import partial
 
 from sqlalchemy import select
 
-from portal.connectors.base import (
-    AccountingConnector,
-    PaymentData,
-    RemoteCustomer,
-    RemoteInvoice,
-)
+from portal.connectors.base import AccountingConnector, RemoteCustomer, RemoteInvoice
 from portal.connectors.errors import (
     AmbiguousWriteError,
     ForeignEntries,
@@ -24,6 +19,7 @@ from portal.connectors.errors import (
 )
 from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_credit_note
+from portal.engine.ledger_documents import PaymentData
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for

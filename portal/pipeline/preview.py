@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from portal.connectors import get_system
-from portal.connectors.base import (
-    InvoiceLine,
-)
 from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_draft
+from portal.engine.ledger_documents import InvoiceLine
 from portal.engine.money import q2
 from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone

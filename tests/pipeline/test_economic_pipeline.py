@@ -629,7 +629,7 @@ def test_customers_and_products_are_created_only_when_the_settings_allow_it(
 
 
 def test_a_customer_found_is_updated_from_the_order_when_allowed(db, account, setup_booked, run_jobs):
-    from portal.connectors.base import CustomerData
+    from portal.engine.ledger_documents import CustomerData
 
     connector = remote(setup_booked)
     before = connector.create_customer(

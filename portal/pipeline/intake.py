@@ -22,8 +22,6 @@ from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
 from portal.pipeline.preview import (
     DOCUMENT_NAMES,
-    order_number,
-    order_state,
     skip_reason,
 )
 from portal.pipeline.retries import needs_attention
@@ -32,6 +30,7 @@ from portal.pipeline.steps import (
     log_step,
 )
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
+from portal.sources import Source, get_source
 
 log = logging.getLogger(__name__)
 
@@ -183,13 +182,14 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
             enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
         _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
         return
-    if not isinstance(body, dict) or not body.get("id") or "line_items" not in body:
+    source = get_source(integration.source_system)
+    if not source.is_sale(body):
         _finish_event(event, "not an order: ignored")
         return
-    state = order_state(integration.source_system, body)
+    state = source.sale_state(body)
     document = pipeline_settings.document_for_state(integration, state)
     transfer, created = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
-    _detect_refunds(event, body)
+    _detect_refunds(event, source, body)
     if transfer.status in ("done", "running") or transfer.draft_id:
         # Already posted (or being posted): a later state may raise the document (an order becomes the
         # invoice, a draft is booked), never make a second one.
@@ -243,11 +243,11 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
     run_transfer(transfer.id, transfer if created else None)
 
 
-def _detect_refunds(event: SourceEvent, order: dict) -> None:
-    """Refunds show up on the order (WooCommerce lists their ids in `refunds`; Shopify embeds them whole).
-    Each new one becomes a refund event of its own: Shopify's at once, WooCommerce's after fetching the
-    refund's lines from the shop (fetch_refunds)."""
-    refunds = [r for r in order.get("refunds") or [] if isinstance(r, dict) and r.get("id")]
+def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:
+    """Refunds show up on the order (WooCommerce lists their ids; Shopify embeds them whole). Each new one
+    becomes a refund event of its own: a complete one at once, the others after fetching them from the
+    source (fetch_refunds)."""
+    refunds = source.refunds_in(order)
     if not refunds:
         return
     known = set(
@@ -260,7 +260,7 @@ def _detect_refunds(event: SourceEvent, order: dict) -> None:
         )
     )
     new = [r for r in refunds if str(r["id"]) not in known]
-    complete = [r for r in new if "refund_line_items" in r or "transactions" in r]  # Shopify: whole refunds
+    complete = [r for r in new if source.refund_complete(r)]
     for refund in complete:
         record_refund(event.integration, order, refund, commit=False)
     if len(complete) < len(new):
@@ -298,7 +298,7 @@ def fetch_refunds(integration_id: int, order_id: str) -> int:
 def import_order(integration: OrderIntegration, order: dict) -> SourceEvent | None:
     """Transfer an order on purpose (one from before the activation date, say): recorded as a manual
     event, which the activation date does not hold back. Still never twice."""
-    modified = order.get("date_modified_gmt") or order.get("updated_at") or ""
+    modified = get_source(integration.source_system).sale_modified(order) or ""
     return record_event(
         integration,
         "manual",
@@ -328,7 +328,7 @@ def _upsert_transfer(
             kind=kind,
             source_ref=source_ref,
             order_ref=order_ref,
-            order_number=order_number(order),
+            order_number=get_source(integration.source_system).sale_number(order),
             event_id=event.id,
             status="pending",
         )

@@ -14,6 +14,7 @@ from portal.models import OrderIntegration, utcnow
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.intake import record_event
 from portal.queue import enqueue_after_commit
+from portal.sources import Source, get_source
 
 # --- the reconciliation poll -------------------------------------------------------------------------
 
@@ -38,11 +39,12 @@ def poll_orders(integration_id: int) -> int:
             else started - FIRST_POLL_WINDOW
         )
     shop = connector_for(integration.connection)
+    source = get_source(integration.source_system)
     recorded, page = 0, 1
     while page:
         result = shop.list_orders(modified_after=since, page=page)
         for order in result.items:
-            delivery_id = poll_delivery_id(order)
+            delivery_id = poll_delivery_id(order, source)
             if record_event(
                 integration, "poll", delivery_id, "order.poll", str(order.get("id")), json.dumps(order)
             ):
@@ -54,10 +56,10 @@ def poll_orders(integration_id: int) -> int:
     return recorded
 
 
-def poll_delivery_id(order: dict) -> str:
+def poll_delivery_id(order: dict, source: Source) -> str:
     """One id per version of an order: its modification time (whole seconds in both shops, so two changes
     within a second share it) and a hash of the document (the same version reads the same every poll)."""
-    modified = order.get("date_modified_gmt") or order.get("updated_at") or order.get("date_modified")
+    modified = source.sale_modified(order)
     digest = hashlib.sha256(json.dumps(order, sort_keys=True).encode()).hexdigest()[:16]
     return f"poll:{order.get('id')}:{modified or ''}:{digest}"
 

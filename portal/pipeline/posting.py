@@ -39,7 +39,6 @@ from portal.pipeline.locks import (
 from portal.pipeline.messages import N_, Message, message, store, stored_message
 from portal.pipeline.preview import (
     preview,
-    source_module,
 )
 from portal.pipeline.retries import needs_attention, retry_or_give_up
 from portal.pipeline.steps import (
@@ -56,6 +55,7 @@ from portal.pipeline.steps import (
 )
 from portal.queue import enqueue_after_commit
 from portal.redis_client import get_redis
+from portal.sources import get_source
 
 log = logging.getLogger(__name__)
 
@@ -286,8 +286,8 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
     setup = integration.setup
     settings = pipeline_settings.engine_settings(integration)
     rates = pipeline_settings.vat_rates()
-    source = source_module(integration)
-    document = source.normalise_order(order, settings)
+    source = get_source(integration.source_system)
+    document = source.normalise(order, settings)
     refund = source.normalise_refund(order, refund_payload, settings)
     decision = decide_zone(document.customer, settings, rates, document.invoice_date)
     values = pipeline_settings.setup_values(setup)

@@ -17,12 +17,7 @@ from portal.integrations.connections import connector_for
 from portal.models import OrderIntegration, Transfer
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, Message, a_day, message, render
-
-SOURCE_MODULES = {
-    "woocommerce": "portal.engine.sources.woocommerce",
-    "shopify": "portal.engine.sources.shopify",
-}
-
+from portal.sources import get_source
 
 # Named in the step log (msgids, translated where shown)
 DOCUMENT_NAMES = {
@@ -33,22 +28,9 @@ DOCUMENT_NAMES = {
 }
 
 
-def source_module(integration: OrderIntegration):
-    import importlib
-
-    return importlib.import_module(SOURCE_MODULES[integration.source_system])
-
-
 def order_state(source: str, order: dict) -> str:
-    """The state the integration's per-state settings key on: WooCommerce's `status`; Shopify's
-    `financial_status` ("paid", "pending", …), or "cancelled" once cancelled."""
-    if source == "shopify":
-        return "cancelled" if order.get("cancelled_at") else str(order.get("financial_status") or "")
-    return str(order.get("status") or "")
-
-
-def order_number(order: dict) -> str:
-    return str(order.get("order_number") or order.get("number") or order.get("name") or order.get("id"))
+    """The state the integration's per-state settings key on, as the source says it (Source.sale_state)."""
+    return get_source(source).sale_state(order)
 
 
 def skip_reason(
@@ -61,7 +43,7 @@ def skip_reason(
             state=pipeline_settings.STATE_NAMES.get(state, state),
         )
     start = None if imported else pipeline_settings.activation_date(integration)
-    created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
+    created = get_source(integration.source_system).sale_created(order)
     if start and created:
         day = parse_datetime(created).astimezone(COPENHAGEN).date()
         if day < start:
@@ -84,7 +66,7 @@ def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
     setup = integration.setup
     settings = pipeline_settings.engine_settings(integration)
     rates = pipeline_settings.vat_rates()
-    document = source_module(integration).normalise_order(order, settings)
+    document = get_source(integration.source_system).normalise(order, settings)
     decision = decide_zone(document.customer, settings, rates, document.invoice_date)
     capabilities = get_system(setup.system).capabilities
     values = pipeline_settings.setup_values(setup)
@@ -146,7 +128,7 @@ def preview_order(integration: OrderIntegration, order: dict, imported: bool = F
     state = order_state(integration.source_system, order)
     document = pipeline_settings.document_for_state(integration, state)
     return OrderPreview(
-        order_number=order_number(order),
+        order_number=get_source(integration.source_system).sale_number(order),
         state=state,
         document=document,
         skip_reason=_shown(skip_reason(integration, order, state, document, imported=imported)),

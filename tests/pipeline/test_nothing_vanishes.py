@@ -12,9 +12,10 @@ from sqlalchemy import select
 from portal.connectors.economic import EconomicConnector
 from portal.engine.sources import woocommerce as wc_source
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import intake, notifications, preview, retries
+from portal.pipeline import notifications, preview, retries
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.overview import account_overview
+from portal.sources.woocommerce import WooCommerce
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
 
@@ -28,7 +29,7 @@ def boom(*args, **kwargs):
 
 # (where, object, attribute): every step a transfer takes, in order
 STEPS = [
-    ("decide", intake, "order_state"),
+    ("decide", WooCommerce, "sale_state"),
     ("normalise", wc_source, "normalise_order"),
     ("zone", preview, "decide_zone"),
     ("customer", EconomicConnector, "create_customer"),

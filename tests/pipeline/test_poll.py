@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal.engine.documents import COPENHAGEN
 from portal.models import SourceEvent, Transfer
 from portal.pipeline import polls
+from portal.sources.woocommerce import SOURCE as WOOCOMMERCE
 from tests.pipeline.conftest import feed, make_integration, make_setup, remote, shop_order
 
 
@@ -33,8 +34,10 @@ def test_the_poll_catches_a_missed_order_and_races_a_webhook_harmlessly(db, acco
 
     assert polls.poll_orders(integration.id) == 0  # the same versions: nothing new
     polled = db.session.scalars(select(SourceEvent.delivery_id).where(SourceEvent.source == "poll")).all()
-    assert sorted(polled) == sorted(polls.poll_delivery_id(o) for o in (delivered, missed))
-    assert all(f":{o['date_modified_gmt']}:" in polls.poll_delivery_id(o) for o in (delivered, missed))
+    assert sorted(polled) == sorted(polls.poll_delivery_id(o, WOOCOMMERCE) for o in (delivered, missed))
+    assert all(
+        f":{o['date_modified_gmt']}:" in polls.poll_delivery_id(o, WOOCOMMERCE) for o in (delivered, missed)
+    )
 
     # A change in the shop is a new version: the next poll records it (and it books nothing twice).
     assert shop.put(f"/orders/{missed['id']}", json={"status": "completed"}).status_code == 200

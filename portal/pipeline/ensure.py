@@ -5,27 +5,16 @@ import json
 import logging
 from contextlib import contextmanager
 
-from portal.connectors.base import (
-    AccountingConnector,
-    RemoteCustomer,
-)
-from portal.connectors.errors import (
-    TransientError,
-)
+from portal.connectors.base import AccountingConnector, RemoteCustomer
+from portal.connectors.errors import TransientError
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
 from portal.i18n import system_name
 from portal.models import Transfer
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.locks import (
-    Lease,
-)
+from portal.pipeline.locks import Lease
 from portal.pipeline.messages import N_, Message, message
-from portal.pipeline.steps import (
-    TransferFailed,
-    before_remote_call,
-    log_step,
-)
+from portal.pipeline.steps import TransferFailed, before_remote_call, log_step
 from portal.redis_client import get_redis
 
 log = logging.getLogger(__name__)

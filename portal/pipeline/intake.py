@@ -14,21 +14,12 @@ from portal.integrations.connections import connector_for
 from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
 from portal.pipeline import failures
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.locks import (
-    DRAIN_FLAG_SECONDS,
-    _drain_flag,
-)
+from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
-from portal.pipeline.preview import (
-    DOCUMENT_NAMES,
-    skip_reason,
-)
+from portal.pipeline.preview import DOCUMENT_NAMES, skip_reason
 from portal.pipeline.retries import needs_attention
-from portal.pipeline.steps import (
-    EVENT_GRAPH,
-    log_step,
-)
+from portal.pipeline.steps import EVENT_GRAPH, log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.sources import Source, get_source
 

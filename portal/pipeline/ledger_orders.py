@@ -3,11 +3,7 @@ later state asks for an invoice (e-conomic's upgrade)."""
 
 from functools import partial
 
-from portal.connectors.base import (
-    AccountingConnector,
-    RemoteCustomer,
-    RemoteInvoice,
-)
+from portal.connectors.base import AccountingConnector, RemoteCustomer, RemoteInvoice
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
 from portal.models import Transfer, utcnow

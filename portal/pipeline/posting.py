@@ -11,12 +11,7 @@ from functools import partial
 from sqlalchemy import select
 
 from portal.connectors.base import AccountingConnector, RemoteCustomer, RemoteInvoice
-from portal.connectors.errors import (
-    AmbiguousWriteError,
-    ForeignEntries,
-    TransientError,
-    UnsupportedOperation,
-)
+from portal.connectors.errors import AmbiguousWriteError, ForeignEntries, TransientError, UnsupportedOperation
 from portal.engine.documents import COPENHAGEN
 from portal.engine.invoice import DraftPlan, build_credit_note
 from portal.engine.ledger_documents import PaymentData
@@ -29,17 +24,9 @@ from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.ensure import cache_entries, ensure_customer, ensure_products
 from portal.pipeline.ledger_orders import finish_order, invoice_from_order
-from portal.pipeline.locks import (
-    Lease,
-    LockLost,
-    _held_lock,
-    _keep_lock,
-    transfer_lock_key,
-)
+from portal.pipeline.locks import Lease, LockLost, _held_lock, _keep_lock, transfer_lock_key
 from portal.pipeline.messages import N_, Message, message, store, stored_message
-from portal.pipeline.preview import (
-    preview,
-)
+from portal.pipeline.preview import preview
 from portal.pipeline.retries import needs_attention, retry_or_give_up
 from portal.pipeline.steps import (
     TRANSFER_GRAPH,

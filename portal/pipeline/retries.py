@@ -7,22 +7,14 @@ from flask import current_app
 from sqlalchemy import Select, select
 
 from portal import audit
-from portal.connectors.errors import (
-    TransientError,
-)
+from portal.connectors.errors import TransientError
 from portal.extensions import db
 from portal.models import Transfer, utcnow
 from portal.pipeline.counts import exact_count
 from portal.pipeline.filters import TransferFilters
-from portal.pipeline.locks import (
-    DRAIN_FLAG_SECONDS,
-    _drain_flag,
-)
+from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, Message, message, store
-from portal.pipeline.steps import (
-    log_step,
-    remote_answer,
-)
+from portal.pipeline.steps import log_step, remote_answer
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 
 RETRYABLE = ("needs_attention", "pending", "waiting")  # what a person may queue again

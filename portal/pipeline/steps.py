@@ -10,17 +10,12 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from portal.connectors.errors import (
-    AmbiguousWriteError,
-    ConnectorError,
-)
+from portal.connectors.errors import AmbiguousWriteError, ConnectorError
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
 from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.locks import (
-    _keep_lock,
-)
+from portal.pipeline.locks import _keep_lock
 from portal.pipeline.messages import N_, Message, amount, message
 from portal.redaction import redact_text
 

@@ -78,7 +78,7 @@ def deliver_sandbox_webhook(system: str, tenant: str, action_id: int | str) -> N
 
 @job
 def process_event(event_id: int) -> None:
-    from portal.pipeline.operations import process_event as process
+    from portal.pipeline.intake import process_event as process
 
     process(event_id)
 
@@ -92,7 +92,7 @@ def drain_events(integration_id: int) -> int:
 
 @job
 def run_transfer(transfer_id: int) -> None:
-    from portal.pipeline.operations import run_transfer as run
+    from portal.pipeline.posting import run_transfer as run
 
     run(transfer_id)
 
@@ -130,15 +130,15 @@ def recover_lost_work() -> dict[str, list[int]]:
 
 @job
 def fetch_refunds(integration_id: int, order_id: str) -> int:
-    from portal.pipeline.operations import fetch_refunds as fetch
+    from portal.pipeline.intake import fetch_refunds as fetch
 
     return fetch(integration_id, order_id)
 
 
 @job
 def poll_orders(integration_id: int) -> int:
-    from portal.pipeline.operations import check_waiting_credit_notes
-    from portal.pipeline.operations import poll_orders as poll
+    from portal.pipeline.polls import poll_orders as poll
+    from portal.pipeline.posting import check_waiting_credit_notes
 
     # The ledger first: a shop that does not answer must not keep a booked invoice's credit notes waiting.
     check_waiting_credit_notes(integration_id)
@@ -147,7 +147,7 @@ def poll_orders(integration_id: int) -> int:
 
 @job
 def queue_due_polls() -> list[int]:
-    from portal.pipeline.operations import due_polls
+    from portal.pipeline.polls import due_polls
 
     return due_polls()
 

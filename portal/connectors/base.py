@@ -14,6 +14,14 @@ from typing import Literal
 from babel import Locale
 
 from portal.connectors.errors import UnsupportedOperation
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 
 def N_(message: str) -> str:
@@ -63,10 +71,6 @@ OSS_COUNTRIES: dict[str, str] = {
 def danish_country_name(code: str) -> str:
     """A country's name in Danish ("Tyskland"), as Danish accounting systems write it; the code if unknown."""
     return Locale("da").territories.get(code.upper(), code)
-
-
-Zone = Literal["domestic", "eu", "world"]
-ZONES: tuple[Zone, ...] = ("domestic", "eu", "world")
 
 
 # --- what a system is ------------------------------------------------------------------------------------
@@ -144,41 +148,11 @@ class Organisation:
 
 
 @dataclass
-class CustomerData:
-    name: str
-    country: str  # ISO 3166-1 alpha-2
-    zone: Zone
-    email: str | None = None
-    number: str | None = None  # our chosen customer number, if the system lets us choose
-    is_company: bool = False
-    vat_number: str | None = None  # CVR for Danish companies, VAT number for EU companies
-    ean: str | None = None
-    address: str | None = None
-    postcode: str | None = None
-    city: str | None = None
-    phone: str | None = None
-    currency: str = "DKK"
-    payment_terms: str | None = None  # a payment_terms Choice.value
-    external_reference: str | None = None
-
-
-@dataclass
 class RemoteCustomer:
     id: str  # customer number (e-conomic), ContactGuid (Dinero), debtor id (Dynaccount)
     number: str | None
     name: str
     raw: dict = field(default_factory=dict)
-
-
-@dataclass
-class ProductData:
-    number: str  # SKU, exactly as in the shop (may contain "_", ".", "/", spaces …)
-    name: str
-    unit_net_price: Decimal
-    product_group: str | None = None  # e-conomic
-    account: str | None = None  # Dinero revenue account
-    vat_code: str | None = None  # Dynaccount
-    unit: str | None = None
 
 
 @dataclass
@@ -190,40 +164,6 @@ class RemoteProduct:
     raw: dict = field(default_factory=dict)
 
 
-@dataclass
-class InvoiceLine:
-    description: str
-    quantity: Decimal
-    unit_net_price: Decimal  # always ex. VAT, in the invoice currency
-    product_number: str | None = None
-    account: str | None = None  # Dinero: revenue account (decides VAT); Dynaccount: account
-    vat_code: str | None = None  # Dynaccount: per-line VAT code
-    discount_percent: Decimal = Decimal("0")
-    unit: str | None = None
-    vat_rate: Decimal | None = None  # percent; Dynaccount posts each line's VAT itself
-
-
-@dataclass
-class DraftInvoice:
-    reference: str  # deterministic, e.g. "WC-1234"; the key for "never twice"
-    customer: RemoteCustomer
-    date: date
-    lines: list[InvoiceLine]
-    zone: Zone = "domestic"
-    currency: str = "DKK"
-    layout: str | None = None
-    payment_terms: str | None = None
-    heading: str | None = None
-    text: str | None = None
-    guid: str | None = None  # Dinero: client-chosen Guid (deterministic, uuid5)
-    credit_for: "RemoteInvoice | None" = None  # set for credit notes
-    # The invoice's addressee as the order gives it (name, address, EAN), when it may differ from the
-    # customer record (a collective customer) or the record was not read (a cached match).
-    recipient: CustomerData | None = None
-    # Dynaccount: the invoice template's values (kladde, receivable and VAT account) for the sale's voucher
-    sales_voucher: dict | None = None
-
-
 @dataclass(frozen=True)
 class OpenPeriod:
     """Dates a ledger takes documents in: `start` to `end` inclusive; `end` None: open onwards."""
@@ -233,13 +173,6 @@ class OpenPeriod:
 
     def holds(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
-
-
-@dataclass
-class Totals:
-    net: Decimal
-    vat: Decimal
-    gross: Decimal
 
 
 @dataclass
@@ -283,34 +216,6 @@ class RemoteOrder:
     def open(self) -> bool:
         """Still an order (it reserves stock and can be invoiced)."""
         return self.state != "archived"
-
-
-@dataclass
-class PaymentData:
-    invoice: RemoteInvoice
-    amount: Decimal  # positive: money received
-    date: date
-    reference: str  # deterministic, for lookup
-    account: str | None = None  # Dinero: deposit account; e-conomic: contra (bank/clearing) account
-    journal: str | None = None  # e-conomic: the journal for payments
-
-
-@dataclass
-class VoucherLine:
-    account: str
-    amount: Decimal  # debit positive, credit negative
-    text: str
-    contra_account: str | None = None
-    vat_code: str | None = None
-
-
-@dataclass
-class Voucher:
-    reference: str
-    date: date
-    text: str
-    lines: list[VoucherLine]
-    journal: str | None = None
 
 
 # --- the connector -----------------------------------------------------------------------------------------

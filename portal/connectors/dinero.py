@@ -41,20 +41,14 @@ from portal.connectors.base import (
     AccountingSystem,
     Capabilities,
     Choice,
-    CustomerData,
-    DraftInvoice,
     LedgerDocument,
     OpenPeriod,
     Organisation,
-    PaymentData,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
-    Totals,
-    Voucher,
 )
 from portal.connectors.errors import (
     AmbiguousWriteError,
@@ -67,6 +61,14 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import client_for, pdf_content
 from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 KEY = "dinero"
 NAME = "Dinero"

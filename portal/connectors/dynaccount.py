@@ -31,21 +31,14 @@ from portal.connectors.base import (
     AccountingSystem,
     Capabilities,
     Choice,
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
     LedgerDocument,
     OpenPeriod,
     Organisation,
-    PaymentData,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
-    Totals,
-    Voucher,
 )
 from portal.connectors.errors import (
     AuthenticationError,
@@ -56,6 +49,15 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import DEFAULT_TIMEOUT, client_for
 from portal.connectors.ratelimit import RateLimit, configured_limit, limiter_for
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 log = logging.getLogger(__name__)
 

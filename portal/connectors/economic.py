@@ -34,22 +34,15 @@ from portal.connectors.base import (
     AccountingSystem,
     Capabilities,
     Choice,
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
     LedgerDocument,
     OpenPeriod,
     Organisation,
-    PaymentData,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
     RemoteOrder,
     RemoteProduct,
     TemplateField,
     TemplateSpec,
-    Totals,
-    Voucher,
     danish_country_name,
 )
 from portal.connectors.errors import (
@@ -63,6 +56,15 @@ from portal.connectors.errors import (
 )
 from portal.connectors.http import DEFAULT_TIMEOUT, ApiClient, client_for, pdf_content
 from portal.connectors.ratelimit import limiter_for, per_second
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Totals,
+    Voucher,
+)
 
 KEY = "e-conomic"
 CONFIG_PREFIX = "ECONOMIC_"

@@ -1,6 +1,6 @@
 """What every sending system's connector offers (webshops now; subscription systems and POS later).
 
-The pipeline stores every inbound payload raw, then normalises it with portal.engine.sources.<system>.
+The pipeline stores every inbound payload raw, then asks the source's portal.sources.Source what it means.
 A source connector only moves data: it reads orders/refunds/products, registers Bogbro's webhooks,
 verifies signatures, and writes stock back. Like the accounting connectors it is Flask-free and built
 from a ConnectorContext (portal.connectors); errors come from portal.connectors.errors.
@@ -93,9 +93,10 @@ class SourceConnector(ABC):
         """Write stock for a SKU (product or variation); False when the shop has no such SKU."""
 
 
-# Each source module also provides, as plain functions (no connector needed):
+# Each source's connector module also provides, as plain functions (no connector needed):
 #   verify_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery
-#       (raises WebhookRejected; compares signatures in constant time, before any JSON parsing)
+#       (raises WebhookRejected; compares signatures in constant time, before any JSON parsing; the pipeline
+#       calls it through the source's portal.sources.Source)
 #   start_connect / finish_connect(settings, params, callback_url, transport=None) -> credentials
 #   sandbox_settings(origin) -> dict, CONFIG_PREFIX, SYSTEM, CONNECTOR
 

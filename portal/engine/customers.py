@@ -12,8 +12,8 @@ from typing import Literal
 
 from stdnum import ean as stdnum_ean
 
-from portal.connectors.base import CustomerData
 from portal.engine.documents import Party
+from portal.engine.ledger_documents import CustomerData
 from portal.engine.settings import EngineConfigError, IntegrationSettings
 from portal.engine.text import N_, Text, field_name
 from portal.engine.vat import VatDecision, VatId, parse_vat_id

@@ -15,20 +15,17 @@ from portal.engine.money import ZERO, sum_dec
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
-Source = Literal["woocommerce", "shopify"]
 CustomerType = Literal["b2c", "b2b", "ean"]
 # goods: shop products; freight: shipping; fee: surcharges (WooCommerce fee lines); discount: negative
 # fees and other order-level reductions; gift_card: gift-card sales/redemptions (no VAT: multi-purpose
 # vouchers are taxed when spent); refund: an amount refunded without lines (credit notes only).
 LineKind = Literal["goods", "freight", "fee", "discount", "gift_card", "refund"]
 
-REFERENCE_PREFIX: dict[str, str] = {"woocommerce": "WC", "shopify": "SH"}
 
-
-def order_reference(source: str, shop_id: str, number: str) -> str:
-    """The deterministic key of an order's invoice, e.g. "WC-12-727". It goes to e-conomic
-    `references.other`, Dinero `ExternalReference` (and the uuid5 `Guid`), Dynaccount's requisition."""
-    prefix = REFERENCE_PREFIX.get(source, source.upper())
+def order_reference(prefix: str, shop_id: str, number: str) -> str:
+    """The deterministic key of a sale's invoice, e.g. "WC-12-727" (the source's prefix, shop and number).
+    It goes to e-conomic `references.other`, Dinero `ExternalReference` (and the uuid5 `Guid`),
+    Dynaccount's requisition."""
     return f"{prefix}-{shop_id}-{number}" if shop_id else f"{prefix}-{number}"
 
 
@@ -118,7 +115,7 @@ class Payment:
 
 @dataclass(frozen=True)
 class SalesDocument:
-    source: Source
+    source: str  # the key of the source it came from (portal.sources)
     shop_id: str
     source_id: str  # the shop's own id of the order
     number: str  # the order number the customer sees
@@ -150,7 +147,7 @@ class Refund:
     the credit note's total, whatever the lines say (WooCommerce: the refund's `amount` "takes precedence
     over line item totals"; Shopify: the refund transactions)."""
 
-    source: Source
+    source: str  # the key of the source it came from (portal.sources)
     shop_id: str
     source_id: str  # the refund's id
     order_source_id: str

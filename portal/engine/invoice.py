@@ -41,18 +41,13 @@ from portal.connectors.base import (
     NO_VAT_LABEL,
     OSS_COUNTRIES,
     OSS_LABEL,
-    ZONES,
     Capabilities,
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
-    ProductData,
     RemoteCustomer,
     RemoteInvoice,
-    Totals,
 )
 from portal.engine.customers import CustomerMatch, customer_data, decide_match
 from portal.engine.documents import Payment, Refund, SalesDocument, SalesLine
+from portal.engine.ledger_documents import ZONES, CustomerData, DraftInvoice, InvoiceLine, ProductData, Totals
 from portal.engine.money import CENT, HUNDRED, ZERO, fmt_rate, q2, sum_dec
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.text import Text, amount

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from portal.connectors.base import Totals
+from portal.engine.ledger_documents import Totals
 from portal.engine.money import CENT, HUNDRED, ZERO, floor2, has_2dp, is_integral, q2, sum_dec
 from portal.engine.text import N_, Text, amount
 

@@ -11,19 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
 
 from babel import Locale
 from stdnum.dk import cvr as dk_cvr
 from stdnum.eu import vat as eu_vat
 
-from portal.connectors.base import N_
 from portal.engine.documents import Party, SalesLine
+from portal.engine.ledger_documents import Zone
 from portal.engine.money import ZERO, fmt_rate
 from portal.engine.settings import IntegrationSettings, OrderError
-from portal.engine.text import Text
-
-Zone = Literal["domestic", "eu", "world"]
+from portal.engine.text import N_, Text
 
 EU_MEMBERS: frozenset[str] = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()  # noqa: SIM905

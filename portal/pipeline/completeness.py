@@ -14,7 +14,6 @@ from our own tables alone (the Transfer rows only explain a gap: "skipped: <reas
 The fixes ("Overfør nu", "Knyt til dokumentet") are in completeness_fixes.py.
 """
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,9 +34,10 @@ from portal.integrations.connections import connector_for
 from portal.models import CompletenessReport, OrderIntegration, Transfer, utcnow
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, message, render
-from portal.pipeline.operations import SOURCE_MODULES, order_state
+from portal.pipeline.preview import order_state
 from portal.queue import enqueue_after_commit
 from portal.redis_client import get_redis
+from portal.sources import Source, get_source
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def read_sales(integration: OrderIntegration, start: date, end: date, progress=N
     """Every order changed since `start` began (a sale of the period, or an older one refunded since), as
     the shop's API lists them; `expected` marks those the ledger must hold an invoice for."""
     source = integration.source_system
-    module = importlib.import_module(SOURCE_MODULES[source])
+    module = get_source(source)
     settings = pipeline_settings.engine_settings(integration)
     activation = pipeline_settings.activation_date(integration)
     since = datetime.combine(start, datetime.min.time(), COPENHAGEN).astimezone(UTC)
@@ -114,18 +114,17 @@ def read_sales(integration: OrderIntegration, start: date, end: date, progress=N
     return sales
 
 
-def _sale(integration: OrderIntegration, module, settings, order: dict) -> Sale:
+def _sale(integration: OrderIntegration, module: Source, settings, order: dict) -> Sale:
     """The sale as the pipeline would name it (its reference) and the shop totals it (gross incl. VAT)."""
     try:
-        document = module.normalise_order(order, settings)
+        document = module.normalise(order, settings)
         reference, number = document.reference, document.number
         day, gross = document.invoice_date, document.shop_totals.gross
         customer, currency = document.customer.name, document.currency
     except Exception:  # an order the engine refuses (a country that is none) is still a sale to account for
-        number = str(order.get("number") or order.get("order_number") or order.get("name") or order["id"])
-        number = number.lstrip("#")
-        reference = order_reference(integration.source_system, settings.shop_id, number)
-        created = order.get("date_created_gmt") or order.get("created_at") or order.get("date_created")
+        number = module.sale_number(order).lstrip("#")
+        reference = order_reference(module.reference_prefix, settings.shop_id, number)
+        created = module.sale_created(order)
         day = parse_datetime(created).astimezone(COPENHAGEN).date() if created else date.min
         gross = _money(order.get("total") or order.get("total_price") or 0)
         billing = order.get("billing") or order.get("billing_address") or {}
@@ -151,7 +150,7 @@ def _sale(integration: OrderIntegration, module, settings, order: dict) -> Sale:
 def reference_prefix(integration: OrderIntegration) -> str:
     """What every reference of this shop link starts with, e.g. "WC-12-"."""
     shop_id = pipeline_settings.shop_id(integration.id, integration.settings)
-    return order_reference(integration.source_system, shop_id, "")
+    return order_reference(get_source(integration.source_system).reference_prefix, shop_id, "")
 
 
 def read_documents(integration: OrderIntegration, start: date, end: date) -> list[LedgerDocument]:

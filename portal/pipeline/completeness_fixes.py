@@ -1,8 +1,8 @@
 """The fixes a completeness report offers where one is safe (portal.pipeline.completeness):
 
 transfer   "Overfør nu": a sale the pipeline never saw (or skipped) is read from the shop again and
-           imported through the pipeline's own front door (operations.import_order); one needing
-           attention is retried (operations.retry); a refund never seen is fetched (fetch_refunds)
+           imported through the pipeline's own front door (intake.import_order); one needing
+           attention is retried (retries.retry); a refund never seen is fetched (fetch_refunds)
 link       "Knyt til dokumentet": the one document in the ledger carrying the sale's reference, with the
            sale's totals, becomes the transfer's document — read again before, and only then
 """
@@ -15,7 +15,7 @@ from portal import audit
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import CompletenessReport, Transfer, TransferLog, utcnow
-from portal.pipeline import operations
+from portal.pipeline import intake, retries
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, Message, message
 from portal.queue import enqueue_after_commit
@@ -56,8 +56,8 @@ def apply(report: CompletenessReport, index: int) -> Message:
 def _transfer_now(report: CompletenessReport, line: dict) -> Message:
     integration = report.integration
     transfer = _transfer(report, line)
-    if transfer is not None and transfer.status in operations.RETRYABLE:
-        operations.retry(transfer)
+    if transfer is not None and transfer.status in retries.RETRYABLE:
+        retries.retry(transfer)
         return message(N_("Order %(number)s is being transferred again."), number=line["order_number"])
     if line["kind"] == "refund_missing":
         enqueue_after_commit("workers.jobs.fetch_refunds", integration.id, line["order_id"])
@@ -67,7 +67,7 @@ def _transfer_now(report: CompletenessReport, line: dict) -> Message:
             message(N_("Order %(number)s is already being transferred."), number=line["order_number"])
         )
     shop = connector_for(integration.connection)
-    operations.import_order(integration, shop.get_order(line["order_id"]))
+    intake.import_order(integration, shop.get_order(line["order_id"]))
     audit.record(
         "completeness.transfer_now",
         integration,

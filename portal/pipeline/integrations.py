@@ -22,6 +22,7 @@ from portal.models.transfers import DOCUMENTS
 from portal.pipeline import periods
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
+from portal.sources import get_source
 
 
 class SettingsError(ValueError):
@@ -438,18 +439,16 @@ def rotate_webhook_secret(integration: OrderIntegration) -> str:
 
 
 def webhook_shop(integration: OrderIntegration) -> str | None:
-    """The shop a webhook for this integration must come from, where the system names it (Shopify's
-    X-Shopify-Shop-Domain: every shop's deliveries are signed with the same app secret)."""
-    if integration.source_system == "shopify":
-        return ((integration.connection.credentials or {}).get("shop") or "").lower() or None
-    return None
+    """The shop a webhook for this integration must come from, where the source names it
+    (Source.webhook_account)."""
+    return get_source(integration.source_system).webhook_account(integration.connection.credentials or {})
 
 
 def signing_secret(integration: OrderIntegration) -> str:
-    """What the shop signs its webhook deliveries with: the integration's own secret (WooCommerce, set on
-    each subscription), or Bogbro's app client secret (Shopify signs every delivery of the app with it)."""
-    if integration.source_system == "shopify":
-        from portal.integrations.connections import system_settings
+    """What the source signs this integration's webhook deliveries with (Source.webhook_secret): the
+    integration's own secret, or an app's secret from the configuration."""
+    from portal.integrations.connections import system_settings
 
-        return system_settings("shopify", integration.connection.sandbox).get("client_secret") or ""
-    return (integration.webhook_secret or {}).get("secret") or ""
+    key = integration.source_system
+    own = (integration.webhook_secret or {}).get("secret") or ""
+    return get_source(key).webhook_secret(own, lambda: system_settings(key, integration.connection.sandbox))

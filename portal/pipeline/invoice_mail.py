@@ -1,7 +1,7 @@
 """The invoice mail step: the booked invoice (or credit note), as the accounting system renders it (PDF),
 mailed to the order's customer through the shop's OWN SMTP server — at most once.
 
-Called by portal.pipeline.operations._post after booking and payment, when the integration's
+Called by portal.pipeline.posting after booking and payment, when the integration's
 `invoice_mail.enabled` is on and the transfer is not `mailed` yet. Outcomes:
 
     sent          the server accepted the message (250 after DATA): `mailed`, logged "ok"

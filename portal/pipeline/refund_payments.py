@@ -11,8 +11,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from portal.connectors import evidence
-from portal.connectors.base import N_, AccountingConnector, PaymentData, RemoteInvoice
+from portal.connectors.base import N_, AccountingConnector, RemoteInvoice
 from portal.engine.invoice import DraftPlan
+from portal.engine.ledger_documents import PaymentData
 from portal.engine.settings import EngineConfigError
 from portal.extensions import db
 from portal.models import Transfer

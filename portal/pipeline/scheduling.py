@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
+from portal.pipeline.intake import event_failed, process_event
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, Lease, _drain_flag, transfer_lock_key
 from portal.pipeline.messages import N_, message
-from portal.pipeline.operations import INTEGRATION_GRAPH, _batch_memo, _log, event_failed, process_event
+from portal.pipeline.steps import INTEGRATION_GRAPH, batch_memo, log_step
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -35,7 +36,7 @@ def drain(integration_id: int) -> int:
     new one within seconds. It is cleared before a last look, so an event committed after that look queues
     a new job, and one committed before it is found. Each event is tried once per job: one left unprocessed
     on purpose (a later state waiting for a running transfer: process_event looks again later) is left to
-    its own job or the watchdog; one whose processing failed needs attention (operations.event_failed)."""
+    its own job or the watchdog; one whose processing failed needs attention (intake.event_failed)."""
     redis, flag = get_redis(), _drain_flag(integration_id)
     lease = Lease(redis, flag)
     lease.take()
@@ -57,7 +58,7 @@ def drain(integration_id: int) -> int:
             integration = db.session.get(
                 OrderIntegration, integration_id, populate_existing=True, options=INTEGRATION_GRAPH
             )
-            _batch_memo.set({})
+            batch_memo.set({})
             for event_id in batch:
                 tried.add(event_id)
                 try:
@@ -77,7 +78,7 @@ def drain(integration_id: int) -> int:
     finally:
         lease.release()  # still held only when this job failed: then the watchdog queues a new one
         session.expire_on_commit = expire_on_commit
-        _batch_memo.set(None)
+        batch_memo.set(None)
 
 
 def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
@@ -105,7 +106,7 @@ def requeue_stuck(older_than: timedelta) -> list[int]:
     for transfer in stuck:
         since = transfer.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
         requeued = message(N_("Running since %(time)s UTC: queued again."), time=since)
-        _log(transfer, "watchdog", "error", requeued)
+        log_step(transfer, "watchdog", "error", requeued)
         enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
     lost = db.session.scalars(
         select(Transfer).where(
@@ -163,7 +164,9 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
     for transfer in db.session.scalars(
         select(Transfer).where(Transfer.id.in_(orphaned), Transfer.status == "running")
     ):
-        _log(transfer, "watchdog", "error", message(N_("Its worker stopped before finishing: queued again.")))
+        log_step(
+            transfer, "watchdog", "error", message(N_("Its worker stopped before finishing: queued again."))
+        )
     pending: list[Transfer] = []
     if new_redis:
         pending = db.session.scalars(select(Transfer).where(Transfer.status == "pending")).all()

@@ -57,15 +57,8 @@ from portal.models import AccountingSetup, OrderIntegration
 from portal.models.transfers import DOCUMENTS
 
 DEFAULT_STATES = {"processing": "booked", "completed": "booked"}
-# The order states a shop reports (the keys of "states"): WooCommerce's order `status`; Shopify's
-# `financial_status` (see portal.pipeline.operations.order_state).
-ORDER_STATES = {
-    "woocommerce": ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"),
-    "shopify": (
-        "pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided",
-    ),
-}  # fmt: skip
-# How pages and messages name those states (msgids; the shop settings' labels are the same words).
+# How pages and messages name the sale states sources report (the keys of "states": Source.states, e.g.
+# WooCommerce's order `status`, Shopify's `financial_status`) — msgids; the settings' labels are the same.
 STATE_NAMES = {
     "pending": N_("Pending payment"),
     "processing": N_("Processing"),
@@ -80,8 +73,6 @@ STATE_NAMES = {
     "partially_refunded": N_("Partially refunded"),
     "voided": N_("Voided"),
 }
-# The states a new integration transfers: the paid ones (as drafts unless the setup books automatically).
-PAID_STATES = {"woocommerce": ("processing", "completed"), "shopify": ("paid",)}
 MAIL_SECURITY = ("starttls", "ssl", "none")
 # the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)
 MAIL_FIELDS = (

@@ -40,11 +40,12 @@ from portal.i18n import system_name
 from portal.integrations.connections import connector_for
 from portal.models import Transfer, utcnow
 from portal.models.undos import AFTERWARDS, OPEN_UNDO_STATUSES, TransferUndo
-from portal.pipeline import failures, operations, refund_payments
+from portal.pipeline import failures, refund_payments, retries, steps
 from portal.pipeline.counts import exact_count
 from portal.pipeline.filters import TransferFilters, today
 from portal.pipeline.locks import Lease, LockLost, _held_lock, _keep_lock, transfer_lock_key
 from portal.pipeline.messages import N_, Message, amount, message, store
+from portal.pipeline.preview import preview
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -128,7 +129,7 @@ def _start(transfer: Transfer, afterwards: str, reason: str) -> TransferUndo:
     )
     db.session.add(undo)
     db.session.flush()
-    operations._log(
+    steps.log_step(
         transfer,
         "undo",
         "ok",
@@ -216,7 +217,7 @@ def retry(undo: TransferUndo) -> bool:
     if undo.status != "needs_attention":
         return False
     undo.status, undo.message, undo.attempts = "queued", None, 0
-    operations._log(undo.transfer, "undo", "ok", message(N_("Undo retried.")))
+    steps.log_step(undo.transfer, "undo", "ok", message(N_("Undo retried.")))
     enqueue_after_commit("workers.jobs.undo_transfer", undo.id)
     db.session.commit()
     return True
@@ -320,7 +321,7 @@ def _reverse(undo: TransferUndo, transfer: Transfer, connector: AccountingConnec
 
 def _decided(undo, transfer, action: str, msgid: str, id_, system: str) -> None:
     undo.action = action
-    operations._log(transfer, "undo", "ok", message(msgid, id=id_, system=system))
+    steps.log_step(transfer, "undo", "ok", message(msgid, id=id_, system=system))
     db.session.commit()
 
 
@@ -361,7 +362,7 @@ def _credit(undo: TransferUndo, transfer: Transfer, connector: AccountingConnect
         document = _credit_document(transfer, invoice, reference)
         undo.credit_requested = True
         db.session.commit()  # the checkpoint: from here a resume looks the credit note up by its reference
-        remote, lost = operations._sent_or_found(
+        remote, lost = steps.sent_or_found(
             partial(connector.create_credit_note, document, lookup=False), connector.find_invoice, reference
         )
         said = (
@@ -369,14 +370,14 @@ def _credit(undo: TransferUndo, transfer: Transfer, connector: AccountingConnect
             if lost
             else N_("Credit note %(id)s created for the whole invoice (reference %(reference)s).")
         )
-        operations._log(
+        steps.log_step(
             transfer, "undo", "reused" if lost else "ok", message(said, id=remote.id, reference=reference)
         )
     undo.credit_note_id = remote.id
     if transfer.integration.setup.auto_book and not remote.booked:
         _before_remote_call()
         remote = connector.book_invoice(remote)
-        operations._log(
+        steps.log_step(
             transfer, "undo", "ok", message(N_("Credit note booked as %(number)s."), number=remote.number)
         )
     undo.credit_note_number = remote.number if remote.booked else None
@@ -389,7 +390,7 @@ def _credit_document(transfer: Transfer, invoice: RemoteInvoice, reference: str)
     """The invoice's own lines as the stored order gives them, dated today, credited against the invoice.
     Settings changed since (another account, another rate) could make it differ: then a person decides."""
     setup = transfer.integration.setup
-    plan = operations.preview(transfer.integration, json.loads(transfer.event.raw_body))
+    plan = preview(transfer.integration, json.loads(transfer.event.raw_body))
     if invoice.totals is not None and abs(abs(invoice.totals.gross) - plan.totals.gross) > TOTALS_TOLERANCE:
         raise UndoFailed(
             message(
@@ -422,7 +423,7 @@ def _payout(
 ) -> None:
     """The invoice was registered paid: the money goes back, as for a refund (refund_payments' switch)."""
     if not refund_payments.enabled(transfer, connector):
-        operations._log(
+        steps.log_step(
             transfer,
             "undo",
             "skipped",
@@ -446,7 +447,7 @@ def _payout(
         journal=payments.get("journal"),
     )
     undo.payout_id = connector.register_refund_payment(payout)
-    operations._log(transfer, "undo", "ok", message(N_("Payout %(id)s registered."), id=undo.payout_id))
+    steps.log_step(transfer, "undo", "ok", message(N_("Payout %(id)s registered."), id=undo.payout_id))
     db.session.commit()
 
 
@@ -461,7 +462,7 @@ def _afterwards(undo: TransferUndo, transfer: Transfer) -> None:
     )
     undo.status, undo.finished_at, undo.message = "done", utcnow(), None
     if undo.afterwards == "retransfer":
-        operations._requeue(
+        retries.requeue(
             transfer, message(N_("Undone: the order is transferred again with today's settings."))
         )
     else:
@@ -469,7 +470,7 @@ def _afterwards(undo: TransferUndo, transfer: Transfer) -> None:
         transfer.status, transfer.finished_at = "skipped", utcnow()
         transfer.error_kind = transfer.error_message = None
         store(transfer, "reason", reason)
-        operations._log(transfer, "decide", "skipped", reason)
+        steps.log_step(transfer, "decide", "skipped", reason)
     audit.record(
         "transfer.undone",
         transfer,
@@ -486,7 +487,7 @@ def _afterwards(undo: TransferUndo, transfer: Transfer) -> None:
 def _stopped(undo: TransferUndo, transfer: Transfer, problem: Message) -> None:
     db.session.rollback()
     undo.status, undo.message, undo.started_at = "needs_attention", problem.as_dict(), None
-    operations._log(transfer, "undo", "error", problem)
+    steps.log_step(transfer, "undo", "error", problem)
     db.session.commit()
 
 
@@ -502,7 +503,7 @@ def _later(undo: TransferUndo, transfer: Transfer, exc: TransientError) -> None:
         exc.retry_after or 0, current_app.config.get("PIPELINE_RETRY_SECONDS", 30) * 2 ** (undo.attempts - 1)
     )
     undo.status, undo.started_at = "queued", None
-    operations._log(
+    steps.log_step(
         transfer,
         "undo",
         "error",

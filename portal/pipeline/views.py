@@ -14,7 +14,8 @@ from portal.extensions import db, htmx
 from portal.i18n import system_name
 from portal.ids import whole_number
 from portal.models import OrderIntegration, Transfer, TransferUndo
-from portal.pipeline import counts, failures, messages, operations, undo
+from portal.pipeline import counts, failures, messages, retries, undo
+from portal.pipeline import preview as dry_run
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.forms import (
@@ -53,7 +54,7 @@ LINE_KIND_LABELS = {
     "rounding": _l("Rounding"),
 }
 ZONE_LABELS = {"domestic": _l("Denmark"), "eu": _l("EU"), "world": _l("Outside the EU")}
-DOCUMENT_LABELS = {key: _l(name) for key, name in operations.DOCUMENT_NAMES.items()}
+DOCUMENT_LABELS = {key: _l(name) for key, name in dry_run.DOCUMENT_NAMES.items()}
 MATCH_FIELD_LABELS = {
     "email": _l("the e-mail address"),
     "vat_number": _l("the VAT number"),
@@ -102,9 +103,9 @@ def _labels() -> dict:
         "steps": _translated(STEP_LABELS),
         "outcomes": _translated(OUTCOME_LABELS),
         "live": LIVE,
-        "retry_statuses": operations.RETRYABLE,
-        "retry_effect": lambda transfer: messages.render(operations.retry_effect(transfer).as_dict()),
-        "posted_nothing": operations.posted_nothing,
+        "retry_statuses": retries.RETRYABLE,
+        "retry_effect": lambda transfer: messages.render(retries.retry_effect(transfer).as_dict()),
+        "posted_nothing": retries.posted_nothing,
         "undo_history": undo.history,
         "undo_refusal": lambda transfer: (
             messages.render(p.as_dict()) if (p := undo.refusal(transfer)) else None
@@ -138,7 +139,7 @@ def index():
         "page": page,
         "filters": filters,
         "form": TransferFilterForm(request.args, integrations),
-        "retryable": counts.capped_count(operations.retryable(account, filters)),  # a hint: capped
+        "retryable": counts.capped_count(retries.retryable(account, filters)),  # a hint: capped
         "several_shops": len(integrations) > 1,
         **_labels(),
     }
@@ -157,7 +158,7 @@ def detail(transfer_id):
     return render_template(
         "transfers/detail.html",
         transfer=transfer,
-        can_preview=operations.can_preview(transfer),
+        can_preview=dry_run.can_preview(transfer),
         system=system_name(transfer.integration.setup.connection.system),
         **_labels(),
     )
@@ -186,8 +187,8 @@ def live(transfer_id):
 @account_required
 def retry(transfer_id):
     transfer = get_owned_or_404(Transfer, transfer_id)
-    if transfer.status in operations.RETRYABLE:
-        operations.retry(transfer)
+    if transfer.status in retries.RETRYABLE:
+        retries.retry(transfer)
         flash(_("The transfer is queued again."), "success")
     else:
         flash(_("Only transfers that are not done can be retried."), "error")
@@ -198,7 +199,7 @@ def retry(transfer_id):
 @account_required
 def leave_out(transfer_id):
     transfer = get_owned_or_404(Transfer, transfer_id)
-    if operations.leave_out(transfer):
+    if retries.leave_out(transfer):
         flash(_("The transfer is left out: it will not be transferred."), "success")
     else:
         flash(_("Only a transfer that has posted nothing yet can be left out."), "error")
@@ -217,7 +218,7 @@ def _confirm_retry(filters: TransferFilters):
     return render_template(
         "transfers/retry_confirm.html",
         filters=filters,
-        count=operations.count_retryable(account, filters),  # exact: the person confirms this many
+        count=retries.count_retryable(account, filters),  # exact: the person confirms this many
         integration=integration,
         **_labels(),
     )
@@ -239,7 +240,7 @@ def retry_matching():
     filters = TransferFilters.from_args(request.form)
     if request.form.get("confirmed") != "1":
         return _confirm_retry(filters)
-    count = operations.retry_matching(account, filters)
+    count = retries.retry_matching(account, filters)
     if count:
         flash(_("%(count)s transfers are queued again.", count=count), "success")
     else:
@@ -340,7 +341,7 @@ def _preview_context(make_preview, integration: OrderIntegration):
     """Run a preview; a problem the person can act on becomes a message instead of an error page."""
     try:
         return {"preview": make_preview(), "problem": None}
-    except operations.OrderNotFound as exc:
+    except dry_run.OrderNotFound as exc:
         problem = _("The shop has no order with the number or id %(number)s.", number=str(exc))
     except ConnectorError as exc:  # the shop's: reading the order
         problem = _(
@@ -380,8 +381,8 @@ def preview():
         context.update(_plan_labels(integration))
         context.update(
             _preview_context(
-                lambda: operations.preview_order(
-                    integration, operations.find_shop_order(integration, form.order.data)
+                lambda: dry_run.preview_order(
+                    integration, dry_run.find_shop_order(integration, form.order.data)
                 ),
                 integration,
             )
@@ -397,10 +398,10 @@ def preview():
 def transfer_preview(transfer_id):
     """The invoice this transfer's stored order payload becomes with today's settings."""
     transfer = get_owned_or_404(Transfer, transfer_id)
-    if not operations.can_preview(transfer):
+    if not dry_run.can_preview(transfer):
         flash(_("Only an order's invoice can be previewed."), "error")
         return redirect(url_for(".detail", transfer_id=transfer.id))
     integration = transfer.integration
     context = {"transfer": transfer, "integration": integration, **_plan_labels(integration)}
-    context.update(_preview_context(lambda: operations.preview_transfer(transfer), integration))
+    context.update(_preview_context(lambda: dry_run.preview_transfer(transfer), integration))
     return render_template("transfers/transfer_preview.html", **context)

@@ -25,8 +25,9 @@ from portal.integrations.connections import SandboxTransport, connector_for, sys
 from portal.models import Account, AccountingSetup, Connection, OrderIntegration, SourceEvent
 from portal.pipeline import integrations
 from portal.pipeline.messages import translated
-from portal.pipeline.settings import ORDER_STATES, PAID_STATES, oss_countries
+from portal.pipeline.settings import oss_countries
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
+from portal.sources import get_source
 
 SHOP_SYSTEMS = ("woocommerce", "shopify")
 
@@ -203,9 +204,9 @@ def _shop_connector(connection: Connection) -> SourceConnector:
 
 
 def default_settings(system: str, setup: AccountingSetup) -> dict:
-    """A new integration transfers the shop's paid states: booked when the setup books, else drafts."""
+    """A new integration transfers the source's paid states: booked when the setup books, else drafts."""
     document = "booked" if setup.auto_book else "draft"
-    return {"states": {state: document for state in PAID_STATES[system]}}
+    return {"states": {state: document for state in get_source(system).paid_states}}
 
 
 def link(connection: Connection, setup: AccountingSetup, name: str) -> OrderIntegration:
@@ -339,7 +340,8 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
     setup = integration.setup
     system = setup_operations.system_of(setup)
     stored = list((integration.settings or {}).get("states") or {})
-    standard = ORDER_STATES.get(integration.source_system, ())
+    source = get_source(integration.source_system)
+    standard = source.states
     states = tuple(standard) + tuple(state for state in stored if state not in standard)
     shop_id = integrations.shop_id(integration)
     terms, failure = None, None
@@ -359,7 +361,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         system_name=system.name,
         shop_id=shop_id,
         shop_id_locked=integrations.shop_id_locked(integration),
-        reference=order_reference(integration.source_system, shop_id, "1001"),
+        reference=order_reference(source.reference_prefix, shop_id, "1001"),
         setup_id=setup.id,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),

@@ -1,18 +1,19 @@
-"""POST /webhooks/<source>/<token>: a shop's webhook delivery. Thin: find the integration by the token in
-its delivery URL, verify the signature on the raw body with the source module's verify_webhook (before
-anything parses it), store the raw event, answer 200. A wrong signature is refused with 401 and nothing is
-stored; a Shopify delivery from another shop than the integration's with 403; WooCommerce's unsigned
-creation ping gets 200 and is not stored. A delivery id stored before (a replay) is answered 200 again."""
+"""POST /webhooks/<source>/<token>: a source's webhook delivery. Thin: find the integration by the token in
+its delivery URL, verify the signature on the raw body with its source's verify_webhook (portal.sources,
+before anything parses it), store the raw event, answer 200. A wrong signature is refused with 401 and
+nothing is stored; a delivery naming another shop than the integration's (Source.webhook_account) with
+403; WooCommerce's unsigned creation ping gets 200 and is not stored. A delivery id stored before (a
+replay) is answered 200 again."""
 
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy import select
 
-from portal.connectors import system_module
 from portal.connectors.sources import WebhookRejected
 from portal.extensions import csrf, db
 from portal.models import OrderIntegration
+from portal.pipeline.intake import record_event
 from portal.pipeline.integrations import signing_secret, webhook_shop
-from portal.pipeline.operations import record_event
+from portal.sources import get_source
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -24,13 +25,13 @@ def receive(source: str, token: str):
     if integration is None or integration.source_system != source:
         abort(404)
     try:
-        module = system_module(source)
+        sales_source = get_source(source)
     except LookupError:
         abort(404)
     raw_body = request.get_data(cache=False)
     secret = signing_secret(integration)
     try:
-        delivery = module.verify_webhook(dict(request.headers), raw_body, secret)
+        delivery = sales_source.verify_webhook(dict(request.headers), raw_body, secret)
     except WebhookRejected as exc:
         return jsonify({"message": f"Webhook rejected: {exc}"}), 401
     expected_shop = webhook_shop(integration)

@@ -13,15 +13,6 @@ import httpx
 import pytest
 
 from portal.connectors import ConnectorContext, StaticCredentials, get_system
-from portal.connectors.base import (
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
-    PaymentData,
-    ProductData,
-    Voucher,
-    VoucherLine,
-)
 from portal.connectors.dinero import (
     CONNECTOR,
     SYSTEM,
@@ -36,6 +27,15 @@ from portal.connectors.errors import (
     ConfigurationError,
     UnsupportedOperation,
     ValidationError,
+)
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Voucher,
+    VoucherLine,
 )
 from portal.extensions import db as _db
 from portal.integrations.connections import connector_for

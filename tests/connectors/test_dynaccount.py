@@ -11,15 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from portal.connectors import ConnectorContext, StaticCredentials, evidence, get_system
-from portal.connectors.base import (
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
-    PaymentData,
-    ProductData,
-    Voucher,
-    VoucherLine,
-)
 from portal.connectors.dynaccount import (
     CONFIG_PREFIX,
     CONNECTOR,
@@ -35,6 +26,15 @@ from portal.connectors.errors import (
     TransientError,
     UnsupportedOperation,
     ValidationError,
+)
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Voucher,
+    VoucherLine,
 )
 from portal.extensions import db as _db
 from portal.models import Connection, SandboxRecord

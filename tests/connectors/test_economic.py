@@ -9,15 +9,6 @@ import httpx
 import pytest
 
 from portal.connectors import ConnectorContext, StaticCredentials
-from portal.connectors.base import (
-    CustomerData,
-    DraftInvoice,
-    InvoiceLine,
-    PaymentData,
-    ProductData,
-    Voucher,
-    VoucherLine,
-)
 from portal.connectors.economic import (
     CONFIG_PREFIX,
     CONNECTOR,
@@ -35,6 +26,15 @@ from portal.connectors.errors import (
     NotFound,
     UnsupportedOperation,
     ValidationError,
+)
+from portal.engine.ledger_documents import (
+    CustomerData,
+    DraftInvoice,
+    InvoiceLine,
+    PaymentData,
+    ProductData,
+    Voucher,
+    VoucherLine,
 )
 from portal.engine.vat import EU_MEMBERS
 from portal.integrations.connections import connector_for
@@ -468,8 +468,9 @@ def test_a_500_on_the_order_post_is_ambiguous_and_looked_up(app, db, redis):
 
 
 def test_systems_without_orders_say_so():
-    from portal.connectors.base import RemoteOrder, Totals
+    from portal.connectors.base import RemoteOrder
     from portal.connectors.dinero import CONNECTOR as DINERO
+    from portal.engine.ledger_documents import Totals
 
     dinero = DINERO.__new__(DINERO)  # the defaults need no connection
     nothing = Totals(Decimal("0"), Decimal("0"), Decimal("0"))

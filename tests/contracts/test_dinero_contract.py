@@ -22,7 +22,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from portal.connectors import ConnectorContext, StaticCredentials
-from portal.connectors.base import (
+from portal.connectors.dinero import CONNECTOR, PATHS, sandbox_settings
+from portal.engine.ledger_documents import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
@@ -31,7 +32,6 @@ from portal.connectors.base import (
     Voucher,
     VoucherLine,
 )
-from portal.connectors.dinero import CONNECTOR, PATHS, sandbox_settings
 from portal.sandbox import dinero as sandbox
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import SPECS

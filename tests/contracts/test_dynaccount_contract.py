@@ -26,7 +26,9 @@ import jsonschema
 import pytest
 
 from portal.connectors import ConnectorContext, StaticCredentials
-from portal.connectors.base import (
+from portal.connectors.dynaccount import CONNECTOR, finish_connect, sandbox_settings
+from portal.connectors.errors import AuthenticationError, ValidationError
+from portal.engine.ledger_documents import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
@@ -34,8 +36,6 @@ from portal.connectors.base import (
     Voucher,
     VoucherLine,
 )
-from portal.connectors.dynaccount import CONNECTOR, finish_connect, sandbox_settings
-from portal.connectors.errors import AuthenticationError, ValidationError
 from portal.sandbox import dynaccount as sandbox
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import SPECS

@@ -18,7 +18,9 @@ import jsonschema
 import pytest
 
 from portal.connectors import ConnectorContext, StaticCredentials
-from portal.connectors.base import (
+from portal.connectors.economic import CONNECTOR, JOURNALS_API, sandbox_settings
+from portal.connectors.errors import AuthenticationError, ValidationError
+from portal.engine.ledger_documents import (
     CustomerData,
     DraftInvoice,
     InvoiceLine,
@@ -27,8 +29,6 @@ from portal.connectors.base import (
     Voucher,
     VoucherLine,
 )
-from portal.connectors.economic import CONNECTOR, JOURNALS_API, sandbox_settings
-from portal.connectors.errors import AuthenticationError, ValidationError
 from portal.sandbox.economic import DEMO_AGREEMENT
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import SPECS

@@ -5,8 +5,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from portal.connectors.base import NO_VAT_LABEL, OSS_LABEL, RemoteCustomer, RemoteInvoice, Totals
+from portal.connectors.base import NO_VAT_LABEL, OSS_LABEL, RemoteCustomer, RemoteInvoice
 from portal.engine.invoice import build_credit_note, build_draft, dinero_guid
+from portal.engine.ledger_documents import Totals
 from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
 from portal.engine.sources.woocommerce import normalise_order, normalise_refund
 from portal.engine.vat import TEST_RATES, decide_zone

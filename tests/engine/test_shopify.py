@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from portal.connectors.base import Totals
 from portal.engine.invoice import build_credit_note
+from portal.engine.ledger_documents import Totals
 from portal.engine.settings import IntegrationSettings
 from portal.engine.sources.shopify import normalise_order, normalise_refund
 from portal.engine.vat import TEST_RATES, decide_zone

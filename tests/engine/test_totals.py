@@ -4,7 +4,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from portal.connectors.base import Totals
+from portal.engine.ledger_documents import Totals
 from portal.engine.money import D as parse
 from portal.engine.totals import (
     PricedQuantity,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal.integrations import operations as setup_operations
 from portal.integrations.connections import connector_for
 from portal.models import Connection, OrderIntegration, Transfer
-from portal.pipeline import operations
+from portal.pipeline import intake
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import connect_sandbox
 from tests.engine.factories import wc_order
@@ -113,7 +113,7 @@ def make_integration(db, account, setup, **settings) -> OrderIntegration:
 
 def feed(integration, payload, delivery_id=None, topic="order.updated"):
     """A webhook delivery of an order, stored raw through the pipeline's front door."""
-    return operations.record_event(
+    return intake.record_event(
         integration,
         "webhook",
         delivery_id or str(uuid.uuid4()),
@@ -186,13 +186,13 @@ def queued_behind_a_lock(db, redis, integration, payload):
     """The transfer of `payload` (an order in a state that transfers), queued while another worker holds
     its lock: inside the block it stays `pending` whatever runs; the lock is released when the block ends.
     The order arrives unpaid first (skipped), so the transfer exists before the lock is taken."""
-    operations.process_event(feed(integration, {**payload, "status": "pending"}).id)  # not transferring
+    intake.process_event(feed(integration, {**payload, "status": "pending"}).id)  # not transferring
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(payload["number"])))
     assert transfer.status == "skipped"
     lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
     assert lock.acquire(blocking=False)  # another worker holds it
     try:
-        operations.process_event(feed(integration, payload).id)  # now it transfers: queued
+        intake.process_event(feed(integration, payload).id)  # now it transfers: queued
         db.session.expire_all()
         assert transfer.status == "pending"
         yield transfer

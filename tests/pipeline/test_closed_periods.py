@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.connectors.errors import ConfigurationError
 from portal.extensions import db as _db
 from portal.models import Transfer
-from portal.pipeline import operations, periods
+from portal.pipeline import periods, preview, retries
 from portal.redis_client import get_redis
 from portal.sandbox.economic_periods import close_year
 from portal.sandbox.store import SandboxStore
@@ -89,7 +89,7 @@ def test_held_by_default_with_what_to_do_then_posted_once_the_year_is_open(db, a
     assert remote(setup).find_invoice(REF) is None  # nothing was sent
 
     reopen_last_year(setup)  # the cache still says closed: a closed verdict is always read afresh
-    operations.retry(transfer)
+    retries.retry(transfer)
     db.session.commit()
     run_jobs()
     db.session.refresh(transfer)
@@ -138,7 +138,7 @@ def test_the_sandboxes_refuse_a_document_in_a_closed_year(db, account, run_jobs,
     feed(integration, order(number="5000", date_gmt=f"{THIS_YEAR}-01-05T10:00:00"))  # makes the customer
     run_jobs()
     assert db.session.scalar(select(Transfer)).status == "done"
-    plan = operations.preview(integration, old_order())
+    plan = preview.preview(integration, old_order())
     connector = remote(setup)
     customer = connector.find_customer("email", plan.customer.email)
     document = plan.for_customer(customer)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.integrations import operations as setup_operations
 from portal.models import Transfer
-from portal.pipeline import operations
+from portal.pipeline import retries
 from portal.pipeline.messages import shown
 from portal.sandbox import dinero as sandbox
 from portal.sandbox.store import SandboxStore
@@ -43,7 +43,7 @@ def test_a_paid_order_registers_its_payment_once(db, account, run_jobs):
     assert Decimal(payment["Amount"]) == Decimal(invoice["Calc"]["TotalInclVat"]) == Decimal("549.00")
     assert remote(setup).find_invoice(REF).raw["Status"] == "Paid"  # computed on read, as Dinero shows it
 
-    operations.retry(transfer)  # a done transfer is not retried: nothing more happens
+    retries.retry(transfer)  # a done transfer is not retried: nothing more happens
     feed(integration, order())  # the same order again
     run_jobs()
     assert len(booked_invoice(db)["Payments"]) == 1
@@ -67,7 +67,7 @@ def test_a_lost_payment_answer_is_found_by_its_reference_not_paid_twice(db, acco
     run_jobs()
     transfer = only_transfer(db)
     if transfer.status != "done":  # an ambiguous write waits for its retry, or asks for one
-        operations.retry(transfer)
+        retries.retry(transfer)
         run_jobs()
         transfer = only_transfer(db)
     assert lost == [200]  # Dinero registered the payment; we never heard
@@ -95,7 +95,7 @@ def test_without_a_deposit_account_a_paid_order_says_what_to_choose_and_a_retry_
 
     available = {"account": setup_operations.choices(setup, "deposit_accounts")}
     assert setup_operations.save_template(template, {"account": "55010"}, available) == {}
-    operations.retry(transfer)
+    retries.retry(transfer)
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "done", transfer.error_message

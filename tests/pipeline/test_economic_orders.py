@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.connectors.economic import EconomicConnector
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import integrations, operations, scheduling
+from portal.pipeline import intake, integrations, posting, scheduling
 from portal.sandbox.transport import SandboxTransport
 from tests.pipeline.conftest import (
     faults,
@@ -232,8 +232,8 @@ def test_a_worker_killed_after_the_invoice_post_resumes_into_one_invoice(
     feed(integration, complete(shop, placed))
     with pytest.raises(Killed):
         event = db.session.scalars(select(SourceEvent).order_by(SourceEvent.id.desc())).first()
-        operations.process_event(event.id)
-        operations.run_transfer(the_transfer(db).id)
+        intake.process_event(event.id)
+        posting.run_transfer(the_transfer(db).id)
     db.session.rollback()
     monkeypatch.setattr(EconomicConnector, "delete_order", original)
     transfer = the_transfer(db)

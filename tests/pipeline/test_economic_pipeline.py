@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import SourceEvent, Transfer, TransferLog
-from portal.pipeline import locks, messages, operations, scheduling
+from portal.pipeline import intake, locks, messages, posting, preview, retries, scheduling, steps
 from tests.pipeline.conftest import (
     faults,
     feed,
@@ -131,8 +131,8 @@ def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booke
 
     # imported on purpose: transferred after all, once
     payload = order()
-    assert operations.import_order(integration, payload) is not None
-    assert operations.import_order(integration, payload) is None
+    assert intake.import_order(integration, payload) is not None
+    assert intake.import_order(integration, payload) is None
     run_jobs()
     db.session.expire_all()
     assert transfer.status == "done" and remote(setup_booked).find_invoice(REF).booked
@@ -251,11 +251,11 @@ def feed_refund(integration, body, delivery_id=None):
     import json
     import uuid
 
-    return operations.record_event(
+    return intake.record_event(
         integration,
         "poll",
         delivery_id or str(uuid.uuid4()),
-        operations.REFUND_TOPIC,
+        intake.REFUND_TOPIC,
         str(body["refund"]["id"]),
         json.dumps(body),
     )
@@ -313,7 +313,7 @@ def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked,
     from portal.redis_client import get_redis
 
     Queue("default", connection=get_redis()).empty()
-    operations.process_event(db.session.scalar(select(SourceEvent.id)))
+    intake.process_event(db.session.scalar(select(SourceEvent.id)))
     Queue("default", connection=get_redis()).empty()
     transfer = only_transfer(db)
     transfer.status, transfer.started_at = "running", datetime.now(UTC) - timedelta(hours=1)
@@ -364,7 +364,7 @@ def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_book
         db.session.expire_all()
         assert transfer.status == "pending" and transfer.attempts == 0
         assert remote(setup_booked).find_invoice(REF) is None
-    operations.run_transfer(transfer.id)
+    posting.run_transfer(transfer.id)
     db.session.expire_all()
     assert transfer.status == "done"
 
@@ -445,7 +445,7 @@ def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
     found = remote(setup_booked).find_invoice(f"WC-12-{placed['number']}-R{refund_id}")
     assert found.booked and found.totals.gross == -Decimal(created.json()["amount"])
     refund_events = db.session.scalars(
-        select(SourceEvent).where(SourceEvent.topic == operations.REFUND_TOPIC)
+        select(SourceEvent).where(SourceEvent.topic == intake.REFUND_TOPIC)
     ).all()
     assert [e.delivery_id for e in refund_events] == [f"refund:{refund_id}"]
 
@@ -482,7 +482,7 @@ def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(
         return found
 
     monkeypatch.setattr(db.session, "scalar", racing)
-    operations.process_event(event.id)
+    intake.process_event(event.id)
     monkeypatch.undo()
     assert raced
     run_jobs()
@@ -513,7 +513,7 @@ def test_a_draft_created_but_its_answer_lost_is_found_not_made_again(
 
 
 def test_the_log_redacts_secrets():
-    redacted = operations.redact(
+    redacted = steps.redact(
         {"Authorization": "Bearer x", "body": [{"api_secret": "y", "grant_token": "z", "amount": "1.00"}]}
     )
     assert redacted == {
@@ -528,7 +528,7 @@ def test_a_dry_run_preview_writes_nothing(db, account, setup_booked, monkeypatch
     integration = make_integration(db, account, setup_booked)
     calls = []
     monkeypatch.setattr(SandboxTransport, "handle_request", lambda self, request: calls.append(request))
-    plan = operations.preview(integration, order())
+    plan = preview.preview(integration, order())
     assert calls == [] and db.session.scalar(select(Transfer)) is None
     assert plan.invoice.reference == REF and plan.decision.zone == "domestic" and plan.can_book
     assert [line.product_number for line in plan.invoice.lines] == ["KRUS-01", "TE-02", "FRAGT"]
@@ -547,17 +547,17 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
     to create the draft."""
     integration = make_integration(db, account, setup_booked)
     event = feed(integration, order())
-    original = operations._ensure_products
+    original = posting.ensure_products
     keys = []
 
     def slow_products(transfer, *args):
         original(transfer, *args)
         keys.append(f"bogbro:lock:transfer:{transfer.id}")
-        operations._held_lock.get().renewed -= locks.LOCK_SECONDS  # time passed: it expired …
+        locks._held_lock.get().renewed -= locks.LOCK_SECONDS  # time passed: it expired …
         redis.set(keys[0], "another-worker")  # … and someone else holds it now
 
-    monkeypatch.setattr(operations, "_ensure_products", slow_products)
-    operations.process_event(event.id)  # decides, then posts the transfer in the same job
+    monkeypatch.setattr(posting, "ensure_products", slow_products)
+    intake.process_event(event.id)  # decides, then posts the transfer in the same job
     transfer = only_transfer(db)
     key = keys[0]
     db.session.expire_all()
@@ -619,7 +619,7 @@ def test_customers_and_products_are_created_only_when_the_settings_allow_it(
 
     integration.settings = {**integration.settings, "customers": {}, "products": {"create": False}}
     db.session.commit()
-    operations.retry(transfer)
+    retries.retry(transfer)
     run_jobs()
     db.session.expire_all()
     assert transfer.status == "needs_attention" and "create products" in transfer.error_message
@@ -629,7 +629,7 @@ def test_customers_and_products_are_created_only_when_the_settings_allow_it(
 
 
 def test_a_customer_found_is_updated_from_the_order_when_allowed(db, account, setup_booked, run_jobs):
-    from portal.connectors.base import CustomerData
+    from portal.engine.ledger_documents import CustomerData
 
     connector = remote(setup_booked)
     before = connector.create_customer(
@@ -662,7 +662,7 @@ def test_two_workers_with_the_same_new_customer_and_products_make_each_once(app,
         try:
             with app.app_context():
                 start.wait()
-                operations.process_event(event_id)
+                intake.process_event(event_id)
         except Exception as exc:  # reported below
             errors.append(exc)
 

@@ -13,7 +13,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from portal.models import Transfer, TransferLog
-from portal.pipeline import invoice_mail, operations
+from portal.pipeline import invoice_mail, posting, retries
 from portal.pipeline import settings as pipeline_settings
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, release_scheduled, remote
 from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
@@ -183,7 +183,7 @@ def test_a_booked_invoice_is_mailed_once_with_its_pdf(
     # the same order delivered again, and the transfer run again: nothing more is sent
     feed(integration, payload)
     run_jobs()
-    operations.run_transfer(transfer.id)
+    posting.run_transfer(transfer.id)
     assert len(smtp.messages) == 1
 
 
@@ -278,7 +278,7 @@ def test_a_refused_login_needs_attention_and_a_retry_only_mails(
 
     integration.mail_secret = {"smtp_password": PASSWORD}  # the user corrects the password
     db.session.commit()
-    operations.retry(transfer)
+    retries.retry(transfer)
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.mailed
@@ -325,7 +325,7 @@ def test_a_lost_answer_after_the_message_is_not_sent_again(
     outcome, message = mail_log(transfer)[-1]
     assert outcome == "uncertain" and "may have been delivered" in message
     smtp.delay = 0
-    operations.run_transfer(transfer.id)
+    posting.run_transfer(transfer.id)
     assert len(smtp.messages) == 1
 
 
@@ -341,7 +341,7 @@ def test_a_worker_that_died_while_sending_does_not_send_again(db, account, setup
         TransferLog.transfer_id == transfer.id, TransferLog.step == "mail", TransferLog.outcome == "ok"
     ).delete()
     db.session.commit()
-    operations.run_transfer(transfer.id)
+    posting.run_transfer(transfer.id)
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.mailed
     assert mail_log(transfer)[-1][0] == "uncertain"

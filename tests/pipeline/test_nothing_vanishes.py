@@ -12,9 +12,10 @@ from sqlalchemy import select
 from portal.connectors.economic import EconomicConnector
 from portal.engine.sources import woocommerce as wc_source
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import notifications, operations
+from portal.pipeline import notifications, preview, retries
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.overview import account_overview
+from portal.sources.woocommerce import WooCommerce
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
 
@@ -28,9 +29,9 @@ def boom(*args, **kwargs):
 
 # (where, object, attribute): every step a transfer takes, in order
 STEPS = [
-    ("decide", operations, "order_state"),
+    ("decide", WooCommerce, "sale_state"),
     ("normalise", wc_source, "normalise_order"),
-    ("zone", operations, "decide_zone"),
+    ("zone", preview, "decide_zone"),
     ("customer", EconomicConnector, "create_customer"),
     ("products", EconomicConnector, "create_product"),
     ("draft", EconomicConnector, "create_draft_invoice"),
@@ -72,7 +73,7 @@ def test_an_unexpected_error_at_any_step_needs_attention_visibly(
 
     # Once the cause is gone, a retry finishes it — exactly once.
     monkeypatch.undo()
-    operations.retry(transfer)
+    retries.retry(transfer)
     run_jobs()
     transfer = only(db, Transfer)
     assert transfer.status == "done", transfer.error_message

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import OrderIntegration, Transfer
-from portal.pipeline import notifications, operations
+from portal.pipeline import notifications, retries
 from portal.queue import get_queue
 from tests.conftest import make_user
 from tests.pipeline.conftest import feed, make_integration, make_setup, order
@@ -90,7 +90,7 @@ def test_a_transfer_that_fails_again_after_a_retry_is_reported_again(
     transfer = transfers(db)[0]
     assert transfer.notified_at is not None
 
-    operations.retry(transfer)  # someone retries before fixing anything
+    retries.retry(transfer)  # someone retries before fixing anything
     assert transfers(db)[0].notified_at is None
     run_jobs()
     assert transfers(db)[0].status == "needs_attention"

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from portal.engine.documents import COPENHAGEN
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import operations
+from portal.pipeline import polls
+from portal.sources.woocommerce import SOURCE as WOOCOMMERCE
 from tests.pipeline.conftest import feed, make_integration, make_setup, remote, shop_order
 
 
@@ -18,7 +19,7 @@ def test_the_poll_catches_a_missed_order_and_races_a_webhook_harmlessly(db, acco
     delivered, missed = shop_order(shop), shop_order(shop)
     feed(integration, delivered)  # the webhook for the first arrives; the second's never did
 
-    assert operations.due_polls() == [integration.id]
+    assert polls.due_polls() == [integration.id]
     run_jobs()  # the webhook's event, the poll, the polled events, the transfers
 
     transfers = {t.order_number: t for t in db.session.scalars(select(Transfer))}
@@ -29,16 +30,18 @@ def test_the_poll_catches_a_missed_order_and_races_a_webhook_harmlessly(db, acco
         assert len(booked) == 1
     db.session.expire_all()
     assert integration.last_polled_at is not None
-    assert operations.due_polls() == []  # not due again for five minutes
+    assert polls.due_polls() == []  # not due again for five minutes
 
-    assert operations.poll_orders(integration.id) == 0  # the same versions: nothing new
+    assert polls.poll_orders(integration.id) == 0  # the same versions: nothing new
     polled = db.session.scalars(select(SourceEvent.delivery_id).where(SourceEvent.source == "poll")).all()
-    assert sorted(polled) == sorted(operations.poll_delivery_id(o) for o in (delivered, missed))
-    assert all(f":{o['date_modified_gmt']}:" in operations.poll_delivery_id(o) for o in (delivered, missed))
+    assert sorted(polled) == sorted(polls.poll_delivery_id(o, WOOCOMMERCE) for o in (delivered, missed))
+    assert all(
+        f":{o['date_modified_gmt']}:" in polls.poll_delivery_id(o, WOOCOMMERCE) for o in (delivered, missed)
+    )
 
     # A change in the shop is a new version: the next poll records it (and it books nothing twice).
     assert shop.put(f"/orders/{missed['id']}", json={"status": "completed"}).status_code == 200
-    assert operations.poll_orders(integration.id) == 1
+    assert polls.poll_orders(integration.id) == 1
     run_jobs()
     booked = remote(setup)._all("/invoices/booked", f"references.other$eq:WC-12-{missed['number']}")
     assert len(booked) == 1

@@ -10,7 +10,7 @@ from sqlalchemy import event, insert, text
 
 from portal.extensions import db as _db
 from portal.models import Transfer
-from portal.pipeline import operations
+from portal.pipeline import retries
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.overview import account_overview
 from tests.pipeline.conftest import make_integration, make_setup
@@ -96,8 +96,8 @@ def test_the_dashboard_and_the_bulk_count_read_indexes(history, account):
     month = TransferFilters(date_from=date(2026, 11, 1), date_to=date(2026, 11, 30))
     for call in (
         lambda: account_overview(account),
-        lambda: operations.count_retryable(account, TransferFilters()),
-        lambda: operations.count_retryable(account, month),
+        lambda: retries.count_retryable(account, TransferFilters()),
+        lambda: retries.count_retryable(account, month),
     ):
         for _statement, plan in plans(call):
             assert "Seq Scan" not in plan, plan

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Transfer
-from portal.pipeline import operations
+from portal.pipeline import retries
 from portal.pipeline.filters import TransferFilters
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 from tests.pipeline.test_economic_pipeline import REF
@@ -48,7 +48,7 @@ def test_a_retry_makes_the_draft_again_from_the_corrected_order(owner_client, db
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert "Prøv igen laver kladden i regnskabsprogrammet igen" in page  # says what the retry will do
 
-    operations.retry(transfer)
+    retries.retry(transfer)
     run_jobs()
     transfer = transfer_of(db)
     assert transfer.status == "done", transfer.error_message
@@ -63,7 +63,7 @@ def test_a_retry_makes_the_draft_again_from_the_corrected_order(owner_client, db
 
 def test_a_bulk_re_transfer_rebuilds_the_draft_too(db, account, run_jobs):
     setup, _integration, _draft = wrong_then_corrected(db, account, run_jobs, "e-conomic")
-    assert operations.retry_matching(account, TransferFilters(status="needs_attention")) == 1
+    assert retries.retry_matching(account, TransferFilters(status="needs_attention")) == 1
     run_jobs()
     assert transfer_of(db).status == "done"
     connector = remote(setup)
@@ -81,7 +81,7 @@ def test_a_retry_without_a_correction_keeps_one_draft(db, account, run_jobs):
     feed(integration, wrong)
     run_jobs()
     for _ in range(2):
-        operations.retry(transfer_of(db))
+        retries.retry(transfer_of(db))
         run_jobs()
     transfer = transfer_of(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "totals_differ"

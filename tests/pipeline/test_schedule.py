@@ -21,8 +21,8 @@ def test_an_overdue_retry_is_queued_again_once(db, account, redis, run_jobs):
 
     from sqlalchemy import select
 
-    from portal.models import Transfer, utcnow
-    from portal.pipeline import operations, scheduling
+    from portal.models import SourceEvent, Transfer, utcnow
+    from portal.pipeline import intake, scheduling
     from portal.queue import get_queue
     from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
@@ -31,7 +31,7 @@ def test_an_overdue_retry_is_queued_again_once(db, account, redis, run_jobs):
     integration = make_integration(db, account, setup)
     feed(integration, order())
     get_queue().empty()
-    operations.process_event(db.session.scalar(select(operations.SourceEvent.id)))  # booked
+    intake.process_event(db.session.scalar(select(SourceEvent.id)))  # booked
     # As if its last attempt had failed and scheduled a retry 20 s ago, which nobody started:
     transfer = db.session.scalar(select(Transfer))
     transfer.status, transfer.next_attempt_at = "pending", utcnow() - timedelta(seconds=20)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal.extensions import db as _db
 from portal.integrations.connections import connector_for
 from portal.models import Connection, Transfer
-from portal.pipeline import operations
+from portal.pipeline import polls
 from portal.sandbox import shopify as sandbox
 from tests.pipeline.conftest import make_setup, remote
 from tests.shops.test_shops import link
@@ -69,7 +69,7 @@ def test_connect_webhooks_orders_polls_refunds_and_stock_use_graphql_only(
     by_webhook = paid_order()
     run_jobs()
     by_poll = paid_order(fire=False, sku="TS-ØKO_M")  # no webhook: only the poll can find it
-    assert operations.poll_orders(integration.id) >= 1
+    assert polls.poll_orders(integration.id) >= 1
     run_jobs()
     line = by_webhook["line_items"][0]
     in_the_shop(

@@ -4,7 +4,7 @@ updates itself while the worker runs the transfer and stops polling once it is d
 import pytest
 from playwright.sync_api import expect
 
-from portal.pipeline import operations
+from portal.pipeline import posting
 from tests.conftest import PASSWORD, make_user
 from tests.pipeline.conftest import feed, make_integration, make_setup, order, queued_behind_a_lock
 
@@ -27,7 +27,7 @@ def test_filters_and_live_rows(page, db, account, run_jobs, redis):
         page.goto("/transfers")
         row = page.locator(f"#transfer-{queued.id}")
         assert "I kø" in row.inner_text() and row.get_attribute("class") == "live"
-    operations.run_transfer(queued.id)  # the worker finishes it; the row notices by itself
+    posting.run_transfer(queued.id)  # the worker finishes it; the row notices by itself
     expect(row).to_contain_text("Færdig", timeout=10_000)
     expect(row).not_to_have_class("live")
 

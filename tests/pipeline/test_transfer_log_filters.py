@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Connection, OrderIntegration, Transfer
-from portal.pipeline import operations
+from portal.pipeline import posting
 from portal.pipeline.filters import TransferFilters, transfer_page
 from tests.pipeline.conftest import (
     backdate,
@@ -115,7 +115,7 @@ def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, red
         assert f'hx-get="/transfers/{transfer.id}/live" hx-trigger="every 2s"' in detail
         fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
         assert fragment.lstrip().startswith(f'<tr id="transfer-{transfer.id}"') and row in fragment
-    operations.run_transfer(transfer.id)
+    posting.run_transfer(transfer.id)
     fragment = owner_client.get(f"/transfers/{transfer.id}/row").get_data(as_text=True)
     assert "Færdig" in fragment and "hx-trigger" not in fragment  # finished: the polling stops
     live = owner_client.get(f"/transfers/{transfer.id}/live").get_data(as_text=True)

@@ -10,7 +10,7 @@ from portal.connectors.dynaccount import sandbox_settings
 from portal.devserver import start_embedded_redis
 from portal.extensions import db as _db
 from portal.integrations.connections import connector_for
-from portal.pipeline.operations import redact
+from portal.pipeline.steps import redact
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 from tests.conftest import connect_sandbox
 

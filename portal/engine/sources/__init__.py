@@ -1,6 +1,7 @@
-"""Shop payloads → canonical documents. One module per source, each with
-`normalise_order(payload, settings) -> SalesDocument` and
-`normalise_refund(order_payload, refund_payload, settings) -> Refund`."""
+"""Source payloads → canonical documents. One module per source, each with
+`normalise_order(payload, settings) -> SalesDocument`,
+`normalise_refund(order_payload, refund_payload, settings) -> Refund` and PREFIX, its references' prefix;
+the pipeline reaches them through the source's portal.sources.Source."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime

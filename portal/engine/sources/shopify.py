@@ -26,6 +26,7 @@ from portal.engine.settings import IntegrationSettings
 from portal.engine.sources import clean, first_value, join, parse_datetime
 
 SOURCE = "shopify"
+PREFIX = "SH"  # of every reference (order_reference): never change it, it finds what was posted
 
 
 def money(obj: dict, key: str, default: Decimal | None = ZERO) -> Decimal:
@@ -154,7 +155,7 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
         shop_id=settings.shop_id,
         source_id=str(order["id"]),
         number=number,
-        reference=order_reference(SOURCE, settings.shop_id, number),
+        reference=order_reference(PREFIX, settings.shop_id, number),
         created_at=created,
         currency=str(order.get("currency") or "DKK").upper(),
         prices_include_tax=taxes_included,
@@ -254,7 +255,7 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
         source_id=str(refund["id"]),
         order_source_id=str(order["id"]),
         order_number=number,
-        reference=refund_reference(order_reference(SOURCE, settings.shop_id, number), str(refund["id"])),
+        reference=refund_reference(order_reference(PREFIX, settings.shop_id, number), str(refund["id"])),
         created_at=created,
         currency=str(order.get("currency") or "DKK").upper(),
         amount=amount,

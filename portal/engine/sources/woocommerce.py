@@ -26,6 +26,7 @@ from portal.engine.settings import IntegrationSettings
 from portal.engine.sources import clean, first_value, join, parse_datetime
 
 SOURCE = "woocommerce"
+PREFIX = "WC"  # of every reference (order_reference): never change it, it finds what was posted
 
 
 def _meta_pairs(payload: dict) -> list[tuple[str, object]]:
@@ -158,7 +159,7 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
         shop_id=settings.shop_id,
         source_id=str(payload["id"]),
         number=number,
-        reference=order_reference(SOURCE, settings.shop_id, number),
+        reference=order_reference(PREFIX, settings.shop_id, number),
         created_at=created,
         currency=str(payload.get("currency") or "DKK").upper(),
         prices_include_tax=bool(payload.get("prices_include_tax")),
@@ -212,7 +213,7 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
     # Without lines the whole amount is the refund; with lines, a rest within the tolerance is rounding.
     unallocated = rest if rest > settings.rounding_tolerance or (not lines and rest > 0) else ZERO
     order_number = str(order_payload.get("number") or order_payload["id"])
-    order_ref = order_reference(SOURCE, settings.shop_id, order_number)
+    order_ref = order_reference(PREFIX, settings.shop_id, order_number)
     created = parse_datetime(refund_payload.get("date_created_gmt") or refund_payload.get("date_created"))
     if created is None:
         raise ValueError("the refund has no creation date")

@@ -1,0 +1,355 @@
+"""Intake: raw events stored (deduplicated on the sender's delivery id) and queued to the drain job; each
+event decided and its Transfer upserted (refunds found on the order become refund events of their own);
+orders imported on purpose; an event whose processing failed made visible."""
+
+import json
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.integrations.connections import connector_for
+from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
+from portal.pipeline import failures
+from portal.pipeline import settings as pipeline_settings
+from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
+from portal.pipeline.messages import N_, message, store
+from portal.pipeline.posting import run_transfer
+from portal.pipeline.preview import DOCUMENT_NAMES, skip_reason
+from portal.pipeline.retries import needs_attention
+from portal.pipeline.steps import EVENT_GRAPH, log_step
+from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
+from portal.sources import Source, get_source
+
+log = logging.getLogger(__name__)
+
+# The internal topic of a refund event: {"order": <order document>, "refund": <refund document>}, recorded
+# by whatever fetched the refund (the poll, or the order.updated handling of a source connector).
+REFUND_TOPIC = "refund.created"
+
+
+# A later order state may raise the document of a transfer already posted: (from, to).
+RAISES = {("order", "draft"), ("order", "booked"), ("draft", "booked")}
+LATER_STATE_SECONDS = 30  # a later state met a running transfer: decide again after this long
+
+
+# --- events ------------------------------------------------------------------------------------------------
+
+
+def record_event(
+    integration: OrderIntegration,
+    source: str,
+    delivery_id: str,
+    topic: str,
+    resource_id: str | None,
+    raw_body: str | bytes,
+) -> SourceEvent | None:
+    """Store an inbound payload raw; None when this delivery was stored before (a replay)."""
+    if isinstance(raw_body, bytes):
+        # Shops send UTF-8 JSON; a stray byte must not cost us the event (the signature was checked on the
+        # bytes already), so it is kept as U+FFFD rather than refused.
+        raw_body = raw_body.decode("utf-8", errors="replace")
+    try:
+        event = _add_event(integration, source, delivery_id, topic, resource_id, raw_body)
+    except IntegrityError:  # the same delivery, concurrently
+        db.session.rollback()
+        return None
+    db.session.commit()
+    return event
+
+
+def _add_event(
+    integration: OrderIntegration,
+    source: str,
+    delivery_id: str,
+    topic: str,
+    resource_id: str | None,
+    raw_body: str,
+) -> SourceEvent | None:
+    """Add the event to this transaction (None when the delivery is stored already) and queue its
+    processing for after the commit."""
+    existing = db.session.scalar(
+        select(SourceEvent.id).where(
+            SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
+        )
+    )
+    if existing is not None:
+        return None
+    event = SourceEvent(
+        account_id=integration.account_id,
+        integration_id=integration.id,
+        source=source,
+        delivery_id=delivery_id,
+        topic=topic,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        raw_body=raw_body,
+    )
+    db.session.add(event)
+    db.session.flush()
+    enqueue_once_after_commit(
+        "workers.jobs.drain_events",
+        integration.id,
+        flag=_drain_flag(integration.id),
+        flag_seconds=DRAIN_FLAG_SECONDS,
+    )
+    return event
+
+
+# --- an event whose processing failed ------------------------------------------------------------------
+
+
+def event_failed(event_id: int, exc: Exception) -> None:
+    """An event whose processing raised before its transfer could record why: its order's transfer needs
+    attention with the reason, and the event is done — never left to crash the next job the same way. (When
+    our database or Redis is away, or even this cannot be written, the event stays unprocessed for the
+    watchdog.)"""
+    if failures.ours_unavailable(exc):
+        return
+    try:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
+        if event is None or event.processed_at is not None:
+            return
+        target = _event_target(event)
+        if target is not None:
+            transfer, _created = _upsert_transfer(event, *target)
+            if transfer.status not in ("done", "running"):
+                kind, problem = failures.explain(exc, event.integration.setup.connection.system)
+                needs_attention(transfer, kind, problem)
+        _finish_event(event, f"error: {type(exc).__name__}: {exc}"[:1000])
+    except Exception:
+        db.session.rollback()
+        log.exception("event %s: its failure could not be recorded", event_id)
+
+
+def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
+    """(kind, source ref, order ref, order) of the transfer an event is about, if it says."""
+    try:
+        body = json.loads(event.raw_body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if event.topic == REFUND_TOPIC:
+        order, refund = body.get("order") or {}, body.get("refund") or {}
+        if order.get("id") and refund.get("id"):
+            return "credit_note", str(refund["id"]), str(order["id"]), order
+        return None
+    if body.get("id"):
+        return "invoice", str(body["id"]), str(body["id"]), body
+    return None
+
+
+def process_event(event_id: int, integration: OrderIntegration | None = None) -> None:
+    """`integration`: the event's, loaded with its setup and connections by the caller (drain), so the event
+    is read alone."""
+    if integration is None:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
+    else:
+        event = db.session.get(SourceEvent, event_id, populate_existing=True)
+        if event is not None and event.integration_id != integration.id:
+            raise ValueError(f"event {event_id} is not integration {integration.id}'s")
+    if event is None or event.processed_at is not None:
+        return
+    integration = event.integration
+    if not integration.active:
+        # Kept raw: activating the integration (or importing on purpose) can process it later.
+        _finish_event(event, "the order integration is not active: not processed")
+        return
+    try:
+        body = json.loads(event.raw_body)
+    except ValueError:
+        _finish_event(event, "not JSON: ignored")
+        return
+    if event.topic == REFUND_TOPIC:
+        order, refund = body.get("order") or {}, body.get("refund") or {}
+        if not order.get("id") or not refund.get("id"):
+            _finish_event(event, "a refund event needs the order and the refund")
+            return
+        transfer, _ = _upsert_transfer(event, "credit_note", str(refund["id"]), str(order["id"]), order)
+        if transfer.status not in ("done", "running") and not transfer.draft_id:
+            transfer.status = "pending"
+            enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+        _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
+        return
+    source = get_source(integration.source_system)
+    if not source.is_sale(body):
+        _finish_event(event, "not an order: ignored")
+        return
+    state = source.sale_state(body)
+    document = pipeline_settings.document_for_state(integration, state)
+    transfer, created = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
+    _detect_refunds(event, source, body)
+    if transfer.status in ("done", "running") or transfer.draft_id:
+        # Already posted (or being posted): a later state may raise the document (an order becomes the
+        # invoice, a draft is booked), never make a second one.
+        if (transfer.document, document) in RAISES:
+            if transfer.status == "running":
+                # What the running attempt posts is not known yet: look at this event again shortly.
+                db.session.commit()
+                get_queue().enqueue_in(
+                    timedelta(seconds=LATER_STATE_SECONDS), "workers.jobs.process_event", event.id
+                )
+                return
+            if transfer.document == "order":
+                transfer.draft_requested = False  # no invoice create sent yet; draft_id keeps the order
+            transfer.document = document
+            if transfer.status == "done":
+                transfer.status = "pending"
+                enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
+            log_step(
+                transfer,
+                "decide",
+                "ok",
+                message(
+                    N_("The order is now “%(state)s”: %(document)s."),
+                    ("document", "state"),
+                    state=pipeline_settings.STATE_NAMES.get(state, state),
+                    document=DOCUMENT_NAMES.get(document, document),
+                ),
+            )
+        _finish_event(event, f"transfer {transfer.id} ({transfer.status})")
+        return
+    if transfer.status == "skipped" and transfer.undone:
+        # Undone and left out by a person (pipeline.undo): a later state of the order does not bring it back.
+        _finish_event(event, f"transfer {transfer.id} was undone and left out")
+        return
+    reason = skip_reason(integration, body, state, document, imported=event.source == "manual")
+    if reason:
+        transfer.status = "skipped"
+        store(transfer, "reason", reason)
+        log_step(transfer, "decide", "skipped", reason)
+        _finish_event(event, f"skipped: {transfer.reason}")
+        return
+    transfer.document = document
+    transfer.status, transfer.reason, transfer.error_kind, transfer.error_message = (
+        "pending",
+        None,
+        None,
+        None,
+    )
+    event.processed_at, event.outcome = utcnow(), f"transfer {transfer.id} started"
+    # Posted in this job: a job of its own would cost a queue round trip per order. The event's outcome
+    # and the new transfer go with the run's first commit (or this one, when another worker holds the
+    # transfer); a worker dying before it leaves the event unprocessed, to the watchdog (requeue_stuck).
+    # A transfer this job created is run as it is; one that existed is read again once its lock is held
+    # (another worker may have posted it since the read above).
+    run_transfer(transfer.id, transfer if created else None)
+
+
+def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:
+    """Refunds show up on the order (WooCommerce lists their ids; Shopify embeds them whole). Each new one
+    becomes a refund event of its own: a complete one at once, the others after fetching them from the
+    source (fetch_refunds)."""
+    refunds = source.refunds_in(order)
+    if not refunds:
+        return
+    known = set(
+        db.session.scalars(
+            select(Transfer.source_ref).where(
+                Transfer.integration_id == event.integration_id,
+                Transfer.kind == "credit_note",
+                Transfer.order_ref == str(order["id"]),
+            )
+        )
+    )
+    new = [r for r in refunds if str(r["id"]) not in known]
+    complete = [r for r in new if source.refund_complete(r)]
+    for refund in complete:
+        record_refund(event.integration, order, refund, commit=False)
+    if len(complete) < len(new):
+        enqueue_after_commit("workers.jobs.fetch_refunds", event.integration_id, str(order["id"]))
+
+
+def record_refund(integration: OrderIntegration, order: dict, refund: dict, commit: bool = True):
+    """A refund event ({"order", "refund"}), deduplicated per refund id."""
+    event = (integration, "poll", f"refund:{refund['id']}", REFUND_TOPIC, str(refund["id"]))
+    body = json.dumps({"order": order, "refund": refund})
+    if not commit:  # part of the caller's transaction (an order event being processed)
+        _add_event(*event, body)
+        return None
+    return record_event(*event, body)
+
+
+def fetch_refunds(integration_id: int, order_id: str) -> int:
+    """Read an order's refunds (with their lines) from the shop and record each as a refund event."""
+    integration = db.session.get(OrderIntegration, integration_id)
+    if integration is None:
+        return 0
+    try:
+        shop = connector_for(integration.connection)
+    except (LookupError, AttributeError) as exc:  # no source connector for this system (yet)
+        log.warning("integration %s: cannot fetch refunds of order %s: %s", integration_id, order_id, exc)
+        return 0
+    order = shop.get_order(order_id)
+    recorded = 0
+    for refund in shop.list_refunds(order_id):
+        if record_refund(integration, order, refund) is not None:
+            recorded += 1
+    return recorded
+
+
+def import_order(integration: OrderIntegration, order: dict) -> SourceEvent | None:
+    """Transfer an order on purpose (one from before the activation date, say): recorded as a manual
+    event, which the activation date does not hold back. Still never twice."""
+    modified = get_source(integration.source_system).sale_modified(order) or ""
+    return record_event(
+        integration,
+        "manual",
+        f"manual:{order.get('id')}:{modified}",
+        "order.import",
+        str(order.get("id")),
+        json.dumps(order),
+    )
+
+
+def _upsert_transfer(
+    event: SourceEvent, kind: str, source_ref: str, order_ref: str, order: dict
+) -> tuple[Transfer, bool]:
+    """The transfer for this order (or refund), and whether this transaction created it — then no other
+    worker can see it before our commit."""
+    integration = event.integration
+    query = select(Transfer).where(
+        Transfer.integration_id == integration.id, Transfer.kind == kind, Transfer.source_ref == source_ref
+    )
+    # populate_existing: as it is now, not as this session may remember it from an earlier event
+    transfer = db.session.scalar(query.execution_options(populate_existing=True))
+    created = False
+    if transfer is None:
+        transfer = Transfer(
+            account_id=integration.account_id,
+            integration_id=integration.id,
+            kind=kind,
+            source_ref=source_ref,
+            order_ref=order_ref,
+            order_number=get_source(integration.source_system).sale_number(order),
+            event_id=event.id,
+            status="pending",
+        )
+        db.session.add(transfer)
+        try:
+            db.session.flush()
+            created = True
+        except IntegrityError:
+            # Another worker created it a moment ago: use theirs. (The upsert is this transaction's first
+            # write, so rolling all of it back loses nothing.)
+            db.session.rollback()
+            transfer = db.session.scalar(query.execution_options(populate_existing=True))
+    if transfer.status not in ("done", "running") and (
+        not transfer.draft_id
+        or (
+            transfer.status == "needs_attention"
+            and not transfer.booked_number
+            and transfer.remote_order is None
+        )
+    ):
+        # The newest payload wins until something was posted — or, while a draft waits for a person's
+        # retry, so the retry makes the draft again from the corrected order.
+        transfer.event_id = event.id
+    return transfer, created
+
+
+def _finish_event(event: SourceEvent, outcome: str) -> None:
+    event.processed_at, event.outcome = utcnow(), outcome
+    db.session.commit()

@@ -1,0 +1,176 @@
+"""What the posting steps share: the classified failure (TransferFailed), the step log (log_step, with
+secrets redacted), the load options a run needs, and the rules around every remote call — commit and renew
+the lock before it (before_remote_call), find by reference after an ambiguous create (sent_or_found), and
+look before a first create only when something else may have used the reference."""
+
+import re
+from contextvars import ContextVar
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from portal.connectors.errors import AmbiguousWriteError, ConnectorError
+from portal.engine.invoice import DraftPlan
+from portal.extensions import db
+from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog
+from portal.pipeline import settings as pipeline_settings
+from portal.pipeline.locks import _keep_lock
+from portal.pipeline.messages import N_, Message, amount, message
+from portal.redaction import redact_text
+
+
+class TransferFailed(Exception):
+    """A step failed in a way already classified: (error kind, message for the user)."""
+
+    def __init__(self, kind: str, message: Message | str):
+        super().__init__(message.english() if isinstance(message, Message) else message)
+        self.kind = kind
+        self.message = message
+
+
+# --- the log -------------------------------------------------------------------------------------------
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api_key|apikey|grant|cookie)", re.I)
+
+
+def redact(value):
+    """Request/response summaries without secrets: values under secret-looking keys are replaced, and
+    keys inside URLs (Dynaccount's path, WooCommerce's query) are masked."""
+    if isinstance(value, dict):
+        return {k: "[redacted]" if _SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def found_by_reference(number, reference: str) -> Message:
+    return message(N_("Found %(number)s by reference %(reference)s."), number=number, reference=reference)
+
+
+def answer_lost(remote_id) -> Message:
+    return message(N_("The create's answer was lost; found %(id)s by reference."), id=remote_id)
+
+
+def log_step(
+    transfer: Transfer, step: str, outcome: str, said: "Message | str", details: dict | None = None
+) -> None:
+    """One step log row: the English text (search, old readers) and, for a Message, its msgid and
+    parameters, so the page shows it in the reader's language (portal.pipeline.messages.log_text)."""
+    english = said.english() if isinstance(said, Message) else said
+    db.session.add(
+        TransferLog(
+            account_id=transfer.account_id,
+            # by id (a logged transfer is always flushed): the relationship's backref cost more than this
+            transfer_id=transfer.id,
+            attempt=transfer.attempts,
+            step=step,
+            outcome=outcome,
+            message=redact_text(english) if english else english,
+            text=redact(said.as_dict()) if isinstance(said, Message) else None,
+            details=redact(details or {}),
+        )
+    )
+
+
+def remote_answer(exc: Exception) -> dict:
+    """What the remote system answered, for the log (secrets redacted)."""
+    if not isinstance(exc, ConnectorError):
+        return {}
+    return redact({"system": exc.system, "status": exc.status, "details": exc.details})
+
+
+# Load options: an integration with its accounting setup, templates and both connections, in the query that
+# loads it or what points at it — a run needs them all, and lazy loads cost a query (and a flush) each.
+# Built once: building loader options cost more than the query's own SQL.
+INTEGRATION_GRAPH = (
+    joinedload(OrderIntegration.setup).joinedload(AccountingSetup.connection),
+    joinedload(OrderIntegration.setup).selectinload(AccountingSetup.templates),
+    joinedload(OrderIntegration.connection),
+)
+EVENT_GRAPH = (joinedload(SourceEvent.integration).options(*INTEGRATION_GRAPH),)
+TRANSFER_GRAPH = (joinedload(Transfer.integration).options(*INTEGRATION_GRAPH), joinedload(Transfer.event))
+
+
+def before_remote_call() -> None:
+    """Before asking another system: renew this worker's lock (or stop: LockLost), and commit what this
+    run has changed so far — no write transaction may stay open across a remote call (SQLite would block
+    every other writer, the in-process sandboxes too, for as long as the call takes). Steps that need no
+    remote call (cached customer and products) leave their changes to the next commit."""
+    _keep_lock()
+    db.session.commit()
+
+
+def totals_differ(plan: DraftPlan, draft_id: str | None = None, order: str | None = None) -> Message:
+    """Beyond the rounding tolerance: both figures, and what was made (a draft, never booked; or an
+    order)."""
+    currency = plan.invoice.currency
+    figures = {
+        "shop": amount(plan.shop_totals.gross, currency),
+        "computed": amount(plan.totals.gross, currency),
+    }
+    if order is not None:
+        return message(
+            N_(
+                "The totals differ: the shop says %(shop)s, the accounting system will compute "
+                "%(computed)s. The order %(order)s was created: correct it in the accounting system (or the "
+                "order), then retry."
+            ),
+            order=order,
+            **figures,
+        )
+    return message(
+        N_(
+            "The totals differ: the shop says %(shop)s, the accounting system will compute "
+            "%(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting "
+            "system (or the order), then book it there."
+        ),
+        draft=draft_id,
+        **figures,
+    )
+
+
+def sent_or_found(create, find, reference: str):
+    """(document, answer_lost): send a create; when its answer was lost, the document carrying the
+    reference is the answer — and when there is none, the create did not happen (raise, to retry)."""
+    try:
+        return create(), False
+    except AmbiguousWriteError:
+        remote = find(reference)  # did it happen?
+        if remote is None:
+            raise
+        return remote, True
+
+
+def first_create_needs_lookup(transfer: Transfer) -> bool:
+    """Whether a first create must look for its reference in the accounting system first.
+
+    Not in steady state: `draft_requested` is committed before any create is sent and the transfer is
+    unique per (integration, order), so only this transfer can have sent one. Yes when that reasoning does
+    not hold: an import on purpose (the order may have been transferred by hand or by an earlier setup),
+    another integration of the account writing references with the same shop id, or a database restored
+    from a backup (PIPELINE_LOOKUP_BEFORE_CREATE)."""
+    if current_app.config.get("PIPELINE_LOOKUP_BEFORE_CREATE") or transfer.event.source == "manual":
+        return True
+    integration = transfer.integration
+    memo = batch_memo.get()
+    if memo is not None and integration.id in memo:
+        return memo[integration.id]
+    shop_id = pipeline_settings.shop_id(integration.id, integration.settings)
+    with db.session.no_autoflush:  # the run's changes go with its next checkpoint, not before this read
+        siblings = db.session.execute(
+            select(OrderIntegration.id, OrderIntegration.settings).where(
+                OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
+            )
+        ).all()
+    shared = any(pipeline_settings.shop_id(other, settings) == shop_id for other, settings in siblings)
+    if memo is not None:
+        memo[integration.id] = shared
+    return shared
+
+
+# What a drain batch reads once for all its events, like the integration itself: integration id → whether
+# another integration of the account writes the same shop id (first_create_needs_lookup).
+batch_memo: ContextVar[dict | None] = ContextVar("bogbro_drain_batch", default=None)

@@ -1,0 +1,42 @@
+"""WooCommerce as a source: order webhooks signed with the link's own secret, refunds listed on the order by
+id only (their lines are fetched), the order `status` as its state."""
+
+from collections.abc import Mapping
+
+from portal.connectors import woocommerce as client
+from portal.connectors.sources import WebhookDelivery
+from portal.engine.documents import Refund, SalesDocument
+from portal.engine.settings import IntegrationSettings
+from portal.engine.sources import woocommerce as documents
+from portal.sources import Source
+
+
+class WooCommerce(Source):
+    key = "woocommerce"
+    reference_prefix = documents.PREFIX
+    states = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed")
+    paid_states = ("processing", "completed")
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
+        return client.verify_webhook(headers, raw_body, secret)
+
+    def refund_complete(self, refund: dict) -> bool:
+        return False  # the order's `refunds` holds {id, reason, total} only: each is fetched with its lines
+
+    def sale_state(self, payload: dict) -> str:
+        return str(payload.get("status") or "")
+
+    def sale_created(self, payload: dict) -> str | None:
+        return payload.get("date_created_gmt") or payload.get("date_created")
+
+    def sale_modified(self, payload: dict) -> str | None:
+        return payload.get("date_modified_gmt") or payload.get("date_modified")
+
+    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument:
+        return documents.normalise_order(payload, settings)
+
+    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund:
+        return documents.normalise_refund(sale, refund, settings)
+
+
+SOURCE = WooCommerce()

@@ -1,0 +1,568 @@
+"""Subscriptions (create, change quantity or price with prorations, cancel) and test clocks, whose advance
+renews every subscription on the clock whose period ends: a `subscription_cycle` invoice, finalized an hour
+later (as Stripe does) and charged to the default payment method.
+
+Classic billing mode: periods anchored on the start's day of month, prorations to the second as a share of
+the period (docs.stripe.com/billing/subscriptions/prorations), coupons as discounts (`discounts[][coupon]`).
+"""
+
+import calendar
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from portal.sandbox.stripe import billing
+from portal.sandbox.stripe.api import (
+    Call,
+    StripeError,
+    boolean,
+    choice,
+    expand,
+    integer,
+    invalid,
+    load,
+    metadata,
+    new_id,
+    now,
+    page,
+    public,
+    required,
+    route,
+)
+from portal.sandbox.stripe.catalog import coupon_of
+from portal.sandbox.stripe.customers import customer_of
+from portal.sandbox.stripe.events import emit
+
+ACTIVE = ("active", "past_due", "incomplete", "trialing", "unpaid")
+SUBSCRIPTION_PARAMS = (
+    "customer",
+    "items",
+    "default_tax_rates",
+    "default_payment_method",
+    "discounts",
+    "collection_method",
+    "days_until_due",
+    "metadata",
+    "description",
+    "payment_behavior",
+    "proration_behavior",
+    "cancel_at_period_end",
+    "currency",
+)
+
+
+def add_interval(start: int, interval: str, count: int, anchor_day: int | None = None) -> int:
+    moment = datetime.fromtimestamp(start, UTC)
+    if interval in ("day", "week"):
+        return start + count * (7 if interval == "week" else 1) * 86400
+    months = count * (12 if interval == "year" else 1)
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(anchor_day or moment.day, calendar.monthrange(year, month)[1])
+    return int(moment.replace(year=year, month=month, day=day).timestamp())
+
+
+def _render(call: Call, subscription: dict) -> dict:
+    document = public(subscription)
+    document["items"] = {**subscription["items"], "data": [public(i) for i in subscription["items"]["data"]]}
+    return expand(call, document)
+
+
+def _subscription(call: Call, subscription_id: str) -> dict:
+    return load(call, subscription_id, "subscription")
+
+
+def _rates(call: Call, ids, param: str) -> list[dict]:
+    if ids in (None, ""):
+        return []
+    if not isinstance(ids, list):
+        raise invalid(param, "Invalid array")
+    return [public(load(call, rate_id, "tax rate", param)) for rate_id in ids]
+
+
+def _discounts(call: Call, given, customer: dict, subscription_id: str, start: int) -> list[str]:
+    """`discounts[][coupon]`: a Discount per coupon, ended per the coupon's duration."""
+    if not given:
+        return []
+    if not isinstance(given, list):
+        raise invalid("discounts", "Invalid array")
+    ids = []
+    for index, entry in enumerate(given):
+        coupon_id = (entry or {}).get("coupon")
+        if not coupon_id:
+            raise StripeError(
+                400,
+                "The sandbox takes discounts as coupons: discounts[][coupon].",
+                param=f"discounts[{index}][coupon]",
+                saved=False,
+            )
+        coupon = coupon_of(call, coupon_id, f"discounts[{index}][coupon]")
+        end = (
+            add_interval(start, "month", coupon["duration_in_months"])
+            if coupon["duration"] == "repeating"
+            else None
+        )
+        discount = {
+            "id": new_id("di"),
+            "object": "discount",
+            "checkout_session": None,
+            "customer": customer["id"],
+            "end": end,
+            "invoice": None,
+            "invoice_item": None,
+            "promotion_code": None,
+            "source": {"coupon": coupon_id, "type": "coupon"},
+            "start": start,
+            "subscription": subscription_id,
+            "subscription_item": None,
+            "_duration": coupon["duration"],
+        }
+        call.store.put("discounts", discount["id"], discount)
+        coupon["times_redeemed"] += 1
+        call.store.put("coupons", coupon_id, coupon)
+        ids.append(discount["id"])
+    return ids
+
+
+def _items(call: Call, given, subscription_id: str, start: int, anchor: int) -> list[dict]:
+    if not isinstance(given, list) or not given:
+        raise StripeError(
+            400, "Missing required param: items.", code="parameter_missing", param="items", saved=False
+        )
+    items = []
+    for index, entry in enumerate(given):
+        entry = entry or {}
+        price = public(
+            load(
+                call, required(entry, "price") if "price" in entry else "", "price", f"items[{index}][price]"
+            )
+        )
+        if price["recurring"] is None:
+            raise invalid(
+                f"items[{index}][price]",
+                f"The price specified ({price['id']}) is a one-time price. "
+                "Subscriptions require recurring prices.",
+            )
+        recurring = price["recurring"]
+        items.append(
+            {
+                "id": new_id("si", 14),
+                "object": "subscription_item",
+                "billing_thresholds": None,
+                "created": start,
+                "current_period_end": add_interval(
+                    start,
+                    recurring["interval"],
+                    recurring["interval_count"],
+                    datetime.fromtimestamp(anchor, UTC).day,
+                ),
+                "current_period_start": start,
+                "discounts": [],
+                "metadata": metadata(entry),
+                "price": price,
+                "quantity": integer(entry, "quantity", minimum=1) or 1,
+                "subscription": subscription_id,
+                "tax_rates": _rates(call, entry.get("tax_rates"), f"items[{index}][tax_rates]"),
+            }
+        )
+    first = items[0]["price"]
+    for item in items[1:]:
+        if (
+            item["price"]["currency"] != first["currency"]
+            or item["price"]["recurring"]["interval"] != first["recurring"]["interval"]
+        ):
+            raise invalid("items", "All prices on a subscription must have the same currency and interval.")
+    return items
+
+
+def _product_name(call: Call, price: dict) -> str:
+    return load(call, price["product"], "product")["name"]
+
+
+def _invoice_for(call: Call, subscription: dict, reason: str, at: int, with_items: bool) -> dict:
+    customer = customer_of(call, subscription["customer"], "customer")
+    live_discounts = [d for d in subscription["discounts"] if _discount_applies(call, d, at)]
+    invoice = billing.new_invoice(
+        call,
+        customer,
+        billing_reason=reason,
+        subscription=subscription,
+        created=at,
+        collection_method=subscription["collection_method"],
+        days_until_due=subscription["days_until_due"],
+        default_tax_rates=[r["id"] for r in subscription["default_tax_rates"]],
+        discounts=live_discounts,
+    )
+    billing.take_pending_items(call, invoice, customer["id"], subscription["id"])
+    if with_items:
+        for item in subscription["items"]["data"]:
+            invoice["lines"]["data"].append(
+                billing.item_line(invoice["id"], item, subscription, _product_name(call, item["price"]))
+            )
+        invoice["period_start"] = subscription["items"]["data"][0]["current_period_start"]
+    billing.save(call, invoice)
+    _use_once_discounts(call, subscription, live_discounts)
+    subscription["latest_invoice"] = invoice["id"]
+    emit(call, "invoice.created", billing.render(call, invoice))
+    return invoice
+
+
+def _discount_applies(call: Call, discount_id: str, at: int) -> bool:
+    discount = call.store.get("discounts", discount_id)
+    return discount is not None and (discount["end"] is None or at < discount["end"])
+
+
+def _use_once_discounts(call: Call, subscription: dict, used: list[str]) -> None:
+    """A coupon with duration "once" applies to one invoice; then the discount ends and leaves."""
+    for discount_id in used:
+        discount = call.store.get("discounts", discount_id)
+        if discount["_duration"] == "once":
+            call.store.put("discounts", discount_id, {**discount, "end": discount["start"]})
+            subscription["discounts"] = [d for d in subscription["discounts"] if d != discount_id]
+
+
+@route("subscriptions", methods=("POST",), allowed=SUBSCRIPTION_PARAMS)
+def create_subscription(call: Call):
+    params = call.params
+    customer = customer_of(call, required(params, "customer"), "customer")
+    start = now(call, customer["test_clock"])
+    subscription_id = new_id("sub")
+    items = _items(call, params.get("items"), subscription_id, start, start)
+    method_id = params.get("default_payment_method") or None
+    if (
+        method_id
+        and load(call, method_id, "PaymentMethod", "default_payment_method")["customer"] != customer["id"]
+    ):
+        raise invalid("default_payment_method", "The payment method must be attached to the customer.")
+    collection = choice(
+        params, "collection_method", ("charge_automatically", "send_invoice"), "charge_automatically"
+    )
+    days = integer(params, "days_until_due", minimum=0)
+    if collection == "send_invoice" and days is None:
+        raise StripeError(
+            400,
+            "Missing required param: days_until_due.",
+            code="parameter_missing",
+            param="days_until_due",
+            saved=False,
+        )
+    behavior = choice(
+        params,
+        "payment_behavior",
+        ("allow_incomplete", "error_if_incomplete", "default_incomplete"),
+        "allow_incomplete",
+    )
+    subscription = {
+        "id": subscription_id,
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
+        "billing_cycle_anchor": start,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"type": "classic"},
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": boolean(params, "cancel_at_period_end", False),
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": collection,
+        "created": start,
+        "currency": items[0]["price"]["currency"],
+        "customer": customer["id"],
+        "days_until_due": days,
+        "default_payment_method": method_id,
+        "default_source": None,
+        "default_tax_rates": _rates(call, params.get("default_tax_rates"), "default_tax_rates"),
+        "description": params.get("description") or None,
+        "discounts": _discounts(call, params.get("discounts"), customer, subscription_id, start),
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": {
+            "object": "list",
+            "data": items,
+            "has_more": False,
+            "total_count": len(items),
+            "url": f"/v1/subscription_items?subscription={subscription_id}",
+        },
+        "latest_invoice": None,
+        "livemode": False,
+        "metadata": metadata(params),
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "start_date": start,
+        "status": "incomplete",
+        "test_clock": customer["test_clock"],
+        "transfer_data": None,
+        "trial_end": None,
+        "trial_settings": None,
+        "trial_start": None,
+    }
+    call.store.put("subscriptions", subscription_id, subscription)
+    emit(call, "customer.subscription.created", _render(call, subscription))
+    invoice = _invoice_for(call, subscription, "subscription_create", start, with_items=True)
+    before = dict(subscription)
+    billing.finalize(call, invoice, start)
+    paid = behavior != "default_incomplete" and billing.collect(call, invoice, start)
+    if collection == "send_invoice" or paid:
+        subscription["status"] = "active"
+    elif behavior == "error_if_incomplete":
+        raise StripeError(
+            402,
+            "Your card was declined.",
+            type_="card_error",
+            code="card_declined",
+            decline_code="generic_decline",
+        )
+    call.store.put("subscriptions", subscription_id, subscription)
+    if subscription["status"] != before["status"]:
+        emit(call, "customer.subscription.updated", _render(call, subscription), before)
+    return _render(call, subscription)
+
+
+@route("subscriptions/<subscription_id>", methods=("GET",))
+def get_subscription(call: Call, subscription_id):
+    return _render(call, _subscription(call, subscription_id))
+
+
+@route(
+    "subscriptions",
+    allowed=("customer", "status", "price", "test_clock", "limit", "starting_after", "ending_before"),
+)
+def list_subscriptions(call: Call):
+    subscriptions = call.store.all("subscriptions")
+    status = call.params.get("status")
+    if status != "all":
+        subscriptions = [
+            s for s in subscriptions if s["status"] == status or (not status and s["status"] != "canceled")
+        ]
+    for name in ("customer", "test_clock"):
+        if call.params.get(name):
+            subscriptions = [s for s in subscriptions if s[name] == call.params[name]]
+    if call.params.get("price"):
+        subscriptions = [
+            s
+            for s in subscriptions
+            if any(i["price"]["id"] == call.params["price"] for i in s["items"]["data"])
+        ]
+    return page(call, subscriptions, "/v1/subscriptions", render=lambda s: _render(call, s))
+
+
+@route(
+    "subscriptions/<subscription_id>",
+    methods=("POST",),
+    allowed=(
+        "items",
+        "default_tax_rates",
+        "default_payment_method",
+        "discounts",
+        "metadata",
+        "description",
+        "proration_behavior",
+        "proration_date",
+        "cancel_at_period_end",
+        "payment_behavior",
+        "days_until_due",
+    ),
+)
+def update_subscription(call: Call, subscription_id):
+    subscription = _subscription(call, subscription_id)
+    if subscription["status"] == "canceled":
+        raise StripeError(
+            400, "A canceled subscription can only update its cancellation_details and metadata."
+        )
+    params = call.params
+    before = {
+        **subscription,
+        "items": {**subscription["items"], "data": [dict(i) for i in subscription["items"]["data"]]},
+    }
+    customer = customer_of(call, subscription["customer"], "customer")
+    at = integer(params, "proration_date") or now(call, customer["test_clock"])
+    behavior = choice(
+        params, "proration_behavior", ("create_prorations", "none", "always_invoice"), "create_prorations"
+    )
+    if "items" in params:
+        _change_items(call, subscription, params["items"], at, behavior)
+    if "default_tax_rates" in params:
+        subscription["default_tax_rates"] = _rates(call, params["default_tax_rates"], "default_tax_rates")
+    if "default_payment_method" in params:
+        method_id = params["default_payment_method"] or None
+        if method_id:
+            load(call, method_id, "PaymentMethod", "default_payment_method")
+        subscription["default_payment_method"] = method_id
+    if "discounts" in params:
+        subscription["discounts"] = _discounts(call, params["discounts"], customer, subscription_id, at)
+    if "cancel_at_period_end" in params:
+        subscription["cancel_at_period_end"] = boolean(params, "cancel_at_period_end", False)
+        subscription["cancel_at"] = (
+            subscription["items"]["data"][0]["current_period_end"]
+            if subscription["cancel_at_period_end"]
+            else None
+        )
+    if "description" in params:
+        subscription["description"] = params["description"] or None
+    subscription["metadata"] = metadata(params, subscription["metadata"])
+    call.store.put("subscriptions", subscription_id, subscription)
+    if behavior == "always_invoice" and "items" in params:
+        invoice = _invoice_for(call, subscription, "subscription_update", at, with_items=False)
+        billing.finalize(call, invoice, at)
+        if (
+            not billing.collect(call, invoice, at)
+            and subscription["status"] == "active"
+            and invoice["status"] == "open"
+            and invoice["collection_method"] == "charge_automatically"
+        ):
+            subscription["status"] = "past_due"
+        call.store.put("subscriptions", subscription_id, subscription)
+    emit(call, "customer.subscription.updated", _render(call, subscription), _render(call, before))
+    return _render(call, subscription)
+
+
+def _change_items(call: Call, subscription: dict, given, at: int, behavior: str) -> None:
+    """Quantity or price changes on existing items (`items[][id]`), with the two proration invoice items
+    Stripe makes for each: credit for the unused time at the old terms, debit for the rest at the new."""
+    if not isinstance(given, list):
+        raise invalid("items", "Invalid array")
+    by_id = {item["id"]: item for item in subscription["items"]["data"]}
+    for index, entry in enumerate(given):
+        entry = entry or {}
+        item = by_id.get(entry.get("id"))
+        if item is None:
+            raise StripeError(
+                400,
+                "The sandbox changes existing items only: give items[][id].",
+                param=f"items[{index}][id]",
+                saved=False,
+            )
+        old_price, old_quantity = item["price"], item["quantity"]
+        price = (
+            public(load(call, entry["price"], "price", f"items[{index}][price]"))
+            if entry.get("price")
+            else old_price
+        )
+        quantity = integer(entry, "quantity", minimum=0)
+        quantity = old_quantity if quantity is None else quantity
+        if (price["id"], quantity) == (old_price["id"], old_quantity):
+            continue
+        if behavior != "none":
+            _prorate(call, subscription, item, at, old_price, old_quantity, price, quantity)
+        item.update(price=price, quantity=quantity)
+
+
+def _prorate(call, subscription, item, at, old_price, old_quantity, price, quantity) -> None:
+    start, end = item["current_period_start"], item["current_period_end"]
+    share = Decimal(max(end - at, 0)) / Decimal(end - start)
+    day = datetime.fromtimestamp(at, UTC).strftime("%d %b %Y")
+    for sign, used_price, used_quantity, words in (
+        (-1, old_price, old_quantity, "Unused time on"),
+        (1, price, quantity, "Remaining time on"),
+    ):
+        if used_quantity == 0:
+            continue
+        amount = sign * billing.whole(Decimal(used_price["unit_amount"] * used_quantity) * share)
+        name = _product_name(call, used_price)
+        item_id = new_id("ii")
+        call.store.put(
+            "invoiceitems",
+            item_id,
+            {
+                "id": item_id,
+                "object": "invoiceitem",
+                "amount": amount,
+                "currency": used_price["currency"],
+                "customer": subscription["customer"],
+                "date": at,
+                "description": f"{words} {used_quantity} × {name} after {day}",
+                "discountable": False,
+                "discounts": [],
+                "invoice": None,
+                "livemode": False,
+                "metadata": {},
+                "net_amount": amount,
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {
+                        "subscription": subscription["id"],
+                        "subscription_item": item["id"],
+                    },
+                },
+                "period": {"start": at, "end": end},
+                "pricing": {
+                    "price_details": {"price": used_price["id"], "product": used_price["product"]},
+                    "type": "price_details",
+                    "unit_amount_decimal": used_price["unit_amount_decimal"],
+                },
+                "proration": True,
+                "quantity": used_quantity,
+                "tax_rates": item["tax_rates"],
+                "test_clock": subscription["test_clock"],
+                "_price": used_price,
+            },
+        )
+
+
+@route(
+    "subscriptions/<subscription_id>",
+    methods=("DELETE",),
+    allowed=("invoice_now", "prorate", "cancellation_details"),
+)
+def cancel_subscription(call: Call, subscription_id):
+    subscription = _subscription(call, subscription_id)
+    if subscription["status"] == "canceled":
+        raise StripeError(400, f"No such subscription: '{subscription_id}'", code="resource_missing")
+    before = dict(subscription)
+    at = now(call, subscription["test_clock"])
+    subscription.update(status="canceled", canceled_at=at, ended_at=at)
+    subscription["cancellation_details"] = {
+        **subscription["cancellation_details"],
+        "reason": "cancellation_requested",
+    }
+    call.store.put("subscriptions", subscription_id, subscription)
+    emit(call, "customer.subscription.deleted", _render(call, subscription), before)
+    return _render(call, subscription)
+
+
+@route("subscription_items", allowed=("subscription", "limit", "starting_after", "ending_before"))
+def list_subscription_items(call: Call):
+    subscription = _subscription(call, required(call.params, "subscription"))
+    return page(
+        call,
+        [public(i) for i in subscription["items"]["data"]],
+        f"/v1/subscription_items?subscription={subscription['id']}",
+    )
+
+
+def _past_due(call: Call, invoice: dict) -> None:
+    subscription_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    if (
+        not subscription_id
+        or invoice["status"] != "open"
+        or invoice["collection_method"] != "charge_automatically"
+    ):
+        return
+    subscription = call.store.get("subscriptions", subscription_id)
+    if subscription["status"] == "active":
+        before = _render(call, subscription)
+        subscription["status"] = "past_due"
+        call.store.put("subscriptions", subscription_id, subscription)
+        emit(call, "customer.subscription.updated", _render(call, subscription), before)
+
+
+def mark_active(call: Call, invoice: dict) -> None:
+    """An invoice of a past-due or incomplete subscription got paid: the subscription is active again."""
+    subscription_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    subscription = call.store.get("subscriptions", subscription_id) if subscription_id else None
+    if subscription and subscription["status"] in ("past_due", "incomplete", "unpaid"):
+        before = _render(call, subscription)
+        subscription["status"] = "active"
+        call.store.put("subscriptions", subscription_id, subscription)
+        emit(call, "customer.subscription.updated", _render(call, subscription), before)

@@ -37,7 +37,7 @@ def test_a_quantity_change_mid_period_prorates_onto_the_next_invoice(client, clo
 
 
 def test_always_invoice_bills_the_change_at_once_as_subscription_update(client, clock, plan):
-    customer, subscription = subscribe(client, clock, plan)
+    _customer, subscription = subscribe(client, clock, plan)
     item = subscription["items"].data[0]
     client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": START + 15 * DAY})
     updated = client.v1.subscriptions.update(
@@ -49,7 +49,7 @@ def test_always_invoice_bills_the_change_at_once_as_subscription_update(client, 
 
 
 def test_a_refund_and_a_credit_note_on_a_paid_invoice(client, clock, plan):
-    customer, subscription = subscribe(client, clock, plan)
+    _customer, subscription = subscribe(client, clock, plan)
     invoice = client.v1.invoices.retrieve(subscription.latest_invoice, {"expand": ["payments"]})
     intent_id = invoice.payments.data[0].payment.payment_intent
 
@@ -88,7 +88,7 @@ def test_a_refund_and_a_credit_note_on_a_paid_invoice(client, clock, plan):
 
 def test_a_100_percent_coupon_makes_a_zero_invoice_that_is_paid_without_a_charge(client, clock, plan):
     client.v1.coupons.create({"id": "GRATIS", "percent_off": 100, "duration": "once"})
-    customer, subscription = subscribe(client, clock, plan, discounts=[{"coupon": "GRATIS"}])
+    _customer, subscription = subscribe(client, clock, plan, discounts=[{"coupon": "GRATIS"}])
     invoice = client.v1.invoices.retrieve(subscription.latest_invoice, {"expand": ["payments", "discounts"]})
     assert (invoice.status, invoice.subtotal, invoice.total, invoice.amount_paid) == ("paid", 10000, 0, 0)
     assert invoice.total_discount_amounts[0].amount == 10000

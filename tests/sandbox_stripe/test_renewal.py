@@ -11,7 +11,7 @@ from tests.sandbox_stripe.conftest import DAY, START, subscribe
 def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
     client, clock, plan, endpoint, receiver, run_jobs
 ):
-    customer, subscription = subscribe(client, clock, plan)
+    _customer, subscription = subscribe(client, clock, plan)
     assert subscription.status == "active"
     first = client.v1.invoices.retrieve(subscription.latest_invoice)
     assert (first.billing_reason, first.status, first.total, first.amount_paid) == (

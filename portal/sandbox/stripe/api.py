@@ -451,22 +451,26 @@ def expand(call: Call, document: dict, scope: str = "") -> dict:
     for path in call.expand:
         if scope and not path.startswith(scope):
             continue
-        document = _expand_path(call, document, path[len(scope) :].split("."), path)
+        document = _expand_path(call, document, path[len(scope) :].split("."))
     return document
 
 
-def _expand_path(call: Call, node, parts: list[str], path: str):
+def _expandable(value) -> bool:
+    return isinstance(value, str) and value.split("_", 1)[0] in COLLECTIONS and "_" in value
+
+
+def _expand_path(call: Call, node, parts: list[str]):
     if isinstance(node, list):
-        return [_expand_path(call, item, parts, path) for item in node]
-    if not isinstance(node, dict) or parts[0] not in node:
-        raise StripeError(400, f"This property cannot be expanded ({parts[0]}).", param="expand", saved=False)
-    value = node[parts[0]]
-    if isinstance(value, str):
-        value = public(load(call, value))
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [_expand_path(call, item, parts) for item in node]
+    value = node.get(parts[0], ...) if isinstance(node, dict) else ...
+    if isinstance(value, list) and all(_expandable(item) for item in value):
         value = [public(load(call, item)) for item in value]
+    elif _expandable(value):
+        value = public(load(call, value))
+    elif value is ... or isinstance(value, (str, int, float, bool)):  # not a reference to an object
+        raise StripeError(400, f"This property cannot be expanded ({parts[0]}).", param="expand", saved=False)
     if len(parts) > 1 and value is not None:
-        value = _expand_path(call, value, parts[1:], path)
+        value = _expand_path(call, value, parts[1:])
     return {**node, parts[0]: value}
 
 

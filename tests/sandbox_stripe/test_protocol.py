@@ -1,0 +1,155 @@
+"""Stripe's wire rules in the sandbox, seen through the official library and plain HTTP: keys, errors,
+idempotency keys, pagination, expand[], the pinned version, injected faults in Stripe's error shape."""
+
+import httpx
+import pytest
+import stripe
+
+from portal.sandbox.stripe import API_VERSION, DEMO_KEY
+
+
+def test_a_bad_key_is_401_in_stripes_shape(live_server, db):
+    bad = stripe.StripeClient(
+        "sk_test_wrong_key_1234",
+        base_addresses={"api": f"{live_server}/sandbox/stripe"},
+        max_network_retries=0,
+    )
+    with pytest.raises(stripe.AuthenticationError) as error:
+        bad.v1.customers.list()
+    assert error.value.http_status == 401
+    assert error.value.json_body["error"]["type"] == "invalid_request_error"
+    assert "Invalid API Key provided: sk_test_" in error.value.user_message
+    assert "wrong_key" not in error.value.user_message  # masked, as Stripe does
+
+    response = httpx.get(f"{live_server}/sandbox/stripe/v1/customers")
+    assert response.status_code == 401
+    assert "You did not provide an API key" in response.json()["error"]["message"]
+
+
+def test_an_idempotency_key_replays_the_first_answer(client):
+    options = {"idempotency_key": "opret-kunde-1"}
+    first = client.v1.customers.create({"name": "Ida Holm", "email": "ida@example.dk"}, options)
+    again = client.v1.customers.create({"name": "Ida Holm", "email": "ida@example.dk"}, options)
+    assert again.id == first.id
+    assert again.last_response.headers["Idempotent-Replayed"] == "true"
+    assert len(client.v1.customers.list().data) == 1
+
+    with pytest.raises(stripe.IdempotencyError, match="same parameters"):
+        client.v1.customers.create({"name": "Someone Else"}, options)
+
+
+def test_a_refused_request_changes_nothing_and_is_not_saved_under_its_key(client):
+    options = {"idempotency_key": "forkert"}
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.customers.create({"name": "Ida", "shoe_size": "42"}, options)
+    assert (error.value.http_status, error.value.code, error.value.param) == (
+        400,
+        "parameter_unknown",
+        "shoe_size",
+    )
+    assert client.v1.customers.list().data == []
+    fixed = client.v1.customers.create({"name": "Ida"}, options)  # not replayed: nothing ran the first time
+    assert fixed.name == "Ida"
+
+
+def test_missing_objects_and_unknown_paths_are_404_in_stripes_shape(client, live_server):
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.invoices.retrieve("in_doesnotexist")
+    assert (error.value.http_status, error.value.code) == (404, "resource_missing")
+    assert error.value.user_message == "No such invoice: 'in_doesnotexist'"
+
+    response = httpx.get(
+        f"{live_server}/sandbox/stripe/v1/nothing", headers={"Authorization": f"Bearer {DEMO_KEY}"}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["message"].startswith("Unrecognized request URL (GET: /v1/nothing)")
+
+
+def test_lists_page_with_has_more_and_starting_after(client):
+    made = [client.v1.products.create({"name": f"Vare {n}"}).id for n in range(5)]
+    first = client.v1.products.list({"limit": 2})
+    assert first.has_more and len(first.data) == 2
+    seen = [p.id for p in client.v1.products.list({"limit": 2}).auto_paging_iter()]
+    assert sorted(seen) == sorted(made) and len(seen) == 5
+    second = client.v1.products.list({"limit": 2, "starting_after": first.data[-1].id})
+    assert not {p.id for p in second.data} & {p.id for p in first.data}
+    with pytest.raises(stripe.InvalidRequestError, match="less than or equal to 100"):
+        client.v1.products.list({"limit": 101})
+
+
+def test_expand_replaces_ids_by_objects(client):
+    product = client.v1.products.create({"name": "Te"})
+    price = client.v1.prices.create({"product": product.id, "currency": "dkk", "unit_amount": 5000})
+    assert client.v1.prices.retrieve(price.id).product == product.id
+    assert client.v1.prices.retrieve(price.id, {"expand": ["product"]}).product.name == "Te"
+    listed = client.v1.prices.list({"expand": ["data.product"]})
+    assert listed.data[0].product.name == "Te"
+    with pytest.raises(stripe.InvalidRequestError, match="cannot be expanded"):
+        client.v1.prices.retrieve(price.id, {"expand": ["currency.x"]})
+
+
+def test_one_api_version_is_answered(client, live_server):
+    customer = client.v1.customers.create({"name": "Ida"})
+    assert customer.last_response.headers["Stripe-Version"] == API_VERSION == stripe.api_version
+    response = httpx.get(
+        f"{live_server}/sandbox/stripe/v1/customers",
+        headers={"Authorization": f"Bearer {DEMO_KEY}", "Stripe-Version": "2024-06-20"},
+    )
+    assert response.status_code == 400
+    assert API_VERSION in response.json()["error"]["message"]
+
+
+def test_injected_faults_come_in_stripes_error_shape(client, live_server):
+    httpx.put(f"{live_server}/sandbox/stripe/_faults", json={"next": ["429", "500"]})
+    with pytest.raises(stripe.RateLimitError):
+        client.v1.customers.list()
+    with pytest.raises(stripe.APIError) as error:
+        client.v1.customers.list()
+    assert error.value.http_status == 500
+    assert client.v1.customers.list().data == []
+
+
+def test_another_accounts_objects_are_not_found(client, live_server):
+    customer = client.v1.customers.create({"name": "Ida"})
+    other = stripe.StripeClient(
+        "sk_test_bogbro_other", base_addresses={"api": f"{live_server}/sandbox/stripe"}, max_network_retries=0
+    )
+    with pytest.raises(stripe.InvalidRequestError, match="No such customer"):
+        other.v1.customers.retrieve(customer.id)
+
+
+def test_webhook_endpoints_show_their_secret_once(client, receiver):
+    endpoint = client.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["invoice.paid"]})
+    assert endpoint.secret.startswith("whsec_")
+    assert "secret" not in client.v1.webhook_endpoints.retrieve(endpoint.id)
+    with pytest.raises(stripe.InvalidRequestError, match="enabled_events"):
+        client.v1.webhook_endpoints.create({"url": receiver.url})
+    client.v1.webhook_endpoints.delete(endpoint.id)
+    assert client.v1.webhook_endpoints.list().data == []
+
+
+def test_events_are_listed_and_filtered_by_type(client):
+    client.v1.customers.create({"name": "Ida"})
+    client.v1.products.create({"name": "Te"})
+    assert [e.type for e in client.v1.events.list({"type": "customer.*"}).data] == ["customer.created"]
+    event = client.v1.events.list({"type": "product.created"}).data[0]
+    assert client.v1.events.retrieve(event.id).data.object.name == "Te"
+
+
+def test_a_failed_delivery_is_retried_with_a_fresh_signature(client, receiver, run_jobs, app):
+    endpoint = client.v1.webhook_endpoints.create(
+        {"url": receiver.url, "enabled_events": ["customer.created"]}
+    )
+    app.config["SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS"] = (0,)
+    try:
+        receiver.status = 500
+        client.v1.customers.create({"name": "Ida"})
+        run_jobs()
+    finally:
+        app.config.pop("SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS")
+    assert len(receiver.deliveries) == 2
+    (_, body), (headers, again) = receiver.deliveries
+    assert body == again
+    stripe.Webhook.construct_event(again, headers["Stripe-Signature"], endpoint.secret)
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(body, headers["Stripe-Signature"], "whsec_someone_else")

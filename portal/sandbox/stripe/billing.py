@@ -376,11 +376,12 @@ def save(call: Call, invoice: dict) -> dict:
     return invoice
 
 
-def render(call: Call, invoice: dict) -> dict:
-    """The API shape: the sandbox's keys dropped, lines without theirs, `payments` only when expanded."""
+def render(call: Call, invoice: dict, payments=False) -> dict:
+    """The API shape: the sandbox's keys dropped, lines without theirs; `payments` (an includable field)
+    only when asked for."""
     document = public(invoice)
     document["lines"] = {**invoice["lines"], "data": [public(item) for item in invoice["lines"]["data"]]}
-    if "payments" in call.expand:
+    if payments:
         payments = [public(p) for _, p in call.store.items("invoice_payments", invoice=invoice["id"])]
         document["payments"] = {
             "object": "list",

@@ -28,7 +28,7 @@ def _invoice(call: Call, invoice_id: str, param="id") -> dict:
 
 
 def _out(call: Call, invoice: dict) -> dict:
-    return expand(call, billing.render(call, invoice))
+    return expand(call, billing.render(call, invoice, payments="payments" in call.expand))
 
 
 def _draft(invoice: dict) -> None:
@@ -151,7 +151,12 @@ def list_invoices(call: Call):
         for name, test in (("gt", int.__gt__), ("gte", int.__ge__), ("lt", int.__lt__), ("lte", int.__le__)):
             if created.get(name):
                 invoices = [i for i in invoices if test(i["created"], int(created[name]))]
-    return page(call, invoices, "/v1/invoices", render=lambda i: billing.render(call, i))
+    return page(
+        call,
+        invoices,
+        "/v1/invoices",
+        render=lambda i: billing.render(call, i, payments="data.payments" in call.expand),
+    )
 
 
 @route(

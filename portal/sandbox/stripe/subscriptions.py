@@ -64,7 +64,11 @@ def add_interval(start: int, interval: str, count: int, anchor_day: int | None =
 def _render(call: Call, subscription: dict) -> dict:
     document = public(subscription)
     document["items"] = {**subscription["items"], "data": [public(i) for i in subscription["items"]["data"]]}
-    return expand(call, document)
+    return document
+
+
+def _out(call: Call, subscription: dict) -> dict:
+    return expand(call, _render(call, subscription))
 
 
 def _subscription(call: Call, subscription_id: str) -> dict:
@@ -326,12 +330,12 @@ def create_subscription(call: Call):
     call.store.put("subscriptions", subscription_id, subscription)
     if subscription["status"] != before["status"]:
         emit(call, "customer.subscription.updated", _render(call, subscription), before)
-    return _render(call, subscription)
+    return _out(call, subscription)
 
 
 @route("subscriptions/<subscription_id>", methods=("GET",))
 def get_subscription(call: Call, subscription_id):
-    return _render(call, _subscription(call, subscription_id))
+    return _out(call, _subscription(call, subscription_id))
 
 
 @route(
@@ -424,7 +428,7 @@ def update_subscription(call: Call, subscription_id):
             subscription["status"] = "past_due"
         call.store.put("subscriptions", subscription_id, subscription)
     emit(call, "customer.subscription.updated", _render(call, subscription), _render(call, before))
-    return _render(call, subscription)
+    return _out(call, subscription)
 
 
 def _change_items(call: Call, subscription: dict, given, at: int, behavior: str) -> None:
@@ -528,7 +532,7 @@ def cancel_subscription(call: Call, subscription_id):
     }
     call.store.put("subscriptions", subscription_id, subscription)
     emit(call, "customer.subscription.deleted", _render(call, subscription), before)
-    return _render(call, subscription)
+    return _out(call, subscription)
 
 
 @route("subscription_items", allowed=("subscription", "limit", "starting_after", "ending_before"))

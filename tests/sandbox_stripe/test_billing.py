@@ -114,7 +114,8 @@ def test_an_eu_business_customer_carries_its_vat_number_onto_the_invoice(client,
             "test_clock": clock.id,
         }
     )
-    tax_ids = client.v1.customers.tax_ids.list(customer.id).data
+    tax_ids = client.v1.customers.retrieve(customer.id, {"expand": ["tax_ids"]}).tax_ids.data
+    assert tax_ids == client.v1.customers.tax_ids.list(customer.id).data
     assert [(t.type, t.value, t.country, t.verification.status) for t in tax_ids] == [
         ("eu_vat", "DE136695976", "DE", "verified")
     ]

@@ -388,7 +388,8 @@ def page(call: Call, documents: list[dict], url: str, render=lambda document: do
             saved=False,
         )
     limit = limit or 10
-    ordered = sorted(documents, key=lambda document: document.get("created", 0), reverse=True)
+    # newest first; of two made in the same second, the later one first
+    ordered = sorted(reversed(documents), key=lambda document: document.get("created", 0), reverse=True)
     ids = [document["id"] for document in ordered]
     after, before = call.params.get("starting_after"), call.params.get("ending_before")
     for name, cursor in (("starting_after", after), ("ending_before", before)):

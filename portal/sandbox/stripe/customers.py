@@ -66,8 +66,17 @@ CUSTOMER_PARAMS = (
 )
 
 
+def _render(call: Call, customer: dict, tax_ids: bool) -> dict:
+    """`tax_ids` is an includable field: there only when asked for (expand[]=tax_ids)."""
+    document = public(customer)
+    if tax_ids:
+        document["tax_ids"] = {"object": "list", "data": tax_ids_of(call, customer["id"]), "has_more": False,
+                               "url": f"/v1/customers/{customer['id']}/tax_ids"}
+    return document
+
+
 def render_customer(call: Call, customer: dict) -> dict:
-    return expand(call, public(customer))
+    return expand(call, _render(call, customer, "tax_ids" in call.expand))
 
 
 @route("customers", methods=("POST",), allowed=CUSTOMER_PARAMS)
@@ -178,7 +187,8 @@ def list_customers(call: Call):
     for name in ("email", "test_clock"):
         if call.params.get(name):
             customers = [c for c in customers if c[name] == call.params[name]]
-    return page(call, [public(c) for c in customers], "/v1/customers")
+    tax_ids = "data.tax_ids" in call.expand
+    return page(call, customers, "/v1/customers", render=lambda c: _render(call, c, tax_ids))
 
 
 def _customer(call: Call, customer_id: str, param="id") -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import stripe
+from stripe._list_object import ListObject
 from stripe._object_classes import OBJECT_CLASSES
 from stripe._stripe_object import StripeObject
 
@@ -67,8 +68,11 @@ def _unknown_fields(document: dict, cls, where: str) -> list[str]:
     kind = document.get("object") if isinstance(document.get("object"), str) else None
     if kind and kind != "list" and cls is None:
         cls = _resource(kind)
-    if kind == "list":
-        return [f for item in document["data"] for f in _unknown_fields(item, None, f"{where}.data[]")]
+    if kind == "list":  # basil dropped total_count from lists
+        extra = [f"{where}.{key}" for key in document if key not in ("object", *ListObject.__annotations__)]
+        return extra + [
+            f for item in document["data"] for f in _unknown_fields(item, None, f"{where}.data[]")
+        ]
     hints = {}
     for klass in reversed(cls.__mro__):
         hints.update(getattr(klass, "__annotations__", {}))

@@ -371,7 +371,6 @@ def take_pending_items(call: Call, invoice: dict, customer_id: str, subscription
 
 def save(call: Call, invoice: dict) -> dict:
     apply_totals(call, invoice)
-    invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
     call.store.put("invoices", invoice["id"], invoice)
     return invoice
 
@@ -431,7 +430,6 @@ def finalize(call: Call, invoice: dict, at: int) -> dict:
     )
     invoice["amount_remaining"] = invoice["amount_due"]
     invoice["status_transitions"] = {**invoice["status_transitions"], "finalized_at": at}
-    invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
     call.store.put("invoices", invoice["id"], invoice)
     emit(call, "invoice.finalized", render(call, invoice))
     if invoice["amount_due"] == 0:

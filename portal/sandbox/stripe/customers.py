@@ -70,8 +70,12 @@ def _render(call: Call, customer: dict, tax_ids: bool) -> dict:
     """`tax_ids` is an includable field: there only when asked for (expand[]=tax_ids)."""
     document = public(customer)
     if tax_ids:
-        document["tax_ids"] = {"object": "list", "data": tax_ids_of(call, customer["id"]), "has_more": False,
-                               "url": f"/v1/customers/{customer['id']}/tax_ids"}
+        document["tax_ids"] = {
+            "object": "list",
+            "data": tax_ids_of(call, customer["id"]),
+            "has_more": False,
+            "url": f"/v1/customers/{customer['id']}/tax_ids",
+        }
     return document
 
 

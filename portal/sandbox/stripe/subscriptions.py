@@ -285,7 +285,6 @@ def create_subscription(call: Call):
             "object": "list",
             "data": items,
             "has_more": False,
-            "total_count": len(items),
             "url": f"/v1/subscription_items?subscription={subscription_id}",
         },
         "latest_invoice": None,

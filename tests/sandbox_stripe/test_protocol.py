@@ -153,3 +153,23 @@ def test_a_failed_delivery_is_retried_with_a_fresh_signature(client, receiver, r
     stripe.Webhook.construct_event(again, headers["Stripe-Signature"], endpoint.secret)
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(body, headers["Stripe-Signature"], "whsec_someone_else")
+
+
+def test_the_demo_catalogue_is_seeded_once(client, db):
+    from portal.sandbox.stripe import DEMO_ACCOUNT, seed
+
+    seed(DEMO_ACCOUNT)
+    seed(DEMO_ACCOUNT)
+    db.session.commit()
+    prices = client.v1.prices.list().data
+    assert [(p.unit_amount, p.currency, p.recurring.interval, p.tax_behavior) for p in prices] == [
+        (14900, "dkk", "month", "inclusive")
+    ]
+    assert [(r.percentage, r.inclusive) for r in client.v1.tax_rates.list().data] == [(25, True)]
+
+
+def test_the_signature_matches_the_research_test_vector():
+    from portal.sandbox.stripe import sign
+
+    header = sign(b'{"id":727,"status":"processing"}', "whsec_test", 1700000000)
+    assert header == "t=1700000000,v1=696f03b9ccdd7c1796e868ebe222d58ee098e674afc805925c531f5404243e35"

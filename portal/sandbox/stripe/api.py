@@ -275,7 +275,8 @@ def route(rule: str, methods=("GET",), allowed=()):
                     if name not in allowed:
                         raise StripeError(
                             400,
-                            f"Received unknown parameter: {name}",
+                            f"Received unknown parameter: {name} (the Bogbro sandbox takes "
+                            f"{', '.join(allowed) or 'none'} here)",
                             code="parameter_unknown",
                             param=name,
                             saved=False,

@@ -173,3 +173,40 @@ def test_the_signature_matches_the_research_test_vector():
 
     header = sign(b'{"id":727,"status":"processing"}', "whsec_test", 1700000000)
     assert header == "t=1700000000,v1=696f03b9ccdd7c1796e868ebe222d58ee098e674afc805925c531f5404243e35"
+
+
+def test_the_readme_walk_with_curl_style_basic_auth(live_server, db):
+    """The README's renewal, as curl sends it: Basic auth with the key, form fields, product_data."""
+    with httpx.Client(base_url=f"{live_server}/sandbox/stripe/v1", auth=(DEMO_KEY, "")) as curl:
+        clock = curl.post("/test_helpers/test_clocks", data={"frozen_time": 1780000000}).json()
+        customer = curl.post("/customers", data={"name": "Ida Holm", "test_clock": clock["id"]}).json()
+        method = curl.post("/payment_methods/pm_card_visa/attach", data={"customer": customer["id"]}).json()
+        curl.post(
+            f"/customers/{customer['id']}", data={"invoice_settings[default_payment_method]": method["id"]}
+        )
+        price = curl.post(
+            "/prices",
+            data={
+                "currency": "dkk",
+                "unit_amount": 14900,
+                "recurring[interval]": "month",
+                "product_data[name]": "Kaffeabonnement",
+            },
+        ).json()
+        subscription = curl.post(
+            "/subscriptions", data={"customer": customer["id"], "items[0][price]": price["id"]}
+        ).json()
+        assert subscription["status"] == "active"
+        advanced = curl.post(
+            f"/test_helpers/test_clocks/{clock['id']}/advance", data={"frozen_time": 1782685600}
+        )
+        assert advanced.json()["status"] == "ready"
+        invoices = curl.get("/invoices", params={"customer": customer["id"]}).json()["data"]
+        assert [(i["billing_reason"], i["status"]) for i in invoices] == [
+            ("subscription_cycle", "paid"),
+            ("subscription_create", "paid"),
+        ]
+        types = [
+            e["type"] for e in curl.get("/events", params={"type": "invoice.*", "limit": 100}).json()["data"]
+        ]
+        assert {"invoice.created", "invoice.finalized", "invoice.paid"} <= set(types)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from portal.sandbox.stripe import billing
 from portal.sandbox.stripe.api import Call, integer, invalid, load, new_id, page, public, route
 from portal.sandbox.stripe.events import emit
-from portal.sandbox.stripe.subscriptions import ACTIVE, _invoice_for, _past_due, _render, add_interval
+from portal.sandbox.stripe.subscriptions import ACTIVE, add_interval, invoice_for, past_due, render
 
 # --- renewals -----------------------------------------------------------------------------------------
 
@@ -16,7 +16,7 @@ from portal.sandbox.stripe.subscriptions import ACTIVE, _invoice_for, _past_due,
 def renew(call: Call, subscription: dict) -> None:
     """The period ended: the next period, a draft `subscription_cycle` invoice (finalized an hour later,
     see advance), or the end of a subscription set to cancel at the period's end."""
-    before = _render(call, subscription)
+    before = render(call, subscription)
     boundary = subscription["items"]["data"][0]["current_period_end"]
     if subscription["cancel_at_period_end"]:
         subscription.update(status="canceled", canceled_at=boundary, ended_at=boundary)
@@ -25,7 +25,7 @@ def renew(call: Call, subscription: dict) -> None:
             "reason": "cancellation_requested",
         }
         call.store.put("subscriptions", subscription["id"], subscription)
-        emit(call, "customer.subscription.deleted", _render(call, subscription), before)
+        emit(call, "customer.subscription.deleted", render(call, subscription), before)
         return
     anchor_day = datetime.fromtimestamp(subscription["billing_cycle_anchor"], UTC).day
     for item in subscription["items"]["data"]:
@@ -34,9 +34,9 @@ def renew(call: Call, subscription: dict) -> None:
         item["current_period_end"] = add_interval(
             boundary, recurring["interval"], recurring["interval_count"], anchor_day
         )
-    _invoice_for(call, subscription, "subscription_cycle", boundary, with_items=True)
+    invoice_for(call, subscription, "subscription_cycle", boundary, with_items=True)
     call.store.put("subscriptions", subscription["id"], subscription)
-    emit(call, "customer.subscription.updated", _render(call, subscription), before)
+    emit(call, "customer.subscription.updated", render(call, subscription), before)
 
 
 def _next_due(call: Call, customers: set[str]) -> tuple[int, str, dict] | None:
@@ -70,7 +70,7 @@ def advance(call: Call, clock: dict, target: int) -> None:
         else:
             billing.finalize(call, document, at)
             if not billing.collect(call, document, at):
-                _past_due(call, document)
+                past_due(call, document)
     clock["frozen_time"] = target
 
 

@@ -1,6 +1,5 @@
-"""Subscriptions (create, change quantity or price with prorations, cancel) and test clocks, whose advance
-renews every subscription on the clock whose period ends: a `subscription_cycle` invoice, finalized an hour
-later (as Stripe does) and charged to the default payment method.
+"""Subscriptions: create (the first invoice, `subscription_create`, finalized and charged at once), change
+quantity or price with prorations, cancel; and what a renewal or a payment does to them (clocks.py renews).
 
 Classic billing mode: periods anchored on the start's day of month, prorations to the second as a share of
 the period (docs.stripe.com/billing/subscriptions/prorations), coupons as discounts (`discounts[][coupon]`).
@@ -24,6 +23,7 @@ from portal.sandbox.stripe.api import (
     new_id,
     now,
     page,
+    parameter_missing,
     public,
     required,
     route,
@@ -46,7 +46,6 @@ SUBSCRIPTION_PARAMS = (
     "payment_behavior",
     "proration_behavior",
     "cancel_at_period_end",
-    "currency",
 )
 
 
@@ -61,14 +60,14 @@ def add_interval(start: int, interval: str, count: int, anchor_day: int | None =
     return int(moment.replace(year=year, month=month, day=day).timestamp())
 
 
-def _render(call: Call, subscription: dict) -> dict:
+def render(call: Call, subscription: dict) -> dict:
     document = public(subscription)
     document["items"] = {**subscription["items"], "data": [public(i) for i in subscription["items"]["data"]]}
     return document
 
 
 def _out(call: Call, subscription: dict) -> dict:
-    return expand(call, _render(call, subscription))
+    return expand(call, render(call, subscription))
 
 
 def _subscription(call: Call, subscription_id: str) -> dict:
@@ -135,11 +134,9 @@ def _items(call: Call, given, subscription_id: str, start: int, anchor: int) -> 
     items = []
     for index, entry in enumerate(given):
         entry = entry or {}
-        price = public(
-            load(
-                call, required(entry, "price") if "price" in entry else "", "price", f"items[{index}][price]"
-            )
-        )
+        if not entry.get("price"):
+            raise parameter_missing(f"items[{index}][price]")
+        price = public(load(call, entry["price"], "price", f"items[{index}][price]"))
         if price["recurring"] is None:
             raise invalid(
                 f"items[{index}][price]",
@@ -182,7 +179,7 @@ def _product_name(call: Call, price: dict) -> str:
     return load(call, price["product"], "product")["name"]
 
 
-def _invoice_for(call: Call, subscription: dict, reason: str, at: int, with_items: bool) -> dict:
+def invoice_for(call: Call, subscription: dict, reason: str, at: int, with_items: bool) -> dict:
     customer = customer_of(call, subscription["customer"], "customer")
     live_discounts = [d for d in subscription["discounts"] if _discount_applies(call, d, at)]
     invoice = billing.new_invoice(
@@ -311,12 +308,13 @@ def create_subscription(call: Call):
         "trial_start": None,
     }
     call.store.put("subscriptions", subscription_id, subscription)
-    emit(call, "customer.subscription.created", _render(call, subscription))
-    invoice = _invoice_for(call, subscription, "subscription_create", start, with_items=True)
+    emit(call, "customer.subscription.created", render(call, subscription))
+    invoice = invoice_for(call, subscription, "subscription_create", start, with_items=True)
     before = dict(subscription)
     billing.finalize(call, invoice, start)
-    paid = behavior != "default_incomplete" and billing.collect(call, invoice, start)
-    if collection == "send_invoice" or paid:
+    if behavior != "default_incomplete":
+        billing.collect(call, invoice, start)
+    if collection == "send_invoice" or invoice["status"] == "paid":
         subscription["status"] = "active"
     elif behavior == "error_if_incomplete":
         raise StripeError(
@@ -328,7 +326,7 @@ def create_subscription(call: Call):
         )
     call.store.put("subscriptions", subscription_id, subscription)
     if subscription["status"] != before["status"]:
-        emit(call, "customer.subscription.updated", _render(call, subscription), before)
+        emit(call, "customer.subscription.updated", render(call, subscription), before)
     return _out(call, subscription)
 
 
@@ -357,7 +355,7 @@ def list_subscriptions(call: Call):
             for s in subscriptions
             if any(i["price"]["id"] == call.params["price"] for i in s["items"]["data"])
         ]
-    return page(call, subscriptions, "/v1/subscriptions", render=lambda s: _render(call, s))
+    return page(call, subscriptions, "/v1/subscriptions", render=lambda s: render(call, s))
 
 
 @route(
@@ -373,8 +371,6 @@ def list_subscriptions(call: Call):
         "proration_behavior",
         "proration_date",
         "cancel_at_period_end",
-        "payment_behavior",
-        "days_until_due",
     ),
 )
 def update_subscription(call: Call, subscription_id):
@@ -399,8 +395,12 @@ def update_subscription(call: Call, subscription_id):
         subscription["default_tax_rates"] = _rates(call, params["default_tax_rates"], "default_tax_rates")
     if "default_payment_method" in params:
         method_id = params["default_payment_method"] or None
-        if method_id:
-            load(call, method_id, "PaymentMethod", "default_payment_method")
+        if (
+            method_id
+            and load(call, method_id, "PaymentMethod", "default_payment_method")["customer"]
+            != (customer["id"])
+        ):
+            raise invalid("default_payment_method", "The payment method must be attached to the customer.")
         subscription["default_payment_method"] = method_id
     if "discounts" in params:
         subscription["discounts"] = _discounts(call, params["discounts"], customer, subscription_id, at)
@@ -416,7 +416,7 @@ def update_subscription(call: Call, subscription_id):
     subscription["metadata"] = metadata(params, subscription["metadata"])
     call.store.put("subscriptions", subscription_id, subscription)
     if behavior == "always_invoice" and "items" in params:
-        invoice = _invoice_for(call, subscription, "subscription_update", at, with_items=False)
+        invoice = invoice_for(call, subscription, "subscription_update", at, with_items=False)
         billing.finalize(call, invoice, at)
         if (
             not billing.collect(call, invoice, at)
@@ -426,7 +426,7 @@ def update_subscription(call: Call, subscription_id):
         ):
             subscription["status"] = "past_due"
         call.store.put("subscriptions", subscription_id, subscription)
-    emit(call, "customer.subscription.updated", _render(call, subscription), _render(call, before))
+    emit(call, "customer.subscription.updated", render(call, subscription), render(call, before))
     return _out(call, subscription)
 
 
@@ -452,6 +452,15 @@ def _change_items(call: Call, subscription: dict, given, at: int, behavior: str)
             if entry.get("price")
             else old_price
         )
+        if (price["currency"], price["recurring"] and price["recurring"]["interval"]) != (
+            old_price["currency"],
+            old_price["recurring"]["interval"],
+        ):
+            raise invalid(
+                f"items[{index}][price]",
+                "The sandbox changes to a price of the same currency and interval only (a new interval "
+                "would start a new period).",
+            )
         quantity = integer(entry, "quantity", minimum=0)
         quantity = old_quantity if quantity is None else quantity
         if (price["id"], quantity) == (old_price["id"], old_quantity):
@@ -516,7 +525,7 @@ def _prorate(call, subscription, item, at, old_price, old_quantity, price, quant
 @route(
     "subscriptions/<subscription_id>",
     methods=("DELETE",),
-    allowed=("invoice_now", "prorate", "cancellation_details"),
+    allowed=("cancellation_details",),
 )
 def cancel_subscription(call: Call, subscription_id):
     subscription = _subscription(call, subscription_id)
@@ -525,12 +534,15 @@ def cancel_subscription(call: Call, subscription_id):
     before = dict(subscription)
     at = now(call, subscription["test_clock"])
     subscription.update(status="canceled", canceled_at=at, ended_at=at)
+    given = call.params.get("cancellation_details")
+    given = given if isinstance(given, dict) else {}
     subscription["cancellation_details"] = {
-        **subscription["cancellation_details"],
+        "comment": given.get("comment") or None,
+        "feedback": given.get("feedback") or None,
         "reason": "cancellation_requested",
     }
     call.store.put("subscriptions", subscription_id, subscription)
-    emit(call, "customer.subscription.deleted", _render(call, subscription), before)
+    emit(call, "customer.subscription.deleted", render(call, subscription), before)
     return _out(call, subscription)
 
 
@@ -544,7 +556,7 @@ def list_subscription_items(call: Call):
     )
 
 
-def _past_due(call: Call, invoice: dict) -> None:
+def past_due(call: Call, invoice: dict) -> None:
     subscription_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
     if (
         not subscription_id
@@ -554,10 +566,10 @@ def _past_due(call: Call, invoice: dict) -> None:
         return
     subscription = call.store.get("subscriptions", subscription_id)
     if subscription["status"] == "active":
-        before = _render(call, subscription)
+        before = render(call, subscription)
         subscription["status"] = "past_due"
         call.store.put("subscriptions", subscription_id, subscription)
-        emit(call, "customer.subscription.updated", _render(call, subscription), before)
+        emit(call, "customer.subscription.updated", render(call, subscription), before)
 
 
 def mark_active(call: Call, invoice: dict) -> None:
@@ -565,7 +577,7 @@ def mark_active(call: Call, invoice: dict) -> None:
     subscription_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
     subscription = call.store.get("subscriptions", subscription_id) if subscription_id else None
     if subscription and subscription["status"] in ("past_due", "incomplete", "unpaid"):
-        before = _render(call, subscription)
+        before = render(call, subscription)
         subscription["status"] = "active"
         call.store.put("subscriptions", subscription_id, subscription)
-        emit(call, "customer.subscription.updated", _render(call, subscription), before)
+        emit(call, "customer.subscription.updated", render(call, subscription), before)

@@ -120,14 +120,24 @@ def test_an_eu_business_customer_carries_its_vat_number_onto_the_invoice(client,
         ("eu_vat", "DE136695976", "DE", "verified")
     ]
     method = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    euro = client.v1.prices.create(
+        {
+            "product": plan[0].product,
+            "currency": "eur",
+            "unit_amount": 1350,
+            "recurring": {"interval": "year"},
+        }
+    )
     subscription = client.v1.subscriptions.create(
-        {"customer": customer.id, "items": [{"price": plan[0].id}], "default_payment_method": method.id}
+        {"customer": customer.id, "items": [{"price": euro.id}], "default_payment_method": method.id}
     )
     invoice = client.v1.invoices.retrieve(subscription.latest_invoice)
+    assert (invoice.currency, invoice.status) == ("eur", "paid")
     assert invoice.customer_tax_exempt == "reverse"
     assert [(t.type, t.value) for t in invoice.customer_tax_ids] == [("eu_vat", "DE136695976")]
     assert invoice.customer_address.country == "DE"
-    assert (invoice.total, invoice.total_taxes) == (10000, [])
+    assert (invoice.total, invoice.total_taxes) == (1350, [])
+    assert client.v1.customers.retrieve(customer.id).currency == "eur"
 
     with pytest.raises(stripe.InvalidRequestError, match="Invalid value for eu_vat") as error:
         client.v1.customers.tax_ids.create(customer.id, {"type": "eu_vat", "value": "DE123"})

@@ -40,6 +40,7 @@ def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
     assert line.pricing.price_details.price == plan[0].id
     assert line.taxes[0].tax_rate_details.tax_rate == plan[1].id
     assert renewal.number.endswith("-0002")
+    assert (renewal.period_start, renewal.period_end) == (START, item.current_period_end)  # the ended period
 
     expanded = client.v1.invoices.retrieve(renewal.id, {"expand": ["payments"]})
     intent = client.v1.payment_intents.retrieve(expanded.payments.data[0].payment.payment_intent)

@@ -356,10 +356,11 @@ def new_invoice(
 
 
 def take_pending_items(call: Call, invoice: dict, customer_id: str, subscription_id: str | None) -> None:
-    """Pull the customer's pending invoice items (for a subscription invoice: that subscription's) in."""
+    """Pull the customer's pending invoice items in the invoice's currency (for a subscription invoice:
+    that subscription's) in."""
     rates = [load(call, r, "tax rate") for r in invoice["default_tax_rates"]]
     for _, item in call.store.items("invoiceitems", customer=customer_id):
-        if item["invoice"] is not None:
+        if item["invoice"] is not None or item["currency"] != invoice["currency"]:
             continue
         item_subscription = ((item.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         if item_subscription != subscription_id:
@@ -407,6 +408,7 @@ def finalize(call: Call, invoice: dict, at: int) -> dict:
     if invoice["total"] < 0:
         applied = invoice["total"]  # a credit: goes onto the customer's balance
     customer["balance"] = balance + applied
+    customer["currency"] = customer["currency"] or invoice["currency"]  # set by its first invoice
     customer["next_invoice_sequence"] += 1
     call.store.put("customers", customer["id"], customer)
     number = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence'] - 1:04d}"

@@ -28,13 +28,14 @@ def renew(call: Call, subscription: dict) -> None:
         emit(call, "customer.subscription.deleted", render(call, subscription), before)
         return
     anchor_day = datetime.fromtimestamp(subscription["billing_cycle_anchor"], UTC).day
+    ended_start = subscription["items"]["data"][0]["current_period_start"]
     for item in subscription["items"]["data"]:
         recurring = item["price"]["recurring"]
         item["current_period_start"] = boundary
         item["current_period_end"] = add_interval(
             boundary, recurring["interval"], recurring["interval_count"], anchor_day
         )
-    invoice_for(call, subscription, "subscription_cycle", boundary, with_items=True)
+    invoice_for(call, subscription, "subscription_cycle", boundary, with_items=True, period_start=ended_start)
     call.store.put("subscriptions", subscription["id"], subscription)
     emit(call, "customer.subscription.updated", render(call, subscription), before)
 

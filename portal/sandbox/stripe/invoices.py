@@ -98,7 +98,7 @@ def create_invoice(call: Call):
         default_tax_rates=rates,
         description=params.get("description") or None,
         metadata=metadata(params),
-        currency=(params.get("currency") or "").lower() or None,
+        currency=(params.get("currency") or "").lower() or _pending_currency(call, customer["id"], params),
     )
     if params.get("due_date"):
         invoice["due_date"] = integer(params, "due_date")
@@ -114,6 +114,14 @@ def create_invoice(call: Call):
     billing.save(call, invoice)
     emit(call, "invoice.created", billing.render(call, invoice))
     return _out(call, invoice)
+
+
+def _pending_currency(call: Call, customer_id: str, params: dict) -> str | None:
+    """A new invoice that takes pending items is in their currency, unless told otherwise."""
+    if params.get("pending_invoice_items_behavior") != "include":
+        return None
+    pending = [i for _, i in call.store.items("invoiceitems", customer=customer_id) if i["invoice"] is None]
+    return pending[0]["currency"] if pending else None
 
 
 @route("invoices/<invoice_id>", methods=("GET",))
@@ -380,6 +388,8 @@ def create_invoice_item(call: Call):
         "test_clock": customer["test_clock"],
         "_price": price,
     }
+    if invoice is not None and currency != invoice["currency"]:
+        raise invalid("currency", f"The invoice is in {invoice['currency']}; this item is in {currency}.")
     call.store.put("invoiceitems", item["id"], item)
     if invoice is not None:
         item["invoice"] = invoice["id"]

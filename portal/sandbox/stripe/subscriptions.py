@@ -179,7 +179,12 @@ def _product_name(call: Call, price: dict) -> str:
     return load(call, price["product"], "product")["name"]
 
 
-def invoice_for(call: Call, subscription: dict, reason: str, at: int, with_items: bool) -> dict:
+def invoice_for(
+    call: Call, subscription: dict, reason: str, at: int, with_items: bool, period_start: int | None = None
+) -> dict:
+    """An invoice of the subscription at `at`: its pending invoice items, and (`with_items`) a line per item
+    for the period. `period_start`…`at` is the period whose invoice items it collects (the one that ended,
+    for a renewal)."""
     customer = customer_of(call, subscription["customer"], "customer")
     live_discounts = [d for d in subscription["discounts"] if _discount_applies(call, d, at)]
     invoice = billing.new_invoice(
@@ -199,7 +204,7 @@ def invoice_for(call: Call, subscription: dict, reason: str, at: int, with_items
             invoice["lines"]["data"].append(
                 billing.item_line(invoice["id"], item, subscription, _product_name(call, item["price"]))
             )
-        invoice["period_start"] = subscription["items"]["data"][0]["current_period_start"]
+    invoice["period_start"] = period_start or at
     billing.save(call, invoice)
     _use_once_discounts(call, subscription, live_discounts)
     subscription["latest_invoice"] = invoice["id"]

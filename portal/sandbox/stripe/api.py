@@ -438,11 +438,11 @@ def public(document: dict) -> dict:
 
 
 def load(call: Call, object_id: str, kind: str | None = None, param: str = "id") -> dict:
+    """The object with this id (its prefix says where it lives); 404 "No such <kind>" when there is none
+    of that kind — an id of another kind (a cus_… given as a price) is no such price either."""
     prefix = object_id.split("_", 1)[0] if isinstance(object_id, str) else ""
-    collection, noun = COLLECTIONS.get(prefix, (None, kind or "object"))
-    if kind and COLLECTIONS.get(prefix, (None, None))[1] not in (kind, None):
-        raise missing(kind, object_id, param)
-    document = call.store.get(collection, object_id) if collection else None
+    collection, noun = COLLECTIONS.get(prefix, (None, "object"))
+    document = call.store.get(collection, object_id) if collection and kind in (None, noun) else None
     if document is None:
         raise missing(kind or noun, object_id, param)
     return document

@@ -210,3 +210,21 @@ def test_the_readme_walk_with_curl_style_basic_auth(live_server, db):
             e["type"] for e in curl.get("/events", params={"type": "invoice.*", "limit": 100}).json()["data"]
         ]
         assert {"invoice.created", "invoice.finalized", "invoice.paid"} <= set(types)
+
+
+def test_the_restricted_key_reads_everything_and_writes_only_webhook_endpoints(client, live_server, receiver):
+    restricted = stripe.StripeClient(
+        "rk_test_bogbro_demo", base_addresses={"api": f"{live_server}/sandbox/stripe"}, max_network_retries=0
+    )
+    customer = client.v1.customers.create({"name": "Ida"})
+    assert restricted.v1.customers.retrieve(customer.id).name == "Ida"
+    assert restricted.v1.webhook_endpoints.create(
+        {"url": receiver.url, "enabled_events": ["invoice.paid"]}
+    ).secret
+    with pytest.raises(stripe.PermissionError) as error:
+        restricted.v1.customers.create({"name": "Bo"})
+    assert error.value.http_status == 403
+    assert "Having the 'rak_customer_write' permission would allow this request to continue." in str(
+        error.value
+    )
+    assert len(client.v1.customers.list().data) == 1

@@ -32,6 +32,11 @@ KEYS = {
     "rk_test_bogbro_demo": DEMO_ACCOUNT,
     "sk_test_bogbro_other": "acct_1BogbroOther000",
 }
+# A restricted key's permissions (docs.stripe.com/keys: GET needs read, POST and DELETE write; write implies
+# read). The demo one reads everything and writes only webhook endpoints: what Bogbro asks a customer for.
+RESTRICTED = {"rk_test_bogbro_demo": {"*": "read", "webhook": "write"}}
+# The first path segment → the resource a permission names (rak_<resource>_<read|write>)
+RESOURCES = {"test_helpers": "test_clock", "webhook_endpoints": "webhook", "invoiceitems": "invoice_item"}
 MAX_LIMIT = 100
 IDEMPOTENCY_SECONDS = 24 * 3600
 
@@ -214,10 +219,28 @@ def _account() -> str:
             "#authentication for details, or we can help at https://support.stripe.com/.",
             saved=False,
         )
+    masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else key
     if key not in KEYS:
-        masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else key
         raise StripeError(401, f"Invalid API Key provided: {masked}", code="api_key_invalid", saved=False)
+    if key in RESTRICTED:
+        _check_permission(RESTRICTED[key], masked, KEYS[key])
     return KEYS[key]
+
+
+def _check_permission(permissions: dict, masked: str, account: str) -> None:
+    """403 as Stripe answers a restricted key without the permission an endpoint needs."""
+    segment = request.path.split("/v1/", 1)[-1].split("/", 1)[0]
+    resource = RESOURCES.get(segment, segment.removesuffix("s"))
+    needed = "read" if request.method == "GET" else "write"
+    granted = permissions.get(resource, permissions.get("*"))
+    if granted == "write" or granted == needed:
+        return
+    raise StripeError(
+        403,
+        f"The provided key '{masked}' does not have the required permissions for this endpoint on account "
+        f"'{account}'. Having the 'rak_{resource}_{needed}' permission would allow this request to continue.",
+        saved=False,
+    )
 
 
 def _check_version() -> None:

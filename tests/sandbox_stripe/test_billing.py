@@ -201,3 +201,51 @@ def test_an_open_invoice_with_payment_terms_is_paid_out_of_band(client, plan):
     assert invoice.status == "open" and invoice.due_date == invoice.created + 14 * DAY
     paid = client.v1.invoices.pay(invoice.id, {"paid_out_of_band": True})
     assert (paid.status, paid.amount_paid) == ("paid", 25000)
+
+
+def test_a_credit_note_on_an_open_invoice_lowers_what_is_left_to_pay(client, plan):
+    customer = client.v1.customers.create({"name": "Kommune"})
+    client.v1.invoice_items.create(
+        {"customer": customer.id, "pricing": {"price": plan[0].id}, "tax_rates": [plan[1].id]}
+    )
+    invoice = client.v1.invoices.create(
+        {
+            "customer": customer.id,
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
+    invoice = client.v1.invoices.finalize_invoice(invoice.id)
+    line = invoice.lines.data[0]
+    with pytest.raises(stripe.InvalidRequestError, match="paid invoices only"):
+        client.v1.credit_notes.create(
+            {
+                "invoice": invoice.id,
+                "refund_amount": 100,
+                "lines": [{"type": "invoice_line_item", "invoice_line_item": line.id, "amount": 100}],
+            }
+        )
+    note = client.v1.credit_notes.create(
+        {
+            "invoice": invoice.id,
+            "lines": [{"type": "invoice_line_item", "invoice_line_item": line.id, "amount": 2000}],
+        }
+    )
+    assert (note.type, note.total, note.pre_payment_amount) == ("pre_payment", 2500, 2500)
+    assert client.v1.invoices.retrieve(invoice.id).amount_remaining == 10000
+
+    voided = client.v1.credit_notes.void_credit_note(note.id)
+    assert voided.status == "void"
+    assert client.v1.invoices.retrieve(invoice.id).amount_remaining == 12500
+
+    client.v1.credit_notes.create(
+        {
+            "invoice": invoice.id,
+            "lines": [{"type": "invoice_line_item", "invoice_line_item": line.id, "quantity": 1}],
+        }
+    )
+    credited = client.v1.invoices.retrieve(invoice.id)
+    assert (credited.status, credited.amount_remaining, credited.amount_paid) == ("paid", 0, 0)
+    notes = client.v1.credit_notes.list({"invoice": invoice.id}).data
+    assert sorted(n.number for n in notes) == [f"{invoice.number}-CN-01", f"{invoice.number}-CN-02"]

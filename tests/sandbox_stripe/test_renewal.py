@@ -59,6 +59,7 @@ def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
     headers = next(h for h, body in receiver.deliveries if body == paid[0])
     event = stripe.Webhook.construct_event(paid[0], headers["Stripe-Signature"], endpoint.secret)
     assert event.type == "invoice.paid"
+    assert event.request.id is None  # made by Stripe's own renewal, not by a request
     assert event.data.object.billing_reason == "subscription_cycle"
     types = [json.loads(body)["type"] for _, body in receiver.deliveries]
     for expected in ("invoice.created", "invoice.finalized", "invoice.paid", "customer.subscription.updated"):

@@ -228,3 +228,23 @@ def test_the_restricted_key_reads_everything_and_writes_only_webhook_endpoints(c
         error.value
     )
     assert len(client.v1.customers.list().data) == 1
+
+
+def test_a_delivery_to_the_in_process_address_goes_through_the_app_itself(client, run_jobs, app):
+    from portal.sandbox.stripe import DEMO_ACCOUNT, deliveries
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+
+    client.v1.webhook_endpoints.create(
+        {"url": f"{IN_PROCESS_ORIGIN}/webhooks/stripe/no-such-link", "enabled_events": ["customer.created"]}
+    )
+    app.config["SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS"] = ()
+    try:
+        client.v1.customers.create({"name": "Ida"})
+        run_jobs()
+    finally:
+        app.config.pop("SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS")
+    [delivery] = deliveries(DEMO_ACCOUNT)
+    # an HTTP answer from this app (no source link has that token), not a failed network connection
+    [attempt] = delivery["attempts"]
+    assert attempt["outcome"].isdigit() and attempt["outcome"] != "200"
+    assert delivery["status"] == "failed"

@@ -42,9 +42,11 @@ def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
     assert renewal.number.endswith("-0002")
     assert (renewal.period_start, renewal.period_end) == (START, item.current_period_end)  # the ended period
 
-    expanded = client.v1.invoices.retrieve(renewal.id, {"expand": ["payments"]})
-    intent = client.v1.payment_intents.retrieve(expanded.payments.data[0].payment.payment_intent)
+    expanded = client.v1.invoices.retrieve(renewal.id, {"expand": ["payments.data.payment.payment_intent"]})
+    intent = expanded.payments.data[0].payment.payment_intent
     assert intent.status == "succeeded" and intent.amount == 12500
+    charge = client.v1.charges.retrieve(intent.latest_charge)
+    assert (charge.paid, charge.payment_method_details.card.last4) == (True, "4242")
 
     renewed = client.v1.subscriptions.retrieve(subscription.id)
     assert renewed["items"].data[0].current_period_start == item.current_period_end

@@ -80,7 +80,7 @@ def _render(call: Call, customer: dict, tax_ids: bool) -> dict:
 
 
 def render_customer(call: Call, customer: dict) -> dict:
-    return expand(call, _render(call, customer, "tax_ids" in call.expand))
+    return expand(call, _render(call, customer, any(e.split(".")[0] == "tax_ids" for e in call.expand)))
 
 
 @route("customers", methods=("POST",), allowed=CUSTOMER_PARAMS)
@@ -191,7 +191,7 @@ def list_customers(call: Call):
     for name in ("email", "test_clock"):
         if call.params.get(name):
             customers = [c for c in customers if c[name] == call.params[name]]
-    tax_ids = "data.tax_ids" in call.expand
+    tax_ids = any(e.startswith("data.tax_ids") for e in call.expand)
     return page(call, customers, "/v1/customers", render=lambda c: _render(call, c, tax_ids))
 
 

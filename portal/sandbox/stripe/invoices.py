@@ -28,7 +28,12 @@ def _invoice(call: Call, invoice_id: str, param="id") -> dict:
 
 
 def _out(call: Call, invoice: dict) -> dict:
-    return expand(call, billing.render(call, invoice, payments="payments" in call.expand))
+    return expand(call, billing.render(call, invoice, payments=_asks(call, "payments")))
+
+
+def _asks(call: Call, path: str) -> bool:
+    """Whether expand[] names the includable field `path` or something inside it."""
+    return any(e == path or e.startswith(f"{path}.") for e in call.expand)
 
 
 def _draft(invoice: dict) -> None:

@@ -8,6 +8,7 @@ expanding_objects, versioning) and stripe-python's encoder (`_api_requestor._api
 import functools
 import hashlib
 import json
+import operator
 import re
 import secrets
 import string
@@ -80,8 +81,12 @@ def new_id(prefix: str, length: int = 24) -> str:
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
 
+MAX_INDEX = 1000  # list positions beyond this are refused, not allocated
+
+
 def decode_form(pairs) -> dict:
-    """`a[b][0][c]=v` pairs (stripe-python's encoding; `a[]=v` too) into nested dicts and lists."""
+    """`a[b][0][c]=v` pairs (stripe-python's encoding; `a[]=v` too) into nested dicts and lists. Keys that
+    contradict each other (`a=1` and `a[b]=2`; `a[0]` and `a[x]`) are a 400, as is a position past 1000."""
     root: dict = {}
     for raw_key, value in pairs:
         match = _KEY.match(raw_key)
@@ -92,24 +97,108 @@ def decode_form(pairs) -> dict:
         parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
         node = root
         for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            following = None if last else parts[index + 1]
-            container = [] if following == "" or (following or "").isdigit() else {}
             if isinstance(node, list):
-                position = len(node) if part == "" else int(part)
-                while len(node) <= position:
-                    node.append(None)
-                if last:
-                    node[position] = value
+                if part == "":
+                    part = len(node)
+                elif part.isdigit() and int(part) <= MAX_INDEX:
+                    part = int(part)
                 else:
-                    node[position] = node[position] if node[position] is not None else container
-                    node = node[position]
-            else:
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, container)
+                    raise _contradiction(raw_key)
+                node.extend([None] * (part + 1 - len(node)))
+            existing = node[part] if isinstance(node, list) else node.get(part)
+            if index == len(parts) - 1:
+                if existing is not None and not isinstance(existing, str):
+                    raise _contradiction(raw_key)
+                node[part] = value
+                continue
+            following = parts[index + 1]
+            wanted = list if part != "metadata" and (following == "" or following.isdigit()) else dict
+            if existing is None:
+                existing = node[part] = wanted()
+            elif not isinstance(existing, wanted):
+                raise _contradiction(raw_key)
+            node = existing
     return root
+
+
+def _contradiction(raw_key: str) -> StripeError:
+    return StripeError(
+        400,
+        f"Invalid parameter: {raw_key} contradicts another parameter of the request",
+        code="parameter_invalid",
+        saved=False,
+    )
+
+
+# The shape of each parameter the sandbox takes, wherever it is nested (the names mean one thing across
+# Stripe's API); every other parameter is a string. "" is allowed for any of them: Stripe's "unset".
+HASHES = {
+    "address",
+    "metadata",
+    "invoice_settings",
+    "recurring",
+    "product_data",
+    "default_price_data",
+    "pricing",
+    "period",
+    "cancellation_details",
+    "shipping",
+}
+LISTS_OF_HASHES = {"tax_id_data", "items", "discounts", "lines", "refunds"}
+LISTS_OF_STRINGS = {
+    "default_tax_rates",
+    "tax_rates",
+    "enabled_events",
+    "types",
+    "preferred_locales",
+    "expand",
+}
+HASH_OR_STRING = {"created"}  # created=… or created[gte]=…
+
+
+def check_shapes(params: dict, where: str = "") -> None:
+    """400 for a hash where a string belongs, a string where a list belongs …, before any handler runs."""
+    for name, value in params.items():
+        param = f"{where}[{name}]" if where else name
+        if value == "" or (name in HASH_OR_STRING and isinstance(value, (str, dict))):
+            kind = None
+        elif name in HASHES:
+            kind = dict
+        elif name in LISTS_OF_HASHES or name in LISTS_OF_STRINGS:
+            kind = list
+        else:
+            kind = str
+        if kind is not None and not isinstance(value, kind):
+            noun = {dict: "object", list: "array", str: "string"}[kind]
+            raise StripeError(
+                400, f"Invalid {noun}: {param}", code="parameter_invalid", param=param, saved=False
+            )
+        if isinstance(value, list):
+            element = dict if name in LISTS_OF_HASHES else str
+            for index, item in enumerate(value):
+                if not isinstance(item, element) and item != "":
+                    noun = "object" if element is dict else "string"
+                    raise StripeError(
+                        400,
+                        f"Invalid {noun}: {param}[{index}]",
+                        code="parameter_invalid",
+                        param=f"{param}[{index}]",
+                        saved=False,
+                    )
+                if isinstance(item, dict):
+                    check_shapes(item, f"{param}[{index}]")
+        elif isinstance(value, dict) and name == "metadata":  # free keys, string values
+            for key, item in value.items():
+                if not isinstance(item, str):
+                    raise StripeError(
+                        400,
+                        f"Invalid string: {param}[{key}]",
+                        code="parameter_invalid",
+                        param=f"{param}[{key}]",
+                        saved=False,
+                    )
+        elif isinstance(value, dict):
+            check_shapes(value, param)
 
 
 def integer(params: dict, name: str, required=False, minimum=None) -> int | None:
@@ -291,9 +380,8 @@ def route(rule: str, methods=("GET",), allowed=()):
                 _check_version()
                 account = _account()
                 params = _params()
+                check_shapes(params)
                 expand = params.pop("expand", [])
-                if not isinstance(expand, list):
-                    raise invalid("expand", "Invalid array")
                 for name in params:
                     if name not in allowed:
                         raise StripeError(
@@ -395,6 +483,30 @@ def unrecognized(rest):
         "can help at https://support.stripe.com/.",
     )
     return _response(404, _dump({"error": error.error}), None)
+
+
+def created_filter(params: dict, documents: list[dict]) -> list[dict]:
+    """`created=<unix>` or `created[gt|gte|lt|lte]=<unix>`, as Stripe's list endpoints take it."""
+    created = params.get("created")
+    if created in (None, ""):
+        return documents
+    if not isinstance(created, dict):
+        exact = integer(params, "created")
+        return [d for d in documents if d["created"] == exact]
+    tests = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+    for name in created:
+        if name not in tests:
+            raise StripeError(
+                400,
+                f"Received unknown parameter: created[{name}]",
+                code="parameter_unknown",
+                param=f"created[{name}]",
+                saved=False,
+            )
+        bound = integer(created, name)
+        if bound is not None:
+            documents = [d for d in documents if tests[name](d["created"], bound)]
+    return documents
 
 
 # --- lists and expansion ----------------------------------------------------------------------------------

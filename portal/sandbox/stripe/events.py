@@ -27,6 +27,7 @@ from portal.sandbox.stripe.api import (
     Call,
     StripeError,
     boolean,
+    created_filter,
     invalid,
     load,
     metadata,
@@ -152,15 +153,7 @@ def list_events(call: Call):
     kinds = call.params.get("types") or ([call.params["type"]] if call.params.get("type") else None)
     if kinds:
         events = [e for e in events if any(_matches(pattern, e["type"]) for pattern in kinds)]
-    created = call.params.get("created")
-    if isinstance(created, dict):
-        bounds = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
-        for name, test in bounds.items():
-            if created.get(name):
-                events = [e for e in events if test(e["created"], int(created[name]))]
-    elif created:
-        events = [e for e in events if e["created"] == int(created)]
-    return page(call, [public(e) for e in events], "/v1/events")
+    return page(call, [public(e) for e in created_filter(call.params, events)], "/v1/events")
 
 
 def _matches(pattern: str, event_type: str) -> bool:

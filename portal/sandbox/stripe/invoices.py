@@ -8,6 +8,7 @@ from portal.sandbox.stripe.api import (
     StripeError,
     boolean,
     choice,
+    created_filter,
     expand,
     integer,
     invalid,
@@ -159,16 +160,11 @@ def list_invoices(call: Call):
             if ((i["parent"] or {}).get("subscription_details") or {}).get("subscription")
             == call.params["subscription"]
         ]
-    created = call.params.get("created")
-    if isinstance(created, dict):
-        for name, test in (("gt", int.__gt__), ("gte", int.__ge__), ("lt", int.__lt__), ("lte", int.__le__)):
-            if created.get(name):
-                invoices = [i for i in invoices if test(i["created"], int(created[name]))]
     return page(
         call,
-        invoices,
+        created_filter(call.params, invoices),
         "/v1/invoices",
-        render=lambda i: billing.render(call, i, payments="data.payments" in call.expand),
+        render=lambda i: billing.render(call, i, payments=_asks(call, "data.payments")),
     )
 
 

@@ -1,25 +1,18 @@
 """Products, prices (recurring, tax behaviour), tax rates and coupons: what a subscription is priced with.
 Shapes as in Stripe's OpenAPI fixtures (specs/stripe/fixtures)."""
 
-from portal.sandbox.stripe.api import (
-    Call,
+from portal.sandbox.stripe.api import Call, expand, load, new_id, now, page, public, route
+from portal.sandbox.stripe.events import emit
+from portal.sandbox.stripe.params import (
     StripeError,
     boolean,
     choice,
-    expand,
     integer,
     invalid,
-    load,
     metadata,
     missing,
-    new_id,
-    now,
-    page,
-    public,
     required,
-    route,
 )
-from portal.sandbox.stripe.events import emit
 
 # --- products and prices ------------------------------------------------------------------------------
 

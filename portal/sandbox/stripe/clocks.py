@@ -5,9 +5,10 @@ Stripe does) and charged to the default payment method — in time order."""
 import time
 from datetime import UTC, datetime
 
-from portal.sandbox.stripe import billing
-from portal.sandbox.stripe.api import Call, integer, invalid, load, new_id, page, public, route
+from portal.sandbox.stripe import payments
+from portal.sandbox.stripe.api import Call, load, new_id, page, public, route
 from portal.sandbox.stripe.events import emit
+from portal.sandbox.stripe.params import integer, invalid
 from portal.sandbox.stripe.subscriptions import ACTIVE, add_interval, invoice_for, past_due, render
 
 # --- renewals -----------------------------------------------------------------------------------------
@@ -69,8 +70,8 @@ def advance(call: Call, clock: dict, target: int) -> None:
         if kind == "renew":
             renew(call, document)
         else:
-            billing.finalize(call, document, at)
-            if not billing.collect(call, document, at):
+            payments.finalize(call, document, at)
+            if not payments.collect(call, document, at):
                 past_due(call, document)
     clock["frozen_time"] = target
 

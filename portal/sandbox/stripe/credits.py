@@ -4,24 +4,11 @@ credited to the customer's balance, or settled outside Stripe)."""
 
 from decimal import Decimal
 
-from portal.sandbox.stripe import billing
-from portal.sandbox.stripe.api import (
-    Call,
-    StripeError,
-    choice,
-    expand,
-    integer,
-    invalid,
-    load,
-    metadata,
-    new_id,
-    page,
-    public,
-    required,
-    route,
-)
+from portal.sandbox.stripe import billing, payments
+from portal.sandbox.stripe.api import Call, expand, load, new_id, page, public, route
 from portal.sandbox.stripe.customers import customer_of
 from portal.sandbox.stripe.events import emit
+from portal.sandbox.stripe.params import StripeError, choice, integer, invalid, metadata, required
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 CREDIT_REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
@@ -89,7 +76,7 @@ def create_refund(call: Call):
             "One of the following params should be provided for this request: payment_intent or charge.",
             saved=False,
         )
-    at = billing.clock_now(call, charge["customer"])
+    at = payments.clock_now(call, charge["customer"])
     document = refund(
         call,
         charge,
@@ -249,7 +236,7 @@ def create_credit_note(call: Call):
     exclusive = sum(line["_exclusive_tax"] for line in lines)
     total = subtotal - discount + exclusive
     post_payment = invoice["status"] == "paid"
-    at = billing.clock_now(call, invoice["customer"])
+    at = payments.clock_now(call, invoice["customer"])
     refund_amount = integer(params, "refund_amount", minimum=0) or 0
     out_of_band = integer(params, "out_of_band_amount", minimum=0) or 0
     credit_amount = integer(params, "credit_amount", minimum=0)
@@ -373,7 +360,7 @@ def _apply(call: Call, invoice: dict, note: dict, sign: int, at: int) -> None:
         invoice["amount_remaining"] -= sign * note["total"]
     call.store.put("invoices", invoice["id"], invoice)
     if invoice["status"] == "open" and invoice["amount_remaining"] == 0:
-        billing.mark_paid(call, invoice, at, None)  # fully credited before payment: nothing left to pay
+        payments.mark_paid(call, invoice, at, None)  # fully credited before payment: nothing left to pay
 
 
 @route("credit_notes/<note_id>", methods=("GET",))
@@ -398,7 +385,7 @@ def void_credit_note(call: Call, note_id):
     if note["refunds"]:
         raise StripeError(400, "A credit note with a refund cannot be voided.")
     invoice = load(call, note["invoice"], "invoice")
-    at = billing.clock_now(call, invoice["customer"])
+    at = payments.clock_now(call, invoice["customer"])
     note.update(status="void", voided_at=at)
     call.store.put("credit_notes", note_id, note)
     _apply(call, invoice, note, -1, at)

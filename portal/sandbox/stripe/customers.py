@@ -3,23 +3,9 @@ tokens (docs.stripe.com/testing) turned into attached cards."""
 
 from stdnum.eu import vat as eu_vat
 
-from portal.sandbox.stripe.api import (
-    Call,
-    StripeError,
-    choice,
-    expand,
-    invalid,
-    load,
-    metadata,
-    missing,
-    new_id,
-    now,
-    page,
-    public,
-    required,
-    route,
-)
+from portal.sandbox.stripe.api import Call, expand, load, new_id, now, page, public, route
 from portal.sandbox.stripe.events import emit
+from portal.sandbox.stripe.params import StripeError, choice, invalid, metadata, missing, required
 
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 TAX_ID_TYPES = ("eu_vat", "gb_vat", "no_vat", "ch_vat", "is_vat")  # what the sandbox checks; see the doc

@@ -21,22 +21,8 @@ from portal.extensions import db
 from portal.queue import enqueue_after_commit, get_queue
 from portal.sandbox.common import post_webhook
 from portal.sandbox.store import SandboxStore
-from portal.sandbox.stripe.api import (
-    API_VERSION,
-    SYSTEM,
-    Call,
-    StripeError,
-    boolean,
-    created_filter,
-    invalid,
-    load,
-    metadata,
-    new_id,
-    page,
-    public,
-    required,
-    route,
-)
+from portal.sandbox.stripe.api import API_VERSION, SYSTEM, Call, load, new_id, page, public, route
+from portal.sandbox.stripe.params import StripeError, boolean, created_filter, invalid, metadata, required
 
 RETRY_DELAYS = (60, 600, 3600)  # the sandbox's (shorter than Stripe's test-mode schedule)
 DELIVERY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)

@@ -2,25 +2,19 @@
 PaymentIntents and Charges a payment leaves behind."""
 
 from portal.extensions import db
-from portal.sandbox.stripe import billing
-from portal.sandbox.stripe.api import (
-    Call,
+from portal.sandbox.stripe import billing, payments
+from portal.sandbox.stripe.api import Call, expand, load, new_id, page, public, route
+from portal.sandbox.stripe.customers import customer_of
+from portal.sandbox.stripe.events import emit
+from portal.sandbox.stripe.params import (
     StripeError,
     boolean,
     choice,
     created_filter,
-    expand,
     integer,
     invalid,
-    load,
     metadata,
-    new_id,
-    page,
-    public,
-    route,
 )
-from portal.sandbox.stripe.customers import customer_of
-from portal.sandbox.stripe.events import emit
 from portal.sandbox.stripe.subscriptions import mark_active
 
 
@@ -97,7 +91,7 @@ def create_invoice(call: Call):
         customer,
         billing_reason="manual",
         subscription=subscription,
-        created=billing.clock_now(call, customer["id"]),
+        created=payments.clock_now(call, customer["id"]),
         collection_method=collection,
         days_until_due=days,
         auto_advance=boolean(params, "auto_advance", False),
@@ -231,7 +225,7 @@ def delete_invoice(call: Call, invoice_id):
 def finalize_invoice(call: Call, invoice_id):
     invoice = _invoice(call, invoice_id)
     invoice["auto_advance"] = boolean(call.params, "auto_advance", invoice["auto_advance"])
-    billing.finalize(call, invoice, billing.clock_now(call, invoice["customer"]))
+    payments.finalize(call, invoice, payments.clock_now(call, invoice["customer"]))
     if invoice["status"] == "paid":
         mark_active(call, invoice)
     return _out(call, invoice)
@@ -244,16 +238,16 @@ def finalize_invoice(call: Call, invoice_id):
 )
 def pay_invoice(call: Call, invoice_id):
     invoice = _invoice(call, invoice_id)
-    at = billing.clock_now(call, invoice["customer"])
+    at = payments.clock_now(call, invoice["customer"])
     if invoice["status"] == "paid":
         raise StripeError(400, "Invoice is already paid")
     if invoice["status"] == "void":
         raise StripeError(400, "You cannot pay a voided invoice.", code="invoice_not_editable")
     if invoice["status"] == "draft":
-        billing.finalize(call, invoice, at)
+        payments.finalize(call, invoice, at)
     if invoice["status"] == "open":
         if boolean(call.params, "paid_out_of_band", False):
-            billing.mark_paid(call, invoice, at, None, out_of_band=True)
+            payments.mark_paid(call, invoice, at, None, out_of_band=True)
         else:
             method_id = call.params.get("payment_method")
             if method_id:
@@ -261,14 +255,14 @@ def pay_invoice(call: Call, invoice_id):
                 if method["customer"] != invoice["customer"]:
                     raise invalid("payment_method", "The payment method must be attached to the customer.")
             else:
-                method = billing.payment_method_for(call, invoice)
+                method = payments.payment_method_for(call, invoice)
                 if method is None:
                     raise StripeError(
                         400,
                         "This customer has no attached payment source or default payment "
                         "method. Please consider adding a default payment method.",
                     )
-            if not billing.charge(call, invoice, at, method):
+            if not payments.charge(call, invoice, at, method):
                 db.session.commit()  # the failed attempt and its events stay, as at Stripe
                 raise StripeError(
                     402,
@@ -286,7 +280,7 @@ def void_invoice(call: Call, invoice_id):
     invoice = _invoice(call, invoice_id)
     if invoice["status"] != "open":
         raise StripeError(400, f"You can only void open invoices; this invoice is {invoice['status']}.")
-    at = billing.clock_now(call, invoice["customer"])
+    at = payments.clock_now(call, invoice["customer"])
     invoice.update(status="void", amount_remaining=0, auto_advance=False)
     invoice["status_transitions"] = {**invoice["status_transitions"], "voided_at": at}
     call.store.put("invoices", invoice_id, invoice)
@@ -357,7 +351,7 @@ def create_invoice_item(call: Call):
             param="pricing",
             saved=False,
         )
-    at = billing.clock_now(call, customer["id"])
+    at = payments.clock_now(call, customer["id"])
     period = params.get("period") if isinstance(params.get("period"), dict) else {}
     subscription_id = params.get("subscription") or None
     item = {

@@ -9,28 +9,21 @@ import calendar
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from portal.sandbox.stripe import billing
-from portal.sandbox.stripe.api import (
-    Call,
-    StripeError,
-    boolean,
-    choice,
-    expand,
-    integer,
-    invalid,
-    load,
-    metadata,
-    new_id,
-    now,
-    page,
-    parameter_missing,
-    public,
-    required,
-    route,
-)
+from portal.sandbox.stripe import billing, payments
+from portal.sandbox.stripe.api import Call, expand, load, new_id, now, page, public, route
 from portal.sandbox.stripe.catalog import coupon_of
 from portal.sandbox.stripe.customers import customer_of
 from portal.sandbox.stripe.events import emit
+from portal.sandbox.stripe.params import (
+    StripeError,
+    boolean,
+    choice,
+    integer,
+    invalid,
+    metadata,
+    parameter_missing,
+    required,
+)
 
 ACTIVE = ("active", "past_due", "incomplete", "trialing", "unpaid")
 SUBSCRIPTION_PARAMS = (
@@ -316,9 +309,9 @@ def create_subscription(call: Call):
     emit(call, "customer.subscription.created", render(call, subscription))
     invoice = invoice_for(call, subscription, "subscription_create", start, with_items=True)
     before = dict(subscription)
-    billing.finalize(call, invoice, start)
+    payments.finalize(call, invoice, start)
     if behavior != "default_incomplete":
-        billing.collect(call, invoice, start)
+        payments.collect(call, invoice, start)
     if collection == "send_invoice" or invoice["status"] == "paid":
         subscription["status"] = "active"
     elif behavior == "error_if_incomplete":
@@ -422,9 +415,9 @@ def update_subscription(call: Call, subscription_id):
     call.store.put("subscriptions", subscription_id, subscription)
     if behavior == "always_invoice" and "items" in params:
         invoice = invoice_for(call, subscription, "subscription_update", at, with_items=False)
-        billing.finalize(call, invoice, at)
+        payments.finalize(call, invoice, at)
         if (
-            not billing.collect(call, invoice, at)
+            not payments.collect(call, invoice, at)
             and subscription["status"] == "active"
             and invoice["status"] == "open"
             and invoice["collection_method"] == "charge_automatically"

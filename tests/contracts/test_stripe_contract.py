@@ -8,6 +8,7 @@ schemas, so every field the sandbox returns, nested ones too, must be an attribu
 fixtures (stripe/openapi `fixtures3.json`) in ../shared/specs/stripe.
 """
 
+import importlib
 import json
 import re
 import typing
@@ -45,6 +46,42 @@ def test_every_path_and_method_the_sandbox_answers_is_in_stripes_api(app):
             answered |= {(method, path) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert len(answered) > 50
     assert answered - operations == set(), "answered by the sandbox but not in Stripe's API"
+
+
+def _operations_and_their_parameters() -> dict[tuple[str, str], set[str]]:
+    """(METHOD, /v1/path) → the parameters stripe-python's generated `…Params` type for it names."""
+    found = {}
+    for source in LIBRARY.rglob("_*_service.py"):
+        text = source.read_text()
+        modules = {  # each Params type → the module the service imports it from
+            name: module
+            for module, grouped, single in re.findall(
+                r"from (stripe\.params[\w.]*) import (?:\(([^)]*)\)|(\w+))", text
+            )
+            for name in re.findall(r"\w+Params", grouped or single)
+        }
+        for block in re.split(r"\n    (?:async )?def ", text)[1:]:
+            request = re.search(r'"(get|post|delete)",\s*"(/v1/[^"]+)"', block)
+            typed = re.search(r'params: (?:Optional\[)?"(\w+Params)"', block)
+            if request and typed:
+                params = getattr(importlib.import_module(modules[typed.group(1)]), typed.group(1))
+                found[(request.group(1).upper(), _generic(request.group(2)))] = set(params.__annotations__)
+    return found
+
+
+def test_every_parameter_the_sandbox_takes_is_one_stripe_takes(app):
+    operations = _operations_and_their_parameters()
+    invented = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if not hasattr(view, "stripe_params"):
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            key = (method, _generic(rule.rule.removeprefix("/sandbox/stripe")))
+            extra = set(view.stripe_params) - operations.get(key, set())
+            if extra:
+                invented[key] = sorted(extra)
+    assert invented == {}, sorted(invented.items())
 
 
 def _nested_class(annotation):

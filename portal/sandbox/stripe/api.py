@@ -142,10 +142,16 @@ def _dump(document) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-def route(rule: str, methods=("GET",), allowed=()):
+def route(rule: str, methods=("GET",), allowed=(), expandable=None):
     """An endpoint under /v1/: the handler gets a Call (and the URL's ids) and returns (document, status)
-    or a document. `allowed` names the top-level parameters it takes (`expand` always); anything else is
-    refused as Stripe does. POSTs honour Idempotency-Key."""
+    or a document. `allowed` names the top-level parameters it takes, and `expand` unless `expandable` is
+    false (Stripe's deletes answer a stub and take no expand[]); anything else is refused as Stripe does.
+    POSTs honour Idempotency-Key."""
+    takes = (
+        (*allowed, "expand")
+        if (expandable if expandable is not None else "DELETE" not in methods)
+        else allowed
+    )
 
     def decorate(handler):
         @functools.wraps(handler)
@@ -156,18 +162,17 @@ def route(rule: str, methods=("GET",), allowed=()):
                 account = _account()
                 params = _params()
                 check_shapes(params)
-                expand = params.pop("expand", [])
                 for name in params:
-                    if name not in allowed:
+                    if name not in takes:
                         raise StripeError(
                             400,
                             f"Received unknown parameter: {name} (the Bogbro sandbox takes "
-                            f"{', '.join(allowed) or 'none'} here)",
+                            f"{', '.join(takes) or 'none'} here)",
                             code="parameter_unknown",
                             param=name,
                             saved=False,
                         )
-                call = Call(account, params, expand, new_id("req", 14))
+                call = Call(account, params, params.pop("expand", []), new_id("req", 14))
                 if request.method == "POST" and request.headers.get("Idempotency-Key"):
                     call.idempotency_key = request.headers["Idempotency-Key"]
                     return _idempotent(call, handler, ids)
@@ -177,6 +182,7 @@ def route(rule: str, methods=("GET",), allowed=()):
                 db.session.rollback()
                 return _response(error.status, _dump({"error": error.error}), call)
 
+        view.stripe_params = takes  # for the contract test: each must be one of Stripe's
         bp.add_url_rule(
             f"/v1/{rule}",
             endpoint=f"{handler.__name__}_{'_'.join(methods)}",

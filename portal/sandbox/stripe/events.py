@@ -149,7 +149,7 @@ def _matches(pattern: str, event_type: str) -> bool:
 
 # --- /v1/webhook_endpoints ------------------------------------------------------------------------------
 
-ENDPOINT_PARAMS = ("url", "enabled_events", "description", "metadata", "api_version", "disabled")
+ENDPOINT_PARAMS = ("url", "enabled_events", "description", "metadata", "api_version")
 
 
 def _events_param(params: dict) -> list[str]:
@@ -173,7 +173,7 @@ def _url_param(params: dict) -> str:
     return url
 
 
-@route("webhook_endpoints", methods=("POST",), allowed=ENDPOINT_PARAMS[:5])
+@route("webhook_endpoints", methods=("POST",), allowed=ENDPOINT_PARAMS)
 def create_webhook_endpoint(call: Call):
     params = call.params
     version = params.get("api_version")
@@ -203,7 +203,11 @@ def get_webhook_endpoint(call: Call, endpoint_id):
     return public(load(call, endpoint_id, "webhook endpoint"))
 
 
-@route("webhook_endpoints/<endpoint_id>", methods=("POST",), allowed=(*ENDPOINT_PARAMS[1:], "url"))
+@route(
+    "webhook_endpoints/<endpoint_id>",
+    methods=("POST",),
+    allowed=("url", "enabled_events", "description", "metadata", "disabled"),
+)
 def update_webhook_endpoint(call: Call, endpoint_id):
     endpoint = load(call, endpoint_id, "webhook endpoint")
     params = call.params

@@ -524,6 +524,7 @@ def _prorate(call, subscription, item, at, old_price, old_quantity, price, quant
     "subscriptions/<subscription_id>",
     methods=("DELETE",),
     allowed=("cancellation_details",),
+    expandable=True,
 )
 def cancel_subscription(call: Call, subscription_id):
     subscription = _subscription(call, subscription_id)

@@ -1,6 +1,8 @@
 """Stripe's wire rules in the sandbox, seen through the official library and plain HTTP: keys, errors,
 idempotency keys, pagination, expand[], the pinned version, injected faults in Stripe's error shape."""
 
+import json
+
 import httpx
 import pytest
 import stripe
@@ -248,3 +250,24 @@ def test_a_delivery_to_the_in_process_address_goes_through_the_app_itself(client
     [attempt] = delivery["attempts"]
     assert attempt["outcome"].isdigit() and attempt["outcome"] != "200"
     assert delivery["status"] == "failed"
+
+
+def test_an_event_resent_arrives_again_unchanged_and_freshly_signed(client, endpoint, receiver, run_jobs, db):
+    from portal.sandbox.stripe import DEMO_ACCOUNT, resend
+
+    client.v1.customers.create({"name": "Ida"})
+    run_jobs()
+    event = client.v1.events.list({"type": "customer.created"}).data[0]
+    assert resend(DEMO_ACCOUNT, event.id) == 1
+    assert resend(DEMO_ACCOUNT, event.id) == 1
+    db.session.commit()
+    run_jobs()
+    bodies = [json.loads(body) for _, body in receiver.of_type("customer.created")]
+    assert len(bodies) == 3
+    assert all(
+        (b["id"], b["data"]) == (event.id, bodies[0]["data"]) for b in bodies
+    )  # pending_webhooks moves
+    for headers, body in receiver.of_type("customer.created"):
+        assert (
+            stripe.Webhook.construct_event(body, headers["Stripe-Signature"], endpoint.secret).id == event.id
+        )

@@ -9,7 +9,7 @@ each endpoint is checked against, and what the sandbox guesses, is in docs/conne
 
 from portal.sandbox.stripe import catalog, clocks, credits, customers, invoices, subscriptions  # noqa: F401
 from portal.sandbox.stripe.api import API_VERSION, DEMO_ACCOUNT, KEYS, Call, bp  # noqa: F401
-from portal.sandbox.stripe.events import deliver, deliveries, sign  # noqa: F401
+from portal.sandbox.stripe.events import deliver, deliveries, resend, sign  # noqa: F401
 
 DEMO_KEY = "sk_test_bogbro_demo"
 

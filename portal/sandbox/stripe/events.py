@@ -38,12 +38,7 @@ def emit(call: Call, event_type: str, document: dict, before: dict | None = None
         data["previous_attributes"] = {
             key: value for key, value in public(before).items() if data["object"].get(key) != value
         }
-    endpoints = [
-        endpoint
-        for endpoint in call.store.all("webhook_endpoints")
-        if endpoint["status"] == "enabled"
-        and ("*" in endpoint["enabled_events"] or event_type in endpoint["enabled_events"])
-    ]
+    endpoints = _matching(call, event_type)
     event = {
         "id": new_id("evt"),
         "object": "event",
@@ -57,14 +52,27 @@ def emit(call: Call, event_type: str, document: dict, before: dict | None = None
     }
     call.store.put("events", event["id"], event)
     for endpoint in endpoints:
-        delivery_id = new_id("whdel")
-        call.store.put(
-            "deliveries",
-            delivery_id,
-            {"event": event["id"], "endpoint": endpoint["id"], "attempts": [], "status": "pending"},
-        )
-        enqueue_after_commit(JOB, SYSTEM, call.account, delivery_id)
+        _queue(call, event, endpoint)
     return event
+
+
+def _matching(call: Call, event_type: str) -> list[dict]:
+    return [
+        endpoint
+        for endpoint in call.store.all("webhook_endpoints")
+        if endpoint["status"] == "enabled"
+        and ("*" in endpoint["enabled_events"] or event_type in endpoint["enabled_events"])
+    ]
+
+
+def _queue(call: Call, event: dict, endpoint: dict) -> None:
+    delivery_id = new_id("whdel")
+    call.store.put(
+        "deliveries",
+        delivery_id,
+        {"event": event["id"], "endpoint": endpoint["id"], "attempts": [], "status": "pending"},
+    )
+    enqueue_after_commit(JOB, SYSTEM, call.account, delivery_id)
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -115,6 +123,18 @@ def deliver(account: str, delivery_id: str) -> None:
             get_queue().enqueue_in(timedelta(seconds=retry_in), JOB, SYSTEM, account, delivery_id)
         else:
             get_queue().enqueue(JOB, SYSTEM, account, delivery_id)
+
+
+def resend(account: str, event_id: str) -> int:
+    """The Dashboard's (and `stripe events resend`'s) "Resend": the event again, unchanged, to every enabled
+    endpoint it matches, freshly signed. Not an API operation; for tests and the demo. The caller commits;
+    returns how many deliveries were queued."""
+    call = Call(account, {})
+    event = load(call, event_id, "event")
+    endpoints = _matching(call, event["type"])
+    for endpoint in endpoints:
+        _queue(call, event, endpoint)
+    return len(endpoints)
 
 
 def deliveries(account: str) -> list[dict]:

@@ -40,6 +40,16 @@ def test_an_idempotency_key_replays_the_first_answer(client):
         client.v1.customers.create({"name": "Someone Else"}, options)
 
 
+def test_a_retry_while_the_first_request_runs_is_a_409(client, redis):
+    from portal.sandbox.stripe import DEMO_ACCOUNT
+
+    redis.set(f"bogbro:sandbox:stripe:idempotency:{DEMO_ACCOUNT}:busy", "1")  # the first one, running
+    with pytest.raises(stripe.APIError) as error:  # stripe-python's class for a 409
+        client.v1.customers.create({"name": "Ida"}, {"idempotency_key": "busy"})
+    assert (error.value.http_status, error.value.json_body["error"]["type"]) == (409, "idempotency_error")
+    assert client.v1.customers.list().data == []
+
+
 def test_a_refused_request_changes_nothing_and_is_not_saved_under_its_key(client):
     options = {"idempotency_key": "forkert"}
     with pytest.raises(stripe.InvalidRequestError) as error:

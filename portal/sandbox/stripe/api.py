@@ -1,14 +1,13 @@
-"""What every Stripe sandbox endpoint shares: the key and version handshake, form-encoded parameters,
-Stripe's error JSON, idempotency keys, list pagination, `expand[]`, ids and the clock.
+"""What every Stripe sandbox endpoint shares: the key and version handshake, Stripe's error JSON,
+idempotency keys, list pagination, `expand[]`, ids and the clock (parameters: params.py).
 
 Stripe's wire rules (docs.stripe.com/api: authentication, errors, idempotent_requests, pagination,
-expanding_objects, versioning) and stripe-python's encoder (`_api_requestor._api_encode`) are the sources.
+expanding_objects, versioning) and stripe-python's requestor (`_api_requestor.py`) are the sources.
 """
 
 import functools
 import hashlib
 import json
-import re
 import secrets
 import string
 import time
@@ -114,7 +113,6 @@ def _check_version() -> None:
             400,
             f"The Bogbro sandbox answers in Stripe API version {API_VERSION} only; this request asked for "
             f"{version}. Send Stripe-Version: {API_VERSION} (or none).",
-            code="invalid_api_version" if re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.\w+)?", version) else None,
             saved=False,
         )
 
@@ -211,17 +209,6 @@ def _idempotent(call: Call, handler, ids) -> Response:
         json.dumps([request.method, request.path, call.params, call.expand], sort_keys=True).encode()
     ).hexdigest()
     store = call.store
-    saved = store.get("idempotency", key)
-    if saved is not None and saved["created"] > time.time() - IDEMPOTENCY_SECONDS:
-        if saved["fingerprint"] != fingerprint:
-            raise StripeError(
-                400,
-                "Keys for idempotent requests can only be used with the same parameters they were first used "
-                f"with. Try using a key other than '{key}' if you meant to execute a different request.",
-                type_="idempotency_error",
-                saved=False,
-            )
-        return _response(saved["status"], saved["body"], call, replayed=True)
     lock = f"bogbro:sandbox:stripe:idempotency:{call.account}:{key}"
     if not get_redis().set(lock, "1", nx=True, ex=60):
         error = StripeError(
@@ -233,6 +220,18 @@ def _idempotent(call: Call, handler, ids) -> Response:
             saved=False,
         )
         return _response(409, _dump({"error": error.error}), call)
+    saved = store.get("idempotency", key)  # read under the lock: a first request that just ended is seen
+    if saved is not None and saved["created"] > time.time() - IDEMPOTENCY_SECONDS:
+        get_redis().delete(lock)
+        if saved["fingerprint"] != fingerprint:
+            raise StripeError(
+                400,
+                "Keys for idempotent requests can only be used with the same parameters they were first used "
+                f"with. Try using a key other than '{key}' if you meant to execute a different request.",
+                type_="idempotency_error",
+                saved=False,
+            )
+        return _response(saved["status"], saved["body"], call, replayed=True)
     try:
         try:
             status, body = _run(call, handler, ids)

@@ -7,9 +7,8 @@ the period (docs.stripe.com/billing/subscriptions/prorations), coupons as discou
 
 import calendar
 from datetime import UTC, datetime
-from decimal import Decimal
 
-from portal.sandbox.stripe import billing, payments
+from portal.sandbox.stripe import billing, payments, prorations
 from portal.sandbox.stripe.api import Call, expand, load, new_id, now, page, public, route
 from portal.sandbox.stripe.catalog import coupon_of
 from portal.sandbox.stripe.customers import customer_of
@@ -168,10 +167,6 @@ def _items(call: Call, given, subscription_id: str, start: int, anchor: int) -> 
     return items
 
 
-def _product_name(call: Call, price: dict) -> str:
-    return load(call, price["product"], "product")["name"]
-
-
 def invoice_for(
     call: Call, subscription: dict, reason: str, at: int, with_items: bool, period_start: int | None = None
 ) -> dict:
@@ -195,7 +190,9 @@ def invoice_for(
     if with_items:
         for item in subscription["items"]["data"]:
             invoice["lines"]["data"].append(
-                billing.item_line(invoice["id"], item, subscription, _product_name(call, item["price"]))
+                billing.item_line(
+                    invoice["id"], item, subscription, prorations.product_name(call, item["price"])
+                )
             )
     invoice["period_start"] = period_start or at
     billing.save(call, invoice)
@@ -378,17 +375,14 @@ def update_subscription(call: Call, subscription_id):
             400, "A canceled subscription can only update its cancellation_details and metadata."
         )
     params = call.params
-    before = {
-        **subscription,
-        "items": {**subscription["items"], "data": [dict(i) for i in subscription["items"]["data"]]},
-    }
+    before = snapshot(subscription)
     customer = customer_of(call, subscription["customer"], "customer")
     at = integer(params, "proration_date") or now(call, customer["test_clock"])
     behavior = choice(
         params, "proration_behavior", ("create_prorations", "none", "always_invoice"), "create_prorations"
     )
     if "items" in params:
-        _change_items(call, subscription, params["items"], at, behavior)
+        prorations.change_items(call, subscription, params["items"], at, behavior)
     if "default_tax_rates" in params:
         subscription["default_tax_rates"] = _rates(call, params["default_tax_rates"], "default_tax_rates")
     if "default_payment_method" in params:
@@ -412,8 +406,23 @@ def update_subscription(call: Call, subscription_id):
     if "description" in params:
         subscription["description"] = params["description"] or None
     subscription["metadata"] = metadata(params, subscription["metadata"])
-    call.store.put("subscriptions", subscription_id, subscription)
-    if behavior == "always_invoice" and "items" in params:
+    changed(call, subscription, before, at, behavior == "always_invoice" and "items" in params)
+    return _out(call, subscription)
+
+
+def snapshot(subscription: dict) -> dict:
+    """The subscription as it is, items copied: the `before` of an update's event."""
+    return {
+        **subscription,
+        "items": {**subscription["items"], "data": [dict(i) for i in subscription["items"]["data"]]},
+    }
+
+
+def changed(call: Call, subscription: dict, before: dict, at: int, invoice_now: bool) -> None:
+    """Save a changed subscription; with `invoice_now` (always_invoice) its prorations are invoiced as
+    `subscription_update` and charged at once; then customer.subscription.updated."""
+    call.store.put("subscriptions", subscription["id"], subscription)
+    if invoice_now:
         invoice = invoice_for(call, subscription, "subscription_update", at, with_items=False)
         payments.finalize(call, invoice, at)
         if (
@@ -423,101 +432,8 @@ def update_subscription(call: Call, subscription_id):
             and invoice["collection_method"] == "charge_automatically"
         ):
             subscription["status"] = "past_due"
-        call.store.put("subscriptions", subscription_id, subscription)
+        call.store.put("subscriptions", subscription["id"], subscription)
     emit(call, "customer.subscription.updated", render(call, subscription), render(call, before))
-    return _out(call, subscription)
-
-
-def _change_items(call: Call, subscription: dict, given, at: int, behavior: str) -> None:
-    """Quantity or price changes on existing items (`items[][id]`), with the two proration invoice items
-    Stripe makes for each: credit for the unused time at the old terms, debit for the rest at the new."""
-    if not isinstance(given, list):
-        raise invalid("items", "Invalid array")
-    by_id = {item["id"]: item for item in subscription["items"]["data"]}
-    for index, entry in enumerate(given):
-        entry = entry or {}
-        item = by_id.get(entry.get("id"))
-        if item is None:
-            raise StripeError(
-                400,
-                "The sandbox changes existing items only: give items[][id].",
-                param=f"items[{index}][id]",
-                saved=False,
-            )
-        old_price, old_quantity = item["price"], item["quantity"]
-        price = (
-            public(load(call, entry["price"], "price", f"items[{index}][price]"))
-            if entry.get("price")
-            else old_price
-        )
-        if (price["currency"], price["recurring"] and price["recurring"]["interval"]) != (
-            old_price["currency"],
-            old_price["recurring"]["interval"],
-        ):
-            raise invalid(
-                f"items[{index}][price]",
-                "The sandbox changes to a price of the same currency and interval only (a new interval "
-                "would start a new period).",
-            )
-        quantity = integer(entry, "quantity", minimum=0)
-        quantity = old_quantity if quantity is None else quantity
-        if (price["id"], quantity) == (old_price["id"], old_quantity):
-            continue
-        if behavior != "none":
-            _prorate(call, subscription, item, at, old_price, old_quantity, price, quantity)
-        item.update(price=price, quantity=quantity)
-
-
-def _prorate(call, subscription, item, at, old_price, old_quantity, price, quantity) -> None:
-    start, end = item["current_period_start"], item["current_period_end"]
-    share = Decimal(max(end - at, 0)) / Decimal(end - start)
-    day = datetime.fromtimestamp(at, UTC).strftime("%d %b %Y")
-    for sign, used_price, used_quantity, words in (
-        (-1, old_price, old_quantity, "Unused time on"),
-        (1, price, quantity, "Remaining time on"),
-    ):
-        if used_quantity == 0:
-            continue
-        amount = sign * billing.whole(Decimal(used_price["unit_amount"] * used_quantity) * share)
-        name = _product_name(call, used_price)
-        item_id = new_id("ii")
-        call.store.put(
-            "invoiceitems",
-            item_id,
-            {
-                "id": item_id,
-                "object": "invoiceitem",
-                "amount": amount,
-                "currency": used_price["currency"],
-                "customer": subscription["customer"],
-                "date": at,
-                "description": f"{words} {used_quantity} × {name} after {day}",
-                "discountable": False,
-                "discounts": [],
-                "invoice": None,
-                "livemode": False,
-                "metadata": {},
-                "net_amount": amount,
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {
-                        "subscription": subscription["id"],
-                        "subscription_item": item["id"],
-                    },
-                },
-                "period": {"start": at, "end": end},
-                "pricing": {
-                    "price_details": {"price": used_price["id"], "product": used_price["product"]},
-                    "type": "price_details",
-                    "unit_amount_decimal": used_price["unit_amount_decimal"],
-                },
-                "proration": True,
-                "quantity": used_quantity,
-                "tax_rates": item["tax_rates"],
-                "test_clock": subscription["test_clock"],
-                "_price": used_price,
-            },
-        )
 
 
 @route(

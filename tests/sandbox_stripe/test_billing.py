@@ -36,6 +36,17 @@ def test_a_quantity_change_mid_period_prorates_onto_the_next_invoice(client, clo
     assert renewal.total == subtotal + sum(line.taxes[0].amount for line in renewal.lines.data)
 
 
+def test_a_subscription_item_changed_on_its_own_prorates_the_same_way(client, clock, plan):
+    customer, subscription = subscribe(client, clock, plan)
+    item = subscription["items"].data[0]
+    client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": START + 15 * DAY})
+    changed = client.v1.subscription_items.update(item.id, {"quantity": 3})
+    assert changed.quantity == client.v1.subscription_items.retrieve(item.id).quantity == 3
+    pending = client.v1.invoice_items.list({"customer": customer.id, "pending": True}).data
+    assert sorted(i.amount for i in pending) == [-round(10000 * 16 / 31), round(30000 * 16 / 31)]
+    assert client.v1.subscriptions.retrieve(subscription.id)["items"].data[0].quantity == 3
+
+
 def test_always_invoice_bills_the_change_at_once_as_subscription_update(client, clock, plan):
     _customer, subscription = subscribe(client, clock, plan)
     item = subscription["items"].data[0]

@@ -34,15 +34,14 @@ def change_items(call: Call, subscription: dict, given, at: int, behavior: str) 
 
 def change_item(call: Call, subscription: dict, item: dict, entry: dict, at: int, behavior: str, where: str):
     old_price, old_quantity = item["price"], item["quantity"]
-    price = (
-        public(load(call, entry["price"], "price", f"{where}[price]")) if entry.get("price") else old_price
-    )
+    param = f"{where}[price]" if where else "price"
+    price = public(load(call, entry["price"], "price", param)) if entry.get("price") else old_price
     if (price["currency"], price["recurring"] and price["recurring"]["interval"]) != (
         old_price["currency"],
         old_price["recurring"]["interval"],
     ):
         raise invalid(
-            f"{where}[price]",
+            param,
             "The sandbox changes to a price of the same currency and interval only (a new interval "
             "would start a new period).",
         )

@@ -20,6 +20,7 @@ from portal.sandbox.stripe.params import (
     integer,
     invalid,
     metadata,
+    missing,
     parameter_missing,
     required,
 )
@@ -469,6 +470,44 @@ def list_subscription_items(call: Call):
         [public(i) for i in subscription["items"]["data"]],
         f"/v1/subscription_items?subscription={subscription['id']}",
     )
+
+
+def _item(call: Call, item_id: str) -> tuple[dict, dict]:
+    """A subscription item and its subscription (items live inside their subscription)."""
+    for subscription in call.store.all("subscriptions"):
+        for item in subscription["items"]["data"]:
+            if item["id"] == item_id:
+                return subscription, item
+    raise missing("subscription item", item_id)
+
+
+@route("subscription_items/<item_id>", methods=("GET",))
+def get_subscription_item(call: Call, item_id):
+    return expand(call, public(_item(call, item_id)[1]))
+
+
+@route(
+    "subscription_items/<item_id>",
+    methods=("POST",),
+    allowed=("quantity", "price", "proration_behavior", "proration_date", "metadata"),
+)
+def update_subscription_item(call: Call, item_id):
+    """The same change as `POST /v1/subscriptions/{id}` with `items[][id]`, addressed to the item."""
+    subscription, item = _item(call, item_id)
+    if subscription["status"] == "canceled":
+        raise StripeError(400, "A canceled subscription's items cannot be changed.")
+    before = snapshot(subscription)
+    at = integer(call.params, "proration_date") or now(call, subscription["test_clock"])
+    behavior = choice(
+        call.params,
+        "proration_behavior",
+        ("create_prorations", "none", "always_invoice"),
+        "create_prorations",
+    )
+    prorations.change_item(call, subscription, item, call.params, at, behavior, "")
+    item["metadata"] = metadata(call.params, item["metadata"])
+    changed(call, subscription, before, at, behavior == "always_invoice")
+    return expand(call, public(item))
 
 
 def past_due(call: Call, invoice: dict) -> None:

@@ -54,6 +54,7 @@ ENDPOINTS = {
         "proration_date",
         "default_payment_method",
         "cancel_at_period_end",
+        "pause_collection",
     ],
     "invoices": [
         "customer",

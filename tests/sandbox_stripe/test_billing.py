@@ -260,3 +260,24 @@ def test_a_credit_note_on_an_open_invoice_lowers_what_is_left_to_pay(client, pla
     assert (credited.status, credited.amount_remaining, credited.amount_paid) == ("paid", 0, 0)
     notes = client.v1.credit_notes.list({"invoice": invoice.id}).data
     assert sorted(n.number for n in notes) == [f"{invoice.number}-CN-01", f"{invoice.number}-CN-02"]
+
+
+def test_paused_collection_voids_or_keeps_the_renewal_and_charges_nothing(client, clock, plan):
+    _, voiding = subscribe(client, clock, plan)
+    _, drafting = subscribe(client, clock, plan)
+    client.v1.subscriptions.update(voiding.id, {"pause_collection": {"behavior": "void"}})
+    client.v1.subscriptions.update(drafting.id, {"pause_collection": {"behavior": "keep_as_draft"}})
+    end = voiding["items"].data[0].current_period_end
+    client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": end + 2 * 3600})
+
+    voided = client.v1.invoices.list({"subscription": voiding.id}).data[0]
+    assert (voided.billing_reason, voided.status, voided.amount_paid) == ("subscription_cycle", "void", 0)
+    kept = client.v1.invoices.list({"subscription": drafting.id}).data[0]
+    assert (kept.billing_reason, kept.status) == ("subscription_cycle", "draft")
+    assert {client.v1.subscriptions.retrieve(s.id).status for s in (voiding, drafting)} == {"active"}
+    assert len(client.v1.charges.list().data) == 2  # the two first invoices only
+
+    resumed = client.v1.subscriptions.update(drafting.id, {"pause_collection": ""})
+    assert resumed.pause_collection is None
+    uncollectible = client.v1.invoices.mark_uncollectible(client.v1.invoices.finalize_invoice(kept.id).id)
+    assert uncollectible.status == "uncollectible"

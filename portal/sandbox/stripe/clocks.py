@@ -9,7 +9,7 @@ from portal.sandbox.stripe import payments
 from portal.sandbox.stripe.api import Call, load, new_id, page, public, route
 from portal.sandbox.stripe.events import emit
 from portal.sandbox.stripe.params import integer, invalid
-from portal.sandbox.stripe.subscriptions import ACTIVE, add_interval, invoice_for, past_due, render
+from portal.sandbox.stripe.subscriptions import ACTIVE, add_interval, invoice_for, past_due, paused, render
 
 # --- renewals -----------------------------------------------------------------------------------------
 
@@ -36,7 +36,12 @@ def renew(call: Call, subscription: dict) -> None:
         item["current_period_end"] = add_interval(
             boundary, recurring["interval"], recurring["interval_count"], anchor_day
         )
-    invoice_for(call, subscription, "subscription_cycle", boundary, with_items=True, period_start=ended_start)
+    invoice = invoice_for(
+        call, subscription, "subscription_cycle", boundary, with_items=True, period_start=ended_start
+    )
+    if paused(subscription, boundary) == "keep_as_draft":  # stays a draft: nothing finalizes it
+        invoice.update(auto_advance=False, automatically_finalizes_at=None)
+        call.store.put("invoices", invoice["id"], invoice)
     call.store.put("subscriptions", subscription["id"], subscription)
     emit(call, "customer.subscription.updated", render(call, subscription), before)
 
@@ -61,6 +66,19 @@ def _next_due(call: Call, customers: set[str]) -> tuple[int, str, dict] | None:
     return min(due, key=lambda entry: (entry[0], entry[1] == "renew")) if due else None
 
 
+def _finalize_and_collect(call: Call, invoice: dict, at: int) -> None:
+    """A draft's hour is up: finalize it, then charge it — or, while its subscription's collection is
+    paused with void / mark_uncollectible, void it or write it off instead (docs.stripe.com/billing/
+    subscriptions/pause-payment)."""
+    payments.finalize(call, invoice, at)
+    subscription_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    pause = paused(call.store.get("subscriptions", subscription_id), at) if subscription_id else None
+    if pause in ("void", "mark_uncollectible") and invoice["status"] == "open":
+        payments.close(call, invoice, at, "void" if pause == "void" else "uncollectible")
+    elif not payments.collect(call, invoice, at):
+        past_due(call, invoice)
+
+
 def advance(call: Call, clock: dict, target: int) -> None:
     """Move the clock to `target`, doing in time order what falls due on the way."""
     customers = {c["id"] for c in call.store.all("customers") if c["test_clock"] == clock["id"]}
@@ -70,9 +88,7 @@ def advance(call: Call, clock: dict, target: int) -> None:
         if kind == "renew":
             renew(call, document)
         else:
-            payments.finalize(call, document, at)
-            if not payments.collect(call, document, at):
-                past_due(call, document)
+            _finalize_and_collect(call, document, at)
     clock["frozen_time"] = target
 
 

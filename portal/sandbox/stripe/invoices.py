@@ -280,11 +280,18 @@ def void_invoice(call: Call, invoice_id):
     invoice = _invoice(call, invoice_id)
     if invoice["status"] != "open":
         raise StripeError(400, f"You can only void open invoices; this invoice is {invoice['status']}.")
-    at = payments.clock_now(call, invoice["customer"])
-    invoice.update(status="void", amount_remaining=0, auto_advance=False)
-    invoice["status_transitions"] = {**invoice["status_transitions"], "voided_at": at}
-    call.store.put("invoices", invoice_id, invoice)
-    emit(call, "invoice.voided", billing.render(call, invoice))
+    payments.close(call, invoice, payments.clock_now(call, invoice["customer"]), "void")
+    return _out(call, invoice)
+
+
+@route("invoices/<invoice_id>/mark_uncollectible", methods=("POST",))
+def mark_uncollectible(call: Call, invoice_id):
+    invoice = _invoice(call, invoice_id)
+    if invoice["status"] != "open":
+        raise StripeError(
+            400, f"You can only mark open invoices uncollectible; this one is {invoice['status']}."
+        )
+    payments.close(call, invoice, payments.clock_now(call, invoice["customer"]), "uncollectible")
     return _out(call, invoice)
 
 

@@ -97,6 +97,7 @@ HASHES = {
     "pricing",
     "period",
     "cancellation_details",
+    "pause_collection",
     "shipping",
 }
 LISTS_OF_HASHES = {"tax_id_data", "items", "discounts", "lines", "refunds"}

@@ -216,3 +216,18 @@ def collect(call: Call, invoice: dict, at: int) -> bool:
 
 def clock_now(call: Call, customer_id: str) -> int:
     return now(call, customer_of(call, customer_id, "customer")["test_clock"])
+
+
+def close(call: Call, invoice: dict, at: int, status: str) -> None:
+    """An open invoice voided ("void") or written off ("uncollectible"): nothing more is collected."""
+    invoice.update(status=status, auto_advance=False, next_payment_attempt=None)
+    if status == "void":
+        invoice["amount_remaining"] = 0
+    stamp = "voided_at" if status == "void" else "marked_uncollectible_at"
+    invoice["status_transitions"] = {**invoice["status_transitions"], stamp: at}
+    call.store.put("invoices", invoice["id"], invoice)
+    emit(
+        call,
+        "invoice.voided" if status == "void" else "invoice.marked_uncollectible",
+        billing.render(call, invoice),
+    )

@@ -367,6 +367,7 @@ def list_subscriptions(call: Call):
         "proration_behavior",
         "proration_date",
         "cancel_at_period_end",
+        "pause_collection",
     ),
 )
 def update_subscription(call: Call, subscription_id):
@@ -406,9 +407,27 @@ def update_subscription(call: Call, subscription_id):
         )
     if "description" in params:
         subscription["description"] = params["description"] or None
+    if "pause_collection" in params:
+        subscription["pause_collection"] = _pause(params["pause_collection"])
     subscription["metadata"] = metadata(params, subscription["metadata"])
     changed(call, subscription, before, at, behavior == "always_invoice" and "items" in params)
     return _out(call, subscription)
+
+
+def _pause(given) -> dict | None:
+    """`pause_collection[behavior]` (keep_as_draft, mark_uncollectible, void), `[resumes_at]`; "" resumes."""
+    if given == "":
+        return None
+    behavior = choice(given, "behavior", ("keep_as_draft", "mark_uncollectible", "void"), required=True)
+    return {"behavior": behavior, "resumes_at": integer(given, "resumes_at")}
+
+
+def paused(subscription: dict, at: int) -> str | None:
+    """The pause behaviour in force at `at`, if collection is paused then."""
+    pause = subscription["pause_collection"]
+    if pause is None or (pause["resumes_at"] is not None and at >= pause["resumes_at"]):
+        return None
+    return pause["behavior"]
 
 
 def snapshot(subscription: dict) -> dict:

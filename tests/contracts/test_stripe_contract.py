@@ -23,7 +23,7 @@ from stripe._stripe_object import StripeObject
 
 from portal.sandbox.stripe import DEMO_KEY
 from tests.conftest import SPECS
-from tests.sandbox_stripe.conftest import DAY, START, client, clock, plan, subscribe  # noqa: F401 (fixtures)
+from tests.sandbox_stripe.conftest import DAY, START, api, clock, plan, subscribe  # noqa: F401 (fixtures)
 
 FIXTURES = SPECS / "stripe" / "openapi-fixtures3.json"
 LIBRARY = Path(stripe.__file__).parent
@@ -153,20 +153,18 @@ LISTS = {  # every kind of object the sandbox makes, listed with what is expanda
 
 
 @pytest.fixture
-def everything(client, clock, plan, live_server):  # noqa: F811 (the fixtures imported above)
+def everything(api, clock, plan, live_server):  # noqa: F811 (the fixtures imported above)
     """One of each: a subscription with a coupon, a proration, a renewal, a refund, a credit note."""
-    client.v1.coupons.create(
-        {"id": "HALV", "percent_off": 50, "duration": "repeating", "duration_in_months": 3}
-    )
-    client.v1.webhook_endpoints.create({"url": f"{live_server}/nowhere", "enabled_events": ["invoice.paid"]})
-    customer, subscription = subscribe(client, clock, plan, discounts=[{"coupon": "HALV"}])
-    client.v1.customers.tax_ids.create(customer.id, {"type": "eu_vat", "value": "DK13585628"})
+    api.v1.coupons.create({"id": "HALV", "percent_off": 50, "duration": "repeating", "duration_in_months": 3})
+    api.v1.webhook_endpoints.create({"url": f"{live_server}/nowhere", "enabled_events": ["invoice.paid"]})
+    customer, subscription = subscribe(api, clock, plan, discounts=[{"coupon": "HALV"}])
+    api.v1.customers.tax_ids.create(customer.id, {"type": "eu_vat", "value": "DK13585628"})
     item = subscription["items"].data[0]
-    client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": START + 10 * DAY})
-    client.v1.subscriptions.update(subscription.id, {"items": [{"id": item.id, "quantity": 2}]})
-    client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": item.current_period_end + 2 * 3600})
-    invoice = client.v1.invoices.retrieve(subscription.latest_invoice)
-    client.v1.credit_notes.create(
+    api.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": START + 10 * DAY})
+    api.v1.subscriptions.update(subscription.id, {"items": [{"id": item.id, "quantity": 2}]})
+    api.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": item.current_period_end + 2 * 3600})
+    invoice = api.v1.invoices.retrieve(subscription.latest_invoice)
+    api.v1.credit_notes.create(
         {
             "invoice": invoice.id,
             "refund_amount": 1000,

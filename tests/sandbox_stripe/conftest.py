@@ -14,7 +14,7 @@ START = 1_780_000_000  # 2026-05-28 20:26:40 UTC: a test clock's start
 
 
 @pytest.fixture
-def client(live_server, db):
+def api(live_server, db):
     """A StripeClient as a customer's integration would make it; no retries, so every answer is seen."""
     return stripe.StripeClient(
         DEMO_KEY, base_addresses={"api": f"{live_server}/sandbox/stripe"}, max_network_retries=0
@@ -58,21 +58,21 @@ def receiver():
 
 
 @pytest.fixture
-def endpoint(client, receiver):
+def endpoint(api, receiver):
     """A webhook endpoint for every event, delivering to the receiver; its whsec_ secret in `.secret`."""
-    return client.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+    return api.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
 
 
 @pytest.fixture
-def clock(client):
-    return client.v1.test_helpers.test_clocks.create({"frozen_time": START, "name": "Fornyelse"})
+def clock(api):
+    return api.v1.test_helpers.test_clocks.create({"frozen_time": START, "name": "Fornyelse"})
 
 
 @pytest.fixture
-def plan(client):
+def plan(api):
     """A monthly plan of 100,00 DKK excl. VAT, and Danish VAT (25 %, exclusive)."""
-    product = client.v1.products.create({"name": "Kaffeabonnement"})
-    price = client.v1.prices.create(
+    product = api.v1.products.create({"name": "Kaffeabonnement"})
+    price = api.v1.prices.create(
         {
             "product": product.id,
             "currency": "dkk",
@@ -81,16 +81,16 @@ def plan(client):
             "tax_behavior": "exclusive",
         }
     )
-    vat = client.v1.tax_rates.create(
+    vat = api.v1.tax_rates.create(
         {"display_name": "Moms", "percentage": 25, "inclusive": False, "country": "DK"}
     )
     return price, vat
 
 
-def subscribe(client, clock, plan, card="pm_card_visa", **extra):
+def subscribe(api, clock, plan, card="pm_card_visa", **extra):
     """A customer on the clock with `card` as default payment method, subscribed to the plan."""
     price, vat = plan
-    customer = client.v1.customers.create(
+    customer = api.v1.customers.create(
         {
             "name": "Ida Holm",
             "email": "ida@example.dk",
@@ -98,9 +98,9 @@ def subscribe(client, clock, plan, card="pm_card_visa", **extra):
             "test_clock": clock.id,
         }
     )
-    method = client.v1.payment_methods.attach(card, {"customer": customer.id})
-    client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": method.id}})
-    subscription = client.v1.subscriptions.create(
+    method = api.v1.payment_methods.attach(card, {"customer": customer.id})
+    api.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": method.id}})
+    subscription = api.v1.subscriptions.create(
         {
             "customer": customer.id,
             "items": [{"price": price.id, "quantity": 1}],

@@ -115,8 +115,8 @@ LIST_SHAPES = [
 ]
 
 
-def test_no_wrong_shape_is_a_server_error(client, clock, plan, live_server):
-    customer, subscription = subscribe(client, clock, plan)
+def test_no_wrong_shape_is_a_server_error(api, clock, plan, live_server):
+    customer, subscription = subscribe(api, clock, plan)
     ids = {
         "customer": customer.id,
         "subscription": subscription.id,
@@ -141,5 +141,5 @@ def test_no_wrong_shape_is_a_server_error(client, clock, plan, live_server):
                 server_errors.append((path, params, response.status_code))
     assert server_errors == []
     # and nothing of all that reached the subscription or its invoice
-    assert client.v1.subscriptions.retrieve(subscription.id)["items"].data[0].quantity == 1
-    assert client.v1.invoices.retrieve(subscription.latest_invoice).status == "paid"
+    assert api.v1.subscriptions.retrieve(subscription.id)["items"].data[0].quantity == 1
+    assert api.v1.invoices.retrieve(subscription.latest_invoice).status == "paid"

@@ -28,45 +28,45 @@ def test_a_bad_key_is_401_in_stripes_shape(live_server, db):
     assert "You did not provide an API key" in response.json()["error"]["message"]
 
 
-def test_an_idempotency_key_replays_the_first_answer(client):
+def test_an_idempotency_key_replays_the_first_answer(api):
     options = {"idempotency_key": "opret-kunde-1"}
-    first = client.v1.customers.create({"name": "Ida Holm", "email": "ida@example.dk"}, options)
-    again = client.v1.customers.create({"name": "Ida Holm", "email": "ida@example.dk"}, options)
+    first = api.v1.customers.create({"name": "Ida Holm", "email": "ida@example.dk"}, options)
+    again = api.v1.customers.create({"name": "Ida Holm", "email": "ida@example.dk"}, options)
     assert again.id == first.id
     assert again.last_response.headers["Idempotent-Replayed"] == "true"
-    assert len(client.v1.customers.list().data) == 1
+    assert len(api.v1.customers.list().data) == 1
 
     with pytest.raises(stripe.IdempotencyError, match="same parameters"):
-        client.v1.customers.create({"name": "Someone Else"}, options)
+        api.v1.customers.create({"name": "Someone Else"}, options)
 
 
-def test_a_retry_while_the_first_request_runs_is_a_409(client, redis):
+def test_a_retry_while_the_first_request_runs_is_a_409(api, redis):
     from portal.sandbox.stripe import DEMO_ACCOUNT
 
     redis.set(f"bogbro:sandbox:stripe:idempotency:{DEMO_ACCOUNT}:busy", "1")  # the first one, running
     with pytest.raises(stripe.APIError) as error:  # stripe-python's class for a 409
-        client.v1.customers.create({"name": "Ida"}, {"idempotency_key": "busy"})
+        api.v1.customers.create({"name": "Ida"}, {"idempotency_key": "busy"})
     assert (error.value.http_status, error.value.json_body["error"]["type"]) == (409, "idempotency_error")
-    assert client.v1.customers.list().data == []
+    assert api.v1.customers.list().data == []
 
 
-def test_a_refused_request_changes_nothing_and_is_not_saved_under_its_key(client):
+def test_a_refused_request_changes_nothing_and_is_not_saved_under_its_key(api):
     options = {"idempotency_key": "forkert"}
     with pytest.raises(stripe.InvalidRequestError) as error:
-        client.v1.customers.create({"name": "Ida", "shoe_size": "42"}, options)
+        api.v1.customers.create({"name": "Ida", "shoe_size": "42"}, options)
     assert (error.value.http_status, error.value.code, error.value.param) == (
         400,
         "parameter_unknown",
         "shoe_size",
     )
-    assert client.v1.customers.list().data == []
-    fixed = client.v1.customers.create({"name": "Ida"}, options)  # not replayed: nothing ran the first time
+    assert api.v1.customers.list().data == []
+    fixed = api.v1.customers.create({"name": "Ida"}, options)  # not replayed: nothing ran the first time
     assert fixed.name == "Ida"
 
 
-def test_missing_objects_and_unknown_paths_are_404_in_stripes_shape(client, live_server):
+def test_missing_objects_and_unknown_paths_are_404_in_stripes_shape(api, live_server):
     with pytest.raises(stripe.InvalidRequestError) as error:
-        client.v1.invoices.retrieve("in_doesnotexist")
+        api.v1.invoices.retrieve("in_doesnotexist")
     assert (error.value.http_status, error.value.code) == (404, "resource_missing")
     assert error.value.user_message == "No such invoice: 'in_doesnotexist'"
 
@@ -77,31 +77,31 @@ def test_missing_objects_and_unknown_paths_are_404_in_stripes_shape(client, live
     assert response.json()["error"]["message"].startswith("Unrecognized request URL (GET: /v1/nothing)")
 
 
-def test_lists_page_with_has_more_and_starting_after(client):
-    made = [client.v1.products.create({"name": f"Vare {n}"}).id for n in range(5)]
-    first = client.v1.products.list({"limit": 2})
+def test_lists_page_with_has_more_and_starting_after(api):
+    made = [api.v1.products.create({"name": f"Vare {n}"}).id for n in range(5)]
+    first = api.v1.products.list({"limit": 2})
     assert first.has_more and len(first.data) == 2
-    seen = [p.id for p in client.v1.products.list({"limit": 2}).auto_paging_iter()]
+    seen = [p.id for p in api.v1.products.list({"limit": 2}).auto_paging_iter()]
     assert sorted(seen) == sorted(made) and len(seen) == 5
-    second = client.v1.products.list({"limit": 2, "starting_after": first.data[-1].id})
+    second = api.v1.products.list({"limit": 2, "starting_after": first.data[-1].id})
     assert not {p.id for p in second.data} & {p.id for p in first.data}
     with pytest.raises(stripe.InvalidRequestError, match="less than or equal to 100"):
-        client.v1.products.list({"limit": 101})
+        api.v1.products.list({"limit": 101})
 
 
-def test_expand_replaces_ids_by_objects(client):
-    product = client.v1.products.create({"name": "Te"})
-    price = client.v1.prices.create({"product": product.id, "currency": "dkk", "unit_amount": 5000})
-    assert client.v1.prices.retrieve(price.id).product == product.id
-    assert client.v1.prices.retrieve(price.id, {"expand": ["product"]}).product.name == "Te"
-    listed = client.v1.prices.list({"expand": ["data.product"]})
+def test_expand_replaces_ids_by_objects(api):
+    product = api.v1.products.create({"name": "Te"})
+    price = api.v1.prices.create({"product": product.id, "currency": "dkk", "unit_amount": 5000})
+    assert api.v1.prices.retrieve(price.id).product == product.id
+    assert api.v1.prices.retrieve(price.id, {"expand": ["product"]}).product.name == "Te"
+    listed = api.v1.prices.list({"expand": ["data.product"]})
     assert listed.data[0].product.name == "Te"
     with pytest.raises(stripe.InvalidRequestError, match="cannot be expanded"):
-        client.v1.prices.retrieve(price.id, {"expand": ["currency.x"]})
+        api.v1.prices.retrieve(price.id, {"expand": ["currency.x"]})
 
 
-def test_one_api_version_is_answered(client, live_server):
-    customer = client.v1.customers.create({"name": "Ida"})
+def test_one_api_version_is_answered(api, live_server):
+    customer = api.v1.customers.create({"name": "Ida"})
     assert customer.last_response.headers["Stripe-Version"] == API_VERSION == stripe.api_version
     response = httpx.get(
         f"{live_server}/sandbox/stripe/v1/customers",
@@ -111,18 +111,18 @@ def test_one_api_version_is_answered(client, live_server):
     assert API_VERSION in response.json()["error"]["message"]
 
 
-def test_injected_faults_come_in_stripes_error_shape(client, live_server):
+def test_injected_faults_come_in_stripes_error_shape(api, live_server):
     httpx.put(f"{live_server}/sandbox/stripe/_faults", json={"next": ["429", "500"]})
     with pytest.raises(stripe.RateLimitError):
-        client.v1.customers.list()
+        api.v1.customers.list()
     with pytest.raises(stripe.APIError) as error:
-        client.v1.customers.list()
+        api.v1.customers.list()
     assert error.value.http_status == 500
-    assert client.v1.customers.list().data == []
+    assert api.v1.customers.list().data == []
 
 
-def test_another_accounts_objects_are_not_found(client, live_server):
-    customer = client.v1.customers.create({"name": "Ida"})
+def test_another_accounts_objects_are_not_found(api, live_server):
+    customer = api.v1.customers.create({"name": "Ida"})
     other = stripe.StripeClient(
         "sk_test_bogbro_other", base_addresses={"api": f"{live_server}/sandbox/stripe"}, max_network_retries=0
     )
@@ -130,32 +130,30 @@ def test_another_accounts_objects_are_not_found(client, live_server):
         other.v1.customers.retrieve(customer.id)
 
 
-def test_webhook_endpoints_show_their_secret_once(client, receiver):
-    endpoint = client.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["invoice.paid"]})
+def test_webhook_endpoints_show_their_secret_once(api, receiver):
+    endpoint = api.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["invoice.paid"]})
     assert endpoint.secret.startswith("whsec_")
-    assert "secret" not in client.v1.webhook_endpoints.retrieve(endpoint.id)
+    assert "secret" not in api.v1.webhook_endpoints.retrieve(endpoint.id)
     with pytest.raises(stripe.InvalidRequestError, match="enabled_events"):
-        client.v1.webhook_endpoints.create({"url": receiver.url})
-    client.v1.webhook_endpoints.delete(endpoint.id)
-    assert client.v1.webhook_endpoints.list().data == []
+        api.v1.webhook_endpoints.create({"url": receiver.url})
+    api.v1.webhook_endpoints.delete(endpoint.id)
+    assert api.v1.webhook_endpoints.list().data == []
 
 
-def test_events_are_listed_and_filtered_by_type(client):
-    client.v1.customers.create({"name": "Ida"})
-    client.v1.products.create({"name": "Te"})
-    assert [e.type for e in client.v1.events.list({"type": "customer.*"}).data] == ["customer.created"]
-    event = client.v1.events.list({"type": "product.created"}).data[0]
-    assert client.v1.events.retrieve(event.id).data.object.name == "Te"
+def test_events_are_listed_and_filtered_by_type(api):
+    api.v1.customers.create({"name": "Ida"})
+    api.v1.products.create({"name": "Te"})
+    assert [e.type for e in api.v1.events.list({"type": "customer.*"}).data] == ["customer.created"]
+    event = api.v1.events.list({"type": "product.created"}).data[0]
+    assert api.v1.events.retrieve(event.id).data.object.name == "Te"
 
 
-def test_a_failed_delivery_is_retried_with_a_fresh_signature(client, receiver, run_jobs, app):
-    endpoint = client.v1.webhook_endpoints.create(
-        {"url": receiver.url, "enabled_events": ["customer.created"]}
-    )
+def test_a_failed_delivery_is_retried_with_a_fresh_signature(api, receiver, run_jobs, app):
+    endpoint = api.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["customer.created"]})
     app.config["SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS"] = (0,)
     try:
         receiver.status = 500
-        client.v1.customers.create({"name": "Ida"})
+        api.v1.customers.create({"name": "Ida"})
         run_jobs()
     finally:
         app.config.pop("SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS")
@@ -167,17 +165,17 @@ def test_a_failed_delivery_is_retried_with_a_fresh_signature(client, receiver, r
         stripe.Webhook.construct_event(body, headers["Stripe-Signature"], "whsec_someone_else")
 
 
-def test_the_demo_catalogue_is_seeded_once(client, db):
+def test_the_demo_catalogue_is_seeded_once(api, db):
     from portal.sandbox.stripe import DEMO_ACCOUNT, seed
 
     seed(DEMO_ACCOUNT)
     seed(DEMO_ACCOUNT)
     db.session.commit()
-    prices = client.v1.prices.list().data
+    prices = api.v1.prices.list().data
     assert [(p.unit_amount, p.currency, p.recurring.interval, p.tax_behavior) for p in prices] == [
         (14900, "dkk", "month", "inclusive")
     ]
-    assert [(r.percentage, r.inclusive) for r in client.v1.tax_rates.list().data] == [(25, True)]
+    assert [(r.percentage, r.inclusive) for r in api.v1.tax_rates.list().data] == [(25, True)]
 
 
 def test_the_signature_matches_the_research_test_vector():
@@ -224,11 +222,11 @@ def test_the_readme_walk_with_curl_style_basic_auth(live_server, db):
         assert {"invoice.created", "invoice.finalized", "invoice.paid"} <= set(types)
 
 
-def test_the_restricted_key_reads_everything_and_writes_only_webhook_endpoints(client, live_server, receiver):
+def test_the_restricted_key_reads_everything_and_writes_only_webhook_endpoints(api, live_server, receiver):
     restricted = stripe.StripeClient(
         "rk_test_bogbro_demo", base_addresses={"api": f"{live_server}/sandbox/stripe"}, max_network_retries=0
     )
-    customer = client.v1.customers.create({"name": "Ida"})
+    customer = api.v1.customers.create({"name": "Ida"})
     assert restricted.v1.customers.retrieve(customer.id).name == "Ida"
     assert restricted.v1.webhook_endpoints.create(
         {"url": receiver.url, "enabled_events": ["invoice.paid"]}
@@ -239,19 +237,19 @@ def test_the_restricted_key_reads_everything_and_writes_only_webhook_endpoints(c
     assert "Having the 'rak_customer_write' permission would allow this request to continue." in str(
         error.value
     )
-    assert len(client.v1.customers.list().data) == 1
+    assert len(api.v1.customers.list().data) == 1
 
 
-def test_a_delivery_to_the_in_process_address_goes_through_the_app_itself(client, run_jobs, app):
+def test_a_delivery_to_the_in_process_address_goes_through_the_app_itself(api, run_jobs, app):
     from portal.sandbox.stripe import DEMO_ACCOUNT, deliveries
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
 
-    client.v1.webhook_endpoints.create(
+    api.v1.webhook_endpoints.create(
         {"url": f"{IN_PROCESS_ORIGIN}/webhooks/stripe/no-such-link", "enabled_events": ["customer.created"]}
     )
     app.config["SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS"] = ()
     try:
-        client.v1.customers.create({"name": "Ida"})
+        api.v1.customers.create({"name": "Ida"})
         run_jobs()
     finally:
         app.config.pop("SANDBOX_STRIPE_WEBHOOK_RETRY_DELAYS")
@@ -262,12 +260,12 @@ def test_a_delivery_to_the_in_process_address_goes_through_the_app_itself(client
     assert delivery["status"] == "failed"
 
 
-def test_an_event_resent_arrives_again_unchanged_and_freshly_signed(client, endpoint, receiver, run_jobs, db):
+def test_an_event_resent_arrives_again_unchanged_and_freshly_signed(api, endpoint, receiver, run_jobs, db):
     from portal.sandbox.stripe import DEMO_ACCOUNT, resend
 
-    client.v1.customers.create({"name": "Ida"})
+    api.v1.customers.create({"name": "Ida"})
     run_jobs()
-    event = client.v1.events.list({"type": "customer.created"}).data[0]
+    event = api.v1.events.list({"type": "customer.created"}).data[0]
     assert resend(DEMO_ACCOUNT, event.id) == 1
     assert resend(DEMO_ACCOUNT, event.id) == 1
     db.session.commit()

@@ -9,11 +9,11 @@ from tests.sandbox_stripe.conftest import DAY, START, subscribe
 
 
 def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
-    client, clock, plan, endpoint, receiver, run_jobs
+    api, clock, plan, endpoint, receiver, run_jobs
 ):
-    _customer, subscription = subscribe(client, clock, plan)
+    _customer, subscription = subscribe(api, clock, plan)
     assert subscription.status == "active"
-    first = client.v1.invoices.retrieve(subscription.latest_invoice)
+    first = api.v1.invoices.retrieve(subscription.latest_invoice)
     assert (first.billing_reason, first.status, first.total, first.amount_paid) == (
         "subscription_create",
         "paid",
@@ -23,12 +23,12 @@ def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
 
     item = subscription["items"].data[0]
     assert item.current_period_end == START + 31 * DAY  # 28 May → 28 June
-    clock = client.v1.test_helpers.test_clocks.advance(
+    clock = api.v1.test_helpers.test_clocks.advance(
         clock.id, {"frozen_time": item.current_period_end + 2 * 3600}
     )
     assert clock.status == "ready"
 
-    invoices = client.v1.invoices.list({"subscription": subscription.id}).data
+    invoices = api.v1.invoices.list({"subscription": subscription.id}).data
     renewal = next(i for i in invoices if i.billing_reason == "subscription_cycle")
     assert renewal.status == "paid"
     assert (renewal.subtotal, renewal.total, renewal.amount_paid) == (10000, 12500, 12500)
@@ -42,13 +42,13 @@ def test_advancing_past_the_period_end_renews_invoices_charges_and_signs(
     assert renewal.number.endswith("-0002")
     assert (renewal.period_start, renewal.period_end) == (START, item.current_period_end)  # the ended period
 
-    expanded = client.v1.invoices.retrieve(renewal.id, {"expand": ["payments.data.payment.payment_intent"]})
+    expanded = api.v1.invoices.retrieve(renewal.id, {"expand": ["payments.data.payment.payment_intent"]})
     intent = expanded.payments.data[0].payment.payment_intent
     assert intent.status == "succeeded" and intent.amount == 12500
-    charge = client.v1.charges.retrieve(intent.latest_charge)
+    charge = api.v1.charges.retrieve(intent.latest_charge)
     assert (charge.paid, charge.payment_method_details.card.last4) == (True, "4242")
 
-    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    renewed = api.v1.subscriptions.retrieve(subscription.id)
     assert renewed["items"].data[0].current_period_start == item.current_period_end
 
     run_jobs()

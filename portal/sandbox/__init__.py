@@ -20,6 +20,7 @@ SANDBOXES: dict[str, str] = {
     "shopify": "portal.sandbox.shopify",
     "woocommerce": "portal.sandbox.woocommerce",
     "frisbii": "portal.sandbox.frisbii",
+    "stripe": "portal.sandbox.stripe",
 }
 
 index_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox", template_folder="templates")
@@ -39,7 +40,8 @@ def init_app(app):
         module = importlib.import_module(module_path)
         prefix = f"/sandbox/{name}"
         if not getattr(module.bp, "bogbro_faults", False):  # once per process: a second app (tests) reuses it
-            module.bp.before_request(lambda name=name: apply_faults(name))
+            bodies = getattr(module, "FAULT_BODIES", None)  # the vendor's error shape, where it has one
+            module.bp.before_request(lambda name=name, bodies=bodies: apply_faults(name, bodies))
             module.bp.bogbro_faults = True
         csrf.exempt(module.bp)  # machine APIs authenticate with tokens, not sessions
         app.register_blueprint(module.bp, url_prefix=prefix)

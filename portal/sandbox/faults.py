@@ -95,8 +95,9 @@ def dropped_response(exc: ConnectionDropped) -> Response:
     return response
 
 
-def apply_faults(system: str):
-    """before_request of a sandbox: maybe sleep, maybe fail, maybe hang up."""
+def apply_faults(system: str, bodies: dict | None = None):
+    """before_request of a sandbox: maybe sleep, maybe fail, maybe hang up. `bodies` gives the vendor's own
+    error body per injected status ("429", "500") where its clients read one."""
     if request.path.endswith("/_faults"):
         return None
     redis = get_redis()
@@ -121,13 +122,17 @@ def apply_faults(system: str):
         _drop_connection()
     if outcome == "500":
         return Response(
-            json.dumps({"message": "Internal server error (injected by the sandbox)"}),
+            json.dumps(
+                (bodies or {}).get("500", {"message": "Internal server error (injected by the sandbox)"})
+            ),
             status=500,
             mimetype="application/json",
         )
     if outcome == "429":
         response = Response(
-            json.dumps({"message": "API calls quota exceeded! (injected by the sandbox)"}),
+            json.dumps(
+                (bodies or {}).get("429", {"message": "API calls quota exceeded! (injected by the sandbox)"})
+            ),
             status=429,
             mimetype="application/json",
         )

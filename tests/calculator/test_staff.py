@@ -22,7 +22,9 @@ def system(db, slug) -> PriceSystem:
 
 
 def events(db, action):
-    return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+    return db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+    ).all()
 
 
 STAFF_PAGES = [

@@ -425,9 +425,10 @@ def set_active(integration: OrderIntegration, active: bool) -> None:
     db.session.commit()
 
 
-def rotate_webhook_secret(integration: OrderIntegration) -> str:
-    """A new shared secret (the shop's webhooks must be registered again with it)."""
-    secret = secrets.token_urlsafe(32)
+def rotate_webhook_secret(integration: OrderIntegration, secret: str | None = None) -> str:
+    """A new shared secret (the shop's webhooks must be registered again with it), or the one the source
+    made itself for a new endpoint (Stripe's whsec_)."""
+    secret = secret or secrets.token_urlsafe(32)
     changes = audit.apply_changes(
         integration, {"webhook_secret": {"secret": secret}}, secret_fields=frozenset({"webhook_secret"})
     )

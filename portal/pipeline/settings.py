@@ -72,6 +72,13 @@ STATE_NAMES = {
     "paid": N_("Paid"),
     "partially_refunded": N_("Partially refunded"),
     "voided": N_("Voided"),
+    # Stripe invoices (portal.sources.stripe)
+    "open": N_("Open (paid by bank transfer)"),
+    "payment_due": N_("Awaiting automatic payment"),
+    "payment_failed": N_("Payment failed"),
+    "draft": N_("Draft"),
+    "void": N_("Voided"),
+    "uncollectible": N_("Uncollectible"),
 }
 MAIL_SECURITY = ("starttls", "ssl", "none")
 # the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)

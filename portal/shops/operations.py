@@ -239,6 +239,9 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
         ) from exc
     finally:
         connector.close()
+    made = next((w.raw["secret"] for w in registered if w.raw.get("secret")), None)
+    if made:  # the system made the signing secret itself (Stripe), shown this once: it is the link's now
+        integrations.rotate_webhook_secret(integration, made)
     audit.record(
         "order_integration.webhooks_registered",
         integration,

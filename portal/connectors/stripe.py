@@ -27,7 +27,7 @@ import httpx
 
 from portal.connectors import ConnectorContext
 from portal.connectors.base import N_
-from portal.connectors.errors import NotFound
+from portal.connectors.errors import NotFound, UnsupportedOperation
 from portal.connectors.http import client_for
 from portal.connectors.ratelimit import limiter_for, per_second
 from portal.connectors.sources import (
@@ -49,6 +49,7 @@ DEFAULT_RATE = 20.0  # requests per second: Stripe allows 100 (live) / 25 (test)
 # A renewal invoice is created at the period's end and paid up to a few days later (retries): the poll
 # lists invoices created this long before its window, so one paid late is still found.
 PAYMENT_LOOKBACK_SECONDS = 7 * 86400
+FIND_PAGES = 10  # find_order reads at most the newest 1,000 invoices
 INVOICE_EXPAND = ("payments",)  # includable since basil: how the invoice was paid
 
 SYSTEM = SourceSystem(
@@ -235,12 +236,26 @@ class StripeConnector(SourceConnector):
         items = result.get("data") or []
         return Page(items=items, next_page=items[-1]["id"] if result.get("has_more") and items else None)
 
+    def find_order(self, number: str) -> dict | None:
+        """An invoice by the number the customer sees (or its id), for a preview: the newest
+        FIND_PAGES pages are read (Stripe's list has no number filter)."""
+        if number.startswith("in_"):
+            try:
+                return self.get_order(number)
+            except NotFound:
+                return None
+        cursor: list[tuple[str, str]] = []
+        for _ in range(FIND_PAGES):
+            page = self._get("/invoices", [("limit", str(PAGE_SIZE)), *cursor])
+            found = next((i for i in page.get("data") or [] if i.get("number") == number), None)
+            if found is not None or not page.get("has_more") or not page.get("data"):
+                return self.get_order(found["id"]) if found else None
+            cursor = [("starting_after", page["data"][-1]["id"])]
+        return None
+
     def list_refunds(self, order_id: str) -> list[dict]:
         """The invoice's credit notes: each is what Stripe says went back (or was credited) on it."""
         return self._list("/credit_notes", [("invoice", order_id), ("expand[]", "data.lines")])
-
-    def get_credit_note(self, credit_note_id: str) -> dict:
-        return self._get(f"/credit_notes/{credit_note_id}")
 
     # --- webhook endpoints ---
 
@@ -276,7 +291,10 @@ class StripeConnector(SourceConnector):
         )
         return [
             RemoteWebhook(
-                id=endpoint["id"], topic=",".join(SYSTEM.webhook_topics), delivery_url=delivery_url, raw=endpoint
+                id=endpoint["id"],
+                topic=",".join(SYSTEM.webhook_topics),
+                delivery_url=delivery_url,
+                raw=endpoint,
             )
         ]
 
@@ -289,7 +307,7 @@ class StripeConnector(SourceConnector):
                     pass  # gone already
 
     def set_stock(self, sku: str, quantity: Decimal) -> bool:
-        return False  # Stripe Billing keeps no stock
+        raise UnsupportedOperation("Stripe Billing keeps no stock", system="Stripe")
 
 
 CONNECTOR = StripeConnector

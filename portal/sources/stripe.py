@@ -59,7 +59,11 @@ class Stripe(Source):
             return False
         if payload.get("object") == "event":
             sale = (payload.get("data") or {}).get("object") or {}
-            return payload.get("type") in SALE_EVENTS and sale.get("object") == "invoice" and bool(sale.get("id"))
+            return (
+                payload.get("type") in SALE_EVENTS
+                and sale.get("object") == "invoice"
+                and bool(sale.get("id"))
+            )
         return payload.get("object") == "invoice" and bool(payload.get("id"))
 
     def sale_of(self, payload: dict) -> dict:

@@ -68,7 +68,14 @@ def renew(api, clock, subscription):  # noqa: F811
 
 
 def test_a_renewal_becomes_one_booked_invoice_registered_as_paid(
-    app, db, account, setup_booked, api, clock, plan, run_jobs  # noqa: F811
+    app,
+    db,
+    account,
+    setup_booked,
+    api,
+    clock,
+    plan,
+    run_jobs,
 ):
     integration = link(app, db, account, setup_booked)
     _customer, subscription = subscribe(api, clock, plan)
@@ -100,7 +107,14 @@ def test_a_renewal_becomes_one_booked_invoice_registered_as_paid(
 
 
 def test_a_proration_lands_as_a_negative_line_and_the_totals_agree(
-    app, db, account, setup_booked, api, clock, plan, run_jobs  # noqa: F811
+    app,
+    db,
+    account,
+    setup_booked,
+    api,
+    clock,
+    plan,
+    run_jobs,
 ):
     link(app, db, account, setup_booked)
     _customer, subscription = subscribe(api, clock, plan)
@@ -120,7 +134,14 @@ def test_a_proration_lands_as_a_negative_line_and_the_totals_agree(
 
 
 def test_a_credit_note_becomes_a_credit_note_for_exactly_the_amount(
-    app, db, account, setup_booked, api, clock, plan, run_jobs  # noqa: F811
+    app,
+    db,
+    account,
+    setup_booked,
+    api,
+    clock,
+    plan,
+    run_jobs,
 ):
     link(app, db, account, setup_booked)
     _customer, subscription = subscribe(api, clock, plan)
@@ -142,7 +163,14 @@ def test_a_credit_note_becomes_a_credit_note_for_exactly_the_amount(
 
 
 def test_an_eu_business_customer_is_invoiced_with_reverse_charge(
-    app, db, account, setup_booked, api, clock, plan, run_jobs  # noqa: F811
+    app,
+    db,
+    account,
+    setup_booked,
+    api,
+    clock,
+    plan,
+    run_jobs,
 ):
     link(app, db, account, setup_booked)
     price, _vat = plan
@@ -170,14 +198,22 @@ def test_an_eu_business_customer_is_invoiced_with_reverse_charge(
 
 
 def test_an_open_invoice_is_booked_with_the_payment_terms_and_not_as_paid(
-    app, db, account, setup_booked, api, plan, run_jobs  # noqa: F811
+    app,
+    db,
+    account,
+    setup_booked,
+    api,
+    plan,
+    run_jobs,
 ):
     link(app, db, account, setup_booked)
     price, vat = plan
     customer = api.v1.customers.create(
         {"name": "Ole Bager", "email": "ole@example.dk", "address": {"country": "DK", "postal_code": "2100"}}
     )
-    api.v1.invoice_items.create({"customer": customer.id, "amount": 20000, "currency": "dkk", "tax_rates": [vat.id]})
+    api.v1.invoice_items.create(
+        {"customer": customer.id, "amount": 20000, "currency": "dkk", "tax_rates": [vat.id]}
+    )
     invoice = api.v1.invoices.create(
         {
             "customer": customer.id,
@@ -197,7 +233,14 @@ def test_an_open_invoice_is_booked_with_the_payment_terms_and_not_as_paid(
 
 
 def test_a_failed_payment_is_skipped_with_the_reason(
-    app, db, account, setup_booked, api, clock, plan, run_jobs  # noqa: F811
+    app,
+    db,
+    account,
+    setup_booked,
+    api,
+    clock,
+    plan,
+    run_jobs,
 ):
     link(app, db, account, setup_booked)
     _customer, subscription = subscribe(api, clock, plan)

@@ -27,9 +27,7 @@ from portal.engine.sources import clean, join, parse_datetime
 SOURCE = "stripe"
 PREFIX = "ST"  # of every reference (order_reference): never change it, it finds what was posted
 # Stripe's zero-decimal currencies (docs.stripe.com/currencies#zero-decimal): amounts are whole units.
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".upper().split()
-)
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".upper().split())
 
 
 def money(amount: object, currency: str) -> Decimal:
@@ -180,7 +178,8 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
         ),
         status=str(payload.get("status") or ""),
         coupons=tuple(
-            str(d.get("coupon", {}).get("id") if isinstance(d, dict) else d) for d in payload.get("discounts") or []
+            str(d.get("coupon", {}).get("id") if isinstance(d, dict) else d)
+            for d in payload.get("discounts") or []
         ),
     )
 
@@ -202,7 +201,9 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
         source_id=str(refund_payload["id"]),
         order_source_id=str(order_payload["id"]),
         order_number=number,
-        reference=refund_reference(order_reference(PREFIX, settings.shop_id, number), str(refund_payload["id"])),
+        reference=refund_reference(
+            order_reference(PREFIX, settings.shop_id, number), str(refund_payload["id"])
+        ),
         created_at=parse_datetime(_iso(int(refund_payload["created"]))),
         currency=currency,
         amount=amount,

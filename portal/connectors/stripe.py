@@ -14,6 +14,7 @@ Amounts are integers in the currency's minor unit; portal.engine.sources.stripe 
 See docs/connectors/stripe.md for what is verified and how.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -301,10 +302,8 @@ class StripeConnector(SourceConnector):
     def delete_webhooks(self, delivery_url: str) -> None:
         for hook in self.list_webhooks():
             if hook.delivery_url == delivery_url:
-                try:
+                with contextlib.suppress(NotFound):  # gone already
                     self.api.request("DELETE", f"/webhook_endpoints/{hook.id}")
-                except NotFound:
-                    pass  # gone already
 
     def set_stock(self, sku: str, quantity: Decimal) -> bool:
         raise UnsupportedOperation("Stripe Billing keeps no stock", system="Stripe")

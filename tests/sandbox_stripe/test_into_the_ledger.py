@@ -15,7 +15,7 @@ from portal.models import Connection, OrderIntegration, SourceEvent, Transfer
 from portal.sandbox.stripe import DEMO_ACCOUNT, resend
 from portal.shops import operations as shops
 from tests.pipeline.conftest import make_setup, remote
-from tests.sandbox_stripe.conftest import DAY, START, api, clock, plan, subscribe  # noqa: F401
+from tests.sandbox_stripe.conftest import DAY, START, subscribe
 
 SHOP_ID = "7"
 
@@ -60,7 +60,7 @@ def transfers(db, kind="invoice") -> dict[str, Transfer]:
     return {t.order_number: t for t in db.session.scalars(select(Transfer).where(Transfer.kind == kind))}
 
 
-def renew(api, clock, subscription):  # noqa: F811
+def renew(api, clock, subscription):
     end = subscription["items"].data[0].current_period_end
     api.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": end + 2 * 3600})
     invoices = api.v1.invoices.list({"subscription": subscription.id}).data
@@ -207,7 +207,7 @@ def test_an_open_invoice_is_booked_with_the_payment_terms_and_not_as_paid(
     run_jobs,
 ):
     link(app, db, account, setup_booked)
-    price, vat = plan
+    _price, vat = plan
     customer = api.v1.customers.create(
         {"name": "Ole Bager", "email": "ole@example.dk", "address": {"country": "DK", "postal_code": "2100"}}
     )

@@ -367,8 +367,8 @@ def create_integration(
     """Link a webshop connection to an accounting setup of the same account (inactive until activated)."""
     if connection.account_id != setup.account_id:
         raise ValueError("the shop and the accounting integration belong to different accounts")
-    if connection.role != "webshop":
-        raise ValueError("only a webshop connection can send orders")
+    if connection.role not in ("webshop", "subscription"):
+        raise ValueError("only a webshop or subscription system connection can send sales")
     integration = OrderIntegration(
         account_id=connection.account_id,
         connection=connection,

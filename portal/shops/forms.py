@@ -44,6 +44,15 @@ class WooCommerceForm(FlaskForm):
     )
 
 
+class StripeForm(FlaskForm):
+    api_key = PasswordField(
+        _l("Restricted API key"),
+        filters=[strip],
+        validators=[required(), max_length(255)],
+        description=_l("Starts with rk_ (or sk_ for a secret key)."),
+    )
+
+
 class ShopifyForm(FlaskForm):
     shop = StringField(
         _l("Your shop's Shopify address"),

@@ -48,7 +48,7 @@ def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
     assert len(setups) == 1
     setup = setups[0]
     assert (setup.connection.system, setup.connection.sandbox) == ("e-conomic", True)
-    # it books: the Stripe demo link's paid invoices are booked (the WooCommerce demo shop's states ask drafts)
+    # it books: the Stripe demo link books paid invoices (the WooCommerce demo shop asks for drafts)
     assert setup.selected and setup.active and setup.auto_book
     assert {(t.kind, tuple(sorted(t.values))) for t in setup.templates} == {
         ("invoice", ("layout", "payment_terms")),

@@ -257,7 +257,9 @@ def clean_settings(
         if number is not None and (len(number) > 50 or not re.fullmatch(r"[\w.-]+", number)):
             errors["collective_customer"] = Problem(N_("A customer number from the accounting system."))
         cleaned["collective_customer"] = number
-    for key in ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names", "paid_methods"):
+    if values.get("zero_amount") is not None and values["zero_amount"] not in ("skip", "transfer"):
+        errors["zero_amount"] = Problem(N_("One of: %(choices)s."), choices="skip, transfer")
+    for key in ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names", "paid_methods", "billing_reasons"):
         if values.get(key) is not None:
             items = _text_list(values[key], errors, key)
             if items is not None:

@@ -363,6 +363,9 @@ class SettingsContext:
     # the shop's own payment methods (value, label) to pick from, and why the list may be short
     payment_methods: tuple[tuple[str, str], ...] = ()
     methods_failure: str | None = None
+    invoices: bool = (
+        False  # the source sells invoices (Stripe): which billing reasons and zero invoices transfer
+    )
 
 
 def settings_context(integration: OrderIntegration) -> SettingsContext:
@@ -394,6 +397,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         setup_id=setup.id,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
+        invoices=integration.source_system == "stripe",
         **_payment_methods(integration),
     )
 
@@ -420,6 +424,11 @@ def _payment_methods(integration: OrderIntegration) -> dict:
             failure = _("The shop did not answer: %(message)s", message=translated(exc.message))
         except ShopError as refusal:
             failure = refusal.message
+    elif integration.source_system == "stripe":  # how Stripe invoices are paid (engine.sources.stripe)
+        offered = [
+            ("stripe", _("Paid through Stripe (card, direct debit)")),
+            ("bank_transfer", _("Bank transfer")),
+        ]
     else:
         offered = [(name, name) for name in _seen_gateways(integration)]
     stored = integration.settings or {}

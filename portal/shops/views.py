@@ -251,7 +251,7 @@ def save_settings(integration_id):
     integration = get_owned_or_404(OrderIntegration, integration_id)
     context = operations.settings_context(integration)
     form = _settings_form(integration, context)
-    values, errors = forms.settings_from(form, context.states)
+    values, errors = forms.settings_from(form, context.states, invoices=context.invoices)
     if not form.validate():
         errors[""] = _("The form has expired. Try again.")
     password = form.mail_password.data or None

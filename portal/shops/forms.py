@@ -187,7 +187,7 @@ class SettingsForm(FlaskForm):
     # subscription systems (Stripe): which invoices are sales to transfer
     transfer_first = BooleanField(_l("Transfer the first invoice of a subscription"))
     transfer_renewals = BooleanField(_l("Transfer renewals"))
-    transfer_zero = BooleanField(_l("Transfer invoices for 0 (e.g. with a 100 % coupon)"))
+    transfer_zero = BooleanField(_l("Transfer invoices for 0 (e.g. with a coupon for the full amount)"))
     refund_payouts_guessed = BooleanField(
         _l("Register the payout of a refund on its credit note (a guess: see below)"),
         description=_l(

@@ -34,8 +34,8 @@ EXCLUDED = {
     RENEWAL: N_("This is a subscription renewal, and renewals are set not to transfer."),
 }
 ZERO_SKIPPED = N_(
-    "The invoice is for 0 (e.g. a 100 % coupon), and invoices for 0 are set not to transfer. Change it in "
-    "the source link's settings to transfer them."
+    "The invoice is for 0 (e.g. a coupon for the full amount), and invoices for 0 are set not to "
+    "transfer. Change it in the source link's settings to transfer them."
 )
 
 

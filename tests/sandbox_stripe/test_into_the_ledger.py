@@ -287,3 +287,39 @@ def test_forged_and_stale_signatures_are_refused_and_unknown_events_stored_as_ig
     event = db.session.scalar(select(SourceEvent))
     assert event.topic == "customer.subscription.paused" and "ignored" in event.outcome
     assert db.session.scalar(select(func.count(Transfer.id))) == 0
+
+
+def test_a_renewal_into_dinero(app, db, account, api, clock, plan, run_jobs):
+    setup = make_setup(account, "dinero", auto_book=True)
+    link(app, db, account, setup)
+    _customer, subscription = subscribe(api, clock, plan)
+    run_jobs()
+    renewal = renew(api, clock, subscription)
+    run_jobs()
+
+    transfer = transfers(db)[renewal.number]
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(f"ST-{SHOP_ID}-{renewal.number}")
+    assert found.booked and found.totals.gross == Decimal("125.00")
+
+
+def test_a_renewal_whose_webhook_was_missed_is_found_by_the_poll(
+    app, db, account, setup_booked, api, clock, plan, run_jobs
+):
+    from portal.pipeline.polls import poll_orders
+
+    # the first poll reads from the activation date (the test clock's invoices are dated in its time)
+    integration = link(app, db, account, setup_booked, activation_date="2026-05-01")
+    _customer, subscription = subscribe(api, clock, plan)
+    run_jobs()
+    endpoint = api.v1.webhook_endpoints.list().data[0]
+    api.v1.webhook_endpoints.update(endpoint.id, {"disabled": True})  # the renewal's events never arrive
+    renewal = renew(api, clock, subscription)
+    run_jobs()
+    assert renewal.number not in transfers(db)
+
+    assert poll_orders(integration.id) >= 1
+    run_jobs()
+    transfer = transfers(db)[renewal.number]
+    assert transfer.status == "done" and transfer.payment_id, transfer.error_message
+    assert poll_orders(integration.id) == 0  # the same versions are not recorded twice

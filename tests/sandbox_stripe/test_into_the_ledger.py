@@ -323,3 +323,20 @@ def test_a_renewal_whose_webhook_was_missed_is_found_by_the_poll(
     transfer = transfers(db)[renewal.number]
     assert transfer.status == "done" and transfer.payment_id, transfer.error_message
     assert poll_orders(integration.id) == 0  # the same versions are not recorded twice
+
+
+def test_zero_invoices_and_first_invoices_are_skipped_as_the_settings_say(
+    app, db, account, setup_booked, api, clock, plan, run_jobs
+):
+    link(app, db, account, setup_booked, billing_reasons=["subscription_cycle"])
+    api.v1.coupons.create({"id": "GRATIS", "percent_off": 100, "duration": "once"})
+    _customer, free = subscribe(api, clock, plan, discounts=[{"coupon": "GRATIS"}])
+    run_jobs()
+
+    invoice = api.v1.invoices.retrieve(free.latest_invoice)
+    assert invoice.total == 0
+    transfer = transfers(db)[invoice.number]
+    assert transfer.status == "skipped" and "first invoice" in transfer.reason
+    renewal = renew(api, clock, free)
+    run_jobs()
+    assert transfers(db)[renewal.number].status == "done"  # renewals transfer; the coupon was once

@@ -147,6 +147,14 @@ def invoice_number(invoice: dict) -> str:
     return str(invoice.get("number") or invoice["id"])
 
 
+def _coupon(discount: object) -> str:
+    """A discount's coupon: the discount is an id unless expanded (its coupon an id or an object)."""
+    if not isinstance(discount, dict):
+        return str(discount)
+    coupon = discount.get("coupon") or (discount.get("source") or {}).get("coupon") or discount.get("id")
+    return str(coupon.get("id") if isinstance(coupon, dict) else coupon)
+
+
 def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocument:
     lines_list = payload.get("lines") or {}
     if lines_list.get("has_more"):
@@ -177,10 +185,7 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
             paid_at=_moment(transitions.get("paid_at")),
         ),
         status=str(payload.get("status") or ""),
-        coupons=tuple(
-            str(d.get("coupon", {}).get("id") if isinstance(d, dict) else d)
-            for d in payload.get("discounts") or []
-        ),
+        coupons=tuple(_coupon(d) for d in payload.get("discounts") or []),
     )
 
 

@@ -45,3 +45,34 @@ def test_connect_link_and_settings(owner_client, db, account):
     for name in ("transfer_first", "transfer_renewals", "transfer_zero", "state_payment_failed"):
         assert f'name="{name}"' in settings, name
     assert "Betaling mislykkedes" in settings
+
+    # renewals only, invoices for 0 too; card payments registered as paid, bank transfers with their terms
+    from tests.shops.test_shops import integration_terms, settings_form
+
+    terms = integration_terms(integration)
+    form = settings_form(db, integration, transfer_renewals="y", transfer_zero="y")
+    form = {k: v for k, v in form.items() if not k.startswith(("state_", "payments-"))}
+    form.update(
+        {
+            "state_paid": "booked",
+            "state_open": "booked",
+            "payments-0-method": "stripe",
+            "payments-0-paid": "y",
+            "payments-1-method": "bank_transfer",
+            "payments-1-terms": terms[0],
+        }
+    )
+    saved = owner_client.post(f"/shops/integrations/{integration.id}", data=form)
+    assert saved.status_code == 302, body(saved)
+    db.session.expire_all()
+    stored = integration.settings
+    assert stored["billing_reasons"] == [
+        "subscription_cycle",
+        "subscription_update",
+        "manual",
+        "subscription_threshold",
+    ]
+    assert stored["zero_amount"] == "transfer" and stored["paid_methods"] == ["stripe"]
+    assert stored["payment_terms_by_method"] == {"bank_transfer": terms[0]}
+    assert stored["states"]["paid"] == stored["states"]["open"] == "booked"
+    assert stored["states"]["payment_failed"] == "none"

@@ -139,6 +139,8 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         "SHOPIFY_API_URL": get("SHOPIFY_API_URL", "https://{shop}"),
         "SHOPIFY_AUTHORIZE_URL": get("SHOPIFY_AUTHORIZE_URL", "https://{shop}/admin/oauth/authorize"),
         "SHOPIFY_TOKEN_URL": get("SHOPIFY_TOKEN_URL", "https://{shop}/admin/oauth/access_token"),
+        # Subscription systems. Stripe: the customer's own restricted key; this is the API's root.
+        "STRIPE_API_URL": get("STRIPE_API_URL", "https://api.stripe.com"),
         # Webshops: each shop's address and key come from its owner; these are our pace and patience.
         # No API host of our own: each shop's address is in its credentials (connector_for needs the key).
         "WOOCOMMERCE_API_URL": "",

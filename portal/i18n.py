@@ -38,6 +38,7 @@ SYSTEM_NAMES = {
     "dynaccount": "Dynaccount",
     "shopify": "Shopify",
     "woocommerce": "WooCommerce",
+    "stripe": "Stripe",
 }
 
 

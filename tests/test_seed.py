@@ -48,7 +48,8 @@ def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
     assert len(setups) == 1
     setup = setups[0]
     assert (setup.connection.system, setup.connection.sandbox) == ("e-conomic", True)
-    assert setup.selected and setup.active and not setup.auto_book
+    # it books: the Stripe demo link books paid invoices (the WooCommerce demo shop asks for drafts)
+    assert setup.selected and setup.active and setup.auto_book
     assert {(t.kind, tuple(sorted(t.values))) for t in setup.templates} == {
         ("invoice", ("layout", "payment_terms")),
         ("goods", ("product_group",)),
@@ -73,7 +74,9 @@ def test_an_order_in_the_demo_shop_becomes_a_draft_in_the_demo_economic(app, db,
 
     seed_demo()
     seed_demo()
-    (integration,) = db.session.scalars(select(OrderIntegration)).all()
+    (integration,) = db.session.scalars(
+        select(OrderIntegration).where(OrderIntegration.name == "WooCommerce-sandkassen")
+    ).all()
     assert integration.active and integration.setup.connection.system == "e-conomic"
     assert integration.settings["states"] == {"processing": "draft", "completed": "draft"}
     run_jobs()  # WooCommerce's creation pings
@@ -101,3 +104,49 @@ def test_an_order_in_the_demo_shop_becomes_a_draft_in_the_demo_economic(app, db,
     )
     assert draft is not None and not draft.booked
     assert str(draft.totals.gross) == order["total"]
+
+
+def test_a_renewal_in_the_demo_stripe_account_becomes_a_booked_paid_invoice(
+    app, db, redis, live_server, run_jobs
+):
+    """What the README shows: subscribe in the Stripe sandbox, advance the test clock, watch the renewal
+    arrive in the demo e-conomic as a booked invoice registered as paid."""
+    import stripe
+
+    from portal.integrations.connections import connector_for
+    from portal.models import OrderIntegration, Transfer
+    from portal.sandbox.stripe import DEMO_KEY
+
+    seed_demo()
+    seed_demo()
+    (integration,) = db.session.scalars(
+        select(OrderIntegration).where(OrderIntegration.name == "Stripe-sandkassen")
+    ).all()
+    assert integration.active and integration.settings["states"] == {"paid": "booked"}
+    api = stripe.StripeClient(DEMO_KEY, base_addresses={"api": f"{live_server}/sandbox/stripe"})
+    clock = api.v1.test_helpers.test_clocks.create({"frozen_time": 1_780_000_000})
+    customer = api.v1.customers.create(
+        {"name": "Ida Holm", "email": "ida@example.dk", "address": {"country": "DK"}, "test_clock": clock.id}
+    )
+    card = api.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    api.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": card.id}})
+    price = next(p for p in api.v1.prices.list().data if p.lookup_key == "kaffe-maaned")
+    vat = api.v1.tax_rates.list().data[0]  # the demo's Danish VAT, included in the price
+    subscription = api.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id}], "default_tax_rates": [vat.id]}
+    )
+    end = subscription["items"].data[0].current_period_end
+    api.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": end + 7200})
+    run_jobs()
+
+    renewal = next(
+        i
+        for i in api.v1.invoices.list({"subscription": subscription.id}).data
+        if i.billing_reason == "subscription_cycle"
+    )
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == renewal.number))
+    assert transfer.status == "done" and transfer.payment_id, transfer.error_message
+    found = connector_for(integration.setup.connection, integration.setup.external_id).find_invoice(
+        transfer.reference
+    )
+    assert found.booked and str(found.totals.gross) == "149.00"

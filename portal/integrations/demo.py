@@ -106,3 +106,51 @@ def seed_woocommerce_demo(account: Account) -> None:
     set_active(integration, True)
     delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{integration.webhook_token}"
     connector_for(shop).register_webhooks(delivery_url, integration.webhook_secret["secret"])
+
+
+def seed_stripe_demo(account: Account) -> None:
+    """The Stripe sandbox account (its demo catalogue: a coffee subscription) sending to the demo e-conomic
+    integration: a paid invoice becomes a booked invoice registered as paid, so advancing a test clock
+    (see the README) shows a renewal arrive in e-conomic. The setup books automatically from here on (the
+    WooCommerce demo shop still makes drafts: its states say so).
+
+    Idempotent: an account that already has a Stripe sandbox connection is left alone.
+    """
+    from portal.connectors.stripe import sandbox_settings
+    from portal.integrations.connections import connector_for
+    from portal.pipeline.integrations import create_integration, rotate_webhook_secret, set_active
+    from portal.sandbox import stripe as stripe_sandbox
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+
+    existing = select(Connection).where(
+        Connection.account_id == account.id, Connection.system == "stripe", Connection.sandbox
+    )
+    setup = db.session.scalar(
+        select(AccountingSetup)
+        .join(Connection)
+        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
+    )
+    if db.session.scalar(existing) is not None or setup is None:
+        return
+    stripe_sandbox.seed()
+    source = Connection(
+        account_id=account.id,
+        system="stripe",
+        role="subscription",
+        label="Stripe-sandkassen",
+        credentials={"api_key": sandbox_settings(IN_PROCESS_ORIGIN)["demo_key"]},
+        sandbox=True,
+    )
+    db.session.add(source)
+    db.session.flush()
+    operations.set_auto_book(setup, True)
+    settings = {"states": {"paid": "booked"}, "paid_methods": ["stripe"]}
+    integration = create_integration(source, setup, "Stripe-sandkassen", settings)
+    set_active(integration, True)
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/stripe/{integration.webhook_token}"
+    connector = connector_for(source)
+    try:
+        endpoint = connector.register_webhooks(delivery_url)[0]
+    finally:
+        connector.close()
+    rotate_webhook_secret(integration, endpoint.raw["secret"])

@@ -136,6 +136,7 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
         if order.get("id") and refund.get("id"):
             return "credit_note", str(refund["id"]), str(order["id"]), order
         return None
+    body = get_source(event.integration.source_system).sale_of(body)
     if body.get("id"):
         return "invoice", str(body["id"]), str(body["id"]), body
     return None
@@ -174,9 +175,15 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
         return
     source = get_source(integration.source_system)
+    refunded = source.refunded_sale(body)
+    if refunded:
+        enqueue_after_commit("workers.jobs.fetch_refunds", integration.id, refunded)
+        _finish_event(event, f"the refunds of {refunded} are fetched")
+        return
     if not source.is_sale(body):
         _finish_event(event, "not an order: ignored")
         return
+    body = source.sale_of(body)
     state = source.sale_state(body)
     document = pipeline_settings.document_for_state(integration, state)
     transfer, created = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)

@@ -257,7 +257,9 @@ def clean_settings(
         if number is not None and (len(number) > 50 or not re.fullmatch(r"[\w.-]+", number)):
             errors["collective_customer"] = Problem(N_("A customer number from the accounting system."))
         cleaned["collective_customer"] = number
-    for key in ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names", "paid_methods"):
+    if values.get("zero_amount") is not None and values["zero_amount"] not in ("skip", "transfer"):
+        errors["zero_amount"] = Problem(N_("One of: %(choices)s."), choices="skip, transfer")
+    for key in ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names", "paid_methods", "billing_reasons"):
         if values.get(key) is not None:
             items = _text_list(values[key], errors, key)
             if items is not None:
@@ -367,8 +369,8 @@ def create_integration(
     """Link a webshop connection to an accounting setup of the same account (inactive until activated)."""
     if connection.account_id != setup.account_id:
         raise ValueError("the shop and the accounting integration belong to different accounts")
-    if connection.role != "webshop":
-        raise ValueError("only a webshop connection can send orders")
+    if connection.role not in ("webshop", "subscription"):
+        raise ValueError("only a webshop or subscription system connection can send sales")
     integration = OrderIntegration(
         account_id=connection.account_id,
         connection=connection,
@@ -425,9 +427,10 @@ def set_active(integration: OrderIntegration, active: bool) -> None:
     db.session.commit()
 
 
-def rotate_webhook_secret(integration: OrderIntegration) -> str:
-    """A new shared secret (the shop's webhooks must be registered again with it)."""
-    secret = secrets.token_urlsafe(32)
+def rotate_webhook_secret(integration: OrderIntegration, secret: str | None = None) -> str:
+    """A new shared secret (the shop's webhooks must be registered again with it), or the one the source
+    made itself for a new endpoint (Stripe's whsec_)."""
+    secret = secret or secrets.token_urlsafe(32)
     changes = audit.apply_changes(
         integration, {"webhook_secret": {"secret": secret}}, secret_fields=frozenset({"webhook_secret"})
     )

@@ -37,6 +37,7 @@ from portal.mail import send_mail
 from portal.models import OrderIntegration, Transfer, utcnow
 from portal.pipeline import completeness
 from portal.pipeline import settings as pipeline_settings
+from portal.sources import get_source
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,10 @@ def _currency(transfer: Transfer) -> str:
         body = json.loads(transfer.event.raw_body) if transfer.event else {}
     except ValueError:
         return "DKK"
-    order = body.get("order", body) if transfer.kind == "credit_note" else body
+    if transfer.kind == "credit_note":
+        order = body.get("order", body)
+    else:
+        order = get_source(transfer.integration.source_system).sale_of(body)
     return str((order or {}).get("currency") or "DKK").upper()
 
 

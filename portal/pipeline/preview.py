@@ -42,6 +42,9 @@ def skip_reason(
             ("state",),
             state=pipeline_settings.STATE_NAMES.get(state, state),
         )
+    excluded = get_source(integration.source_system).excluded(order, integration.settings or {})
+    if excluded:
+        return message(excluded)
     start = None if imported else pipeline_settings.activation_date(integration)
     created = get_source(integration.source_system).sale_created(order)
     if start and created:
@@ -64,6 +67,7 @@ def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
     customer match, reconciliation) — computed by the engine alone: nothing is read from or written to the
     accounting system. Raises EngineConfigError when the setup cannot book it."""
     setup = integration.setup
+    order = get_source(integration.source_system).sale_of(order)
     settings = pipeline_settings.engine_settings(integration)
     rates = pipeline_settings.vat_rates()
     document = get_source(integration.source_system).normalise(order, settings)
@@ -125,6 +129,7 @@ def preview_order(integration: OrderIntegration, order: dict, imported: bool = F
     """preview() plus the decision a transfer makes first: whether the order's state transfers at all, and
     as a draft or booked. Raises EngineConfigError, or KeyError/ValueError/TypeError for an unreadable
     order."""
+    order = get_source(integration.source_system).sale_of(order)
     state = order_state(integration.source_system, order)
     document = pipeline_settings.document_for_state(integration, state)
     return OrderPreview(

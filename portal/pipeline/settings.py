@@ -15,6 +15,9 @@ Stored settings (every key optional):
       "fixed_products": {"shipping": "FRAGT", ...},
       "payment_terms_by_method": {"bacs": "3"},
       "paid_methods": ["quickpay", "stripe"],            # register these as paid once booked
+      "billing_reasons": ["subscription_cycle", ...],    # Stripe: the invoices that are sales (default: first
+                                                         # invoices, renewals, changes, one-off invoices)
+      "zero_amount": "skip",                             # Stripe: invoices for 0 — "skip" or "transfer"
       "refund_payouts_guessed": false,                   # a refund's payout on its credit note, where the
                                                          # system's way is inferred (pipeline.refund_payments)
       "rounding_tolerance": "0.10",
@@ -72,6 +75,13 @@ STATE_NAMES = {
     "paid": N_("Paid"),
     "partially_refunded": N_("Partially refunded"),
     "voided": N_("Voided"),
+    # Stripe invoices (portal.sources.stripe)
+    "open": N_("Open (paid by bank transfer)"),
+    "payment_due": N_("Awaiting automatic payment"),
+    "payment_failed": N_("Payment failed"),
+    "draft": N_("Draft"),
+    "void": N_("Voided"),
+    "uncollectible": N_("Uncollectible"),
 }
 MAIL_SECURITY = ("starttls", "ssl", "none")
 # the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)

@@ -28,6 +28,7 @@ from portal.pipeline.settings import (
     error_digest_enabled,
     rules,
 )
+from portal.sources.stripe import DEFAULT_BILLING_REASONS, FIRST, RENEWAL, billing_reasons
 from portal.validators import max_length, required, strip
 
 
@@ -41,6 +42,15 @@ class WooCommerceForm(FlaskForm):
     consumer_key = StringField(_l("Consumer key"), filters=[strip], validators=[required(), max_length(100)])
     consumer_secret = PasswordField(
         _l("Consumer secret"), filters=[strip], validators=[required(), max_length(100)]
+    )
+
+
+class StripeForm(FlaskForm):
+    api_key = PasswordField(
+        _l("Restricted API key"),
+        filters=[strip],
+        validators=[required(), max_length(255)],
+        description=_l("Starts with rk_ (or sk_ for a secret key)."),
     )
 
 
@@ -83,6 +93,13 @@ STATE_LABELS = {
     "paid": _l("Paid"),
     "partially_refunded": _l("Partially refunded"),
     "voided": _l("Voided"),
+    # Stripe invoices
+    "open": _l("Open (paid by bank transfer)"),
+    "payment_due": _l("Awaiting automatic payment"),
+    "payment_failed": _l("Payment failed"),
+    "draft": _l("Draft"),
+    "void": _l("Voided"),
+    "uncollectible": _l("Uncollectible"),
 }
 MATCH_LABELS = [
     SelectChoice("email", _l("E-mail address")),
@@ -167,6 +184,10 @@ class SettingsForm(FlaskForm):
         ),
     )
     oss = BooleanField(_l("EU sales to private customers with the buyer's country's VAT (OSS)"))
+    # subscription systems (Stripe): which invoices are sales to transfer
+    transfer_first = BooleanField(_l("Transfer the first invoice of a subscription"))
+    transfer_renewals = BooleanField(_l("Transfer renewals"))
+    transfer_zero = BooleanField(_l("Transfer invoices for 0 (e.g. with a coupon for the full amount)"))
     refund_payouts_guessed = BooleanField(
         _l("Register the payout of a refund on its credit note (a guess: see below)"),
         description=_l(
@@ -272,6 +293,9 @@ def initial_data(integration, states) -> dict:
         vat_meta_keys=", ".join(stored.get("vat_meta_keys") or ENGINE_DEFAULTS.vat_meta_keys),
         rounding_tolerance=tolerance.replace(".", ","),
         oss=bool(stored.get("oss", False)),
+        transfer_first=FIRST in billing_reasons(stored),
+        transfer_renewals=RENEWAL in billing_reasons(stored),
+        transfer_zero=stored.get("zero_amount") == "transfer",
         refund_payouts_guessed=bool(stored.get("refund_payouts_guessed", False)),
         poll_minutes=str(stored.get("poll_minutes", DEFAULT_POLL_MINUTES)),
         closed_period=periods.setting(stored),
@@ -297,9 +321,10 @@ def initial_data(integration, states) -> dict:
     return data
 
 
-def settings_from(form, states) -> tuple[dict, dict[str, str]]:
+def settings_from(form, states, invoices: bool = False) -> tuple[dict, dict[str, str]]:
     """The settings the form describes, and the errors only the form can see (a payment row without its
-    method). clean_settings checks the rest."""
+    method). clean_settings checks the rest. `invoices`: the source sells invoices (Stripe), whose billing
+    reasons and zero invoices the form also says."""
     errors: dict[str, str] = {}
     values: dict = {
         "states": {state: form[state_field_name(state)].data or "none" for state in states},
@@ -322,6 +347,10 @@ def settings_from(form, states) -> tuple[dict, dict[str, str]]:
             kind: form[fixed_field_name(kind)].data or "" for kind in FixedProducts.__dataclass_fields__
         },
     }
+    if invoices:
+        chosen = {FIRST: form.transfer_first.data, RENEWAL: form.transfer_renewals.data}
+        values["billing_reasons"] = [r for r in DEFAULT_BILLING_REASONS if chosen.get(r, True)]
+        values["zero_amount"] = "transfer" if form.transfer_zero.data else "skip"
     by_method, paid = {}, []
     for row in form.payments:
         method, terms, is_paid = row.form.method.data, row.form.terms.data, row.form.paid.data

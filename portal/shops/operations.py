@@ -29,7 +29,10 @@ from portal.pipeline.settings import oss_countries
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 from portal.sources import get_source
 
-SHOP_SYSTEMS = ("woocommerce", "shopify")
+SHOP_SYSTEMS = ("woocommerce", "shopify", "stripe")
+# The connections this package connects and links: webshops, and subscription systems connected the same way
+SOURCE_ROLES = ("webshop", "subscription")
+ROLES = {"stripe": "subscription"}
 
 
 class ShopError(Exception):
@@ -64,6 +67,23 @@ def connect_woocommerce(account: Account, sandbox: bool, url: str, key: str, sec
             field=(exc.details or {}).get("field") if isinstance(exc.details, dict) else None,
         ) from exc
     return _store_shop(account, "woocommerce", sandbox, credentials, shop["name"] or credentials["url"])
+
+
+def connect_stripe(account: Account, sandbox: bool, api_key: str) -> Connection:
+    """Check the key against Stripe (the sandbox in-process), then store it encrypted. Nothing is stored
+    when Stripe refuses."""
+    module = system_module("stripe")
+    if not api_key.startswith(("rk_", "sk_")):
+        raise ShopError(translated(module.MESSAGES["key"]), field="api_key")
+    credentials = {"api_key": api_key}
+    try:
+        found = _verify("stripe", sandbox, credentials)
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise ShopError(
+            _("Stripe refused the connection: %(message)s", message=translated(exc.message)), field="api_key"
+        ) from exc
+    return _store_shop(account, "stripe", sandbox, credentials, found.get("name") or "Stripe")
 
 
 def normalise_shopify_shop(value: str) -> str:
@@ -101,7 +121,8 @@ def connect_shopify(
 
 
 def _verify(system: str, sandbox: bool, credentials: dict) -> dict:
-    probe = Connection(system=system, role="webshop", label="", credentials=credentials, sandbox=sandbox)
+    role = ROLES.get(system, "webshop")
+    probe = Connection(system=system, role=role, label="", credentials=credentials, sandbox=sandbox)
     connector = connector_for(probe, credentials=StaticCredentials(credentials))
     try:
         return connector.verify()
@@ -110,6 +131,8 @@ def _verify(system: str, sandbox: bool, credentials: dict) -> dict:
 
 
 def _shop_key(system: str, credentials: dict) -> str:
+    if system == "stripe":  # one Stripe account per key: the same key connected again renews it
+        return credentials.get("api_key", "")
     return credentials.get("url", "") if system == "woocommerce" else credentials.get("shop", "")
 
 
@@ -123,7 +146,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
                 select(Connection).where(
                     Connection.account_id == account.id,
                     Connection.system == system,
-                    Connection.role == "webshop",
+                    Connection.role == ROLES.get(system, "webshop"),
                     Connection.sandbox == sandbox,
                 )
             )
@@ -140,7 +163,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
     connection = Connection(
         account_id=account.id,
         system=system,
-        role="webshop",
+        role=ROLES.get(system, "webshop"),
         label=label[:200],
         credentials=credentials,
         sandbox=sandbox,
@@ -153,7 +176,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
         changes={
             "system": {"before": None, "after": system},
             "sandbox": {"before": None, "after": sandbox},
-            "shop": {"before": None, "after": key},
+            "shop": {"before": None, "after": key if system != "stripe" else label},
         },
     )
     db.session.commit()
@@ -163,7 +186,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
 def account_shops(account: Account) -> list[Connection]:
     return db.session.scalars(
         select(Connection)
-        .where(Connection.account_id == account.id, Connection.role == "webshop")
+        .where(Connection.account_id == account.id, Connection.role.in_(SOURCE_ROLES))
         .order_by(Connection.id)
     ).all()
 
@@ -206,7 +229,10 @@ def _shop_connector(connection: Connection) -> SourceConnector:
 def default_settings(system: str, setup: AccountingSetup) -> dict:
     """A new integration transfers the source's paid states: booked when the setup books, else drafts."""
     document = "booked" if setup.auto_book else "draft"
-    return {"states": {state: document for state in get_source(system).paid_states}}
+    settings = {"states": {state: document for state in get_source(system).paid_states}}
+    if system == "stripe":  # what Stripe charged (card, direct debit) is paid: registered so
+        settings["paid_methods"] = ["stripe"]
+    return settings
 
 
 def link(connection: Connection, setup: AccountingSetup, name: str) -> OrderIntegration:
@@ -239,6 +265,9 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
         ) from exc
     finally:
         connector.close()
+    made = next((w.raw["secret"] for w in registered if w.raw.get("secret")), None)
+    if made:  # the system made the signing secret itself (Stripe), shown this once: it is the link's now
+        integrations.rotate_webhook_secret(integration, made)
     audit.record(
         "order_integration.webhooks_registered",
         integration,
@@ -334,6 +363,9 @@ class SettingsContext:
     # the shop's own payment methods (value, label) to pick from, and why the list may be short
     payment_methods: tuple[tuple[str, str], ...] = ()
     methods_failure: str | None = None
+    invoices: bool = (
+        False  # the source sells invoices (Stripe): which billing reasons and zero invoices transfer
+    )
 
 
 def settings_context(integration: OrderIntegration) -> SettingsContext:
@@ -365,6 +397,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         setup_id=setup.id,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
+        invoices=integration.source_system == "stripe",
         **_payment_methods(integration),
     )
 
@@ -391,6 +424,11 @@ def _payment_methods(integration: OrderIntegration) -> dict:
             failure = _("The shop did not answer: %(message)s", message=translated(exc.message))
         except ShopError as refusal:
             failure = refusal.message
+    elif integration.source_system == "stripe":  # how Stripe invoices are paid (engine.sources.stripe)
+        offered = [
+            ("stripe", _("Paid through Stripe (card, direct debit)")),
+            ("bank_transfer", _("Bank transfer")),
+        ]
     else:
         offered = [(name, name) for name in _seen_gateways(integration)]
     stored = integration.settings or {}

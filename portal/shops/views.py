@@ -33,7 +33,7 @@ def _sandbox() -> bool:
 
 def _owned_shop(shop_id) -> Connection:
     connection = get_owned_or_404(Connection, shop_id)
-    if connection.role != "webshop":
+    if connection.role not in operations.SOURCE_ROLES:
         abort(404)
     return connection
 
@@ -82,6 +82,23 @@ def connect_woocommerce():
                 return redirect(url_for(".link", shop_id=connection.id))
     status = 400 if request.method == "POST" else 200
     return render_template("shops/connect_woocommerce.html", form=form, sandbox=sandbox), status
+
+
+@bp.route("/connect/stripe", methods=["GET", "POST"])
+@owner_required
+def connect_stripe():
+    sandbox = _sandbox()
+    form = forms.StripeForm()
+    if form.validate_on_submit():
+        try:
+            connection = operations.connect_stripe(current_account(), sandbox, form.api_key.data)
+        except operations.ShopError as refusal:
+            form.api_key.errors.append(refusal.message)
+        else:
+            flash(_("Stripe is connected."), "success")
+            return redirect(url_for(".link", shop_id=connection.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("shops/connect_stripe.html", form=form, sandbox=sandbox), status
 
 
 @bp.route("/connect/shopify", methods=["GET", "POST"])
@@ -234,7 +251,7 @@ def save_settings(integration_id):
     integration = get_owned_or_404(OrderIntegration, integration_id)
     context = operations.settings_context(integration)
     form = _settings_form(integration, context)
-    values, errors = forms.settings_from(form, context.states)
+    values, errors = forms.settings_from(form, context.states, invoices=context.invoices)
     if not form.validate():
         errors[""] = _("The form has expired. Try again.")
     password = form.mail_password.data or None

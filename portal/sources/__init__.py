@@ -27,6 +27,7 @@ from portal.engine.settings import IntegrationSettings
 SOURCES: dict[str, str] = {
     "woocommerce": "portal.sources.woocommerce",
     "shopify": "portal.sources.shopify",
+    "stripe": "portal.sources.stripe",
 }
 
 
@@ -79,7 +80,21 @@ class Source(ABC):
     # --- what a payload means ---
 
     def is_sale(self, payload: object) -> bool:
+        """`payload` as stored: for a source whose webhooks wrap the sale in an event, the event."""
         return isinstance(payload, dict) and bool(payload.get("id")) and "line_items" in payload
+
+    def sale_of(self, payload: dict) -> dict:
+        """The sale in a stored payload: the payload itself, or the sale an event envelope carries."""
+        return payload
+
+    def refunded_sale(self, payload: dict) -> str | None:
+        """The id of the sale a stored payload announces a refund of (whose refunds are then fetched:
+        fetch_refunds), where the system sends refunds as events of their own; else None."""
+        return None
+
+    def excluded(self, sale: dict, stored_settings: Mapping) -> str | None:
+        """A msgid (N_) saying why the link's settings leave this sale out, beyond its state and date."""
+        return None
 
     def refunds_in(self, payload: dict) -> list[dict]:
         """The refunds a sale's payload lists, each with at least its id."""

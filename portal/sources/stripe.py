@@ -1,0 +1,122 @@
+"""Stripe Billing as a source: the sale is an invoice (a subscription's first invoice, a renewal, a one-off),
+delivered wrapped in a signed event (`{"object": "event", "type", "data": {"object": <invoice>}}`) and
+stored as the event; the poll stores invoices bare. Its state is the invoice's status, with an open invoice
+told apart by who pays it: "open" (send_invoice: the customer pays by bank transfer), "payment_due" (Stripe
+charges it) or "payment_failed" (Stripe tried and failed: dunning, never a document). Refunds arrive as
+`credit_note.created` events: the invoice's credit notes are then fetched (list_refunds)."""
+
+from collections.abc import Mapping
+
+from portal.connectors import stripe as client
+from portal.connectors.base import N_
+from portal.connectors.sources import WebhookDelivery
+from portal.engine.documents import Refund, SalesDocument
+from portal.engine.settings import IntegrationSettings
+from portal.engine.sources import stripe as documents
+from portal.sources import Source
+
+# The invoice events that carry a sale to decide; every other event is stored and ignored with its type.
+SALE_EVENTS = frozenset(
+    {
+        "invoice.paid",
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "invoice.payment_succeeded",
+    }
+)
+# billing_reason → the setting that says whether it transfers ("billing_reasons" in the link's settings)
+FIRST, RENEWAL = "subscription_create", "subscription_cycle"
+DEFAULT_BILLING_REASONS = (FIRST, RENEWAL, "subscription_update", "manual", "subscription_threshold")
+EXCLUDED = {
+    FIRST: N_("This is the first invoice of a subscription, and first invoices are set not to transfer."),
+    RENEWAL: N_("This is a subscription renewal, and renewals are set not to transfer."),
+}
+ZERO_SKIPPED = N_(
+    "The invoice is for 0 (e.g. a coupon for the full amount), and invoices for 0 are set not to "
+    "transfer. Change it in the source link's settings to transfer them."
+)
+
+
+def billing_reasons(stored: Mapping) -> tuple[str, ...]:
+    return tuple(stored.get("billing_reasons") or DEFAULT_BILLING_REASONS)
+
+
+class Stripe(Source):
+    key = "stripe"
+    reference_prefix = documents.PREFIX
+    states = ("paid", "open", "payment_due", "payment_failed", "draft", "void", "uncollectible")
+    paid_states = ("paid",)
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
+        return client.verify_webhook(headers, raw_body, secret)
+
+    # --- what a payload means ---
+
+    def is_sale(self, payload: object) -> bool:
+        if not isinstance(payload, dict):
+            return False
+        if payload.get("object") == "event":
+            sale = (payload.get("data") or {}).get("object") or {}
+            return (
+                payload.get("type") in SALE_EVENTS
+                and sale.get("object") == "invoice"
+                and bool(sale.get("id"))
+            )
+        return payload.get("object") == "invoice" and bool(payload.get("id"))
+
+    def sale_of(self, payload: dict) -> dict:
+        if payload.get("object") == "event":
+            return (payload.get("data") or {}).get("object") or {}
+        return payload
+
+    def refunded_sale(self, payload: dict) -> str | None:
+        if payload.get("object") != "event" or payload.get("type") != "credit_note.created":
+            return None
+        invoice = ((payload.get("data") or {}).get("object") or {}).get("invoice")
+        return str(invoice.get("id") if isinstance(invoice, dict) else invoice) if invoice else None
+
+    def refunds_in(self, payload: dict) -> list[dict]:
+        return []  # an invoice lists no credit notes: they come as credit_note.created events (and the poll)
+
+    def refund_complete(self, refund: dict) -> bool:
+        return "lines" in refund
+
+    def excluded(self, sale: dict, stored_settings: Mapping) -> str | None:
+        reason = sale.get("billing_reason")
+        if reason in EXCLUDED and reason not in billing_reasons(stored_settings):
+            return EXCLUDED[reason]
+        if sale.get("total") == 0 and stored_settings.get("zero_amount", "skip") != "transfer":
+            return ZERO_SKIPPED
+        return None
+
+    def sale_state(self, payload: dict) -> str:
+        status = str(payload.get("status") or "")
+        if status != "open":
+            return status
+        if payload.get("collection_method") == "send_invoice":
+            return "open"
+        return "payment_failed" if payload.get("attempt_count") else "payment_due"
+
+    def sale_number(self, payload: dict) -> str:
+        return documents.invoice_number(payload)
+
+    def sale_created(self, payload: dict) -> str | None:
+        return documents.issued_at(payload)
+
+    def sale_modified(self, payload: dict) -> str | None:
+        # Stripe keeps no modification time: the latest status change stands for the version.
+        moments = [v for v in (payload.get("status_transitions") or {}).values() if v]
+        return f"{payload.get('status')}:{max(moments, default=payload.get('created'))}"
+
+    # --- normalising ---
+
+    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument:
+        return documents.normalise_order(payload, settings)
+
+    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund:
+        return documents.normalise_refund(sale, refund, settings)
+
+
+SOURCE = Stripe()

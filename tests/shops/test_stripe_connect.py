@@ -1,0 +1,78 @@
+"""Stripe in the portal, like a webshop: the restricted key checked against the Stripe sandbox and stored
+encrypted, linked to an accounting integration (the webhook endpoint registered at Stripe and its whsec_
+secret stored on the link), and the settings that are Stripe's own (which invoices transfer)."""
+
+from sqlalchemy import func, select
+
+from portal.models import Connection, OrderIntegration
+from portal.sandbox.stripe import DEMO_ACCOUNT, Call
+from tests.pipeline.conftest import make_setup
+
+
+def body(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_connect_link_and_settings(owner_client, db, account):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    page = owner_client.get("/shops/connect/stripe?sandbox=1")
+    assert page.status_code == 200 and "rk_test_bogbro_demo" in body(page)
+
+    wrong = owner_client.post("/shops/connect/stripe", data={"sandbox": "1", "api_key": "hemmelig"})
+    refused = owner_client.post("/shops/connect/stripe", data={"sandbox": "1", "api_key": "rk_test_forkert"})
+    assert (wrong.status_code, refused.status_code) == (400, 400)
+    assert "rk_" in body(wrong) and "Stripe" in body(refused)
+    assert db.session.scalar(select(func.count(Connection.id)).where(Connection.system == "stripe")) == 0
+
+    made = owner_client.post("/shops/connect/stripe", data={"sandbox": "1", "api_key": "rk_test_bogbro_demo"})
+    assert made.status_code == 302, body(made)
+    connection = db.session.scalar(select(Connection).where(Connection.system == "stripe"))
+    assert connection.role == "subscription" and connection.credentials == {"api_key": "rk_test_bogbro_demo"}
+    assert "Stripe" in body(owner_client.get("/shops"))
+
+    linked = owner_client.post(
+        f"/shops/{connection.id}/link", data={"setup": str(setup.id), "name": "Abonnementer"}
+    )
+    assert linked.status_code == 302, body(linked)
+    integration = db.session.scalar(select(OrderIntegration))
+    assert integration.webhook_secret["secret"].startswith("whsec_")
+    assert integration.settings["states"] == {"paid": "booked"}
+    assert integration.settings["paid_methods"] == ["stripe"]
+    endpoints = Call(DEMO_ACCOUNT, {}).store.all("webhook_endpoints")
+    assert [e["url"].split("/webhooks/")[1] for e in endpoints] == [f"stripe/{integration.webhook_token}"]
+
+    settings = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    for name in ("transfer_first", "transfer_renewals", "transfer_zero", "state_payment_failed"):
+        assert f'name="{name}"' in settings, name
+    assert "Betaling mislykkedes" in settings
+
+    # renewals only, invoices for 0 too; card payments registered as paid, bank transfers with their terms
+    from tests.shops.test_shops import integration_terms, settings_form
+
+    terms = integration_terms(integration)
+    form = settings_form(db, integration, transfer_renewals="y", transfer_zero="y")
+    form = {k: v for k, v in form.items() if not k.startswith(("state_", "payments-"))}
+    form.update(
+        {
+            "state_paid": "booked",
+            "state_open": "booked",
+            "payments-0-method": "stripe",
+            "payments-0-paid": "y",
+            "payments-1-method": "bank_transfer",
+            "payments-1-terms": terms[0],
+        }
+    )
+    saved = owner_client.post(f"/shops/integrations/{integration.id}", data=form)
+    assert saved.status_code == 302, body(saved)
+    db.session.expire_all()
+    stored = integration.settings
+    assert stored["billing_reasons"] == [
+        "subscription_cycle",
+        "subscription_update",
+        "manual",
+        "subscription_threshold",
+    ]
+    assert stored["zero_amount"] == "transfer" and stored["paid_methods"] == ["stripe"]
+    assert stored["payment_terms_by_method"] == {"bank_transfer": terms[0]}
+    assert stored["states"]["paid"] == stored["states"]["open"] == "booked"
+    assert stored["states"]["payment_failed"] == "none"

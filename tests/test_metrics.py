@@ -168,3 +168,29 @@ def test_a_scrape_without_redis_still_answers(app, db, account, scrape):
     assert samples[("bogbro_scrape_error", (("source", "database"),))] == 0
     assert ("bogbro_transfers", (("status", "pending"),)) in samples  # the database's figures are there
     assert not any(name == "bogbro_queue_jobs" for name, _ in samples)  # missing, not zero
+
+
+def test_a_jobs_counts_ride_on_the_rate_limiters_round_trips(app, redis):
+    """Inside a job (metrics.batched) a request's counts cost no round trip of their own: they reach Redis
+    with the next request's rate-limiter round trip, and the last ones when the job ends."""
+    from portal.connectors import metrics
+
+    def counted() -> float:
+        return metrics.read(redis).get("e-conomic", {}).get("count", 0)
+
+    limiter = RateLimiter(redis, "batched-test", RateLimit(100, 1.0), sleep=lambda seconds: None)
+    api = ApiClient(
+        system="e-conomic",
+        base_url=f"{IN_PROCESS_ORIGIN}/sandbox/e-conomic",
+        headers={"X-AppSecretToken": "demo", "X-AgreementGrantToken": "demo"},
+        transport=SandboxTransport(app),
+        limiter=limiter,
+        metrics=ApiMetrics(redis),
+    )
+    before = counted()
+    with metrics.batched():
+        api.get("/self")
+        assert counted() == before  # waiting in the process
+        api.get("/self")
+        assert counted() == before + 1  # the first went with the second's rate-limiter round trip
+    assert counted() == before + 2  # the rest when the job ended

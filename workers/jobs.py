@@ -19,10 +19,14 @@ def _app():
 def job(func):
     @wraps(func)
     def wrapper(*args, **kwargs):
-        if has_app_context():
-            return func(*args, **kwargs)
-        with _app().app_context():
-            return func(*args, **kwargs)
+        from portal.connectors.metrics import batched
+
+        # A job's API counts ride on its rate-limiter round trips (portal.connectors.metrics).
+        with batched():
+            if has_app_context():
+                return func(*args, **kwargs)
+            with _app().app_context():
+                return func(*args, **kwargs)
 
     return wrapper
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from portal.connectors import metrics
 from portal.connectors.errors import TransientError
 
 if TYPE_CHECKING:
@@ -65,11 +66,23 @@ class RateLimiter:
         self._take = client.register_script(_TAKE)
 
     def acquire(self) -> float:
-        """Take one request from the bucket, waiting for it if need be; returns the seconds waited."""
+        """Take one request from the bucket, waiting for it if need be; returns the seconds waited. The API
+        counts waiting in this job (metrics.batched) go in the same round trip."""
         max_wait_ms = int(self.max_wait * 1000)
-        wait_ms = int(
-            self._take(keys=[self.key], args=[self.limit.requests, self.limit.refill_per_ms, max_wait_ms])
-        )
+        args = [self.limit.requests, self.limit.refill_per_ms, max_wait_ms]
+        pending = metrics.pending_for(self.client)
+        if pending is None:
+            wait_ms = int(self._take(keys=[self.key], args=args))
+        else:
+            # EVAL, not the registered script's EVALSHA: a pipeline would ask SCRIPT EXISTS first (a round
+            # trip). A failed count fails nothing; a failed take fails as it would alone.
+            pipe = self.client.pipeline(transaction=False)
+            pending.queue(pipe)
+            pipe.eval(_TAKE, 1, self.key, *args)
+            taken = pipe.execute(raise_on_error=False)[-1]
+            if isinstance(taken, Exception):
+                raise taken
+            wait_ms = int(taken)
         if wait_ms < 0:
             raise TransientError(
                 "our own rate limit for this organisation is used up", retry_after=-wait_ms / 1000

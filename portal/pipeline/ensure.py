@@ -60,18 +60,18 @@ def _product_key(transfer: Transfer, product) -> str:
     return f"product:{transfer.integration.setup_id}:{product.number}"
 
 
-def cache_entries(transfer: Transfer, plan: DraftPlan) -> dict[str, bytes | None]:
-    """What the cache knows of this order's customer and products, in one Redis round trip (steady state:
-    everything, so the accounting system is not asked)."""
+def cache_entries(transfer: Transfer, plan: DraftPlan, also: str) -> dict[str, bytes | None]:
+    """What the cache knows of this order's customer and products, and the Redis key `also` (under its own
+    name: the run's other cache entry, the open periods), in one Redis round trip (steady state: everything,
+    so the accounting system is not asked)."""
     keys = []
     customer_key = _customer_key(transfer, plan)
     if not transfer.remote_customer_id and customer_key:
         keys.append(customer_key)
     if not transfer.products_ensured:
         keys.extend(_product_key(transfer, product) for product in plan.products)
-    if not keys:
-        return {}
-    return dict(zip(keys, get_redis().mget([f"bogbro:{key}" for key in keys]), strict=True))
+    values = get_redis().mget([also, *(f"bogbro:{key}" for key in keys)])
+    return {also: values[0], **dict(zip(keys, values[1:], strict=True))}
 
 
 def ensure_customer(

@@ -10,8 +10,9 @@ period is handled per the integration's `closed_period` setting:
   text ("ordredato 30.12.2025").
 
 The open periods are cached per accounting setup in Redis for CACHE_SECONDS, so the steady state (dates in an
-open period) costs no call per order; a date the cache calls closed is checked once more against a fresh
-read, so a period opened in the ledger takes effect at once on the next retry.
+open period) costs no call per order — and no Redis round trip of its own: a run reads the entry with its
+customer and product cache entries (ensure.cache_entries). A date the cache calls closed is checked once
+more against a fresh read, so a period opened in the ledger takes effect at once on the next retry.
 """
 
 import json
@@ -37,16 +38,18 @@ class ClosedPeriod(Exception):
         self.message = message
 
 
-def _key(setup_id: int) -> str:
+def cache_key(setup_id: int) -> str:
     return f"bogbro:periods:{setup_id}"
 
 
 def open_periods(
-    connector: AccountingConnector, setup_id: int, fresh: bool = False
+    connector: AccountingConnector, setup_id: int, fresh: bool = False, cached: bytes | None = None
 ) -> list[OpenPeriod] | None:
-    """The ledger's open periods, from the cache unless `fresh`; None when its API shows none."""
+    """The ledger's open periods, from the cache unless `fresh`; None when its API shows none. `cached`:
+    the cache entry when the caller has read it already."""
     redis = get_redis()
-    cached = None if fresh else redis.get(_key(setup_id))
+    if cached is None and not fresh:
+        cached = redis.get(cache_key(setup_id))
     if cached is not None:
         stored = json.loads(cached)
         return None if stored is None else [_period(item) for item in stored]
@@ -54,7 +57,7 @@ def open_periods(
     stored = None
     if periods is not None:
         stored = [[p.start.isoformat(), p.end and p.end.isoformat()] for p in periods]
-    redis.set(_key(setup_id), json.dumps(stored), ex=CACHE_SECONDS)
+    redis.set(cache_key(setup_id), json.dumps(stored), ex=CACHE_SECONDS)
     return periods
 
 
@@ -76,12 +79,16 @@ def setting(settings: dict | None) -> str:
 
 
 def check(
-    connector: AccountingConnector, setup_id: int, settings: dict | None, plan: DraftPlan
+    connector: AccountingConnector,
+    setup_id: int,
+    settings: dict | None,
+    plan: DraftPlan,
+    cached: bytes | None = None,
 ) -> tuple[DraftPlan, Message | None]:
     """The plan to post and, when it was moved to the first open day, what to log; raise ClosedPeriod when
-    the setting holds it (or no later day is open)."""
+    the setting holds it (or no later day is open). `cached`: the cache entry, when already read."""
     day = plan.invoice.date
-    periods = open_periods(connector, setup_id)
+    periods = open_periods(connector, setup_id, cached=cached)
     if periods is None or first_open_day(periods, day) == day:
         return plan, None
     periods = open_periods(connector, setup_id, fresh=True)  # closed per the cache: make sure

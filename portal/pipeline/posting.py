@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.connectors.base import AccountingConnector, RemoteCustomer, RemoteInvoice
 from portal.connectors.errors import AmbiguousWriteError, ForeignEntries, TransientError, UnsupportedOperation
@@ -131,7 +131,11 @@ def _post(transfer: Transfer) -> None:
     plan = _plan(transfer, connector)
     if plan is None:
         return  # waiting
-    plan = _in_open_period(transfer, connector, plan)
+    # The open periods' cache entry is read with the customer's and products' (one Redis round trip); the
+    # period check may move the date, which none of those entries depends on.
+    periods_key = periods.cache_key(setup.id)
+    cached = cache_entries(transfer, plan, periods_key)
+    plan = _in_open_period(transfer, connector, plan, cached.pop(periods_key))
     if transfer.kind == "invoice":
         plan = plan.after_undos(transfer.undone, setup.external_id)  # transferred again after an undo
     # Figures, not checkpoints: they are recomputed on every run, so they go with the next commit.
@@ -141,7 +145,6 @@ def _post(transfer: Transfer) -> None:
 
     # Each step renews the lock before it calls the accounting system (before_remote_call); cached steps
     # call nothing, so they need not.
-    cached = cache_entries(transfer, plan)
     customer = ensure_customer(transfer, connector, plan, cached)
     ensure_products(transfer, connector, plan, cached)
     _keep_lock()
@@ -197,16 +200,18 @@ def _post(transfer: Transfer) -> None:
         log_step(transfer, "done", "ok", message(N_("Booked as number %(number)s."), number=number))
     else:
         log_step(transfer, "done", "ok", message(N_("Left as draft %(number)s."), number=number))
-    db.session.commit()
     if transfer.kind == "invoice" and remote.booked:
         _wake_waiting_credit_notes(transfer)
+    db.session.commit()
 
 
-def _in_open_period(transfer: Transfer, connector: AccountingConnector, plan: DraftPlan) -> DraftPlan:
+def _in_open_period(
+    transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, cached: bytes | None
+) -> DraftPlan:
     """The plan dated in an open period of the ledger, or the transfer held per its setting (periods)."""
     integration = transfer.integration
     try:
-        plan, moved = periods.check(connector, integration.setup_id, integration.settings, plan)
+        plan, moved = periods.check(connector, integration.setup_id, integration.settings, plan, cached)
     except periods.ClosedPeriod as exc:
         raise TransferFailed("configuration", exc.message) from exc
     if moved is not None:
@@ -446,21 +451,21 @@ def _paid_on(paid_at: datetime | None):
 
 
 def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
-    # Their ids first (almost always none: a whole Transfer per invoice was the costlier read).
-    waiting = db.session.scalars(
-        select(Transfer.id).where(
+    """The credit notes waiting for this booked invoice go on, with the caller's next commit: one UPDATE in
+    the caller's transaction (almost always matching none), not a query and a transaction of their own."""
+    woken = db.session.scalars(
+        update(Transfer)
+        .where(
             Transfer.integration_id == invoice_transfer.integration_id,
             Transfer.kind == "credit_note",
             Transfer.order_ref == invoice_transfer.order_ref,
             Transfer.status == "waiting",
         )
+        .values(status="pending", reason=None)
+        .returning(Transfer.id)
     ).all()
-    if not waiting:
-        return
-    for transfer in db.session.scalars(select(Transfer).where(Transfer.id.in_(waiting))):
-        transfer.status, transfer.reason = "pending", None
-        enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
-    db.session.commit()
+    for transfer_id in woken:
+        enqueue_after_commit("workers.jobs.run_transfer", transfer_id)
 
 
 def check_waiting_credit_notes(integration_id: int) -> int:
@@ -496,7 +501,7 @@ def check_waiting_credit_notes(integration_id: int) -> int:
                 "ok",
                 message(N_("Booked in the accounting system as %(number)s."), number=found.number),
             )
-            db.session.commit()
             _wake_waiting_credit_notes(invoice_transfer)
+            db.session.commit()
             booked += 1
     return booked

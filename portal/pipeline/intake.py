@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import timedelta
 
+from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +18,7 @@ from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
-from portal.pipeline.preview import DOCUMENT_NAMES, skip_reason
+from portal.pipeline.preview import DOCUMENT_NAMES, renewal_name, skip_reason
 from portal.pipeline.retries import needs_attention
 from portal.pipeline.steps import EVENT_GRAPH, log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
@@ -136,7 +137,7 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
         if order.get("id") and refund.get("id"):
             return "credit_note", str(refund["id"]), str(order["id"]), order
         return None
-    if body.get("id"):
+    if body.get("id") and get_source(event.integration.source_system).is_sale(body):
         return "invoice", str(body["id"]), str(body["id"]), body
     return None
 
@@ -175,7 +176,8 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         return
     source = get_source(integration.source_system)
     if not source.is_sale(body):
-        _finish_event(event, "not an order: ignored")
+        with force_locale("da"):
+            _finish_event(event, f"ignored: {gettext(source.ignored_reason(event.topic, body))}")
         return
     state = source.sale_state(body)
     document = pipeline_settings.document_for_state(integration, state)
@@ -215,6 +217,9 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         # Undone and left out by a person (pipeline.undo): a later state of the order does not bring it back.
         _finish_event(event, f"transfer {transfer.id} was undone and left out")
         return
+    subscription = source.subscription_of(body)
+    if subscription is not None:  # the step log names the kind of sale
+        log_step(transfer, "decide", "ok", renewal_name(subscription))
     reason = skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status = "skipped"

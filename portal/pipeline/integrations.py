@@ -21,7 +21,7 @@ from portal.models import AccountingSetup, Connection, OrderIntegration, Transfe
 from portal.models.transfers import DOCUMENTS
 from portal.pipeline import periods
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
+from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, SALE_KINDS, oss_countries
 from portal.sources import get_source
 
 
@@ -232,6 +232,12 @@ def clean_settings(
                         ),
                         system=system.name,
                     )
+    kinds = values.get("sale_kinds")
+    if kinds is not None:
+        if not isinstance(kinds, list) or not kinds or any(kind not in SALE_KINDS for kind in kinds):
+            errors["sale_kinds"] = Problem(N_("Orders, renewals or both."))
+        else:
+            cleaned["sale_kinds"] = [kind for kind in SALE_KINDS if kind in kinds]
     if values.get("activation_date"):
         try:
             date.fromisoformat(str(values["activation_date"]))

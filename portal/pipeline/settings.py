@@ -7,6 +7,8 @@ Stored settings (every key optional):
       "shop_id": "12",                                   # goes into the reference: WC-12-<order number>
       "states": {"processing": "order", "completed": "booked", "on-hold": "draft"},  # none|order|draft|booked
       "activation_date": "2026-01-01",                   # older orders are skipped unless imported on purpose
+      "sale_kinds": ["orders", "renewals"],              # which sales transfer: first/ordinary orders,
+                                                         # subscription renewals (Source.subscription_of)
       "match_b2c": "email", "match_b2b": "vat_number", "match_ean": "ean",
       "collective_customer": null,                       # a customer number for all B2C sales
       "customers": {"create": true, "update": false},    # may Bogbro create / update customers …
@@ -129,6 +131,14 @@ def document_for_state(integration: OrderIntegration, state: str) -> str:
     if document == "booked" and not integration.setup.auto_book:
         return "draft"
     return document
+
+
+SALE_KINDS = ("orders", "renewals")
+
+
+def sale_kinds(integration: OrderIntegration) -> set[str]:
+    """Which kinds of sale transfer: "orders" (first and ordinary sales), "renewals" (of subscriptions)."""
+    return set((integration.settings or {}).get("sale_kinds") or SALE_KINDS)
 
 
 def activation_date(integration: OrderIntegration) -> date | None:

@@ -334,6 +334,7 @@ class SettingsContext:
     # the shop's own payment methods (value, label) to pick from, and why the list may be short
     payment_methods: tuple[tuple[str, str], ...] = ()
     methods_failure: str | None = None
+    renewals: bool = False  # the source sells subscriptions too: the settings say which kinds transfer
 
 
 def settings_context(integration: OrderIntegration) -> SettingsContext:
@@ -363,6 +364,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         shop_id_locked=integrations.shop_id_locked(integration),
         reference=order_reference(source.reference_prefix, shop_id, "1001"),
         setup_id=setup.id,
+        renewals=source.renewals,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
         **_payment_methods(integration),

@@ -24,6 +24,7 @@ SYSTEM_MODULES: dict[str, str] = {
     "dynaccount": "portal.connectors.dynaccount",
     "shopify": "portal.connectors.shopify",
     "woocommerce": "portal.connectors.woocommerce",
+    "frisbii": "portal.connectors.frisbii",
 }
 
 

@@ -175,6 +175,10 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
         return
     source = get_source(integration.source_system)
+    reference = source.to_fetch(event.topic, body)
+    if reference is not None:
+        _fetch_sale(event, reference)
+        return
     if not source.is_sale(body):
         with force_locale("da"):
             _finish_event(event, f"ignored: {gettext(source.ignored_reason(event.topic, body))}")
@@ -241,6 +245,26 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
     # A transfer this job created is run as it is; one that existed is read again once its lock is held
     # (another worker may have posted it since the read above).
     run_transfer(transfer.id, transfer if created else None)
+
+
+def _fetch_sale(event: SourceEvent, reference: str) -> None:
+    """A notification that only names its sale: the sale as the source has it now, stored as an event of its
+    own (deduplicated per notification), which this drain decides next."""
+    shop = connector_for(event.integration.connection)
+    try:
+        sale = shop.get_order(reference)
+    finally:
+        shop.close()
+    delivery_id = f"fetch:{event.delivery_id}"
+    _add_event(
+        event.integration,
+        "fetch",
+        delivery_id,
+        f"{event.topic}.fetched",
+        str(sale.get("id")),
+        json.dumps(sale),
+    )
+    _finish_event(event, f"fetched {reference}")
 
 
 def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:

@@ -370,11 +370,12 @@ def clean_settings(
 def create_integration(
     connection: Connection, setup: AccountingSetup, name: str, settings: dict | None = None
 ) -> OrderIntegration:
-    """Link a webshop connection to an accounting setup of the same account (inactive until activated)."""
+    """Link a webshop or subscription-system connection to an accounting setup of the same account (inactive
+    until activated)."""
     if connection.account_id != setup.account_id:
         raise ValueError("the shop and the accounting integration belong to different accounts")
-    if connection.role != "webshop":
-        raise ValueError("only a webshop connection can send orders")
+    if connection.role not in ("webshop", "subscription"):
+        raise ValueError("only a webshop or a subscription system can send sales")
     integration = OrderIntegration(
         account_id=connection.account_id,
         connection=connection,
@@ -433,7 +434,11 @@ def set_active(integration: OrderIntegration, active: bool) -> None:
 
 def rotate_webhook_secret(integration: OrderIntegration) -> str:
     """A new shared secret (the shop's webhooks must be registered again with it)."""
-    secret = secrets.token_urlsafe(32)
+    return set_webhook_secret(integration, secrets.token_urlsafe(32))
+
+
+def set_webhook_secret(integration: OrderIntegration, secret: str) -> str:
+    """The secret deliveries are verified with (audited, never shown)."""
     changes = audit.apply_changes(
         integration, {"webhook_secret": {"secret": secret}}, secret_fields=frozenset({"webhook_secret"})
     )

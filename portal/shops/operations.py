@@ -232,6 +232,7 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
     db.session.commit()
     try:
         registered = connector.register_webhooks(url, secret)
+        own = connector.account_webhook_secret()
     except ConnectorError as exc:
         db.session.rollback()
         raise ShopError(
@@ -239,6 +240,8 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
         ) from exc
     finally:
         connector.close()
+    if own and own != secret:  # the system signs with its account's secret: deliveries verify with it
+        integrations.set_webhook_secret(integration, own)
     audit.record(
         "order_integration.webhooks_registered",
         integration,

@@ -28,6 +28,7 @@ from portal.engine.settings import IntegrationSettings
 SOURCES: dict[str, str] = {
     "woocommerce": "portal.sources.woocommerce",
     "shopify": "portal.sources.shopify",
+    "frisbii": "portal.sources.frisbii",
 }
 
 
@@ -46,6 +47,7 @@ class Source(ABC):
       and ignored with a reason). `refunds_in(payload)`: the refunds a sale's payload lists; a new one that
       is `refund_complete` is recorded at once, the others are fetched (the pipeline queues fetch_refunds,
       which reads them through the SourceConnector). Each becomes a refund event, deduplicated per id.
+    - Notifications. `to_fetch` names the sale a payload only points at: it is read and stored first.
     - Kind. `subscription_of` names the subscription a renewal renews (None for any other sale): the
       settings say whether first/ordinary sales, renewals or both transfer, and the step log names the
       renewal. `ignored_reason` says why a payload that is no sale (a subscription's own change) is
@@ -90,6 +92,12 @@ class Source(ABC):
     def refunds_in(self, payload: dict) -> list[dict]:
         """The refunds a sale's payload lists, each with at least its id."""
         return [r for r in payload.get("refunds") or [] if isinstance(r, dict) and r.get("id")]
+
+    def to_fetch(self, topic: str, payload: object) -> str | None:
+        """For a notification that names a sale without carrying it (Frisbii's webhooks name the invoice's
+        handle): the id to read it by (SourceConnector.get_order). The sale read is stored as an event of
+        its own and decided like any. None: the payload is the sale (or no sale at all)."""
+        return None
 
     def ignored_reason(self, topic: str, payload: object) -> str:
         """Why a stored payload that is not a sale is not transferred: an English msgid (N_), shown in

@@ -44,7 +44,7 @@ EVIDENCE = (
     ),
     Call(
         "has_subscriptions",
-        "GET /wp-json/wc/v3/subscriptions?per_page=1 (200: WooCommerce Subscriptions is active; 404 rest_no_route)",
+        "GET /wp-json/wc/v3/subscriptions?per_page=1 (200: the plugin is active; 404 rest_no_route)",
         "spec: woocommerce/subscriptions-v3/wcs_subscriptions-list-all-subscriptions-response.json"
         " · doc: https://github.com/woocommerce/subscriptions-rest-api-docs",
     ),

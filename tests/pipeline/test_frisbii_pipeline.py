@@ -133,7 +133,10 @@ def test_a_failed_renewal_is_skipped_with_the_reason(owner_client, db, account, 
     transfer = transfer_of(db, invoice)
     assert transfer.status == "skipped" and remote(setup).find_invoice(transfer.reference) is None
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
-    assert "Fornyelse af abonnement #sub-demo-0001" in page and "ikke valgt til at blive overført" in page
+    assert (
+        "Fornyelse af abonnement #sub-demo-0001" in page
+        and "“Mislykket” er ikke sat til at blive overført" in page
+    )
 
 
 def test_a_discount_is_a_negative_line(db, account, setup, frisbii, run_jobs):
@@ -165,7 +168,8 @@ def test_a_refund_becomes_a_credit_note_for_exactly_the_amount(db, account, setu
 
 def test_an_eu_business_customer_is_reverse_charged(db, account, setup, frisbii, run_jobs):
     link_frisbii(db, account, setup)
-    plan = {"handle": "erhverv", "name": "Kaffe til kontoret", "amount": 40000, "vat": 0, "currency": "DKK"}
+    plan = {"handle": "erhverv", "name": "Kaffe til kontoret", "amount": 40000, "vat": 0, "currency": "DKK",
+            "schedule_type": "month_startdate", "interval_length": 1}  # fmt: skip
     assert frisbii.post("/v1/plan", json=plan).status_code == 200
     customer = {"handle": "cust-de", "company": "Kaffee GmbH", "vat": "DE136695976", "country": "DE",
                 "email": "einkauf@kaffee.de", "address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115"}  # fmt: skip

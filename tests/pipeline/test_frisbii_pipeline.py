@@ -117,8 +117,13 @@ def test_a_replayed_webhook_makes_one_document(app, db, account, setup, frisbii,
 
 def test_a_forged_signature_is_refused_and_nothing_is_stored(app, db, account, setup, frisbii):
     integration = link_frisbii(db, account, setup)
-    body = {"id": "abc", "event_type": "invoice_settled", "timestamp": "2026-12-07T08:10:00.640Z",
-            "invoice": "inv-1", "signature": billing.sign("not-the-secret", "2026-12-07T08:10:00.640Z", "abc")}  # fmt: skip
+    body = {
+        "id": "abc",
+        "event_type": "invoice_settled",
+        "timestamp": "2026-12-07T08:10:00.640Z",
+        "invoice": "inv-1",
+        "signature": billing.sign("not-the-secret", "2026-12-07T08:10:00.640Z", "abc"),
+    }
     client = app.test_client()
     url = f"/webhooks/frisbii/{integration.webhook_token}"
     assert client.post(url, json=body).status_code == 401
@@ -168,11 +173,26 @@ def test_a_refund_becomes_a_credit_note_for_exactly_the_amount(db, account, setu
 
 def test_an_eu_business_customer_is_reverse_charged(db, account, setup, frisbii, run_jobs):
     link_frisbii(db, account, setup)
-    plan = {"handle": "erhverv", "name": "Kaffe til kontoret", "amount": 40000, "vat": 0, "currency": "DKK",
-            "schedule_type": "month_startdate", "interval_length": 1}  # fmt: skip
+    plan = {
+        "handle": "erhverv",
+        "name": "Kaffe til kontoret",
+        "amount": 40000,
+        "vat": 0,
+        "currency": "DKK",
+        "schedule_type": "month_startdate",
+        "interval_length": 1,
+    }
     assert frisbii.post("/v1/plan", json=plan).status_code == 200
-    customer = {"handle": "cust-de", "company": "Kaffee GmbH", "vat": "DE136695976", "country": "DE",
-                "email": "einkauf@kaffee.de", "address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115"}  # fmt: skip
+    customer = {
+        "handle": "cust-de",
+        "company": "Kaffee GmbH",
+        "vat": "DE136695976",
+        "country": "DE",
+        "email": "einkauf@kaffee.de",
+        "address": "Hauptstr. 1",
+        "city": "Berlin",
+        "postal_code": "10115",
+    }
     created = frisbii.post(
         "/v1/subscription",
         json={
@@ -181,7 +201,7 @@ def test_an_eu_business_customer_is_reverse_charged(db, account, setup, frisbii,
             "create_customer": customer,
             "signup_method": "source",
             "source": "ca_test_visa",
-        },  # fmt: skip
+        },
     )
     assert created.status_code == 200, created.text
     settle(run_jobs)

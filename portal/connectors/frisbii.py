@@ -27,6 +27,7 @@ from portal.connectors.errors import (
     ConnectorError,
     NotFound,
     TransientError,
+    UnsupportedOperation,
 )
 from portal.connectors.http import client_for
 from portal.connectors.ratelimit import limiter_for, per_second
@@ -212,7 +213,7 @@ class FrisbiiConnector(SourceConnector):
             )
 
     def set_stock(self, sku: str, quantity: Decimal) -> bool:
-        return False  # Frisbii sells subscriptions: no stock to write
+        raise UnsupportedOperation("Frisbii sells subscriptions: it keeps no stock", system="Frisbii")
 
 
 CONNECTOR = FrisbiiConnector

@@ -32,6 +32,7 @@ SYSTEMS: dict[str, str] = {
     "dynaccount": "dynaccount",
     "woocommerce": "woocommerce",
     "shopify": "shopify",
+    "frisbii": "frisbii",
 }
 
 

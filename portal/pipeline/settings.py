@@ -74,6 +74,10 @@ STATE_NAMES = {
     "paid": N_("Paid"),
     "partially_refunded": N_("Partially refunded"),
     "voided": N_("Voided"),
+    # Frisbii's invoice states (besides authorized, pending, failed, cancelled)
+    "settled": N_("Settled"),
+    "dunning": N_("Dunning"),
+    "created": N_("Created"),
 }
 MAIL_SECURITY = ("starttls", "ssl", "none")
 # the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)

@@ -46,6 +46,12 @@ class WooCommerceForm(FlaskForm):
     )
 
 
+class FrisbiiForm(FlaskForm):
+    private_key = PasswordField(
+        _l("Private API key"), filters=[strip], validators=[required(), max_length(200)]
+    )
+
+
 class ShopifyForm(FlaskForm):
     shop = StringField(
         _l("Your shop's Shopify address"),
@@ -85,6 +91,10 @@ STATE_LABELS = {
     "paid": _l("Paid"),
     "partially_refunded": _l("Partially refunded"),
     "voided": _l("Voided"),
+    # Frisbii's invoice states
+    "settled": _l("Settled"),
+    "dunning": _l("Dunning"),
+    "created": _l("Created"),
 }
 MATCH_LABELS = [
     SelectChoice("email", _l("E-mail address")),

@@ -5,6 +5,7 @@ holds a database write transaction open while a shop answers: the sandbox shops 
 back into this same database (on SQLite a second writer would wait for us, and we for it).
 """
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -29,7 +30,10 @@ from portal.pipeline.settings import oss_countries
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 from portal.sources import get_source
 
-SHOP_SYSTEMS = ("woocommerce", "shopify")
+SHOP_SYSTEMS = ("woocommerce", "shopify", "frisbii")
+# A connection's role per sending system (DESIGN §3): webshops, and subscription systems linked the same way.
+ROLES = {"frisbii": "subscription"}
+SOURCE_ROLES = ("webshop", "subscription")
 
 
 class ShopError(Exception):
@@ -64,6 +68,23 @@ def connect_woocommerce(account: Account, sandbox: bool, url: str, key: str, sec
             field=(exc.details or {}).get("field") if isinstance(exc.details, dict) else None,
         ) from exc
     return _store_shop(account, "woocommerce", sandbox, credentials, shop["name"] or credentials["url"])
+
+
+def connect_frisbii(account: Account, sandbox: bool, private_key: str) -> Connection:
+    """Check the private key against Frisbii, then store it encrypted. Nothing is stored when it is
+    refused."""
+    settings = system_settings("frisbii", sandbox)
+    try:
+        credentials = system_module("frisbii").finish_connect(
+            settings, {"private_key": private_key}, "", _transport(sandbox)
+        )
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise ShopError(
+            _("Frisbii refused the connection: %(message)s", message=translated(exc.message)),
+            field="private_key",
+        ) from exc
+    return _store_shop(account, "frisbii", sandbox, credentials, "Frisbii")
 
 
 def normalise_shopify_shop(value: str) -> str:
@@ -110,6 +131,8 @@ def _verify(system: str, sandbox: bool, credentials: dict) -> dict:
 
 
 def _shop_key(system: str, credentials: dict) -> str:
+    if system == "frisbii":  # the account is known by its key only: a digest of it (never the key itself)
+        return "key:" + hashlib.sha256(credentials.get("private_key", "").encode()).hexdigest()[:16]
     return credentials.get("url", "") if system == "woocommerce" else credentials.get("shop", "")
 
 
@@ -123,7 +146,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
                 select(Connection).where(
                     Connection.account_id == account.id,
                     Connection.system == system,
-                    Connection.role == "webshop",
+                    Connection.role == ROLES.get(system, "webshop"),
                     Connection.sandbox == sandbox,
                 )
             )
@@ -140,7 +163,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
     connection = Connection(
         account_id=account.id,
         system=system,
-        role="webshop",
+        role=ROLES.get(system, "webshop"),
         label=label[:200],
         credentials=credentials,
         sandbox=sandbox,
@@ -163,7 +186,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
 def account_shops(account: Account) -> list[Connection]:
     return db.session.scalars(
         select(Connection)
-        .where(Connection.account_id == account.id, Connection.role == "webshop")
+        .where(Connection.account_id == account.id, Connection.role.in_(SOURCE_ROLES))
         .order_by(Connection.id)
     ).all()
 
@@ -204,9 +227,14 @@ def _shop_connector(connection: Connection) -> SourceConnector:
 
 
 def default_settings(system: str, setup: AccountingSetup) -> dict:
-    """A new integration transfers the source's paid states: booked when the setup books, else drafts."""
+    """A new integration transfers the source's paid states: booked when the setup books, else drafts; the
+    source's instant payment methods are registered as paid."""
     document = "booked" if setup.auto_book else "draft"
-    return {"states": {state: document for state in get_source(system).paid_states}}
+    source = get_source(system)
+    settings: dict = {"states": {state: document for state in source.paid_states}}
+    if source.paid_methods:
+        settings["paid_methods"] = list(source.paid_methods)
+    return settings
 
 
 def link(connection: Connection, setup: AccountingSetup, name: str) -> OrderIntegration:

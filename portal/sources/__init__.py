@@ -68,6 +68,7 @@ class Source(ABC):
     reference_prefix: str
     states: tuple[str, ...]  # the sale states the settings key on, in the system's own words
     paid_states: tuple[str, ...]  # the states a new link transfers (as drafts unless the setup books)
+    paid_methods: tuple[str, ...] = ()  # payment methods a new link registers as paid (money in at once)
     renewals: bool = False  # it has subscription renewals besides other sales (subscription_of names them)
 
     # --- webhooks ---

@@ -28,6 +28,8 @@ class Frisbii(Source):
     reference_prefix = documents.PREFIX
     states = ("settled", "authorized", "pending", "dunning", "failed", "cancelled", "created")
     paid_states = ("settled",)
+    # the paying transaction's payment_type: money received when the invoice is settled
+    paid_methods = ("card", "mobilepay", "mobilepay_subscriptions", "vipps_recurring")
     renewals = True  # the first invoice of a subscription and each renewal (period_number > 1)
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:

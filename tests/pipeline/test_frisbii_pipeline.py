@@ -18,7 +18,6 @@ from portal.shops import operations as shops
 from tests.pipeline.conftest import make_setup, remote
 
 BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
-PAID_BY_CARD = ["card"]
 
 
 @pytest.fixture
@@ -44,7 +43,8 @@ def link_frisbii(db, account, setup, **settings):
     db.session.add(connection)
     db.session.commit()
     integration = shops.link(connection, setup, "Kaffeabonnementer")
-    integration.settings = {**integration.settings, "paid_methods": PAID_BY_CARD, **settings}
+    assert "card" in integration.settings["paid_methods"]  # settled by card: registered as paid by default
+    integration.settings = {**integration.settings, **settings}
     db.session.commit()
     with current_app.test_request_context():  # the delivery url is built as the link page builds it
         shops.register_webhooks(integration)
@@ -220,3 +220,33 @@ def test_one_renewal_into_dinero(db, account, frisbii, run_jobs):
     assert transfer.status == "done", transfer.error_message
     found = remote(dinero).find_invoice(transfer.reference)
     assert found is not None and found.totals.gross == Decimal("149.00")
+
+
+def test_connect_in_the_portal_link_and_disconnect(owner_client, db, account, setup, frisbii, run_jobs):
+    """The portal's form: a wrong key is refused in Danish (nothing stored); the demo key connects; linking
+    adds our url beside the customer's own; disconnecting removes only ours."""
+    frisbii.put("/v1/account/webhook_settings", json={"urls": ["https://kunde.example/hook"]})
+    page = owner_client.get("/shops/connect/frisbii?sandbox=1")
+    assert page.status_code == 200 and "priv_bogbro_demo" in page.get_data(as_text=True)
+    refused = owner_client.post(
+        "/shops/connect/frisbii", data={"sandbox": "1", "private_key": "priv_forkert"}
+    )
+    assert refused.status_code == 400 and "Frisbii godtog ikke" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Connection)) == 1  # the setup's own
+    connected = owner_client.post(
+        "/shops/connect/frisbii", data={"sandbox": "1", "private_key": "priv_bogbro_demo"}
+    )
+    assert connected.status_code == 302, connected.get_data(as_text=True)
+    connection = db.session.scalar(select(Connection).where(Connection.system == "frisbii"))
+    assert connection.role == "subscription" and connection.credentials == {"private_key": "priv_bogbro_demo"}
+    linked = owner_client.post(
+        f"/shops/{connection.id}/link", data={"setup": str(setup.id), "name": "Abonnementer"}
+    )
+    assert linked.status_code == 302, linked.get_data(as_text=True)
+    urls = frisbii.get("/v1/account/webhook_settings").json()["urls"]
+    assert urls[0] == "https://kunde.example/hook" and len(urls) == 2 and "/webhooks/frisbii/" in urls[1]
+    settings = owner_client.get(linked.headers["Location"]).get_data(as_text=True)
+    assert "Hævet" in settings and "Hvilke salg overføres" in settings
+
+    assert owner_client.post(f"/shops/{connection.id}/disconnect").status_code == 302
+    assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == ["https://kunde.example/hook"]

@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from portal.models import Connection, SourceEvent, Transfer
+from portal.pipeline import polls
 from portal.sandbox.frisbii import billing
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from portal.shops import operations as shops
@@ -250,3 +251,29 @@ def test_connect_in_the_portal_link_and_disconnect(owner_client, db, account, se
 
     assert owner_client.post(f"/shops/{connection.id}/disconnect").status_code == 302
     assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == ["https://kunde.example/hook"]
+
+
+def test_authorized_renewals_transfer_as_the_setting_says(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup, states={"settled": "booked", "authorized": "draft"})
+    invoice = renew(frisbii, run_jobs, outcome="authorized")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done" and transfer.document == "draft", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found is not None and not found.booked and not transfer.payment_id  # not paid yet: a draft
+
+    assert frisbii.post(f"/v1/invoice/{invoice['handle']}/settle", json={}).status_code == 200
+    settle(run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done" and remote(setup).find_invoice(transfer.reference).booked
+
+
+def test_the_poll_finds_a_renewal_whose_webhook_was_missed(db, account, setup, frisbii, run_jobs):
+    integration = link_frisbii(db, account, setup)
+    frisbii.put("/v1/account/webhook_settings", json={"disabled": True})  # the webhook never arrives
+    invoice = renew(frisbii, run_jobs)
+    assert transfer_of(db, invoice) is None
+    assert polls.poll_orders(integration.id) >= 1
+    settle(run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    assert remote(setup).find_invoice(transfer.reference).booked

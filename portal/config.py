@@ -149,6 +149,9 @@ def load_config(instance_path: str, environ=os.environ) -> dict:
         # A shop's address is typed in by a customer: in production it must not reach our own network
         # (loopback, private, link-local …). The sandboxes in development and tests live on loopback.
         "WOOCOMMERCE_PUBLIC_ADDRESSES_ONLY": production,
+        # Frisbii (formerly Reepay): one API host for every account; the account is its private key.
+        "FRISBII_API_URL": get("FRISBII_API_URL", "https://api.reepay.com"),
+        "FRISBII_REQUESTS_PER_SECOND": float(get("FRISBII_REQUESTS_PER_SECOND", "5")),
         "CONNECTOR_RETRIES": int(get("CONNECTOR_RETRIES", "3")),
         "CONNECTOR_BACKOFF_SECONDS": float(get("CONNECTOR_BACKOFF_SECONDS", "0.5")),
         # The transfer pipeline: attempts before "needs attention", the first retry's delay (doubling), when

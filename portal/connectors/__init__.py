@@ -25,6 +25,7 @@ SYSTEM_MODULES: dict[str, str] = {
     "shopify": "portal.connectors.shopify",
     "woocommerce": "portal.connectors.woocommerce",
     "stripe": "portal.connectors.stripe",
+    "frisbii": "portal.connectors.frisbii",
 }
 
 

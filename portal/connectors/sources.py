@@ -88,6 +88,11 @@ class SourceConnector(ABC):
     @abstractmethod
     def delete_webhooks(self, delivery_url: str) -> None: ...
 
+    def account_webhook_secret(self) -> str | None:
+        """The secret the system signs with where it is the account's own, not one Bogbro sets (Frisbii):
+        read after registering and kept as the link's. None where Bogbro's secret is used."""
+        return None
+
     @abstractmethod
     def set_stock(self, sku: str, quantity: Decimal) -> bool:
         """Write stock for a SKU (product or variation); False when the shop has no such SKU."""

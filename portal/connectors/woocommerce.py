@@ -61,6 +61,14 @@ DEFAULT_RATE = 5.0  # requests per second per shop: WooCommerce has no limit of 
 DEFAULT_TIMEOUT_SECONDS = 30.0  # WordPress answers slowly on small hosts
 WEBHOOK_NAME = "Bogbro {topic}"
 PING = re.compile(rb"webhook_id=(\d+)")
+# WooCommerce Subscriptions' own topics (WCS_Webhooks::add_topics): subscribed where the plugin is active, so
+# the transfer log shows them as stored and ignored (a renewal arrives as its order's order.* topics).
+SUBSCRIPTION_TOPICS = (
+    "subscription.created",
+    "subscription.updated",
+    "subscription.deleted",
+    "subscription.switched",
+)
 
 SYSTEM = SourceSystem(
     key=KEY,
@@ -305,10 +313,20 @@ class WooCommerceConnector(SourceConnector):
     def list_webhooks(self) -> list[RemoteWebhook]:
         return [self._remote(w) for w in self._all("/webhooks")]
 
+    def has_subscriptions(self) -> bool:
+        """Whether WooCommerce Subscriptions is active: its REST route answers (else WordPress' 404
+        rest_no_route)."""
+        try:
+            self._request("GET", "/subscriptions", params={"per_page": 1})
+        except NotFound:
+            return False
+        return True
+
     def register_webhooks(self, delivery_url: str, secret: str) -> list[RemoteWebhook]:
-        """One active subscription per topic to `delivery_url`, carrying `secret`. WooCommerce never shows
-        a webhook's secret, so a kept subscription gets the secret (and `active`) written again; extra
-        copies are deleted. Creating makes WooCommerce send its unsigned ping first."""
+        """One active subscription per topic to `delivery_url`, carrying `secret` (the subscription topics
+        too where the plugin is active). WooCommerce never shows a webhook's secret, so a kept subscription
+        gets the secret (and `active`) written again; extra copies are deleted. Creating makes WooCommerce
+        send its unsigned ping first."""
         if not secret:
             raise ConfigurationError("A webhook secret is required", system="WooCommerce")
         existing: dict[str, list[RemoteWebhook]] = {}
@@ -316,7 +334,8 @@ class WooCommerceConnector(SourceConnector):
             if webhook.delivery_url == delivery_url:
                 existing.setdefault(webhook.topic, []).append(webhook)
         result = []
-        for topic in SYSTEM.webhook_topics:
+        topics = SYSTEM.webhook_topics + (SUBSCRIPTION_TOPICS if self.has_subscriptions() else ())
+        for topic in topics:
             found = sorted(existing.pop(topic, []), key=lambda w: int(w.id))
             for duplicate in found[1:]:
                 self._delete_webhook(duplicate.id)

@@ -118,7 +118,7 @@ def seed_stripe_demo(account: Account) -> None:
     """
     from portal.connectors.stripe import sandbox_settings
     from portal.integrations.connections import connector_for
-    from portal.pipeline.integrations import create_integration, rotate_webhook_secret, set_active
+    from portal.pipeline.integrations import create_integration, set_active, set_webhook_secret
     from portal.sandbox import stripe as stripe_sandbox
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
 
@@ -153,4 +153,4 @@ def seed_stripe_demo(account: Account) -> None:
         endpoint = connector.register_webhooks(delivery_url)[0]
     finally:
         connector.close()
-    rotate_webhook_secret(integration, endpoint.raw["secret"])
+    set_webhook_secret(integration, endpoint.raw["secret"])

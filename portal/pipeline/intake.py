@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import timedelta
 
+from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +18,7 @@ from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
-from portal.pipeline.preview import DOCUMENT_NAMES, skip_reason
+from portal.pipeline.preview import DOCUMENT_NAMES, renewal_name, skip_reason
 from portal.pipeline.retries import needs_attention
 from portal.pipeline.steps import EVENT_GRAPH, log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
@@ -136,7 +137,10 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
         if order.get("id") and refund.get("id"):
             return "credit_note", str(refund["id"]), str(order["id"]), order
         return None
-    body = get_source(event.integration.source_system).sale_of(body)
+    source = get_source(event.integration.source_system)
+    if not source.is_sale(body):
+        return None
+    body = source.sale_of(body)
     if body.get("id"):
         return "invoice", str(body["id"]), str(body["id"]), body
     return None
@@ -180,8 +184,13 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         enqueue_after_commit("workers.jobs.fetch_refunds", integration.id, refunded)
         _finish_event(event, f"the refunds of {refunded} are fetched")
         return
+    reference = source.to_fetch(event.topic, body)
+    if reference is not None:
+        _fetch_sale(event, reference)
+        return
     if not source.is_sale(body):
-        _finish_event(event, "not an order: ignored")
+        with force_locale("da"):
+            _finish_event(event, f"ignored: {gettext(source.ignored_reason(event.topic, body))}")
         return
     body = source.sale_of(body)
     state = source.sale_state(body)
@@ -222,6 +231,9 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         # Undone and left out by a person (pipeline.undo): a later state of the order does not bring it back.
         _finish_event(event, f"transfer {transfer.id} was undone and left out")
         return
+    subscription = source.subscription_of(body)
+    if subscription is not None:  # the step log names the kind of sale
+        log_step(transfer, "decide", "ok", renewal_name(subscription))
     reason = skip_reason(integration, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status = "skipped"
@@ -243,6 +255,26 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
     # A transfer this job created is run as it is; one that existed is read again once its lock is held
     # (another worker may have posted it since the read above).
     run_transfer(transfer.id, transfer if created else None)
+
+
+def _fetch_sale(event: SourceEvent, reference: str) -> None:
+    """A notification that only names its sale: the sale as the source has it now, stored as an event of its
+    own (deduplicated per notification), which this drain decides next."""
+    shop = connector_for(event.integration.connection)
+    try:
+        sale = shop.get_order(reference)
+    finally:
+        shop.close()
+    delivery_id = f"fetch:{event.delivery_id}"
+    _add_event(
+        event.integration,
+        "fetch",
+        delivery_id,
+        f"{event.topic}.fetched",
+        str(sale.get("id")),
+        json.dumps(sale),
+    )
+    _finish_event(event, f"fetched {reference}")
 
 
 def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:

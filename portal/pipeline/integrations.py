@@ -21,7 +21,7 @@ from portal.models import AccountingSetup, Connection, OrderIntegration, Transfe
 from portal.models.transfers import DOCUMENTS
 from portal.pipeline import periods
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, oss_countries
+from portal.pipeline.settings import MAIL_FIELDS, MAIL_PLACEHOLDERS, MAIL_SECURITY, SALE_KINDS, oss_countries
 from portal.sources import get_source
 
 
@@ -232,6 +232,12 @@ def clean_settings(
                         ),
                         system=system.name,
                     )
+    kinds = values.get("sale_kinds")
+    if kinds is not None:
+        if not isinstance(kinds, list) or not kinds or any(kind not in SALE_KINDS for kind in kinds):
+            errors["sale_kinds"] = Problem(N_("Orders, renewals or both."))
+        else:
+            cleaned["sale_kinds"] = [kind for kind in SALE_KINDS if kind in kinds]
     if values.get("activation_date"):
         try:
             date.fromisoformat(str(values["activation_date"]))
@@ -366,7 +372,8 @@ def clean_settings(
 def create_integration(
     connection: Connection, setup: AccountingSetup, name: str, settings: dict | None = None
 ) -> OrderIntegration:
-    """Link a webshop connection to an accounting setup of the same account (inactive until activated)."""
+    """Link a webshop or subscription-system connection to an accounting setup of the same account (inactive
+    until activated)."""
     if connection.account_id != setup.account_id:
         raise ValueError("the shop and the accounting integration belong to different accounts")
     if connection.role not in ("webshop", "subscription"):
@@ -427,10 +434,13 @@ def set_active(integration: OrderIntegration, active: bool) -> None:
     db.session.commit()
 
 
-def rotate_webhook_secret(integration: OrderIntegration, secret: str | None = None) -> str:
-    """A new shared secret (the shop's webhooks must be registered again with it), or the one the source
-    made itself for a new endpoint (Stripe's whsec_)."""
-    secret = secret or secrets.token_urlsafe(32)
+def rotate_webhook_secret(integration: OrderIntegration) -> str:
+    """A new shared secret (the shop's webhooks must be registered again with it)."""
+    return set_webhook_secret(integration, secrets.token_urlsafe(32))
+
+
+def set_webhook_secret(integration: OrderIntegration, secret: str) -> str:
+    """The secret deliveries are verified with (audited, never shown)."""
     changes = audit.apply_changes(
         integration, {"webhook_secret": {"secret": secret}}, secret_fields=frozenset({"webhook_secret"})
     )

@@ -28,6 +28,13 @@ DOCUMENT_NAMES = {
 }
 
 
+def renewal_name(subscription: str) -> Message:
+    """How the step log names a renewal: "Fornyelse af abonnement #N"."""
+    if not subscription:
+        return message(N_("Renewal of a subscription"))
+    return message(N_("Renewal of subscription #%(subscription)s"), subscription=subscription)
+
+
 def order_state(source: str, order: dict) -> str:
     """The state the integration's per-state settings key on, as the source says it (Source.sale_state)."""
     return get_source(source).sale_state(order)
@@ -36,6 +43,15 @@ def order_state(source: str, order: dict) -> str:
 def skip_reason(
     integration: OrderIntegration, order: dict, state: str, document: str, imported: bool = False
 ) -> Message | None:
+    subscription = get_source(integration.source_system).subscription_of(order)
+    kinds = pipeline_settings.sale_kinds(integration)
+    if subscription is not None and "renewals" not in kinds:
+        return message(
+            N_("%(sale)s: renewals of subscriptions are not set to transfer."),
+            sale=renewal_name(subscription),
+        )
+    if subscription is None and "orders" not in kinds:
+        return message(N_("Only renewals of subscriptions are set to transfer, and this order is not one."))
     if document == "none":
         return message(
             N_("The order's state “%(state)s” is not set to transfer."),

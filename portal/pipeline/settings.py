@@ -7,6 +7,8 @@ Stored settings (every key optional):
       "shop_id": "12",                                   # goes into the reference: WC-12-<order number>
       "states": {"processing": "order", "completed": "booked", "on-hold": "draft"},  # none|order|draft|booked
       "activation_date": "2026-01-01",                   # older orders are skipped unless imported on purpose
+      "sale_kinds": ["orders", "renewals"],              # which sales transfer: first/ordinary orders,
+                                                         # subscription renewals (Source.subscription_of)
       "match_b2c": "email", "match_b2b": "vat_number", "match_ean": "ean",
       "collective_customer": null,                       # a customer number for all B2C sales
       "customers": {"create": true, "update": false},    # may Bogbro create / update customers …
@@ -82,6 +84,10 @@ STATE_NAMES = {
     "draft": N_("Draft"),
     "void": N_("Voided"),
     "uncollectible": N_("Uncollectible"),
+    # Frisbii's invoice states (besides authorized, pending, failed, cancelled)
+    "settled": N_("Settled"),
+    "dunning": N_("Dunning"),
+    "created": N_("Created"),
 }
 MAIL_SECURITY = ("starttls", "ssl", "none")
 # the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)
@@ -139,6 +145,14 @@ def document_for_state(integration: OrderIntegration, state: str) -> str:
     if document == "booked" and not integration.setup.auto_book:
         return "draft"
     return document
+
+
+SALE_KINDS = ("orders", "renewals")
+
+
+def sale_kinds(integration: OrderIntegration) -> set[str]:
+    """Which kinds of sale transfer: "orders" (first and ordinary sales), "renewals" (of subscriptions)."""
+    return set((integration.settings or {}).get("sale_kinds") or SALE_KINDS)
 
 
 def activation_date(integration: OrderIntegration) -> date | None:

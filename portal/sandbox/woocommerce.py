@@ -2063,13 +2063,14 @@ def redeliver(identifier):
 @bp.route("/_settings", methods=["GET", "PUT"])
 def shop_settings():
     """strips_authorization_header: behave like a host that drops the Authorization header (then only the
-    consumer_key/consumer_secret query parameters authenticate); prices_include_tax: the shop setting."""
+    consumer_key/consumer_secret query parameters authenticate); prices_include_tax: the shop setting;
+    subscriptions_plugin: whether WooCommerce Subscriptions is active (on unless switched off)."""
     seed(TENANT)
     shop = Shop(TENANT)
     settings = shop.settings()
     if request.method == "PUT":
         given = request.get_json(force=True, silent=True) or {}
-        for name in ("strips_authorization_header", "prices_include_tax"):
+        for name in ("strips_authorization_header", "prices_include_tax", "subscriptions_plugin"):
             if name in given:
                 settings[name] = bool(given[name])
         shop.store.put("_shop", "settings", settings)
@@ -2077,6 +2078,7 @@ def shop_settings():
     visible = {
         k: settings[k] for k in ("name", "currency", "prices_include_tax", "strips_authorization_header")
     }
+    visible["subscriptions_plugin"] = settings.get("subscriptions_plugin", True)
     return Response(json.dumps(visible), mimetype="application/json")
 
 

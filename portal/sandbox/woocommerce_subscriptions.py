@@ -20,6 +20,7 @@ Guesses: see the doc.
 
 import calendar
 import copy
+import functools
 from datetime import datetime, timedelta
 
 from flask import Response, request
@@ -258,7 +259,23 @@ def seed_subscriptions(shop: wc.Shop) -> None:
 # --- routes ---------------------------------------------------------------------------------------------
 
 
-@route(("GET",), f"{NAMESPACE}/subscriptions", "list")
+def plugin_route(methods, pattern: str, kind: str):
+    """The plugin's routes exist only while it is active: with the sandbox setting subscriptions_plugin off
+    (PUT /_settings), WordPress answers them as any unknown route."""
+
+    def register(handler):
+        @functools.wraps(handler)
+        def guarded(shop, *args, **kwargs):
+            if not shop.settings().get("subscriptions_plugin", True):
+                raise WPError("rest_no_route", "No route was found matching the URL and request method.", 404)
+            return handler(shop, *args, **kwargs)
+
+        return route(methods, pattern, kind)(guarded)
+
+    return register
+
+
+@plugin_route(("GET",), f"{NAMESPACE}/subscriptions", "list")
 def list_subscriptions(shop, values, key):
     seed_subscriptions(shop)
     site = site_url()
@@ -280,7 +297,7 @@ def list_subscriptions(shop, values, key):
     )
 
 
-@route(("POST",), f"{NAMESPACE}/subscriptions", "create")
+@plugin_route(("POST",), f"{NAMESPACE}/subscriptions", "create")
 def create_subscription(shop, values, key):
     seed_subscriptions(shop)
     if values.get("id"):
@@ -294,13 +311,13 @@ def create_subscription(shop, values, key):
     return answer(render_subscription(site, subscription), 201, headers)
 
 
-@route(("GET",), rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)", "read")
+@plugin_route(("GET",), rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)", "read")
 def get_subscription(shop, values, key, subscription_id):
     seed_subscriptions(shop)
     return answer(render_subscription(site_url(), load_subscription(shop, subscription_id)))
 
 
-@route(EDIT, rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)", "edit")
+@plugin_route(EDIT, rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)", "edit")
 def update_subscription(shop, values, key, subscription_id):
     """Status and schedule changes (e.g. cancel); lines are not recalculated, as for orders."""
     subscription = load_subscription(shop, subscription_id)
@@ -327,7 +344,7 @@ def update_subscription(shop, values, key, subscription_id):
     return answer(render_subscription(site, subscription))
 
 
-@route(("DELETE",), rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)", "delete")
+@plugin_route(("DELETE",), rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)", "delete")
 def delete_subscription(shop, values, key, subscription_id):
     subscription = load_subscription(shop, subscription_id)
     site = site_url()
@@ -346,7 +363,7 @@ def delete_subscription(shop, values, key, subscription_id):
     return answer(rendered)
 
 
-@route(("GET",), rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)/orders", "list")
+@plugin_route(("GET",), rf"{NAMESPACE}/subscriptions/(?P<subscription_id>\d+)/orders", "list")
 def subscription_orders(shop, values, key, subscription_id):
     seed_subscriptions(shop)
     site = site_url()

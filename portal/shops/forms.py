@@ -23,10 +23,12 @@ from portal.pipeline import periods
 from portal.pipeline.settings import (
     DEFAULT_POLL_MINUTES,
     MAIL_FIELDS,
+    SALE_KINDS,
     daily_report_enabled,
     document_for_state,
     error_digest_enabled,
     rules,
+    sale_kinds,
 )
 from portal.sources.stripe import DEFAULT_BILLING_REASONS, FIRST, RENEWAL, billing_reasons
 from portal.validators import max_length, required, strip
@@ -51,6 +53,12 @@ class StripeForm(FlaskForm):
         filters=[strip],
         validators=[required(), max_length(255)],
         description=_l("Starts with rk_ (or sk_ for a secret key)."),
+    )
+
+
+class FrisbiiForm(FlaskForm):
+    private_key = PasswordField(
+        _l("Private API key"), filters=[strip], validators=[required(), max_length(200)]
     )
 
 
@@ -100,6 +108,10 @@ STATE_LABELS = {
     "draft": _l("Draft"),
     "void": _l("Voided"),
     "uncollectible": _l("Uncollectible"),
+    # Frisbii's invoice states
+    "settled": _l("Settled"),
+    "dunning": _l("Dunning"),
+    "created": _l("Created"),
 }
 MATCH_LABELS = [
     SelectChoice("email", _l("E-mail address")),
@@ -145,6 +157,18 @@ class SettingsForm(FlaskForm):
         _l("Transfer orders from"),
         filters=[strip],
         description=_l("Orders created before this date are not transferred. Empty: all orders."),
+    )
+    # Shown for sources with subscription renewals (Source.subscription_of); else the stored kinds stay.
+    sale_kinds = SelectField(
+        _l("Which sales transfer"),
+        choices=[
+            SelectChoice("orders,renewals", _l("Orders and subscription renewals")),
+            SelectChoice("orders", _l("Only first and ordinary orders (not renewals)")),
+            SelectChoice("renewals", _l("Only subscription renewals")),
+        ],
+        default="orders,renewals",
+        validate_choice=False,
+        description=_l("A sale that is not set to transfer is skipped and shown in the transfer log."),
     )
     match_b2c = SelectField(
         _l("Private customers are matched on"), choices=MATCH_LABELS, validate_choice=False
@@ -282,6 +306,7 @@ def initial_data(integration, states) -> dict:
     data.update(
         shop_id=stored.get("shop_id") or "",  # empty: the integration's own id (the field's placeholder)
         activation_date=stored.get("activation_date") or "",
+        sale_kinds=",".join(kind for kind in SALE_KINDS if kind in sale_kinds(integration)),
         match_b2c=stored.get("match_b2c") or ENGINE_DEFAULTS.match_b2c,
         match_b2b=stored.get("match_b2b") or ENGINE_DEFAULTS.match_b2b,
         match_ean=stored.get("match_ean") or ENGINE_DEFAULTS.match_ean,
@@ -366,6 +391,8 @@ def settings_from(form, states, invoices: bool = False) -> tuple[dict, dict[str,
             paid.append(method)
     values["payment_terms_by_method"] = by_method
     values["paid_methods"] = paid
+    if form.sale_kinds.raw_data:  # only when the page showed it
+        values["sale_kinds"] = _comma_list(form.sale_kinds.data)
     if form.shop_id.raw_data:  # only when the page showed the field: else the stored shop id stays
         values["shop_id"] = form.shop_id.data or None
     values["invoice_mail"] = {

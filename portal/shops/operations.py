@@ -5,6 +5,7 @@ holds a database write transaction open while a shop answers: the sandbox shops 
 back into this same database (on SQLite a second writer would wait for us, and we for it).
 """
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -29,10 +30,12 @@ from portal.pipeline.settings import oss_countries
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 from portal.sources import get_source
 
-SHOP_SYSTEMS = ("woocommerce", "shopify", "stripe")
-# The connections this package connects and links: webshops, and subscription systems connected the same way
+SHOP_SYSTEMS = ("woocommerce", "shopify", "stripe", "frisbii")
+# A connection's role per sending system (DESIGN §3): webshops, and subscription systems linked the same way.
+ROLES = {"stripe": "subscription", "frisbii": "subscription"}
 SOURCE_ROLES = ("webshop", "subscription")
-ROLES = {"stripe": "subscription"}
+# Systems whose account is known by its API key only: the field holding it.
+KEY_FIELDS = {"stripe": "api_key", "frisbii": "private_key"}
 
 
 class ShopError(Exception):
@@ -86,6 +89,23 @@ def connect_stripe(account: Account, sandbox: bool, api_key: str) -> Connection:
     return _store_shop(account, "stripe", sandbox, credentials, found.get("name") or "Stripe")
 
 
+def connect_frisbii(account: Account, sandbox: bool, private_key: str) -> Connection:
+    """Check the private key against Frisbii, then store it encrypted. Nothing is stored when it is
+    refused."""
+    settings = system_settings("frisbii", sandbox)
+    try:
+        credentials = system_module("frisbii").finish_connect(
+            settings, {"private_key": private_key}, "", _transport(sandbox)
+        )
+    except ConnectorError as exc:
+        db.session.rollback()
+        raise ShopError(
+            _("Frisbii refused the connection: %(message)s", message=translated(exc.message)),
+            field="private_key",
+        ) from exc
+    return _store_shop(account, "frisbii", sandbox, credentials, "Frisbii")
+
+
 def normalise_shopify_shop(value: str) -> str:
     try:
         return system_module("shopify").normalise_shop(value)
@@ -131,8 +151,8 @@ def _verify(system: str, sandbox: bool, credentials: dict) -> dict:
 
 
 def _shop_key(system: str, credentials: dict) -> str:
-    if system == "stripe":  # one Stripe account per key: the same key connected again renews it
-        return credentials.get("api_key", "")
+    if system in KEY_FIELDS:  # the account is known by its key only: a digest of it (never the key itself)
+        return "key:" + hashlib.sha256(credentials.get(KEY_FIELDS[system], "").encode()).hexdigest()[:16]
     return credentials.get("url", "") if system == "woocommerce" else credentials.get("shop", "")
 
 
@@ -176,7 +196,7 @@ def _store_shop(account, system, sandbox, credentials, label) -> Connection:
         changes={
             "system": {"before": None, "after": system},
             "sandbox": {"before": None, "after": sandbox},
-            "shop": {"before": None, "after": key if system != "stripe" else label},
+            "shop": {"before": None, "after": label if system in KEY_FIELDS else key},
         },
     )
     db.session.commit()
@@ -227,11 +247,13 @@ def _shop_connector(connection: Connection) -> SourceConnector:
 
 
 def default_settings(system: str, setup: AccountingSetup) -> dict:
-    """A new integration transfers the source's paid states: booked when the setup books, else drafts."""
+    """A new integration transfers the source's paid states: booked when the setup books, else drafts; the
+    source's instant payment methods are registered as paid."""
     document = "booked" if setup.auto_book else "draft"
-    settings = {"states": {state: document for state in get_source(system).paid_states}}
-    if system == "stripe":  # what Stripe charged (card, direct debit) is paid: registered so
-        settings["paid_methods"] = ["stripe"]
+    source = get_source(system)
+    settings: dict = {"states": {state: document for state in source.paid_states}}
+    if source.paid_methods:
+        settings["paid_methods"] = list(source.paid_methods)
     return settings
 
 
@@ -258,6 +280,7 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
     db.session.commit()
     try:
         registered = connector.register_webhooks(url, secret)
+        own = connector.account_webhook_secret()
     except ConnectorError as exc:
         db.session.rollback()
         raise ShopError(
@@ -267,7 +290,9 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
         connector.close()
     made = next((w.raw["secret"] for w in registered if w.raw.get("secret")), None)
     if made:  # the system made the signing secret itself (Stripe), shown this once: it is the link's now
-        integrations.rotate_webhook_secret(integration, made)
+        integrations.set_webhook_secret(integration, made)
+    elif own and own != secret:  # the system signs with its account's secret: deliveries verify with it
+        integrations.set_webhook_secret(integration, own)
     audit.record(
         "order_integration.webhooks_registered",
         integration,
@@ -366,6 +391,7 @@ class SettingsContext:
     invoices: bool = (
         False  # the source sells invoices (Stripe): which billing reasons and zero invoices transfer
     )
+    renewals: bool = False  # the source sells subscriptions too: the settings say which kinds transfer
 
 
 def settings_context(integration: OrderIntegration) -> SettingsContext:
@@ -395,6 +421,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         shop_id_locked=integrations.shop_id_locked(integration),
         reference=order_reference(source.reference_prefix, shop_id, "1001"),
         setup_id=setup.id,
+        renewals=source.renewals,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
         invoices=integration.source_system == "stripe",

@@ -101,6 +101,23 @@ def connect_stripe():
     return render_template("shops/connect_stripe.html", form=form, sandbox=sandbox), status
 
 
+@bp.route("/connect/frisbii", methods=["GET", "POST"])
+@owner_required
+def connect_frisbii():
+    sandbox = _sandbox()
+    form = forms.FrisbiiForm()
+    if form.validate_on_submit():
+        try:
+            connection = operations.connect_frisbii(current_account(), sandbox, form.private_key.data)
+        except operations.ShopError as refusal:
+            form.private_key.errors.append(refusal.message)
+        else:
+            flash(_("Frisbii is connected."), "success")
+            return redirect(url_for(".link", shop_id=connection.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("shops/connect_frisbii.html", form=form, sandbox=sandbox), status
+
+
 @bp.route("/connect/shopify", methods=["GET", "POST"])
 @owner_required
 def connect_shopify():

@@ -18,6 +18,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
+from portal.connectors.base import N_
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
 from portal.engine.settings import IntegrationSettings
@@ -28,6 +29,7 @@ SOURCES: dict[str, str] = {
     "woocommerce": "portal.sources.woocommerce",
     "shopify": "portal.sources.shopify",
     "stripe": "portal.sources.stripe",
+    "frisbii": "portal.sources.frisbii",
 }
 
 
@@ -46,6 +48,11 @@ class Source(ABC):
       and ignored with a reason). `refunds_in(payload)`: the refunds a sale's payload lists; a new one that
       is `refund_complete` is recorded at once, the others are fetched (the pipeline queues fetch_refunds,
       which reads them through the SourceConnector). Each becomes a refund event, deduplicated per id.
+    - Notifications. `to_fetch` names the sale a payload only points at: it is read and stored first.
+    - Kind. `subscription_of` names the subscription a renewal renews (None for any other sale): the
+      settings say whether first/ordinary sales, renewals or both transfer, and the step log names the
+      renewal. `ignored_reason` says why a payload that is no sale (a subscription's own change) is
+      stored and not transferred.
     - State and number. `sale_state` is the state the per-state settings key on, one of `states`;
       `sale_number` the number the customer sees; `sale_created` the moment the activation date compares
       against; `sale_modified` the version, which keys the poll's and the manual import's delivery ids.
@@ -62,6 +69,8 @@ class Source(ABC):
     reference_prefix: str
     states: tuple[str, ...]  # the sale states the settings key on, in the system's own words
     paid_states: tuple[str, ...]  # the states a new link transfers (as drafts unless the setup books)
+    paid_methods: tuple[str, ...] = ()  # payment methods a new link registers as paid (money in at once)
+    renewals: bool = False  # it has subscription renewals besides other sales (subscription_of names them)
 
     # --- webhooks ---
 
@@ -99,6 +108,22 @@ class Source(ABC):
     def refunds_in(self, payload: dict) -> list[dict]:
         """The refunds a sale's payload lists, each with at least its id."""
         return [r for r in payload.get("refunds") or [] if isinstance(r, dict) and r.get("id")]
+
+    def to_fetch(self, topic: str, payload: object) -> str | None:
+        """For a notification that names a sale without carrying it (Frisbii's webhooks name the invoice's
+        handle): the id to read it by (SourceConnector.get_order). The sale read is stored as an event of
+        its own and decided like any. None: the payload is the sale (or no sale at all)."""
+        return None
+
+    def ignored_reason(self, topic: str, payload: object) -> str:
+        """Why a stored payload that is not a sale is not transferred: an English msgid (N_), shown in
+        Danish in the event's outcome."""
+        return N_("Not a sale: stored, not transferred.")
+
+    def subscription_of(self, payload: dict) -> str | None:
+        """The subscription a sale renews (its id or handle as the system names it), None for a sale that
+        is no renewal. The settings say which of the two kinds transfer."""
+        return None
 
     @abstractmethod
     def refund_complete(self, refund: dict) -> bool:

@@ -48,6 +48,7 @@ class Stripe(Source):
     reference_prefix = documents.PREFIX
     states = ("paid", "open", "payment_due", "payment_failed", "draft", "void", "uncollectible")
     paid_states = ("paid",)
+    paid_methods = ("stripe",)  # what Stripe charged (card, direct debit) is paid: registered so
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
         return client.verify_webhook(headers, raw_body, secret)

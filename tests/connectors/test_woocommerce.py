@@ -24,6 +24,7 @@ from portal.connectors.sources import SourceConnector, SourceSystem, WebhookReje
 from portal.connectors.woocommerce import (
     CONFIG_PREFIX,
     CONNECTOR,
+    SUBSCRIPTION_TOPICS,
     SYSTEM,
     finish_connect,
     sandbox_settings,
@@ -105,6 +106,12 @@ def faults(app, settings):
     with httpx.Client(transport=SandboxTransport(app), base_url=SITE) as client:
         method = "DELETE" if settings is None else "PUT"
         assert client.request(method, "/_faults", json=settings).status_code == 200
+
+
+def without_subscriptions(app):
+    """A shop without WooCommerce Subscriptions (the sandbox's switch): only the order topics are ours."""
+    with httpx.Client(transport=SandboxTransport(app), base_url=SITE) as client:
+        assert client.put("/_settings", json={"subscriptions_plugin": False}).status_code == 200
 
 
 class Receiver:
@@ -388,7 +395,8 @@ def test_every_seeded_and_created_order_normalises_exactly(wc, shop):
 def test_registering_webhooks_is_idempotent(wc, shop):
     url = "https://bogbro.example/hooks/woocommerce/1"
     first = wc.register_webhooks(url, SECRET)
-    assert [w.topic for w in first] == list(SYSTEM.webhook_topics)
+    topics = SYSTEM.webhook_topics + SUBSCRIPTION_TOPICS  # the sandbox shop runs WooCommerce Subscriptions
+    assert [w.topic for w in first] == list(topics)
     assert all(w.status == "active" and w.delivery_url == url for w in first)
     # a duplicate made by hand and a subscription paused in WooCommerce's admin
     extra = api(
@@ -402,7 +410,7 @@ def test_registering_webhooks_is_idempotent(wc, shop):
     second = wc.register_webhooks(url, SECRET)
     assert [w.id for w in second] == [w.id for w in first]
     ours = [w for w in wc.list_webhooks() if w.delivery_url == url]
-    assert sorted((w.topic, w.status) for w in ours) == sorted((t, "active") for t in SYSTEM.webhook_topics)
+    assert sorted((w.topic, w.status) for w in ours) == sorted((t, "active") for t in topics)
     wc.delete_webhooks(url)
     assert [w.id for w in wc.list_webhooks()] == [str(other.json()["id"])]
 
@@ -513,7 +521,8 @@ def test_changes_waiting_for_delivery_are_coalesced_into_the_latest_state(wc, sh
     assert delivery.topic == "order.updated" and json.loads(body)["status"] == "completed"
 
 
-def test_failing_deliveries_are_not_retried_and_disable_the_webhook(wc, shop, receiver, run_jobs):
+def test_failing_deliveries_are_not_retried_and_disable_the_webhook(app, wc, shop, receiver, run_jobs):
+    without_subscriptions(app)
     (created_hook, updated_hook, _) = wc.register_webhooks(receiver.url, SECRET)
     run_jobs()
     receiver.take()
@@ -570,8 +579,9 @@ def test_500_and_a_dropped_connection_on_a_read_are_retried(app, db, redis, wc):
 
 
 def test_a_dropped_connection_on_a_write_is_ambiguous(app, db, redis, wc):
+    without_subscriptions(app)
     wc.list_webhooks()  # the first request would take the fault otherwise
-    faults(app, {"next": ["ok", "drop"]})
+    faults(app, {"next": ["ok", "ok", "drop"]})  # the webhooks read, the subscriptions probe, then a create
     with pytest.raises(AmbiguousWriteError):
         wc.register_webhooks("https://bogbro.example/hooks/woocommerce/2", SECRET)
     faults(app, None)

@@ -476,6 +476,7 @@ QUERY = {
     "variations": set(),
     "webhooks": {"per_page", "page", "force"},
     "system_status": {"_fields"},
+    "subscriptions": {"per_page"},  # has_subscriptions: whether WooCommerce Subscriptions' route answers
 }
 
 
@@ -542,4 +543,5 @@ def test_what_the_connector_sends_is_what_woocommerce_documents(app, db, redis):
         ("GET", "products"),
         ("PUT", "products"),
         ("PUT", "variations"),
+        ("GET", "subscriptions"),
     }

@@ -33,6 +33,7 @@ SYSTEMS: dict[str, str] = {
     "woocommerce": "woocommerce",
     "shopify": "shopify",
     "stripe": "stripe",
+    "frisbii": "frisbii",
 }
 
 

@@ -42,6 +42,12 @@ EVIDENCE = (
         "GET /wp-json/wc/v3/payment_gateways",
         f"{example('payment-gateways-list-all-payment-gateways')} · {DOCS}/_payment-gateways.md",
     ),
+    Call(
+        "has_subscriptions",
+        "GET /wp-json/wc/v3/subscriptions?per_page=1 (200: the plugin is active; 404 rest_no_route)",
+        "spec: woocommerce/subscriptions-v3/wcs_subscriptions-list-all-subscriptions-response.json"
+        " · doc: https://github.com/woocommerce/subscriptions-rest-api-docs",
+    ),
     Call("list_webhooks", "GET /wp-json/wc/v3/webhooks", example("webhooks-list-all-webhooks")),
     Call(
         "register_webhooks",

@@ -1,0 +1,279 @@
+"""Frisbii renewals into the ledger through the real path: the Frisbii sandbox renews a subscription and sends
+its body-signed webhooks (a real RQ job) to the portal's webhook endpoint; the pipeline fetches the invoice
+the webhook names, normalises it and posts it to the e-conomic (or Dinero) sandbox. Nothing of ours is
+mocked."""
+
+import json
+from decimal import Decimal
+
+import httpx
+import pytest
+from flask import current_app
+from sqlalchemy import func, select
+
+from portal.models import Connection, SourceEvent, Transfer
+from portal.pipeline import polls
+from portal.sandbox.frisbii import billing
+from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from portal.shops import operations as shops
+from tests.pipeline.conftest import make_setup, remote
+
+BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
+
+
+@pytest.fixture
+def frisbii(app, db, redis):
+    with httpx.Client(
+        transport=SandboxTransport(app), base_url=BASE, auth=("priv_bogbro_demo", "")
+    ) as client:
+        client.get("/v1/account/webhook_settings")  # seeds the demo account
+        yield client
+
+
+def link_frisbii(db, account, setup, **settings):
+    """A Frisbii connection linked to `setup` as the portal links it: its webhook url added to the account's
+    list (the account's secret kept as the link's), active."""
+    connection = Connection(
+        account_id=account.id,
+        system="frisbii",
+        role="subscription",
+        label="Frisbii",
+        credentials={"private_key": "priv_bogbro_demo"},
+        sandbox=True,
+    )
+    db.session.add(connection)
+    db.session.commit()
+    integration = shops.link(connection, setup, "Kaffeabonnementer")
+    assert "card" in integration.settings["paid_methods"]  # settled by card: registered as paid by default
+    integration.settings = {**integration.settings, **settings}
+    db.session.commit()
+    with current_app.test_request_context():  # the delivery url is built as the link page builds it
+        shops.register_webhooks(integration)
+        integration.delivery = shops.delivery_url(integration)
+    shops.set_active(integration, True)
+    return integration
+
+
+def renew(frisbii, run_jobs, handle="sub-demo-0001", outcome="settled") -> dict:
+    answer = frisbii.post(f"/_subscriptions/{handle}/renew", json={"outcome": outcome})
+    assert answer.status_code == 200, answer.text
+    settle(run_jobs)
+    return answer.json()
+
+
+def settle(run_jobs):
+    for _ in range(6):  # webhook delivery → event → fetch → invoice event → transfer
+        run_jobs()
+
+
+def transfer_of(db, invoice, kind="invoice") -> Transfer:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(Transfer).where(Transfer.kind == kind, Transfer.order_ref == str(invoice["id"]))
+    )
+
+
+@pytest.fixture
+def setup(account):
+    return make_setup(account, "e-conomic", auto_book=True)
+
+
+def test_a_settled_renewal_is_booked_and_registered_as_paid(db, account, setup, frisbii, run_jobs):
+    integration = link_frisbii(db, account, setup)
+    assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == [integration.delivery]
+    invoice = renew(frisbii, run_jobs)
+
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    assert transfer.reference == f"FR-{integration.id}-{invoice['handle']}"
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.totals.gross == Decimal("149.00")
+    assert transfer.payment_id  # settled by card: registered as paid
+    # the renewal is named; the subscription's own events are stored and ignored, nothing else transferred
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1
+    outcomes = db.session.scalars(
+        select(SourceEvent.outcome).where(SourceEvent.topic == "subscription_renewal")
+    ).all()
+    assert outcomes and all("abonnement" in outcome for outcome in outcomes)
+
+
+def test_a_replayed_webhook_makes_one_document(app, db, account, setup, frisbii, run_jobs):
+    integration = link_frisbii(db, account, setup)
+    invoice = renew(frisbii, run_jobs)
+    settled = db.session.scalar(select(SourceEvent).where(SourceEvent.topic == "invoice_settled"))
+    client = app.test_client()
+    for _ in range(3):
+        answer = client.post(
+            f"/webhooks/frisbii/{integration.webhook_token}",
+            data=settled.raw_body,
+            content_type="application/json",
+        )
+        assert answer.status_code == 200 and answer.json["message"] == "already received"
+    webhook_ids = [json.loads(e.raw_body)["id"] for e in db.session.scalars(select(SourceEvent))]
+    frisbii.post("/v1/webhook/resend", json={"webhooks": webhook_ids[:1]})
+    settle(run_jobs)
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1
+    assert remote(setup).find_invoice(transfer_of(db, invoice).reference).booked
+
+
+def test_a_forged_signature_is_refused_and_nothing_is_stored(app, db, account, setup, frisbii):
+    integration = link_frisbii(db, account, setup)
+    body = {
+        "id": "abc",
+        "event_type": "invoice_settled",
+        "timestamp": "2026-12-07T08:10:00.640Z",
+        "invoice": "inv-1",
+        "signature": billing.sign("not-the-secret", "2026-12-07T08:10:00.640Z", "abc"),
+    }
+    client = app.test_client()
+    url = f"/webhooks/frisbii/{integration.webhook_token}"
+    assert client.post(url, json=body).status_code == 401
+    assert client.post(url, json={k: v for k, v in body.items() if k != "signature"}).status_code == 401
+    assert client.post(url, data=b"not json", content_type="application/json").status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(SourceEvent)) == 0
+
+
+def test_a_failed_renewal_is_skipped_with_the_reason(owner_client, db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    invoice = renew(frisbii, run_jobs, outcome="failed")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "skipped" and remote(setup).find_invoice(transfer.reference) is None
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert (
+        "Fornyelse af abonnement #sub-demo-0001" in page
+        and "“Mislykket” er ikke sat til at blive overført" in page
+    )
+
+
+def test_a_discount_is_a_negative_line(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    discount = {"handle": "ti", "name": "10 % rabat", "percentage": 10, "apply_to": ["all"], "fixed_count": 1}
+    assert frisbii.post("/v1/discount", json=discount).status_code == 200
+    attached = frisbii.post("/v1/subscription/sub-demo-0001/discount", json={"handle": "v", "discount": "ti"})
+    assert attached.status_code == 200, attached.text
+    invoice = renew(frisbii, run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.totals.gross == Decimal("134.10")
+    lines = found.raw["lines"]
+    assert any(Decimal(str(line["unitNetPrice"])) < 0 for line in lines)
+
+
+def test_a_refund_becomes_a_credit_note_for_exactly_the_amount(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    invoice = renew(frisbii, run_jobs)
+    refund = frisbii.post("/v1/refund", json={"invoice": invoice["handle"], "amount": 4900})
+    assert refund.status_code == 200, refund.text
+    settle(run_jobs)
+    credit = transfer_of(db, invoice, kind="credit_note")
+    assert credit is not None and credit.status == "done", credit and credit.error_message
+    found = remote(setup).find_invoice(credit.reference)
+    assert found.totals.gross == Decimal("-49.00")
+
+
+def test_an_eu_business_customer_is_reverse_charged(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    plan = {
+        "handle": "erhverv",
+        "name": "Kaffe til kontoret",
+        "amount": 40000,
+        "vat": 0,
+        "currency": "DKK",
+        "schedule_type": "month_startdate",
+        "interval_length": 1,
+    }
+    assert frisbii.post("/v1/plan", json=plan).status_code == 200
+    customer = {
+        "handle": "cust-de",
+        "company": "Kaffee GmbH",
+        "vat": "DE136695976",
+        "country": "DE",
+        "email": "einkauf@kaffee.de",
+        "address": "Hauptstr. 1",
+        "city": "Berlin",
+        "postal_code": "10115",
+    }
+    created = frisbii.post(
+        "/v1/subscription",
+        json={
+            "handle": "sub-de",
+            "plan": "erhverv",
+            "create_customer": customer,
+            "signup_method": "source",
+            "source": "ca_test_visa",
+        },
+    )
+    assert created.status_code == 200, created.text
+    settle(run_jobs)
+    invoice = frisbii.get("/v1/list/invoice", params={"subscription": "sub-de"}).json()["content"][0]
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.totals.gross == Decimal("400.00") and found.totals.vat == Decimal("0.00")
+
+
+def test_one_renewal_into_dinero(db, account, frisbii, run_jobs):
+    dinero = make_setup(account, "dinero", auto_book=True)
+    link_frisbii(db, account, dinero)
+    invoice = renew(frisbii, run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(dinero).find_invoice(transfer.reference)
+    assert found is not None and found.totals.gross == Decimal("149.00")
+
+
+def test_connect_in_the_portal_link_and_disconnect(owner_client, db, account, setup, frisbii, run_jobs):
+    """The portal's form: a wrong key is refused in Danish (nothing stored); the demo key connects; linking
+    adds our url beside the customer's own; disconnecting removes only ours."""
+    frisbii.put("/v1/account/webhook_settings", json={"urls": ["https://kunde.example/hook"]})
+    page = owner_client.get("/shops/connect/frisbii?sandbox=1")
+    assert page.status_code == 200 and "priv_bogbro_demo" in page.get_data(as_text=True)
+    refused = owner_client.post(
+        "/shops/connect/frisbii", data={"sandbox": "1", "private_key": "priv_forkert"}
+    )
+    assert refused.status_code == 400 and "Frisbii godtog ikke" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Connection)) == 1  # the setup's own
+    connected = owner_client.post(
+        "/shops/connect/frisbii", data={"sandbox": "1", "private_key": "priv_bogbro_demo"}
+    )
+    assert connected.status_code == 302, connected.get_data(as_text=True)
+    connection = db.session.scalar(select(Connection).where(Connection.system == "frisbii"))
+    assert connection.role == "subscription" and connection.credentials == {"private_key": "priv_bogbro_demo"}
+    linked = owner_client.post(
+        f"/shops/{connection.id}/link", data={"setup": str(setup.id), "name": "Abonnementer"}
+    )
+    assert linked.status_code == 302, linked.get_data(as_text=True)
+    urls = frisbii.get("/v1/account/webhook_settings").json()["urls"]
+    assert urls[0] == "https://kunde.example/hook" and len(urls) == 2 and "/webhooks/frisbii/" in urls[1]
+    settings = owner_client.get(linked.headers["Location"]).get_data(as_text=True)
+    assert "Hævet" in settings and "Hvilke salg overføres" in settings
+
+    assert owner_client.post(f"/shops/{connection.id}/disconnect").status_code == 302
+    assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == ["https://kunde.example/hook"]
+
+
+def test_authorized_renewals_transfer_as_the_setting_says(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup, states={"settled": "booked", "authorized": "draft"})
+    invoice = renew(frisbii, run_jobs, outcome="authorized")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done" and transfer.document == "draft", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found is not None and not found.booked and not transfer.payment_id  # not paid yet: a draft
+
+    assert frisbii.post(f"/v1/invoice/{invoice['handle']}/settle", json={}).status_code == 200
+    settle(run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done" and remote(setup).find_invoice(transfer.reference).booked
+
+
+def test_the_poll_finds_a_renewal_whose_webhook_was_missed(db, account, setup, frisbii, run_jobs):
+    integration = link_frisbii(db, account, setup)
+    frisbii.put("/v1/account/webhook_settings", json={"disabled": True})  # the webhook never arrives
+    invoice = renew(frisbii, run_jobs)
+    assert transfer_of(db, invoice) is None
+    assert polls.poll_orders(integration.id) >= 1
+    settle(run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    assert remote(setup).find_invoice(transfer.reference).booked

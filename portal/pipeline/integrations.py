@@ -265,7 +265,7 @@ def clean_settings(
         cleaned["collective_customer"] = number
     if values.get("zero_amount") is not None and values["zero_amount"] not in ("skip", "transfer"):
         errors["zero_amount"] = Problem(N_("One of: %(choices)s."), choices="skip, transfer")
-    for key in ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names", "paid_methods", "billing_reasons"):
+    for key in ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names", "paid_methods"):
         if values.get(key) is not None:
             items = _text_list(values[key], errors, key)
             if items is not None:

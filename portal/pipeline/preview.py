@@ -51,7 +51,7 @@ def skip_reason(
             sale=renewal_name(subscription),
         )
     if subscription is None and "orders" not in kinds:
-        return message(N_("Only renewals of subscriptions are set to transfer, and this order is not one."))
+        return message(N_("Only renewals of subscriptions are set to transfer, and this sale is not one."))
     if document == "none":
         return message(
             N_("The order's state “%(state)s” is not set to transfer."),

@@ -17,8 +17,6 @@ Stored settings (every key optional):
       "fixed_products": {"shipping": "FRAGT", ...},
       "payment_terms_by_method": {"bacs": "3"},
       "paid_methods": ["quickpay", "stripe"],            # register these as paid once booked
-      "billing_reasons": ["subscription_cycle", ...],    # Stripe: the invoices that are sales (default: first
-                                                         # invoices, renewals, changes, one-off invoices)
       "zero_amount": "skip",                             # Stripe: invoices for 0 — "skip" or "transfer"
       "refund_payouts_guessed": false,                   # a refund's payout on its credit note, where the
                                                          # system's way is inferred (pipeline.refund_payments)

@@ -30,7 +30,6 @@ from portal.pipeline.settings import (
     rules,
     sale_kinds,
 )
-from portal.sources.stripe import DEFAULT_BILLING_REASONS, FIRST, RENEWAL, billing_reasons
 from portal.validators import max_length, required, strip
 
 
@@ -208,9 +207,7 @@ class SettingsForm(FlaskForm):
         ),
     )
     oss = BooleanField(_l("EU sales to private customers with the buyer's country's VAT (OSS)"))
-    # subscription systems (Stripe): which invoices are sales to transfer
-    transfer_first = BooleanField(_l("Transfer the first invoice of a subscription"))
-    transfer_renewals = BooleanField(_l("Transfer renewals"))
+    # Stripe: whether invoices for 0 (a coupon for the full amount) are sales to transfer
     transfer_zero = BooleanField(_l("Transfer invoices for 0 (e.g. with a coupon for the full amount)"))
     refund_payouts_guessed = BooleanField(
         _l("Register the payout of a refund on its credit note (a guess: see below)"),
@@ -318,8 +315,6 @@ def initial_data(integration, states) -> dict:
         vat_meta_keys=", ".join(stored.get("vat_meta_keys") or ENGINE_DEFAULTS.vat_meta_keys),
         rounding_tolerance=tolerance.replace(".", ","),
         oss=bool(stored.get("oss", False)),
-        transfer_first=FIRST in billing_reasons(stored),
-        transfer_renewals=RENEWAL in billing_reasons(stored),
         transfer_zero=stored.get("zero_amount") == "transfer",
         refund_payouts_guessed=bool(stored.get("refund_payouts_guessed", False)),
         poll_minutes=str(stored.get("poll_minutes", DEFAULT_POLL_MINUTES)),
@@ -348,8 +343,8 @@ def initial_data(integration, states) -> dict:
 
 def settings_from(form, states, invoices: bool = False) -> tuple[dict, dict[str, str]]:
     """The settings the form describes, and the errors only the form can see (a payment row without its
-    method). clean_settings checks the rest. `invoices`: the source sells invoices (Stripe), whose billing
-    reasons and zero invoices the form also says."""
+    method). clean_settings checks the rest. `invoices`: the source sells invoices (Stripe), and the form
+    also says whether invoices for 0 transfer."""
     errors: dict[str, str] = {}
     values: dict = {
         "states": {state: form[state_field_name(state)].data or "none" for state in states},
@@ -373,8 +368,6 @@ def settings_from(form, states, invoices: bool = False) -> tuple[dict, dict[str,
         },
     }
     if invoices:
-        chosen = {FIRST: form.transfer_first.data, RENEWAL: form.transfer_renewals.data}
-        values["billing_reasons"] = [r for r in DEFAULT_BILLING_REASONS if chosen.get(r, True)]
         values["zero_amount"] = "transfer" if form.transfer_zero.data else "skip"
     by_method, paid = {}, []
     for row in form.payments:

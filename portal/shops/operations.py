@@ -388,9 +388,7 @@ class SettingsContext:
     # the shop's own payment methods (value, label) to pick from, and why the list may be short
     payment_methods: tuple[tuple[str, str], ...] = ()
     methods_failure: str | None = None
-    invoices: bool = (
-        False  # the source sells invoices (Stripe): which billing reasons and zero invoices transfer
-    )
+    invoices: bool = False  # the source sells invoices (Stripe): whether invoices for 0 transfer
     renewals: bool = False  # the source sells subscriptions too: the settings say which kinds transfer
 
 

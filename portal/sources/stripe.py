@@ -26,21 +26,18 @@ SALE_EVENTS = frozenset(
         "invoice.payment_succeeded",
     }
 )
-# billing_reason → the setting that says whether it transfers ("billing_reasons" in the link's settings)
-FIRST, RENEWAL = "subscription_create", "subscription_cycle"
-DEFAULT_BILLING_REASONS = (FIRST, RENEWAL, "subscription_update", "manual", "subscription_threshold")
-EXCLUDED = {
-    FIRST: N_("This is the first invoice of a subscription, and first invoices are set not to transfer."),
-    RENEWAL: N_("This is a subscription renewal, and renewals are set not to transfer."),
-}
+RENEWAL = "subscription_cycle"  # the billing_reason of a renewal; any other invoice is a sale of its own
 ZERO_SKIPPED = N_(
     "The invoice is for 0 (e.g. a coupon for the full amount), and invoices for 0 are set not to "
     "transfer. Change it in the source link's settings to transfer them."
 )
 
 
-def billing_reasons(stored: Mapping) -> tuple[str, ...]:
-    return tuple(stored.get("billing_reasons") or DEFAULT_BILLING_REASONS)
+def subscription_id(invoice: dict) -> str | None:
+    """The subscription an invoice bills: `parent.subscription_details` since basil, `subscription` before."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    found = details.get("subscription") or invoice.get("subscription")
+    return (found if isinstance(found, str) else (found or {}).get("id")) or None
 
 
 class Stripe(Source):
@@ -48,6 +45,9 @@ class Stripe(Source):
     reference_prefix = documents.PREFIX
     states = ("paid", "open", "payment_due", "payment_failed", "draft", "void", "uncollectible")
     paid_states = ("paid",)
+    renewals = (
+        True  # a subscription's renewals (billing_reason subscription_cycle) besides its other invoices
+    )
     paid_methods = ("stripe",)  # what Stripe charged (card, direct debit) is paid: registered so
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
@@ -84,10 +84,12 @@ class Stripe(Source):
     def refund_complete(self, refund: dict) -> bool:
         return "lines" in refund
 
+    def subscription_of(self, payload: dict) -> str | None:
+        if payload.get("billing_reason") != RENEWAL:
+            return None
+        return subscription_id(payload) or ""
+
     def excluded(self, sale: dict, stored_settings: Mapping) -> str | None:
-        reason = sale.get("billing_reason")
-        if reason in EXCLUDED and reason not in billing_reasons(stored_settings):
-            return EXCLUDED[reason]
         if sale.get("total") == 0 and stored_settings.get("zero_amount", "skip") != "transfer":
             return ZERO_SKIPPED
         return None

@@ -42,7 +42,7 @@ def test_connect_link_and_settings(owner_client, db, account):
     assert [e["url"].split("/webhooks/")[1] for e in endpoints] == [f"stripe/{integration.webhook_token}"]
 
     settings = body(owner_client.get(f"/shops/integrations/{integration.id}"))
-    for name in ("transfer_first", "transfer_renewals", "transfer_zero", "state_payment_failed"):
+    for name in ("sale_kinds", "transfer_zero", "state_payment_failed"):
         assert f'name="{name}"' in settings, name
     assert "Betaling mislykkedes" in settings
 
@@ -50,7 +50,7 @@ def test_connect_link_and_settings(owner_client, db, account):
     from tests.shops.test_shops import integration_terms, settings_form
 
     terms = integration_terms(integration)
-    form = settings_form(db, integration, transfer_renewals="y", transfer_zero="y")
+    form = settings_form(db, integration, sale_kinds="renewals", transfer_zero="y")
     form = {k: v for k, v in form.items() if not k.startswith(("state_", "payments-"))}
     form.update(
         {
@@ -66,12 +66,7 @@ def test_connect_link_and_settings(owner_client, db, account):
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
     stored = integration.settings
-    assert stored["billing_reasons"] == [
-        "subscription_cycle",
-        "subscription_update",
-        "manual",
-        "subscription_threshold",
-    ]
+    assert stored["sale_kinds"] == ["renewals"]
     assert stored["zero_amount"] == "transfer" and stored["paid_methods"] == ["stripe"]
     assert stored["payment_terms_by_method"] == {"bank_transfer": terms[0]}
     assert stored["states"]["paid"] == stored["states"]["open"] == "booked"

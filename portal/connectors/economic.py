@@ -974,15 +974,16 @@ class EconomicConnector(AccountingConnector):
             raise ConfigurationError(
                 "Choose an e-conomic journal for payments in the payments template.", system=KEY
             )
-        journal = self._get(f"/journals/{journal_number}")
-        contra = payment.account or (
-            ((journal.get("settings") or {}).get("contraAccounts") or {}).get("customerPayments") or {}
-        ).get("accountNumber")
+        contra = payment.account
+        if not contra:  # the journal's own contra account, read only when the template names none
+            journal = self._get(f"/journals/{journal_number}")
+            contras = (journal.get("settings") or {}).get("contraAccounts") or {}
+            contra = (contras.get("customerPayments") or {}).get("accountNumber")
         if not contra:
             raise ConfigurationError(
                 "Choose the bank or clearing account for payments in the payments template.", system=KEY
             )
-        found = self._find_entry(journal_number, payment.reference, payment.date)
+        found = self._find_entry(journal_number, payment.reference, payment.date) if payment.lookup else None
         if found is None:
             customer = (document.raw.get("customer") or {}).get("customerNumber")
             entry = {

@@ -97,6 +97,9 @@ class PaymentData:
     reference: str  # deterministic, for lookup
     account: str | None = None  # Dinero: deposit account; e-conomic: contra (bank/clearing) account
     journal: str | None = None  # e-conomic: the journal for payments
+    # Whether the system must look for the reference before sending: False only when nothing can have sent
+    # this payment yet (the pipeline's payment_requested checkpoint), so steady state spares the look-up.
+    lookup: bool = True
 
 
 @dataclass

@@ -165,6 +165,7 @@ class Transfer(db.Model):
     rebuild_draft: Mapped[bool] = mapped_column(default=False)
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
+    payment_requested: Mapped[bool] = mapped_column(default=False)  # a payment was sent (answer maybe lost)
     mailed: Mapped[bool] = mapped_column(default=False)
     # How often its document was undone (pipeline.undo): the next document's reference gets "-V<n+1>"
     undone: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -397,7 +397,12 @@ def _register_payment(
         reference=f"{remote.reference or plan.invoice.reference}-P",
         account=payments.get("account"),
         journal=payments.get("journal"),
+        # as for the draft: only a resume, or a reference something else may have used, looks it up
+        lookup=transfer.payment_requested or first_create_needs_lookup(transfer),
     )
+    if not transfer.payment_requested:
+        transfer.payment_requested = True
+        db.session.commit()
     try:
         transfer.payment_id = connector.register_payment(payment)
     except ForeignEntries as exc:

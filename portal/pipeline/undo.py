@@ -456,6 +456,7 @@ def _afterwards(undo: TransferUndo, transfer: Transfer) -> None:
     out, and the undo is done — so a resume after this point finds nothing left to do."""
     transfer.undone += 1
     transfer.draft_id = transfer.booked_number = transfer.payment_id = None
+    transfer.payment_requested = False
     transfer.draft_requested = transfer.rebuild_draft = transfer.mailed = transfer.products_ensured = False
     transfer.remote_customer_id = transfer.remote_customer_number = (
         None  # matched anew, with today's settings

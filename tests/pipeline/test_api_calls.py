@@ -42,3 +42,36 @@ def test_steady_state_calls_per_order(db, account, run_jobs, monkeypatch, system
     assert not any("products" in c for c in calls)  # cached
     if system == "dynaccount":  # GET without data, POST with data: never HTTP PUT or DELETE
         assert {c.split(" ")[0] for c in calls} <= {"GET", "POST"}, calls
+
+
+def test_steady_state_calls_per_paid_sale_on_economic(db, account, run_jobs, monkeypatch):
+    """A sale paid by card (a Stripe renewal, a paid order): draft + book + its payment's own voucher.
+    The payment looks for its reference only on a resume (payment_requested), and reads the journal only
+    when the payments template names no account: no GET journal, journal entries or year entries."""
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
+    feed(integration, order(number="7100"))
+    run_jobs()
+
+    calls = []
+    original = SandboxTransport.handle_request
+
+    def counting(self, request):
+        path = request.url.path.split("/", 3)[3]  # past /sandbox/<system>/
+        calls.append(f"{request.method} {path.split('/v16.0.1', 1)[-1]}")
+        return original(self, request)
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", counting)
+    for number in ("7101", "7102", "7103", "7104"):
+        feed(integration, order(number=number))
+    run_jobs()
+    journal = setup.template("payments").values["journal"]
+    one = [
+        "POST invoices/drafts",
+        "POST invoices/booked",
+        "GET accounting-years",  # the payment's voucher names its accounting year
+        f"POST journals/{journal}/vouchers",
+        "GET /draft-entries",  # our voucher's entries, and none of the bookkeeper's in it
+        f"POST /journals/{journal}/bookdraftentries",
+    ]
+    assert sorted(calls) == sorted(one * 4), calls

@@ -341,6 +341,34 @@ def test_a_paid_order_gets_its_payment_registered_once(db, account, setup_booked
     assert transfer.payment_id == f"{journal}:{found[0]}"
 
 
+def test_a_payment_whose_answer_was_lost_is_found_on_the_retry_not_registered_twice(
+    db, account, setup_booked, run_jobs, redis, monkeypatch, fast_retries
+):
+    """The first payment is sent without a look-up (nothing can have sent it); its answer is lost, so the
+    retry (payment_requested) looks for its reference, finds the voucher and books it: one payment."""
+    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    lost = lose_first_answer(monkeypatch, "/vouchers")
+    feed(integration, order())
+    run_jobs()
+    transfer = only_transfer(db)
+    assert transfer.status == "pending" and transfer.payment_requested and not transfer.payment_id
+    assert release_scheduled(redis) == 1
+    run_jobs()
+
+    assert lost == [201]  # e-conomic made the voucher
+    db.session.expire_all()
+    assert transfer.status == "done" and transfer.attempts == 2, transfer.error_message
+    journal = int(setup_booked.template("payments").values["journal"])
+    connector = remote(setup_booked)
+    found = connector._find_entry(journal, f"{REF}-P", date(2026, 11, 20))
+    assert found is not None and found[1] is True  # booked
+    year = found[0].split("-")[0]
+    entries = connector._all(f"/accounting-years/{year}/entries", f"text$like:{REF}-P*")
+    assert {e["voucherNumber"] for e in entries} == {int(found[0].split("-")[1])}  # one voucher
+    assert connector._draft_entries(f"journalNumber$eq:{journal}") == []  # nothing left unbooked
+    assert transfer.payment_id == f"{journal}:{found[0]}"
+
+
 def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
     integration = make_integration(db, account, setup_booked)
     meta = [("_billing_vat_number", "DK 13 58 56 28")]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test bench bench-completeness bench-portal lint translations extract-messages upgrade clean
+.PHONY: run test bench bench-renewals bench-completeness bench-portal lint translations extract-messages upgrade clean
 
 # Every install is exactly uv.lock (versions and hashes), with the uv pinned in requirements-uv.txt:
 # a release upstream changes nothing until `make upgrade` has passed the suite and the lock is committed.
@@ -47,11 +47,16 @@ TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test translations
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# Orders through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not part of `make test`);
-# then the completeness report of a month of BENCH_ORDERS orders (bench-completeness, also on its own).
+# Orders and Stripe renewals through webhooks → RQ → the e-conomic sandbox, against a no-op RQ job (not
+# part of `make test`); then the completeness report of a month of BENCH_ORDERS orders (bench-completeness,
+# also on its own).
 bench: $(VENV)/.installed-test translations
 	$(BIN)/python -m tests.bench_pipeline $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-completeness
+
+# The renewals section alone (BENCH_ARGS="--renewals 300").
+bench-renewals: $(VENV)/.installed-test translations
+	$(BIN)/python -m tests.bench_pipeline --orders 0 $(BENCH_ARGS)
 
 # The completeness report of a month of BENCH_ORDERS (10000) orders against the sandboxes: time, API calls.
 bench-completeness: $(VENV)/.installed-test translations

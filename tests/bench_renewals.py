@@ -1,7 +1,8 @@
 """The renewals section of `make bench` (tests.bench_pipeline): Stripe subscription renewals made in the
-Stripe sandbox — one customer on a test clock with N monthly subscriptions to the demo coffee plan, the clock
-advanced past the period's end, so that each subscription renews, is invoiced and charged to the card — and
-their signed `invoice.paid` events, delivered to the demo Stripe link the way Stripe delivers them."""
+Stripe sandbox — the same customer, paying by card, on test clocks with PER_CLOCK monthly subscriptions to
+the demo coffee plan each, every clock advanced past the period's end, so that each subscription renews, is
+invoiced and charged — and their signed `invoice.paid` events, delivered to the demo Stripe link the way
+Stripe delivers them."""
 
 import json
 import time
@@ -11,6 +12,9 @@ import httpx
 RENEWAL = "subscription_cycle"
 START = 1_780_000_000  # the test clock's start (2026-05-28)
 DAY = 86400
+# Subscriptions per test clock: advancing one looks at every subscription and invoice of the account at
+# each renewal, so many small clocks make a few hundred renewals far sooner than one large one.
+PER_CLOCK = 25
 
 
 def prepare(app):
@@ -59,36 +63,8 @@ def make_renewals(app, count: int) -> list[bytes]:
         price = next(p for p in listed.json()["data"] if p.get("lookup_key") == "kaffe-maaned")
         rates = api.get("/tax_rates", params={"limit": 100}).json()["data"]
         vat = next(r for r in rates if r["display_name"] == "Moms")  # Danish VAT, included in the price
-        clock = post("/test_helpers/test_clocks", {"frozen_time": START, "name": "Bench"})
-        customer = post(
-            "/customers",
-            {
-                "name": "Ida Holm",  # one customer: cached after the warm-up, as in the orders' section
-                "email": "ida@example.dk",
-                "address[line1]": "Nørregade 1",
-                "address[postal_code]": "8000",
-                "address[city]": "Aarhus",
-                "address[country]": "DK",
-                "test_clock": clock["id"],
-            },
-        )
-        method = post("/payment_methods/pm_card_visa/attach", {"customer": customer["id"]})
-        post(
-            f"/customers/{customer['id']}",
-            {"invoice_settings[default_payment_method]": method["id"]},
-        )
-        for n in range(count):
-            post(
-                "/subscriptions",
-                {
-                    "customer": customer["id"],
-                    "items[0][price]": price["id"],
-                    "items[0][quantity]": str(1 + n % 3),
-                    "default_tax_rates[0]": vat["id"],
-                },
-            )
-        # past the period's end (a month on) and the hour after it when Stripe finalizes and charges
-        post(f"/test_helpers/test_clocks/{clock['id']}/advance", {"frozen_time": START + 32 * DAY})
+        for first in range(0, count, PER_CLOCK):
+            subscribe(post, price, vat, min(PER_CLOCK, count - first))
     events = SandboxStore("stripe", DEMO_ACCOUNT).all("events")
     paid = [
         e
@@ -98,6 +74,37 @@ def make_renewals(app, count: int) -> list[bytes]:
     assert len(paid) == count, f"{len(paid)} renewals paid of {count}"
     paid.sort(key=lambda e: e["data"]["object"]["number"])
     return [json.dumps(event).encode() for event in paid]
+
+
+def subscribe(post, price: dict, vat: dict, count: int) -> None:
+    """A test clock, a customer on it paying by card, `count` subscriptions, and the clock advanced past
+    the period's end (a month on) and the hour after it when Stripe finalizes and charges the renewals."""
+    clock = post("/test_helpers/test_clocks", {"frozen_time": START, "name": "Bench"})
+    customer = post(
+        "/customers",
+        {
+            "name": "Ida Holm",  # the same customer on every clock: cached after the warm-up, as for orders
+            "email": "ida@example.dk",
+            "address[line1]": "Nørregade 1",
+            "address[postal_code]": "8000",
+            "address[city]": "Aarhus",
+            "address[country]": "DK",
+            "test_clock": clock["id"],
+        },
+    )
+    method = post("/payment_methods/pm_card_visa/attach", {"customer": customer["id"]})
+    post(f"/customers/{customer['id']}", {"invoice_settings[default_payment_method]": method["id"]})
+    for n in range(count):
+        post(
+            "/subscriptions",
+            {
+                "customer": customer["id"],
+                "items[0][price]": price["id"],
+                "items[0][quantity]": str(1 + n % 3),
+                "default_tax_rates[0]": vat["id"],
+            },
+        )
+    post(f"/test_helpers/test_clocks/{clock['id']}/advance", {"frozen_time": START + 32 * DAY})
 
 
 def post_webhooks(client, token: str, secret: str, bodies: list[bytes]) -> None:

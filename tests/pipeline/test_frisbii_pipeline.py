@@ -248,6 +248,7 @@ def test_connect_in_the_portal_link_and_disconnect(owner_client, db, account, se
     assert urls[0] == "https://kunde.example/hook" and len(urls) == 2 and "/webhooks/frisbii/" in urls[1]
     settings = owner_client.get(linked.headers["Location"]).get_data(as_text=True)
     assert "Hævet" in settings and "Hvilke salg overføres" in settings
+    assert "Overfør fakturaer på 0" in settings  # every source selling invoices has the setting
 
     assert owner_client.post(f"/shops/{connection.id}/disconnect").status_code == 302
     assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == ["https://kunde.example/hook"]
@@ -277,3 +278,39 @@ def test_the_poll_finds_a_renewal_whose_webhook_was_missed(db, account, setup, f
     transfer = transfer_of(db, invoice)
     assert transfer.status == "done", transfer.error_message
     assert remote(setup).find_invoice(transfer.reference).booked
+
+
+def free_renewal(frisbii):
+    """A 100 % discount on the demo subscription's next invoice: the renewal is for 0 kr."""
+    discount = {"handle": "gratis", "name": "Gratis måned", "percentage": 100, "apply_to": ["all"]}
+    assert frisbii.post("/v1/discount", json={**discount, "fixed_count": 1}).status_code == 200
+    attached = frisbii.post(
+        "/v1/subscription/sub-demo-0001/discount", json={"handle": "g", "discount": "gratis"}
+    )
+    assert attached.status_code == 200, attached.text
+
+
+def test_a_renewal_for_0_is_skipped_with_the_reason(owner_client, db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    free_renewal(frisbii)
+    invoice = renew(frisbii, run_jobs)
+    assert invoice["amount"] == 0
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "skipped" and remote(setup).find_invoice(transfer.reference) is None
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert "Fakturaen er på 0" in page, page
+
+
+def test_a_renewal_for_0_is_transferred_once_when_set_to(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup, zero_amount="transfer")
+    free_renewal(frisbii)
+    invoice = renew(frisbii, run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.totals.gross == Decimal("0.00")
+    assert any(Decimal(str(line["unitNetPrice"])) < 0 for line in found.raw["lines"])  # the discount shows
+    webhook_ids = [json.loads(e.raw_body)["id"] for e in db.session.scalars(select(SourceEvent))]
+    frisbii.post("/v1/webhook/resend", json={"webhooks": webhook_ids})  # every delivery again
+    settle(run_jobs)
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1

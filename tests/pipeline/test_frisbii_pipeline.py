@@ -13,10 +13,12 @@ from sqlalchemy import func, select
 
 from portal.models import Connection, SourceEvent, Transfer
 from portal.pipeline import polls
+from portal.sandbox import dinero as dinero_sandbox
+from portal.sandbox import economic
 from portal.sandbox.frisbii import billing
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from portal.shops import operations as shops
-from tests.pipeline.conftest import make_setup, remote
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
 BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
 
@@ -313,4 +315,86 @@ def test_a_renewal_for_0_is_transferred_once_when_set_to(db, account, setup, fri
     webhook_ids = [json.loads(e.raw_body)["id"] for e in db.session.scalars(select(SourceEvent))]
     frisbii.post("/v1/webhook/resend", json={"webhooks": webhook_ids})  # every delivery again
     settle(run_jobs)
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1
+
+
+# --- currencies: EUR booked in EUR; a currency the ledger lacks needs attention, nothing half-booked ---
+
+
+def subscribe_in(frisbii, run_jobs, currency: str) -> dict:
+    """A new subscription on a plan in `currency`, its first invoice settled by card."""
+    plan = {
+        "handle": f"plan-{currency.lower()}",
+        "name": f"Kaffe i {currency}",
+        "amount": 2000,
+        "vat": 0.25,
+        "currency": currency,
+        "schedule_type": "month_startdate",
+        "interval_length": 1,
+    }
+    assert frisbii.post("/v1/plan", json=plan).status_code == 200
+    created = frisbii.post(
+        "/v1/subscription",
+        json={
+            "handle": f"sub-{currency.lower()}",
+            "plan": plan["handle"],
+            "create_customer": {
+                "handle": f"cust-{currency.lower()}",
+                "email": "kunde@example.dk",
+                "country": "DK",
+            },
+            "signup_method": "source",
+            "source": "ca_test_visa",
+        },
+    )
+    assert created.status_code == 200, created.text
+    settle(run_jobs)
+    listed = frisbii.get("/v1/list/invoice", params={"subscription": f"sub-{currency.lower()}"})
+    return listed.json()["content"][0]
+
+
+def test_a_eur_renewal_is_booked_in_eur(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    invoice = subscribe_in(frisbii, run_jobs, "EUR")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.raw["currency"] == "EUR" and found.totals.gross == Decimal("20.00")
+
+
+def test_a_currency_the_agreement_lacks_needs_attention(
+    app, owner_client, db, account, setup, frisbii, run_jobs
+):
+    link_frisbii(db, account, setup)
+    assert economic.Agreement(int(setup.external_id)).delete("currencies", "SEK")  # the agreement lacks it
+    db.session.commit()
+    invoice = subscribe_in(frisbii, run_jobs, "SEK")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert remote(setup).find_invoice(transfer.reference) is None  # nothing half-booked
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert "e-conomic har ikke valutaen SEK" in page and "Tilføj SEK" in page, page
+
+
+def test_a_renewal_in_a_currency_dinero_lacks_needs_attention(db, account, frisbii, run_jobs, monkeypatch):
+    dinero = make_setup(account, "dinero", auto_book=True)
+    link_frisbii(db, account, dinero)
+    monkeypatch.delitem(dinero_sandbox.EXCHANGE_RATES, "SEK")  # this Dinero has no SEK
+    invoice = subscribe_in(frisbii, run_jobs, "SEK")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "Dinero does not have the currency SEK" in transfer.error_message, transfer.error_message
+    assert remote(dinero).find_invoice(transfer.reference) is None
+
+
+def test_an_order_in_a_currency_the_agreement_lacks_needs_attention(db, account, setup, run_jobs):
+    integration = make_integration(db, account, setup)
+    assert economic.Agreement(int(setup.external_id)).delete("currencies", "SEK")
+    db.session.commit()
+    feed(integration, {**order(number="7001"), "currency": "SEK"})
+    run_jobs()
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_ref == "7001"))
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "does not have the currency SEK" in transfer.error_message, transfer.error_message
+    assert remote(setup).find_invoice(transfer.reference) is None
     assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1

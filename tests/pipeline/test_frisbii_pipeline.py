@@ -374,6 +374,7 @@ def test_a_currency_the_agreement_lacks_needs_attention(
     assert remote(setup).find_invoice(transfer.reference) is None  # nothing half-booked
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert "e-conomic har ikke valutaen SEK" in page and "Tilføj SEK" in page, page
+    assert "20,00\xa0SEK" in page and "20,00\xa0kr." not in page  # the totals in the sale's currency
 
 
 def test_a_renewal_in_a_currency_dinero_lacks_needs_attention(db, account, frisbii, run_jobs, monkeypatch):

@@ -60,6 +60,9 @@ class Source(ABC):
       settings say whether first/ordinary sales, renewals or both transfer, and the step log names the
       renewal. `ignored_reason` says why a payload that is no sale (a subscription's own change) is
       stored and not transferred.
+    - Invoices for 0. A source that sells invoices (`invoices`) says which are for 0 (`is_zero`: a full
+      discount); the link's setting "zero_amount" skips them (the default, with the reason) or transfers
+      them — one setting for every such source, offered on the settings page from `invoices`.
     - State and number. `sale_state` is the state the per-state settings key on, one of `states`;
       `sale_number` the number the customer sees; `sale_created` the moment the activation date compares
       against; `sale_modified` the version, which keys the poll's and the manual import's delivery ids.

@@ -376,6 +376,19 @@ def test_a_currency_the_agreement_lacks_needs_attention(
     assert "e-conomic har ikke valutaen SEK" in page and "Tilføj SEK" in page, page
     assert "20,00\xa0SEK" in page and "20,00\xa0kr." not in page  # the totals in the sale's currency
 
+    # SEK added to the agreement, as the message says: the retry books it, once
+    economic.Agreement(int(setup.external_id)).put(
+        "currencies", "SEK", {"code": "SEK", "name": "Svenske kroner", "isoNumber": "752"}
+    )
+    db.session.commit()
+    assert owner_client.post(f"/transfers/{transfer.id}/retry").status_code == 302
+    settle(run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.raw["currency"] == "SEK"
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1
+
 
 def test_a_renewal_in_a_currency_dinero_lacks_needs_attention(db, account, frisbii, run_jobs, monkeypatch):
     dinero = make_setup(account, "dinero", auto_book=True)

@@ -343,8 +343,8 @@ def initial_data(integration, states) -> dict:
 
 def settings_from(form, states, invoices: bool = False) -> tuple[dict, dict[str, str]]:
     """The settings the form describes, and the errors only the form can see (a payment row without its
-    method). clean_settings checks the rest. `invoices`: the source sells invoices (Source.invoices), and the form
-    also says whether invoices for 0 transfer."""
+    method). clean_settings checks the rest. `invoices`: the source sells invoices (Source.invoices), and
+    the form also says whether invoices for 0 transfer."""
     errors: dict[str, str] = {}
     values: dict = {
         "states": {state: form[state_field_name(state)].data or "none" for state in states},

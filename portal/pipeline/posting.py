@@ -388,6 +388,8 @@ def _register_payment(
     method = plan.payment.method if plan.payment else None
     if not method or method not in pipeline_settings.paid_methods(transfer.integration):
         return
+    if Decimal(remote.totals.gross) == 0:  # an invoice for 0 (a full discount): no money moved to register
+        return
     payments = refund_payments.payments_template(transfer, connector, remote)
     before_remote_call()
     payment = PaymentData(

@@ -311,6 +311,7 @@ def test_a_renewal_for_0_is_transferred_once_when_set_to(db, account, setup, fri
     assert transfer.status == "done", transfer.error_message
     found = remote(setup).find_invoice(transfer.reference)
     assert found.booked and found.totals.gross == Decimal("0.00")
+    assert not transfer.payment_id  # no money moved: no payment of 0 registered
     assert any(Decimal(str(line["unitNetPrice"])) < 0 for line in found.raw["lines"])  # the discount shows
     webhook_ids = [json.loads(e.raw_body)["id"] for e in db.session.scalars(select(SourceEvent))]
     frisbii.post("/v1/webhook/resend", json={"webhooks": webhook_ids})  # every delivery again

@@ -38,11 +38,17 @@ def seed_demo() -> None:
     db.session.commit()
     seed_catalogue()
     if current_app.config["SANDBOX_ENABLED"]:
-        from portal.integrations.demo import seed_economic_demo, seed_stripe_demo, seed_woocommerce_demo
+        from portal.integrations.demo import (
+            seed_economic_demo,
+            seed_frisbii_demo,
+            seed_stripe_demo,
+            seed_woocommerce_demo,
+        )
 
         seed_economic_demo(account)
         seed_woocommerce_demo(account)
         seed_stripe_demo(account)
+        seed_frisbii_demo(account)
 
 
 def register_commands(app):

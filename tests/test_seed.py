@@ -150,3 +150,34 @@ def test_a_renewal_in_the_demo_stripe_account_becomes_a_booked_paid_invoice(
         transfer.reference
     )
     assert found.booked and str(found.totals.gross) == "149.00"
+
+
+def test_a_renewal_in_the_demo_frisbii_account_becomes_a_booked_paid_invoice(app, db, redis, run_jobs):
+    """What the README shows: renew the Frisbii sandbox's demo subscription, watch the renewal arrive in the
+    demo e-conomic as a booked invoice registered as paid."""
+    import httpx
+
+    from portal.integrations.connections import connector_for
+    from portal.models import OrderIntegration, Transfer
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+
+    seed_demo()
+    seed_demo()
+    (integration,) = db.session.scalars(
+        select(OrderIntegration).where(OrderIntegration.name == "Frisbii-sandkassen")
+    ).all()
+    assert integration.active and integration.settings["states"] == {"settled": "booked"}
+    with httpx.Client(
+        transport=SandboxTransport(app), base_url=f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
+    ) as frisbii:
+        answer = frisbii.post("/_subscriptions/sub-demo-0001/renew", json={"outcome": "settled"})
+        assert answer.status_code == 200, answer.text
+    for _ in range(6):  # webhook delivery → event → fetch → invoice event → transfer
+        run_jobs()
+
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == answer.json()["handle"]))
+    assert transfer.status == "done" and transfer.payment_id, transfer.error_message
+    found = connector_for(integration.setup.connection, integration.setup.external_id).find_invoice(
+        transfer.reference
+    )
+    assert found.booked and str(found.totals.gross) == "149.00"

@@ -154,3 +154,50 @@ def seed_stripe_demo(account: Account) -> None:
     finally:
         connector.close()
     set_webhook_secret(integration, endpoint.raw["secret"])
+
+
+def seed_frisbii_demo(account: Account) -> None:
+    """The Frisbii sandbox account (its demo plan, customer and subscription sub-demo-0001) sending to the
+    demo e-conomic integration: a settled invoice becomes a booked invoice registered as paid (settled by
+    card), so renewing the demo subscription (see the README) shows a renewal arrive in e-conomic.
+
+    Idempotent: an account that already has a Frisbii sandbox connection is left alone.
+    """
+    from portal.connectors.frisbii import sandbox_settings
+    from portal.integrations.connections import connector_for
+    from portal.pipeline.integrations import create_integration, set_active, set_webhook_secret
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+    from portal.sources import get_source
+
+    existing = select(Connection).where(
+        Connection.account_id == account.id, Connection.system == "frisbii", Connection.sandbox
+    )
+    setup = db.session.scalar(
+        select(AccountingSetup)
+        .join(Connection)
+        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
+    )
+    if db.session.scalar(existing) is not None or setup is None:
+        return
+    source = Connection(
+        account_id=account.id,
+        system="frisbii",
+        role="subscription",
+        label="Frisbii-sandkassen",
+        credentials={"private_key": sandbox_settings(IN_PROCESS_ORIGIN)["demo_private_key"]},
+        sandbox=True,
+    )
+    db.session.add(source)
+    db.session.flush()
+    operations.set_auto_book(setup, True)
+    settings = {"states": {"settled": "booked"}, "paid_methods": list(get_source("frisbii").paid_methods)}
+    integration = create_integration(source, setup, "Frisbii-sandkassen", settings)
+    set_active(integration, True)
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/frisbii/{integration.webhook_token}"
+    connector = connector_for(source)
+    try:
+        connector.register_webhooks(delivery_url, integration.webhook_secret["secret"])
+        secret = connector.account_webhook_secret()  # Frisbii signs with its account's one secret
+    finally:
+        connector.close()
+    set_webhook_secret(integration, secret)

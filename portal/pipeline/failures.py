@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from portal.connectors.errors import AuthenticationError, ConnectorError
+from portal.connectors.errors import AuthenticationError, ConnectorError, ValidationError
 from portal.engine.settings import EngineConfigError, OrderError
 from portal.engine.vat import UnknownRate
 from portal.i18n import system_name
@@ -33,10 +33,19 @@ def ours_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def explain(exc: Exception, system: str) -> tuple[str, Message]:
+def explain(exc: Exception, system: str, currency: str | None = None) -> tuple[str, Message]:
     """(error kind, what to do) for a failure that a retry alone will not mend. `system`: the accounting
-    system's key, named as the system spells itself in the message."""
+    system's key, named as the system spells itself in the message; `currency`: the sale's, where known."""
     system = system_name(system)
+    if isinstance(exc, ValidationError) and currency and refuses_currency(exc.details):
+        return CONFIGURATION, message(
+            N_(
+                "%(system)s does not have the currency %(currency)s, which this sale is in, so nothing was "
+                "booked. Add %(currency)s to the currencies in %(system)s, then retry."
+            ),
+            system=system,
+            currency=currency,
+        )
     if isinstance(exc, OrderError):
         return ORDER, from_engine_error(exc)
     if isinstance(exc, EngineConfigError):
@@ -80,6 +89,19 @@ def explain(exc: Exception, system: str) -> tuple[str, Message]:
         ),
         error=type(exc).__name__,
     )
+
+
+def refuses_currency(details: object) -> bool:
+    """Whether a refusal's per-field errors name the currency: e-conomic's `errors.currency`, Dinero's
+    `fields.Currency` (the only field a sale's currency goes into)."""
+    if isinstance(details, dict):
+        return any(
+            (str(key).lower() == "currency" and bool(value)) or refuses_currency(value)
+            for key, value in details.items()
+        )
+    if isinstance(details, list):
+        return any(refuses_currency(item) for item in details)
+    return False
 
 
 def _detail(exc: Exception) -> str:

@@ -229,7 +229,8 @@ def _completeness(integration: OrderIntegration) -> dict | None:
     return completeness.summary(report) if report is not None else None
 
 
-def _currency(transfer: Transfer) -> str:
+def sale_currency(transfer: Transfer) -> str:
+    """The currency of the sale a transfer posts (or credits), as its source wrote it."""
     try:
         body = json.loads(transfer.event.raw_body) if transfer.event else {}
     except ValueError:
@@ -282,7 +283,7 @@ def daily_figures(integration: OrderIntegration, day: date) -> dict:
         figures = posted[transfer.kind]
         figures["count"] += 1
         figures["booked" if transfer.booked_number else "drafts"] += 1
-        figures["totals"][_currency(transfer)] += abs(transfer.computed_gross or Decimal("0"))
+        figures["totals"][sale_currency(transfer)] += abs(transfer.computed_gross or Decimal("0"))
     for figures in posted.values():
         # DKK first, then the others alphabetically
         figures["totals"] = sorted(figures["totals"].items(), key=lambda item: (item[0] != "DKK", item[0]))

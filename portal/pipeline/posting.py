@@ -19,7 +19,7 @@ from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import Transfer, utcnow
-from portal.pipeline import failures, invoice_mail, periods, refund_payments
+from portal.pipeline import failures, invoice_mail, notifications, periods, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.ensure import cache_entries, ensure_customer, ensure_products
@@ -103,7 +103,8 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
     except Exception as exc:  # anything else stops here, visible: configuration, the order, or unexpected
         if failures.ours_unavailable(exc):
             raise  # our database or Redis is away: the watchdog resumes it (failures.ours_unavailable)
-        kind, problem = failures.explain(exc, transfer.integration.setup.connection.system)
+        system = transfer.integration.setup.connection.system
+        kind, problem = failures.explain(exc, system, notifications.sale_currency(transfer))
         if kind != failures.CONFIGURATION:
             log.exception("transfer %s: %s", transfer_id, kind)
         needs_attention(transfer, kind, problem, remote_answer(exc))
@@ -386,6 +387,8 @@ def _register_payment(
         return
     method = plan.payment.method if plan.payment else None
     if not method or method not in pipeline_settings.paid_methods(transfer.integration):
+        return
+    if Decimal(remote.totals.gross) == 0:  # an invoice for 0 (a full discount): no money moved to register
         return
     payments = refund_payments.payments_template(transfer, connector, remote)
     before_remote_call()

@@ -17,7 +17,7 @@ Stored settings (every key optional):
       "fixed_products": {"shipping": "FRAGT", ...},
       "payment_terms_by_method": {"bacs": "3"},
       "paid_methods": ["quickpay", "stripe"],            # register these as paid once booked
-      "zero_amount": "skip",                             # Stripe: invoices for 0 — "skip" or "transfer"
+      "zero_amount": "skip",                             # invoices for 0 (Source.invoices): skip|transfer
       "refund_payouts_guessed": false,                   # a refund's payout on its credit note, where the
                                                          # system's way is inferred (pipeline.refund_payments)
       "rounding_tolerance": "0.10",

@@ -14,7 +14,7 @@ from portal.extensions import db, htmx
 from portal.i18n import system_name
 from portal.ids import whole_number
 from portal.models import OrderIntegration, Transfer, TransferUndo
-from portal.pipeline import counts, failures, messages, retries, undo
+from portal.pipeline import counts, failures, messages, notifications, retries, undo
 from portal.pipeline import preview as dry_run
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.filters import TransferFilters, transfer_page
@@ -160,6 +160,7 @@ def detail(transfer_id):
         transfer=transfer,
         can_preview=dry_run.can_preview(transfer),
         system=system_name(transfer.integration.setup.connection.system),
+        currency=notifications.sale_currency(transfer),
         **_labels(),
     )
 
@@ -180,7 +181,10 @@ def live(transfer_id):
     """The detail page's status and steps, polled the same way."""
     transfer = get_owned_or_404(Transfer, transfer_id)
     system = system_name(transfer.integration.setup.connection.system)
-    return render_template("transfers/_live.html", transfer=transfer, system=system, **_labels())
+    currency = notifications.sale_currency(transfer)
+    return render_template(
+        "transfers/_live.html", transfer=transfer, system=system, currency=currency, **_labels()
+    )
 
 
 @bp.post("/<int:transfer_id>/retry")

@@ -207,7 +207,7 @@ class SettingsForm(FlaskForm):
         ),
     )
     oss = BooleanField(_l("EU sales to private customers with the buyer's country's VAT (OSS)"))
-    # Stripe: whether invoices for 0 (a coupon for the full amount) are sales to transfer
+    # A source selling invoices (Source.invoices): whether invoices for 0 (a full discount) transfer
     transfer_zero = BooleanField(_l("Transfer invoices for 0 (e.g. with a coupon for the full amount)"))
     refund_payouts_guessed = BooleanField(
         _l("Register the payout of a refund on its credit note (a guess: see below)"),
@@ -343,8 +343,8 @@ def initial_data(integration, states) -> dict:
 
 def settings_from(form, states, invoices: bool = False) -> tuple[dict, dict[str, str]]:
     """The settings the form describes, and the errors only the form can see (a payment row without its
-    method). clean_settings checks the rest. `invoices`: the source sells invoices (Stripe), and the form
-    also says whether invoices for 0 transfer."""
+    method). clean_settings checks the rest. `invoices`: the source sells invoices (Source.invoices), and
+    the form also says whether invoices for 0 transfer."""
     errors: dict[str, str] = {}
     values: dict = {
         "states": {state: form[state_field_name(state)].data or "none" for state in states},

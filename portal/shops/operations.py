@@ -388,7 +388,7 @@ class SettingsContext:
     # the shop's own payment methods (value, label) to pick from, and why the list may be short
     payment_methods: tuple[tuple[str, str], ...] = ()
     methods_failure: str | None = None
-    invoices: bool = False  # the source sells invoices (Stripe): whether invoices for 0 transfer
+    invoices: bool = False  # the source sells invoices (Source.invoices): whether invoices for 0 transfer
     renewals: bool = False  # the source sells subscriptions too: the settings say which kinds transfer
 
 
@@ -422,7 +422,7 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         renewals=source.renewals,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
-        invoices=integration.source_system == "stripe",
+        invoices=source.invoices,
         **_payment_methods(integration),
     )
 

@@ -1,5 +1,6 @@
-"""Webshops: connect a WooCommerce or Shopify shop, link it to an accounting integration, and edit the
-order integration's settings. Thin: parse, authorise, call portal.shops.operations, render."""
+"""Sales sources: connect a webshop (WooCommerce, Shopify) or a subscription system (Stripe, Frisbii),
+link it to an accounting integration, and edit the link's settings. Thin: parse, authorise, call
+portal.shops.operations, render."""
 
 import secrets
 

@@ -23,6 +23,13 @@ from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
 from portal.engine.settings import IntegrationSettings
 
+# Why a sale for 0 is left out, for every source that sells invoices (Source.invoices); changing this msgid
+# orphans its translation.
+ZERO_SKIPPED = N_(
+    "The invoice is for 0 (e.g. a coupon for the full amount), and invoices for 0 are set not to "
+    "transfer. Change it in the source link's settings to transfer them."
+)
+
 # key → the module with SOURCE, a Source instance. The key is OrderIntegration.source_system and the
 # connector registry's key (portal.connectors.SYSTEM_MODULES).
 SOURCES: dict[str, str] = {
@@ -53,6 +60,9 @@ class Source(ABC):
       settings say whether first/ordinary sales, renewals or both transfer, and the step log names the
       renewal. `ignored_reason` says why a payload that is no sale (a subscription's own change) is
       stored and not transferred.
+    - Invoices for 0. A source that sells invoices (`invoices`) says which are for 0 (`is_zero`: a full
+      discount); the link's setting "zero_amount" skips them (the default, with the reason) or transfers
+      them — one setting for every such source, offered on the settings page from `invoices`.
     - State and number. `sale_state` is the state the per-state settings key on, one of `states`;
       `sale_number` the number the customer sees; `sale_created` the moment the activation date compares
       against; `sale_modified` the version, which keys the poll's and the manual import's delivery ids.
@@ -71,6 +81,9 @@ class Source(ABC):
     paid_states: tuple[str, ...]  # the states a new link transfers (as drafts unless the setup books)
     paid_methods: tuple[str, ...] = ()  # payment methods a new link registers as paid (money in at once)
     renewals: bool = False  # it has subscription renewals besides other sales (subscription_of names them)
+    # It sells invoices, which a full discount brings to 0: its links say whether those transfer
+    # (the stored setting "zero_amount", skip by default; `is_zero` tells them).
+    invoices: bool = False
 
     # --- webhooks ---
 
@@ -103,7 +116,13 @@ class Source(ABC):
 
     def excluded(self, sale: dict, stored_settings: Mapping) -> str | None:
         """A msgid (N_) saying why the link's settings leave this sale out, beyond its state and date."""
+        if self.invoices and self.is_zero(sale) and stored_settings.get("zero_amount", "skip") != "transfer":
+            return ZERO_SKIPPED
         return None
+
+    def is_zero(self, sale: dict) -> bool:
+        """Whether the sale is for 0 in all (for a source that sells invoices)."""
+        return False
 
     def refunds_in(self, payload: dict) -> list[dict]:
         """The refunds a sale's payload lists, each with at least its id."""

@@ -31,6 +31,7 @@ class Frisbii(Source):
     # the paying transaction's payment_type: money received when the invoice is settled
     paid_methods = ("card", "mobilepay", "mobilepay_subscriptions", "vipps_recurring")
     renewals = True  # the first invoice of a subscription and each renewal (period_number > 1)
+    invoices = True
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
         return client.verify_webhook(headers, raw_body, secret)
@@ -57,6 +58,9 @@ class Frisbii(Source):
         if payload.get("subscription") and int(payload.get("period_number") or 1) > 1:
             return str(payload["subscription"])
         return None
+
+    def is_zero(self, sale: dict) -> bool:
+        return sale.get("amount") == 0  # minor units: a 100 % discount leaves 0
 
     def refunds_in(self, payload: dict) -> list[dict]:
         return [

@@ -8,7 +8,6 @@ charges it) or "payment_failed" (Stripe tried and failed: dunning, never a docum
 from collections.abc import Mapping
 
 from portal.connectors import stripe as client
-from portal.connectors.base import N_
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
 from portal.engine.settings import IntegrationSettings
@@ -27,10 +26,6 @@ SALE_EVENTS = frozenset(
     }
 )
 RENEWAL = "subscription_cycle"  # the billing_reason of a renewal; any other invoice is a sale of its own
-ZERO_SKIPPED = N_(
-    "The invoice is for 0 (e.g. a coupon for the full amount), and invoices for 0 are set not to "
-    "transfer. Change it in the source link's settings to transfer them."
-)
 
 
 def subscription_id(invoice: dict) -> str | None:
@@ -49,6 +44,7 @@ class Stripe(Source):
         True  # a subscription's renewals (billing_reason subscription_cycle) besides its other invoices
     )
     paid_methods = ("stripe",)  # what Stripe charged (card, direct debit) is paid: registered so
+    invoices = True
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookDelivery:
         return client.verify_webhook(headers, raw_body, secret)
@@ -89,10 +85,8 @@ class Stripe(Source):
             return None
         return subscription_id(payload) or ""
 
-    def excluded(self, sale: dict, stored_settings: Mapping) -> str | None:
-        if sale.get("total") == 0 and stored_settings.get("zero_amount", "skip") != "transfer":
-            return ZERO_SKIPPED
-        return None
+    def is_zero(self, sale: dict) -> bool:
+        return sale.get("total") == 0
 
     def sale_state(self, payload: dict) -> str:
         status = str(payload.get("status") or "")

@@ -13,10 +13,12 @@ from sqlalchemy import func, select
 
 from portal.models import Connection, SourceEvent, Transfer
 from portal.pipeline import polls
+from portal.sandbox import dinero as dinero_sandbox
+from portal.sandbox import economic
 from portal.sandbox.frisbii import billing
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from portal.shops import operations as shops
-from tests.pipeline.conftest import make_setup, remote
+from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
 
 BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
 
@@ -248,6 +250,7 @@ def test_connect_in_the_portal_link_and_disconnect(owner_client, db, account, se
     assert urls[0] == "https://kunde.example/hook" and len(urls) == 2 and "/webhooks/frisbii/" in urls[1]
     settings = owner_client.get(linked.headers["Location"]).get_data(as_text=True)
     assert "Hævet" in settings and "Hvilke salg overføres" in settings
+    assert "Overfør fakturaer på 0" in settings  # every source selling invoices has the setting
 
     assert owner_client.post(f"/shops/{connection.id}/disconnect").status_code == 302
     assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == ["https://kunde.example/hook"]
@@ -277,3 +280,136 @@ def test_the_poll_finds_a_renewal_whose_webhook_was_missed(db, account, setup, f
     transfer = transfer_of(db, invoice)
     assert transfer.status == "done", transfer.error_message
     assert remote(setup).find_invoice(transfer.reference).booked
+
+
+def free_renewal(frisbii):
+    """A 100 % discount on the demo subscription's next invoice: the renewal is for 0 kr."""
+    discount = {"handle": "gratis", "name": "Gratis måned", "percentage": 100, "apply_to": ["all"]}
+    assert frisbii.post("/v1/discount", json={**discount, "fixed_count": 1}).status_code == 200
+    attached = frisbii.post(
+        "/v1/subscription/sub-demo-0001/discount", json={"handle": "g", "discount": "gratis"}
+    )
+    assert attached.status_code == 200, attached.text
+
+
+def test_a_renewal_for_0_is_skipped_with_the_reason(owner_client, db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    free_renewal(frisbii)
+    invoice = renew(frisbii, run_jobs)
+    assert invoice["amount"] == 0
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "skipped" and remote(setup).find_invoice(transfer.reference) is None
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert "Fakturaen er på 0" in page, page
+
+
+def test_a_renewal_for_0_is_transferred_once_when_set_to(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup, zero_amount="transfer")
+    free_renewal(frisbii)
+    invoice = renew(frisbii, run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.totals.gross == Decimal("0.00")
+    assert not transfer.payment_id  # no money moved: no payment of 0 registered
+    assert any(Decimal(str(line["unitNetPrice"])) < 0 for line in found.raw["lines"])  # the discount shows
+    webhook_ids = [json.loads(e.raw_body)["id"] for e in db.session.scalars(select(SourceEvent))]
+    frisbii.post("/v1/webhook/resend", json={"webhooks": webhook_ids})  # every delivery again
+    settle(run_jobs)
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1
+
+
+# --- currencies: EUR booked in EUR; a currency the ledger lacks needs attention, nothing half-booked ---
+
+
+def subscribe_in(frisbii, run_jobs, currency: str) -> dict:
+    """A new subscription on a plan in `currency`, its first invoice settled by card."""
+    plan = {
+        "handle": f"plan-{currency.lower()}",
+        "name": f"Kaffe i {currency}",
+        "amount": 2000,
+        "vat": 0.25,
+        "currency": currency,
+        "schedule_type": "month_startdate",
+        "interval_length": 1,
+    }
+    assert frisbii.post("/v1/plan", json=plan).status_code == 200
+    created = frisbii.post(
+        "/v1/subscription",
+        json={
+            "handle": f"sub-{currency.lower()}",
+            "plan": plan["handle"],
+            "create_customer": {
+                "handle": f"cust-{currency.lower()}",
+                "email": "kunde@example.dk",
+                "country": "DK",
+            },
+            "signup_method": "source",
+            "source": "ca_test_visa",
+        },
+    )
+    assert created.status_code == 200, created.text
+    settle(run_jobs)
+    listed = frisbii.get("/v1/list/invoice", params={"subscription": f"sub-{currency.lower()}"})
+    return listed.json()["content"][0]
+
+
+def test_a_eur_renewal_is_booked_in_eur(db, account, setup, frisbii, run_jobs):
+    link_frisbii(db, account, setup)
+    invoice = subscribe_in(frisbii, run_jobs, "EUR")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.raw["currency"] == "EUR" and found.totals.gross == Decimal("20.00")
+
+
+def test_a_currency_the_agreement_lacks_needs_attention(
+    app, owner_client, db, account, setup, frisbii, run_jobs
+):
+    link_frisbii(db, account, setup)
+    assert economic.Agreement(int(setup.external_id)).delete("currencies", "SEK")  # the agreement lacks it
+    db.session.commit()
+    invoice = subscribe_in(frisbii, run_jobs, "SEK")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert remote(setup).find_invoice(transfer.reference) is None  # nothing half-booked
+    page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
+    assert "e-conomic har ikke valutaen SEK" in page and "Tilføj SEK" in page, page
+    assert "20,00\xa0SEK" in page and "20,00\xa0kr." not in page  # the totals in the sale's currency
+
+    # SEK added to the agreement, as the message says: the retry books it, once
+    economic.Agreement(int(setup.external_id)).put(
+        "currencies", "SEK", {"code": "SEK", "name": "Svenske kroner", "isoNumber": "752"}
+    )
+    db.session.commit()
+    assert owner_client.post(f"/transfers/{transfer.id}/retry").status_code == 302
+    settle(run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    found = remote(setup).find_invoice(transfer.reference)
+    assert found.booked and found.raw["currency"] == "SEK"
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1
+
+
+def test_a_renewal_in_a_currency_dinero_lacks_needs_attention(db, account, frisbii, run_jobs, monkeypatch):
+    dinero = make_setup(account, "dinero", auto_book=True)
+    link_frisbii(db, account, dinero)
+    monkeypatch.delitem(dinero_sandbox.EXCHANGE_RATES, "SEK")  # this Dinero has no SEK
+    invoice = subscribe_in(frisbii, run_jobs, "SEK")
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "Dinero does not have the currency SEK" in transfer.error_message, transfer.error_message
+    assert remote(dinero).find_invoice(transfer.reference) is None
+
+
+def test_an_order_in_a_currency_the_agreement_lacks_needs_attention(db, account, setup, run_jobs):
+    integration = make_integration(db, account, setup)
+    assert economic.Agreement(int(setup.external_id)).delete("currencies", "SEK")
+    db.session.commit()
+    feed(integration, {**order(number="7001"), "currency": "SEK"})
+    run_jobs()
+    transfer = db.session.scalar(select(Transfer).where(Transfer.order_ref == "7001"))
+    assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
+    assert "does not have the currency SEK" in transfer.error_message, transfer.error_message
+    assert remote(setup).find_invoice(transfer.reference) is None
+    assert db.session.scalar(select(func.count()).select_from(Transfer)) == 1

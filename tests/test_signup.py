@@ -209,7 +209,7 @@ def test_the_checklist_follows_the_data_until_the_first_transfer(db, account, ow
     other = make_account("Anden ApS", "35000070")  # another account's progress counts for nothing
     make_setup(other, "dynaccount")
     setup = make_setup(account, "dynaccount")
-    assert checklist()[:2] == (3, "Forbind en webshop")
+    assert checklist()[:2] == (3, "Forbind en salgskilde")
     integration = make_integration(db, account, setup, states={"processing": "draft"})
     assert checklist()[:2] == (4, "Din første overførsel")
     feed(integration, order())

@@ -75,7 +75,7 @@ def test_sign_up_and_follow_the_checklist_to_the_first_transfer(app, page, db, m
 
     # 4. Connect a webshop, link it and switch it on.
     page.get_by_role("link", name="Overblik").click()
-    expect(next_step(page)).to_have_text("Forbind en webshop")
+    expect(next_step(page)).to_have_text("Forbind en salgskilde")
     next_step(page).click()
     page.get_by_role("link", name="Prøv med WooCommerce-sandkassen").click()
     page.get_by_label("Consumer key").fill("ck_demo")

@@ -62,8 +62,11 @@ def onboarding(account: Account) -> list[Step]:
             bool(active),
         ),
         Step(
-            _l("Connect a webshop"),
-            _l("WooCommerce or Shopify, linked to the accounting integration and switched on."),
+            _l("Connect a sales source"),
+            _l(
+                "A webshop (WooCommerce, Shopify) or a subscription system (Stripe, Frisbii), linked to the "
+                "accounting integration and switched on."
+            ),
             url_for("shops.index"),
             bool(shops),
         ),

@@ -59,6 +59,21 @@ def seed_economic_demo(account: Account) -> None:
         raise RuntimeError(f"the demo setup could not be activated: {problems}")
 
 
+def _unseeded_economic_setup(account: Account, system: str) -> AccountingSetup | None:
+    """The demo e-conomic setup a sandbox source of `system` is linked to; None when the account has no such
+    setup, or has a `system` sandbox connection already (seeding is idempotent)."""
+    seeded = select(Connection.id).where(
+        Connection.account_id == account.id, Connection.system == system, Connection.sandbox
+    )
+    if db.session.scalar(seeded) is not None:
+        return None
+    return db.session.scalar(
+        select(AccountingSetup)
+        .join(Connection)
+        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
+    )
+
+
 def seed_woocommerce_demo(account: Account) -> None:
     """A WooCommerce sandbox shop sending to the demo e-conomic integration: orders in `processing` or
     `completed` become draft invoices. Its webhooks point at this app in-process, so an order created in
@@ -73,15 +88,8 @@ def seed_woocommerce_demo(account: Account) -> None:
     from portal.pipeline.integrations import create_integration, set_active
     from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 
-    existing = select(Connection).where(
-        Connection.account_id == account.id, Connection.system == "woocommerce", Connection.sandbox
-    )
-    setup = db.session.scalar(
-        select(AccountingSetup)
-        .join(Connection)
-        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
-    )
-    if db.session.scalar(existing) is not None or setup is None:
+    setup = _unseeded_economic_setup(account, "woocommerce")
+    if setup is None:
         return
     settings = system_settings("woocommerce", sandbox=True)
     keys = {
@@ -122,15 +130,8 @@ def seed_stripe_demo(account: Account) -> None:
     from portal.sandbox import stripe as stripe_sandbox
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
 
-    existing = select(Connection).where(
-        Connection.account_id == account.id, Connection.system == "stripe", Connection.sandbox
-    )
-    setup = db.session.scalar(
-        select(AccountingSetup)
-        .join(Connection)
-        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
-    )
-    if db.session.scalar(existing) is not None or setup is None:
+    setup = _unseeded_economic_setup(account, "stripe")
+    if setup is None:
         return
     stripe_sandbox.seed()
     source = Connection(
@@ -169,15 +170,8 @@ def seed_frisbii_demo(account: Account) -> None:
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
     from portal.sources import get_source
 
-    existing = select(Connection).where(
-        Connection.account_id == account.id, Connection.system == "frisbii", Connection.sandbox
-    )
-    setup = db.session.scalar(
-        select(AccountingSetup)
-        .join(Connection)
-        .where(AccountingSetup.account_id == account.id, Connection.system == "e-conomic", Connection.sandbox)
-    )
-    if db.session.scalar(existing) is not None or setup is None:
+    setup = _unseeded_economic_setup(account, "frisbii")
+    if setup is None:
         return
     source = Connection(
         account_id=account.id,

@@ -88,35 +88,30 @@ def connect_woocommerce():
 @bp.route("/connect/stripe", methods=["GET", "POST"])
 @owner_required
 def connect_stripe():
-    sandbox = _sandbox()
-    form = forms.StripeForm()
-    if form.validate_on_submit():
-        try:
-            connection = operations.connect_stripe(current_account(), sandbox, form.api_key.data)
-        except operations.ShopError as refusal:
-            form.api_key.errors.append(refusal.message)
-        else:
-            flash(_("Stripe is connected."), "success")
-            return redirect(url_for(".link", shop_id=connection.id))
-    status = 400 if request.method == "POST" else 200
-    return render_template("shops/connect_stripe.html", form=form, sandbox=sandbox), status
+    return _connect_by_key(forms.StripeForm(), "api_key", operations.connect_stripe, "stripe", "Stripe")
 
 
 @bp.route("/connect/frisbii", methods=["GET", "POST"])
 @owner_required
 def connect_frisbii():
+    return _connect_by_key(
+        forms.FrisbiiForm(), "private_key", operations.connect_frisbii, "frisbii", "Frisbii"
+    )
+
+
+def _connect_by_key(form, field: str, connect, system: str, name: str):
+    """A source connected by an API key alone (Stripe, Frisbii): checked, stored, then on to linking it."""
     sandbox = _sandbox()
-    form = forms.FrisbiiForm()
     if form.validate_on_submit():
         try:
-            connection = operations.connect_frisbii(current_account(), sandbox, form.private_key.data)
+            connection = connect(current_account(), sandbox, form[field].data)
         except operations.ShopError as refusal:
-            form.private_key.errors.append(refusal.message)
+            form[field].errors.append(refusal.message)
         else:
-            flash(_("Frisbii is connected."), "success")
+            flash(_("%(system)s is connected.", system=name), "success")
             return redirect(url_for(".link", shop_id=connection.id))
     status = 400 if request.method == "POST" else 200
-    return render_template("shops/connect_frisbii.html", form=form, sandbox=sandbox), status
+    return render_template(f"shops/connect_{system}.html", form=form, sandbox=sandbox), status
 
 
 @bp.route("/connect/shopify", methods=["GET", "POST"])

@@ -1,7 +1,10 @@
 """`make run`: an embedded Redis, the migrations and the demo data, then the web portal and an RQ worker
 with its scheduler, as one command.
 
-Ctrl-C (or any of the processes dying) stops every process started here.
+Ctrl-C (or any of the processes dying) stops every process started here. Only this supervisor gets the
+terminal's Ctrl-C: the children run in a process group of their own, so none is interrupted half-way through
+starting up (the worker forking its scheduler printed a KeyboardInterrupt traceback), and the supervisor stops
+them in order with SIGTERM.
 """
 
 import os
@@ -103,18 +106,22 @@ def run(instance_path: str, port: int) -> None:
                 "low",  # taken only when "default" is empty: the daily drift checks
             ],
             env=env,
+            process_group=0,
         )
     )
     # Periodic jobs (workers/schedule.py: the stuck-transfer watchdog), enqueued for the worker above.
     processes.append(
         subprocess.Popen(
-            [str(bin_dir / "rq"), "cron", "workers.schedule", "--url", env["REDIS_URL"]], env=env
+            [str(bin_dir / "rq"), "cron", "workers.schedule", "--url", env["REDIS_URL"]],
+            env=env,
+            process_group=0,
         )
     )
     processes.append(
         subprocess.Popen(
             [str(bin_dir / "flask"), "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
+            process_group=0,
         )
     )
 
@@ -142,6 +149,7 @@ def run(instance_path: str, port: int) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)  # the terminal closed: its signals no longer reach the children
     try:
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)

@@ -102,6 +102,13 @@ def run_transfer(transfer_id: int) -> None:
 
 
 @job
+def register_payment_batch(setup_id: int) -> int:
+    from portal.pipeline.payment_batches import run
+
+    return run(setup_id)
+
+
+@job
 def undo_transfer(undo_id: int) -> None:
     from portal.pipeline.undo import run
 
@@ -125,11 +132,11 @@ def recover_lost_work() -> dict[str, list[int]]:
 
     from flask import current_app
 
-    from portal.pipeline import undo
+    from portal.pipeline import payment_batches, undo
     from portal.pipeline.scheduling import recover
 
     recovered = recover(timedelta(seconds=current_app.config["PIPELINE_STUCK_SECONDS"]))
-    return {**recovered, "undos": undo.recover()}
+    return {**recovered, "undos": undo.recover(), "payment_batches": payment_batches.requeue_lost()}
 
 
 @job

@@ -13,7 +13,7 @@ from typing import Literal
 
 from babel import Locale
 
-from portal.connectors.errors import UnsupportedOperation
+from portal.connectors.errors import ForeignEntries, UnsupportedOperation
 from portal.engine.ledger_documents import (
     CustomerData,
     DraftInvoice,
@@ -327,6 +327,18 @@ class AccountingConnector(ABC):
     @abstractmethod
     def register_payment(self, payment: PaymentData) -> str:
         """Returns the system's id of the payment/voucher."""
+
+    def register_payments(self, payments: list[PaymentData]) -> list[str | Exception]:
+        """Several payments at once: per payment, its id or the exception that stopped it alone; a failure
+        of the whole call raises. Here one register_payment each; e-conomic sends them in one voucher POST
+        (portal.pipeline.payment_batches)."""
+        results: list[str | Exception] = []
+        for payment in payments:
+            try:
+                results.append(self.register_payment(payment))
+            except ForeignEntries as exc:
+                results.append(exc)
+        return results
 
     @abstractmethod
     def post_voucher(self, voucher: Voucher) -> str: ...

@@ -76,6 +76,10 @@ JOURNALS_API = "/journalsapi/v16.0.1"
 PAYMENT_TEXT = re.compile(r"^\S+ (Betaling faktura|Udbetaling kreditnota) \d+$")
 CENT = Decimal("0.01")
 PAGE_SIZE = 1000
+# Payments per voucher POST: the draft-entries read that follows names their voucher numbers in one `$in:`,
+# which takes 200 values at most (ECO-OAPI-J5, "Using in and not in operators"); the POST's own limit is
+# not published.
+BATCH_LIMIT = 100
 ZONE_NUMBERS = {"domestic": 1, "eu": 2, "world": 3}
 ZONE_NAMES = {number: zone for zone, number in ZONE_NUMBERS.items()}
 # Where e-conomic keeps orders: open ones as drafts (or "sent", once registered as sent), invoiced ones
@@ -344,6 +348,13 @@ def _field_errors(errors, path=""):
             yield from _field_errors(value, f"{path}.{key}" if path else key)
 
 
+def _one(results: list):
+    """The single payment's id, or raise what stopped it."""
+    if isinstance(results[0], Exception):
+        raise results[0]
+    return results[0]
+
+
 def _address(who: CustomerData) -> dict:
     """A customer's address (and EAN) as e-conomic's customer and recipient documents name them."""
     return {
@@ -388,7 +399,10 @@ class EconomicConnector(AccountingConnector):
         self.rest = client_for(context, base_url=context.base_url, **common)
         apis_url = (settings.get("apis_url") or "https://apis.e-conomic.com").rstrip("/")
         self._apis_options = {"base_url": apis_url + JOURNALS_API, **common}
-        self._years: list[dict] | None = None
+        # The accounting years (GET /accounting-years): from the API once, or given from the pipeline's
+        # cache (use_accounting_years: portal.pipeline.periods), then read again only for a date they miss.
+        self.accounting_years: list[dict] | None = None
+        self.years_fetched = False
 
     @cached_property
     def apis(self) -> ApiClient:
@@ -950,9 +964,15 @@ class EconomicConnector(AccountingConnector):
         """A customer-payment entry in the payments journal, then its own voucher is booked (journals API).
 
         The amount is sent negative: it credits the debtor (a positive amount would add to what the
-        customer owes). Returns "<journal>:<accounting year>-<voucher number>".
-        """
-        return self._customer_payment(payment, -1, "Betaling faktura")
+        customer owes). Returns "<journal>:<accounting year>-<voucher number>"."""
+        return _one(self._customer_payments([payment], -1, "Betaling faktura"))
+
+    def register_payments(self, payments: list[PaymentData]) -> list[str | Exception]:
+        """As register_payment for many at once, in three calls per BATCH_LIMIT payments of a journal: one
+        POST of an array of vouchers (one voucher per payment), one GET of their draft entries, one
+        bookdraftentries of all our entries. A voucher holding entries we did not make is that payment's
+        ForeignEntries; the others are booked. A failure of a call raises for all (nothing is booked)."""
+        return self._customer_payments(payments, -1, "Betaling faktura")
 
     # The payout's sign (positive: debits the debtor) is inferred from the payment's, not documented.
 
@@ -961,46 +981,77 @@ class EconomicConnector(AccountingConnector):
         number with a **positive** amount (the debtor is debited back to zero, the bank/contra account
         credited), booked like an invoice's payment. A guess: off unless the integration turns
         `refund_payouts_guessed` on (docs/connectors/economic.md)."""
-        return self._customer_payment(payment, 1, "Udbetaling kreditnota")
+        return _one(self._customer_payments([payment], 1, "Udbetaling kreditnota"))
 
-    def _customer_payment(self, payment: PaymentData, sign: int, what: str) -> str:
-        document = payment.invoice
-        if not document.booked or not document.number:
-            raise ConfigurationError(
-                "Book the invoice or credit note in e-conomic before registering its payment.", system=KEY
-            )
-        journal_number = int(payment.journal or self.context.settings.get("payments_journal") or 0)
-        if not journal_number:
-            raise ConfigurationError(
-                "Choose an e-conomic journal for payments in the payments template.", system=KEY
-            )
-        contra = payment.account
-        if not contra:  # the journal's own contra account, read only when the template names none
-            journal = self._get(f"/journals/{journal_number}")
-            contras = (journal.get("settings") or {}).get("contraAccounts") or {}
-            contra = (contras.get("customerPayments") or {}).get("accountNumber")
-        if not contra:
-            raise ConfigurationError(
-                "Choose the bank or clearing account for payments in the payments template.", system=KEY
-            )
-        found = self._find_entry(journal_number, payment.reference, payment.date) if payment.lookup else None
-        if found is None:
-            customer = (document.raw.get("customer") or {}).get("customerNumber")
-            entry = {
-                "customer": {"customerNumber": int(customer)},
-                "customerInvoice": int(document.number),
-                "amount": sign * amount(abs(payment.amount)),
-                "contraAccount": {"accountNumber": int(contra)},
-                "currency": {"code": document.raw.get("currency", "DKK")},
-                "date": payment.date.isoformat(),
-                "text": f"{payment.reference} {what} {document.number}"[:250],
-            }
-            voucher = self._post_entries(journal_number, payment.date, {"customerPayments": [entry]})
-            found = (voucher, False)
-        voucher_id, booked = found
-        if not booked:
-            self._book_own_voucher(journal_number, voucher_id, payment.reference)  # never the whole journal
-        return f"{journal_number}:{voucher_id}"
+    def _customer_payments(self, payments: list[PaymentData], sign: int, what: str) -> list[str | Exception]:
+        results: list[str | Exception | None] = [None] * len(payments)
+        journals: dict[int, list[int]] = {}
+        contras: dict[int, str] = {}
+        for index, payment in enumerate(payments):
+            document = payment.invoice
+            if not document.booked or not document.number:
+                raise ConfigurationError(
+                    "Book the invoice or credit note in e-conomic before registering its payment.", system=KEY
+                )
+            journal_number = int(payment.journal or self.context.settings.get("payments_journal") or 0)
+            if not journal_number:
+                raise ConfigurationError(
+                    "Choose an e-conomic journal for payments in the payments template.", system=KEY
+                )
+            journals.setdefault(journal_number, []).append(index)
+            if not payment.account and journal_number not in contras:
+                # the journal's own contra account, read only when the template names none
+                journal = self._get(f"/journals/{journal_number}")
+                accounts = (journal.get("settings") or {}).get("contraAccounts") or {}
+                contras[journal_number] = (accounts.get("customerPayments") or {}).get("accountNumber")
+        for journal_number, indexes in journals.items():
+            for start in range(0, len(indexes), BATCH_LIMIT):
+                chunk = indexes[start : start + BATCH_LIMIT]
+                done = self._payment_vouchers(
+                    journal_number, [payments[i] for i in chunk], contras, sign, what
+                )
+                for index, result in zip(chunk, done, strict=True):
+                    results[index] = result
+        return results
+
+    def _payment_vouchers(
+        self, journal_number: int, payments: list[PaymentData], contras: dict, sign: int, what: str
+    ) -> list[str | Exception]:
+        """Post the vouchers of one journal's payments (those not found by their reference), then book
+        them: per payment its id, or ForeignEntries."""
+        found = [
+            self._find_entry(journal_number, p.reference, p.date) if p.lookup else None for p in payments
+        ]
+        new = [n for n, hit in enumerate(found) if hit is None]
+        if new:
+            bodies = []
+            for n in new:
+                payment = payments[n]
+                contra = payment.account or contras.get(journal_number)
+                if not contra:
+                    raise ConfigurationError(
+                        "Choose the bank or clearing account for payments in the payments template.",
+                        system=KEY,
+                    )
+                document = payment.invoice
+                customer = (document.raw.get("customer") or {}).get("customerNumber")
+                entry = {
+                    "customer": {"customerNumber": int(customer)},
+                    "customerInvoice": int(document.number),
+                    "amount": sign * amount(abs(payment.amount)),
+                    "contraAccount": {"accountNumber": int(contra)},
+                    "currency": {"code": document.raw.get("currency", "DKK")},
+                    "date": payment.date.isoformat(),
+                    "text": f"{payment.reference} {what} {document.number}"[:250],
+                }
+                bodies.append(self._voucher_body(journal_number, payment.date, {"customerPayments": [entry]}))
+            for n, voucher_id in zip(new, self._post_vouchers(journal_number, bodies), strict=True):
+                found[n] = (voucher_id, False)
+        unbooked = {n: voucher_id for n, (voucher_id, booked) in enumerate(found) if not booked}
+        refused = self._book_own_vouchers(
+            journal_number, {n: (unbooked[n], payments[n].reference) for n in unbooked}
+        )
+        return [refused.get(n) or f"{journal_number}:{voucher_id}" for n, (voucher_id, _) in enumerate(found)]
 
     def customer_balance(self, customer_number: str) -> Decimal:
         """What the customer owes: `balance` of GET /customers/{customerNumber}."""
@@ -1051,24 +1102,40 @@ class EconomicConnector(AccountingConnector):
                 counts[entry["journalNumber"]] = counts.get(entry["journalNumber"], 0) + 1
         return counts
 
-    def _book_own_voucher(self, journal_number: int, voucher_id: str, reference: str) -> None:
-        """Book our payment's voucher and nothing else (journals API bookdraftentries): the journal's other
-        entries — a bookkeeper's unfinished work — stay unbooked and cannot block us. A voucher that also
-        holds entries we did not make is not booked (ForeignEntries: the customer decides)."""
-        number = int(voucher_id.rsplit("-", 1)[1])
-        entries = self._draft_entries(f"journalNumber$eq:{journal_number}$and:voucherNumber$eq:{number}")
-        ours = [e for e in entries if (e.get("text") or "").startswith(reference + " ")]
-        others = [e for e in entries if e not in ours]
-        if others:
-            raise ForeignEntries(journal_number, number, len(others), system=KEY)
-        if not ours:
-            return  # booked meanwhile (by the bookkeeper, or by our lost earlier answer)
-        key = hashlib.sha256(f"bookdraftentries|{journal_number}|{reference}|{voucher_id}".encode())
-        self.apis.post(
-            f"/journals/{journal_number}/bookdraftentries",
-            content=dumps({"entryNumbers": sorted(e["entryNumber"] for e in ours)}).encode(),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key.hexdigest()},
-        )
+    def _book_own_vouchers(self, journal_number: int, vouchers: dict) -> dict[int, ForeignEntries]:
+        """Book our payments' vouchers and nothing else (journals API bookdraftentries): the journal's other
+        entries — a bookkeeper's unfinished work — stay unbooked and cannot block us. `vouchers`: key →
+        (voucher id, reference). A voucher that also holds entries we did not make is not booked: its key
+        maps to ForeignEntries (the customer decides); the others are booked in one call."""
+        if not vouchers:
+            return {}
+        numbers = {key: int(voucher_id.rsplit("-", 1)[1]) for key, (voucher_id, _) in vouchers.items()}
+        wanted = ",".join(str(n) for n in sorted(set(numbers.values())))
+        by_voucher: dict[int, list[dict]] = {}
+        for entry in self._draft_entries(
+            f"journalNumber$eq:{journal_number}$and:voucherNumber$in:[{wanted}]"
+        ):
+            by_voucher.setdefault(entry.get("voucherNumber"), []).append(entry)
+        batch = tuple(reference + " " for _, reference in vouchers.values())
+        refused, ours = {}, []
+        for key, (_, reference) in vouchers.items():
+            entries = by_voucher.get(numbers[key], [])
+            mine = [e for e in entries if (e.get("text") or "").startswith(reference + " ")]
+            # not foreign: a batch payment of the other accounting year under the same voucher number
+            others = [e for e in entries if not (e.get("text") or "").startswith(batch)]
+            if others:
+                refused[key] = ForeignEntries(journal_number, numbers[key], len(others), system=KEY)
+            else:
+                ours.extend(e["entryNumber"] for e in mine)  # none: booked meanwhile (a lost answer)
+        if ours:
+            entry_numbers = sorted(ours)
+            key = hashlib.sha256(f"bookdraftentries|{journal_number}|{entry_numbers}".encode())
+            self.apis.post(
+                f"/journals/{journal_number}/bookdraftentries",
+                content=dumps({"entryNumbers": entry_numbers}).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": key.hexdigest()},
+            )
+        return refused
 
     def book_journal(self, journal_number: int, key: str | None = None) -> None:
         """Book EVERY entry in the journal (also a bookkeeper's) through the journals API — for journals
@@ -1082,21 +1149,34 @@ class EconomicConnector(AccountingConnector):
         self.apis.post(f"/journals/{journal_number}/book", headers=headers)
 
     def _post_entries(self, journal_number: int, day: date, entries: dict) -> str:
-        body = {
+        return self._post_vouchers(journal_number, [self._voucher_body(journal_number, day, entries)])[0]
+
+    def _voucher_body(self, journal_number: int, day: date, entries: dict) -> dict:
+        return {
             "accountingYear": {"year": self._accounting_year(day)},
             "journal": {"journalNumber": journal_number},
             "entries": entries,
         }
-        created = self._send("POST", f"/journals/{journal_number}/vouchers", body)
-        voucher = created[0] if isinstance(created, list) else created
-        return f"{voucher['accountingYear']['year']}-{voucher['voucherNumber']}"
+
+    def _post_vouchers(self, journal_number: int, bodies: list[dict]) -> list[str]:
+        """One POST for all: the endpoint takes one voucher or an array and answers with an array, in the
+        order sent (docs/connectors/economic.md, sandbox point 13). One voucher is sent as an object, as
+        every client we know does."""
+        created = self._send(
+            "POST", f"/journals/{journal_number}/vouchers", bodies[0] if len(bodies) == 1 else bodies
+        )
+        created = created if isinstance(created, list) else [created]
+        if len(created) != len(bodies):  # sent, but which voucher is whose is unclear: a resume looks them up
+            raise AmbiguousWriteError(
+                f"e-conomic answered {len(created)} vouchers for {len(bodies)} sent.", system=KEY
+            )
+        return [f"{v['accountingYear']['year']}-{v['voucherNumber']}" for v in created]
 
     def open_periods(self) -> list[OpenPeriod]:
         """The open periods of the open accounting years: a year closes as a whole (`closed`), and so can
         each of its periods. 1 + one call per open year."""
-        self._years = self._all("/accounting-years")
         found = []
-        for year in self._years:
+        for year in self._fetch_years():
             if year.get("closed"):
                 continue
             for period in self._all(f"/accounting-years/{encode_key(year['year'])}/periods"):
@@ -1105,12 +1185,23 @@ class EconomicConnector(AccountingConnector):
                     found.append(OpenPeriod(date.fromisoformat(first), date.fromisoformat(last)))
         return found
 
+    def use_accounting_years(self, years: list[dict]) -> None:
+        """Years known already (the pipeline's cache): a voucher's year then costs no call."""
+        self.accounting_years, self.years_fetched = years, False
+
+    def _fetch_years(self) -> list[dict]:
+        self.accounting_years, self.years_fetched = self._all("/accounting-years"), True
+        return self.accounting_years
+
     def _accounting_year(self, day: date) -> str:
-        if self._years is None:
-            self._years = self._all("/accounting-years")
-        for year in self._years:
-            if year["fromDate"] <= day.isoformat() <= year["toDate"]:
-                return year["year"]
+        years = self.accounting_years if self.accounting_years is not None else self._fetch_years()
+        for attempt in range(2):
+            for year in years:
+                if year["fromDate"] <= day.isoformat() <= year["toDate"]:
+                    return year["year"]
+            if attempt or self.years_fetched:
+                break
+            years = self._fetch_years()  # the cached years miss it: a year created since?
         raise ConfigurationError(
             f"e-conomic has no accounting year for {day.isoformat()}: create it first.", system=KEY
         )

@@ -166,6 +166,9 @@ class Transfer(db.Model):
     booked_number: Mapped[str | None] = mapped_column(String(100))
     payment_id: Mapped[str | None] = mapped_column(String(100))
     payment_requested: Mapped[bool] = mapped_column(default=False)  # a payment was sent (answer maybe lost)
+    # The payment waiting for its setup's batch (pipeline.payment_batches): what will be sent, so the batch
+    # needs no call to rebuild it. Set while the transfer is `waiting` for it, cleared when registered.
+    pending_payment: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     mailed: Mapped[bool] = mapped_column(default=False)
     # How often its document was undone (pipeline.undo): the next document's reference gets "-V<n+1>"
     undone: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -13,6 +13,9 @@ The open periods are cached per accounting setup in Redis for CACHE_SECONDS, so 
 open period) costs no call per order — and no Redis round trip of its own: a run reads the entry with its
 customer and product cache entries (ensure.cache_entries). A date the cache calls closed is checked once
 more against a fresh read, so a period opened in the ledger takes effect at once on the next retry.
+
+The ledger's accounting years, where its vouchers name one (e-conomic), are cached next to them (same TTL,
+rewritten by every fresh read of the periods): a payment's voucher then needs no call for its year.
 """
 
 import json
@@ -42,6 +45,25 @@ def cache_key(setup_id: int) -> str:
     return f"bogbro:periods:{setup_id}"
 
 
+def years_key(setup_id: int) -> str:
+    return f"bogbro:years:{setup_id}"
+
+
+def load_years(connector: AccountingConnector, setup_id: int) -> None:
+    """Give the connector the cached accounting years (a connector that names none has no such hook)."""
+    if hasattr(connector, "use_accounting_years"):
+        cached = get_redis().get(years_key(setup_id))
+        if cached is not None:
+            connector.use_accounting_years(json.loads(cached))
+
+
+def save_years(connector: AccountingConnector, setup_id: int, pipe=None) -> None:
+    """Cache the years the connector read from the ledger during this run, if it read any."""
+    if getattr(connector, "years_fetched", False):
+        value = json.dumps(connector.accounting_years)
+        (pipe or get_redis()).set(years_key(setup_id), value, ex=CACHE_SECONDS)
+
+
 def open_periods(
     connector: AccountingConnector, setup_id: int, fresh: bool = False, cached: bytes | None = None
 ) -> list[OpenPeriod] | None:
@@ -57,7 +79,10 @@ def open_periods(
     stored = None
     if periods is not None:
         stored = [[p.start.isoformat(), p.end and p.end.isoformat()] for p in periods]
-    redis.set(cache_key(setup_id), json.dumps(stored), ex=CACHE_SECONDS)
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.set(cache_key(setup_id), json.dumps(stored), ex=CACHE_SECONDS)
+        save_years(connector, setup_id, pipe)
+        pipe.execute()
     return periods
 
 

@@ -19,7 +19,7 @@ from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import Transfer, utcnow
-from portal.pipeline import failures, invoice_mail, notifications, periods, refund_payments
+from portal.pipeline import failures, invoice_mail, notifications, payment_batches, periods, refund_payments
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.ensure import cache_entries, ensure_customer, ensure_products
@@ -188,7 +188,8 @@ def _post(transfer: Transfer) -> None:
         # Not committed on its own: a resume finds the booked invoice by its reference anyway; the payment
         # and mail steps commit it with their own checkpoints, `done` otherwise.
         transfer.booked_number = remote.number
-        _register_payment(transfer, connector, plan, remote)
+        if not _register_payment(transfer, connector, plan, remote):
+            return  # waiting for its setup's payment batch, which ends it (payment_batches)
         refund_payments.register_refund_payment(
             transfer, connector, plan, remote, log_step, before_remote_call
         )
@@ -382,14 +383,15 @@ def _rebuild_draft(
 
 def _register_payment(
     transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, remote: RemoteInvoice
-) -> None:
+) -> bool:
+    """False when the payment waits to be registered together with others (payment_batches)."""
     if transfer.payment_id or transfer.kind != "invoice":
-        return
+        return True
     method = plan.payment.method if plan.payment else None
     if not method or method not in pipeline_settings.paid_methods(transfer.integration):
-        return
+        return True
     if Decimal(remote.totals.gross) == 0:  # an invoice for 0 (a full discount): no money moved to register
-        return
+        return True
     payments = refund_payments.payments_template(transfer, connector, remote)
     before_remote_call()
     payment = PaymentData(
@@ -403,13 +405,18 @@ def _register_payment(
         # as for the draft: only a resume, or a reference something else may have used, looks it up
         lookup=transfer.payment_requested or first_create_needs_lookup(transfer),
     )
+    if payment_batches.may_wait(transfer, connector):
+        payment_batches.wait(transfer, payment, method)
+        return False
     if not transfer.payment_requested:
         transfer.payment_requested = True
         db.session.commit()
+    periods.load_years(connector, transfer.integration.setup_id)
     try:
         transfer.payment_id = connector.register_payment(payment)
     except ForeignEntries as exc:
-        raise TransferFailed("configuration", _foreign_entries(exc)) from exc
+        raise TransferFailed("configuration", foreign_entries(exc)) from exc
+    transfer.pending_payment = None
     log_step(
         transfer,
         "payment",
@@ -417,9 +424,10 @@ def _register_payment(
         message(N_("Payment %(id)s registered (%(method)s)."), id=transfer.payment_id, method=method),
     )
     db.session.commit()
+    return True
 
 
-def _foreign_entries(exc: ForeignEntries) -> Message:
+def foreign_entries(exc: ForeignEntries) -> Message:
     return message(
         N_(
             "The payment is in e-conomic's journal %(journal)s as voucher %(voucher)s, but Bogbro did not "

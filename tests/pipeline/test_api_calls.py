@@ -1,7 +1,12 @@
 """Accounting API calls per order in steady state (customer and products cached): what the pipeline
 itself adds is nothing beyond draft + book; the rest is each connector's own never-twice lookups."""
 
+import json
+
 import pytest
+from sqlalchemy import select
+
+from portal.models import Transfer
 
 from portal.sandbox.transport import SandboxTransport
 from tests.pipeline.conftest import feed, make_integration, make_setup, order
@@ -45,33 +50,42 @@ def test_steady_state_calls_per_order(db, account, run_jobs, monkeypatch, system
 
 
 def test_steady_state_calls_per_paid_sale_on_economic(db, account, run_jobs, monkeypatch):
-    """A sale paid by card (a Stripe renewal, a paid order): draft + book + its payment's own voucher.
-    The payment looks for its reference only on a resume (payment_requested), and reads the journal only
-    when the payments template names no account: no GET journal, journal entries or year entries."""
+    """Sales paid by card (Stripe renewals, paid orders): draft + book each, and their payments registered
+    together by the setup's batch job (payment_batches) — one voucher POST of an array, one draft-entries
+    read, one bookdraftentries: 2N + 3 calls. The voucher's accounting year comes from the cache the open
+    periods fill; no payment looks for its reference (payment_requested), and the journal is read only
+    when the payments template names no account."""
     setup = make_setup(account, "e-conomic", auto_book=True)
     integration = make_integration(db, account, setup, paid_methods=["quickpay"])
     feed(integration, order(number="7100"))
     run_jobs()
 
-    calls = []
+    calls, bodies = [], []
     original = SandboxTransport.handle_request
 
     def counting(self, request):
         path = request.url.path.split("/", 3)[3]  # past /sandbox/<system>/
         calls.append(f"{request.method} {path.split('/v16.0.1', 1)[-1]}")
+        if path.endswith("/vouchers"):
+            bodies.append(json.loads(request.content))
         return original(self, request)
 
     monkeypatch.setattr(SandboxTransport, "handle_request", counting)
-    for number in ("7101", "7102", "7103", "7104"):
+    numbers = ("7101", "7102", "7103", "7104")
+    for number in numbers:
         feed(integration, order(number=number))
     run_jobs()
     journal = setup.template("payments").values["journal"]
-    one = [
-        "POST invoices/drafts",
-        "POST invoices/booked",
-        "GET accounting-years",  # the payment's voucher names its accounting year
-        f"POST journals/{journal}/vouchers",
-        "GET /draft-entries",  # our voucher's entries, and none of the bookkeeper's in it
-        f"POST /journals/{journal}/bookdraftentries",
+    batch = [
+        f"POST journals/{journal}/vouchers",  # an array: one voucher per payment
+        "GET /draft-entries",  # their entries, and none of the bookkeeper's in them
+        f"POST /journals/{journal}/bookdraftentries",  # all our entries at once
     ]
-    assert sorted(calls) == sorted(one * 4), calls
+    assert sorted(calls) == sorted(["POST invoices/drafts", "POST invoices/booked"] * 4 + batch), calls
+    assert len(calls) == 2 * len(numbers) + 3
+    [sent] = bodies
+    texts = [voucher["entries"]["customerPayments"][0]["text"] for voucher in sent]
+    assert [text.split(" ", 1)[1].startswith("Betaling faktura") for text in texts] == [True] * 4
+    transfers = db.session.scalars(select(Transfer).where(Transfer.integration_id == integration.id)).all()
+    assert {t.status for t in transfers} == {"done"}
+    assert len({t.payment_id for t in transfers}) == 5 and all(t.pending_payment is None for t in transfers)

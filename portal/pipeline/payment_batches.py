@@ -24,7 +24,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from portal.connectors.base import AccountingConnector, RemoteInvoice
-from portal.connectors.errors import ForeignEntries, TransientError
+from portal.connectors.errors import ConnectorError, ForeignEntries, TransientError
 from portal.engine.ledger_documents import PaymentData
 from portal.extensions import db
 from portal.integrations.connections import connector_for
@@ -202,14 +202,22 @@ def _register(setup: AccountingSetup, transfers: list[Transfer]) -> None:
         for transfer in transfers:  # resumed alone, later, looking its reference up
             retry_or_give_up(transfer, exc, N_("The accounting system is busy or unreachable"))
         return
-    except Exception as exc:
-        if failures.ours_unavailable(exc):
-            raise  # the transfers stay `running` without a lease: the watchdog resumes them
+    except ConnectorError as exc:
+        # Refused (one payment's fault, maybe): each is sent alone and gets its own outcome.
         log.warning("payment batch of setup %s refused: %s", setup.id, exc)
         db.session.rollback()
         for transfer in transfers:
             _alone(transfer, str(exc))
         db.session.commit()
+        return
+    except Exception as exc:
+        if failures.ours_unavailable(exc):
+            raise  # the transfers stay `running` without a lease: the watchdog resumes them
+        log.exception("payment batch of setup %s", setup.id)
+        db.session.rollback()
+        kind, problem = failures.explain(exc, setup.connection.system)
+        for transfer in transfers:  # as the transfer's own run ends on an unexpected error
+            needs_attention(transfer, kind, problem)
         return
     for transfer, result in zip(transfers, results, strict=True):
         if isinstance(result, ForeignEntries):

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Transfer
-
 from portal.sandbox.transport import SandboxTransport
 from tests.pipeline.conftest import feed, make_integration, make_setup, order
 

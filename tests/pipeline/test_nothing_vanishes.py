@@ -36,7 +36,7 @@ STEPS = [
     ("products", EconomicConnector, "create_product"),
     ("draft", EconomicConnector, "create_draft_invoice"),
     ("book", EconomicConnector, "book_invoice"),
-    ("payment", EconomicConnector, "register_payment"),
+    ("payment", EconomicConnector, "register_payments"),  # the setup's batch (payment_batches)
 ]
 
 

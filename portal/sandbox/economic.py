@@ -2149,6 +2149,8 @@ def create_vouchers(n):
     many = isinstance(body, list)
     vouchers = body if many else [body]
     problems = Problems()
+    if many and not vouchers:  # an empty array is not known to be accepted: refused
+        problems.add(("vouchers",), E_REQUIRED, "At least one voucher is required.")
     planned = []
     for index, voucher in enumerate(vouchers):
         path = (index,) if many else ()

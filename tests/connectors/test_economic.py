@@ -760,3 +760,63 @@ def test_the_journals_service_books_only_whole_balanced_vouchers_of_the_pinned_v
             assert refused.status_code == 400, body
         assert client.post(f"{base}/v5.0.0/journals/2/book", headers=headers).status_code == 404
         assert "Ubalanceret" in in_journal(eco, 2)
+
+
+def test_payments_registered_together_post_one_array_read_once_and_book_once(app, eco, monkeypatch):
+    invoices = [booked_invoice(eco, f"WC-71{n}") for n in range(3)]
+    payments = [
+        PaymentData(
+            invoice, Decimal("299.85"), TODAY, f"WC-71{n}-P", account="5820", journal="2", lookup=False
+        )
+        for n, invoice in enumerate(invoices)
+    ]
+    years = eco.accounting_years or eco._fetch_years()
+    eco.use_accounting_years(years)  # as the pipeline's cache gives them
+    calls = []
+    original = SandboxTransport.handle_request
+
+    def counting(self, request):
+        calls.append(f"{request.method} {request.url.path.rsplit('/', 1)[-1]}")
+        if request.url.path.endswith("/bookdraftentries"):
+            calls.append(request.headers.get("Idempotency-Key") is not None)
+        return original(self, request)
+
+    monkeypatch.setattr(SandboxTransport, "handle_request", counting)
+    # The bookkeeper types into the second voucher number before we read the entries.
+    post = eco._post_vouchers
+
+    def posted_then_typed(journal, bodies):
+        ids = post(journal, bodies)
+        bookkeeper_entry(eco, 2, "Kassedifference", voucher_number=int(ids[1].split("-")[1]))
+        return ids
+
+    monkeypatch.setattr(eco, "_post_vouchers", posted_then_typed)
+    results = eco.register_payments(payments)
+    monkeypatch.undo()
+
+    assert isinstance(results[1], ForeignEntries) and results[1].count == 1
+    assert all(isinstance(results[n], str) for n in (0, 2))
+    assert calls[0] == "POST vouchers" and calls.count("POST vouchers") == 2  # ours, then the bookkeeper's
+    assert calls.count("GET draft-entries") == 1 and calls.count("POST bookdraftentries") == 1
+    assert True in calls  # the booking carries an Idempotency-Key
+    assert not any("accounting-years" in str(c) for c in calls)  # the year came from the given years
+    for n in (0, 2):
+        assert eco.find_invoice(f"WC-71{n}").raw["remainder"] == Decimal("0")
+    assert eco.find_invoice("WC-711").raw["remainder"] == Decimal("299.85")  # not booked
+    assert set(in_journal(eco, 2)) == {f"WC-711-P Betaling faktura {invoices[1].number}", "Kassedifference"}
+    # Again, looking first (a resume): found, nothing sent twice.
+    again = [PaymentData(**{**vars(p), "lookup": True}) for p in payments]
+    assert eco.register_payments(again)[0] == results[0]
+
+
+def test_cached_years_that_miss_a_date_are_read_again(eco):
+    eco.use_accounting_years([{"year": "1999", "fromDate": "1999-01-01", "toDate": "1999-12-31"}])
+    assert eco._accounting_year(TODAY) == str(TODAY.year)
+    assert eco.years_fetched  # the pipeline caches the fresh ones
+
+
+def test_an_empty_array_of_vouchers_is_refused(app):
+    with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as client:
+        headers = {"X-AppSecretToken": "demo", "X-AgreementGrantToken": "demo"}
+        refused = client.post("/sandbox/e-conomic/journals/2/vouchers", json=[], headers=headers)
+    assert refused.status_code == 400

@@ -261,12 +261,18 @@ def check_exchange(
     body = json.loads(response.content, parse_float=Decimal) if response.content and not pdf else None
     if request_schema:
         sent = json.loads(request.content, parse_float=Decimal)
-        broken = {"/".join(map(str, e.absolute_path)) for e in _errors(sent, request_schema)}
+        # an array (POST …/vouchers takes one voucher or several): each item against the schema
+        items = [((n,), item) for n, item in enumerate(sent)] if isinstance(sent, list) else [((), sent)]
+        broken = {
+            "/".join(map(str, (*prefix, *e.absolute_path)))
+            for prefix, item in items
+            for e in _errors(item, request_schema)
+        }
         if response.status_code == 400:
             # the refusal must name every property the request broke the contract on
             broken -= set(annotated_paths((body or {}).get("errors")))
         found += [f"request breaks the contract at {path!r}" for path in sorted(broken)]
-        found += [f"request {p}" for p in read_only_sent(sent, schema(request_schema))]
+        found += [f"request {p}" for _, item in items for p in read_only_sent(item, schema(request_schema))]
     if response_schema == PDF and response.status_code < 400:
         if not response.headers.get("Content-Type", "").startswith(PDF) or not response.content.startswith(
             b"%PDF-"
@@ -375,6 +381,10 @@ def run_every_operation(connector, client):
     connector.register_payment(
         PaymentData(booked, booked.totals.gross, date.today(), "PAY-CONTRACT-1", journal="2")
     )
+    paid = connector.register_payments(  # one POST of an array of vouchers
+        [PaymentData(booked, Decimal("1.00"), date.today(), f"PAY-CONTRACT-{n}", journal="2") for n in (2, 3)]
+    )
+    assert all(isinstance(result, str) for result in paid), paid
     connector.post_voucher(
         Voucher(
             "PAYOUT-CONTRACT",

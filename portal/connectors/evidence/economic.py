@@ -17,6 +17,8 @@ BOOK_ENTRIES_CODE = (
     "code: Rackbeat/laravel-economic src/Builders/ResourceApi/Journals/JournalBookingBuilder.php @36cb568"
     " · code: borgels/mcp-server-e-conomic src/economic/bookings.ts @b0ce0f6"
 )
+# the POST takes an array of vouchers: "Bulk creation is supported."
+BULK_VOUCHERS = "doc: https://github.com/e-conomic/slate source/includes/_journals.md @505400d"
 UPGRADE_CODE = (
     "code: LasseRafn/economic DraftOrder::upgradeToDraftInvoice · code: NobrainerWeb/economic bookSentOrder"
 )
@@ -143,6 +145,19 @@ EVIDENCE = (
     Call(
         "register_payment",
         "POST journalsapi/v16.0.1/journals/{n}/bookdraftentries {entryNumbers}",
+        f"{JOURNALS_CHANGELOG} · {BOOK_ENTRIES_CODE}",
+        level="corroborated",
+    ),
+    Call(
+        "register_payments",
+        "POST /journals/{n}/vouchers (an array: one customerPayments voucher per payment)"
+        " + GET journalsapi/v16.0.1/draft-entries (voucherNumber$in:[…], at most 200)",
+        f"{schema('journals.journalNumber.vouchers.post')} · {BULK_VOUCHERS}"
+        f" · {JOURNALS_OAPI}#GET /draft-entries",
+    ),
+    Call(
+        "register_payments",
+        "POST journalsapi/v16.0.1/journals/{n}/bookdraftentries {entryNumbers} (all the batch's entries)",
         f"{JOURNALS_CHANGELOG} · {BOOK_ENTRIES_CODE}",
         level="corroborated",
     ),

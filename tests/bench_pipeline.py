@@ -198,7 +198,8 @@ def done_count(db, integration_id) -> int:
             .group_by(Transfer.status)
         ).all()
     )
-    bad = {k: v for k, v in statuses.items() if k not in ("done", "pending", "running")}
+    # waiting: a renewal's payment parked for its setup's batch (portal.pipeline.payment_batches)
+    bad = {k: v for k, v in statuses.items() if k not in ("done", "pending", "running", "waiting")}
     if bad:
         errors = db.session.scalars(
             select(Transfer.error_message).where(Transfer.status.in_(bad)).limit(3)

@@ -140,22 +140,24 @@ def run(setup_id: int) -> int:
     leases = _take_leases(redis, ids)
     try:
         claimed = _claim(list(leases))
-        if not claimed:
-            return 0
-        transfers = db.session.scalars(
-            select(Transfer)
-            .where(Transfer.id.in_(claimed))
-            .order_by(Transfer.id)
-            .options(*TRANSFER_GRAPH)
-            .execution_options(populate_existing=True)
-        ).all()
-        _register(db.session.get(AccountingSetup, setup_id), transfers)
+        if claimed:
+            transfers = db.session.scalars(
+                select(Transfer)
+                .where(Transfer.id.in_(claimed))
+                .order_by(Transfer.id)
+                .options(*TRANSFER_GRAPH)
+                .execution_options(populate_existing=True)
+            ).all()
+            _register(db.session.get(AccountingSetup, setup_id), transfers)
     finally:
         for lease in leases.values():
             lease.release()
     if len(ids) == BATCH_SIZE:  # more may wait: behind the work queued meanwhile
         enqueue_once_after_commit(JOB, setup_id, flag=flag_key(setup_id), flag_seconds=FLAG_SECONDS)
         db.session.commit()
+    elif len(claimed) < len(ids) and redis.set(flag_key(setup_id), "1", nx=True, ex=FLAG_SECONDS):
+        # held a moment (the run that parked it had not let go yet): looked at again shortly
+        get_queue().enqueue_in(timedelta(seconds=1), JOB, setup_id)
     return len(claimed)
 
 

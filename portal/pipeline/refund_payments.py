@@ -29,7 +29,8 @@ def _invoice_paid(transfer: Transfer) -> bool:
             Transfer.source_ref == transfer.order_ref,
         )
     )
-    return invoice is not None and bool(invoice.payment_id)
+    # a payment waiting for its setup's batch (payment_batches) counts: it is registered in a moment
+    return invoice is not None and bool(invoice.payment_id or invoice.pending_payment)
 
 
 def payments_template(transfer: Transfer, connector: AccountingConnector, remote: RemoteInvoice) -> dict:

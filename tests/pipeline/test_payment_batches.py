@@ -9,7 +9,15 @@ from sqlalchemy import select, update
 from portal.models import Transfer, TransferLog, utcnow
 from portal.pipeline import messages, payment_batches, scheduling
 from portal.sandbox.transport import SandboxTransport
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import (
+    faults,
+    feed,
+    make_integration,
+    make_setup,
+    order,
+    release_scheduled,
+    remote,
+)
 from tests.pipeline.test_economic_pipeline import _bookkeeper_entry, _drafts
 
 NUMBERS = ("6001", "6002", "6003")
@@ -197,3 +205,38 @@ def test_a_refused_batch_sends_each_payment_on_its_own(app, db, account, setup, 
     for transfer in rows:
         entries = connector._all(f"/accounting-years/{year}/entries", f"text$like:{transfer.reference}-P*")
         assert len({e["voucherNumber"] for e in entries}) == 1  # one voucher (its debit and credit)
+
+
+def test_a_500_on_the_batch_is_retried_per_transfer_into_one_voucher_each(
+    app, db, account, setup, run_jobs, redis, fast_retries
+):
+    """The batch's POST answers 500 (carried out or not): each transfer is retried by the usual rules, alone,
+    looking its reference up first."""
+    integration = paid(db, account, setup)
+    parked(db, redis, integration, setup, run_jobs)
+    faults(app, "e-conomic", next=["500"])  # the batch's first request is its voucher POST
+    payment_batches.run(setup.id)
+    rows = transfers(db)
+    assert {(t.status, t.error_kind, t.payment_requested) for t in rows} == {("pending", "transient", True)}
+    assert release_scheduled(redis) == 3
+    run_jobs()
+    rows = transfers(db)
+    assert {t.status for t in rows} == {"done"}, [t.error_message for t in rows]
+    connector = remote(setup)
+    year = connector._accounting_year(rows[0].created_at.date())
+    for transfer in rows:
+        entries = connector._all(f"/accounting-years/{year}/entries", f"text$like:{transfer.reference}-P*")
+        assert len({e["voucherNumber"] for e in entries}) == 1
+
+
+def test_two_batch_jobs_never_claim_one_payment(app, db, account, setup, run_jobs, redis):
+    """A second job (queued by a payment parked after the first one looked) finds each transfer either
+    leased or no longer waiting: claimed once."""
+    integration = paid(db, account, setup)
+    ids = [t.id for t in parked(db, redis, integration, setup, run_jobs)]
+    first = payment_batches._take_leases(redis, ids)
+    assert payment_batches._take_leases(redis, ids) == {}  # the other job gets no lease
+    assert payment_batches._claim(list(first)) == ids
+    for lease in first.values():
+        lease.release()
+    assert payment_batches._claim(ids) == []  # and, leased or not, no row still waiting

@@ -133,7 +133,7 @@ def test_product_numbers_fit_every_ledger_and_stay_the_same():
     assert long != product_number("kaffeabonnement-premium-aarlig")
 
 
-def test_frisbii_plan_and_add_on_lines_carry_their_handle_other_lines_the_default_product():
+def test_frisbii_plan_lines_carry_their_handle_other_lines_the_default_product():
     def line(origin, handle, amount=10000):
         return {
             "origin": origin,
@@ -151,14 +151,15 @@ def test_frisbii_plan_and_add_on_lines_carry_their_handle_other_lines_the_defaul
         "handle": "inv-1",
         "created": "2026-06-01T10:00:00Z",
         "currency": "DKK",
-        "amount": 40000,
+        "amount": 50000,
         "order_lines": [
             line("plan", "kaffeabonnement"),
-            line("add_on", "ekstra-kaffe-til-kontoret-hver-maaned"),
+            line("plan", "kaffeabonnement-til-kontoret-hver-maaned"),
+            line("add_on", None),
             line("additional_cost", "ac-7f3e"),
             line("ondemand", None),
         ],
     }
     skus = [line.sku for line in frisbii_order(payload, SETTINGS).lines]
-    assert skus[0] == "kaffeabonnement" and skus[2:] == [None, None]
-    assert len(skus[1]) == PRODUCT_NUMBER_MAX and skus[1].startswith("ekstra-kaffe")
+    assert skus[0] == "kaffeabonnement" and skus[2:] == [None, None, None]
+    assert len(skus[1]) == PRODUCT_NUMBER_MAX and skus[1].startswith("kaffeabonnement-")

@@ -33,10 +33,12 @@ KINDS = {
     "ondemand": "goods",
     "add_on": "goods",
 }
-# The origins whose handle names what is sold again and again (a plan, an add-on): the product it is booked
-# on. An additional cost's or an on-demand line's handle is that one charge's own, so those lines go on the
-# default product with their text.
-PRODUCT_ORIGINS = frozenset({"plan", "add_on"})
+# The origins whose `origin_handle` names what is sold again and again: a plan (its handle outlives its
+# versions: GET /v1/plan/{handle}/current) is the product its lines are booked on. Frisbii's OrderLine gives
+# `origin_handle` "for additional cost, credit, plan or subscription discount" only — an additional cost's is
+# that one charge's own, and an add-on line names no add-on — so the other lines go on the default product
+# with their text (docs/connectors/frisbii.md).
+PRODUCT_ORIGINS = frozenset({"plan"})
 
 
 def minor(value: object, name: str) -> Decimal:

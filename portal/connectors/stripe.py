@@ -66,6 +66,7 @@ SYSTEM = SourceSystem(
         "credit_note.created",
         "charge.refunded",
         "refund.created",
+        "refund.updated",  # a pending refund (bank debits) credited once it has succeeded
         "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",
@@ -75,11 +76,12 @@ SYSTEM = SourceSystem(
     notes=(
         N_(
             "Create a restricted key in Stripe under Developers > API keys with read access to invoices, "
-            "credit notes, charges and customers and write access to webhook endpoints."
+            "credit notes, charges, refunds and customers and write access to webhook endpoints."
         ),
         N_(
-            "Bogbro transfers Stripe invoices: the first invoice of a subscription and its renewals. "
-            "Cancellations, pauses and failed payments are shown in the transfer log without a document."
+            "Bogbro transfers Stripe invoices: the first invoice of a subscription and its renewals, and "
+            "their refunds and credit notes as credit notes. Cancellations, pauses and failed payments are "
+            "shown in the transfer log without a document."
         ),
     ),
 )

@@ -1,4 +1,4 @@
-"""Stripe invoices and credit notes → SalesDocument / Refund.
+"""Stripe invoices, credit notes and refunds → SalesDocument / Refund.
 
 Semantics (docs/connectors/stripe.md; sending-systems.md §3.2): amounts are integers in the currency's minor
 unit (none for zero-decimal currencies). A line's `amount` is before its `discount_amounts` (coupons are

@@ -5,6 +5,8 @@ Stripe credit note is credited once. And renewal lines land on a product keyed b
 
 from decimal import Decimal
 
+import pytest
+import stripe
 from sqlalchemy import select
 
 from portal.models import SourceEvent
@@ -35,6 +37,28 @@ def test_invoice_payments_are_listed_by_their_payment_intent(api, clock, plan):
     assert found.data[0].payment.payment_intent == intent and found.data[0].status == "paid"
     other = api.v1.invoice_payments.list({"payment": {"type": "payment_intent", "payment_intent": "pi_none"}})
     assert other.data == []
+
+
+def test_a_credit_note_links_only_a_refund_of_its_own_invoice_and_not_more_than_it(api, clock, plan):
+    _customer, first = subscribe(api, clock, plan)
+    _other, second = subscribe(api, clock, plan)
+    foreign = api.v1.refunds.create(
+        {"payment_intent": paid_intent(api, second.latest_invoice), "amount": 1000}
+    )
+    own = api.v1.refunds.create({"payment_intent": paid_intent(api, first.latest_invoice), "amount": 1000})
+    invoice = api.v1.invoices.retrieve(first.latest_invoice)
+    line = {"type": "invoice_line_item", "invoice_line_item": invoice.lines.data[0].id, "amount": 800}
+    with pytest.raises(stripe.InvalidRequestError, match="not of this invoice's payment"):
+        api.v1.credit_notes.create(
+            {"invoice": invoice.id, "lines": [line], "refunds": [{"refund": foreign.id}]}
+        )
+    too_much = {"refund": own.id, "amount_refunded": 1001}
+    with pytest.raises(stripe.InvalidRequestError, match="more than the refund's amount"):
+        api.v1.credit_notes.create({"invoice": invoice.id, "lines": [line], "refunds": [too_much]})
+    note = api.v1.credit_notes.create(
+        {"invoice": invoice.id, "lines": [line], "refunds": [{"refund": own.id}]}
+    )
+    assert (note.total, note.refunds[0].refund, note.refunds[0].amount_refunded) == (1000, own.id, 1000)
 
 
 def test_a_dashboard_refund_on_a_renewal_becomes_a_credit_note_for_the_refunded_amount(

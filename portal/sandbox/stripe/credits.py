@@ -243,7 +243,21 @@ def create_credit_note(call: Call):
     linked = []
     for index, entry in enumerate(params.get("refunds") or []):
         existing = load(call, required(entry or {}, "refund"), "refund", f"refunds[{index}][refund]")
+        paid_by = {
+            p["payment"].get("payment_intent")
+            for _, p in call.store.items("invoice_payments", invoice=invoice["id"])
+        }
+        if (
+            existing["payment_intent"] not in paid_by
+        ):  # the sandbox's wording: no public source shows Stripe's
+            raise invalid(
+                f"refunds[{index}][refund]", f"The refund {existing['id']} is not of this invoice's payment."
+            )
         amount = integer(entry, "amount_refunded", minimum=1) or existing["amount"]
+        if amount > existing["amount"]:
+            raise invalid(
+                f"refunds[{index}][amount_refunded]", "amount_refunded is more than the refund's amount."
+            )
         linked.append(
             {
                 "amount_refunded": amount,

@@ -5,6 +5,7 @@ Stripe credit note is credited once. And renewal lines land on a product keyed b
 
 from decimal import Decimal
 
+import httpx
 import pytest
 import stripe
 from sqlalchemy import select
@@ -185,3 +186,17 @@ def _credit_notes(db):
     return list(
         db.session.scalars(select(Transfer).where(Transfer.kind == "credit_note").order_by(Transfer.id))
     )
+
+
+def test_invoice_payments_by_payment_in_a_wrong_shape_are_refused(api, live_server):
+    shapes = [
+        {"payment": "pi_x"},
+        {"payment[payment_intent]": "pi_x"},  # payment[type] is required with payment
+        {"payment[type]": "charge"},
+        {"payment[type]": "payment_intent", "payment[charge]": "ch_x"},
+        {"payment[type][0]": "payment_intent"},
+    ]
+    with httpx.Client(base_url=f"{live_server}/sandbox/stripe/v1", auth=("sk_test_bogbro_demo", "")) as http:
+        answers = [http.get("invoice_payments", params=shape) for shape in shapes]
+    assert [a.status_code for a in answers] == [400] * len(shapes)
+    assert [a.json()["error"]["param"] for a in answers[:2]] == ["payment", "payment[type]"]

@@ -118,7 +118,13 @@ def test_lines_are_booked_on_the_stripe_product_and_credit_lines_on_the_line_the
         "price_details": {"price": "price_1", "product": "prod_Kaffe"},
     }
     endive["lines"]["data"][1]["price"] = {"id": "price_0", "product": {"id": "prod_Old"}}  # before basil
-    assert [line.sku for line in normalise_order(endive, SETTINGS).lines] == ["prod_Kaffe", "prod_Old"]
+    endive["lines"]["data"][0]["description"] = "2 × Kaffe (at 50,00 € / month)"
+    endive["lines"]["data"][1]["description"] = "Unused time on Kaffe after 12 Jun 2026"
+    lines = normalise_order(endive, SETTINGS).lines
+    assert [(line.sku, line.product_name) for line in lines] == [
+        ("prod_Kaffe", "Kaffe"),
+        ("prod_Old", "Kaffe"),
+    ]
     credit = normalise_refund(endive, note(), SETTINGS)
     assert credit.lines[0].sku == "prod_Kaffe"
     no_price = invoice()  # an invoice item by amount: the default product

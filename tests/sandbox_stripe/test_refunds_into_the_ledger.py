@@ -176,7 +176,7 @@ def test_renewal_lines_go_on_a_product_keyed_by_the_stripe_product(
         numbers |= {line["product"]["productNumber"] for line in found.raw["lines"]}
     [number] = numbers
     assert len(number) == 25 and number.startswith("kaffeabonnement-")
-    assert remote(setup_booked).find_product(number) is not None
+    assert remote(setup_booked).find_product(number).name == "Kaffe Premium"  # not "1 × Kaffe Premium (at …)"
 
 
 def _credit_notes(db):

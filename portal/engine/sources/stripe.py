@@ -7,6 +7,7 @@ spread over the lines by Stripe) and includes its tax only where the tax is `inc
 `inclusive`, `tax_rate`). Prorations are lines of their own, negative for the unused time.
 """
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -68,6 +69,19 @@ def _product(item: dict) -> str | None:
     return str(found.get("id") if isinstance(found, dict) else found) if found else None
 
 
+# Stripe's texts of a subscription's lines, "1 × Kaffe (at 100,00 kr. / month)" and the prorations' "Unused
+# time on 1 × Kaffe after 12 Jun 2026": what the product is called when it is created from such a line.
+PLAN_TEXTS = (
+    re.compile(r"^\d+ × (?P<name>.+) \(at .+\)$"),
+    re.compile(r"^(?:Unused|Remaining) time on (?:\d+ × )?(?P<name>.+) after .+$"),
+)
+
+
+def _product_name(description: str) -> str | None:
+    found = next((m for m in (p.match(description) for p in PLAN_TEXTS) if m), None)
+    return found["name"] if found else None
+
+
 def _line(item: dict, currency: str) -> SalesLine:
     taxes = _taxes(item)
     discount = sum(int(d["amount"]) for d in item.get("discount_amounts") or [])
@@ -87,6 +101,7 @@ def _line(item: dict, currency: str) -> SalesLine:
         sku=product_number(_product(item)),
         discount=money(discount, currency),
         source_line_id=str(item.get("id")),
+        product_name=_product_name(str(item.get("description") or "")),
     )
 
 

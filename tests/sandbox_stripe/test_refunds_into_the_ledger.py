@@ -83,6 +83,7 @@ def test_a_dashboard_refund_on_a_renewal_becomes_a_credit_note_for_the_refunded_
     assert (note.status, note.source_ref) == ("done", refund.id), note.error_message
     assert note.computed_gross == Decimal("30.00")
     assert credited(setup_booked, note) == Decimal("30.00")
+    assert note.payment_id  # the renewal was registered paid: the money that went back leaves the bank too
 
     # the rest refunded later: a second credit note for that amount, never more than went back
     rest = api.v1.refunds.create({"payment_intent": intent})

@@ -73,6 +73,8 @@ def test_a_dashboard_refund_on_a_renewal_becomes_a_credit_note_for_the_refunded_
 
     intent = paid_intent(api, renewal.id)
     refund = api.v1.refunds.create({"payment_intent": intent, "amount": 3000})  # part of 125,00
+    assert (refund.status, refund.payment_intent, refund.customer) == ("succeeded", intent, renewal.customer)
+    assert refund.payment_method and refund.charge
     run_jobs()
 
     topics = {e.topic for e in db.session.scalars(select(SourceEvent))}

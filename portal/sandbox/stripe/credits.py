@@ -36,6 +36,7 @@ def refund(call: Call, charge: dict, amount: int | None, reason: str | None, met
         "charge": charge["id"],
         "created": at,
         "currency": charge["currency"],
+        "customer": charge["customer"],
         "destination_details": {
             "card": {
                 "reference": None,
@@ -47,6 +48,7 @@ def refund(call: Call, charge: dict, amount: int | None, reason: str | None, met
         },
         "metadata": meta,
         "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,

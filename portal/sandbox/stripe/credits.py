@@ -243,15 +243,14 @@ def create_credit_note(call: Call):
     out_of_band = integer(params, "out_of_band_amount", minimum=0) or 0
     credit_amount = integer(params, "credit_amount", minimum=0)
     linked = []
+    paid_by = {
+        p["payment"].get("payment_intent")
+        for _, p in call.store.items("invoice_payments", invoice=invoice["id"])
+    }
     for index, entry in enumerate(params.get("refunds") or []):
         existing = load(call, required(entry or {}, "refund"), "refund", f"refunds[{index}][refund]")
-        paid_by = {
-            p["payment"].get("payment_intent")
-            for _, p in call.store.items("invoice_payments", invoice=invoice["id"])
-        }
-        if (
-            existing["payment_intent"] not in paid_by
-        ):  # the sandbox's wording: no public source shows Stripe's
+        # a refund of another invoice's payment; the wording is the sandbox's (no source shows Stripe's)
+        if existing["payment_intent"] not in paid_by:
             raise invalid(
                 f"refunds[{index}][refund]", f"The refund {existing['id']} is not of this invoice's payment."
             )

@@ -40,6 +40,7 @@ from portal.connectors.sources import (
     WebhookRejected,
     header,
 )
+from portal.engine.sources.stripe import credit_documents
 
 KEY = "stripe"
 CONFIG_PREFIX = "STRIPE_"
@@ -64,6 +65,8 @@ SYSTEM = SourceSystem(
         "invoice.voided",
         "credit_note.created",
         "charge.refunded",
+        "refund.created",
+        "refund.updated",  # a pending refund (bank debits) credited once it has succeeded
         "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",
@@ -73,11 +76,12 @@ SYSTEM = SourceSystem(
     notes=(
         N_(
             "Create a restricted key in Stripe under Developers > API keys with read access to invoices, "
-            "credit notes, charges and customers and write access to webhook endpoints."
+            "credit notes, charges, refunds and customers and write access to webhook endpoints."
         ),
         N_(
-            "Bogbro transfers Stripe invoices: the first invoice of a subscription and its renewals. "
-            "Cancellations, pauses and failed payments are shown in the transfer log without a document."
+            "Bogbro transfers Stripe invoices: the first invoice of a subscription and its renewals, and "
+            "their refunds and credit notes as credit notes. Cancellations, pauses and failed payments are "
+            "shown in the transfer log without a document."
         ),
     ),
 )
@@ -222,7 +226,25 @@ class StripeConnector(SourceConnector):
     # --- invoices (the sales) and their refunds ---
 
     def get_order(self, order_id: str) -> dict:
-        return self._get(f"/invoices/{order_id}", [("expand[]", e) for e in INVOICE_EXPAND])
+        """An invoice by its id — or by a PaymentIntent that paid it (`pi_…`: what a refund names)."""
+        invoice_id = self._paid_invoice(order_id) if order_id.startswith("pi_") else order_id
+        return self._get(f"/invoices/{invoice_id}", [("expand[]", e) for e in INVOICE_EXPAND])
+
+    def _paid_invoice(self, payment_intent: str) -> str:
+        """The invoice a PaymentIntent paid. Since basil a charge or PaymentIntent no longer names its
+        invoice; the invoice payments are listed by their payment (DOCS /api/invoice-payment/list)."""
+        page = self._get(
+            "/invoice_payments",
+            [
+                ("payment[type]", "payment_intent"),
+                ("payment[payment_intent]", payment_intent),
+                ("limit", "1"),
+            ],
+        )
+        found = next((p.get("invoice") for p in page.get("data") or [] if p.get("invoice")), None)
+        if found is None:
+            raise NotFound(f"no invoice was paid by {payment_intent}", system="Stripe")
+        return str(found.get("id") if isinstance(found, dict) else found)
 
     def list_orders(self, modified_after: datetime | None = None, page: int | str = 1) -> Page:
         """Invoices created since the moment (less PAYMENT_LOOKBACK_SECONDS), newest first as Stripe lists
@@ -255,8 +277,21 @@ class StripeConnector(SourceConnector):
         return None
 
     def list_refunds(self, order_id: str) -> list[dict]:
-        """The invoice's credit notes: each is what Stripe says went back (or was credited) on it."""
-        return self._list("/credit_notes", [("invoice", order_id), ("expand[]", "data.lines")])
+        """What is credited on an invoice (or the invoice a PaymentIntent paid): the refunds of its payments
+        and its credit notes, each krone once (portal.engine.sources.stripe.credit_documents)."""
+        if order_id.startswith("pi_"):
+            order_id = self._paid_invoice(order_id)
+        notes = self._list("/credit_notes", [("invoice", order_id), ("expand[]", "data.lines")])
+        payments = self._list("/invoice_payments", [("invoice", order_id)])
+        intents = {
+            str(intent.get("id") if isinstance(intent, dict) else intent)
+            for intent in ((p.get("payment") or {}).get("payment_intent") for p in payments)
+            if intent
+        }
+        refunds = [
+            r for intent in sorted(intents) for r in self._list("/refunds", [("payment_intent", intent)])
+        ]
+        return credit_documents(notes, refunds)
 
     # --- webhook endpoints ---
 

@@ -85,6 +85,7 @@ class SalesLine:
     sku: str | None = None
     discount: Decimal = ZERO  # net discount already taken off net_total (information only)
     source_line_id: str | None = None
+    product_name: str | None = None  # the product's own name where the line's text is more (Stripe's)
 
     @property
     def gross_total(self) -> Decimal:

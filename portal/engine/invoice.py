@@ -314,7 +314,7 @@ class _Builder:
             name = target.product_name or FIXED_PRODUCT_NAMES.get(line.kind, product)
             self.products[product] = ProductData(
                 number=product,
-                name=line.description if is_sku else name,
+                name=(line.product_name or line.description) if is_sku else name,
                 unit_net_price=q2(line.unit_net) if is_sku else ZERO,
                 product_group=target.product_group,
                 account=target.account,

@@ -10,6 +10,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.connectors.errors import NotFound
 from portal.extensions import db
 from portal.integrations.connections import connector_for
 from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
@@ -321,7 +322,11 @@ def fetch_refunds(integration_id: int, order_id: str) -> int:
     except (LookupError, AttributeError) as exc:  # no source connector for this system (yet)
         log.warning("integration %s: cannot fetch refunds of order %s: %s", integration_id, order_id, exc)
         return 0
-    order = shop.get_order(order_id)
+    try:
+        order = shop.get_order(order_id)
+    except NotFound:  # e.g. a Stripe refund of a payment that paid no invoice: no sale of ours to credit
+        log.info("integration %s: no sale %s to fetch refunds of", integration_id, order_id)
+        return 0
     recorded = 0
     for refund in shop.list_refunds(order_id):
         if record_refund(integration, order, refund) is not None:

@@ -111,7 +111,9 @@ class Source(ABC):
 
     def refunded_sale(self, payload: dict) -> str | None:
         """The id of the sale a stored payload announces a refund of (whose refunds are then fetched:
-        fetch_refunds), where the system sends refunds as events of their own; else None."""
+        fetch_refunds), where the system sends refunds as events of their own; else None. Any id the
+        SourceConnector's get_order and list_refunds read the sale by will do (a Stripe refund names only
+        the PaymentIntent that paid the invoice)."""
         return None
 
     def excluded(self, sale: dict, stored_settings: Mapping) -> str | None:

@@ -3,7 +3,9 @@ delivered wrapped in a signed event (`{"object": "event", "type", "data": {"obje
 stored as the event; the poll stores invoices bare. Its state is the invoice's status, with an open invoice
 told apart by who pays it: "open" (send_invoice: the customer pays by bank transfer), "payment_due" (Stripe
 charges it) or "payment_failed" (Stripe tried and failed: dunning, never a document). Refunds arrive as
-`credit_note.created` events: the invoice's credit notes are then fetched (list_refunds)."""
+`credit_note.created` events (naming the invoice) and as `refund.created` / `charge.refunded` (naming only the
+PaymentIntent, which the connector resolves to the invoice it paid): then the invoice's refunds and credit
+notes are fetched (list_refunds) and each is credited once (engine credit_documents)."""
 
 from collections.abc import Mapping
 
@@ -25,6 +27,8 @@ SALE_EVENTS = frozenset(
         "invoice.payment_succeeded",
     }
 )
+# Refunds of a payment, with or without a credit note (a refund made in the Dashboard has none).
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refunded"})
 RENEWAL = "subscription_cycle"  # the billing_reason of a renewal; any other invoice is a sale of its own
 
 
@@ -69,16 +73,24 @@ class Stripe(Source):
         return payload
 
     def refunded_sale(self, payload: dict) -> str | None:
-        if payload.get("object") != "event" or payload.get("type") != "credit_note.created":
+        """The invoice a credit note is on, or the PaymentIntent a refund went back on (the connector reads
+        the invoice it paid: since basil a charge does not name its invoice)."""
+        if payload.get("object") != "event":
             return None
-        invoice = ((payload.get("data") or {}).get("object") or {}).get("invoice")
-        return str(invoice.get("id") if isinstance(invoice, dict) else invoice) if invoice else None
+        found = (payload.get("data") or {}).get("object") or {}
+        if payload.get("type") == "credit_note.created":
+            found = found.get("invoice")
+        elif payload.get("type") in REFUND_EVENTS:
+            found = found.get("payment_intent")  # a charge made without a PaymentIntent paid no invoice
+        else:
+            return None
+        return str(found.get("id") if isinstance(found, dict) else found) if found else None
 
     def refunds_in(self, payload: dict) -> list[dict]:
         return []  # an invoice lists no credit notes: they come as credit_note.created events (and the poll)
 
     def refund_complete(self, refund: dict) -> bool:
-        return "lines" in refund
+        return "lines" in refund or refund.get("object") == "refund"
 
     def subscription_of(self, payload: dict) -> str | None:
         if payload.get("billing_reason") != RENEWAL:

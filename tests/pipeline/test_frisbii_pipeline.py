@@ -162,6 +162,26 @@ def test_a_discount_is_a_negative_line(db, account, setup, frisbii, run_jobs):
     assert any(Decimal(str(line["unitNetPrice"])) < 0 for line in lines)
 
 
+def test_the_plan_is_the_product_and_an_additional_cost_goes_on_the_default_product(
+    db, account, setup, frisbii, run_jobs
+):
+    """The plan's handle is a product in e-conomic, made once; a one-off cost (its handle is that charge's
+    own) is booked on the default product with its text."""
+    link_frisbii(db, account, setup)
+    cost = {"handle": "kvaern-1", "ordertext": "Kaffekværn", "amount": 5000, "subscription": "sub-demo-0001"}
+    assert frisbii.post("/v1/additional_cost", json=cost).status_code == 200
+    invoice = renew(frisbii, run_jobs)
+    transfer = transfer_of(db, invoice)
+    assert transfer.status == "done", transfer.error_message
+    lines = remote(setup).find_invoice(transfer.reference).raw["lines"]
+    assert [(line["product"]["productNumber"], line["description"]) for line in lines] == [
+        ("kaffeabonnement", invoice["order_lines"][0]["ordertext"]),
+        ("VARE", "Kaffekværn"),
+    ]
+    assert remote(setup).find_product("kaffeabonnement").name == invoice["order_lines"][0]["ordertext"]
+    assert remote(setup).find_product("kvaern-1") is None
+
+
 def test_a_refund_becomes_a_credit_note_for_exactly_the_amount(db, account, setup, frisbii, run_jobs):
     link_frisbii(db, account, setup)
     invoice = renew(frisbii, run_jobs)

@@ -22,8 +22,11 @@ EVIDENCE = (
     Call("verify", "GET /v1/invoices?limit=1", f"{API}/invoices/list · {lib('_invoice_service.py')}"),
     Call(
         "get_order",
-        "GET /v1/invoices/{id}?expand[]=payments",
-        f"{API}/invoices/retrieve · {API}/expanding_objects · {lib('_invoice_service.py')}",
+        "GET /v1/invoices/{id}?expand[]=payments; by a PaymentIntent: GET /v1/invoice_payments?"
+        "payment[type]=payment_intent&payment[payment_intent]=pi_…&limit=1 first",
+        f"{API}/invoices/retrieve · {API}/expanding_objects · {API}/invoice-payment/list · "
+        f"{lib('_invoice_service.py')} · {lib('_invoice_payment_service.py')} · "
+        f"{lib('params/_invoice_payment_list_params.py')} · doc: https://docs.stripe.com/changelog/basil",
     ),
     Call(
         "list_orders",
@@ -37,8 +40,11 @@ EVIDENCE = (
     ),
     Call(
         "list_refunds",
-        "GET /v1/credit_notes?invoice=…&expand[]=data.lines",
-        f"{API}/credit_notes/list · {lib('_credit_note_service.py')}",
+        "GET /v1/credit_notes?invoice=…&expand[]=data.lines, GET /v1/invoice_payments?invoice=…, "
+        "GET /v1/refunds?payment_intent=… (paged with starting_after)",
+        f"{API}/credit_notes/list · {API}/credit_notes/object · {API}/invoice-payment/list · "
+        f"{API}/refunds/list · {lib('_credit_note_service.py')} · {lib('_invoice_payment_service.py')} · "
+        f"{lib('_refund_service.py')}",
     ),
     Call(
         "list_webhooks",

@@ -3,6 +3,7 @@
 `normalise_refund(order_payload, refund_payload, settings) -> Refund` and PREFIX, its references' prefix;
 the pipeline reaches them through the source's portal.sources.Source."""
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -42,3 +43,18 @@ def clean(text: object) -> str | None:
 
 def join(*parts: object, sep: str = " ") -> str:
     return sep.join(p for p in (clean(x) for x in parts) if p)
+
+
+PRODUCT_NUMBER_MAX = 25  # e-conomic productNumber maxLength (products schema); Dinero/Dynaccount: more
+
+
+def product_number(key: object) -> str | None:
+    """A subscription system's own key of what was sold (a Stripe product id, a Frisbii plan handle) as the
+    product number it is booked on, like a shop's SKU: as it is when it fits every ledger, else its first
+    characters and a hash of the whole, so two long keys never share a product and the same key always
+    finds the same one."""
+    text = clean(key)
+    if text is None or len(text) <= PRODUCT_NUMBER_MAX:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{text[: PRODUCT_NUMBER_MAX - 9]}-{digest}"

@@ -21,7 +21,7 @@ from portal.engine.documents import (
 )
 from portal.engine.money import HUNDRED, sum_dec
 from portal.engine.settings import IntegrationSettings
-from portal.engine.sources import clean, join, parse_datetime
+from portal.engine.sources import clean, join, parse_datetime, product_number
 
 SOURCE = "frisbii"
 PREFIX = "FR"  # of every reference (order_reference): never change it, it finds what was posted
@@ -33,6 +33,12 @@ KINDS = {
     "ondemand": "goods",
     "add_on": "goods",
 }
+# The origins whose `origin_handle` names what is sold again and again: a plan (its handle outlives its
+# versions: GET /v1/plan/{handle}/current) is the product its lines are booked on. Frisbii's OrderLine gives
+# `origin_handle` "for additional cost, credit, plan or subscription discount" only — an additional cost's is
+# that one charge's own, and an add-on line names no add-on — so the other lines go on the default product
+# with their text (docs/connectors/frisbii.md).
+PRODUCT_ORIGINS = frozenset({"plan"})
 
 
 def minor(value: object, name: str) -> Decimal:
@@ -50,7 +56,8 @@ def _line(item: dict, index: int) -> SalesLine:
         raise ValueError(f"order line {index}: amount_ex_vat + amount_vat is not amount")
     rate = (Decimal(str(item["vat"])) * HUNDRED).normalize() if item.get("vat") is not None else None
     quantity = Decimal(int(item.get("quantity") or 1))
-    kind = KINDS.get(str(item.get("origin") or ""), "goods")
+    origin = str(item.get("origin") or "")
+    kind = KINDS.get(origin, "goods")
     return SalesLine(
         kind=kind,
         description=clean(item.get("ordertext")) or "",
@@ -59,7 +66,7 @@ def _line(item: dict, index: int) -> SalesLine:
         vat_total=vat,
         vat_rate=rate,
         vat_rate_exact=rate is not None,
-        sku=clean(item.get("origin_handle")) if kind == "goods" else None,
+        sku=product_number(item.get("origin_handle")) if origin in PRODUCT_ORIGINS else None,
         source_line_id=clean(item.get("id")),
     )
 

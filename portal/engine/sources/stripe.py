@@ -1,4 +1,4 @@
-"""Stripe invoices and credit notes → SalesDocument / Refund.
+"""Stripe invoices, credit notes and refunds → SalesDocument / Refund.
 
 Semantics (docs/connectors/stripe.md; sending-systems.md §3.2): amounts are integers in the currency's minor
 unit (none for zero-decimal currencies). A line's `amount` is before its `discount_amounts` (coupons are
@@ -7,6 +7,8 @@ spread over the lines by Stripe) and includes its tax only where the tax is `inc
 `inclusive`, `tax_rate`). Prorations are lines of their own, negative for the unused time.
 """
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,7 +24,7 @@ from portal.engine.documents import (
 )
 from portal.engine.money import HUNDRED, ZERO, sum_dec
 from portal.engine.settings import IntegrationSettings
-from portal.engine.sources import clean, join, parse_datetime
+from portal.engine.sources import clean, join, parse_datetime, product_number
 
 SOURCE = "stripe"
 PREFIX = "ST"  # of every reference (order_reference): never change it, it finds what was posted
@@ -55,6 +57,31 @@ def _taxes(line: dict) -> list[tuple[int, bool, int, object]]:
     ]
 
 
+def _product(item: dict) -> str | None:
+    """The Stripe product a line sells: `pricing.price_details.product` (basil and later), else the pre-basil
+    `price.product` / `plan.product`. The product, not the price: a price is immutable, so changing what a
+    plan costs makes a new price of the same product, and the ledger's product should stay the same."""
+    details = (item.get("pricing") or {}).get("price_details") or {}
+    found = details.get("product")
+    for old in ("price", "plan"):
+        if not found and isinstance(item.get(old), dict):
+            found = item[old].get("product")
+    return str(found.get("id") if isinstance(found, dict) else found) if found else None
+
+
+# Stripe's texts of a subscription's lines, "1 × Kaffe (at 100,00 kr. / month)" and the prorations' "Unused
+# time on 1 × Kaffe after 12 Jun 2026": what the product is called when it is created from such a line.
+PLAN_TEXTS = (
+    re.compile(r"^\d+ × (?P<name>.+) \(at .+\)$"),
+    re.compile(r"^(?:Unused|Remaining) time on (?:\d+ × )?(?P<name>.+) after .+$"),
+)
+
+
+def _product_name(description: str) -> str | None:
+    found = next((m for m in (p.match(description) for p in PLAN_TEXTS) if m), None)
+    return found["name"] if found else None
+
+
 def _line(item: dict, currency: str) -> SalesLine:
     taxes = _taxes(item)
     discount = sum(int(d["amount"]) for d in item.get("discount_amounts") or [])
@@ -71,8 +98,10 @@ def _line(item: dict, currency: str) -> SalesLine:
         vat_total=money(vat_minor, currency),
         vat_rate=rate,
         vat_rate_exact=exact,
+        sku=product_number(_product(item)),
         discount=money(discount, currency),
         source_line_id=str(item.get("id")),
+        product_name=_product_name(str(item.get("description") or "")),
     )
 
 
@@ -189,13 +218,74 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
     )
 
 
+def linked_refunds(note: dict) -> dict[str, int]:
+    """The refunds a credit note names (`refunds[]`: made by its `refund_amount`, or linked): id → amount."""
+    found = {}
+    for entry in note.get("refunds") or []:
+        refund = entry.get("refund")
+        refund_id = refund.get("id") if isinstance(refund, dict) else refund
+        if refund_id:
+            found[str(refund_id)] = int(entry.get("amount_refunded") or 0)
+    return found
+
+
+def credit_documents(notes: list[dict], refunds: list[dict]) -> list[dict]:
+    """What becomes a credit note in the ledger, from an invoice's credit notes and the refunds of its
+    payments — each krone once. The refund is the one source of truth for money paid back: every succeeded
+    refund is credited, whether a credit note names it or not (a Dashboard refund has none); a credit note
+    credits what it credits beyond the refunds it names (the customer's balance, paid outside Stripe), and is
+    left out when that is nothing. Both sides read only Stripe's own data, so the order the events arrive in
+    (or a credit note linking an earlier refund afterwards) cannot credit a refund twice. A refund that a
+    credit note was made with, whole, carries that note (`_credit_note`) for its lines and VAT split."""
+    live = [note for note in notes if note.get("status") != "void"]
+    documents = [note for note in live if int(note["total"]) > sum(linked_refunds(note).values())]
+    for refund in refunds:
+        if refund.get("status") != "succeeded":  # pending, failed, canceled: no money went back (yet)
+            continue
+        made_with = next(
+            (
+                note
+                for note in live
+                if linked_refunds(note) == {refund["id"]: refund["amount"]}
+                and note["total"] == refund["amount"]
+            ),
+            None,
+        )
+        documents.append({**refund, "_credit_note": made_with} if made_with else refund)
+    return documents
+
+
+def _credit_lines(order_payload: dict, note: dict, currency: str) -> list[SalesLine]:
+    """A credit note's lines as positive amounts, each on the product of the invoice line it credits."""
+    products = {
+        str(item.get("id")): product_number(_product(item))
+        for item in (order_payload.get("lines") or {}).get("data") or []
+    }
+    lines = []
+    for item in (note.get("lines") or {}).get("data") or []:
+        line = _line(item, currency)
+        if line.net_total or line.vat_total:
+            lines.append(replace(line, sku=products.get(str(item.get("invoice_line_item")))))
+    return lines
+
+
 def normalise_refund(order_payload: dict, refund_payload: dict, settings: IntegrationSettings) -> Refund:
-    """A credit note on the invoice: its lines as positive amounts, its `total` the credit note's total (what
-    Stripe credited: refunded, put on the customer's balance or marked paid outside Stripe)."""
+    """What credit_documents lists: a refund (the money that went back on the invoice's payment: an amount,
+    with the lines of the credit note it was made with, if any) or a credit note (its lines and total, less
+    the refunds it names — those are credited as refunds; then an amount without lines)."""
     currency = str(order_payload["currency"]).upper()
-    lines = [_line(item, currency) for item in (refund_payload.get("lines") or {}).get("data") or []]
-    lines = [line for line in lines if line.net_total or line.vat_total]
-    amount = money(refund_payload["total"], currency)
+    if refund_payload.get("object") == "refund":
+        note = refund_payload.get("_credit_note") or {}
+        amount = money(refund_payload["amount"], currency)
+        lines = _credit_lines(order_payload, note, currency) if note else []
+        reason = refund_payload.get("reason") or note.get("reason") or note.get("memo") or ""
+    else:
+        refunded = sum(linked_refunds(refund_payload).values())
+        amount = money(int(refund_payload["total"]) - refunded, currency)
+        lines = [] if refunded else _credit_lines(order_payload, refund_payload, currency)
+        reason = refund_payload.get("reason") or refund_payload.get("memo") or ""
+    if amount <= 0:
+        raise ValueError(f"{refund_payload['id']} credits nothing")
     explained = sum_dec(line.gross_total for line in lines)
     rest = amount - explained
     unallocated = rest if rest > settings.rounding_tolerance or (not lines and rest > 0) else ZERO
@@ -214,5 +304,5 @@ def normalise_refund(order_payload: dict, refund_payload: dict, settings: Integr
         amount=amount,
         lines=tuple(lines),
         unallocated=unallocated,
-        reason=str(refund_payload.get("reason") or refund_payload.get("memo") or ""),
+        reason=str(reason),
     )

@@ -333,6 +333,8 @@ def load(call: Call, object_id: str, kind: str | None = None, param: str = "id")
     of that kind — an id of another kind (a cus_… given as a price) is no such price either."""
     prefix = object_id.split("_", 1)[0] if isinstance(object_id, str) else ""
     collection, noun = COLLECTIONS.get(prefix, (None, "object"))
+    if collection is None and kind == "product":  # a product may have an id of one's own choosing (`id`)
+        collection, noun = COLLECTIONS["prod"]
     document = call.store.get(collection, object_id) if collection and kind in (None, noun) else None
     if document is None:
         raise missing(kind or noun, object_id, param)

@@ -36,6 +36,7 @@ def refund(call: Call, charge: dict, amount: int | None, reason: str | None, met
         "charge": charge["id"],
         "created": at,
         "currency": charge["currency"],
+        "customer": charge["customer"],
         "destination_details": {
             "card": {
                 "reference": None,
@@ -47,6 +48,7 @@ def refund(call: Call, charge: dict, amount: int | None, reason: str | None, met
         },
         "metadata": meta,
         "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
@@ -241,9 +243,22 @@ def create_credit_note(call: Call):
     out_of_band = integer(params, "out_of_band_amount", minimum=0) or 0
     credit_amount = integer(params, "credit_amount", minimum=0)
     linked = []
+    paid_by = {
+        p["payment"].get("payment_intent")
+        for _, p in call.store.items("invoice_payments", invoice=invoice["id"])
+    }
     for index, entry in enumerate(params.get("refunds") or []):
         existing = load(call, required(entry or {}, "refund"), "refund", f"refunds[{index}][refund]")
+        # a refund of another invoice's payment; the wording is the sandbox's (no source shows Stripe's)
+        if existing["payment_intent"] not in paid_by:
+            raise invalid(
+                f"refunds[{index}][refund]", f"The refund {existing['id']} is not of this invoice's payment."
+            )
         amount = integer(entry, "amount_refunded", minimum=1) or existing["amount"]
+        if amount > existing["amount"]:
+            raise invalid(
+                f"refunds[{index}][amount_refunded]", "amount_refunded is more than the refund's amount."
+            )
         linked.append(
             {
                 "amount_refunded": amount,

@@ -14,6 +14,7 @@ from portal.sandbox.stripe.params import (
     integer,
     invalid,
     metadata,
+    parameter_missing,
 )
 from portal.sandbox.stripe.subscriptions import mark_active
 
@@ -436,7 +437,28 @@ def delete_invoice_item(call: Call, item_id):
     "invoice_payments", allowed=("invoice", "payment", "status", "limit", "starting_after", "ending_before")
 )
 def list_invoice_payments(call: Call):
+    """By invoice, status, or by payment: `payment[type]` (required there) and `payment[payment_intent]`,
+    how a PaymentIntent — a refund's — is traced to its invoice since basil (DOCS /api/invoice-payment/list;
+    OAS params/_invoice_payment_list_params.py)."""
     payments = call.store.all("invoice_payments")
+    by = call.params.get("payment")
+    if isinstance(by, dict):
+        unknown = sorted(set(by) - {"type", "payment_intent", "payment_record"})
+        if unknown:
+            raise StripeError(
+                400,
+                f"Received unknown parameter: payment[{unknown[0]}]",
+                code="parameter_unknown",
+                param=f"payment[{unknown[0]}]",
+                saved=False,
+            )
+        if not by.get("type"):
+            raise parameter_missing("payment[type]")
+        kind = choice(by, "type", ("payment_intent", "payment_record"))
+        payments = [p for p in payments if p["payment"]["type"] == kind]
+        for name in ("payment_intent", "payment_record"):
+            if by.get(name):
+                payments = [p for p in payments if p["payment"].get(name) == by[name]]
     if call.params.get("invoice"):
         payments = [p for p in payments if p["invoice"] == call.params["invoice"]]
     if call.params.get("status"):

@@ -99,6 +99,7 @@ HASHES = {
     "cancellation_details",
     "pause_collection",
     "shipping",
+    "payment",  # invoice_payments?payment[type]=…&payment[payment_intent]=…
 }
 LISTS_OF_HASHES = {"tax_id_data", "items", "discounts", "lines", "refunds"}
 LISTS_OF_STRINGS = {

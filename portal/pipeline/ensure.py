@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.i18n import system_name
 from portal.models import Transfer
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.locks import Lease
+from portal.pipeline.locks import Lease, _held_lock
 from portal.pipeline.messages import N_, Message, message
 from portal.pipeline.steps import TransferFailed, before_remote_call, log_step
 from portal.redis_client import get_redis
@@ -63,14 +63,23 @@ def _product_key(transfer: Transfer, product) -> str:
 def cache_entries(transfer: Transfer, plan: DraftPlan, also: str) -> dict[str, bytes | None]:
     """What the cache knows of this order's customer and products, and the Redis key `also` (under its own
     name: the run's other cache entry, the open periods), in one Redis round trip (steady state: everything,
-    so the accounting system is not asked)."""
+    so the accounting system is not asked) — with the transfer's deferred lease, if it has one."""
     keys = []
     customer_key = _customer_key(transfer, plan)
     if not transfer.remote_customer_id and customer_key:
         keys.append(customer_key)
     if not transfer.products_ensured:
         keys.extend(_product_key(transfer, product) for product in plan.products)
-    values = get_redis().mget([also, *(f"bogbro:{key}" for key in keys)])
+    lease = _held_lock.get()
+    deferred = lease is not None and lease.deferred
+    with get_redis().pipeline(transaction=False) as pipe:
+        if deferred:
+            lease.queue_acquire(pipe)  # the transfer's own lease rides along (locks.Lease.defer)
+        pipe.mget([also, *(f"bogbro:{key}" for key in keys)])
+        answers = pipe.execute()
+    if deferred:
+        lease.acquired(answers[0])
+    values = answers[-1]
     return {also: values[0], **dict(zip(keys, values[1:], strict=True))}
 
 

@@ -64,6 +64,7 @@ class Lease:
         self.renewed = 0.0  # time.monotonic() of the last acquire or renewal
         self.lost = False  # the heartbeat found another holder
         self._held = False
+        self.deferred = False  # to be taken with the holder's next Redis read (defer)
         self._mutex = threading.Lock()  # a renewal never runs after (or during) the release
 
     def acquire(self, wait_seconds: float = 0) -> bool:
@@ -74,6 +75,23 @@ class Lease:
             time.sleep(0.1)
         self._start()
         return True
+
+    def defer(self) -> None:
+        """Take it with the holder's first Redis read (queue_acquire), not in a round trip of its own: for a
+        transfer this job's uncommitted transaction created, which no other worker can see yet. Taken
+        before any commit or remote step all the same: ensure() takes it if nothing did."""
+        self.deferred = True
+
+    def queue_acquire(self, pipe) -> None:
+        """The deferred acquire, queued on the caller's pipeline; its answer goes to acquired()."""
+        pipe.set(self.key, self.token, nx=True, px=int(LOCK_SECONDS * 1000))
+
+    def acquired(self, answer) -> None:
+        """The deferred acquire's answer: held from now on, or LockLost (a key left by an earlier holder)."""
+        self.deferred = False
+        if not answer:
+            raise LockLost(f"{self.key} is held by another worker")
+        self._start()
 
     def take(self) -> None:
         """Hold it whatever its value: the flag set when this drain job was queued is this job's."""
@@ -102,11 +120,19 @@ class Lease:
         """Before a remote step: raise LockLost if another worker holds the lease now. The heartbeat keeps
         it; only when the heartbeat fell behind (RENEW_AFTER_SECONDS) is it renewed here, so a normal step
         costs no Redis round trip."""
+        if self.deferred:
+            self.deferred = False
+            if not self.acquire():
+                raise LockLost(f"{self.key} is held by another worker")
+            return
         if self.lost or (time.monotonic() - self.renewed >= RENEW_AFTER_SECONDS and not self.renew()):
             raise LockLost(f"{self.key} is held by another worker")
 
     def release(self) -> bool:
         """Stop renewing and delete the key if it is still ours; False when it was not."""
+        if self.deferred:  # never taken: nothing to give back
+            self.deferred = False
+            return True
         _heartbeat.remove(self)
         with self._mutex:
             if not self._held:

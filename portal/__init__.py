@@ -42,23 +42,23 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.auth.views import bp as auth_bp
     from portal.calculator.views import bp as calculator_bp
     from portal.cli import register_commands
-    from portal.integrations.views import bp as integrations_bp
     from portal.main.views import bp as main_bp
     from portal.metrics.views import bp as metrics_bp
     from portal.pipeline.completeness_views import bp as completeness_bp
     from portal.pipeline.views import bp as transfers_bp
+    from portal.setups.views import bp as setups_bp
     from portal.shops.views import bp as shops_bp
     from portal.support.views import bp as support_bp
     from portal.webhooks.views import bp as webhooks_bp
 
     auth.init_login(login_manager)
     app.before_request(tenancy.load_request_context)
-    for blueprint in (main_bp, auth_bp, account_bp, support_bp, integrations_bp, calculator_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, support_bp, setups_bp, calculator_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(webhooks_bp)  # the transfer pipeline: shops' webhooks, the transfer log
     app.register_blueprint(transfers_bp)
     app.register_blueprint(completeness_bp)  # the completeness report ("Afstemning")
-    app.register_blueprint(shops_bp)  # webshops: connect, link to an accounting integration, settings
+    app.register_blueprint(shops_bp)  # webshops: connect, link to an accounting setup, settings
     app.register_blueprint(metrics_bp)  # /metrics for Prometheus (METRICS_TOKEN)
     sandbox.init_app(app)
     register_commands(app)

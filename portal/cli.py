@@ -38,7 +38,7 @@ def seed_demo() -> None:
     db.session.commit()
     seed_catalogue()
     if current_app.config["SANDBOX_ENABLED"]:
-        from portal.integrations.demo import (
+        from portal.setups.demo import (
             seed_economic_demo,
             seed_frisbii_demo,
             seed_stripe_demo,
@@ -55,7 +55,7 @@ def register_commands(app):
     @app.cli.command("seed-demo")
     def seed_demo_command():
         """Create the demo staff user, account, owner, price catalogue and (with the sandboxes on) a
-        finished e-conomic sandbox integration. Idempotent; needs Redis (`make run` starts it first)."""
+        finished e-conomic sandbox source_link. Idempotent; needs Redis (`make run` starts it first)."""
         seed_demo()
         staff, owner = f"{DEMO_STAFF[0]} / {DEMO_STAFF[1]}", f"{DEMO_OWNER[0]} / {DEMO_OWNER[1]}"
         click.echo(f"Demo data ready: staff {staff}, owner {owner}")

@@ -21,7 +21,7 @@ from portal.sandbox.economic import Agreement
 from portal.sandbox.transport import SandboxTransport
 from portal.sandbox.woocommerce import Shop, date_fields
 from tests.pipeline import conftest as pipeline_fixtures
-from tests.pipeline.conftest import feed, make_integration, make_setup, shop_order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, shop_order
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "10000"))
 shop = pipeline_fixtures.shop  # the WooCommerce sandbox shop, as the pipeline's tests use it
@@ -35,9 +35,9 @@ def last_month() -> tuple[date, date]:
 def test_bench_a_month_of_orders(db, account, run_jobs, shop, monkeypatch):
     start, end = last_month()
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=start.isoformat())
+    source_link = make_source_link(db, account, setup, activation_date=start.isoformat())
     first = shop_order(shop, date_created=f"{start.isoformat()}T10:00:00")
-    feed(integration, first)
+    feed(source_link, first)
     run_jobs()
 
     woo, economic = Shop(), Agreement(int(setup.external_id))
@@ -92,7 +92,7 @@ def test_bench_a_month_of_orders(db, account, run_jobs, shop, monkeypatch):
             in_sandboxes.append(time.perf_counter() - began)
 
     monkeypatch.setattr(SandboxTransport, "handle_request", timed)
-    report = completeness.request(integration, start, end)
+    report = completeness.request(source_link, start, end)
     began = time.perf_counter()
     completeness.run(report.id)
     took = time.perf_counter() - began

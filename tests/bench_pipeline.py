@@ -121,20 +121,20 @@ def prepare(app):
 
     from portal.cli import seed_demo
     from portal.extensions import db
-    from portal.integrations import operations as setup_operations
-    from portal.integrations.connections import connector_for
-    from portal.models import OrderIntegration
-    from portal.pipeline.integrations import update_settings
+    from portal.models import SourceLink
+    from portal.pipeline.source_links import update_settings
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
+    from portal.setups import operations as setup_operations
+    from portal.setups.connections import connector_for
 
     upgrade()
     seed_demo()
-    integration = db.session.scalar(select(OrderIntegration))
-    setup_operations.set_auto_book(integration.setup, True)
-    update_settings(integration, {**integration.settings, "states": {"processing": "booked"}})
-    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{integration.webhook_token}"
-    connector_for(integration.connection).delete_webhooks(delivery_url)
-    return integration.id
+    source_link = db.session.scalar(select(SourceLink))
+    setup_operations.set_auto_book(source_link.setup, True)
+    update_settings(source_link, {**source_link.settings, "states": {"processing": "booked"}})
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{source_link.webhook_token}"
+    connector_for(source_link.connection).delete_webhooks(delivery_url)
+    return source_link.id
 
 
 def place_orders(app, count: int) -> list[bytes]:
@@ -193,7 +193,7 @@ def post_webhooks(client, token: str, secret: str, bodies: list[bytes], first_id
         assert response.status_code == 200, response.get_data(as_text=True)
 
 
-def done_count(db, integration_id) -> int:
+def done_count(db, source_link_id) -> int:
     from sqlalchemy import func, select
 
     from portal.models import Transfer
@@ -202,7 +202,7 @@ def done_count(db, integration_id) -> int:
     statuses = dict(
         db.session.execute(
             select(Transfer.status, func.count())
-            .where(Transfer.integration_id == integration_id)
+            .where(Transfer.source_link_id == source_link_id)
             .group_by(Transfer.status)
         ).all()
     )
@@ -262,8 +262,8 @@ def main() -> None:
 class Section:
     """One kind of sale measured: its link, the signed bodies to deliver, and how to post them."""
 
-    def __init__(self, name, integration_id, bodies, post):
-        self.name, self.integration_id, self.bodies, self.post = name, integration_id, bodies, post
+    def __init__(self, name, source_link_id, bodies, post):
+        self.name, self.source_link_id, self.bodies, self.post = name, source_link_id, bodies, post
 
 
 def bench(args, processes) -> None:
@@ -272,7 +272,7 @@ def bench(args, processes) -> None:
 
     from portal import create_app
     from portal.extensions import db
-    from portal.models import OrderIntegration
+    from portal.models import SourceLink
     from tests import bench_renewals
 
     redis = Redis.from_url(os.environ["REDIS_URL"])
@@ -280,15 +280,15 @@ def bench(args, processes) -> None:
     app = create_app()
     sections = []
     with app.app_context():
-        integration_id = prepare(app)
+        source_link_id = prepare(app)
         if args.orders:
-            integration = db.session.get(OrderIntegration, integration_id)
-            token, secret = integration.webhook_token, integration.webhook_secret["secret"]
+            source_link = db.session.get(SourceLink, source_link_id)
+            token, secret = source_link.webhook_token, source_link.webhook_secret["secret"]
             bodies = place_orders(app, WARM_UP + args.orders + args.latency_orders + args.recovery)
             sections.append(
                 Section(
                     "order",
-                    integration_id,
+                    source_link_id,
                     bodies,
                     lambda client, part, first, t=token, s=secret: post_webhooks(client, t, s, part, first),
                 )
@@ -315,7 +315,7 @@ def bench(args, processes) -> None:
         # warm-up: worker start, imports, the customer and product caches
         for section in sections:
             section.post(client, section.bodies[:WARM_UP], 0)
-            wait_until(lambda s=section: done_count(db, s.integration_id) == WARM_UP, timeout=120, every=0.05)
+            wait_until(lambda s=section: done_count(db, s.source_link_id) == WARM_UP, timeout=120, every=0.05)
 
         # the yardstick: as many no-op jobs, all at once, on the same workers
         wait_until(lambda: queue_idle(queue))
@@ -333,7 +333,7 @@ def bench(args, processes) -> None:
             results.append(measure(db, redis, client, section, count, args.latency_orders))
             if args.recovery and section.name == "order":
                 results[-1]["recovery"] = recover_from_a_kill(
-                    app, db, args, processes, queue, client, section.bodies[-1], integration_id
+                    app, db, args, processes, queue, client, section.bodies[-1], source_link_id
                 )
 
     database = os.environ["DATABASE_URL"].split(":")[0]
@@ -358,7 +358,7 @@ def measure(db, redis, client, section, count: int, one_at_a_time: int) -> dict:
     started = time.perf_counter()
     section.post(client, section.bodies[WARM_UP : WARM_UP + count], WARM_UP)
     posted = time.perf_counter() - started
-    wait_until(lambda: done_count(db, section.integration_id) == WARM_UP + count)
+    wait_until(lambda: done_count(db, section.source_link_id) == WARM_UP + count)
     elapsed = time.perf_counter() - started
     result = {
         "name": section.name,
@@ -375,7 +375,7 @@ def measure(db, redis, client, section, count: int, one_at_a_time: int) -> dict:
     for n, body in enumerate(section.bodies[first : first + one_at_a_time]):
         started = time.perf_counter()
         section.post(client, [body], first + n)
-        wait_until(lambda n=n: done_count(db, section.integration_id) == first + n + 1, every=0.002)
+        wait_until(lambda n=n: done_count(db, section.source_link_id) == first + n + 1, every=0.002)
         latencies.append((time.perf_counter() - started) * 1000)
     result["latencies"] = latencies
     return result
@@ -439,7 +439,7 @@ def start_worker(worker_class: str) -> subprocess.Popen:
     )
 
 
-def recover_from_a_kill(app, db, args, processes, queue, client, body, integration_id) -> float:
+def recover_from_a_kill(app, db, args, processes, queue, client, body, source_link_id) -> float:
     """One more order, whose draft request hangs in e-conomic's stand-in: the worker posting it is SIGKILLed
     and a new one started (as a supervisor would); seconds from the kill until the order is done, with the
     production watchdog (workers.jobs.recover_lost_work) run by a real `rq cron`."""
@@ -448,7 +448,7 @@ def recover_from_a_kill(app, db, args, processes, queue, client, body, integrati
     import httpx
     from rq import Worker
 
-    from portal.models import OrderIntegration
+    from portal.models import SourceLink
     from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 
     rq = str(Path(sys.executable).parent / "rq")
@@ -459,9 +459,9 @@ def recover_from_a_kill(app, db, args, processes, queue, client, body, integrati
         stderr=subprocess.DEVNULL,
     )
     processes.append(cron)
-    integration = db.session.get(OrderIntegration, integration_id)
-    token, secret = integration.webhook_token, integration.webhook_secret["secret"]
-    total = done_count(db, integration_id) + 1
+    source_link = db.session.get(SourceLink, source_link_id)
+    token, secret = source_link.webhook_token, source_link.webhook_secret["secret"]
+    total = done_count(db, source_link_id) + 1
     with httpx.Client(transport=SandboxTransport(app), base_url=IN_PROCESS_ORIGIN) as sandbox:
         sandbox.put("/sandbox/e-conomic/_faults", json={"latency_ms": 60_000, "next": ["slow"]})
         post_webhooks(client, token, secret, [body], 10**6)
@@ -481,7 +481,7 @@ def recover_from_a_kill(app, db, args, processes, queue, client, body, integrati
             processes.remove(process)
             break
     processes.insert(1, start_worker(args.worker_class))
-    wait_until(lambda: done_count(db, integration_id) == total, timeout=120, every=0.05)
+    wait_until(lambda: done_count(db, source_link_id) == total, timeout=120, every=0.05)
     return time.perf_counter() - killed
 
 

@@ -29,11 +29,11 @@ DEMO_LOGIN = ("demo@example.com", "demo-demo")
 
 # One transfer in this many has each status; the rest are done.
 LOAD_SQL = """
-INSERT INTO transfers (account_id, integration_id, kind, source_ref, order_ref, order_number, reference,
+INSERT INTO transfers (account_id, source_link_id, kind, source_ref, order_ref, order_number, reference,
     document, status, reason, error_kind, error_message, products_ensured, draft_requested, draft_id,
     booked_number, mailed, shop_gross, shop_vat, computed_gross, computed_vat, attempts, created_at,
     updated_at, finished_at, rebuild_draft)
-SELECT %(account)s, %(integration)s, 'invoice', 'bench-' || i, 'bench-' || i, (100000 + i)::text,
+SELECT %(account)s, %(source_link)s, 'invoice', 'bench-' || i, 'bench-' || i, (100000 + i)::text,
     'bogbro-bench-' || i, 'draft', s.status,
     CASE WHEN s.status = 'skipped' THEN 'The order''s state does not transfer.' END,
     CASE WHEN s.status = 'needs_attention'
@@ -86,8 +86,8 @@ def flask(env: dict, *args: str) -> None:
 def load(url: str, n: int, reload: bool) -> dict:
     """The demo account's transfers: N of them (replaced when the count differs or `reload`)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        account, integration = conn.execute(
-            "SELECT account_id, id FROM order_integrations ORDER BY id LIMIT 1"
+        account, source_link = conn.execute(
+            "SELECT account_id, id FROM source_links ORDER BY id LIMIT 1"
         ).fetchone()
         have = conn.execute("SELECT count(*) FROM transfers WHERE account_id = %s", (account,)).fetchone()[0]
         if have != n or reload:
@@ -96,7 +96,7 @@ def load(url: str, n: int, reload: bool) -> dict:
             with conn.transaction():
                 conn.execute("DELETE FROM transfer_logs WHERE account_id = %s", (account,))
                 conn.execute("DELETE FROM transfers WHERE account_id = %s", (account,))
-                conn.execute(LOAD_SQL, {"account": account, "integration": integration, "n": n})
+                conn.execute(LOAD_SQL, {"account": account, "source_link": source_link, "n": n})
                 conn.execute(LOG_SQL, {"account": account})
             conn.execute("VACUUM ANALYZE transfers")
             conn.execute("VACUUM ANALYZE transfer_logs")

@@ -18,18 +18,18 @@ PER_CLOCK = 25
 
 
 def prepare(app):
-    """The demo Stripe link (seed_demo made it: its paid invoices booked in the demo e-conomic integration
+    """The demo Stripe link (seed_demo made it: its paid invoices booked in the demo e-conomic setup
     and registered as paid), renewals only; its webhook endpoint removed at the sandbox: the bench posts the
     signed events itself, at the pace it measures. Returns (link id, webhook token, whsec_ secret)."""
     from sqlalchemy import select
 
     from portal.extensions import db
-    from portal.integrations.connections import connector_for
-    from portal.models import Connection, OrderIntegration
-    from portal.pipeline.integrations import update_settings
+    from portal.models import Connection, SourceLink
+    from portal.pipeline.source_links import update_settings
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
+    from portal.setups.connections import connector_for
 
-    link = db.session.scalar(select(OrderIntegration).join(Connection).where(Connection.system == "stripe"))
+    link = db.session.scalar(select(SourceLink).join(Connection).where(Connection.system == "stripe"))
     update_settings(link, {**link.settings, "sale_kinds": ["renewals"]})
     connector = connector_for(link.connection)
     try:

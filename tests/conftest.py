@@ -506,6 +506,6 @@ def sandbox_connect_params(system_key: str) -> dict:
 
 def connect_sandbox(account, system_key: str):
     """A sandbox Connection made through the real connect flow (as the wizard does it)."""
-    from portal.integrations import operations
+    from portal.setups import operations
 
     return operations.connect(account, system_key, True, sandbox_connect_params(system_key), CALLBACK)

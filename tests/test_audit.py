@@ -63,3 +63,25 @@ def test_audit_events_cannot_be_deleted_or_changed(owner_client, db):
         db.session.execute(update(AuditEvent).values(action="x"))
     db.session.rollback()
     assert db.session.scalar(select(AuditEvent.action)) == "user.profile_updated"
+
+
+def test_rows_from_before_the_rename_are_named_as_the_new_ones(app, db, account):
+    """Audit rows are never rewritten: a link made before "order integration" became "source link" (December
+    2026) still reads as what it is, with its name."""
+    from portal.account import changelog
+    from tests.pipeline.conftest import make_setup, make_source_link
+
+    link = make_source_link(db, account, make_setup(account, "e-conomic"))
+    old = AuditEvent(
+        account_id=account.id,
+        action="order_integration.created",
+        object_type="OrderIntegration",
+        object_id=str(link.id),
+        changes={},
+    )
+    db.session.add(old)
+    db.session.commit()
+    with app.test_request_context(headers={"Accept-Language": "da"}):
+        (entry,) = changelog.entries([old])
+        assert entry.what == "Salgskilde koblet til bogføringsopsætningen"
+        assert entry.subject == link.display_name

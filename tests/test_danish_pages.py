@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import SupportSession, Transfer, utcnow
-from portal.pipeline import integrations as pipeline_integrations
+from portal.pipeline import source_links as pipeline_source_links
 from tests.conftest import make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 # English the pipeline and the engine used to write into Danish pages, and raw keys that must be named
 ENGLISH = [
@@ -58,8 +58,8 @@ SKIPPED_ENDPOINTS = {
     "auth.forgot_password",
     "auth.reset_password",
     "auth.accept_invitation",
-    "integrations.connect",  # a handshake, answered by a redirect to the system
-    "integrations.callback",
+    "setups.connect",  # a handshake, answered by a redirect to the system
+    "setups.callback",
     "shops.connect_shopify",
     "shops.shopify_callback",
     "calculator.request_quote",  # needs a calculation first (its own tests)
@@ -97,19 +97,19 @@ def customer(app, db, account, owner, staff, owner_client, run_jobs):
     """An e-conomic setup and a WooCommerce shop with a transfer in every state, a change log and a
     support session that ended yesterday."""
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())  # done
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())  # done
     skipped = order(number="5002")
     skipped["status"] = "pending"
-    feed(integration, skipped)  # skipped: its state does not transfer
-    feed(integration, order(number="5003", total="560.00"))  # the totals differ
+    feed(source_link, skipped)  # skipped: its state does not transfer
+    feed(source_link, order(number="5003", total="560.00"))  # the totals differ
     run_jobs()
     goods = setup.template("goods")
     chosen = goods.values["product_group"]
     goods.values = {"product_group": "999"}  # deleted in e-conomic: a configuration error
     db.session.commit()
-    feed(integration, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
-    feed(integration, order(number="5005", items=[("Ny vare", "NY-02", 1, "100.00", "25.00")], shipping=[]))
+    feed(source_link, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    feed(source_link, order(number="5005", items=[("Ny vare", "NY-02", 1, "100.00", "25.00")], shipping=[]))
     run_jobs()
     goods.values = {"product_group": chosen}
     db.session.commit()
@@ -119,10 +119,10 @@ def customer(app, db, account, owner, staff, owner_client, run_jobs):
     assert statuses == {"done", "skipped", "needs_attention", "pending"}, statuses
 
     # the change log: settings changed, the shop paused and resumed, an invitation
-    settings = dict(integration.settings, rounding_tolerance="0.25", oss=False)
-    pipeline_integrations.update_settings(integration, settings)
-    pipeline_integrations.set_active(integration, False)
-    pipeline_integrations.set_active(integration, True)
+    settings = dict(source_link.settings, rounding_tolerance="0.25", oss=False)
+    pipeline_source_links.update_settings(source_link, settings)
+    pipeline_source_links.set_active(source_link, False)
+    pipeline_source_links.set_active(source_link, True)
     owner_client.post("/settings", data={"name": "Kunde Omdøbt ApS", "cvr": "35 00 00 46"})
     visit = SupportSession(
         account_id=account.id, staff_user_id=staff.id, reason="Kunden ringede", started_at=utcnow()
@@ -131,16 +131,16 @@ def customer(app, db, account, owner, staff, owner_client, run_jobs):
     db.session.add(visit)
     make_user("kollega@kunde.dk", account, role="member", name="Karl Kollega")
     db.session.commit()
-    return {"setup": setup, "integration": integration, "support": visit}
+    return {"setup": setup, "source_link": source_link, "support": visit}
 
 
 def _paths(app, customer) -> list[str]:
-    setup, integration = customer["setup"], customer["integration"]
+    setup, source_link = customer["setup"], customer["source_link"]
     ids = {
         "setup_id": [setup.id],
         "connection_id": [setup.connection_id],
-        "shop_id": [integration.connection_id],
-        "integration_id": [integration.id],
+        "shop_id": [source_link.connection_id],
+        "source_link_id": [source_link.id],
         "session_id": [customer["support"].id],
         "transfer_id": [t.id for t in Transfer.query.order_by(Transfer.id)],
     }
@@ -202,7 +202,7 @@ def test_every_customer_page_is_danish(app, owner_client, customer):
     assert "Navn : Kunde ApS → Kunde Omdøbt ApS" in log and "Aktiv : Ja → Nej" in log
     assert "Layout : – → Standard faktura" in log and "Finland : – → OSS Finland" in log  # names, not ids
     assert "Layout : – → 19" not in log
-    assert "OrderIntegration" not in log and "order_integration" not in log and "{" not in log
+    assert "SourceLink" not in log and "source_link" not in log and "{" not in log
     dashboard = visible_text(owner_client.get("/dashboard").get_data(as_text=True))
     assert "Bogbros support (Agnes Agent) arbejdede i jeres konto" in dashboard
 

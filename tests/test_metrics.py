@@ -18,8 +18,8 @@ from tests.pipeline.conftest import (
     fast_retries,  # noqa: F401 (a fixture)
     faults,
     feed,
-    make_integration,
     make_setup,
+    make_source_link,
     order,
     release_scheduled,
     transfer_row,
@@ -61,18 +61,18 @@ def test_metrics_are_not_public(app, client, db):
 
 
 def test_transfers_queue_and_the_oldest_waiting_event(app, db, account, redis, scrape):
-    integration = make_integration(db, account, make_setup(account, "dinero"))
+    source_link = make_source_link(db, account, make_setup(account, "dinero"))
     db.session.add_all(
         [
-            transfer_row(integration, "1", status="done"),
-            transfer_row(integration, "2", status="done"),
-            transfer_row(integration, "3", status="needs_attention", error_kind="order"),
+            transfer_row(source_link, "1", status="done"),
+            transfer_row(source_link, "2", status="done"),
+            transfer_row(source_link, "3", status="needs_attention", error_kind="order"),
         ]
     )
     db.session.add(
         SourceEvent(
             account_id=account.id,
-            integration_id=integration.id,
+            source_link_id=source_link.id,
             source="webhook",
             delivery_id="d-1",
             raw_body="{}",
@@ -116,10 +116,10 @@ def test_api_latency_errors_and_rate_limit_waits(
     fast_retries,  # noqa: F811
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)  # connecting talks to the sandbox too
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     app.config["CONNECTOR_RETRIES"] = 0
     faults(app, "e-conomic", next=["429", "500"], retry_after=0)
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     while release_scheduled(redis):
         run_jobs()

@@ -41,7 +41,7 @@ def test_create_staff_command(app, db):
     assert user.is_staff and user.account_id is None
 
 
-def test_seed_connects_a_finished_economic_sandbox_integration(app, db, redis):
+def test_seed_connects_a_finished_economic_sandbox_source_link(app, db, redis):
     seed_demo()
     seed_demo()
     setups = db.session.scalars(select(AccountingSetup)).all()
@@ -68,17 +68,17 @@ def test_an_order_in_the_demo_shop_becomes_a_draft_in_the_demo_economic(app, db,
     """What a new user can do after `make run`: order in the WooCommerce sandbox, watch the invoice appear."""
     import httpx
 
-    from portal.integrations.connections import connector_for
-    from portal.models import OrderIntegration, Transfer
+    from portal.models import SourceLink, Transfer
     from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+    from portal.setups.connections import connector_for
 
     seed_demo()
     seed_demo()
-    (integration,) = db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.name == "WooCommerce-sandkassen")
+    (source_link,) = db.session.scalars(
+        select(SourceLink).where(SourceLink.name == "WooCommerce-sandkassen")
     ).all()
-    assert integration.active and integration.setup.connection.system == "e-conomic"
-    assert integration.settings["states"] == {"processing": "draft", "completed": "draft"}
+    assert source_link.active and source_link.setup.connection.system == "e-conomic"
+    assert source_link.settings["states"] == {"processing": "draft", "completed": "draft"}
     run_jobs()  # WooCommerce's creation pings
 
     shop = httpx.Client(
@@ -99,7 +99,7 @@ def test_an_order_in_the_demo_shop_becomes_a_draft_in_the_demo_economic(app, db,
         run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer is not None and transfer.status == "done", transfer and transfer.status
-    draft = connector_for(integration.setup.connection, integration.setup.external_id).find_invoice(
+    draft = connector_for(source_link.setup.connection, source_link.setup.external_id).find_invoice(
         transfer.reference
     )
     assert draft is not None and not draft.booked
@@ -113,16 +113,16 @@ def test_a_renewal_in_the_demo_stripe_account_becomes_a_booked_paid_invoice(
     arrive in the demo e-conomic as a booked invoice registered as paid."""
     import stripe
 
-    from portal.integrations.connections import connector_for
-    from portal.models import OrderIntegration, Transfer
+    from portal.models import SourceLink, Transfer
     from portal.sandbox.stripe import DEMO_KEY
+    from portal.setups.connections import connector_for
 
     seed_demo()
     seed_demo()
-    (integration,) = db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.name == "Stripe-sandkassen")
+    (source_link,) = db.session.scalars(
+        select(SourceLink).where(SourceLink.name == "Stripe-sandkassen")
     ).all()
-    assert integration.active and integration.settings["states"] == {"paid": "booked"}
+    assert source_link.active and source_link.settings["states"] == {"paid": "booked"}
     api = stripe.StripeClient(DEMO_KEY, base_addresses={"api": f"{live_server}/sandbox/stripe"})
     clock = api.v1.test_helpers.test_clocks.create({"frozen_time": 1_780_000_000})
     customer = api.v1.customers.create(
@@ -146,7 +146,7 @@ def test_a_renewal_in_the_demo_stripe_account_becomes_a_booked_paid_invoice(
     )
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == renewal.number))
     assert transfer.status == "done" and transfer.payment_id, transfer.error_message
-    found = connector_for(integration.setup.connection, integration.setup.external_id).find_invoice(
+    found = connector_for(source_link.setup.connection, source_link.setup.external_id).find_invoice(
         transfer.reference
     )
     assert found.booked and str(found.totals.gross) == "149.00"
@@ -157,16 +157,16 @@ def test_a_renewal_in_the_demo_frisbii_account_becomes_a_booked_paid_invoice(app
     demo e-conomic as a booked invoice registered as paid."""
     import httpx
 
-    from portal.integrations.connections import connector_for
-    from portal.models import OrderIntegration, Transfer
+    from portal.models import SourceLink, Transfer
     from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+    from portal.setups.connections import connector_for
 
     seed_demo()
     seed_demo()
-    (integration,) = db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.name == "Frisbii-sandkassen")
+    (source_link,) = db.session.scalars(
+        select(SourceLink).where(SourceLink.name == "Frisbii-sandkassen")
     ).all()
-    assert integration.active and integration.settings["states"] == {"settled": "booked"}
+    assert source_link.active and source_link.settings["states"] == {"settled": "booked"}
     with httpx.Client(
         transport=SandboxTransport(app), base_url=f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
     ) as frisbii:
@@ -177,7 +177,7 @@ def test_a_renewal_in_the_demo_frisbii_account_becomes_a_booked_paid_invoice(app
 
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == answer.json()["handle"]))
     assert transfer.status == "done" and transfer.payment_id, transfer.error_message
-    found = connector_for(integration.setup.connection, integration.setup.external_id).find_invoice(
+    found = connector_for(source_link.setup.connection, source_link.setup.external_id).find_invoice(
         transfer.reference
     )
     assert found.booked and str(found.totals.gross) == "149.00"

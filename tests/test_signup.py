@@ -10,7 +10,7 @@ from portal.calculator.seed import seed_catalogue
 from portal.i18n import format_amount
 from portal.models import Account, AuditEvent, Invitation, QuoteRequest, User
 from tests.conftest import PASSWORD, connect_sandbox, login, make_account, make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 PIA = "pia@potteriet.dk"
 SIGNUP = {
@@ -153,11 +153,11 @@ def test_an_unconfirmed_owner_sets_up_but_cannot_activate(client, db, mailbox, r
 
     client.get(urlsplit(first).path)
     activated = client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
-    assert "Integrationen er aktiv." in activated
+    assert "Bogføringsopsætningen er aktiv." in activated
 
 
 def make_setup_without_activating(account):
-    from portal.integrations import operations
+    from portal.setups import operations
     from tests.pipeline.conftest import _pick
 
     setup = connect_sandbox(account, "e-conomic").setups[0]
@@ -200,7 +200,7 @@ def test_the_checklist_follows_the_data_until_the_first_transfer(db, account, ow
     connection = connect_sandbox(account, "e-conomic")
     done, following, section = checklist()
     assert (done, following) == (1, "Udfyld skabelonerne")
-    assert f'href="/setup/connections/{connection.id}"' in section  # where "Activate integration" is ticked
+    assert f'href="/setup/connections/{connection.id}"' in section  # where "Use this organisation" is ticked
     connection.setups[0].selected = True
     db.session.commit()
     done, following, section = checklist()
@@ -210,9 +210,9 @@ def test_the_checklist_follows_the_data_until_the_first_transfer(db, account, ow
     make_setup(other, "dynaccount")
     setup = make_setup(account, "dynaccount")
     assert checklist()[:2] == (3, "Forbind en salgskilde")
-    integration = make_integration(db, account, setup, states={"processing": "draft"})
+    source_link = make_source_link(db, account, setup, states={"processing": "draft"})
     assert checklist()[:2] == (4, "Din første overførsel")
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     assert checklist() is None  # all done: the checklist steps aside
 

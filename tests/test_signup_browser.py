@@ -70,8 +70,8 @@ def test_sign_up_and_follow_the_checklist_to_the_first_transfer(app, page, db, m
     page.get_by_role("link", name="Overblik").click()
     expect(next_step(page)).to_have_text("Bogfør automatisk eller ej, og aktivér")
     next_step(page).click()
-    page.get_by_role("button", name="Aktivér integrationen").click()
-    expect(page.get_by_role("status")).to_contain_text("Integrationen er aktiv.")
+    page.get_by_role("button", name="Aktivér bogføringsopsætningen").click()
+    expect(page.get_by_role("status")).to_contain_text("Bogføringsopsætningen er aktiv.")
 
     # 4. Connect a webshop, link it and switch it on.
     page.get_by_role("link", name="Overblik").click()
@@ -82,7 +82,7 @@ def test_sign_up_and_follow_the_checklist_to_the_first_transfer(app, page, db, m
     page.get_by_label("Consumer secret").fill("cs_demo")
     page.get_by_role("button", name="Forbind").click()
     page.get_by_role("button", name="Tilknyt").click()
-    page.get_by_role("button", name="Aktivér ordreintegrationen").click()
+    page.get_by_role("button", name="Aktivér salgskilden").click()
     run_jobs()  # WooCommerce's creation pings
 
     # 5. The first transfer: an order placed in the shop arrives as a draft in Dynaccount.
@@ -93,6 +93,6 @@ def test_sign_up_and_follow_the_checklist_to_the_first_transfer(app, page, db, m
         run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer is not None and transfer.status == "done", transfer and transfer.error_message
-    assert remote(transfer.integration.setup).find_invoice(transfer.reference) is not None  # in Dynaccount
+    assert remote(transfer.source_link.setup).find_invoice(transfer.reference) is not None  # in Dynaccount
     page.reload()
     expect(page.locator("#onboarding")).to_have_count(0)  # all done: the checklist steps aside

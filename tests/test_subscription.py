@@ -20,8 +20,8 @@ from portal.models import (
     AccountingSetup,
     AuditEvent,
     Connection,
-    OrderIntegration,
     QuoteRequest,
+    SourceLink,
     Transfer,
 )
 from tests.calculator.conftest import make_catalogue
@@ -117,24 +117,24 @@ def test_the_account_page_and_priser_show_the_same_price_for_the_same_selection(
     assert re.search(r'<option value="500" selected>', page)  # the quote's 300 orders: Standard
 
 
-def _integration(db, account) -> OrderIntegration:
+def _source_link(db, account) -> SourceLink:
     accounting = Connection(account_id=account.id, system="economic", label="e", credentials={})
     shop = Connection(account_id=account.id, system="woocommerce", role="webshop", label="w", credentials={})
     setup = AccountingSetup(account_id=account.id, connection=accounting, external_id="1", name="Kunde")
-    integration = OrderIntegration(account_id=account.id, connection=shop, setup=setup, settings={})
-    db.session.add(integration)
+    source_link = SourceLink(account_id=account.id, connection=shop, setup=setup, settings={})
+    db.session.add(source_link)
     db.session.commit()
-    return integration
+    return source_link
 
 
-def _transfers(db, integration, n, *, status="done", document="booked", finished=None, kind="invoice"):
+def _transfers(db, source_link, n, *, status="done", document="booked", finished=None, kind="invoice"):
     finished = finished or datetime.now(plan.COPENHAGEN)
     for _ in range(n):
         number = db.session.scalar(select(func.count()).select_from(Transfer)) + 1
         db.session.add(
             Transfer(
-                account_id=integration.account_id,
-                integration_id=integration.id,
+                account_id=source_link.account_id,
+                source_link_id=source_link.id,
                 kind=kind,
                 source_ref=str(number),
                 order_ref=str(number),
@@ -150,7 +150,7 @@ def _transfers(db, integration, n, *, status="done", document="booked", finished
 def test_documents_are_done_transfers_that_created_something_this_month(db, account, other_account):
     today = date(2026, 12, 7)
     noon = datetime(2026, 12, 7, 12, tzinfo=plan.COPENHAGEN)
-    mine = _integration(db, account)
+    mine = _source_link(db, account)
     _transfers(db, mine, 3, finished=noon)
     _transfers(db, mine, 1, finished=noon, document="draft", kind="credit_note")
     _transfers(db, mine, 1, finished=datetime(2026, 12, 1, 0, 30, tzinfo=plan.COPENHAGEN))  # 23:30 UTC
@@ -158,7 +158,7 @@ def test_documents_are_done_transfers_that_created_something_this_month(db, acco
     _transfers(db, mine, 1, finished=noon, document="none")
     _transfers(db, mine, 1, status="skipped")
     _transfers(db, mine, 1, status="needs_attention")
-    _transfers(db, _integration(db, other_account), 2, finished=noon)
+    _transfers(db, _source_link(db, other_account), 2, finished=noon)
     assert plan.documents_this_month(account, today) == 5
     assert plan.documents_this_month(account, date(2026, 11, 15)) == 1
 
@@ -166,7 +166,7 @@ def test_documents_are_done_transfers_that_created_something_this_month(db, acco
 def test_the_page_warns_before_the_tier_is_crossed_and_changes_nothing(owner_client, db, account, catalogue):
     account.plan = pricing.selection_as_json(pricing.Selection(SHOP, 100))  # Start: up to 100
     db.session.commit()
-    _transfers(db, _integration(db, account), 101)  # today, whatever day it is: past the tier
+    _transfers(db, _source_link(db, account), 101)  # today, whatever day it is: past the tier
     page = owner_client.get("/settings/subscription").get_data(as_text=True)
     notice = page.split('id="next-tier"', 1)[1].split("</div>", 1)[0]
     assert "101 af 100 dokumenter" in page
@@ -256,7 +256,7 @@ def test_an_account_without_a_quote_chooses_a_plan_from_the_catalogue(owner_clie
 
 
 def test_one_account_never_sees_anothers_documents(owner_client, db, account, other_account, catalogue):
-    _transfers(db, _integration(db, other_account), 4)
+    _transfers(db, _source_link(db, other_account), 4)
     page = owner_client.get("/settings/subscription").get_data(as_text=True)
     assert "0 dokumenter overført denne måned" in page
 

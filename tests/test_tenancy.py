@@ -7,13 +7,12 @@ from flask import url_for
 
 from portal.connectors import SYSTEM_MODULES, available_systems
 from portal.extensions import db
-from portal.integrations.operations import select_setup
 from portal.models import (
     AccountingSetup,
     CompletenessReport,
     Connection,
     Invitation,
-    OrderIntegration,
+    SourceLink,
     SupportSession,
     Template,
     Transfer,
@@ -21,6 +20,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.setups.operations import select_setup
 from tests.conftest import connect_sandbox, make_user
 
 # The path variable names that carry an object id, and the model they load.
@@ -33,7 +33,7 @@ ID_ARGUMENTS = {
     "template_id": Template,
     "transfer_id": Transfer,
     "undo_id": TransferUndo,
-    "integration_id": OrderIntegration,
+    "source_link_id": SourceLink,
     "report_id": CompletenessReport,
     "shop_id": "webshop",  # a Connection with role="webshop" (the shops pages 404 on any other)
 }
@@ -59,8 +59,8 @@ NOT_ID_ROUTES = {
     "auth.reset_password",
     "auth.accept_invitation",
     "auth.confirm_email",
-    "integrations.connect",
-    "integrations.callback",
+    "setups.connect",
+    "setups.callback",
     "webhooks.receive",  # a shop's delivery URL: found by its secret token, authenticated by signature
 }
 
@@ -108,16 +108,16 @@ def _objects_of(account, staff) -> dict:
         shop = Connection(
             account_id=account.id, system="woocommerce", role="webshop", label="", credentials={}
         )
-        integration = OrderIntegration(account_id=account.id, connection=shop, setup=setup)
+        source_link = SourceLink(account_id=account.id, connection=shop, setup=setup)
         transfer = Transfer(
-            account_id=account.id, integration=integration, kind="invoice", source_ref="1", order_ref="1"
+            account_id=account.id, source_link=source_link, kind="invoice", source_ref="1", order_ref="1"
         )
         undo = TransferUndo(
             account_id=account.id, transfer=transfer, afterwards="retransfer", reference="", status="done"
         )
         report = CompletenessReport(
             account_id=account.id,
-            integration=integration,
+            source_link=source_link,
             period_start=utcnow().date(),
             period_end=utcnow().date(),
             status="done",
@@ -128,7 +128,7 @@ def _objects_of(account, staff) -> dict:
         objects.update(
             {
                 Transfer: transfer,
-                OrderIntegration: integration,
+                SourceLink: source_link,
                 "webshop": shop,
                 TransferUndo: undo,
                 CompletenessReport: report,

@@ -87,7 +87,7 @@ def test_language_switch_for_visitors_and_users(client, owner, db):
 
 def test_dashboard_points_to_the_setup_wizard(owner_client):
     page = owner_client.get("/dashboard").get_data(as_text=True)
-    assert "Ingen integrationer endnu" in page and 'href="/setup"' in page
+    assert "Ingen bogføringsopsætning endnu" in page and 'href="/setup"' in page
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Browser steps the wizard's Playwright tests share (tests/integrations/test_wizard_browser.py,
+"""Browser steps the wizard's Playwright tests share (tests/setups/test_wizard_browser.py,
 tests/test_signup_browser.py)."""
 
 from playwright.sync_api import expect

@@ -88,10 +88,10 @@ def process_event(event_id: int) -> None:
 
 
 @job
-def drain_events(integration_id: int) -> int:
+def drain_events(source_link_id: int) -> int:
     from portal.pipeline.scheduling import drain
 
-    return drain(integration_id)
+    return drain(source_link_id)
 
 
 @job
@@ -140,20 +140,20 @@ def recover_lost_work() -> dict[str, list[int]]:
 
 
 @job
-def fetch_refunds(integration_id: int, order_id: str) -> int:
+def fetch_refunds(source_link_id: int, order_id: str) -> int:
     from portal.pipeline.intake import fetch_refunds as fetch
 
-    return fetch(integration_id, order_id)
+    return fetch(source_link_id, order_id)
 
 
 @job
-def poll_orders(integration_id: int) -> int:
+def poll_orders(source_link_id: int) -> int:
     from portal.pipeline.polls import poll_orders as poll
     from portal.pipeline.posting import check_waiting_credit_notes
 
     # The ledger first: a shop that does not answer must not keep a booked invoice's credit notes waiting.
-    check_waiting_credit_notes(integration_id)
-    return poll(integration_id)
+    check_waiting_credit_notes(source_link_id)
+    return poll(source_link_id)
 
 
 @job
@@ -179,14 +179,14 @@ def send_daily_reports() -> list[int]:
 
 @job
 def queue_drift_checks() -> list[int]:
-    from portal.integrations.drift import queue_due_checks
+    from portal.setups.drift import queue_due_checks
 
     return queue_due_checks()
 
 
 @job
 def check_setup_drift(setup_id: int) -> None:
-    from portal.integrations.drift import check_setup
+    from portal.setups.drift import check_setup
 
     check_setup(setup_id)
 

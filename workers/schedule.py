@@ -19,14 +19,14 @@ PERIODIC: list[tuple[str, int]] = [
     ("workers.jobs.recover_lost_work", RECOVER_SECONDS),
     # Transfers left `running` by a worker that died are queued again (threshold: PIPELINE_STUCK_SECONDS).
     ("workers.jobs.requeue_stuck_transfers", 120),
-    # The reconciliation poll: every minute, queue a poll of each integration whose interval has passed.
+    # The reconciliation poll: every minute, queue a poll of each source link whose interval has passed.
     ("workers.jobs.queue_due_polls", 60),
-    # One mail per order integration listing its transfers that newly need attention.
+    # One mail per sales source listing its transfers that newly need attention.
     ("workers.jobs.send_error_digests", 600),
-    # The daily status report (integrations that want one): sent once a day, from 07:00 Copenhagen time.
+    # The daily status report (source_links that want one): sent once a day, from 07:00 Copenhagen time.
     ("workers.jobs.send_daily_reports", 3600),
     # The drift guards: each active accounting setup's templates checked against the ledger and the VAT
-    # rate table once a day from 05:00 Copenhagen time, on the `low` queue (portal.integrations.drift).
+    # rate table once a day from 05:00 Copenhagen time, on the `low` queue (portal.setups.drift).
     ("workers.jobs.queue_drift_checks", 3600),
     # The completeness report: the last 30 days of each active shop link, shop against ledger, once a day
     # from 06:00 Copenhagen time, on the `low` queue (portal.pipeline.completeness).

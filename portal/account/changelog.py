@@ -12,12 +12,12 @@ from sqlalchemy import or_, select
 from portal.connectors.base import OSS_COUNTRIES
 from portal.extensions import db
 from portal.i18n import format_amount, format_day, format_moment, system_name
-from portal.integrations.operations import spec_of
-from portal.models import AccountingSetup, Connection, OrderIntegration, SupportSession, Transfer, utcnow
+from portal.models import AccountingSetup, Connection, SourceLink, SupportSession, Transfer, utcnow
 from portal.models.accounts import Account, Invitation, User
-from portal.models.integrations import Template
+from portal.models.setups import Template
 from portal.pipeline.messages import translated
 from portal.pipeline.settings import STATE_NAMES
+from portal.setups.operations import spec_of
 
 ACTIONS = {
     "account.updated": _l("Company details changed"),
@@ -29,16 +29,16 @@ ACTIONS = {
     "connection.disabled": _l("Connection switched off"),
     "invitation.created": _l("Invitation sent"),
     "invitation.revoked": _l("Invitation withdrawn"),
-    "order_integration.created": _l("Shop linked to the accounting integration"),
-    "order_integration.settings": _l("Shop settings changed"),
-    "order_integration.active": _l("Shop switched on or off"),
-    "order_integration.webhook_secret": _l("Webhook secret renewed"),
-    "order_integration.webhooks_registered": _l("Webhooks registered in the shop"),
+    "source_link.created": _l("Sales source linked to the accounting setup"),
+    "source_link.settings": _l("Shop settings changed"),
+    "source_link.active": _l("Shop switched on or off"),
+    "source_link.webhook_secret": _l("Webhook secret renewed"),
+    "source_link.webhooks_registered": _l("Webhooks registered in the shop"),
     "quote_request.updated": _l("Quote request changed"),
-    "setup.activated": _l("Accounting integration activated"),
-    "setup.deactivated": _l("Accounting integration paused"),
+    "setup.activated": _l("Accounting setup activated"),
+    "setup.deactivated": _l("Accounting setup paused"),
     "setup.auto_book": _l("Automatic booking changed"),
-    "setup.selected": _l("Accounting integration chosen"),
+    "setup.selected": _l("Accounting setup chosen"),
     "support.access_started": _l("Support access started"),
     "support.access_ended": _l("Support access ended"),
     "transfer.left_out": _l("Order left out of the transfers"),
@@ -66,7 +66,7 @@ FIELDS = {
     "system": _l("System"),
     "sandbox": _l("Sandbox"),
     "shop": _l("Shop"),
-    "setup": _l("Accounting integration"),
+    "setup": _l("Accounting setup"),
     "topics": _l("Webhooks"),
     "mail_secret": _l("SMTP password"),
     "webhook_secret": _l("Webhook secret"),
@@ -158,13 +158,23 @@ class Entry:
     changes: list[Change]
 
 
+# Audit rows are never rewritten: those from before the rename (December 2026) keep the old names.
+_OLD_ACTION_PREFIX = ("order_integration.", "source_link.")
+_OLD_OBJECT_TYPE = ("OrderIntegration", "SourceLink")
+
+
+def _action(event) -> str:
+    old, new = _OLD_ACTION_PREFIX
+    return new + event.action[len(old) :] if event.action.startswith(old) else event.action
+
+
 def entries(events) -> list[Entry]:
     return [
         Entry(
             at=event.at,
             who=event.actor.name if event.actor else _("Bogbro"),
             by_support=event.support_session_id is not None,
-            what=str(ACTIONS.get(event.action) or _action_fallback(event.action)),
+            what=str(ACTIONS.get(_action(event)) or _action_fallback(_action(event))),
             subject=_subject(event),
             changes=list(_changes(event.changes or {})),
         )
@@ -181,7 +191,7 @@ def _action_fallback(action: str) -> str:
 def _subject(event) -> str:
     """The changed thing's name, read from the same account (another account's row is never named)."""
     model = {
-        "OrderIntegration": OrderIntegration,
+        "SourceLink": SourceLink,
         "AccountingSetup": AccountingSetup,
         "Connection": Connection,
         "Transfer": Transfer,
@@ -190,14 +200,14 @@ def _subject(event) -> str:
         "Template": Template,
         "Account": Account,
         "SupportSession": SupportSession,
-    }.get(event.object_type)
+    }.get(_OLD_OBJECT_TYPE[1] if event.object_type == _OLD_OBJECT_TYPE[0] else event.object_type)
     if model is None or not (event.object_id or "").isdigit():
         return ""
     obj = db.session.get(model, int(event.object_id))
     owner = obj.id if isinstance(obj, Account) else getattr(obj, "account_id", None)
     if obj is None or owner != event.account_id:
         return ""
-    if isinstance(obj, OrderIntegration):
+    if isinstance(obj, SourceLink):
         return obj.display_name
     if isinstance(obj, AccountingSetup):
         return f"{obj.name} ({system_name(obj.connection.system)})"

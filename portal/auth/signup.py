@@ -2,7 +2,7 @@
 prospect's quote request becomes one. Each is one transaction: a refusal leaves nothing behind.
 
 An owner who signed up themselves must open the mailed link before the account can transfer anything:
-until then they may log in and set everything up, but no accounting integration can be activated (and
+until then they may log in and set everything up, but no accounting setup can be activated (and
 nothing is posted to a ledger without an active one).
 """
 

@@ -1,6 +1,6 @@
 """A realistic Danish demo price catalogue for `flask seed-demo` (idempotent: what exists is left alone).
 
-Prices are plausible DKK ex. VAT, in the shape of the Danish integration hubs' price lists (a volume
+Prices are plausible DKK ex. VAT, in the shape of the Danish source_link hubs' price lists (a volume
 subscription + a module per system + add-ons + paid set-up); they are demo data, not a price list.
 """
 

@@ -501,7 +501,7 @@ class DineroConnector(AccountingConnector):
 
     def _path(self, name: str, **kwargs) -> str:
         if "{org}" in PATHS[name] and not self.org:
-            raise ConfigurationError("No Dinero organisation chosen for this integration", system=NAME)
+            raise ConfigurationError("No Dinero organisation chosen for this source link", system=NAME)
         return PATHS[name].format(org=self.org, **kwargs)
 
     def _renew(self, credentials: dict) -> dict:

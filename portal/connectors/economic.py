@@ -979,7 +979,7 @@ class EconomicConnector(AccountingConnector):
     def register_refund_payment(self, payment: PaymentData) -> str:
         """A refund's payout on a booked credit note: a customerPayments entry against the credit note's
         number with a **positive** amount (the debtor is debited back to zero, the bank/contra account
-        credited), booked like an invoice's payment. A guess: off unless the integration turns
+        credited), booked like an invoice's payment. A guess: off unless the source link turns
         `refund_payouts_guessed` on (docs/connectors/economic.md)."""
         return _one(self._customer_payments([payment], 1, "Udbetaling kreditnota"))
 

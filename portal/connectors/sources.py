@@ -35,7 +35,7 @@ class WebhookDelivery:
     resource_id: str | None  # the order id the payload is about, when there is one
     is_ping: bool = False  # WooCommerce's unsigned creation ping: answer 200, store nothing
     # The shop the delivery says it comes from (X-Shopify-Shop-Domain), when the system says so: it must be
-    # the integration's own shop, as every shop's deliveries carry the same app signature.
+    # the source link's own shop, as every shop's deliveries carry the same app signature.
     shop: str | None = None
 
 

@@ -13,5 +13,5 @@ milliseconds.
     totals.py     each accounting system's arithmetic, 2-decimal pricing, reconciliation + rounding line
     invoice.py    SalesDocument + template + capabilities → DraftPlan (DraftInvoice, customer, products)
     money.py      Decimal parsing and rounding helpers
-    settings.py   IntegrationSettings (built from the database by the app)
+    settings.py   SourceLinkSettings (built from the database by the app)
 """

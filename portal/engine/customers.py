@@ -14,7 +14,7 @@ from stdnum import ean as stdnum_ean
 
 from portal.engine.documents import Party
 from portal.engine.ledger_documents import CustomerData
-from portal.engine.settings import EngineConfigError, IntegrationSettings
+from portal.engine.settings import EngineConfigError, SourceLinkSettings
 from portal.engine.text import N_, Text, field_name
 from portal.engine.vat import VatDecision, VatId, parse_vat_id
 
@@ -56,7 +56,7 @@ def _value(field: str, party: Party, vat_id: VatId | None, ean: str | None) -> s
     raise EngineConfigError(f"Unknown customer match field {field!r}; use one of {', '.join(MATCH_FIELDS)}.")
 
 
-def decide_match(party: Party, settings: IntegrationSettings) -> CustomerMatch:
+def decide_match(party: Party, settings: SourceLinkSettings) -> CustomerMatch:
     warnings: list[str] = []
     vat_id = _vat_id(party)
     ean = valid_ean(party.ean)

@@ -13,7 +13,7 @@ The accounting setup's template values arrive as a plain dict:
       "no_vat": ...,               # gift cards and the rounding line (0 % VAT); or "gift_card"/"rounding".
                                    # Dynaccount: the account alone (it has no "no VAT" code; a line
                                    # without a code gets none), a vat_code only if it is a 0 % one
-      "fixed_products": {"shipping": "FRAGT", ...},            # optional; overrides IntegrationSettings'
+      "fixed_products": {"shipping": "FRAGT", ...},            # optional; overrides SourceLinkSettings'
     }
 
 Under OSS (EU private customers at the destination's VAT) a taxed kind needs `"oss": {"SE": {...},
@@ -49,7 +49,7 @@ from portal.engine.customers import CustomerMatch, customer_data, decide_match
 from portal.engine.documents import Payment, Refund, SalesDocument, SalesLine
 from portal.engine.ledger_documents import ZONES, CustomerData, DraftInvoice, InvoiceLine, ProductData, Totals
 from portal.engine.money import CENT, HUNDRED, ZERO, fmt_rate, q2, sum_dec
-from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
+from portal.engine.settings import EngineConfigError, FixedProducts, SourceLinkSettings
 from portal.engine.text import Text, amount
 from portal.engine.totals import (
     SYSTEM_BY_VAT_MODEL,
@@ -125,7 +125,7 @@ class Target:
     product_name: str | None = None  # the name `product` gets when it is created
 
 
-def _fixed_products(setup: Mapping, settings: IntegrationSettings) -> FixedProducts:
+def _fixed_products(setup: Mapping, settings: SourceLinkSettings) -> FixedProducts:
     overrides = {k: str(v) for k, v in (setup.get("fixed_products") or {}).items() if v}
     known = set(FixedProducts.__dataclass_fields__)
     unknown = set(overrides) - known
@@ -270,7 +270,7 @@ class _Builder:
     def __init__(self, decision, setup, capabilities, settings, rates):
         self.decision: VatDecision = decision
         self.capabilities: Capabilities = capabilities
-        self.settings: IntegrationSettings = settings
+        self.settings: SourceLinkSettings = settings
         self.rates: RateTable | None = rates
         self.system: System = SYSTEM_BY_VAT_MODEL[capabilities.vat_model]
         self.templates = Templates(setup, capabilities.vat_model)
@@ -283,7 +283,7 @@ class _Builder:
         if decision.oss_country and not capabilities.oss:
             raise EngineConfigError(
                 "This accounting system cannot book OSS sales (EU private customers at the destination "
-                "country's VAT): turn OSS off for this integration or use another accounting system."
+                "country's VAT): turn OSS off for this source link or use another accounting system."
             )
 
     def add(self, line: SalesLine) -> None:
@@ -384,7 +384,7 @@ class _Builder:
         return final, result
 
 
-def _payment_terms(settings: IntegrationSettings, method: str | None, templates: Templates) -> str | None:
+def _payment_terms(settings: SourceLinkSettings, method: str | None, templates: Templates) -> str | None:
     return settings.payment_terms_for(method) or templates.payment_terms
 
 
@@ -393,14 +393,14 @@ def build_draft(
     decision: VatDecision,
     setup: Mapping,
     capabilities: Capabilities,
-    settings: IntegrationSettings | None = None,
+    settings: SourceLinkSettings | None = None,
     rates: RateTable | None = None,
     organisation: str = "",
 ) -> DraftPlan:
     """The invoice for an order, computed as the target system will compute it and reconciled with the
     shop's total. `rates` lets OSS lines at a reduced rate of the destination through (and names the rate's
     effective date in drift warnings). Raises EngineConfigError when the setup cannot book the sale."""
-    settings = settings or IntegrationSettings()
+    settings = settings or SourceLinkSettings()
     builder = _Builder(decision, setup, capabilities, settings, rates)
     for line in document.lines:
         builder.add(line)
@@ -447,7 +447,7 @@ def build_credit_note(
     decision: VatDecision,
     setup: Mapping,
     capabilities: Capabilities,
-    settings: IntegrationSettings | None = None,
+    settings: SourceLinkSettings | None = None,
     rates: RateTable | None = None,
     credit_for: RemoteInvoice | None = None,
     organisation: str = "",
@@ -461,7 +461,7 @@ def build_credit_note(
 
     The difference is assumed to carry VAT at the order's rate (a guess: WooCommerce and Shopify state no
     VAT for it); a warning says so when the order mixed several rates."""
-    settings = settings or IntegrationSettings()
+    settings = settings or SourceLinkSettings()
     money = q2(refund.amount)
     if money <= 0:
         raise ValueError(f"Refund {refund.source_id} credits nothing.")

@@ -1,4 +1,4 @@
-"""Integration settings as plain frozen dataclasses. The app builds them from the database."""
+"""Source link settings as plain frozen dataclasses. The app builds them from the database."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,8 +64,8 @@ class FixedProducts:
 
 
 @dataclass(frozen=True)
-class IntegrationSettings:
-    """One order integration's settings (a shop linked to an accounting setup)."""
+class SourceLinkSettings:
+    """One sales source's settings (a shop linked to an accounting setup)."""
 
     shop_id: str = ""  # goes into the deterministic reference, e.g. "WC-<shop_id>-<order number>"
     home_country: str = "DK"

@@ -19,7 +19,7 @@ from stdnum.eu import vat as eu_vat
 from portal.engine.documents import Party, SalesLine
 from portal.engine.ledger_documents import Zone
 from portal.engine.money import ZERO, fmt_rate
-from portal.engine.settings import IntegrationSettings, OrderError
+from portal.engine.settings import OrderError, SourceLinkSettings
 from portal.engine.text import N_, Text
 
 EU_MEMBERS: frozenset[str] = frozenset(
@@ -330,7 +330,7 @@ class VatDecision:
 
 
 def decide_zone(
-    customer: Party, settings: IntegrationSettings, rates: RateTable, day: date, home: str | None = None
+    customer: Party, settings: SourceLinkSettings, rates: RateTable, day: date, home: str | None = None
 ) -> VatDecision:
     """Where the sale is taxed and at which rate.
 

@@ -9,8 +9,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.integrations.operations import account_setups, missing_values
-from portal.models import Account, OrderIntegration, Transfer
+from portal.models import Account, SourceLink, Transfer
+from portal.setups.operations import account_setups, missing_values
 
 
 @dataclass
@@ -29,13 +29,13 @@ def onboarding(account: Account) -> list[Step]:
     # The wizard page of the setup furthest along, so "continue" lands where the work is.
     furthest = (active or complete or selected or [None])[0]
     if furthest is not None:
-        wizard = url_for("integrations.setup", setup_id=furthest.id)
-    elif setups:  # connected, none ticked yet: the page with "Activate integration"
-        wizard = url_for("integrations.connection", connection_id=setups[0].connection_id)
+        wizard = url_for("setups.setup", setup_id=furthest.id)
+    elif setups:  # connected, none ticked yet: the page with "Use this organisation"
+        wizard = url_for("setups.connection", connection_id=setups[0].connection_id)
     else:
-        wizard = url_for("integrations.index")
+        wizard = url_for("setups.index")
     shops = db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.account_id == account.id, OrderIntegration.active)
+        select(SourceLink).where(SourceLink.account_id == account.id, SourceLink.active)
     ).all()
     transferred = db.session.scalar(
         select(Transfer.id).where(Transfer.account_id == account.id, Transfer.status == "done").limit(1)
@@ -44,19 +44,20 @@ def onboarding(account: Account) -> list[Step]:
         Step(
             _l("Connect your accounting system"),
             _l("e-conomic, Dinero or Dynaccount: Bogbro lists the organisations you can use."),
-            url_for("integrations.index"),
+            url_for("setups.index"),
             bool(setups),
         ),
         Step(
             _l("Fill in the templates"),
-            _l("Tick “Activate integration” and choose layout, accounts and payment terms."),
+            _l("Tick “Use this organisation” and choose layout, accounts and payment terms."),
             wizard,
             bool(complete),
         ),
         Step(
             _l("Book automatically or not, and activate"),
             _l(
-                "Choose whether invoices are booked at once or left as drafts, then activate the integration."
+                "Choose whether invoices are booked at once or left as drafts, "
+                "then activate the accounting setup."
             ),
             wizard + "#auto-book" if furthest else wizard,
             bool(active),
@@ -65,7 +66,7 @@ def onboarding(account: Account) -> list[Step]:
             _l("Connect a sales source"),
             _l(
                 "A webshop (WooCommerce, Shopify) or a subscription system (Stripe, Frisbii), linked to the "
-                "accounting integration and switched on."
+                "accounting setup and switched on."
             ),
             url_for("shops.index"),
             bool(shops),

@@ -7,14 +7,14 @@ from sqlalchemy import text
 from portal.account import changelog
 from portal.extensions import db
 from portal.i18n import LANGUAGE_SESSION_KEY
-from portal.integrations import drift
-from portal.integrations.operations import account_setups
 from portal.main.checklist import next_step, onboarding
 from portal.models import LANGUAGES
 from portal.pipeline import completeness, undo
 from portal.pipeline.forms import ERROR_LABELS, STATUS_LABELS
 from portal.pipeline.overview import account_overview
 from portal.redis_client import get_redis
+from portal.setups import drift
+from portal.setups.operations import account_setups
 from portal.tenancy import account_required, current_account
 from portal.web import safe_next
 
@@ -50,7 +50,7 @@ def dashboard():
         completeness=[
             (shop, completeness.summary(report)) for shop, report in completeness.account_reports(account.id)
         ],
-        shops=overview.integrations,
+        shops=overview.source_links,
         overview=overview,
         statuses=STATUS_LABELS,
         errors=ERROR_LABELS,

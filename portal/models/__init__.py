@@ -3,13 +3,6 @@
 from portal.models.accounts import LANGUAGES, ROLES, Account, Invitation, LoginSession, User
 from portal.models.audit import AuditEvent, AuditLogIsAppendOnly
 from portal.models.completeness import CompletenessReport
-from portal.models.integrations import (
-    ACCOUNTING_SYSTEMS,
-    AccountingSetup,
-    Connection,
-    SandboxRecord,
-    Template,
-)
 from portal.models.pricing import (
     QUOTE_KINDS,
     QUOTE_STATUSES,
@@ -25,11 +18,18 @@ from portal.models.pricing import (
     PriceTier,
     QuoteRequest,
 )
+from portal.models.setups import (
+    ACCOUNTING_SYSTEMS,
+    AccountingSetup,
+    Connection,
+    SandboxRecord,
+    Template,
+)
 from portal.models.support import SupportAccessLog, SupportSession
 from portal.models.transfers import (
     TRANSFER_STATUSES,
-    OrderIntegration,
     SourceEvent,
+    SourceLink,
     Transfer,
     TransferLog,
 )
@@ -54,7 +54,6 @@ __all__ = [
     "Connection",
     "Invitation",
     "LoginSession",
-    "OrderIntegration",
     "PriceAddOn",
     "PriceFeature",
     "PriceFeatureNote",
@@ -65,6 +64,7 @@ __all__ = [
     "QuoteRequest",
     "SandboxRecord",
     "SourceEvent",
+    "SourceLink",
     "SupportAccessLog",
     "SupportSession",
     "Template",

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models.transfers import OrderIntegration
+from portal.models.transfers import SourceLink
 from portal.models.types import UTCDateTime, utcnow
 
 REPORT_STATUSES = ("queued", "running", "done", "failed")
@@ -16,11 +16,11 @@ REPORT_TRIGGERS = ("daily", "manual")
 
 class CompletenessReport(db.Model):
     __tablename__ = "completeness_reports"
-    __table_args__ = (Index("ix_completeness_reports_integration", "integration_id", "created_at"),)
+    __table_args__ = (Index("ix_completeness_reports_source_link", "source_link_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    integration_id: Mapped[int] = mapped_column(ForeignKey("order_integrations.id"))
+    source_link_id: Mapped[int] = mapped_column(ForeignKey("source_links.id"))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     trigger: Mapped[str] = mapped_column(String(10), default="manual")
@@ -35,7 +35,7 @@ class CompletenessReport(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    integration: Mapped[OrderIntegration] = relationship()
+    source_link: Mapped[SourceLink] = relationship()
 
     @property
     def findings(self) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Order integrations (a webshop linked to an accounting setup), the raw events they receive, and the
-transfers those events become: one per (integration, kind, source id), never two.
+"""Sales sources (a webshop linked to an accounting setup), the raw events they receive, and the
+transfers those events become: one per (source_link, kind, source id), never two.
 
 A Transfer is a state machine with a checkpoint per posting step, so a retry (or a second worker after the
 first one died) resumes where the last committed step left off and never redoes a step:
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.crypto import EncryptedJSON
 from portal.extensions import db
 from portal.models.accounts import Account
-from portal.models.integrations import AccountingSetup, Connection
+from portal.models.setups import AccountingSetup, Connection
 from portal.models.types import UTCDateTime, utcnow
 
 EVENT_SOURCES = ("webhook", "poll", "manual")
@@ -40,17 +40,17 @@ def new_webhook_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class OrderIntegration(db.Model):
+class SourceLink(db.Model):
     """A source connection (a webshop) posting into an accounting setup, with its settings."""
 
-    __tablename__ = "order_integrations"
+    __tablename__ = "source_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)  # role="webshop"
     setup_id: Mapped[int] = mapped_column(ForeignKey("accounting_setups.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    # The engine's IntegrationSettings fields plus the pipeline's own (see portal.pipeline.settings).
+    # The engine's SourceLinkSettings fields plus the pipeline's own (see portal.pipeline.settings).
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     # {"secret": "..."}: the shared secret the shop signs its webhooks with; encrypted, never rendered.
     webhook_secret: Mapped[dict] = mapped_column(EncryptedJSON, default=dict, deferred=True)
@@ -83,13 +83,13 @@ class SourceEvent(db.Model):
 
     __tablename__ = "source_events"
     __table_args__ = (
-        UniqueConstraint("integration_id", "delivery_id"),
+        UniqueConstraint("source_link_id", "delivery_id"),
         # The events still waiting: a few among a year's, found without reading the rest (the drain, the
         # watchdogs, /metrics' oldest waiting event).
         Index(
             "ix_source_events_waiting",
             "received_at",
-            "integration_id",
+            "source_link_id",
             postgresql_where=text("processed_at IS NULL"),
             sqlite_where=text("processed_at IS NULL"),
         ),
@@ -97,7 +97,7 @@ class SourceEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    integration_id: Mapped[int] = mapped_column(ForeignKey("order_integrations.id"), index=True)
+    source_link_id: Mapped[int] = mapped_column(ForeignKey("source_links.id"), index=True)
     source: Mapped[str] = mapped_column(String(20))  # webhook | poll | manual
     delivery_id: Mapped[str] = mapped_column(String(200))  # the sender's id; replays share it
     topic: Mapped[str] = mapped_column(String(100), default="")
@@ -107,13 +107,13 @@ class SourceEvent(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
 
-    integration: Mapped[OrderIntegration] = relationship()
+    source_link: Mapped[SourceLink] = relationship()
 
 
 class Transfer(db.Model):
     __tablename__ = "transfers"
     __table_args__ = (
-        UniqueConstraint("integration_id", "kind", "source_ref"),
+        UniqueConstraint("source_link_id", "kind", "source_ref"),
         Index("ix_transfers_status", "status", "next_attempt_at"),
         # Shaped for the pages over a year of history (tests/bench_portal.py): the log and a date range read
         # the newest first; a status filter, "needs attention" and the bulk re-transfer count read one
@@ -138,7 +138,7 @@ class Transfer(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))  # indexed first in the indexes above
-    integration_id: Mapped[int] = mapped_column(ForeignKey("order_integrations.id"), index=True)
+    source_link_id: Mapped[int] = mapped_column(ForeignKey("source_links.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # invoice | credit_note
     source_ref: Mapped[str] = mapped_column(String(100))  # the shop's order id (refund id for credit notes)
     order_ref: Mapped[str] = mapped_column(String(100))  # the shop's order id (for both kinds)
@@ -187,7 +187,7 @@ class Transfer(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    integration: Mapped[OrderIntegration] = relationship()
+    source_link: Mapped[SourceLink] = relationship()
     event: Mapped[SourceEvent | None] = relationship()
 
     logs: Mapped[list["TransferLog"]] = relationship(

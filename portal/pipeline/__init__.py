@@ -1,8 +1,8 @@
 """The transfer pipeline: raw events in, exactly one accounting document per sale (and per refund) out.
 
     intake.py      record_event stores the raw payload (deduplicated on the sender's delivery id), commits,
-                   then queues the integration's drain job unless one is queued or running already
-                   (scheduling.drain: one job at a time per integration processes its unprocessed events,
+                   then queues the source link's drain job unless one is queued or running already
+                   (scheduling.drain: one job at a time per source link processes its unprocessed events,
                    oldest first); process_event normalises, decides (state, activation date) and upserts
                    the Transfer, then posts it at once (later runs — retries, resumes, credit notes woken
                    up — are run_transfer jobs); refunds found on an order become refund events of their own
@@ -17,8 +17,8 @@
     preview.py     the decision (state → document, skip reasons) and the dry-run preview of a sale
     polls.py       the reconciliation poll, beside scheduling.py (the drain job, the watchdog)
     locks.py       the short leases kept alive by a heartbeat
-    settings.py    an order integration's stored settings → the engine's IntegrationSettings; templates
-    integrations.py  creating order integrations and changing their settings (audited)
+    settings.py    an sales source's stored settings → the engine's SourceLinkSettings; templates
+    source_links.py  creating sales sources and changing their settings (audited)
     checks.py      the accounting system's own draft totals against the plan, before booking
     views.py       the transfer log (/transfers)
     undo.py        the legal undo ("Fortryd overførsel"): a draft deleted, a booked invoice credited, then
@@ -27,7 +27,7 @@
                    both read through their APIs; its fixes in completeness_fixes.py, its page
                    (/completeness) in completeness_views.py
 
-Never twice: the unique Transfer per (integration, kind, source id), the lock, and a lookup of the remote
+Never twice: the unique Transfer per (source_link, kind, source id), the lock, and a lookup of the remote
 document by its deterministic reference before every create and after every ambiguous failure.
 
 The webhook endpoint is portal/webhooks; the RQ jobs are in workers/jobs.py, the periodic ones in

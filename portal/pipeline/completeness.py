@@ -30,13 +30,13 @@ from portal.engine.documents import COPENHAGEN, order_reference, refund_referenc
 from portal.engine.sources import parse_datetime
 from portal.extensions import db
 from portal.i18n import format_day, language_of
-from portal.integrations.connections import connector_for
-from portal.models import CompletenessReport, OrderIntegration, Transfer, utcnow
+from portal.models import CompletenessReport, SourceLink, Transfer, utcnow
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, message, render
 from portal.pipeline.preview import order_state
 from portal.queue import enqueue_after_commit
 from portal.redis_client import get_redis
+from portal.setups.connections import connector_for
 from portal.sources import Source, get_source
 
 log = logging.getLogger(__name__)
@@ -88,22 +88,22 @@ def _money(value) -> Decimal:
         return Decimal("0")
 
 
-def read_sales(integration: OrderIntegration, start: date, end: date, progress=None) -> list[Sale]:
+def read_sales(source_link: SourceLink, start: date, end: date, progress=None) -> list[Sale]:
     """Every order changed since `start` began (a sale of the period, or an older one refunded since), as
     the shop's API lists them; `expected` marks those the ledger must hold an invoice for."""
-    source = integration.source_system
+    source = source_link.source_system
     module = get_source(source)
-    settings = pipeline_settings.engine_settings(integration)
-    activation = pipeline_settings.activation_date(integration)
+    settings = pipeline_settings.engine_settings(source_link)
+    activation = pipeline_settings.activation_date(source_link)
     since = datetime.combine(start, datetime.min.time(), COPENHAGEN).astimezone(UTC)
-    shop = connector_for(integration.connection)
+    shop = connector_for(source_link.connection)
     sales, page = [], 1
     while page:
         result = shop.list_orders(modified_after=since, page=page)
         for order in result.items:
-            sale = _sale(integration, module, settings, order)
+            sale = _sale(source_link, module, settings, order)
             state = order_state(source, order)
-            transfers = pipeline_settings.document_for_state(integration, state) != "none"
+            transfers = pipeline_settings.document_for_state(source_link, state) != "none"
             sale.expected = (
                 transfers and start <= sale.day <= end and (activation is None or sale.day >= activation)
             )
@@ -114,7 +114,7 @@ def read_sales(integration: OrderIntegration, start: date, end: date, progress=N
     return sales
 
 
-def _sale(integration: OrderIntegration, module: Source, settings, order: dict) -> Sale:
+def _sale(source_link: SourceLink, module: Source, settings, order: dict) -> Sale:
     """The sale as the pipeline would name it (its reference) and the shop totals it (gross incl. VAT)."""
     try:
         document = module.normalise(order, settings)
@@ -147,18 +147,18 @@ def _sale(integration: OrderIntegration, module: Source, settings, order: dict) 
     return sale
 
 
-def reference_prefix(integration: OrderIntegration) -> str:
+def reference_prefix(source_link: SourceLink) -> str:
     """What every reference of this shop link starts with, e.g. "WC-12-"."""
-    shop_id = pipeline_settings.shop_id(integration.id, integration.settings)
-    return order_reference(get_source(integration.source_system).reference_prefix, shop_id, "")
+    shop_id = pipeline_settings.shop_id(source_link.id, source_link.settings)
+    return order_reference(get_source(source_link.source_system).reference_prefix, shop_id, "")
 
 
-def read_documents(integration: OrderIntegration, start: date, end: date) -> list[LedgerDocument]:
-    setup = integration.setup
+def read_documents(source_link: SourceLink, start: date, end: date) -> list[LedgerDocument]:
+    setup = source_link.setup
     connector = connector_for(setup.connection, setup.external_id)
     template = setup.template("invoice")
     return connector.list_documents(
-        start, end, reference_prefix(integration), template.values if template else {}
+        start, end, reference_prefix(source_link), template.values if template else {}
     )
 
 
@@ -266,14 +266,14 @@ def _duplicate(sale: Sale, reference: str, docs: list[LedgerDocument], refund: S
     return line
 
 
-def explain(integration: OrderIntegration, findings: list[dict]) -> list[dict]:
+def explain(source_link: SourceLink, findings: list[dict]) -> list[dict]:
     """Our transfers explain a gap and decide its fix: a missing sale skipped (with the reason) or needing
     attention is retried or imported; one matched while its transfer is not done can be linked."""
     orders = {f["order_id"] for f in findings if f.get("order_id")}
     transfers: dict[tuple[str, str], Transfer] = {}
     for chunk in _chunks(sorted(orders), 500):
         for transfer in db.session.scalars(
-            select(Transfer).where(Transfer.integration_id == integration.id, Transfer.order_ref.in_(chunk))
+            select(Transfer).where(Transfer.source_link_id == source_link.id, Transfer.order_ref.in_(chunk))
         ):
             transfers[(transfer.kind, transfer.source_ref)] = transfer
     kept = []
@@ -332,14 +332,12 @@ def check_period(start: date, end: date) -> None:
         raise PeriodError(N_("A report covers at most a year: choose a shorter period."))
 
 
-def request(
-    integration: OrderIntegration, start: date, end: date, trigger: str = "manual"
-) -> CompletenessReport:
+def request(source_link: SourceLink, start: date, end: date, trigger: str = "manual") -> CompletenessReport:
     """A report of the period, queued; the daily ones on the `low` queue."""
     check_period(start, end)
     report = CompletenessReport(
-        account_id=integration.account_id,
-        integration_id=integration.id,
+        account_id=source_link.account_id,
+        source_link_id=source_link.id,
         period_start=start,
         period_end=end,
         trigger=trigger,
@@ -365,13 +363,13 @@ def queue_daily(now: datetime | None = None) -> list[int]:
         return []
     day, redis, queued = moment.date(), get_redis(), []
     _give_up_interrupted(moment - INTERRUPTED_AFTER)
-    integrations = db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.active).order_by(OrderIntegration.id)
+    source_links = db.session.scalars(
+        select(SourceLink).where(SourceLink.active).order_by(SourceLink.id)
     ).all()
-    for integration in integrations:
-        key = f"bogbro:completeness:daily:{integration.id}:{day.isoformat()}"
-        if integration.setup.active and redis.set(key, 1, nx=True, ex=2 * 24 * 3600):
-            queued.append(request(integration, day - timedelta(days=DAILY_DAYS), day, "daily").id)
+    for source_link in source_links:
+        key = f"bogbro:completeness:daily:{source_link.id}:{day.isoformat()}"
+        if source_link.setup.active and redis.set(key, 1, nx=True, ex=2 * 24 * 3600):
+            queued.append(request(source_link, day - timedelta(days=DAILY_DAYS), day, "daily").id)
     return queued
 
 
@@ -396,7 +394,7 @@ def run(report_id: int) -> None:
         return
     report.status, report.started_at, report.progress = "running", utcnow(), {"sales": 0, "documents": 0}
     db.session.commit()
-    integration = report.integration
+    source_link = report.source_link
     start, end = report.period_start, report.period_end
 
     def progress(**figures):
@@ -405,12 +403,12 @@ def run(report_id: int) -> None:
 
     with counted() as calls:
         try:
-            sales = read_sales(integration, start, end, progress)
+            sales = read_sales(source_link, start, end, progress)
             # documents up to today: a refund's credit note may be dated long after the sale
-            documents = read_documents(integration, start, max(end, today()))
+            documents = read_documents(source_link, start, max(end, today()))
             progress(documents=len(documents))
-            tolerance = pipeline_settings.engine_settings(integration).rounding_tolerance
-            findings = explain(integration, compare(sales, documents, start, end, tolerance))
+            tolerance = pipeline_settings.engine_settings(source_link).rounding_tolerance
+            findings = explain(source_link, compare(sales, documents, start, end, tolerance))
         except Exception as exc:  # whatever it was, the report ends visible: failed, with what was said
             if isinstance(exc, ConnectorError):
                 log.warning("completeness report %s failed: %s", report_id, exc)
@@ -435,19 +433,17 @@ def run(report_id: int) -> None:
 # --- what the dashboard and the mail say -------------------------------------------------------------------
 
 
-def latest(integration: OrderIntegration, done: bool = True) -> CompletenessReport | None:
-    query = select(CompletenessReport).where(CompletenessReport.integration_id == integration.id)
+def latest(source_link: SourceLink, done: bool = True) -> CompletenessReport | None:
+    query = select(CompletenessReport).where(CompletenessReport.source_link_id == source_link.id)
     if done:
         query = query.where(CompletenessReport.status == "done")
     return db.session.scalar(query.order_by(CompletenessReport.id.desc()).limit(1))
 
 
-def account_reports(account_id: int) -> list[tuple[OrderIntegration, CompletenessReport]]:
+def account_reports(account_id: int) -> list[tuple[SourceLink, CompletenessReport]]:
     """The newest finished report of each of the account's shop links that has one (the dashboard)."""
     shops = db.session.scalars(
-        select(OrderIntegration)
-        .where(OrderIntegration.account_id == account_id)
-        .order_by(OrderIntegration.id)
+        select(SourceLink).where(SourceLink.account_id == account_id).order_by(SourceLink.id)
     ).all()
     return [(shop, report) for shop in shops if (report := latest(shop))]
 

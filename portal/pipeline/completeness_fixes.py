@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.extensions import db
-from portal.integrations.connections import connector_for
 from portal.models import CompletenessReport, Transfer, TransferLog, utcnow
 from portal.pipeline import intake, retries
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, Message, message
 from portal.queue import enqueue_after_commit
+from portal.setups.connections import connector_for
 
 
 class FixRefused(Exception):
@@ -33,7 +33,7 @@ def _transfer(report: CompletenessReport, line: dict) -> Transfer | None:
     kind, ref = ("credit_note", line["refund_id"]) if line.get("refund_id") else ("invoice", line["order_id"])
     return db.session.scalar(
         select(Transfer).where(
-            Transfer.integration_id == report.integration_id,
+            Transfer.source_link_id == report.source_link_id,
             Transfer.kind == kind,
             Transfer.source_ref == ref,
         )
@@ -54,38 +54,38 @@ def apply(report: CompletenessReport, index: int) -> Message:
 
 
 def _transfer_now(report: CompletenessReport, line: dict) -> Message:
-    integration = report.integration
+    source_link = report.source_link
     transfer = _transfer(report, line)
     if transfer is not None and transfer.status in retries.RETRYABLE:
         retries.retry(transfer)
         return message(N_("Order %(number)s is being transferred again."), number=line["order_number"])
     if line["kind"] == "refund_missing":
-        enqueue_after_commit("workers.jobs.fetch_refunds", integration.id, line["order_id"])
+        enqueue_after_commit("workers.jobs.fetch_refunds", source_link.id, line["order_id"])
         return message(N_("The refunds of order %(number)s are being fetched."), number=line["order_number"])
     if transfer is not None and transfer.status != "skipped":
         raise FixRefused(
             message(N_("Order %(number)s is already being transferred."), number=line["order_number"])
         )
-    shop = connector_for(integration.connection)
-    intake.import_order(integration, shop.get_order(line["order_id"]))
+    shop = connector_for(source_link.connection)
+    intake.import_order(source_link, shop.get_order(line["order_id"]))
     audit.record(
         "completeness.transfer_now",
-        integration,
-        account=integration.account,
+        source_link,
+        account=source_link.account,
         changes={"order_number": {"before": None, "after": line["order_number"]}},
     )
     return message(N_("Order %(number)s is being transferred now."), number=line["order_number"])
 
 
 def _link(report: CompletenessReport, line: dict) -> Message:
-    integration = report.integration
+    source_link = report.source_link
     transfer = _transfer(report, line)
     if transfer is None or transfer.status in ("done", "pending", "running"):
         raise FixRefused(message(N_("There is nothing to link: the transfer is done or under way.")))
-    setup = integration.setup
+    setup = source_link.setup
     connector = connector_for(setup.connection, setup.external_id)
     found = connector.find_invoice(line["reference"])
-    tolerance = pipeline_settings.engine_settings(integration).rounding_tolerance
+    tolerance = pipeline_settings.engine_settings(source_link).rounding_tolerance
     shop = Decimal(line.get("refund") or line["shop"])
     if found is None or found.totals is None or abs(abs(found.totals.gross) - shop) > tolerance:
         raise FixRefused(
@@ -114,7 +114,7 @@ def _link(report: CompletenessReport, line: dict) -> Message:
     audit.record(
         "transfer.linked",
         transfer,
-        account=integration.account,
+        account=source_link.account,
         changes={"document": {"before": None, "after": number}},
     )
     return said

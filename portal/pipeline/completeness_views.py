@@ -14,10 +14,10 @@ from portal.connectors.errors import ConnectorError
 from portal.extensions import db
 from portal.i18n import system_name
 from portal.ids import whole_number
-from portal.models import CompletenessReport, OrderIntegration
+from portal.models import CompletenessReport, SourceLink
 from portal.pipeline import completeness, completeness_fixes
 from portal.pipeline.messages import render
-from portal.pipeline.overview import account_integrations
+from portal.pipeline.overview import account_source_links
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
 bp = Blueprint("completeness", __name__, url_prefix="/completeness", template_folder="templates")
@@ -67,17 +67,17 @@ def _labels() -> dict:
 @bp.get("")
 @account_required
 def index():
-    shops = account_integrations(current_account().id)
+    shops = account_source_links(current_account().id)
     reports = {shop.id: completeness.latest(shop) for shop in shops}
     return render_template("completeness/index.html", shops=shops, reports=reports, **_labels())
 
 
-def _page(integration: OrderIntegration, form: PeriodForm, status: int = 200):
-    report = completeness.latest(integration, done=False)
-    system = system_name(integration.setup.connection.system) if integration.setup else ""
+def _page(source_link: SourceLink, form: PeriodForm, status: int = 200):
+    report = completeness.latest(source_link, done=False)
+    system = system_name(source_link.setup.connection.system) if source_link.setup else ""
     html = render_template(
         "completeness/page.html",
-        integration=integration,
+        source_link=source_link,
         form=form,
         report=report,
         system=system,
@@ -86,31 +86,31 @@ def _page(integration: OrderIntegration, form: PeriodForm, status: int = 200):
     return html, status
 
 
-@bp.get("/<int:integration_id>")
+@bp.get("/<int:source_link_id>")
 @account_required
-def page(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
+def page(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
     form = PeriodForm()
     if not form.is_submitted():
         form.end.data = completeness.today()
         form.start.data = form.end.data - timedelta(days=completeness.DAILY_DAYS)
-    return _page(integration, form)
+    return _page(source_link, form)
 
 
-@bp.post("/<int:integration_id>")
+@bp.post("/<int:source_link_id>")
 @account_required
-def start(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
+def start(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
     form = PeriodForm()
     if not form.validate():
-        return _page(integration, form, 400)
+        return _page(source_link, form, 400)
     try:
-        completeness.request(integration, form.start.data, form.end.data)
+        completeness.request(source_link, form.start.data, form.end.data)
     except completeness.PeriodError as exc:
         form.end.errors = [_(str(exc))]
-        return _page(integration, form, 400)
+        return _page(source_link, form, 400)
     flash(_("The report is being made: this page shows it when it is ready."), "success")
-    return redirect(url_for(".page", integration_id=integration.id))
+    return redirect(url_for(".page", source_link_id=source_link.id))
 
 
 @bp.get("/report/<int:report_id>")
@@ -118,9 +118,9 @@ def start(integration_id):
 def report(report_id):
     """The report, polled every 2 s while it is queued or running (the answer then stops asking)."""
     found = get_owned_or_404(CompletenessReport, report_id)
-    system = system_name(found.integration.setup.connection.system)
+    system = system_name(found.source_link.setup.connection.system)
     return render_template(
-        "completeness/_report.html", report=found, integration=found.integration, system=system, **_labels()
+        "completeness/_report.html", report=found, source_link=found.source_link, system=system, **_labels()
     )
 
 
@@ -140,4 +140,4 @@ def fix(report_id):
         flash(_("The fix could not be made: %(error)s", error=str(exc)), "error")
     else:
         flash(render(done.as_dict()), "success")
-    return redirect(url_for(".page", integration_id=found.integration_id))
+    return redirect(url_for(".page", source_link_id=found.source_link_id))

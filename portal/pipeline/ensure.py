@@ -53,11 +53,11 @@ def _customer_key(transfer: Transfer, plan: DraftPlan) -> str | None:
     match = plan.match
     if match.kind != "lookup":
         return None
-    return f"customer:{transfer.integration.setup_id}:{match.field}:{match.value}"
+    return f"customer:{transfer.source_link.setup_id}:{match.field}:{match.value}"
 
 
 def _product_key(transfer: Transfer, product) -> str:
-    return f"product:{transfer.integration.setup_id}:{product.number}"
+    return f"product:{transfer.source_link.setup_id}:{product.number}"
 
 
 def cache_entries(transfer: Transfer, plan: DraftPlan, also: str) -> dict[str, bytes | None]:
@@ -143,7 +143,7 @@ def _find_or_create_customer(
     transfer: Transfer, connector: AccountingConnector, plan: DraftPlan
 ) -> tuple[RemoteCustomer, str]:
     match = plan.match
-    rules = pipeline_settings.rules(transfer.integration, "customers")
+    rules = pipeline_settings.rules(transfer.source_link, "customers")
     if match.kind == "lookup":
         remote = connector.find_customer(match.field, match.value)
         if remote is not None:
@@ -159,7 +159,7 @@ def _find_or_create_customer(
                     "do not let Bogbro create customers: create the customer there (or allow "
                     "creating customers), then retry."
                 ),
-                system=system_name(transfer.integration.setup.connection.system),
+                system=system_name(transfer.source_link.setup.connection.system),
                 field=match.field,
                 value=match.value or "–",
             ),
@@ -191,7 +191,7 @@ def ensure_products(
 
 
 def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, product) -> Message:
-    rules = pipeline_settings.rules(transfer.integration, "products")
+    rules = pipeline_settings.rules(transfer.source_link, "products")
     found = connector.find_product(product.number)
     if found is None:
         if not rules.create:
@@ -205,7 +205,7 @@ def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, 
                     ),
                     number=product.number,
                     name=product.name,
-                    system=system_name(transfer.integration.setup.connection.system),
+                    system=system_name(transfer.source_link.setup.connection.system),
                 ),
             )
         connector.create_product(product)

@@ -50,7 +50,7 @@ def explain(exc: Exception, system: str, currency: str | None = None) -> tuple[s
         return ORDER, from_engine_error(exc)
     if isinstance(exc, EngineConfigError):
         return CONFIGURATION, message(
-            N_("%(detail)s Complete the accounting integration's templates under Setup."),
+            N_("%(detail)s Complete the accounting setup's templates under Setup."),
             detail=from_engine_error(exc),
         )
     if isinstance(exc, UnknownRate):
@@ -71,7 +71,7 @@ def explain(exc: Exception, system: str, currency: str | None = None) -> tuple[s
     if isinstance(exc, ConnectorError):  # validation and other refusals: a person must look
         return CONFIGURATION, message(
             N_(
-                "%(system)s refused the document: %(detail)s. Check the accounting integration's templates "
+                "%(system)s refused the document: %(detail)s. Check the accounting setup's templates "
                 "under Setup (an account, product group or layout may have been deleted there), then retry."
             ),
             system=system,

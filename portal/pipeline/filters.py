@@ -45,7 +45,7 @@ class TransferFilters:
     date_to: date | None = None
     order: str = ""  # "5001" exactly, or "50*" for every number starting with 50
     error_kind: str | None = None
-    integration_id: int | None = None
+    source_link_id: int | None = None
 
     @classmethod
     def from_args(cls, args: Mapping) -> "TransferFilters":
@@ -59,7 +59,7 @@ class TransferFilters:
             date_to=_date(args.get("date_to")),
             order=str(args.get("order") or "").strip().lstrip("#")[:100],
             error_kind=error_kind if error_kind in ERROR_KINDS else None,
-            integration_id=whole_number(args.get("integration")),
+            source_link_id=whole_number(args.get("source_link")),
         )
 
     def args(self) -> dict:
@@ -70,7 +70,7 @@ class TransferFilters:
             "date_to": self.date_to.isoformat() if self.date_to else None,
             "order": self.order or None,
             "error_kind": self.error_kind,
-            "integration": self.integration_id,
+            "source_link": self.source_link_id,
         }
         return {key: value for key, value in values.items() if value is not None}
 
@@ -101,8 +101,8 @@ class TransferFilters:
                 query = query.where(Transfer.order_number == self.order)
         if self.error_kind:
             query = query.where(Transfer.error_kind == self.error_kind)
-        if self.integration_id:
-            query = query.where(Transfer.integration_id == self.integration_id)
+        if self.source_link_id:
+            query = query.where(Transfer.source_link_id == self.source_link_id)
         return query
 
 
@@ -120,7 +120,7 @@ def transfer_page(
     (an offset would shift every page by the transfers created since), and read straight off an index that
     starts with the account (and the status, when filtered), however long the history. `before`/`after` are
     transfer ids, so links stay short; an id not the account's is no anchor (the first page)."""
-    query = filters.apply(select(Transfer), account_id).options(joinedload(Transfer.integration))
+    query = filters.apply(select(Transfer), account_id).options(joinedload(Transfer.source_link))
     newest_first = (Transfer.created_at.desc(), Transfer.id.desc())
     anchor = _anchor(account_id, after if after is not None else before)
     if after is not None and anchor is not None:  # the page newer than `after`: read upwards, newest first

@@ -29,8 +29,8 @@ def _choices(labels: dict) -> list[SelectChoice]:
     return [SelectChoice("", _l("All"))] + [SelectChoice(value, label) for value, label in labels.items()]
 
 
-def integration_choices(integrations) -> list[SelectChoice]:
-    return [SelectChoice(str(i.id), i.display_name) for i in integrations]
+def source_link_choices(source_links) -> list[SelectChoice]:
+    return [SelectChoice(str(i.id), i.display_name) for i in source_links]
 
 
 class TransferFilterForm(Form):
@@ -43,15 +43,15 @@ class TransferFilterForm(Form):
         description=_l("Exact, or the start followed by * (50* finds 5001, 5002 …)."),
     )
     error_kind = SelectField(_l("Error"), choices=_choices(ERROR_LABELS))
-    integration = SelectField(_l("Shop"), choices=[])
+    source_link = SelectField(_l("Shop"), choices=[])
 
-    def __init__(self, formdata, integrations):
+    def __init__(self, formdata, source_links):
         super().__init__(formdata)
-        self.integration.choices = [SelectChoice("", _l("All")), *integration_choices(integrations)]
+        self.source_link.choices = [SelectChoice("", _l("All")), *source_link_choices(source_links)]
 
 
 class PreviewForm(Form):
-    integration = SelectField(_l("Shop"), choices=[], validators=[required()])
+    source_link = SelectField(_l("Shop"), choices=[], validators=[required()])
     order = StringField(
         _l("Order number or id"),
         filters=[strip],
@@ -59,9 +59,9 @@ class PreviewForm(Form):
         description=_l("The number the customer sees (e.g. 1042), or the shop's own id of the order."),
     )
 
-    def __init__(self, formdata, integrations):
+    def __init__(self, formdata, source_links):
         super().__init__(formdata)
-        self.integration.choices = integration_choices(integrations)
+        self.source_link.choices = source_link_choices(source_links)
 
 
 AFTERWARDS_LABELS = {

@@ -12,8 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.connectors.errors import NotFound
 from portal.extensions import db
-from portal.integrations.connections import connector_for
-from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
+from portal.models import SourceEvent, SourceLink, Transfer, utcnow
 from portal.pipeline import failures
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
@@ -23,6 +22,7 @@ from portal.pipeline.preview import DOCUMENT_NAMES, renewal_name, skip_reason
 from portal.pipeline.retries import needs_attention
 from portal.pipeline.steps import EVENT_GRAPH, log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
+from portal.setups.connections import connector_for
 from portal.sources import Source, get_source
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ LATER_STATE_SECONDS = 30  # a later state met a running transfer: decide again a
 
 
 def record_event(
-    integration: OrderIntegration,
+    source_link: SourceLink,
     source: str,
     delivery_id: str,
     topic: str,
@@ -54,7 +54,7 @@ def record_event(
         # bytes already), so it is kept as U+FFFD rather than refused.
         raw_body = raw_body.decode("utf-8", errors="replace")
     try:
-        event = _add_event(integration, source, delivery_id, topic, resource_id, raw_body)
+        event = _add_event(source_link, source, delivery_id, topic, resource_id, raw_body)
     except IntegrityError:  # the same delivery, concurrently
         db.session.rollback()
         return None
@@ -63,7 +63,7 @@ def record_event(
 
 
 def _add_event(
-    integration: OrderIntegration,
+    source_link: SourceLink,
     source: str,
     delivery_id: str,
     topic: str,
@@ -74,14 +74,14 @@ def _add_event(
     processing for after the commit."""
     existing = db.session.scalar(
         select(SourceEvent.id).where(
-            SourceEvent.integration_id == integration.id, SourceEvent.delivery_id == delivery_id
+            SourceEvent.source_link_id == source_link.id, SourceEvent.delivery_id == delivery_id
         )
     )
     if existing is not None:
         return None
     event = SourceEvent(
-        account_id=integration.account_id,
-        integration_id=integration.id,
+        account_id=source_link.account_id,
+        source_link_id=source_link.id,
         source=source,
         delivery_id=delivery_id,
         topic=topic,
@@ -92,8 +92,8 @@ def _add_event(
     db.session.flush()
     enqueue_once_after_commit(
         "workers.jobs.drain_events",
-        integration.id,
-        flag=_drain_flag(integration.id),
+        source_link.id,
+        flag=_drain_flag(source_link.id),
         flag_seconds=DRAIN_FLAG_SECONDS,
     )
     return event
@@ -117,7 +117,7 @@ def event_failed(event_id: int, exc: Exception) -> None:
         if target is not None:
             transfer, _created = _upsert_transfer(event, *target)
             if transfer.status not in ("done", "running"):
-                kind, problem = failures.explain(exc, event.integration.setup.connection.system)
+                kind, problem = failures.explain(exc, event.source_link.setup.connection.system)
                 needs_attention(transfer, kind, problem)
         _finish_event(event, f"error: {type(exc).__name__}: {exc}"[:1000])
     except Exception:
@@ -138,7 +138,7 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
         if order.get("id") and refund.get("id"):
             return "credit_note", str(refund["id"]), str(order["id"]), order
         return None
-    source = get_source(event.integration.source_system)
+    source = get_source(event.source_link.source_system)
     if not source.is_sale(body):
         return None
     body = source.sale_of(body)
@@ -147,21 +147,21 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
     return None
 
 
-def process_event(event_id: int, integration: OrderIntegration | None = None) -> None:
-    """`integration`: the event's, loaded with its setup and connections by the caller (drain), so the event
+def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
+    """`source_link`: the event's, loaded with its setup and connections by the caller (drain), so the event
     is read alone."""
-    if integration is None:
+    if source_link is None:
         event = db.session.get(SourceEvent, event_id, populate_existing=True, options=EVENT_GRAPH)
     else:
         event = db.session.get(SourceEvent, event_id, populate_existing=True)
-        if event is not None and event.integration_id != integration.id:
-            raise ValueError(f"event {event_id} is not integration {integration.id}'s")
+        if event is not None and event.source_link_id != source_link.id:
+            raise ValueError(f"event {event_id} is not source_link {source_link.id}'s")
     if event is None or event.processed_at is not None:
         return
-    integration = event.integration
-    if not integration.active:
-        # Kept raw: activating the integration (or importing on purpose) can process it later.
-        _finish_event(event, "the order integration is not active: not processed")
+    source_link = event.source_link
+    if not source_link.active:
+        # Kept raw: activating the source link (or importing on purpose) can process it later.
+        _finish_event(event, "the sales source is not active: not processed")
         return
     try:
         body = json.loads(event.raw_body)
@@ -179,10 +179,10 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
             enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
         _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
         return
-    source = get_source(integration.source_system)
+    source = get_source(source_link.source_system)
     refunded = source.refunded_sale(body)
     if refunded:
-        enqueue_after_commit("workers.jobs.fetch_refunds", integration.id, refunded)
+        enqueue_after_commit("workers.jobs.fetch_refunds", source_link.id, refunded)
         _finish_event(event, f"the refunds of {refunded} are fetched")
         return
     reference = source.to_fetch(event.topic, body)
@@ -195,7 +195,7 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
         return
     body = source.sale_of(body)
     state = source.sale_state(body)
-    document = pipeline_settings.document_for_state(integration, state)
+    document = pipeline_settings.document_for_state(source_link, state)
     transfer, created = _upsert_transfer(event, "invoice", str(body["id"]), str(body["id"]), body)
     _detect_refunds(event, source, body)
     if transfer.status in ("done", "running") or transfer.draft_id:
@@ -235,7 +235,7 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
     subscription = source.subscription_of(body)
     if subscription is not None:  # the step log names the kind of sale
         log_step(transfer, "decide", "ok", renewal_name(subscription))
-    reason = skip_reason(integration, body, state, document, imported=event.source == "manual")
+    reason = skip_reason(source_link, body, state, document, imported=event.source == "manual")
     if reason:
         transfer.status = "skipped"
         store(transfer, "reason", reason)
@@ -261,14 +261,14 @@ def process_event(event_id: int, integration: OrderIntegration | None = None) ->
 def _fetch_sale(event: SourceEvent, reference: str) -> None:
     """A notification that only names its sale: the sale as the source has it now, stored as an event of its
     own (deduplicated per notification), which this drain decides next."""
-    shop = connector_for(event.integration.connection)
+    shop = connector_for(event.source_link.connection)
     try:
         sale = shop.get_order(reference)
     finally:
         shop.close()
     delivery_id = f"fetch:{event.delivery_id}"
     _add_event(
-        event.integration,
+        event.source_link,
         "fetch",
         delivery_id,
         f"{event.topic}.fetched",
@@ -288,7 +288,7 @@ def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:
     known = set(
         db.session.scalars(
             select(Transfer.source_ref).where(
-                Transfer.integration_id == event.integration_id,
+                Transfer.source_link_id == event.source_link_id,
                 Transfer.kind == "credit_note",
                 Transfer.order_ref == str(order["id"]),
             )
@@ -297,14 +297,14 @@ def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:
     new = [r for r in refunds if str(r["id"]) not in known]
     complete = [r for r in new if source.refund_complete(r)]
     for refund in complete:
-        record_refund(event.integration, order, refund, commit=False)
+        record_refund(event.source_link, order, refund, commit=False)
     if len(complete) < len(new):
-        enqueue_after_commit("workers.jobs.fetch_refunds", event.integration_id, str(order["id"]))
+        enqueue_after_commit("workers.jobs.fetch_refunds", event.source_link_id, str(order["id"]))
 
 
-def record_refund(integration: OrderIntegration, order: dict, refund: dict, commit: bool = True):
+def record_refund(source_link: SourceLink, order: dict, refund: dict, commit: bool = True):
     """A refund event ({"order", "refund"}), deduplicated per refund id."""
-    event = (integration, "poll", f"refund:{refund['id']}", REFUND_TOPIC, str(refund["id"]))
+    event = (source_link, "poll", f"refund:{refund['id']}", REFUND_TOPIC, str(refund["id"]))
     body = json.dumps({"order": order, "refund": refund})
     if not commit:  # part of the caller's transaction (an order event being processed)
         _add_event(*event, body)
@@ -312,34 +312,34 @@ def record_refund(integration: OrderIntegration, order: dict, refund: dict, comm
     return record_event(*event, body)
 
 
-def fetch_refunds(integration_id: int, order_id: str) -> int:
+def fetch_refunds(source_link_id: int, order_id: str) -> int:
     """Read an order's refunds (with their lines) from the shop and record each as a refund event."""
-    integration = db.session.get(OrderIntegration, integration_id)
-    if integration is None:
+    source_link = db.session.get(SourceLink, source_link_id)
+    if source_link is None:
         return 0
     try:
-        shop = connector_for(integration.connection)
+        shop = connector_for(source_link.connection)
     except (LookupError, AttributeError) as exc:  # no source connector for this system (yet)
-        log.warning("integration %s: cannot fetch refunds of order %s: %s", integration_id, order_id, exc)
+        log.warning("source_link %s: cannot fetch refunds of order %s: %s", source_link_id, order_id, exc)
         return 0
     try:
         order = shop.get_order(order_id)
     except NotFound:  # e.g. a Stripe refund of a payment that paid no invoice: no sale of ours to credit
-        log.info("integration %s: no sale %s to fetch refunds of", integration_id, order_id)
+        log.info("source_link %s: no sale %s to fetch refunds of", source_link_id, order_id)
         return 0
     recorded = 0
     for refund in shop.list_refunds(order_id):
-        if record_refund(integration, order, refund) is not None:
+        if record_refund(source_link, order, refund) is not None:
             recorded += 1
     return recorded
 
 
-def import_order(integration: OrderIntegration, order: dict) -> SourceEvent | None:
+def import_order(source_link: SourceLink, order: dict) -> SourceEvent | None:
     """Transfer an order on purpose (one from before the activation date, say): recorded as a manual
     event, which the activation date does not hold back. Still never twice."""
-    modified = get_source(integration.source_system).sale_modified(order) or ""
+    modified = get_source(source_link.source_system).sale_modified(order) or ""
     return record_event(
-        integration,
+        source_link,
         "manual",
         f"manual:{order.get('id')}:{modified}",
         "order.import",
@@ -353,21 +353,21 @@ def _upsert_transfer(
 ) -> tuple[Transfer, bool]:
     """The transfer for this order (or refund), and whether this transaction created it — then no other
     worker can see it before our commit."""
-    integration = event.integration
+    source_link = event.source_link
     query = select(Transfer).where(
-        Transfer.integration_id == integration.id, Transfer.kind == kind, Transfer.source_ref == source_ref
+        Transfer.source_link_id == source_link.id, Transfer.kind == kind, Transfer.source_ref == source_ref
     )
     # populate_existing: as it is now, not as this session may remember it from an earlier event
     transfer = db.session.scalar(query.execution_options(populate_existing=True))
     created = False
     if transfer is None:
         transfer = Transfer(
-            account_id=integration.account_id,
-            integration_id=integration.id,
+            account_id=source_link.account_id,
+            source_link_id=source_link.id,
             kind=kind,
             source_ref=source_ref,
             order_ref=order_ref,
-            order_number=get_source(integration.source_system).sale_number(order),
+            order_number=get_source(source_link.source_system).sale_number(order),
             event_id=event.id,
             status="pending",
         )

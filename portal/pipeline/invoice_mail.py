@@ -1,7 +1,7 @@
 """The invoice mail step: the booked invoice (or credit note), as the accounting system renders it (PDF),
 mailed to the order's customer through the shop's OWN SMTP server — at most once.
 
-Called by portal.pipeline.posting after booking and payment, when the integration's
+Called by portal.pipeline.posting after booking and payment, when the source link's
 `invoice_mail.enabled` is on and the transfer is not `mailed` yet. Outcomes:
 
     sent          the server accepted the message (250 after DATA): `mailed`, logged "ok"
@@ -70,8 +70,8 @@ def mail_invoice(
 ):
     """Mail the booked document once; sets and commits `transfer.mailed`. `log` is the pipeline's
     _log(transfer, step, outcome, message, details). Raises MailUnavailable or MailRefused (nothing sent)."""
-    integration = transfer.integration
-    config = pipeline_settings.invoice_mail(integration)
+    source_link = transfer.source_link
+    config = pipeline_settings.invoice_mail(source_link)
     number = remote.number or remote.id
     document = N_("credit note") if transfer.kind == "credit_note" else N_("invoice")
 
@@ -112,11 +112,9 @@ def mail_invoice(
         )
         db.session.commit()
         return
-    problem = _incomplete(config, integration)
+    problem = _incomplete(config, source_link)
     if problem:
-        raise MailRefused(
-            f"{problem} Complete the invoice mail settings of the order integration, then retry."
-        )
+        raise MailRefused(f"{problem} Complete the invoice mail settings of the sales source, then retry.")
     try:
         pdf = connector.invoice_pdf(remote)
     except UnsupportedOperation as exc:
@@ -162,7 +160,7 @@ def mail_invoice(
     db.session.commit()
     timeout = current_app.config["INVOICE_MAIL_TIMEOUT_SECONDS"]
     try:
-        delivery = deliver(config, pipeline_settings.smtp_password(integration), mail, timeout)
+        delivery = deliver(config, pipeline_settings.smtp_password(source_link), mail, timeout)
     except (MailUnavailable, MailRefused) as exc:
         log(transfer, STEP, "error", message(N_("Not sent: %(detail)s"), detail=exc.message), details)
         db.session.commit()
@@ -215,14 +213,14 @@ def _last_mail_entry(transfer: Transfer) -> TransferLog | None:
     )
 
 
-def _incomplete(config: pipeline_settings.InvoiceMail, integration) -> str | None:
+def _incomplete(config: pipeline_settings.InvoiceMail, source_link) -> str | None:
     if not config.host:
         return "The invoice mail has no SMTP server."
     if config.security not in pipeline_settings.MAIL_SECURITY:
         return f"The invoice mail's security “{config.security}” is none of STARTTLS, SSL or none."
     if "@" not in parseaddr(config.sender)[1]:
         return "The invoice mail has no sender address."
-    if config.username and not pipeline_settings.smtp_password(integration):
+    if config.username and not pipeline_settings.smtp_password(source_link):
         return f"The invoice mail has a user name ({config.username}) but no SMTP password."
     return None
 
@@ -271,12 +269,12 @@ def build_message(
     filename: str,
 ) -> EmailMessage:
     credit_note = transfer.kind == "credit_note"
-    integration = transfer.integration
+    source_link = transfer.source_link
     values = {
         "invoice_number": remote.number or remote.id,
         "order_number": transfer.order_number,
         "customer_name": plan.customer.name,
-        "shop_name": integration.name or integration.connection.label,  # never "#id" in a customer's mail
+        "shop_name": source_link.name or source_link.connection.label,  # never "#id" in a customer's mail
     }
     default_subject, default_body = default_texts(credit_note)
     subject = (config.credit_note_subject if credit_note else config.subject) or default_subject
@@ -345,7 +343,7 @@ def deliver(
     except smtplib.SMTPAuthenticationError as exc:
         raise MailRefused(
             f"The mail server {server} refused the login of {config.username} ({_answer(exc)}). Correct the "
-            "SMTP user name and password in the order integration's invoice mail settings, then retry: "
+            "SMTP user name and password in the sales source's invoice mail settings, then retry: "
             "the invoice stays booked and only the mail is sent."
         ) from exc
     except smtplib.SMTPNotSupportedError as exc:

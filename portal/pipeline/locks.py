@@ -1,5 +1,5 @@
 """The pipeline's Redis leases: one worker per transfer (and per customer or product being created), one drain
-job per order integration.
+job per sales source.
 
 A lease is short (LOCK_SECONDS) and kept alive by its process: one heartbeat thread per process renews every
 lease the process holds each HEARTBEAT_SECONDS, however long the job's current step (a slow remote call)
@@ -44,8 +44,8 @@ return 0
 """
 
 
-def _drain_flag(integration_id: int) -> str:
-    return f"bogbro:drain:{integration_id}"
+def _drain_flag(source_link_id: int) -> str:
+    return f"bogbro:drain:{source_link_id}"
 
 
 def transfer_lock_key(transfer_id: int) -> str:

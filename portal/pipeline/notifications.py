@@ -1,12 +1,12 @@
-"""Mail to the people behind an order integration, sent by periodic jobs (workers/schedule.py):
+"""Mail to the people behind an sales source, sent by periodic jobs (workers/schedule.py):
 
-    send_error_digests   every 10 minutes: per integration (notify.error_digest, on by default), ONE mail
+    send_error_digests   every 10 minutes: per source link (notify.error_digest, on by default), ONE mail
                          listing its transfers that need attention and were not reported yet; each is then
                          marked `notified_at`. A transfer that leaves needs_attention loses the mark (see
                          portal.models.transfers), so failing again later is reported again.
-    send_daily_reports   hourly: from 07:00 Copenhagen time, yesterday's figures for each integration with
+    send_daily_reports   hourly: from 07:00 Copenhagen time, yesterday's figures for each source link with
                          notify.daily_report, once per day (`last_report_on`), and what the day's drift
-                         check (portal.integrations.drift) found in its accounting setup's templates.
+                         check (portal.setups.drift) found in its accounting setup's templates.
 
 Recipients: notify.recipients, else the account's owners; language: the account's (its first owner's),
 Danish by default. Both jobs may run in several workers at once: each claims its work with one conditional
@@ -32,11 +32,11 @@ from sqlalchemy.orm import selectinload
 from portal.engine.documents import COPENHAGEN
 from portal.extensions import db
 from portal.i18n import format_day
-from portal.integrations import drift
 from portal.mail import send_mail
-from portal.models import OrderIntegration, Transfer, utcnow
+from portal.models import SourceLink, Transfer, utcnow
 from portal.pipeline import completeness
 from portal.pipeline import settings as pipeline_settings
+from portal.setups import drift
 from portal.sources import get_source
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,16 @@ def _public_context():
     return current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"])
 
 
-def _each(integration_ids, send, what: str) -> list[int]:
-    """send(id) for each integration; one failing does not keep the others from theirs, and afterwards the
+def _each(source_link_ids, send, what: str) -> list[int]:
+    """send(id) for each source link; one failing does not keep the others from theirs, and afterwards the
     job fails visibly (RQ's failed registry) if one did. Returns the ids that were sent."""
     sent, failures = [], []
-    for integration_id in integration_ids:
+    for source_link_id in source_link_ids:
         try:
-            if send(integration_id):
-                sent.append(integration_id)
+            if send(source_link_id):
+                sent.append(source_link_id)
         except Exception as exc:  # logged; the others still get theirs
-            log.exception("integration %s: the %s could not be sent", integration_id, what)
+            log.exception("source_link %s: the %s could not be sent", source_link_id, what)
             failures.append(exc)
     if failures:
         raise failures[0]
@@ -80,12 +80,12 @@ def _given_back_on_failure(release):
         raise
 
 
-def _mail(integration: OrderIntegration, recipients, template: str, subject, **values) -> None:
+def _mail(source_link: SourceLink, recipients, template: str, subject, **values) -> None:
     """Render transfers/mail/<template>.txt/.html in the recipients' language with links on the public
     address, and send it. `subject(shop)` is called inside that language."""
-    with _public_context(), force_locale(pipeline_settings.notify_language(integration)):
-        shop = integration.display_name
-        values = {"integration": integration, "shop": shop, **values}
+    with _public_context(), force_locale(pipeline_settings.notify_language(source_link)):
+        shop = source_link.display_name
+        values = {"source_link": source_link, "shop": shop, **values}
         text = render_template(f"transfers/mail/{template}.txt", **values)
         html = render_template(f"transfers/mail/{template}.html", **values)
         title = subject(shop)
@@ -96,29 +96,29 @@ def _mail(integration: OrderIntegration, recipients, template: str, subject, **v
 
 
 def send_error_digests() -> list[int]:
-    """One digest per integration with unreported transfers in needs_attention; returns their ids."""
-    integration_ids = db.session.scalars(
-        select(Transfer.integration_id)
+    """One digest per source link with unreported transfers in needs_attention; returns their ids."""
+    source_link_ids = db.session.scalars(
+        select(Transfer.source_link_id)
         .where(Transfer.status == "needs_attention", Transfer.notified_at.is_(None))
         .distinct()
     ).all()
-    return _each(sorted(integration_ids), send_error_digest, "error digest")
+    return _each(sorted(source_link_ids), send_error_digest, "error digest")
 
 
-def send_error_digest(integration_id: int) -> bool:
-    integration = db.session.get(OrderIntegration, integration_id)
-    if integration is None or not pipeline_settings.error_digest_enabled(integration):
+def send_error_digest(source_link_id: int) -> bool:
+    source_link = db.session.get(SourceLink, source_link_id)
+    if source_link is None or not pipeline_settings.error_digest_enabled(source_link):
         return False
-    recipients = pipeline_settings.notify_recipients(integration)
+    recipients = pipeline_settings.notify_recipients(source_link)
     if not recipients:
-        log.warning("integration %s: transfers need attention but nobody to tell", integration_id)
+        log.warning("source_link %s: transfers need attention but nobody to tell", source_link_id)
         return False
     stamp = utcnow()
     claimed = (
         db.session.execute(
             update(Transfer)
             .where(
-                Transfer.integration_id == integration_id,
+                Transfer.source_link_id == source_link_id,
                 Transfer.status == "needs_attention",
                 Transfer.notified_at.is_(None),
             )
@@ -143,7 +143,7 @@ def send_error_digest(integration_id: int) -> bool:
             select(Transfer).where(Transfer.id.in_(claimed)).order_by(Transfer.id)
         ).all()
         _mail(
-            integration,
+            source_link,
             recipients,
             "error_digest",
             lambda shop: ngettext(
@@ -154,7 +154,7 @@ def send_error_digest(integration_id: int) -> bool:
             ),
             transfers=transfers,
         )
-    log.info("integration %s: error digest of %d transfers sent", integration_id, len(claimed))
+    log.info("source_link %s: error digest of %d transfers sent", source_link_id, len(claimed))
     return True
 
 
@@ -162,54 +162,54 @@ def send_error_digest(integration_id: int) -> bool:
 
 
 def send_daily_reports(now: datetime | None = None) -> list[int]:
-    """Yesterday's report for every active integration that wants one and has not had today's; returns
+    """Yesterday's report for every active source link that wants one and has not had today's; returns
     their ids. Before 07:00 Copenhagen time it does nothing."""
     moment = (now or datetime.now(UTC)).astimezone(COPENHAGEN)
     if moment.hour < REPORT_HOUR:
         return []
     today = moment.date()
     candidates = db.session.scalars(
-        select(OrderIntegration)
+        select(SourceLink)
         .where(
-            OrderIntegration.active,
-            or_(OrderIntegration.last_report_on.is_(None), OrderIntegration.last_report_on < today),
+            SourceLink.active,
+            or_(SourceLink.last_report_on.is_(None), SourceLink.last_report_on < today),
         )
-        .order_by(OrderIntegration.id)
+        .order_by(SourceLink.id)
     ).all()
     wanted = [i.id for i in candidates if pipeline_settings.daily_report_enabled(i)]
     return _each(wanted, partial(send_daily_report, today=today), "daily report")
 
 
-def send_daily_report(integration_id: int, today: date) -> bool:
+def send_daily_report(source_link_id: int, today: date) -> bool:
     """The report of the day before `today` (Copenhagen), claimed first so it goes out once."""
-    integration = db.session.get(OrderIntegration, integration_id)
-    recipients = pipeline_settings.notify_recipients(integration)
+    source_link = db.session.get(SourceLink, source_link_id)
+    recipients = pipeline_settings.notify_recipients(source_link)
     if not recipients:
-        log.warning("integration %s: a daily report is wanted but nobody to send it to", integration_id)
+        log.warning("source_link %s: a daily report is wanted but nobody to send it to", source_link_id)
         return False
-    previous = integration.last_report_on
+    previous = source_link.last_report_on
     claim = db.session.execute(
-        update(OrderIntegration)
+        update(SourceLink)
         .where(
-            OrderIntegration.id == integration_id,
-            or_(OrderIntegration.last_report_on.is_(None), OrderIntegration.last_report_on < today),
+            SourceLink.id == source_link_id,
+            or_(SourceLink.last_report_on.is_(None), SourceLink.last_report_on < today),
         )
-        .values(last_report_on=today, updated_at=OrderIntegration.updated_at)
+        .values(last_report_on=today, updated_at=SourceLink.updated_at)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     if claim.rowcount != 1:
         return False  # another worker sent it
     release = (
-        update(OrderIntegration)
-        .where(OrderIntegration.id == integration_id, OrderIntegration.last_report_on == today)
-        .values(last_report_on=previous, updated_at=OrderIntegration.updated_at)
+        update(SourceLink)
+        .where(SourceLink.id == source_link_id, SourceLink.last_report_on == today)
+        .values(last_report_on=previous, updated_at=SourceLink.updated_at)
     )
     day = today - timedelta(days=1)
     with _given_back_on_failure(release):
-        figures = daily_figures(integration, day)
+        figures = daily_figures(source_link, day)
         _mail(
-            integration,
+            source_link,
             recipients,
             "daily_report",
             lambda shop: _("Bogbro: %(shop)s on %(day)s", shop=shop, day=format_day(day, "long")),
@@ -220,12 +220,12 @@ def send_daily_report(integration_id: int, today: date) -> bool:
             # the newest completeness report of the shop against the ledger ("Alt stemmer for …")
             completeness_of=_completeness,
         )
-    log.info("integration %s: daily report of %s sent", integration_id, day.isoformat())
+    log.info("source_link %s: daily report of %s sent", source_link_id, day.isoformat())
     return True
 
 
-def _completeness(integration: OrderIntegration) -> dict | None:
-    report = completeness.latest(integration)
+def _completeness(source_link: SourceLink) -> dict | None:
+    report = completeness.latest(source_link)
     return completeness.summary(report) if report is not None else None
 
 
@@ -238,11 +238,11 @@ def sale_currency(transfer: Transfer) -> str:
     if transfer.kind == "credit_note":
         order = body.get("order", body)
     else:
-        order = get_source(transfer.integration.source_system).sale_of(body)
+        order = get_source(transfer.source_link.source_system).sale_of(body)
     return str((order or {}).get("currency") or "DKK").upper()
 
 
-def daily_figures(integration: OrderIntegration, day: date) -> dict:
+def daily_figures(source_link: SourceLink, day: date) -> dict:
     """`day` (a Copenhagen calendar day) in figures:
 
     received   transfers that came in that day, by their status now
@@ -257,7 +257,7 @@ def daily_figures(integration: OrderIntegration, day: date) -> dict:
             db.session.execute(
                 select(Transfer.status, func.count(Transfer.id))
                 .where(
-                    Transfer.integration_id == integration.id,
+                    Transfer.source_link_id == source_link.id,
                     Transfer.created_at >= start,
                     Transfer.created_at < end,
                 )
@@ -273,7 +273,7 @@ def daily_figures(integration: OrderIntegration, day: date) -> dict:
         select(Transfer)
         .options(selectinload(Transfer.event))  # the currency is in the order: one query, not one each
         .where(
-            Transfer.integration_id == integration.id,
+            Transfer.source_link_id == source_link.id,
             Transfer.status == "done",
             Transfer.finished_at >= start,
             Transfer.finished_at < end,
@@ -289,7 +289,7 @@ def daily_figures(integration: OrderIntegration, day: date) -> dict:
         figures["totals"] = sorted(figures["totals"].items(), key=lambda item: (item[0] != "DKK", item[0]))
     open_errors = db.session.scalar(
         select(func.count(Transfer.id)).where(
-            Transfer.integration_id == integration.id, Transfer.status == "needs_attention"
+            Transfer.source_link_id == source_link.id, Transfer.status == "needs_attention"
         )
     )
     return {

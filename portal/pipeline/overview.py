@@ -5,7 +5,7 @@ attention    transfers that need a person: the count (capped: "over 1.000"), and
              message
 queue        jobs waiting on the default RQ queue and jobs scheduled for later (retries); None when
              Redis does not answer, so the dashboard still shows everything else
-polls        each order integration's last poll of its shop (None: never)
+polls        each sales source's last poll of its shop (None: never)
 """
 
 import logging
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
-from portal.models import OrderIntegration, Transfer
+from portal.models import SourceLink, Transfer
 from portal.pipeline.counts import capped_count
 from portal.pipeline.filters import day_start, today
 from portal.queue import get_queue
@@ -41,7 +41,7 @@ class Overview:
     attention_count: int = 0  # a counts.Count: capped at COUNT_CAP
     attention: list[Transfer] = field(default_factory=list)  # the newest first
     queue: QueueDepth | None = None
-    integrations: list[OrderIntegration] = field(default_factory=list)
+    source_links: list[SourceLink] = field(default_factory=list)
 
     @property
     def today_total(self) -> int:
@@ -75,18 +75,18 @@ def account_overview(account, day: date | None = None) -> Overview:
     if overview.attention_count:
         newest = attention.order_by(Transfer.updated_at.desc(), Transfer.id.desc()).limit(ATTENTION_SHOWN)
         overview.attention = list(db.session.scalars(newest))
-    overview.integrations = account_integrations(account.id)
+    overview.source_links = account_source_links(account.id)
     overview.queue = queue_depth()
     return overview
 
 
-def account_integrations(account_id: int) -> list[OrderIntegration]:
-    """The account's order integrations by name, with their shop connections (one query)."""
+def account_source_links(account_id: int) -> list[SourceLink]:
+    """The account's sales sources by name, with their shop connections (one query)."""
     return list(
         db.session.scalars(
-            select(OrderIntegration)
-            .options(joinedload(OrderIntegration.connection))
-            .where(OrderIntegration.account_id == account_id)
-            .order_by(OrderIntegration.name, OrderIntegration.id)
+            select(SourceLink)
+            .options(joinedload(SourceLink.connection))
+            .where(SourceLink.account_id == account_id)
+            .order_by(SourceLink.name, SourceLink.id)
         )
     )

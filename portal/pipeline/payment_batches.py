@@ -27,8 +27,7 @@ from portal.connectors.base import AccountingConnector, RemoteInvoice
 from portal.connectors.errors import ConnectorError, ForeignEntries, TransientError
 from portal.engine.ledger_documents import PaymentData
 from portal.extensions import db
-from portal.integrations.connections import connector_for
-from portal.models import AccountingSetup, OrderIntegration, Transfer, utcnow
+from portal.models import AccountingSetup, SourceLink, Transfer, utcnow
 from portal.pipeline import failures, periods
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import LOCK_SECONDS, Lease, transfer_lock_key
@@ -37,6 +36,7 @@ from portal.pipeline.retries import needs_attention, retry_or_give_up
 from portal.pipeline.steps import TRANSFER_GRAPH, log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
+from portal.setups.connections import connector_for
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def may_wait(transfer: Transfer, connector: AccountingConnector) -> bool:
     return (
         not transfer.payment_requested
         and batches(connector)
-        and not pipeline_settings.invoice_mail(transfer.integration).enabled
+        and not pipeline_settings.invoice_mail(transfer.source_link).enabled
     )
 
 
@@ -88,7 +88,7 @@ def wait(transfer: Transfer, payment: PaymentData, method: str) -> None:
     transfer.status, transfer.started_at = "waiting", None
     store(transfer, "reason", message(WAITING))
     log_step(transfer, "payment", "waiting", message(WAITING))
-    setup_id = transfer.integration.setup_id
+    setup_id = transfer.source_link.setup_id
     enqueue_once_after_commit(JOB, setup_id, flag=flag_key(setup_id), flag_seconds=FLAG_SECONDS)
     db.session.commit()
 
@@ -122,7 +122,7 @@ def _waiting(setup_id: int):
     return select(Transfer.id).where(
         Transfer.status == "waiting",
         Transfer.pending_payment.is_not(None),
-        Transfer.integration_id.in_(select(OrderIntegration.id).where(OrderIntegration.setup_id == setup_id)),
+        Transfer.source_link_id.in_(select(SourceLink.id).where(SourceLink.setup_id == setup_id)),
     )
 
 
@@ -272,8 +272,8 @@ def requeue_lost() -> list[int]:
     its worker, or Redis restarted empty): a job is queued again. Returns those setups."""
     cutoff = utcnow() - GRACE
     setups = db.session.scalars(
-        select(OrderIntegration.setup_id)
-        .join(Transfer, Transfer.integration_id == OrderIntegration.id)
+        select(SourceLink.setup_id)
+        .join(Transfer, Transfer.source_link_id == SourceLink.id)
         .where(
             Transfer.status == "waiting",
             Transfer.pending_payment.is_not(None),

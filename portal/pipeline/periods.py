@@ -3,7 +3,7 @@
 Before a document is posted its date is checked against the ledger's open periods, as far as each API shows
 them (`AccountingConnector.open_periods`: e-conomic's open accounting years and periods, Dinero's years from
 the first one on, Dynaccount's years not closed; docs/connectors/ say what is verified). A date in a closed
-period is handled per the integration's `closed_period` setting:
+period is handled per the source link's `closed_period` setting:
 
 - "hold" (the default): the transfer needs attention, with what to do;
 - "first_open_day": the document is dated on the first open day after it, the original date kept in its

@@ -17,7 +17,6 @@ from portal.engine.invoice import DraftPlan, build_credit_note
 from portal.engine.ledger_documents import PaymentData
 from portal.engine.vat import decide_zone
 from portal.extensions import db
-from portal.integrations.connections import connector_for
 from portal.models import Transfer, utcnow
 from portal.pipeline import failures, invoice_mail, notifications, payment_batches, periods, refund_payments
 from portal.pipeline import settings as pipeline_settings
@@ -42,6 +41,7 @@ from portal.pipeline.steps import (
 )
 from portal.queue import enqueue_after_commit
 from portal.redis_client import get_redis
+from portal.setups.connections import connector_for
 from portal.sources import get_source
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
-        # Under the lock nothing else changes this transfer, and its integration, setup and connection do
+        # Under the lock nothing else changes this transfer, and its source link, setup and connection do
         # not change mid-run in a way that matters: re-reading them after every checkpoint cost a third of
         # the pipeline's SQL. (A token refresh re-reads the credentials: DatabaseCredentialStore.)
         _run(transfer_id, transfer)
@@ -107,7 +107,7 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
     except Exception as exc:  # anything else stops here, visible: configuration, the order, or unexpected
         if failures.ours_unavailable(exc):
             raise  # our database or Redis is away: the watchdog resumes it (failures.ours_unavailable)
-        system = transfer.integration.setup.connection.system
+        system = transfer.source_link.setup.connection.system
         kind, problem = failures.explain(exc, system, notifications.sale_currency(transfer))
         if kind != failures.CONFIGURATION:
             log.exception("transfer %s: %s", transfer_id, kind)
@@ -115,20 +115,17 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
 
 
 def _post(transfer: Transfer) -> None:
-    integration = transfer.integration
-    setup = integration.setup
-    if not integration.active:
+    source_link = transfer.source_link
+    setup = source_link.setup
+    if not source_link.active:
         raise TransferFailed(
-            "configuration", message(N_("The order integration is not active: activate it first."))
+            "configuration", message(N_("The sales source is not active: activate it first."))
         )
     if not setup.active:
         raise TransferFailed(
             "configuration",
             message(
-                N_(
-                    "The accounting integration “%(setup)s” is not active: complete its templates and "
-                    "activate it."
-                ),
+                N_("The accounting setup “%(setup)s” is not active: complete its templates and activate it."),
                 setup=setup.name,
             ),
         )
@@ -215,9 +212,9 @@ def _in_open_period(
     transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, cached: bytes | None
 ) -> DraftPlan:
     """The plan dated in an open period of the ledger, or the transfer held per its setting (periods)."""
-    integration = transfer.integration
+    source_link = transfer.source_link
     try:
-        plan, moved = periods.check(connector, integration.setup_id, integration.settings, plan, cached)
+        plan, moved = periods.check(connector, source_link.setup_id, source_link.settings, plan, cached)
     except periods.ClosedPeriod as exc:
         raise TransferFailed("configuration", exc.message) from exc
     if moved is not None:
@@ -228,19 +225,19 @@ def _in_open_period(
 def _should_book(transfer: Transfer) -> bool:
     if transfer.kind == "credit_note":
         # A credit note follows its invoice: booked when the setup books automatically.
-        return transfer.integration.setup.auto_book
-    return transfer.document == "booked" and transfer.integration.setup.auto_book
+        return transfer.source_link.setup.auto_book
+    return transfer.document == "booked" and transfer.source_link.setup.auto_book
 
 
 def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | None:
-    integration = transfer.integration
+    source_link = transfer.source_link
     body = json.loads(transfer.event.raw_body)
     if transfer.kind == "invoice":
-        return preview(integration, body)  # the same engine decision the dry run shows
+        return preview(source_link, body)  # the same engine decision the dry run shows
     order, refund_payload = body["order"], body["refund"]
     invoice_transfer = db.session.scalar(
         select(Transfer).where(
-            Transfer.integration_id == integration.id,
+            Transfer.source_link_id == source_link.id,
             Transfer.kind == "invoice",
             Transfer.source_ref == transfer.order_ref,
         )
@@ -283,10 +280,10 @@ def _plan(transfer: Transfer, connector: AccountingConnector) -> DraftPlan | Non
                 reference=invoice_transfer.reference,
             ),
         )
-    setup = integration.setup
-    settings = pipeline_settings.engine_settings(integration)
+    setup = source_link.setup
+    settings = pipeline_settings.engine_settings(source_link)
     rates = pipeline_settings.vat_rates()
-    source = get_source(integration.source_system)
+    source = get_source(source_link.source_system)
     document = source.normalise(order, settings)
     refund = source.normalise_refund(order, refund_payload, settings)
     decision = decide_zone(document.customer, settings, rates, document.invoice_date)
@@ -392,7 +389,7 @@ def _register_payment(
     if transfer.payment_id or transfer.kind != "invoice":
         return True
     method = plan.payment.method if plan.payment else None
-    if not method or method not in pipeline_settings.paid_methods(transfer.integration):
+    if not method or method not in pipeline_settings.paid_methods(transfer.source_link):
         return True
     if Decimal(remote.totals.gross) == 0:  # an invoice for 0 (a full discount): no money moved to register
         return True
@@ -415,7 +412,7 @@ def _register_payment(
     if not transfer.payment_requested:
         transfer.payment_requested = True
         db.session.commit()
-    periods.load_years(connector, transfer.integration.setup_id)
+    periods.load_years(connector, transfer.source_link.setup_id)
     try:
         transfer.payment_id = connector.register_payment(payment)
     except ForeignEntries as exc:
@@ -448,9 +445,9 @@ def foreign_entries(exc: ForeignEntries) -> Message:
 def _send_invoice_mail(
     transfer: Transfer, connector: AccountingConnector, plan: DraftPlan, remote: RemoteInvoice
 ) -> bool:
-    """The mail step (portal.pipeline.invoice_mail) when the integration mails invoices; False when the
+    """The mail step (portal.pipeline.invoice_mail) when the source link mails invoices; False when the
     mail server could not take it now and the transfer was rescheduled."""
-    if transfer.mailed or not pipeline_settings.invoice_mail(transfer.integration).enabled:
+    if transfer.mailed or not pipeline_settings.invoice_mail(transfer.source_link).enabled:
         return True
     before_remote_call()
     try:
@@ -480,7 +477,7 @@ def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
     woken = db.session.scalars(
         update(table)
         .where(
-            table.c.integration_id == invoice_transfer.integration_id,
+            table.c.source_link_id == invoice_transfer.source_link_id,
             table.c.kind == "credit_note",
             table.c.order_ref == invoice_transfer.order_ref,
             table.c.status == "waiting",
@@ -492,18 +489,18 @@ def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
         enqueue_after_commit("workers.jobs.run_transfer", transfer_id)
 
 
-def check_waiting_credit_notes(integration_id: int) -> int:
+def check_waiting_credit_notes(source_link_id: int) -> int:
     """Credit notes waiting for an invoice that the bookkeeper books in the accounting system: each such
     invoice is looked up once (by its reference); a booked one lets its credit notes go on. Run with the
-    integration's reconciliation poll. Returns how many invoices were found booked."""
+    source_link's reconciliation poll. Returns how many invoices were found booked."""
     waiting_orders = select(Transfer.order_ref).where(
-        Transfer.integration_id == integration_id,
+        Transfer.source_link_id == source_link_id,
         Transfer.kind == "credit_note",
         Transfer.status == "waiting",
     )
     invoices = db.session.scalars(
         select(Transfer).where(
-            Transfer.integration_id == integration_id,
+            Transfer.source_link_id == source_link_id,
             Transfer.kind == "invoice",
             Transfer.booked_number.is_(None),
             Transfer.reference != "",
@@ -512,7 +509,7 @@ def check_waiting_credit_notes(integration_id: int) -> int:
     ).all()
     if not invoices:
         return 0
-    setup = invoices[0].integration.setup
+    setup = invoices[0].source_link.setup
     connector = connector_for(setup.connection, setup.external_id)
     booked = 0
     for invoice_transfer in invoices:

@@ -13,10 +13,10 @@ from portal.engine.ledger_documents import InvoiceLine
 from portal.engine.money import q2
 from portal.engine.sources import parse_datetime
 from portal.engine.vat import decide_zone
-from portal.integrations.connections import connector_for
-from portal.models import OrderIntegration, Transfer
+from portal.models import SourceLink, Transfer
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, Message, a_day, message, render
+from portal.setups.connections import connector_for
 from portal.sources import get_source
 
 # Named in the step log (msgids, translated where shown)
@@ -36,15 +36,15 @@ def renewal_name(subscription: str) -> Message:
 
 
 def order_state(source: str, order: dict) -> str:
-    """The state the integration's per-state settings key on, as the source says it (Source.sale_state)."""
+    """The state the source link's per-state settings key on, as the source says it (Source.sale_state)."""
     return get_source(source).sale_state(order)
 
 
 def skip_reason(
-    integration: OrderIntegration, order: dict, state: str, document: str, imported: bool = False
+    source_link: SourceLink, order: dict, state: str, document: str, imported: bool = False
 ) -> Message | None:
-    subscription = get_source(integration.source_system).subscription_of(order)
-    kinds = pipeline_settings.sale_kinds(integration)
+    subscription = get_source(source_link.source_system).subscription_of(order)
+    kinds = pipeline_settings.sale_kinds(source_link)
     if subscription is not None and "renewals" not in kinds:
         return message(
             N_("%(sale)s: renewals of subscriptions are not set to transfer."),
@@ -58,11 +58,11 @@ def skip_reason(
             ("state",),
             state=pipeline_settings.STATE_NAMES.get(state, state),
         )
-    excluded = get_source(integration.source_system).excluded(order, integration.settings or {})
+    excluded = get_source(source_link.source_system).excluded(order, source_link.settings or {})
     if excluded:
         return message(excluded)
-    start = None if imported else pipeline_settings.activation_date(integration)
-    created = get_source(integration.source_system).sale_created(order)
+    start = None if imported else pipeline_settings.activation_date(source_link)
+    created = get_source(source_link.source_system).sale_created(order)
     if start and created:
         day = parse_datetime(created).astimezone(COPENHAGEN).date()
         if day < start:
@@ -78,15 +78,15 @@ def _shown(problem: Message | None) -> str | None:
     return render(problem.as_dict()) if problem is not None else None
 
 
-def preview(integration: OrderIntegration, order: dict) -> DraftPlan:
+def preview(source_link: SourceLink, order: dict) -> DraftPlan:
     """The exact invoice a real order would become (lines, zone, accounts/product groups, rounding line,
     customer match, reconciliation) — computed by the engine alone: nothing is read from or written to the
     accounting system. Raises EngineConfigError when the setup cannot book it."""
-    setup = integration.setup
-    order = get_source(integration.source_system).sale_of(order)
-    settings = pipeline_settings.engine_settings(integration)
+    setup = source_link.setup
+    order = get_source(source_link.source_system).sale_of(order)
+    settings = pipeline_settings.engine_settings(source_link)
     rates = pipeline_settings.vat_rates()
-    document = get_source(integration.source_system).normalise(order, settings)
+    document = get_source(source_link.source_system).normalise(order, settings)
     decision = decide_zone(document.customer, settings, rates, document.invoice_date)
     capabilities = get_system(setup.system).capabilities
     values = pipeline_settings.setup_values(setup)
@@ -141,19 +141,19 @@ class PreviewLine:
     vat_code: str | None
 
 
-def preview_order(integration: OrderIntegration, order: dict, imported: bool = False) -> OrderPreview:
+def preview_order(source_link: SourceLink, order: dict, imported: bool = False) -> OrderPreview:
     """preview() plus the decision a transfer makes first: whether the order's state transfers at all, and
     as a draft or booked. Raises EngineConfigError, or KeyError/ValueError/TypeError for an unreadable
     order."""
-    order = get_source(integration.source_system).sale_of(order)
-    state = order_state(integration.source_system, order)
-    document = pipeline_settings.document_for_state(integration, state)
+    order = get_source(source_link.source_system).sale_of(order)
+    state = order_state(source_link.source_system, order)
+    document = pipeline_settings.document_for_state(source_link, state)
     return OrderPreview(
-        order_number=get_source(integration.source_system).sale_number(order),
+        order_number=get_source(source_link.source_system).sale_number(order),
         state=state,
         document=document,
-        skip_reason=_shown(skip_reason(integration, order, state, document, imported=imported)),
-        plan=preview(integration, order),
+        skip_reason=_shown(skip_reason(source_link, order, state, document, imported=imported)),
+        plan=preview(source_link, order),
     )
 
 
@@ -161,10 +161,10 @@ class OrderNotFound(LookupError):
     """The shop has no order with that number or id."""
 
 
-def find_shop_order(integration: OrderIntegration, number: str) -> dict:
-    """Read an order from the integration's shop by the number the customer sees (or the shop's id), for a
+def find_shop_order(source_link: SourceLink, number: str) -> dict:
+    """Read an order from the source link's shop by the number the customer sees (or the shop's id), for a
     preview: a read only. Raises OrderNotFound, or the connector's errors (the shop refused or is down)."""
-    shop = connector_for(integration.connection)
+    shop = connector_for(source_link.connection)
     try:
         order = shop.find_order(number)
     finally:
@@ -184,4 +184,4 @@ def preview_transfer(transfer: Transfer) -> OrderPreview:
     if not can_preview(transfer):
         raise ValueError("Only an order's invoice can be previewed.")
     event = transfer.event
-    return preview_order(transfer.integration, json.loads(event.raw_body), imported=event.source == "manual")
+    return preview_order(transfer.source_link, json.loads(event.raw_body), imported=event.source == "manual")

@@ -3,7 +3,7 @@ that went back leaves the bank and the customer's balance in the ledger returns 
 
 A connector offers it as `register_refund_payment(PaymentData)`. Where no public source shows the system's
 way of doing so, its evidence (portal/connectors/evidence/<system>.py) marks the call unverified, and it is
-used only when the integration turns `refund_payouts_guessed` on (guesses are never on by default).
+used only when the source link turns `refund_payouts_guessed` on (guesses are never on by default).
 """
 
 from decimal import Decimal
@@ -24,7 +24,7 @@ from portal.pipeline.messages import message
 def _invoice_paid(transfer: Transfer) -> bool:
     invoice = db.session.scalar(
         select(Transfer).where(
-            Transfer.integration_id == transfer.integration_id,
+            Transfer.source_link_id == transfer.source_link_id,
             Transfer.kind == "invoice",
             Transfer.source_ref == transfer.order_ref,
         )
@@ -38,7 +38,7 @@ def payments_template(transfer: Transfer, connector: AccountingConnector, remote
     or payout is registered with. Where the system has such a template and a value it names is not chosen
     (Dinero's is optional: only shops with paid methods need it), stop before asking the system, saying
     which value to choose: the document is booked, so a retry registers only the payment."""
-    values = pipeline_settings.setup_values(transfer.integration.setup).get("payments") or {}
+    values = pipeline_settings.setup_values(transfer.source_link.setup).get("payments") or {}
     spec = next((spec for spec in connector.system.templates if spec.kind == "payments"), None)
     missing = next((field for field in spec.fields if not values.get(field.name)), None) if spec else None
     if missing is not None:
@@ -66,7 +66,7 @@ def payments_template(transfer: Transfer, connector: AccountingConnector, remote
 def enabled(transfer: Transfer, connector: AccountingConnector) -> bool:
     if not hasattr(connector, "register_refund_payment"):
         return False
-    settings = transfer.integration.settings or {}
+    settings = transfer.source_link.settings or {}
     return evidence.allowed(connector.system.key, "register_refund_payment", settings)
 
 

@@ -134,8 +134,8 @@ def requeue(transfer: Transfer, why: Message) -> None:
         event.processed_at, event.outcome = None, None
         enqueue_once_after_commit(
             "workers.jobs.drain_events",
-            transfer.integration_id,
-            flag=_drain_flag(transfer.integration_id),
+            transfer.source_link_id,
+            flag=_drain_flag(transfer.source_link_id),
             flag_seconds=DRAIN_FLAG_SECONDS,
         )
     else:

@@ -1,4 +1,4 @@
-"""Scheduling the pipeline's work: one drain job per order integration, and the watchdog that queues again
+"""Scheduling the pipeline's work: one drain job per sales source, and the watchdog that queues again
 what lost its worker."""
 
 import logging
@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import OrderIntegration, SourceEvent, Transfer, utcnow
+from portal.models import SourceEvent, SourceLink, Transfer, utcnow
 from portal.pipeline.intake import event_failed, process_event
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, Lease, _drain_flag, transfer_lock_key
 from portal.pipeline.messages import N_, message
-from portal.pipeline.steps import INTEGRATION_GRAPH, batch_memo, log_step
+from portal.pipeline.steps import SOURCE_LINK_GRAPH, batch_memo, log_step
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
 
@@ -22,13 +22,13 @@ DRAIN_BATCH = 50  # events read at a time by a drain job
 DRAIN_SECONDS = 30  # a drain job's share of a worker before it queues the rest behind other work
 
 
-def drain(integration_id: int) -> int:
-    """Process an integration's unprocessed events, oldest first, in one job; returns how many.
+def drain(source_link_id: int) -> int:
+    """Process a source link's unprocessed events, oldest first, in one job; returns how many.
 
     A job per event cost as much again as the order's own work (RQ's dequeue, heartbeats, registries,
-    result): under load one job now posts many orders, and an integration's orders go one at a time — as
+    result): under load one job now posts many orders, and a source link's orders go one at a time — as
     its accounting system's rate limit lets them go anyway. A job takes DRAIN_SECONDS at most, then queues
-    itself behind other integrations' work.
+    itself behind other source links' work.
 
     The flag (set when this job was queued: enqueue_once_after_commit) keeps a second job from being queued
     meanwhile. Once running, the job holds it as a lease (locks.Lease: seconds long, kept alive by the
@@ -37,7 +37,7 @@ def drain(integration_id: int) -> int:
     a new job, and one committed before it is found. Each event is tried once per job: one left unprocessed
     on purpose (a later state waiting for a running transfer: process_event looks again later) is left to
     its own job or the watchdog; one whose processing failed needs attention (intake.event_failed)."""
-    redis, flag = get_redis(), _drain_flag(integration_id)
+    redis, flag = get_redis(), _drain_flag(source_link_id)
     lease = Lease(redis, flag)
     lease.take()
     deadline = time.monotonic() + DRAIN_SECONDS
@@ -45,33 +45,33 @@ def drain(integration_id: int) -> int:
     session = db.session()
     expire_on_commit = session.expire_on_commit
     try:
-        # The integration, its setup and connections are read once per batch, not per event (each event's
+        # The source link, its setup and connections are read once per batch, not per event (each event's
         # commits would expire them): a settings change reaches the next batch, seconds later at most.
         session.expire_on_commit = False
         while True:
-            batch = _unprocessed(integration_id, tried)
+            batch = _unprocessed(source_link_id, tried)
             if not batch:
                 lease.release()
-                batch = _unprocessed(integration_id, tried)
+                batch = _unprocessed(source_link_id, tried)
                 if not batch or not lease.acquire():
                     return len(tried)  # nothing left, or a job queued meanwhile takes it
-            integration = db.session.get(
-                OrderIntegration, integration_id, populate_existing=True, options=INTEGRATION_GRAPH
+            source_link = db.session.get(
+                SourceLink, source_link_id, populate_existing=True, options=SOURCE_LINK_GRAPH
             )
             batch_memo.set({})
             for event_id in batch:
                 tried.add(event_id)
                 try:
-                    process_event(event_id, integration)
+                    process_event(event_id, source_link)
                 except Exception as exc:
                     db.session.rollback()
-                    log.exception("integration %s: event %s could not be processed", integration_id, event_id)
+                    log.exception("source_link %s: event %s could not be processed", source_link_id, event_id)
                     event_failed(event_id, exc)  # visible, needing attention: never crashed again in silence
                 if time.monotonic() > deadline:
                     # The rest behind other work: the flag, a queued job's again, goes with the job.
                     lease.stop_renewing()
                     with redis.pipeline() as pipe:
-                        get_queue().enqueue("workers.jobs.drain_events", integration_id, pipeline=pipe)
+                        get_queue().enqueue("workers.jobs.drain_events", source_link_id, pipeline=pipe)
                         pipe.set(flag, "1", ex=DRAIN_FLAG_SECONDS)
                         pipe.execute()
                     return len(tried)
@@ -81,9 +81,9 @@ def drain(integration_id: int) -> int:
         batch_memo.set(None)
 
 
-def _unprocessed(integration_id: int, skip: set[int]) -> list[int]:
+def _unprocessed(source_link_id: int, skip: set[int]) -> list[int]:
     query = select(SourceEvent.id).where(
-        SourceEvent.integration_id == integration_id, SourceEvent.processed_at.is_(None)
+        SourceEvent.source_link_id == source_link_id, SourceEvent.processed_at.is_(None)
     )
     if skip:
         query = query.where(SourceEvent.id.not_in(skip))
@@ -142,10 +142,10 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
 
     - a transfer `running` without its lock: its worker died (the lock is a lease its heartbeat kept
       alive) or stopped on an error such as a database restart; it resumes from its checkpoint;
-    - an integration with events waiting (received in the last `stuck_after`, older ones are
+    - a source link with events waiting (received in the last `stuck_after`, older ones are
       requeue_stuck's) and no drain flag: its drain job died; a new one is queued;
     - a pending transfer whose retry is OVERDUE: the RQ scheduler that held its retry died with its worker;
-    - Redis new (EPOCH_KEY missing): every pending transfer (at its retry time) and every integration with
+    - Redis new (EPOCH_KEY missing): every pending transfer (at its retry time) and every source link with
       waiting events, whatever their age. Running transfers wait for the next round: a live worker's
       heartbeat takes its lock back within seconds, so only the dead ones are found without one then.
 
@@ -177,12 +177,12 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
         pending = [
             t for t in overdue if redis.set(f"bogbro:overdue:{t.id}", "1", nx=True, ex=OVERDUE_FLAG_SECONDS)
         ]
-    waiting = select(SourceEvent.integration_id).where(SourceEvent.processed_at.is_(None))
+    waiting = select(SourceEvent.source_link_id).where(SourceEvent.processed_at.is_(None))
     if not new_redis:
         waiting = waiting.where(
             SourceEvent.received_at < now - EVENT_GRACE, SourceEvent.received_at > now - stuck_after
         )
-    integrations = db.session.scalars(waiting.distinct()).all()
+    source_links = db.session.scalars(waiting.distinct()).all()
     retry_at = {t.id: t.next_attempt_at for t in pending if t.next_attempt_at and t.next_attempt_at > now}
     db.session.commit()
 
@@ -193,10 +193,10 @@ def recover(stuck_after: timedelta) -> dict[str, list[int]]:
         else:
             queue.enqueue("workers.jobs.run_transfer", transfer_id)
     drained = []
-    for integration_id in integrations:
-        if redis.set(_drain_flag(integration_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS):
-            queue.enqueue("workers.jobs.drain_events", integration_id)
-            drained.append(integration_id)
+    for source_link_id in source_links:
+        if redis.set(_drain_flag(source_link_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+            queue.enqueue("workers.jobs.drain_events", source_link_id)
+            drained.append(source_link_id)
     if orphaned or pending or drained:
         log.warning(
             "recovered: transfers %s, pending %s, drains %s", orphaned, [t.id for t in pending], drained

@@ -1,4 +1,4 @@
-"""An order integration's stored settings (JSON) → the engine's IntegrationSettings, the per-state
+"""An sales source's stored settings (JSON) → the engine's SourceLinkSettings, the per-state
 document decision, and the accounting setup's templates → the engine's setup dict.
 
 Stored settings (every key optional):
@@ -34,7 +34,7 @@ Stored settings (every key optional):
         "username": "shop@example.dk", "sender": "Butikken <shop@example.dk>",
         "subject": "Faktura {invoice_number}", "body": "Tak for din ordre {order_number} ...",
         "credit_note_subject": "...", "credit_note_body": "..."   # optional; else Danish defaults
-      },                                                 # the SMTP password: OrderIntegration.mail_secret
+      },                                                 # the SMTP password: SourceLink.mail_secret
       "notify": {                                        # recipients (empty: the account's owners)
         "recipients": ["bogholder@example.dk"], "error_digest": true, "daily_report": false
       }
@@ -54,9 +54,9 @@ from pathlib import Path
 from flask import current_app
 
 from portal.connectors.base import N_, danish_country_name
-from portal.engine.settings import FixedProducts, IntegrationSettings
+from portal.engine.settings import FixedProducts, SourceLinkSettings
 from portal.engine.vat import TEST_RATES, RateTable, load_ibericode
-from portal.models import AccountingSetup, OrderIntegration
+from portal.models import AccountingSetup, SourceLink
 from portal.models.transfers import DOCUMENTS
 
 DEFAULT_STATES = {"processing": "booked", "completed": "booked"}
@@ -88,7 +88,7 @@ STATE_NAMES = {
     "created": N_("Created"),
 }
 MAIL_SECURITY = ("starttls", "ssl", "none")
-# the invoice_mail keys besides "enabled" (the SMTP password is not one: OrderIntegration.mail_secret)
+# the invoice_mail keys besides "enabled" (the SMTP password is not one: SourceLink.mail_secret)
 MAIL_FIELDS = (
     "host",
     "port",
@@ -106,16 +106,16 @@ _TUPLES = ("vat_meta_keys", "ean_meta_keys", "gift_card_fee_names")
 _PLAIN = ("shop_id", "home_country", "match_b2c", "match_b2b", "match_ean", "collective_customer")
 
 
-def shop_id(integration_id: int, stored: dict | None) -> str:
-    """The shop id in an integration's references (WC-<shop id>-<order number>): the stored one, else the
-    integration's own id."""
-    return str((stored or {}).get("shop_id") or integration_id)
+def shop_id(source_link_id: int, stored: dict | None) -> str:
+    """The shop id in a source link's references (WC-<shop id>-<order number>): the stored one, else the
+    source_link's own id."""
+    return str((stored or {}).get("shop_id") or source_link_id)
 
 
-def engine_settings(integration: OrderIntegration) -> IntegrationSettings:
-    stored = integration.settings or {}
+def engine_settings(source_link: SourceLink) -> SourceLinkSettings:
+    stored = source_link.settings or {}
     values: dict = {key: stored[key] for key in _PLAIN if stored.get(key) is not None}
-    values["shop_id"] = shop_id(integration.id, stored)
+    values["shop_id"] = shop_id(source_link.id, stored)
     for key in _TUPLES:
         if stored.get(key):
             values[key] = tuple(str(item) for item in stored[key])
@@ -129,18 +129,18 @@ def engine_settings(integration: OrderIntegration) -> IntegrationSettings:
         values["payment_terms_by_method"] = {
             str(k): str(v) for k, v in stored["payment_terms_by_method"].items()
         }
-    return IntegrationSettings(**values)
+    return SourceLinkSettings(**values)
 
 
-def document_for_state(integration: OrderIntegration, state: str) -> str:
+def document_for_state(source_link: SourceLink, state: str) -> str:
     """none | order | draft | booked for an order in `state`; booked only while the setup books
     automatically. "order" is the accounting system's stock-reserving order (e-conomic), invoiced when a
     later state asks for draft or booked."""
-    states = (integration.settings or {}).get("states") or DEFAULT_STATES
+    states = (source_link.settings or {}).get("states") or DEFAULT_STATES
     document = states.get(state, "none")
     if document not in DOCUMENTS:
         document = "none"
-    if document == "booked" and not integration.setup.auto_book:
+    if document == "booked" and not source_link.setup.auto_book:
         return "draft"
     return document
 
@@ -148,13 +148,13 @@ def document_for_state(integration: OrderIntegration, state: str) -> str:
 SALE_KINDS = ("orders", "renewals")
 
 
-def sale_kinds(integration: OrderIntegration) -> set[str]:
+def sale_kinds(source_link: SourceLink) -> set[str]:
     """Which kinds of sale transfer: "orders" (first and ordinary sales), "renewals" (of subscriptions)."""
-    return set((integration.settings or {}).get("sale_kinds") or SALE_KINDS)
+    return set((source_link.settings or {}).get("sale_kinds") or SALE_KINDS)
 
 
-def activation_date(integration: OrderIntegration) -> date | None:
-    text = (integration.settings or {}).get("activation_date")
+def activation_date(source_link: SourceLink) -> date | None:
+    text = (source_link.settings or {}).get("activation_date")
     return date.fromisoformat(text) if text else None
 
 
@@ -167,14 +167,14 @@ class Rules:
     update: bool = False
 
 
-def rules(integration: OrderIntegration, kind: str) -> Rules:
+def rules(source_link: SourceLink, kind: str) -> Rules:
     """kind: "customers" | "products"."""
-    stored = (integration.settings or {}).get(kind) or {}
+    stored = (source_link.settings or {}).get(kind) or {}
     return Rules(create=bool(stored.get("create", True)), update=bool(stored.get("update", False)))
 
 
-def paid_methods(integration: OrderIntegration) -> set[str]:
-    return set((integration.settings or {}).get("paid_methods") or ())
+def paid_methods(source_link: SourceLink) -> set[str]:
+    return set((source_link.settings or {}).get("paid_methods") or ())
 
 
 # The line templates an OSS target goes into (other taxed kinds fall back to goods: KIND_TEMPLATES).
@@ -275,9 +275,9 @@ class InvoiceMail:
     credit_note_body: str
 
 
-def invoice_mail(integration: OrderIntegration) -> InvoiceMail:
+def invoice_mail(source_link: SourceLink) -> InvoiceMail:
     """The `invoice_mail` settings, with defaults: off; STARTTLS; the port that goes with the security."""
-    stored = (integration.settings or {}).get("invoice_mail") or {}
+    stored = (source_link.settings or {}).get("invoice_mail") or {}
     security = str(stored.get("security") or "starttls").lower()
     try:
         port = int(stored.get("port") or 0)
@@ -297,38 +297,38 @@ def invoice_mail(integration: OrderIntegration) -> InvoiceMail:
     )
 
 
-def smtp_password(integration: OrderIntegration) -> str:
-    return str((integration.mail_secret or {}).get("smtp_password") or "")
+def smtp_password(source_link: SourceLink) -> str:
+    return str((source_link.mail_secret or {}).get("smtp_password") or "")
 
 
-def _notify(integration: OrderIntegration) -> dict:
-    return (integration.settings or {}).get("notify") or {}
+def _notify(source_link: SourceLink) -> dict:
+    return (source_link.settings or {}).get("notify") or {}
 
 
-def error_digest_enabled(integration: OrderIntegration) -> bool:
+def error_digest_enabled(source_link: SourceLink) -> bool:
     """The error digest is on unless switched off."""
-    return bool(_notify(integration).get("error_digest", True))
+    return bool(_notify(source_link).get("error_digest", True))
 
 
-def daily_report_enabled(integration: OrderIntegration) -> bool:
+def daily_report_enabled(source_link: SourceLink) -> bool:
     """The daily status report is off unless switched on."""
-    return bool(_notify(integration).get("daily_report", False))
+    return bool(_notify(source_link).get("daily_report", False))
 
 
-def notify_recipients(integration: OrderIntegration) -> list[str]:
+def notify_recipients(source_link: SourceLink) -> list[str]:
     """Who gets the digest and the report: `notify.recipients`, else the account's active owners."""
-    configured = _notify(integration).get("recipients") or []  # clean_settings stores a list
+    configured = _notify(source_link).get("recipients") or []  # clean_settings stores a list
     recipients = [str(address).strip() for address in configured if str(address).strip()]
     if recipients:
         return list(dict.fromkeys(recipients))
-    return [user.email for user in integration.account.users if user.role == "owner" and user.active]
+    return [user.email for user in source_link.account.users if user.role == "owner" and user.active]
 
 
-def notify_language(integration: OrderIntegration) -> str:
+def notify_language(source_link: SourceLink) -> str:
     """The language of notifications: the account has none of its own, so its first owner's (Danish by
     default)."""
     owners = sorted(
-        (user for user in integration.account.users if user.role == "owner" and user.active),
+        (user for user in source_link.account.users if user.role == "owner" and user.active),
         key=lambda user: user.id,
     )
     return owners[0].language if owners and owners[0].language else "da"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from portal.connectors.errors import AmbiguousWriteError, ConnectorError
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
-from portal.models import AccountingSetup, OrderIntegration, SourceEvent, Transfer, TransferLog
+from portal.models import AccountingSetup, SourceEvent, SourceLink, Transfer, TransferLog
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import _keep_lock
 from portal.pipeline.messages import N_, Message, amount, message
@@ -82,16 +82,16 @@ def remote_answer(exc: Exception) -> dict:
     return redact({"system": exc.system, "status": exc.status, "details": exc.details})
 
 
-# Load options: an integration with its accounting setup, templates and both connections, in the query that
+# Load options: a source link with its accounting setup, templates and both connections, in the query that
 # loads it or what points at it — a run needs them all, and lazy loads cost a query (and a flush) each.
 # Built once: building loader options cost more than the query's own SQL.
-INTEGRATION_GRAPH = (
-    joinedload(OrderIntegration.setup).joinedload(AccountingSetup.connection),
-    joinedload(OrderIntegration.setup).selectinload(AccountingSetup.templates),
-    joinedload(OrderIntegration.connection),
+SOURCE_LINK_GRAPH = (
+    joinedload(SourceLink.setup).joinedload(AccountingSetup.connection),
+    joinedload(SourceLink.setup).selectinload(AccountingSetup.templates),
+    joinedload(SourceLink.connection),
 )
-EVENT_GRAPH = (joinedload(SourceEvent.integration).options(*INTEGRATION_GRAPH),)
-TRANSFER_GRAPH = (joinedload(Transfer.integration).options(*INTEGRATION_GRAPH), joinedload(Transfer.event))
+EVENT_GRAPH = (joinedload(SourceEvent.source_link).options(*SOURCE_LINK_GRAPH),)
+TRANSFER_GRAPH = (joinedload(Transfer.source_link).options(*SOURCE_LINK_GRAPH), joinedload(Transfer.event))
 
 
 def before_remote_call() -> None:
@@ -148,29 +148,29 @@ def first_create_needs_lookup(transfer: Transfer) -> bool:
     """Whether a first create must look for its reference in the accounting system first.
 
     Not in steady state: `draft_requested` is committed before any create is sent and the transfer is
-    unique per (integration, order), so only this transfer can have sent one. Yes when that reasoning does
+    unique per (source_link, order), so only this transfer can have sent one. Yes when that reasoning does
     not hold: an import on purpose (the order may have been transferred by hand or by an earlier setup),
-    another integration of the account writing references with the same shop id, or a database restored
+    another source link of the account writing references with the same shop id, or a database restored
     from a backup (PIPELINE_LOOKUP_BEFORE_CREATE)."""
     if current_app.config.get("PIPELINE_LOOKUP_BEFORE_CREATE") or transfer.event.source == "manual":
         return True
-    integration = transfer.integration
+    source_link = transfer.source_link
     memo = batch_memo.get()
-    if memo is not None and integration.id in memo:
-        return memo[integration.id]
-    shop_id = pipeline_settings.shop_id(integration.id, integration.settings)
+    if memo is not None and source_link.id in memo:
+        return memo[source_link.id]
+    shop_id = pipeline_settings.shop_id(source_link.id, source_link.settings)
     with db.session.no_autoflush:  # the run's changes go with its next checkpoint, not before this read
         siblings = db.session.execute(
-            select(OrderIntegration.id, OrderIntegration.settings).where(
-                OrderIntegration.account_id == integration.account_id, OrderIntegration.id != integration.id
+            select(SourceLink.id, SourceLink.settings).where(
+                SourceLink.account_id == source_link.account_id, SourceLink.id != source_link.id
             )
         ).all()
     shared = any(pipeline_settings.shop_id(other, settings) == shop_id for other, settings in siblings)
     if memo is not None:
-        memo[integration.id] = shared
+        memo[source_link.id] = shared
     return shared
 
 
-# What a drain batch reads once for all its events, like the integration itself: integration id → whether
-# another integration of the account writes the same shop id (first_create_needs_lookup).
+# What a drain batch reads once for all its events, like the source link itself: source_link id → whether
+# another source link of the account writes the same shop id (first_create_needs_lookup).
 batch_memo: ContextVar[dict | None] = ContextVar("bogbro_drain_batch", default=None)

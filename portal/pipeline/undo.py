@@ -37,7 +37,6 @@ from portal.engine.invoice import dinero_guid
 from portal.engine.money import q2
 from portal.extensions import db
 from portal.i18n import system_name
-from portal.integrations.connections import connector_for
 from portal.models import Transfer, utcnow
 from portal.models.undos import AFTERWARDS, OPEN_UNDO_STATUSES, TransferUndo
 from portal.pipeline import failures, refund_payments, retries, steps
@@ -48,6 +47,7 @@ from portal.pipeline.messages import N_, Message, amount, message, store
 from portal.pipeline.preview import preview
 from portal.queue import enqueue_after_commit, get_queue
 from portal.redis_client import get_redis
+from portal.setups.connections import connector_for
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _credited_refunds():
     """A refund of the same order with a document in the ledger (its credit note)."""
     refund = aliased(Transfer)
     return exists().where(
-        refund.integration_id == Transfer.integration_id,
+        refund.source_link_id == Transfer.source_link_id,
         refund.kind == "credit_note",
         refund.order_ref == Transfer.order_ref,
         or_(refund.draft_id.is_not(None), refund.draft_requested, refund.booked_number.is_not(None)),
@@ -256,7 +256,7 @@ def _run(undo: TransferUndo) -> None:
     undo.status, undo.started_at = "running", utcnow()
     undo.attempts += 1
     db.session.commit()  # `running` is the watchdog's sign that a worker has it
-    setup = transfer.integration.setup
+    setup = transfer.source_link.setup
     try:
         connector = connector_for(setup.connection, setup.external_id)
         _reverse(undo, transfer, connector)
@@ -326,7 +326,7 @@ def _decided(undo, transfer, action: str, msgid: str, id_, system: str) -> None:
 
 
 def _delete_draft(undo, transfer, connector: AccountingConnector, remote: RemoteInvoice, system: str) -> None:
-    settings = transfer.integration.settings or {}
+    settings = transfer.source_link.settings or {}
     how = message(
         N_(
             "The draft %(id)s cannot be deleted automatically in %(system)s. Delete it there by hand, then "
@@ -374,7 +374,7 @@ def _credit(undo: TransferUndo, transfer: Transfer, connector: AccountingConnect
             transfer, "undo", "reused" if lost else "ok", message(said, id=remote.id, reference=reference)
         )
     undo.credit_note_id = remote.id
-    if transfer.integration.setup.auto_book and not remote.booked:
+    if transfer.source_link.setup.auto_book and not remote.booked:
         _before_remote_call()
         remote = connector.book_invoice(remote)
         steps.log_step(
@@ -389,8 +389,8 @@ def _credit(undo: TransferUndo, transfer: Transfer, connector: AccountingConnect
 def _credit_document(transfer: Transfer, invoice: RemoteInvoice, reference: str):
     """The invoice's own lines as the stored order gives them, dated today, credited against the invoice.
     Settings changed since (another account, another rate) could make it differ: then a person decides."""
-    setup = transfer.integration.setup
-    plan = preview(transfer.integration, json.loads(transfer.event.raw_body))
+    setup = transfer.source_link.setup
+    plan = preview(transfer.source_link, json.loads(transfer.event.raw_body))
     if invoice.totals is not None and abs(abs(invoice.totals.gross) - plan.totals.gross) > TOTALS_TOLERANCE:
         raise UndoFailed(
             message(
@@ -475,7 +475,7 @@ def _afterwards(undo: TransferUndo, transfer: Transfer) -> None:
     audit.record(
         "transfer.undone",
         transfer,
-        account=transfer.integration.account,
+        account=transfer.source_link.account,
         changes={
             "document": {"before": undo.document_number, "after": None},
             "credit_note": {"before": None, "after": undo.credit_note_number or undo.credit_note_id},

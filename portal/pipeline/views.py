@@ -13,7 +13,7 @@ from portal.connectors.errors import ConnectorError
 from portal.extensions import db, htmx
 from portal.i18n import system_name
 from portal.ids import whole_number
-from portal.models import OrderIntegration, Transfer, TransferUndo
+from portal.models import SourceLink, Transfer, TransferUndo
 from portal.pipeline import counts, failures, messages, notifications, retries, undo
 from portal.pipeline import preview as dry_run
 from portal.pipeline import settings as pipeline_settings
@@ -26,7 +26,7 @@ from portal.pipeline.forms import (
     TransferFilterForm,
     UndoForm,
 )
-from portal.pipeline.overview import account_integrations
+from portal.pipeline.overview import account_source_links
 from portal.tenancy import account_required, current_account, get_owned_or_404
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def _labels() -> dict:
     }
 
 
-def _integrations():
-    return account_integrations(current_account().id)
+def _source_links():
+    return account_source_links(current_account().id)
 
 
 def _int_arg(name: str) -> int | None:
@@ -131,16 +131,16 @@ def _int_arg(name: str) -> int | None:
 def index():
     account = current_account()
     filters = TransferFilters.from_args(request.args)
-    integrations = _integrations()
+    source_links = _source_links()
     page = transfer_page(
         account.id, filters, before=_int_arg("before"), after=_int_arg("after"), size=PAGE_SIZE
     )
     context = {
         "page": page,
         "filters": filters,
-        "form": TransferFilterForm(request.args, integrations),
+        "form": TransferFilterForm(request.args, source_links),
         "retryable": counts.capped_count(retries.retryable(account, filters)),  # a hint: capped
-        "several_shops": len(integrations) > 1,
+        "several_shops": len(source_links) > 1,
         **_labels(),
     }
     if htmx and htmx.target == "transfer-table" and not htmx.history_restore_request:
@@ -159,7 +159,7 @@ def detail(transfer_id):
         "transfers/detail.html",
         transfer=transfer,
         can_preview=dry_run.can_preview(transfer),
-        system=system_name(transfer.integration.setup.connection.system),
+        system=system_name(transfer.source_link.setup.connection.system),
         currency=notifications.sale_currency(transfer),
         **_labels(),
     )
@@ -180,7 +180,7 @@ def row(transfer_id):
 def live(transfer_id):
     """The detail page's status and steps, polled the same way."""
     transfer = get_owned_or_404(Transfer, transfer_id)
-    system = system_name(transfer.integration.setup.connection.system)
+    system = system_name(transfer.source_link.setup.connection.system)
     currency = notifications.sale_currency(transfer)
     return render_template(
         "transfers/_live.html", transfer=transfer, system=system, currency=currency, **_labels()
@@ -212,18 +212,18 @@ def leave_out(transfer_id):
 
 def _confirm_retry(filters: TransferFilters):
     account = current_account()
-    integration = None
-    if filters.integration_id:
-        integration = db.session.scalar(
-            select(OrderIntegration).where(
-                OrderIntegration.id == filters.integration_id, OrderIntegration.account_id == account.id
+    source_link = None
+    if filters.source_link_id:
+        source_link = db.session.scalar(
+            select(SourceLink).where(
+                SourceLink.id == filters.source_link_id, SourceLink.account_id == account.id
             )
         )
     return render_template(
         "transfers/retry_confirm.html",
         filters=filters,
         count=retries.count_retryable(account, filters),  # exact: the person confirms this many
-        integration=integration,
+        source_link=source_link,
         **_labels(),
     )
 
@@ -256,7 +256,7 @@ def retry_matching():
 
 
 def _undo_page(transfer: Transfer, form: UndoForm, refused=None, status: int = 200):
-    system = system_name(transfer.integration.setup.connection.system)
+    system = system_name(transfer.source_link.setup.connection.system)
     page = render_template(
         "transfers/undo_confirm.html",
         transfer=transfer,
@@ -341,7 +341,7 @@ def undo_matching():
 # --- the dry-run preview ---------------------------------------------------------------------------------
 
 
-def _preview_context(make_preview, integration: OrderIntegration):
+def _preview_context(make_preview, source_link: SourceLink):
     """Run a preview; a problem the person can act on becomes a message instead of an error page."""
     try:
         return {"preview": make_preview(), "problem": None}
@@ -352,22 +352,22 @@ def _preview_context(make_preview, integration: OrderIntegration):
             "The shop did not answer as expected: %(message)s", message=getattr(exc, "message", str(exc))
         )
     except Exception as exc:  # what a transfer of this order would stop at, said the same way
-        kind, reason = failures.explain(exc, integration.setup.connection.system)
+        kind, reason = failures.explain(exc, source_link.setup.connection.system)
         if kind == failures.UNEXPECTED:
             log.exception("preview failed")
         problem = messages.render(reason.as_dict())
     return {"preview": None, "problem": problem}
 
 
-def _plan_labels(integration: OrderIntegration) -> dict:
+def _plan_labels(source_link: SourceLink) -> dict:
     return {
         "line_kinds": LINE_KIND_LABELS,
         "zones": ZONE_LABELS,
         "documents": DOCUMENT_LABELS,
         "match_fields": MATCH_FIELD_LABELS,
-        "system": system_name(integration.setup.connection.system),
-        "setup": integration.setup,
-        "named": pipeline_settings.template_names(integration.setup),
+        "system": system_name(source_link.setup.connection.system),
+        "setup": source_link.setup,
+        "named": pipeline_settings.template_names(source_link.setup),
     }
 
 
@@ -376,25 +376,25 @@ def _plan_labels(integration: OrderIntegration) -> dict:
 def preview():
     """Choose a shop and an order; the order is read from the shop and the invoice it would become shown.
     Nothing is written: not here, not in the accounting system."""
-    integrations = _integrations()
-    form = PreviewForm(request.args, integrations)
-    context = {"form": form, "preview": None, "problem": None, "integration": None}
+    source_links = _source_links()
+    form = PreviewForm(request.args, source_links)
+    context = {"form": form, "preview": None, "problem": None, "source_link": None}
     if request.args and form.validate():
-        integration = get_owned_or_404(OrderIntegration, int(form.integration.data))
-        context["integration"] = integration
-        context.update(_plan_labels(integration))
+        source_link = get_owned_or_404(SourceLink, int(form.source_link.data))
+        context["source_link"] = source_link
+        context.update(_plan_labels(source_link))
         context.update(
             _preview_context(
                 lambda: dry_run.preview_order(
-                    integration, dry_run.find_shop_order(integration, form.order.data)
+                    source_link, dry_run.find_shop_order(source_link, form.order.data)
                 ),
-                integration,
+                source_link,
             )
         )
-    elif whole_number(request.args.get("integration")) is not None:
+    elif whole_number(request.args.get("source_link")) is not None:
         # another account's: 404
-        get_owned_or_404(OrderIntegration, whole_number(request.args["integration"]))
-    return render_template("transfers/preview.html", integrations=integrations, **context)
+        get_owned_or_404(SourceLink, whole_number(request.args["source_link"]))
+    return render_template("transfers/preview.html", source_links=source_links, **context)
 
 
 @bp.get("/<int:transfer_id>/preview")
@@ -405,7 +405,7 @@ def transfer_preview(transfer_id):
     if not dry_run.can_preview(transfer):
         flash(_("Only an order's invoice can be previewed."), "error")
         return redirect(url_for(".detail", transfer_id=transfer.id))
-    integration = transfer.integration
-    context = {"transfer": transfer, "integration": integration, **_plan_labels(integration)}
-    context.update(_preview_context(lambda: dry_run.preview_transfer(transfer), integration))
+    source_link = transfer.source_link
+    context = {"transfer": transfer, "source_link": source_link, **_plan_labels(source_link)}
+    context.update(_preview_context(lambda: dry_run.preview_transfer(transfer), source_link))
     return render_template("transfers/transfer_preview.html", **context)

@@ -1,6 +1,6 @@
-"""The forms for connecting a webshop, linking it, and an order integration's settings.
+"""The forms for connecting a webshop, linking it, and an sales source's settings.
 
-The settings form only carries text: portal.pipeline.integrations.clean_settings decides what is valid
+The settings form only carries text: portal.pipeline.source_links.clean_settings decides what is valid
 (and its messages are put next to the fields), so the rules live in one place.
 """
 
@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.fields import SelectChoice
 
-from portal.engine.settings import FixedProducts, IntegrationSettings
+from portal.engine.settings import FixedProducts, SourceLinkSettings
 from portal.pipeline import periods
 from portal.pipeline.settings import (
     DEFAULT_POLL_MINUTES,
@@ -71,9 +71,9 @@ class ShopifyForm(FlaskForm):
 
 
 class LinkForm(FlaskForm):
-    setup = SelectField(_l("Accounting integration"), coerce=int, choices=[])
+    setup = SelectField(_l("Accounting setup"), coerce=int, choices=[])
     name = StringField(
-        _l("Name of the order integration"), filters=[strip], validators=[required(), max_length(200)]
+        _l("Name of the sales source"), filters=[strip], validators=[required(), max_length(200)]
     )
 
 
@@ -150,7 +150,7 @@ class PaymentRowForm(Form):
 
 
 class SettingsForm(FlaskForm):
-    # Shown while the integration has no transfers; once it has, the page shows it as text and no field.
+    # Shown while the source link has no transfers; once it has, the page shows it as text and no field.
     shop_id = StringField(_l("Shop ID"), filters=[strip])
     activation_date = StringField(
         _l("Transfer orders from"),
@@ -265,27 +265,27 @@ class SettingsForm(FlaskForm):
 def settings_form_class(states, documents):
     """SettingsForm with one select per order state; `documents` are SelectChoices (some disabled)."""
 
-    class IntegrationSettingsForm(SettingsForm):
+    class SourceLinkSettingsForm(SettingsForm):
         pass
 
     for state in states:
         setattr(
-            IntegrationSettingsForm,
+            SourceLinkSettingsForm,
             state_field_name(state),
             SelectField(STATE_LABELS.get(state, state), choices=documents, validate_choice=False),
         )
     for kind in FixedProducts.__dataclass_fields__:
         setattr(
-            IntegrationSettingsForm,
+            SourceLinkSettingsForm,
             fixed_field_name(kind),
             StringField(FIXED_PRODUCT_LABELS.get(kind, kind), filters=[strip]),
         )
-    return IntegrationSettingsForm
+    return SourceLinkSettingsForm
 
 
 # --- between the stored settings and the form ---------------------------------------------------------------
 
-ENGINE_DEFAULTS = IntegrationSettings()
+ENGINE_DEFAULTS = SourceLinkSettings()
 FIXED_DEFAULTS = FixedProducts()
 
 
@@ -293,17 +293,17 @@ def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
-def initial_data(integration, states) -> dict:
+def initial_data(source_link, states) -> dict:
     """The form's values for the stored settings (defaults where nothing is stored). A state shows the
     document it really creates now (e.g. a draft while the setup does not book automatically)."""
-    stored = integration.settings or {}
-    data = {state_field_name(state): document_for_state(integration, state) for state in states}
+    stored = source_link.settings or {}
+    data = {state_field_name(state): document_for_state(source_link, state) for state in states}
     tolerance = str(stored.get("rounding_tolerance", ENGINE_DEFAULTS.rounding_tolerance))
-    customers, products = rules(integration, "customers"), rules(integration, "products")
+    customers, products = rules(source_link, "customers"), rules(source_link, "products")
     data.update(
-        shop_id=stored.get("shop_id") or "",  # empty: the integration's own id (the field's placeholder)
+        shop_id=stored.get("shop_id") or "",  # empty: the source link's own id (the field's placeholder)
         activation_date=stored.get("activation_date") or "",
-        sale_kinds=",".join(kind for kind in SALE_KINDS if kind in sale_kinds(integration)),
+        sale_kinds=",".join(kind for kind in SALE_KINDS if kind in sale_kinds(source_link)),
         match_b2c=stored.get("match_b2c") or ENGINE_DEFAULTS.match_b2c,
         match_b2b=stored.get("match_b2b") or ENGINE_DEFAULTS.match_b2b,
         match_ean=stored.get("match_ean") or ENGINE_DEFAULTS.match_ean,
@@ -336,8 +336,8 @@ def initial_data(integration, states) -> dict:
     data["mail_port"] = str(mail.get("port") or 587)
     notify = stored.get("notify") or {}
     data["notify_recipients"] = ", ".join(notify.get("recipients") or [])
-    data["notify_error_digest"] = error_digest_enabled(integration)
-    data["notify_daily_report"] = daily_report_enabled(integration)
+    data["notify_error_digest"] = error_digest_enabled(source_link)
+    data["notify_daily_report"] = daily_report_enabled(source_link)
     return data
 
 

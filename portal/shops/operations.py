@@ -1,6 +1,6 @@
-"""Connecting webshops, linking them to accounting integrations, their webhooks and settings.
+"""Connecting webshops, linking them to accounting setups, their webhooks and settings.
 
-Every change is audited (portal.pipeline.integrations audits the integration's own changes). Nothing here
+Every change is audited (portal.pipeline.source_links audits the source link's own changes). Nothing here
 holds a database write transaction open while a shop answers: the sandbox shops deliver their webhooks
 back into this same database (on SQLite a second writer would wait for us, and we for it).
 """
@@ -21,13 +21,13 @@ from portal.connectors.evidence import unverified
 from portal.connectors.sources import RemoteWebhook, SourceConnector
 from portal.engine.documents import order_reference
 from portal.extensions import db
-from portal.integrations import operations as setup_operations
-from portal.integrations.connections import SandboxTransport, connector_for, system_settings
-from portal.models import Account, AccountingSetup, Connection, OrderIntegration, SourceEvent
-from portal.pipeline import integrations
+from portal.models import Account, AccountingSetup, Connection, SourceEvent, SourceLink
+from portal.pipeline import source_links
 from portal.pipeline.messages import translated
 from portal.pipeline.settings import oss_countries
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
+from portal.setups import operations as setup_operations
+from portal.setups.connections import SandboxTransport, connector_for, system_settings
 from portal.sources import get_source
 
 SHOP_SYSTEMS = ("woocommerce", "shopify", "stripe", "frisbii")
@@ -211,31 +211,29 @@ def account_shops(account: Account) -> list[Connection]:
     ).all()
 
 
-def shop_integrations(account: Account) -> dict[int, list[OrderIntegration]]:
-    """Connection id -> its order integrations, for the account's shops (one query)."""
-    found: dict[int, list[OrderIntegration]] = {}
-    for integration in db.session.scalars(
-        select(OrderIntegration)
-        .where(OrderIntegration.account_id == account.id)
-        .order_by(OrderIntegration.id)
+def shop_source_links(account: Account) -> dict[int, list[SourceLink]]:
+    """Connection id -> its sales sources, for the account's shops (one query)."""
+    found: dict[int, list[SourceLink]] = {}
+    for source_link in db.session.scalars(
+        select(SourceLink).where(SourceLink.account_id == account.id).order_by(SourceLink.id)
     ):
-        found.setdefault(integration.connection_id, []).append(integration)
+        found.setdefault(source_link.connection_id, []).append(source_link)
     return found
 
 
 def linkable_setups(account: Account) -> list[AccountingSetup]:
-    """The accounting integrations a shop can send orders to: the active ones."""
+    """The accounting setups a shop can send orders to: the active ones."""
     return [setup for setup in setup_operations.account_setups(account) if setup.active]
 
 
 # --- linking and webhooks -----------------------------------------------------------------------------------
 
 
-def delivery_url(integration: OrderIntegration) -> str:
+def delivery_url(source_link: SourceLink) -> str:
     """Where the shop delivers: this app's webhooks.receive. A sandbox shop lives inside this app and
     delivers in-process, so its URL is on the in-process origin."""
-    values = {"source": integration.source_system, "token": integration.webhook_token}
-    if integration.connection.sandbox:
+    values = {"source": source_link.source_system, "token": source_link.webhook_token}
+    if source_link.connection.sandbox:
         return IN_PROCESS_ORIGIN + url_for("webhooks.receive", **values)
     return url_for("webhooks.receive", _external=True, **values)
 
@@ -247,7 +245,7 @@ def _shop_connector(connection: Connection) -> SourceConnector:
 
 
 def default_settings(system: str, setup: AccountingSetup) -> dict:
-    """A new integration transfers the source's paid states: booked when the setup books, else drafts; the
+    """A new source link transfers the source's paid states: booked when the setup books, else drafts; the
     source's instant payment methods are registered as paid."""
     document = "booked" if setup.auto_book else "draft"
     source = get_source(system)
@@ -257,26 +255,26 @@ def default_settings(system: str, setup: AccountingSetup) -> dict:
     return settings
 
 
-def link(connection: Connection, setup: AccountingSetup, name: str) -> OrderIntegration:
-    """Create the (inactive) order integration; its webhooks are registered next (register_webhooks)."""
+def link(connection: Connection, setup: AccountingSetup, name: str) -> SourceLink:
+    """Create the (inactive) sales source; its webhooks are registered next (register_webhooks)."""
     if not setup.active:
-        raise ShopError(_("Choose an active accounting integration."), field="setup")
-    return integrations.create_integration(
+        raise ShopError(_("Choose an active accounting setup."), field="setup")
+    return source_links.create_source_link(
         connection, setup, name, default_settings(connection.system, setup)
     )
 
 
-def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> list[RemoteWebhook]:
-    """Subscribe the shop to Bogbro's topics with the integration's secret (a new one when `rotate`).
+def register_webhooks(source_link: SourceLink, rotate: bool = False) -> list[RemoteWebhook]:
+    """Subscribe the shop to Bogbro's topics with the source link's secret (a new one when `rotate`).
 
     The secret is committed before the shop is called, so a delivery the shop sends at once already
     verifies; no transaction stays open while the shop answers.
     """
-    connector = _shop_connector(integration.connection)
+    connector = _shop_connector(source_link.connection)
     secret = (
-        integrations.rotate_webhook_secret(integration) if rotate else integration.webhook_secret["secret"]
+        source_links.rotate_webhook_secret(source_link) if rotate else source_link.webhook_secret["secret"]
     )
-    url = delivery_url(integration)
+    url = delivery_url(source_link)
     db.session.commit()
     try:
         registered = connector.register_webhooks(url, secret)
@@ -290,23 +288,23 @@ def register_webhooks(integration: OrderIntegration, rotate: bool = False) -> li
         connector.close()
     made = next((w.raw["secret"] for w in registered if w.raw.get("secret")), None)
     if made:  # the system made the signing secret itself (Stripe), shown this once: it is the link's now
-        integrations.set_webhook_secret(integration, made)
+        source_links.set_webhook_secret(source_link, made)
     elif own and own != secret:  # the system signs with its account's secret: deliveries verify with it
-        integrations.set_webhook_secret(integration, own)
+        source_links.set_webhook_secret(source_link, own)
     audit.record(
-        "order_integration.webhooks_registered",
-        integration,
-        account=integration.account,
+        "source_link.webhooks_registered",
+        source_link,
+        account=source_link.account,
         changes={"topics": {"before": None, "after": sorted(w.topic for w in registered)}},
     )
     db.session.commit()
     return registered
 
 
-def webhook_status(integration: OrderIntegration) -> list[RemoteWebhook]:
-    """The shop's subscriptions to this integration's delivery URL, as the shop reports them now."""
-    connector = _shop_connector(integration.connection)
-    url = delivery_url(integration)
+def webhook_status(source_link: SourceLink) -> list[RemoteWebhook]:
+    """The shop's subscriptions to this source link's delivery URL, as the shop reports them now."""
+    connector = _shop_connector(source_link.connection)
+    url = delivery_url(source_link)
     db.session.commit()  # nothing pending while the shop answers
     try:
         return [webhook for webhook in connector.list_webhooks() if webhook.delivery_url == url]
@@ -316,24 +314,20 @@ def webhook_status(integration: OrderIntegration) -> list[RemoteWebhook]:
         connector.close()
 
 
-def set_active(integration: OrderIntegration, active: bool) -> None:
-    if active and not integration.setup.active:
-        raise ShopError(
-            _("Activate the accounting integration %(setup)s first.", setup=integration.setup.name)
-        )
-    if active and integration.connection.status != "active":
+def set_active(source_link: SourceLink, active: bool) -> None:
+    if active and not source_link.setup.active:
+        raise ShopError(_("Activate the accounting setup %(setup)s first.", setup=source_link.setup.name))
+    if active and source_link.connection.status != "active":
         raise ShopError(_("The shop is not connected. Connect it again first."))
-    integrations.set_active(integration, active)
+    source_links.set_active(source_link, active)
 
 
 def disconnect(connection: Connection) -> list[str]:
-    """Remove Bogbro's webhooks from the shop, deactivate its integrations, forget its keys. Returns the
+    """Remove Bogbro's webhooks from the shop, deactivate its source links, forget its keys. Returns the
     problems met at the shop (the disconnect happens anyway: the customer removes the rest there)."""
     problems = []
-    linked = db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.connection_id == connection.id)
-    ).all()
-    urls = [delivery_url(integration) for integration in linked]
+    linked = db.session.scalars(select(SourceLink).where(SourceLink.connection_id == connection.id)).all()
+    urls = [delivery_url(source_link) for source_link in linked]
     db.session.commit()
     if urls:
         try:
@@ -354,9 +348,9 @@ def disconnect(connection: Connection) -> list[str]:
                 )
             finally:
                 connector.close()
-    for integration in linked:
-        if integration.active:
-            integrations.set_active(integration, False)
+    for source_link in linked:
+        if source_link.active:
+            source_links.set_active(source_link, False)
     changes = audit.apply_changes(connection, {"status": "disabled"})
     connection.credentials = {}
     audit.record("connection.disconnected", connection, account=connection.account, changes=changes)
@@ -369,7 +363,7 @@ def disconnect(connection: Connection) -> list[str]:
 
 @dataclass(frozen=True)
 class SettingsContext:
-    """What the settings form offers for one integration, and why some choices are not offered."""
+    """What the settings form offers for one source link, and why some choices are not offered."""
 
     states: tuple[str, ...]
     payment_terms: list[Choice] | None  # None: the accounting system did not answer
@@ -380,7 +374,7 @@ class SettingsContext:
     refund_payout_guessed: bool  # the system's refund payout is inferred, not documented: the setting shows
     system_name: str
     shop_id: str  # in the references, as they are now
-    shop_id_locked: bool  # the integration has transfers: the shop id may no longer change
+    shop_id_locked: bool  # the source link has transfers: the shop id may no longer change
     reference: str  # an example reference, for order 1001
     setup_id: int = 0
     oss_template_id: int | None = None  # the setup's OSS template (the link next to the OSS setting)
@@ -392,14 +386,14 @@ class SettingsContext:
     renewals: bool = False  # the source sells subscriptions too: the settings say which kinds transfer
 
 
-def settings_context(integration: OrderIntegration) -> SettingsContext:
-    setup = integration.setup
+def settings_context(source_link: SourceLink) -> SettingsContext:
+    setup = source_link.setup
     system = setup_operations.system_of(setup)
-    stored = list((integration.settings or {}).get("states") or {})
-    source = get_source(integration.source_system)
+    stored = list((source_link.settings or {}).get("states") or {})
+    source = get_source(source_link.source_system)
     standard = source.states
     states = tuple(standard) + tuple(state for state in stored if state not in standard)
-    shop_id = integrations.shop_id(integration)
+    shop_id = source_links.shop_id(source_link)
     terms, failure = None, None
     oss_template = setup.template("oss")  # None for a setup from before it (the wizard page adds the row)
     try:
@@ -416,28 +410,28 @@ def settings_context(integration: OrderIntegration) -> SettingsContext:
         refund_payout_guessed=any(c.operation == "register_refund_payment" for c in unverified(setup.system)),
         system_name=system.name,
         shop_id=shop_id,
-        shop_id_locked=integrations.shop_id_locked(integration),
+        shop_id_locked=source_links.shop_id_locked(source_link),
         reference=order_reference(source.reference_prefix, shop_id, "1001"),
         setup_id=setup.id,
         renewals=source.renewals,
         oss_template_id=oss_template.id if oss_template is not None else None,
         oss_countries=tuple(OSS_COUNTRIES.get(code, code) for code in oss_countries(setup)),
         invoices=source.invoices,
-        **_payment_methods(integration),
+        **_payment_methods(source_link),
     )
 
 
 SEEN_EVENTS = 500  # the latest events read for the gateway names a shop has used
 
 
-def _payment_methods(integration: OrderIntegration) -> dict:
+def _payment_methods(source_link: SourceLink) -> dict:
     """The payment methods to pick from instead of typing ids: WooCommerce's own gateways (GET
     payment_gateways); for Shopify, which lists no gateways to an app, the gateway names its orders to this
-    integration have carried. Methods already in the settings stay listed, so a save never drops one."""
+    source_link have carried. Methods already in the settings stay listed, so a save never drops one."""
     offered, failure = [], None
-    if integration.source_system == "woocommerce":
+    if source_link.source_system == "woocommerce":
         try:
-            connector = _shop_connector(integration.connection)
+            connector = _shop_connector(source_link.connection)
             try:
                 offered = [
                     (gateway, title if enabled else _("%(title)s (off in the shop)", title=title))
@@ -449,14 +443,14 @@ def _payment_methods(integration: OrderIntegration) -> dict:
             failure = _("The shop did not answer: %(message)s", message=translated(exc.message))
         except ShopError as refusal:
             failure = refusal.message
-    elif integration.source_system == "stripe":  # how Stripe invoices are paid (engine.sources.stripe)
+    elif source_link.source_system == "stripe":  # how Stripe invoices are paid (engine.sources.stripe)
         offered = [
             ("stripe", _("Paid through Stripe (card, direct debit)")),
             ("bank_transfer", _("Bank transfer")),
         ]
     else:
-        offered = [(name, name) for name in _seen_gateways(integration)]
-    stored = integration.settings or {}
+        offered = [(name, name) for name in _seen_gateways(source_link)]
+    stored = source_link.settings or {}
     known = {value for value, _label in offered}
     for method in [*(stored.get("payment_terms_by_method") or {}), *(stored.get("paid_methods") or [])]:
         if method not in known:
@@ -465,12 +459,12 @@ def _payment_methods(integration: OrderIntegration) -> dict:
     return {"payment_methods": tuple(offered), "methods_failure": failure}
 
 
-def _seen_gateways(integration: OrderIntegration) -> list[str]:
-    """Gateway names on the integration's latest stored events (Shopify's REST `payment_gateway_names` /
+def _seen_gateways(source_link: SourceLink) -> list[str]:
+    """Gateway names on the source link's latest stored events (Shopify's REST `payment_gateway_names` /
     `gateway`, GraphQL `paymentGatewayNames`), most used first."""
     bodies = db.session.scalars(
         select(SourceEvent.raw_body)
-        .where(SourceEvent.integration_id == integration.id, SourceEvent.account_id == integration.account_id)
+        .where(SourceEvent.source_link_id == source_link.id, SourceEvent.account_id == source_link.account_id)
         .order_by(SourceEvent.id.desc())
         .limit(SEEN_EVENTS)
     )
@@ -491,7 +485,7 @@ def _seen_gateways(integration: OrderIntegration) -> list[str]:
 
 
 def save_settings(
-    integration: OrderIntegration,
+    source_link: SourceLink,
     values: dict,
     smtp_password: str | None,
     context: SettingsContext,
@@ -509,17 +503,17 @@ def save_settings(
         )
     if context.payment_terms is None:
         errors["payment_terms_by_method"] = context.failure or ""
-    merged = {**(integration.settings or {}), **values}
+    merged = {**(source_link.settings or {}), **values}
     terms = {choice.value for choice in context.payment_terms or []}
     try:
         if errors:  # the form's own: still run the settings' checks, to show every message at once
-            integrations.clean_settings(
-                merged, integration.setup, integration.source_system, terms, integration
+            source_links.clean_settings(
+                merged, source_link.setup, source_link.source_system, terms, source_link
             )
         else:  # validates (once) and saves, or raises before anything is written
-            integrations.update_settings(
-                integration, merged, smtp_password=smtp_password or None, payment_terms=terms
+            source_links.update_settings(
+                source_link, merged, smtp_password=smtp_password or None, payment_terms=terms
             )
-    except integrations.SettingsError as refusal:
+    except source_links.SettingsError as refusal:
         errors = {**{key: translated(problem) for key, problem in refusal.errors.items()}, **errors}
     return errors

@@ -1,5 +1,5 @@
 """Sales sources: connect a webshop (WooCommerce, Shopify) or a subscription system (Stripe, Frisbii),
-link it to an accounting integration, and edit the link's settings. Thin: parse, authorise, call
+link it to an accounting setup, and edit the link's settings. Thin: parse, authorise, call
 portal.shops.operations, render."""
 
 import secrets
@@ -10,7 +10,7 @@ from wtforms.fields import SelectChoice
 
 from portal.connectors import system_module
 from portal.extensions import htmx
-from portal.models import Connection, OrderIntegration
+from portal.models import Connection, SourceLink
 from portal.pipeline.settings import smtp_password
 from portal.shops import forms, operations
 from portal.tenancy import (
@@ -47,7 +47,7 @@ def index():
     return render_template(
         "shops/index.html",
         shops=shops,
-        linked=operations.shop_integrations(account),
+        linked=operations.shop_source_links(account),
         setups=operations.linkable_setups(account),
         systems=[system_module(key).SYSTEM for key in operations.SHOP_SYSTEMS],
         shopify_available=bool(operations.system_settings("shopify", False).get("client_id")),
@@ -190,40 +190,40 @@ def link(shop_id):
     if connection.status == "active" and setups and form.validate_on_submit():
         setup = next(s for s in setups if s.id == form.setup.data)
         try:
-            integration = operations.link(connection, setup, form.name.data)
+            source_link = operations.link(connection, setup, form.name.data)
         except operations.ShopError as refusal:
             form.setup.errors.append(refusal.message)
         else:
             try:
-                operations.register_webhooks(integration)
+                operations.register_webhooks(source_link)
             except operations.ShopError as refusal:
                 flash(refusal.message, "error")
             else:
                 flash(_("The shop is linked and sends its orders to Bogbro."), "success")
-            return redirect(url_for(".settings", integration_id=integration.id))
+            return redirect(url_for(".settings", source_link_id=source_link.id))
     status = 400 if request.method == "POST" else 200
     return render_template("shops/link.html", form=form, shop=connection, setups=setups), status
 
 
-# --- one order integration --------------------------------------------------------------------------------
+# --- one sales source --------------------------------------------------------------------------------
 
 
-def _settings_page(integration, form, context, status=200, errors=None):
+def _settings_page(source_link, form, context, status=200, errors=None):
     return render_template(
         "shops/settings.html",
-        integration=integration,
+        source_link=source_link,
         form=form,
         context=context,
         errors=errors or {},
         states=context.states,
         state_field=forms.state_field_name,
         fixed_fields=[forms.fixed_field_name(kind) for kind in forms.FixedProducts.__dataclass_fields__],
-        has_password=bool(smtp_password(integration)),
+        has_password=bool(smtp_password(source_link)),
         impersonating=is_impersonating(),
     ), status
 
 
-def _settings_form(integration, context, data=None):
+def _settings_form(source_link, context, data=None):
     documents = []
     for document in ("none", "order", "draft", "booked"):
         disabled = (document == "booked" and not context.can_book) or (
@@ -249,28 +249,28 @@ def _settings_form(integration, context, data=None):
     return form
 
 
-@bp.get("/integrations/<int:integration_id>")
+@bp.get("/source_links/<int:source_link_id>")
 @account_required
-def settings(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
-    context = operations.settings_context(integration)
-    form = _settings_form(integration, context, forms.initial_data(integration, context.states))
-    return _settings_page(integration, form, context)
+def settings(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
+    context = operations.settings_context(source_link)
+    form = _settings_form(source_link, context, forms.initial_data(source_link, context.states))
+    return _settings_page(source_link, form, context)
 
 
-@bp.post("/integrations/<int:integration_id>")
+@bp.post("/source_links/<int:source_link_id>")
 @owner_required
-def save_settings(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
-    context = operations.settings_context(integration)
-    form = _settings_form(integration, context)
+def save_settings(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
+    context = operations.settings_context(source_link)
+    form = _settings_form(source_link, context)
     values, errors = forms.settings_from(form, context.states, invoices=context.invoices)
     if not form.validate():
         errors[""] = _("The form has expired. Try again.")
     password = form.mail_password.data or None
     if password and is_impersonating():
         errors["invoice_mail.password"] = _("Only the customer enters the SMTP password.")
-    errors = operations.save_settings(integration, values, password, context, errors)
+    errors = operations.save_settings(source_link, values, password, context, errors)
     if errors:
         placed = {"any": True, "form": [], "states": []}
         for key, message in errors.items():
@@ -279,67 +279,67 @@ def save_settings(integration_id):
                 form[name].errors = [*form[name].errors, message]
             else:
                 placed["states" if key == "states" else "form"].append(message)
-        return _settings_page(integration, form, context, status=400, errors=placed)
+        return _settings_page(source_link, form, context, status=400, errors=placed)
     flash(_("Saved."), "success")
-    return redirect(url_for(".settings", integration_id=integration.id))
+    return redirect(url_for(".settings", source_link_id=source_link.id))
 
 
-@bp.get("/integrations/<int:integration_id>/webhooks")
+@bp.get("/source_links/<int:source_link_id>/webhooks")
 @account_required
-def webhooks(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
+def webhooks(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
     failure, registered = None, []
     try:
-        registered = operations.webhook_status(integration)
+        registered = operations.webhook_status(source_link)
     except operations.ShopError as refusal:
         failure = refusal.message
     template = "shops/_webhooks.html" if htmx else "shops/webhooks.html"
     return render_template(
         template,
-        integration=integration,
+        source_link=source_link,
         registered=registered,
-        expected=system_module(integration.source_system).SYSTEM.webhook_topics,
+        expected=system_module(source_link.source_system).SYSTEM.webhook_topics,
         failure=failure,
     )
 
 
-@bp.post("/integrations/<int:integration_id>/webhooks")
+@bp.post("/source_links/<int:source_link_id>/webhooks")
 @owner_required
-def register_webhooks(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
+def register_webhooks(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
     try:
-        operations.register_webhooks(integration, rotate=True)
+        operations.register_webhooks(source_link, rotate=True)
     except operations.ShopError as refusal:
         flash(refusal.message, "error")
     else:
         flash(_("The webhooks are registered again with a new secret."), "success")
-    return redirect(url_for(".settings", integration_id=integration.id, _anchor="webhooks"))
+    return redirect(url_for(".settings", source_link_id=source_link.id, _anchor="webhooks"))
 
 
-@bp.post("/integrations/<int:integration_id>/activate")
+@bp.post("/source_links/<int:source_link_id>/activate")
 @owner_required
-def activate(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
+def activate(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
     try:
-        operations.set_active(integration, True)
+        operations.set_active(source_link, True)
     except operations.ShopError as refusal:
         flash(refusal.message, "error")
     else:
-        flash(_("The order integration is active: new orders are transferred."), "success")
-    return _back(integration)
+        flash(_("The sales source is active: new sales are transferred."), "success")
+    return _back(source_link)
 
 
-def _back(integration):
+def _back(source_link):
     """To the wizard's last step when the button was there (a fixed name, never a URL), else the settings."""
     if request.form.get("next") == "setup":
-        return redirect(url_for("integrations.setup", setup_id=integration.setup_id, _anchor="webshops"))
-    return redirect(url_for(".settings", integration_id=integration.id))
+        return redirect(url_for("setups.setup", setup_id=source_link.setup_id, _anchor="webshops"))
+    return redirect(url_for(".settings", source_link_id=source_link.id))
 
 
-@bp.post("/integrations/<int:integration_id>/deactivate")
+@bp.post("/source_links/<int:source_link_id>/deactivate")
 @owner_required
-def deactivate(integration_id):
-    integration = get_owned_or_404(OrderIntegration, integration_id)
-    operations.set_active(integration, False)
-    flash(_("The order integration is paused. Orders are kept and not transferred."), "success")
-    return _back(integration)
+def deactivate(source_link_id):
+    source_link = get_owned_or_404(SourceLink, source_link_id)
+    operations.set_active(source_link, False)
+    flash(_("The sales source is paused. Sales are kept and not transferred."), "success")
+    return _back(source_link)

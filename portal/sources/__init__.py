@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from portal.connectors.base import N_
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 
 # Why a sale for 0 is left out, for every source that sells invoices (Source.invoices); changing this msgid
 # orphans its translation.
@@ -30,7 +30,7 @@ ZERO_SKIPPED = N_(
     "transfer. Change it in the source link's settings to transfer them."
 )
 
-# key → the module with SOURCE, a Source instance. The key is OrderIntegration.source_system and the
+# key → the module with SOURCE, a Source instance. The key is SourceLink.source_system and the
 # connector registry's key (portal.connectors.SYSTEM_MODULES).
 SOURCES: dict[str, str] = {
     "woocommerce": "portal.sources.woocommerce",
@@ -168,10 +168,10 @@ class Source(ABC):
     # --- normalising ---
 
     @abstractmethod
-    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument: ...
+    def normalise(self, payload: dict, settings: SourceLinkSettings) -> SalesDocument: ...
 
     @abstractmethod
-    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund: ...
+    def normalise_refund(self, sale: dict, refund: dict, settings: SourceLinkSettings) -> Refund: ...
 
 
 def get_source(key: str) -> Source:

@@ -8,7 +8,7 @@ from portal.connectors import frisbii as client
 from portal.connectors.base import N_
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import frisbii as documents
 from portal.sources import Source
 
@@ -87,10 +87,10 @@ class Frisbii(Source):
             or payload.get("created")
         )
 
-    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument:
+    def normalise(self, payload: dict, settings: SourceLinkSettings) -> SalesDocument:
         return documents.normalise_order(payload, settings)
 
-    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund:
+    def normalise_refund(self, sale: dict, refund: dict, settings: SourceLinkSettings) -> Refund:
         return documents.normalise_refund(sale, refund, settings)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from portal.connectors import shopify as client
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import shopify as documents
 from portal.sources import Source
 
@@ -42,10 +42,10 @@ class Shopify(Source):
     def sale_modified(self, payload: dict) -> str | None:
         return payload.get("updated_at")
 
-    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument:
+    def normalise(self, payload: dict, settings: SourceLinkSettings) -> SalesDocument:
         return documents.normalise_order(payload, settings)
 
-    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund:
+    def normalise_refund(self, sale: dict, refund: dict, settings: SourceLinkSettings) -> Refund:
         return documents.normalise_refund(sale, refund, settings)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from portal.connectors import stripe as client
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import stripe as documents
 from portal.sources import Source
 
@@ -121,10 +121,10 @@ class Stripe(Source):
 
     # --- normalising ---
 
-    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument:
+    def normalise(self, payload: dict, settings: SourceLinkSettings) -> SalesDocument:
         return documents.normalise_order(payload, settings)
 
-    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund:
+    def normalise_refund(self, sale: dict, refund: dict, settings: SourceLinkSettings) -> Refund:
         return documents.normalise_refund(sale, refund, settings)
 
 

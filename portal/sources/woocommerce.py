@@ -7,7 +7,7 @@ from portal.connectors import woocommerce as client
 from portal.connectors.base import N_
 from portal.connectors.sources import WebhookDelivery
 from portal.engine.documents import Refund, SalesDocument
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import woocommerce as documents
 from portal.sources import Source
 
@@ -51,10 +51,10 @@ class WooCommerce(Source):
     def sale_modified(self, payload: dict) -> str | None:
         return payload.get("date_modified_gmt") or payload.get("date_modified")
 
-    def normalise(self, payload: dict, settings: IntegrationSettings) -> SalesDocument:
+    def normalise(self, payload: dict, settings: SourceLinkSettings) -> SalesDocument:
         return documents.normalise_order(payload, settings)
 
-    def normalise_refund(self, sale: dict, refund: dict, settings: IntegrationSettings) -> Refund:
+    def normalise_refund(self, sale: dict, refund: dict, settings: SourceLinkSettings) -> Refund:
         return documents.normalise_refund(sale, refund, settings)
 
 

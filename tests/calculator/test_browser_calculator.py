@@ -1,4 +1,4 @@
-"""In headless chromium: a prospect prices an integration and requests a quote; staff see it."""
+"""In headless chromium: a prospect prices a source link and requests a quote; staff see it."""
 
 import re
 
@@ -12,7 +12,7 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def test_prospect_prices_an_integration_and_requests_a_quote(page, db, catalogue, staff):
+def test_prospect_prices_an_source_link_and_requests_a_quote(page, db, catalogue, staff):
     page.goto("/login")
     page.get_by_role("link", name="Priser").click()
     page.wait_for_url("**/priser")

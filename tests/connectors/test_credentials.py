@@ -5,8 +5,8 @@ import time
 
 from sqlalchemy import text
 
-from portal.integrations.connections import DatabaseCredentialStore
 from portal.models import Connection
+from portal.setups.connections import DatabaseCredentialStore
 
 
 def test_concurrent_refreshes_renew_once_and_everyone_gets_the_new_token(app, db, account):

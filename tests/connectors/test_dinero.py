@@ -38,11 +38,11 @@ from portal.engine.ledger_documents import (
     VoucherLine,
 )
 from portal.extensions import db as _db
-from portal.integrations.connections import connector_for
 from portal.models import Connection
 from portal.sandbox import dinero as sandbox
 from portal.sandbox.faults import clear_faults, set_faults
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from portal.setups.connections import connector_for
 
 ORG = str(sandbox.PRO_ORG)
 FREE_ORG = str(sandbox.FREE_ORG)

@@ -201,7 +201,7 @@ def test_verify_and_the_one_organisation(dyn):
 
 
 def test_connector_for_a_sandbox_connection(app, db, redis, account):
-    from portal.integrations.connections import connector_for
+    from portal.setups.connections import connector_for
 
     connection = Connection(
         account_id=account.id, system="dynaccount", label="Dynaccount demo", credentials=DEMO, sandbox=True

@@ -37,10 +37,10 @@ from portal.engine.ledger_documents import (
     VoucherLine,
 )
 from portal.engine.vat import EU_MEMBERS
-from portal.integrations.connections import connector_for
 from portal.models import Connection
 from portal.sandbox.economic import DEMO_AGREEMENT
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from portal.setups.connections import connector_for
 
 TODAY = date.today()
 

@@ -19,7 +19,7 @@ BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
 
 @pytest.fixture
 def frisbii(app, db, redis):
-    """The API as a merchant's integration calls it: Basic auth, the private key as the username."""
+    """The API as a merchant's source link calls it: Basic auth, the private key as the username."""
     with httpx.Client(
         transport=SandboxTransport(app), base_url=BASE, auth=("priv_bogbro_demo", "")
     ) as client:

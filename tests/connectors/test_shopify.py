@@ -32,7 +32,7 @@ from portal.connectors.shopify import (
     verify_webhook,
 )
 from portal.connectors.sources import SourceSystem, WebhookRejected
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources.shopify import normalise_order, normalise_refund
 from portal.extensions import db as _db
 from portal.sandbox import shopify as sandbox
@@ -43,7 +43,7 @@ SETTINGS = sandbox_settings(IN_PROCESS_ORIGIN)
 SECRET = SETTINGS["client_secret"]
 SHOP = SETTINGS["shop"]
 VERSION = "2026-07"
-ENGINE = IntegrationSettings(shop_id="demo")
+ENGINE = SourceLinkSettings(shop_id="demo")
 ADMIN_SCOPES = "read_orders,write_orders,read_products,write_inventory,read_locations,read_all_orders"
 
 

@@ -32,7 +32,7 @@ from portal.connectors.woocommerce import (
     start_connect,
     verify_webhook,
 )
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources.woocommerce import normalise_order, normalise_refund
 from portal.sandbox import SANDBOXES
 from portal.sandbox import woocommerce as sandbox
@@ -41,7 +41,7 @@ from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 SETTINGS = sandbox_settings(IN_PROCESS_ORIGIN)
 SITE = SETTINGS["api_url"]
 DEMO = {"url": SITE, "consumer_key": SETTINGS["demo_consumer_key"], "consumer_secret": "cs_demo"}
-ENGINE = IntegrationSettings(shop_id="7")
+ENGINE = SourceLinkSettings(shop_id="7")
 SECRET = "bogbro-webhook-secret-æøå"
 
 
@@ -656,7 +656,7 @@ def test_stock_is_written_by_sku_for_products_and_variations(wc, shop):
 
 
 def test_configuration_reaches_the_connector(app, db):
-    from portal.integrations.connections import system_settings
+    from portal.setups.connections import system_settings
 
     assert system_settings("woocommerce", sandbox=False) == {
         "api_url": "",  # each shop's own address is stored with its connection

@@ -6,10 +6,10 @@ import pytest
 
 from portal.engine.customers import customer_data, decide_match, valid_ean
 from portal.engine.documents import Party
-from portal.engine.settings import EngineConfigError, IntegrationSettings
+from portal.engine.settings import EngineConfigError, SourceLinkSettings
 from portal.engine.vat import TEST_RATES, decide_zone
 
-DEFAULT = IntegrationSettings()
+DEFAULT = SourceLinkSettings()
 
 
 def party(type_="b2c", email="Anna@Example.dk", vat=None, ean=None, country="DK", company=None):
@@ -29,12 +29,12 @@ def test_b2c_matches_on_email_lowercased():
 
 
 def test_b2c_collective_customer():
-    match = decide_match(party(), IntegrationSettings(collective_customer="99999"))
+    match = decide_match(party(), SourceLinkSettings(collective_customer="99999"))
     assert (match.kind, match.customer_number, match.field) == ("collective", "99999", None)
 
 
 def test_b2b_matches_on_cvr_and_never_uses_the_collective_customer():
-    match = decide_match(party("b2b", vat="DK 13 58 56 28"), IntegrationSettings(collective_customer="99999"))
+    match = decide_match(party("b2b", vat="DK 13 58 56 28"), SourceLinkSettings(collective_customer="99999"))
     assert (match.kind, match.field, match.value, match.customer_type) == (
         "lookup",
         "vat_number",
@@ -49,7 +49,7 @@ def test_b2b_eu_vat_number_keeps_its_prefix():
 
 
 def test_b2b_with_an_invalid_number_falls_back_to_b2c_with_a_reason():
-    match = decide_match(party("b2b", vat="12345678"), IntegrationSettings(collective_customer="99999"))
+    match = decide_match(party("b2b", vat="12345678"), SourceLinkSettings(collective_customer="99999"))
     assert match.kind == "collective" and match.customer_type == "b2c"
     assert any("not valid" in w for w in match.warnings)
 
@@ -66,10 +66,10 @@ def test_invalid_ean_falls_back_to_cvr():
 
 
 def test_match_fields_are_configurable():
-    settings = IntegrationSettings(match_b2b="email")
+    settings = SourceLinkSettings(match_b2b="email")
     assert decide_match(party("b2b", vat="13585628"), settings).field == "email"
     with pytest.raises(EngineConfigError):
-        decide_match(party(), IntegrationSettings(match_b2c="phone"))
+        decide_match(party(), SourceLinkSettings(match_b2c="phone"))
 
 
 def test_nothing_to_match_on_creates_a_customer():

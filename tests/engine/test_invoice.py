@@ -8,7 +8,7 @@ import pytest
 from portal.connectors.base import NO_VAT_LABEL, OSS_LABEL, RemoteCustomer, RemoteInvoice
 from portal.engine.invoice import build_credit_note, build_draft, dinero_guid
 from portal.engine.ledger_documents import Totals
-from portal.engine.settings import EngineConfigError, FixedProducts, IntegrationSettings
+from portal.engine.settings import EngineConfigError, FixedProducts, SourceLinkSettings
 from portal.engine.sources.woocommerce import normalise_order, normalise_refund
 from portal.engine.vat import TEST_RATES, decide_zone
 from tests.engine.factories import (
@@ -25,8 +25,8 @@ from tests.engine.factories import (
     wc_refund,
 )
 
-SETTINGS = IntegrationSettings(shop_id="12")
-OSS = IntegrationSettings(shop_id="12", oss=True)
+SETTINGS = SourceLinkSettings(shop_id="12")
+OSS = SourceLinkSettings(shop_id="12", oss=True)
 
 
 def rounding_order(country="DK", meta=()):
@@ -123,7 +123,7 @@ def test_gift_card_and_rounding_book_on_the_no_vat_target():
 
 def test_goods_without_sku_use_the_default_product_and_fixed_products_can_be_overridden():
     doc = normalise_order(rounding_order(), SETTINGS)
-    settings = IntegrationSettings(
+    settings = SourceLinkSettings(
         shop_id="12", fixed_products=FixedProducts(default="DIVERSE", shipping="SHIP")
     )
     decision = decide_zone(doc.customer, settings, TEST_RATES, doc.invoice_date)
@@ -147,7 +147,7 @@ def test_placeholder_customer_and_for_customer():
     assert plan.invoice.customer.id == "" and plan.invoice.customer.name == "Anna Jensen"
     remote = RemoteCustomer(id="1234", number="1234", name="Anna Jensen")
     assert plan.for_customer(remote).customer == remote and plan.invoice.customer.id == ""
-    collective = IntegrationSettings(shop_id="12", collective_customer="99999")
+    collective = SourceLinkSettings(shop_id="12", collective_customer="99999")
     plan = plan_for(normalise_order(rounding_order(), collective), collective)
     assert plan.match.kind == "collective" and plan.invoice.customer.number == "99999"
 

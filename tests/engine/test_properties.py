@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.engine.money import has_2dp
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources.woocommerce import normalise_order
 from portal.engine.totals import (
     TotalsLine,
@@ -119,7 +119,7 @@ def danish_order(items, shipping_gross):
 @settings(max_examples=60, deadline=None)
 @given(cart_items, st.integers(min_value=0, max_value=10_000).map(lambda c: Decimal(c) * CENT))
 def test_danish_orders_book_to_the_ore_in_every_system(items, shipping_gross):
-    store = IntegrationSettings(shop_id="1")
+    store = SourceLinkSettings(shop_id="1")
     document = normalise_order(danish_order(items, shipping_gross), store)
     for system in ("e-conomic", "dinero", "dynaccount"):
         plan = plan_for(document, store, system)

@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from portal.engine.invoice import build_credit_note
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import shopify, woocommerce
 from portal.engine.totals import TotalsLine, invoice_totals
 from portal.engine.vat import TEST_RATES, decide_zone
@@ -22,7 +22,7 @@ from tests.engine.factories import SYSTEMS, wc_order
 
 CENT = Decimal("0.01")
 TOLERANCE = Decimal("0.10")
-STORE = IntegrationSettings(shop_id="7")
+STORE = SourceLinkSettings(shop_id="7")
 FAST = settings(max_examples=80, deadline=None)
 
 

@@ -8,12 +8,12 @@ import pytest
 
 from portal.engine.invoice import build_credit_note
 from portal.engine.ledger_documents import Totals
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources.shopify import normalise_order, normalise_refund
 from portal.engine.vat import TEST_RATES, decide_zone
 from tests.engine.factories import ECONOMIC, ECONOMIC_SETUP, lines_of, plan_for, spec_path
 
-SETTINGS = IntegrationSettings(shop_id="shop1")
+SETTINGS = SourceLinkSettings(shop_id="shop1")
 
 
 def shop_money(amount):
@@ -110,7 +110,7 @@ def test_danish_order_matches_in_economic():
 def test_vat_number_from_note_attributes():
     doc = normalise_order(dk_order("SE", note_attributes=[("VAT number", "SE556703748501")]), SETTINGS)
     assert doc.customer.type == "b2c"  # "VAT number" is not among the default keys
-    settings = IntegrationSettings(shop_id="shop1", vat_meta_keys=("vat number",))
+    settings = SourceLinkSettings(shop_id="shop1", vat_meta_keys=("vat number",))
     doc = normalise_order(dk_order("SE", note_attributes=[("VAT number", "SE556703748501")]), settings)
     assert doc.customer.type == "b2b" and doc.customer.vat_number == "SE556703748501"
     plan = plan_for(doc, settings)

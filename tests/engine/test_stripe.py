@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources.stripe import money, normalise_order, normalise_refund
 from portal.sources.stripe import SOURCE
 
-SETTINGS = IntegrationSettings(shop_id="7")
+SETTINGS = SourceLinkSettings(shop_id="7")
 
 
 def invoice(**changes) -> dict:

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from portal.engine.documents import Party, SalesLine
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.vat import (
     TEST_RATES,
     UnknownRate,
@@ -22,8 +22,8 @@ from portal.engine.vat import (
 from tests.engine.factories import spec_path
 
 DAY = date(2025, 3, 10)
-OSS = IntegrationSettings(oss=True)
-NO_OSS = IntegrationSettings(oss=False)
+OSS = SourceLinkSettings(oss=True)
+NO_OSS = SourceLinkSettings(oss=False)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from portal.engine.invoice import build_credit_note
 from portal.engine.ledger_documents import Totals
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources.woocommerce import normalise_order, normalise_refund
 from portal.engine.vat import TEST_RATES, decide_zone
 from tests.engine.factories import (
@@ -22,8 +22,8 @@ from tests.engine.factories import (
     wc_refund,
 )
 
-SETTINGS = IntegrationSettings(shop_id="12")
-OSS = IntegrationSettings(shop_id="12", oss=True)
+SETTINGS = SourceLinkSettings(shop_id="12")
+OSS = SourceLinkSettings(shop_id="12", oss=True)
 
 
 # --- the official sample ------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def test_b2b_with_cvr_from_order_meta():
 def test_vat_meta_keys_are_configurable():
     order = kaffe_order(meta=[("momsnummer", "DK13585628")])
     assert normalise_order(order, SETTINGS).customer.type == "b2c"
-    custom = IntegrationSettings(shop_id="12", vat_meta_keys=("momsnummer",))
+    custom = SourceLinkSettings(shop_id="12", vat_meta_keys=("momsnummer",))
     assert normalise_order(order, custom).customer.vat_number == "DK13585628"
 
 
@@ -341,7 +341,7 @@ def test_export(country):
 
 
 def test_payment_method_decides_the_payment_terms():
-    settings = IntegrationSettings(shop_id="12", payment_terms_by_method={"quickpay": "5", "bacs": "2"})
+    settings = SourceLinkSettings(shop_id="12", payment_terms_by_method={"quickpay": "5", "bacs": "2"})
     plan = plan_for(normalise_order(kaffe_order(), settings), settings)
     assert plan.invoice.payment_terms == "5" and plan.customer.payment_terms == "5"
 

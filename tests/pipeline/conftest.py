@@ -1,5 +1,5 @@
 """An account with a sandbox accounting system connected through its real consent flow, its templates
-filled from the system's own choices, and a WooCommerce shop linked to it by an order integration."""
+filled from the system's own choices, and a WooCommerce shop linked to it by an sales source."""
 
 import json
 import uuid
@@ -13,11 +13,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from portal.integrations import operations as setup_operations
-from portal.integrations.connections import connector_for
-from portal.models import Connection, OrderIntegration, Transfer
+from portal.models import Connection, SourceLink, Transfer
 from portal.pipeline import intake
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+from portal.setups import operations as setup_operations
+from portal.setups.connections import connector_for
 from tests.conftest import connect_sandbox
 from tests.engine.factories import wc_order
 
@@ -86,7 +86,7 @@ def make_setup(account, system_key: str, auto_book: bool = False):
     return setup
 
 
-def make_integration(db, account, setup, **settings) -> OrderIntegration:
+def make_source_link(db, account, setup, **settings) -> SourceLink:
     shop = Connection(
         account_id=account.id,
         system="woocommerce",
@@ -97,7 +97,7 @@ def make_integration(db, account, setup, **settings) -> OrderIntegration:
     )
     values = {"shop_id": "12", "states": {"processing": "booked", "completed": "booked", "on-hold": "draft"}}
     values.update(settings)
-    integration = OrderIntegration(
+    source_link = SourceLink(
         account_id=account.id,
         connection=shop,
         setup=setup,
@@ -106,15 +106,15 @@ def make_integration(db, account, setup, **settings) -> OrderIntegration:
         webhook_secret={"secret": SECRET},
         active=True,
     )
-    db.session.add(integration)
+    db.session.add(source_link)
     db.session.commit()
-    return integration
+    return source_link
 
 
-def feed(integration, payload, delivery_id=None, topic="order.updated"):
+def feed(source_link, payload, delivery_id=None, topic="order.updated"):
     """A webhook delivery of an order, stored raw through the pipeline's front door."""
     return intake.record_event(
-        integration,
+        source_link,
         "webhook",
         delivery_id or str(uuid.uuid4()),
         topic,
@@ -138,34 +138,34 @@ def order(**kwargs):
     return wc_order(**values)
 
 
-def transfers_in_each_status(db, integration, run_jobs, *more):
-    """Feeds `integration` (an e-conomic setup that books): 5001 and 5002 done, 5003 skipped (pending
+def transfers_in_each_status(db, source_link, run_jobs, *more):
+    """Feeds `source_link` (an e-conomic setup that books): 5001 and 5002 done, 5003 skipped (pending
     payment), 5004 needing attention (its new product's group is gone in e-conomic: a configuration
-    error). `more` are (integration, order) pairs fed along with the first three."""
-    feed(integration, order())
-    feed(integration, order(number="5002"))
+    error). `more` are (source_link, order) pairs fed along with the first three."""
+    feed(source_link, order())
+    feed(source_link, order(number="5002"))
     skipped = order(number="5003")
     skipped["status"] = "pending"
-    feed(integration, skipped)
+    feed(source_link, skipped)
     for other, payload in more:
         feed(other, payload)
     run_jobs()
-    goods = integration.setup.template("goods")
+    goods = source_link.setup.template("goods")
     chosen = goods.values
     goods.values = {"product_group": "999"}
     db.session.commit()
-    feed(integration, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    feed(source_link, order(number="5004", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
     run_jobs()
     goods.values = chosen
     db.session.commit()
 
 
-def transfer_row(integration, number: str, **fields) -> Transfer:
+def transfer_row(source_link, number: str, **fields) -> Transfer:
     """A transfer of order `number` as the database holds it (nothing sent anywhere); `fields` set the
     rest, e.g. status."""
     return Transfer(
-        account_id=integration.account_id,
-        integration=integration,
+        account_id=source_link.account_id,
+        source_link=source_link,
         kind="invoice",
         source_ref=number,
         order_ref=number,
@@ -182,17 +182,17 @@ def backdate(db, order_number: str, created_at: datetime) -> None:
 
 
 @contextmanager
-def queued_behind_a_lock(db, redis, integration, payload):
+def queued_behind_a_lock(db, redis, source_link, payload):
     """The transfer of `payload` (an order in a state that transfers), queued while another worker holds
     its lock: inside the block it stays `pending` whatever runs; the lock is released when the block ends.
     The order arrives unpaid first (skipped), so the transfer exists before the lock is taken."""
-    intake.process_event(feed(integration, {**payload, "status": "pending"}).id)  # not transferring
+    intake.process_event(feed(source_link, {**payload, "status": "pending"}).id)  # not transferring
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(payload["number"])))
     assert transfer.status == "skipped"
     lock = redis.lock(f"bogbro:lock:transfer:{transfer.id}", timeout=60)
     assert lock.acquire(blocking=False)  # another worker holds it
     try:
-        intake.process_event(feed(integration, payload).id)  # now it transfers: queued
+        intake.process_event(feed(source_link, payload).id)  # now it transfers: queued
         db.session.expire_all()
         assert transfer.status == "pending"
         yield transfer
@@ -262,7 +262,7 @@ def fast_retries(app):
 @pytest.fixture
 def shop(app, db, redis):
     """The WooCommerce sandbox's REST API as the shop owner (or WooCommerce admin) changes it; the
-    integrations made by make_integration read the same shop with the same demo keys."""
+    source_links made by make_source_link read the same shop with the same demo keys."""
     from portal.sandbox import woocommerce as wc_sandbox
 
     wc_sandbox.seed()

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.models import Transfer
 from portal.sandbox.transport import SandboxTransport
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 # system -> the requests of one steady-state order (draft + book), as the connectors make them today
 EXPECTED = {
@@ -26,8 +26,8 @@ EXPECTED = {
 @pytest.mark.parametrize("system", sorted(EXPECTED))
 def test_steady_state_calls_per_order(db, account, run_jobs, monkeypatch, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order(number="7000"))
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order(number="7000"))
     run_jobs()  # warms the customer and product caches
 
     calls = []
@@ -39,7 +39,7 @@ def test_steady_state_calls_per_order(db, account, run_jobs, monkeypatch, system
 
     monkeypatch.setattr(SandboxTransport, "handle_request", counting)
     for number in ("7001", "7002", "7003", "7004"):
-        feed(integration, order(number=number))
+        feed(source_link, order(number=number))
     run_jobs()
     assert len(calls) / 4 == EXPECTED[system], calls
     assert not any("customers" in c and c.startswith("POST") for c in calls)  # cached, never re-created
@@ -55,8 +55,8 @@ def test_steady_state_calls_per_paid_sale_on_economic(db, account, run_jobs, mon
     periods fill; no payment looks for its reference (payment_requested), and the journal is read only
     when the payments template names no account."""
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
-    feed(integration, order(number="7100"))
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
+    feed(source_link, order(number="7100"))
     run_jobs()
 
     calls, bodies = [], []
@@ -72,7 +72,7 @@ def test_steady_state_calls_per_paid_sale_on_economic(db, account, run_jobs, mon
     monkeypatch.setattr(SandboxTransport, "handle_request", counting)
     numbers = ("7101", "7102", "7103", "7104")
     for number in numbers:
-        feed(integration, order(number=number))
+        feed(source_link, order(number=number))
     run_jobs()
     journal = setup.template("payments").values["journal"]
     batch = [
@@ -85,6 +85,6 @@ def test_steady_state_calls_per_paid_sale_on_economic(db, account, run_jobs, mon
     [sent] = bodies
     texts = [voucher["entries"]["customerPayments"][0]["text"] for voucher in sent]
     assert [text.split(" ", 1)[1].startswith("Betaling faktura") for text in texts] == [True] * 4
-    transfers = db.session.scalars(select(Transfer).where(Transfer.integration_id == integration.id)).all()
+    transfers = db.session.scalars(select(Transfer).where(Transfer.source_link_id == source_link.id)).all()
     assert {t.status for t in transfers} == {"done"}
     assert len({t.payment_id for t in transfers}) == 5 and all(t.pending_payment is None for t in transfers)

@@ -3,8 +3,8 @@
 
 from sqlalchemy import select
 
-from portal.models import AuditEvent, Connection, OrderIntegration, Transfer
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote, transfer_row
+from portal.models import AuditEvent, Connection, SourceLink, Transfer
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote, transfer_row
 
 
 def by_number(db) -> dict[str, Transfer]:
@@ -16,20 +16,20 @@ def test_retry_matching_queues_exactly_the_matching_not_done_transfers(
     owner_client, db, account, other_account, run_jobs
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    second = make_integration(db, account, setup, shop_id="13")
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    second = make_source_link(db, account, setup, shop_id="13")
+    feed(source_link, order())
     run_jobs()
     goods = setup.template("goods")
     chosen = goods.values
     goods.values = {"product_group": "999"}  # deleted in e-conomic: every new product fails
     db.session.commit()
-    feed(integration, order(number="5003", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
-    feed(integration, order(number="5004", items=[("Ny vare 2", "NY-02", 1, "80.00", "20.00")], shipping=[]))
+    feed(source_link, order(number="5003", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    feed(source_link, order(number="5004", items=[("Ny vare 2", "NY-02", 1, "80.00", "20.00")], shipping=[]))
     feed(second, order(number="6001", items=[("Ny vare 3", "NY-03", 1, "80.00", "20.00")], shipping=[]))
     run_jobs()
     # another account's transfer needing attention: never touched from this account
-    theirs = OrderIntegration(
+    theirs = SourceLink(
         account_id=other_account.id,
         connection=Connection(
             account_id=other_account.id, system="woocommerce", role="webshop", label="", credentials={}
@@ -52,7 +52,7 @@ def test_retry_matching_queues_exactly_the_matching_not_done_transfers(
     assert "3 overførsler her er ikke færdige og kan sættes i kø igen." in log
 
     # the first post only counts
-    filters = {"status": "needs_attention", "integration": str(integration.id), "error_kind": "configuration"}
+    filters = {"status": "needs_attention", "source_link": str(source_link.id), "error_kind": "configuration"}
     confirm = owner_client.post("/transfers/retry", data=filters).get_data(as_text=True)
     assert "2 overførsler sættes i kø igen." in confirm
     assert "Færdige overførsler sendes aldrig igen" in confirm and 'name="confirmed" value="1"' in confirm
@@ -82,7 +82,7 @@ def test_retry_matching_queues_exactly_the_matching_not_done_transfers(
     assert audit[0].changes["filters"]["after"] == {
         "status": "needs_attention",
         "error_kind": "configuration",
-        "integration_id": integration.id,
+        "source_link_id": source_link.id,
     }
 
     run_jobs()

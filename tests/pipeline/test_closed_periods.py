@@ -14,7 +14,7 @@ from portal.pipeline import periods, preview, retries
 from portal.redis_client import get_redis
 from portal.sandbox.economic_periods import close_year
 from portal.sandbox.store import SandboxStore
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 
 SYSTEMS = ["e-conomic", "dinero", "dynaccount"]
 THIS_YEAR = date.today().year
@@ -76,10 +76,10 @@ def old_order():
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_held_by_default_with_what_to_do_then_posted_once_the_year_is_open(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
-    assert "closed_period" not in integration.settings  # the default holds
+    source_link = make_source_link(db, account, setup)
+    assert "closed_period" not in source_link.settings  # the default holds
     close_last_year(setup)
-    feed(integration, old_order())
+    feed(source_link, old_order())
     run_jobs()
 
     transfer = db.session.scalar(select(Transfer))
@@ -101,9 +101,9 @@ def test_held_by_default_with_what_to_do_then_posted_once_the_year_is_open(db, a
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_dated_on_the_first_open_day_with_the_order_date_in_the_text(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup, closed_period="first_open_day")
+    source_link = make_source_link(db, account, setup, closed_period="first_open_day")
     close_last_year(setup)
-    feed(integration, old_order())
+    feed(source_link, old_order())
     run_jobs()
 
     transfer = db.session.scalar(select(Transfer))
@@ -119,8 +119,8 @@ def test_dated_on_the_first_open_day_with_the_order_date_in_the_text(db, account
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_an_order_in_an_open_period_is_untouched_and_the_periods_are_cached(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup, closed_period="first_open_day")
-    feed(integration, old_order())
+    source_link = make_source_link(db, account, setup, closed_period="first_open_day")
+    feed(source_link, old_order())
     run_jobs()
     assert db.session.scalar(select(Transfer)).status == "done"
     assert posted(setup)[0] == ORDER_DAY
@@ -134,11 +134,11 @@ def test_the_sandboxes_refuse_a_document_in_a_closed_year(db, account, run_jobs,
     """Without Bogbro's check the ledger itself says no (e-conomic at the draft, Dinero at booking,
     Dynaccount at the voucher), as the real systems do; and each connector shows the year closed."""
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order(number="5000", date_gmt=f"{THIS_YEAR}-01-05T10:00:00"))  # makes the customer
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order(number="5000", date_gmt=f"{THIS_YEAR}-01-05T10:00:00"))  # makes the customer
     run_jobs()
     assert db.session.scalar(select(Transfer)).status == "done"
-    plan = preview.preview(integration, old_order())
+    plan = preview.preview(source_link, old_order())
     connector = remote(setup)
     customer = connector.find_customer("email", plan.customer.email)
     document = plan.for_customer(customer)
@@ -156,12 +156,12 @@ def test_the_sandboxes_refuse_a_document_in_a_closed_year(db, account, run_jobs,
 def test_a_closed_period_inside_an_open_e_conomic_year(db, account, run_jobs):
     """e-conomic closes periods one by one too: November closed, the sale is dated 1 December."""
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, closed_period="first_open_day")
+    source_link = make_source_link(db, account, setup, closed_period="first_open_day")
     store = SandboxStore("e-conomic", setup.external_id)
     year = store.get("accounting-years", str(LAST_YEAR))
     store.put("accounting-years", str(LAST_YEAR), {**year, "_closedPeriods": [ORDER_DAY.month]})
     db.session.commit()
-    feed(integration, old_order())
+    feed(source_link, old_order())
     run_jobs()
 
     transfer = db.session.scalar(select(Transfer))

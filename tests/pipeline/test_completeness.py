@@ -13,7 +13,7 @@ from portal.engine.documents import COPENHAGEN
 from portal.models import CompletenessReport, Transfer
 from portal.pipeline import completeness, completeness_fixes
 from portal.sandbox import shopify as sandbox
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, remote, shop_order
+from tests.pipeline.conftest import faults, feed, make_setup, make_source_link, remote, shop_order
 from tests.pipeline.test_shopify_graphql_only import in_the_shop, install, paid_order
 from tests.shops.test_shops import link
 
@@ -22,8 +22,8 @@ def today():
     return datetime.now(COPENHAGEN).date()
 
 
-def report_of(db, integration, run_jobs):
-    report = completeness.request(integration, today(), today())
+def report_of(db, source_link, run_jobs):
+    report = completeness.request(source_link, today(), today())
     run_jobs()
     db.session.expire_all()
     report = db.session.get(CompletenessReport, report.id)
@@ -61,10 +61,10 @@ def test_a_lost_order_a_duplicate_and_a_totals_difference_are_reported_and_trans
     db, account, run_jobs, shop
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat())
     booked, lost, drafted = shop_order(shop), shop_order(shop), shop_order(shop, status="on-hold")
-    feed(integration, booked)
-    feed(integration, drafted)  # on-hold: a draft
+    feed(source_link, booked)
+    feed(source_link, drafted)  # on-hold: a draft
     run_jobs()  # the lost order's webhook never came, and no poll ran
 
     economic = remote(setup)
@@ -75,7 +75,7 @@ def test_a_lost_order_a_duplicate_and_a_totals_difference_are_reported_and_trans
     # changed by hand in e-conomic: 6 bags where the shop sold 2
     economic._send("PUT", f"/invoices/drafts/{number}", typed_in(draft, quantity_factor=3))
 
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     found = by_kind(report)
     assert set(found) == {"missing", "duplicate", "totals_differ"}, found
     (missing,) = found["missing"]
@@ -93,7 +93,7 @@ def test_a_lost_order_a_duplicate_and_a_totals_difference_are_reported_and_trans
     index = report.findings.index(missing)
     completeness_fixes.apply(report, index)
     run_jobs()
-    again = by_kind(report_of(db, integration, run_jobs))
+    again = by_kind(report_of(db, source_link, run_jobs))
     assert "missing" not in again and set(again) == {"duplicate", "totals_differ"}
     assert len(economic._all("/invoices/booked", f"references.other$eq:WC-12-{lost['number']}")) == 1
     with pytest.raises(completeness_fixes.FixRefused):
@@ -102,19 +102,19 @@ def test_a_lost_order_a_duplicate_and_a_totals_difference_are_reported_and_trans
 
 def test_a_document_matching_no_sale_and_a_period_with_everything_in_place(app, db, account, run_jobs, shop):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat())
     placed = shop_order(shop)
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     assert completeness.open_findings(report) == []
     with app.test_request_context(headers={"Accept-Language": "da"}):
         assert completeness.summary(report)["text"].startswith("Alt stemmer for ")
 
     stray = dict(placed, number="99999", id=99999)  # an order this shop never had
-    feed(integration, stray)
+    feed(source_link, stray)
     run_jobs()
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     found = by_kind(report)
     assert [line["reference"] for line in found["unmatched"]] == ["WC-12-99999"]
     with app.test_request_context(headers={"Accept-Language": "da"}):
@@ -124,19 +124,19 @@ def test_a_document_matching_no_sale_and_a_period_with_everything_in_place(app, 
 @pytest.mark.parametrize("system", ["e-conomic", "dinero", "dynaccount"])
 def test_each_ledger_lists_our_documents_page_by_page(db, account, run_jobs, shop, system, monkeypatch):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat())
     orders = [shop_order(shop) for _ in range(3)]
     for placed in orders:
-        feed(integration, placed)
+        feed(source_link, placed)
     run_jobs()
     monkeypatch.setattr(economic_connector, "PAGE_SIZE", 2)
     monkeypatch.setattr(dynaccount_connector, "PAGE_SIZE", 2)
 
-    documents = completeness.read_documents(integration, today(), today())
+    documents = completeness.read_documents(source_link, today(), today())
     assert sorted(d.reference for d in documents) == sorted(f"WC-12-{o['number']}" for o in orders)
     assert {d.gross for d in documents} == {Decimal(orders[0]["total"])}
     assert {d.kind for d in documents} == {"invoice"}
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     assert completeness.open_findings(report) == [], report.findings
 
 
@@ -144,10 +144,10 @@ def test_a_document_made_while_its_transfer_was_skipped_is_linked_once_read_agai
     db, account, run_jobs, shop
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat())
     first, unpaid = shop_order(shop), shop_order(shop, status="pending")
-    feed(integration, first)
-    feed(integration, unpaid)  # not a transferring state: skipped
+    feed(source_link, first)
+    feed(source_link, unpaid)  # not a transferring state: skipped
     run_jobs()
     economic = remote(setup)
     (original,) = economic._all("/invoices/booked", f"references.other$eq:WC-12-{first['number']}")
@@ -155,7 +155,7 @@ def test_a_document_made_while_its_transfer_was_skipped_is_linked_once_read_agai
     typed["references"] = {"other": f"WC-12-{unpaid['number']}"}  # the bookkeeper invoiced it by hand
     economic._send("POST", "/invoices/drafts", typed)
 
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     (line,) = completeness.open_findings(report)
     assert (line["kind"], line["fix"], line["status"]) == ("unlinked", "link", "skipped")
     assert "not set to transfer" in line["reason"]["msgid"]
@@ -163,18 +163,18 @@ def test_a_document_made_while_its_transfer_was_skipped_is_linked_once_read_agai
     assert "Linked to document" in said.english()
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_number == str(unpaid["number"])))
     assert transfer.status == "done" and transfer.draft_id and transfer.logs[-1].step == "done"
-    assert completeness.open_findings(report_of(db, integration, run_jobs)) == []
+    assert completeness.open_findings(report_of(db, source_link, run_jobs)) == []
 
 
 def test_a_ledger_that_does_not_answer_fails_the_report_with_what_it_said(db, account, run_jobs, shop, app):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat())
-    feed(integration, shop_order(shop))
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat())
+    feed(source_link, shop_order(shop))
     run_jobs()
     app.config["CONNECTOR_RETRIES"], retries = 0, app.config["CONNECTOR_RETRIES"]
     faults(app, "e-conomic", rate_500=1.0)
     try:
-        report = completeness.request(integration, today(), today())
+        report = completeness.request(source_link, today(), today())
         run_jobs()
     finally:
         faults(app, "e-conomic")
@@ -187,14 +187,14 @@ def test_a_ledger_that_does_not_answer_fails_the_report_with_what_it_said(db, ac
 
 def test_a_refund_without_its_credit_note_is_fetched_by_transfer_now(db, account, run_jobs, shop):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat())
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat())
     placed = shop_order(shop)
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
     refund = shop.post(f"/orders/{placed['id']}/refunds", json={"amount": "50.00", "api_refund": False})
     assert refund.status_code == 201, refund.text  # its webhook never reached Bogbro
 
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     (line,) = completeness.open_findings(report)
     assert (line["kind"], line["fix"], Decimal(line["refund"])) == (
         "refund_missing",
@@ -203,7 +203,7 @@ def test_a_refund_without_its_credit_note_is_fetched_by_transfer_now(db, account
     )
     completeness_fixes.apply(report, report.findings.index(line))
     run_jobs()
-    assert completeness.open_findings(report_of(db, integration, run_jobs)) == []
+    assert completeness.open_findings(report_of(db, source_link, run_jobs)) == []
     credit_notes = remote(setup)._all(
         "/invoices/booked", f"references.other$eq:WC-12-{placed['number']}-R{refund.json()['id']}"
     )
@@ -216,9 +216,9 @@ def test_a_shopify_shop_is_read_through_its_graphql_api_refunds_included(
     setup = make_setup(account, "e-conomic", auto_book=True)
     sandbox.seed(sandbox.DEMO_SHOP)
     db.session.commit()
-    integration = link(owner_client, db, install(owner_client, db), setup, name="Shopify-butikken")
-    owner_client.post(f"/shops/integrations/{integration.id}/activate")
-    seeded = {line["order_id"] for line in by_kind(report_of(db, integration, run_jobs)).get("missing", [])}
+    source_link = link(owner_client, db, install(owner_client, db), setup, name="Shopify-butikken")
+    owner_client.post(f"/shops/source_links/{source_link.id}/activate")
+    seeded = {line["order_id"] for line in by_kind(report_of(db, source_link, run_jobs)).get("missing", [])}
 
     delivered = paid_order()
     run_jobs()
@@ -235,7 +235,7 @@ def test_a_shopify_shop_is_read_through_its_graphql_api_refunds_included(
     for _ in range(3):
         run_jobs()
 
-    report = report_of(db, integration, run_jobs)
+    report = report_of(db, source_link, run_jobs)
     found = by_kind(report)
     assert {line["order_id"] for line in found.pop("missing")} - seeded == {str(lost["id"])}
     assert found == {}, found  # the delivered order and its refund's credit note are both in e-conomic

@@ -9,7 +9,7 @@ from portal.models import CompletenessReport, Transfer
 from portal.pipeline import completeness, notifications
 from portal.queue import get_queue
 from tests.conftest import make_account
-from tests.pipeline.conftest import feed, make_integration, make_setup, shop_order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, shop_order
 from tests.test_danish_pages import DKK_AMOUNT, ENGLISH, RAW_WORDS, visible_text
 
 
@@ -19,11 +19,11 @@ def today():
 
 def shop_with_a_lost_order(db, account, run_jobs, shop, **settings):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, activation_date=today().isoformat(), **settings)
-    feed(integration, shop_order(shop))
+    source_link = make_source_link(db, account, setup, activation_date=today().isoformat(), **settings)
+    feed(source_link, shop_order(shop))
     lost = shop_order(shop, billing={"first_name": "Åse", "last_name": "Ørum", "country": "DK"})
     run_jobs()
-    return integration, lost
+    return source_link, lost
 
 
 def reports(db) -> int:
@@ -33,8 +33,8 @@ def reports(db) -> int:
 def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers_now(
     db, account, owner_client, run_jobs, shop
 ):
-    integration, lost = shop_with_a_lost_order(db, account, run_jobs, shop)
-    page = owner_client.get(f"/completeness/{integration.id}")
+    source_link, lost = shop_with_a_lost_order(db, account, run_jobs, shop)
+    page = owner_client.get(f"/completeness/{source_link.id}")
     assert page.status_code == 200
     text = visible_text(page.get_data(as_text=True))
     assert "Afstemning: Testbutikken" in text and "Der er ikke lavet nogen afstemning endnu." in text
@@ -42,20 +42,20 @@ def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers
     day = today().isoformat()
     assert (
         owner_client.post(
-            f"/completeness/{integration.id}", data={"start": day, "end": day}, csrf=False
+            f"/completeness/{source_link.id}", data={"start": day, "end": day}, csrf=False
         ).status_code
         == 400
     )
     bad = owner_client.post(
-        f"/completeness/{integration.id}",
+        f"/completeness/{source_link.id}",
         data={"start": day, "end": (today() - timedelta(days=1)).isoformat()},
     )
     assert bad.status_code == 400 and "Perioden slutter, før den begynder." in bad.get_data(as_text=True)
-    too_long = owner_client.post(f"/completeness/{integration.id}", data={"start": "2020-01-01", "end": day})
+    too_long = owner_client.post(f"/completeness/{source_link.id}", data={"start": "2020-01-01", "end": day})
     assert too_long.status_code == 400 and reports(db) == 0  # bad input changes nothing
 
     assert (
-        owner_client.post(f"/completeness/{integration.id}", data={"start": day, "end": day}).status_code
+        owner_client.post(f"/completeness/{source_link.id}", data={"start": day, "end": day}).status_code
         == 302
     )
     report = db.session.scalar(select(CompletenessReport))
@@ -64,7 +64,7 @@ def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers
     run_jobs()
     done = owner_client.get(f"/completeness/report/{report.id}").get_data(as_text=True)
     assert "hx-trigger" not in done
-    text = visible_text(owner_client.get(f"/completeness/{integration.id}").get_data(as_text=True))
+    text = visible_text(owner_client.get(f"/completeness/{source_link.id}").get_data(as_text=True))
     amount = f"{lost['total'].replace('.', ',')} kr."
     assert "1 ordre mangler i regnskabet" in text and "Mangler i regnskabet" in text
     assert f"#{lost['number']}" in text and "Åse Ørum" in text and amount in text and "Overfør nu" in text
@@ -95,11 +95,11 @@ def test_the_page_checks_a_period_shows_progress_then_the_findings_and_transfers
 
 def test_another_accounts_report_is_a_404(db, account, owner_client, run_jobs, shop):
     other = make_account("Anden ApS", "35000046")
-    integration, _ = shop_with_a_lost_order(db, other, run_jobs, shop)
-    report = completeness.request(integration, today(), today())
-    assert owner_client.get(f"/completeness/{integration.id}").status_code == 404
+    source_link, _ = shop_with_a_lost_order(db, other, run_jobs, shop)
+    report = completeness.request(source_link, today(), today())
+    assert owner_client.get(f"/completeness/{source_link.id}").status_code == 404
     assert (
-        owner_client.post(f"/completeness/{integration.id}", data={"start": "2026-11-01"}).status_code == 404
+        owner_client.post(f"/completeness/{source_link.id}", data={"start": "2026-11-01"}).status_code == 404
     )
     assert owner_client.get(f"/completeness/report/{report.id}").status_code == 404
     assert owner_client.post(f"/completeness/report/{report.id}/fix", data={"line": 0}).status_code == 404
@@ -108,13 +108,13 @@ def test_another_accounts_report_is_a_404(db, account, owner_client, run_jobs, s
 def test_the_daily_run_is_queued_once_a_day_on_the_low_queue_and_reaches_the_mail(
     app, db, account, owner, run_jobs, shop, mailbox, redis
 ):
-    integration, _ = shop_with_a_lost_order(
+    source_link, _ = shop_with_a_lost_order(
         db, account, run_jobs, shop, notify={"daily_report": True, "recipients": ["bogholder@example.dk"]}
     )
     early = datetime.now(UTC).replace(hour=3, minute=0)  # 04:00 in Copenhagen: not yet
     assert completeness.queue_daily(early) == []
     morning = early.replace(hour=8)
-    stuck = completeness.request(integration, today(), today())  # its worker died
+    stuck = completeness.request(source_link, today(), today())  # its worker died
     stuck.status, stuck.created_at = "running", morning - timedelta(hours=7)
     db.session.commit()
     (report_id,) = completeness.queue_daily(morning)
@@ -126,7 +126,7 @@ def test_the_daily_run_is_queued_once_a_day_on_the_low_queue_and_reaches_the_mai
     completeness.run(report_id)
     assert [line["kind"] for line in completeness.open_findings(report)] == ["missing"]
 
-    assert notifications.send_daily_report(integration.id, today())
+    assert notifications.send_daily_report(source_link.id, today())
     mail = mailbox.last("bogholder@example.dk")
     body = mail.get_body(("plain",)).get_content()
-    assert "Afstemning: 1 ordre mangler i regnskabet" in body and f"/completeness/{integration.id}" in body
+    assert "Afstemning: 1 ordre mangler i regnskabet" in body and f"/completeness/{source_link.id}" in body

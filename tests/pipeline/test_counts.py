@@ -3,25 +3,25 @@ log), exact where a person acts on them (the bulk re-transfer's confirmation, an
 
 from sqlalchemy import insert, select
 
-from portal.models import Connection, OrderIntegration, Transfer
+from portal.models import Connection, SourceLink, Transfer
 from portal.pipeline.counts import COUNT_CAP, capped_count, shown
 from tests.pipeline.conftest import make_setup
 
 
-def _integration(db, account) -> OrderIntegration:
+def _source_link(db, account) -> SourceLink:
     shop = Connection(account_id=account.id, system="woocommerce", role="webshop", label="", credentials={})
     setup = make_setup(account, "dinero")
-    integration = OrderIntegration(account_id=account.id, connection=shop, setup=setup)
-    db.session.add(integration)
+    source_link = SourceLink(account_id=account.id, connection=shop, setup=setup)
+    db.session.add(source_link)
     db.session.commit()
-    return integration
+    return source_link
 
 
-def _needing_attention(db, integration, n: int, start: int = 1) -> None:
+def _needing_attention(db, source_link, n: int, start: int = 1) -> None:
     rows = [
         {
-            "account_id": integration.account_id,
-            "integration_id": integration.id,
+            "account_id": source_link.account_id,
+            "source_link_id": source_link.id,
             "kind": "invoice",
             "source_ref": str(number),
             "order_ref": str(number),
@@ -37,8 +37,8 @@ def _needing_attention(db, integration, n: int, start: int = 1) -> None:
 
 
 def test_a_capped_count_stops_at_the_cap_and_says_so(app, db, account):
-    integration = _integration(db, account)
-    _needing_attention(db, integration, 5)
+    source_link = _source_link(db, account)
+    _needing_attention(db, source_link, 5)
     everything = select(Transfer).where(Transfer.account_id == account.id)
     assert capped_count(everything, cap=5) == 5 and not capped_count(everything, cap=5).capped
     count = capped_count(everything, cap=4)
@@ -48,8 +48,8 @@ def test_a_capped_count_stops_at_the_cap_and_says_so(app, db, account):
 
 
 def test_past_the_cap_the_pages_say_over_but_the_confirmation_is_exact(owner_client, db, account, redis):
-    integration = _integration(db, account)
-    _needing_attention(db, integration, COUNT_CAP + 1)
+    source_link = _source_link(db, account)
+    _needing_attention(db, source_link, COUNT_CAP + 1)
 
     dashboard = owner_client.get("/dashboard").get_data(as_text=True)
     assert '<span class="count">over 1.000</span> overførsler kræver handling' in dashboard
@@ -62,8 +62,8 @@ def test_past_the_cap_the_pages_say_over_but_the_confirmation_is_exact(owner_cli
 
 
 def test_below_the_cap_every_count_is_the_number(owner_client, db, account):
-    integration = _integration(db, account)
-    _needing_attention(db, integration, 3)
+    source_link = _source_link(db, account)
+    _needing_attention(db, source_link, 3)
     dashboard = owner_client.get("/dashboard").get_data(as_text=True)
     assert '<span class="count">3</span> overførsler kræver handling' in dashboard
     log = owner_client.get("/transfers").get_data(as_text=True)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.models import AuditEvent, Transfer
 from portal.pipeline.overview import account_overview
 from portal.queue import get_queue
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
 
 
@@ -19,20 +19,20 @@ def credit_note(db) -> Transfer:
     )
 
 
-def refund_teapot(integration, payload):
+def refund_teapot(source_link, payload):
     teapot = payload["line_items"][1]["id"]
     feed_refund(
-        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", teapot)])
+        source_link, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", teapot)])
     )
 
 
 def test_a_refund_of_an_order_never_transferred_needs_a_decision(owner_client, db, account, run_jobs):
-    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    source_link = make_source_link(db, account, make_setup(account, "e-conomic", auto_book=True))
     payload = order()
     payload["status"] = "pending"  # awaiting payment: not set to transfer
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
-    refund_teapot(integration, payload)
+    refund_teapot(source_link, payload)
     run_jobs()
 
     credit = credit_note(db)
@@ -54,10 +54,10 @@ def test_a_refund_of_an_order_never_transferred_needs_a_decision(owner_client, d
 
 def test_a_transfer_that_posted_something_cannot_be_left_out(owner_client, db, account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     payload = order()
     payload["total"] = "999.00"  # the totals differ: a draft is made, not booked
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer.status == "needs_attention" and transfer.draft_id
@@ -71,18 +71,18 @@ def test_a_transfer_that_posted_something_cannot_be_left_out(owner_client, db, a
 
 def test_a_credit_note_notices_an_invoice_booked_in_the_ledger_by_itself(db, account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     payload = order()
     payload["status"] = "on-hold"  # a draft only: the bookkeeper books it in e-conomic
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
-    refund_teapot(integration, payload)
+    refund_teapot(source_link, payload)
     run_jobs()
     assert credit_note(db).status == "waiting"
 
     ledger = remote(setup)
     ledger.book_invoice(ledger.find_invoice(REF))  # the bookkeeper, in e-conomic
-    get_queue().enqueue("workers.jobs.poll_orders", integration.id)  # the reconciliation poll
+    get_queue().enqueue("workers.jobs.poll_orders", source_link.id)  # the reconciliation poll
     run_jobs()
 
     credit = credit_note(db)

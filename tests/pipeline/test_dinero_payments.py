@@ -7,14 +7,14 @@ from decimal import Decimal
 import httpx
 from sqlalchemy import select
 
-from portal.integrations import operations as setup_operations
 from portal.models import Transfer
 from portal.pipeline import retries
 from portal.pipeline.messages import shown
 from portal.sandbox import dinero as sandbox
 from portal.sandbox.store import SandboxStore
 from portal.sandbox.transport import SandboxTransport
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from portal.setups import operations as setup_operations
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 from tests.pipeline.test_economic_pipeline import REF
 
 
@@ -31,8 +31,8 @@ def only_transfer(db) -> Transfer:
 
 def test_a_paid_order_registers_its_payment_once(db, account, run_jobs):
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "done", transfer.error_message
@@ -44,14 +44,14 @@ def test_a_paid_order_registers_its_payment_once(db, account, run_jobs):
     assert remote(setup).find_invoice(REF).raw["Status"] == "Paid"  # computed on read, as Dinero shows it
 
     retries.retry(transfer)  # a done transfer is not retried: nothing more happens
-    feed(integration, order())  # the same order again
+    feed(source_link, order())  # the same order again
     run_jobs()
     assert len(booked_invoice(db)["Payments"]) == 1
 
 
 def test_a_lost_payment_answer_is_found_by_its_reference_not_paid_twice(db, account, run_jobs, monkeypatch):
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
     original = SandboxTransport.handle_request
     lost = []
 
@@ -63,7 +63,7 @@ def test_a_lost_payment_answer_is_found_by_its_reference_not_paid_twice(db, acco
         return response
 
     monkeypatch.setattr(SandboxTransport, "handle_request", answer_lost)
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     if transfer.status != "done":  # an ambiguous write waits for its retry, or asks for one
@@ -82,8 +82,8 @@ def test_without_a_deposit_account_a_paid_order_says_what_to_choose_and_a_retry_
     setup = make_setup(account, "dinero", auto_book=True)
     template = setup.template("payments")
     assert setup_operations.save_template(template, {"account": ""}, {"account": []}) == {}
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     assert (transfer.status, transfer.error_kind) == ("needs_attention", "configuration")
@@ -109,8 +109,8 @@ def test_a_paid_order_costs_two_requests_more(db, account, run_jobs, monkeypatch
     """The payment adds its never-twice look-up (GET /v2/…/payments) and the POST; the booking's answer
     carries the TimeStamp the payment needs, so the invoice is not read again."""
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
-    feed(integration, order(number="7000"))
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
+    feed(source_link, order(number="7000"))
     run_jobs()  # warms the customer and product caches
     calls = []
     original = SandboxTransport.handle_request
@@ -120,6 +120,6 @@ def test_a_paid_order_costs_two_requests_more(db, account, run_jobs, monkeypatch
         return original(self, request)
 
     monkeypatch.setattr(SandboxTransport, "handle_request", counting)
-    feed(integration, order(number="7001"))
+    feed(source_link, order(number="7001"))
     run_jobs()
     assert calls == ["POST invoices", "POST book", "GET payments", "POST payments"]

@@ -10,8 +10,8 @@ from tests.pipeline.conftest import (
     faults,
     feed,
     lose_first_answer,
-    make_integration,
     make_setup,
+    make_source_link,
     order,
     remote,
 )
@@ -22,10 +22,10 @@ def test_a_create_whose_answer_was_lost_is_found_by_reference_not_made_again(
     db, account, run_jobs, monkeypatch
 ):
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     calls: list[str] = []
     lost = lose_first_answer(monkeypatch, "/invoices", calls)
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
 
     assert lost == [200]  # Dinero made the draft; we never heard
@@ -42,8 +42,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_reference_not_made_again(
 
 def test_a_dropped_connection_on_the_create_ends_with_one_booked_invoice(app, db, account, run_jobs):
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     faults(app, "dinero", next=["drop"])  # the customer/product steps are first: drop what comes next
     try:
         run_jobs()
@@ -60,13 +60,13 @@ def test_dinero_totals_that_differ_are_caught_on_the_booking_answer(db, account,
     """The create answer carries no totals, so a VAT code changed in Dinero after the setup shows on the
     booked invoice: the transfer needs attention and says how to correct it (a credit note)."""
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     store = SandboxStore("dinero", str(sandbox.PRO_ORG))
     for account_row in store.all("accounts"):
         if account_row["VatCode"] == "U25":
             store.put("accounts", account_row["AccountNumber"], {**account_row, "VatCode": None})
     db.session.commit()
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert (transfer.status, transfer.error_kind) == ("needs_attention", "totals_differ")

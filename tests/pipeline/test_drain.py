@@ -1,4 +1,4 @@
-"""An integration's events are drained by one job at a time: under load one job posts many orders (a job
+"""A source link's events are drained by one job at a time: under load one job posts many orders (a job
 per event cost as much again as the order's own work), and no event is lost between a drain finishing and
 a new event arriving."""
 
@@ -8,7 +8,7 @@ from sqlalchemy import select
 from portal.models import SourceEvent, Transfer
 from portal.pipeline import scheduling
 from portal.queue import get_queue
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 
 
 def _references(setup) -> set[str]:
@@ -17,9 +17,9 @@ def _references(setup) -> set[str]:
 
 def test_many_events_one_job(db, account, run_jobs, redis):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     for number in ("5001", "5002", "5003"):
-        feed(integration, order(number=number))
+        feed(source_link, order(number=number))
     queue = get_queue()
     assert [job.func_name for job in queue.jobs] == ["workers.jobs.drain_events"]
 
@@ -27,32 +27,32 @@ def test_many_events_one_job(db, account, run_jobs, redis):
     db.session.expire_all()
     assert [t.status for t in db.session.scalars(select(Transfer).order_by(Transfer.id))] == ["done"] * 3
     assert _references(setup) == {"WC-12-5001", "WC-12-5002", "WC-12-5003"}
-    assert redis.get(f"bogbro:drain:{integration.id}") is None  # finished: the next event queues a job
+    assert redis.get(f"bogbro:drain:{source_link.id}") is None  # finished: the next event queues a job
 
 
 def test_an_event_arriving_while_a_drain_runs_is_taken_by_it_not_lost(db, account, redis):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    redis.set(f"bogbro:drain:{integration.id}", "1")  # a drain job is queued or running
-    feed(integration, order(number="5001"))
+    source_link = make_source_link(db, account, setup)
+    redis.set(f"bogbro:drain:{source_link.id}", "1")  # a drain job is queued or running
+    feed(source_link, order(number="5001"))
     queue = get_queue()
     assert queue.count == 0  # no second job: the one draining finds it
 
-    assert scheduling.drain(integration.id) == 1
-    assert redis.get(f"bogbro:drain:{integration.id}") is None
+    assert scheduling.drain(source_link.id) == 1
+    assert redis.get(f"bogbro:drain:{source_link.id}") is None
     assert _references(setup) == {"WC-12-5001"}
 
-    feed(integration, order(number="5002"))  # after the drain: a job of its own
+    feed(source_link, order(number="5002"))  # after the drain: a job of its own
     assert [job.func_name for job in queue.jobs] == ["workers.jobs.drain_events"]
 
 
 def test_a_drain_stops_after_its_time_and_queues_the_rest(db, account, run_jobs, monkeypatch):
-    """Its share of a worker is DRAIN_SECONDS: then it queues itself behind other integrations' work."""
+    """Its share of a worker is DRAIN_SECONDS: then it queues itself behind other source links' work."""
     monkeypatch.setattr(scheduling, "DRAIN_SECONDS", 0)
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     for number in ("5001", "5002", "5003"):
-        feed(integration, order(number=number))
+        feed(source_link, order(number=number))
 
     run_jobs()
     # one event each, each queueing the next job; the last finds nothing left and ends the drain

@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from portal.connectors.economic import EconomicConnector
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import intake, integrations, posting, scheduling
+from portal.pipeline import intake, posting, scheduling, source_links
 from portal.sandbox.transport import SandboxTransport
 from tests.pipeline.conftest import (
     faults,
     feed,
-    make_integration,
     make_setup,
+    make_source_link,
     release_scheduled,
     remote,
     shop_order,
@@ -61,10 +61,10 @@ def complete(shop, order):
 def test_processing_makes_an_order_and_completed_turns_it_into_the_booked_invoice(
     db, account, setup_booked, run_jobs, shop
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES, paid_methods=["quickpay"])
+    source_link = make_source_link(db, account, setup_booked, states=STATES, paid_methods=["quickpay"])
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
 
     transfer = the_transfer(db)
@@ -79,7 +79,7 @@ def test_processing_makes_an_order_and_completed_turns_it_into_the_booked_invoic
     assert [log.step for log in transfer.logs] == ["customer", "products", "order", "done"]
     assert transfer.logs[-1].message == f"Order {order.id}."
 
-    feed(integration, complete(shop, placed))
+    feed(source_link, complete(shop, placed))
     run_jobs()
 
     db.session.expire_all()
@@ -102,23 +102,23 @@ def test_processing_makes_an_order_and_completed_turns_it_into_the_booked_invoic
 def test_replays_and_a_poll_racing_the_webhook_make_one_order_then_one_invoice(
     db, account, setup_booked, run_jobs, shop
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    assert feed(integration, placed, delivery_id="w-1") is not None
-    assert feed(integration, placed, delivery_id="w-1") is None  # a replay: not even stored
-    feed(integration, placed, delivery_id=f"poll:{placed['id']}:{placed['date_modified_gmt']}")
+    assert feed(source_link, placed, delivery_id="w-1") is not None
+    assert feed(source_link, placed, delivery_id="w-1") is None  # a replay: not even stored
+    feed(source_link, placed, delivery_id=f"poll:{placed['id']}:{placed['date_modified_gmt']}")
     run_jobs()
-    feed(integration, placed, delivery_id="w-2")  # processing once more, after the order was made
+    feed(source_link, placed, delivery_id="w-2")  # processing once more, after the order was made
     run_jobs()
     assert documents(setup_booked, reference)["/orders/drafts"] == 1
 
     completed = complete(shop, placed)
-    feed(integration, completed, delivery_id="w-3")
-    feed(integration, completed, delivery_id=f"poll:{placed['id']}:{completed['date_modified_gmt']}")
+    feed(source_link, completed, delivery_id="w-3")
+    feed(source_link, completed, delivery_id=f"poll:{placed['id']}:{completed['date_modified_gmt']}")
     run_jobs()
-    feed(integration, completed, delivery_id="w-4")  # completed again after it was booked
-    feed(integration, placed, delivery_id="w-5")  # a late processing delivery never goes back to an order
+    feed(source_link, completed, delivery_id="w-4")  # completed again after it was booked
+    feed(source_link, placed, delivery_id="w-5")  # a late processing delivery never goes back to an order
     run_jobs()
 
     counts = documents(setup_booked, reference)
@@ -132,14 +132,14 @@ def test_replays_and_a_poll_racing_the_webhook_make_one_order_then_one_invoice(
 def test_a_500_on_the_order_post_is_retried_into_one_order(
     app, db, account, setup_booked, run_jobs, redis, shop, fast_retries
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     # Warm the caches (customer, products) so the first request of the next transfer is the order POST.
-    feed(integration, shop_order(shop))
+    feed(source_link, shop_order(shop))
     run_jobs()
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
     faults(app, "e-conomic", next=["500"])
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
     transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == str(placed["id"])))
     assert transfer.status == "pending" and transfer.error_kind == "transient"
@@ -173,11 +173,11 @@ def _lose_answer(monkeypatch, method, path_end):
 def test_an_order_made_but_its_answer_lost_is_found_not_made_again(
     db, account, setup_booked, run_jobs, shop, monkeypatch
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
     lost = _lose_answer(monkeypatch, "POST", "/orders/drafts")
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
 
     assert lost == [201]  # the order was made
@@ -190,14 +190,14 @@ def test_an_order_made_but_its_answer_lost_is_found_not_made_again(
 def test_an_invoice_made_from_the_order_but_its_answer_lost_ends_with_one_invoice_and_no_order(
     db, account, setup_booked, run_jobs, shop, monkeypatch
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
 
     lost = _lose_answer(monkeypatch, "POST", "/invoices/drafts")
-    feed(integration, complete(shop, placed))
+    feed(source_link, complete(shop, placed))
     run_jobs()
 
     assert lost == [201]  # the invoice draft was made from the order; the order was left behind
@@ -214,10 +214,10 @@ def test_a_worker_killed_after_the_invoice_post_resumes_into_one_invoice(
 ):
     """The crash: the invoice draft was made from the order (e-conomic kept it), the worker died before
     anything else. The watchdog's rerun finds the invoice by reference and removes the order."""
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
 
     original = EconomicConnector.delete_order
@@ -229,7 +229,7 @@ def test_a_worker_killed_after_the_invoice_post_resumes_into_one_invoice(
         raise Killed
 
     monkeypatch.setattr(EconomicConnector, "delete_order", killed)
-    feed(integration, complete(shop, placed))
+    feed(source_link, complete(shop, placed))
     with pytest.raises(Killed):
         event = db.session.scalars(select(SourceEvent).order_by(SourceEvent.id.desc())).first()
         intake.process_event(event.id)
@@ -254,16 +254,16 @@ def test_a_worker_killed_after_the_invoice_post_resumes_into_one_invoice(
 def test_a_later_state_meeting_a_running_transfer_is_decided_again_after_it(
     db, account, setup_booked, run_jobs, redis, shop
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
     transfer = the_transfer(db)
     transfer.status = "running"  # as if a worker were still posting the order
     db.session.commit()
 
-    event = feed(integration, complete(shop, placed))
+    event = feed(source_link, complete(shop, placed))
     run_jobs()
     db.session.expire_all()
     assert event.processed_at is None and transfer.document == "order"
@@ -280,15 +280,15 @@ def test_a_later_state_meeting_a_running_transfer_is_decided_again_after_it(
 def test_an_order_deleted_in_e_conomic_is_invoiced_from_the_shop_order(
     db, account, setup_booked, run_jobs, shop
 ):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
     connector = remote(setup_booked)
     connector.delete_order(connector.find_order(reference))  # the bookkeeper deleted it
 
-    feed(integration, complete(shop, placed))
+    feed(source_link, complete(shop, placed))
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.booked_number
@@ -297,22 +297,22 @@ def test_an_order_deleted_in_e_conomic_is_invoiced_from_the_shop_order(
 
 
 def test_a_refund_waits_for_the_invoice_not_the_order(db, account, setup_booked, run_jobs, shop):
-    integration = make_integration(db, account, setup_booked, states=STATES)
+    source_link = make_source_link(db, account, setup_booked, states=STATES)
     placed = shop_order(shop)
     reference = f"WC-12-{placed['number']}"
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
     item = placed["line_items"][0]  # two espresso; one is refunded
     net, tax = Decimal(item["subtotal"]) / 2, Decimal(item["subtotal_tax"]) / 2
     refund = refund_event(
         placed, amount=str(net + tax), items=[("Espresso", ESPRESSO, 1, str(net), str(tax), item["id"])]
     )
-    feed_refund(integration, refund)
+    feed_refund(source_link, refund)
     run_jobs()
     credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
     assert credit.status == "waiting"
 
-    feed(integration, complete(shop, placed))
+    feed(source_link, complete(shop, placed))
     run_jobs()
     db.session.expire_all()
     assert credit.status == "done", (credit.status, credit.error_message)
@@ -321,8 +321,8 @@ def test_a_refund_waits_for_the_invoice_not_the_order(db, account, setup_booked,
 
 def test_settings_refuse_an_order_for_a_system_without_orders(db, account):
     dinero = make_setup(account, "dinero", auto_book=True)
-    with pytest.raises(integrations.SettingsError) as refused:
-        integrations.clean_settings({"states": {"processing": "order"}}, dinero)
+    with pytest.raises(source_links.SettingsError) as refused:
+        source_links.clean_settings({"states": {"processing": "order"}}, dinero)
     assert "Dinero has no orders" in refused.value.errors["states"]
     economic = make_setup(account, "e-conomic", auto_book=True)
-    assert integrations.clean_settings({"states": STATES}, economic)["states"] == STATES
+    assert source_links.clean_settings({"states": STATES}, economic)["states"] == STATES

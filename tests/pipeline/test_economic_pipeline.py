@@ -13,8 +13,8 @@ from tests.pipeline.conftest import (
     faults,
     feed,
     lose_first_answer,
-    make_integration,
     make_setup,
+    make_source_link,
     order,
     queued_behind_a_lock,
     release_scheduled,
@@ -42,8 +42,8 @@ def setup_booked(account):
 
 
 def test_domestic_b2c_order_becomes_a_draft_with_our_reference(db, account, setup_draft, run_jobs):
-    integration = make_integration(db, account, setup_draft)
-    assert feed(integration, order()) is not None
+    source_link = make_source_link(db, account, setup_draft)
+    assert feed(source_link, order()) is not None
     run_jobs()
 
     found = remote(setup_draft).find_invoice(REF)
@@ -60,8 +60,8 @@ def test_domestic_b2c_order_becomes_a_draft_with_our_reference(db, account, setu
 
 
 def test_auto_book_books_the_invoice(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, order())
     run_jobs()
 
     found = remote(setup_booked).find_invoice(REF)
@@ -72,15 +72,15 @@ def test_auto_book_books_the_invoice(db, account, setup_booked, run_jobs):
 
 
 def test_a_draft_state_makes_a_draft_even_with_auto_book(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     payload = order()
     payload["status"] = "on-hold"
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     assert not remote(setup_booked).find_invoice(REF).booked
     # later the order is paid: the same draft is booked, no second document
     payload["status"] = "processing"
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     found = remote(setup_booked).find_invoice(REF)
     assert found.booked
@@ -90,13 +90,13 @@ def test_a_draft_state_makes_a_draft_even_with_auto_book(db, account, setup_book
 
 
 def test_replays_and_second_deliveries_make_exactly_one_document(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     payload = order()
-    assert feed(integration, payload, delivery_id="d-1") is not None
-    assert feed(integration, payload, delivery_id="d-1") is None  # a replay: not even stored
-    assert feed(integration, payload, delivery_id="d-2") is not None  # the same order, delivered again
+    assert feed(source_link, payload, delivery_id="d-1") is not None
+    assert feed(source_link, payload, delivery_id="d-1") is None  # a replay: not even stored
+    assert feed(source_link, payload, delivery_id="d-2") is not None  # the same order, delivered again
     run_jobs()
-    feed(integration, payload, delivery_id="d-3")  # and once more after it was booked
+    feed(source_link, payload, delivery_id="d-3")  # and once more after it was booked
     run_jobs()
 
     assert db.session.scalar(select(func.count(SourceEvent.id))) == 3
@@ -109,10 +109,10 @@ def test_replays_and_second_deliveries_make_exactly_one_document(db, account, se
 
 
 def test_a_state_that_does_not_transfer_is_skipped_with_a_reason(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     payload = order()
     payload["status"] = "pending"
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
 
     transfer = only_transfer(db)
@@ -122,8 +122,8 @@ def test_a_state_that_does_not_transfer_is_skipped_with_a_reason(db, account, se
 
 
 def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked, activation_date="2026-11-21")
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked, activation_date="2026-11-21")
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "skipped" and "activation date 21 Nov 2026" in transfer.reason
@@ -131,8 +131,8 @@ def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booke
 
     # imported on purpose: transferred after all, once
     payload = order()
-    assert intake.import_order(integration, payload) is not None
-    assert intake.import_order(integration, payload) is None
+    assert intake.import_order(source_link, payload) is not None
+    assert intake.import_order(source_link, payload) is None
     run_jobs()
     db.session.expire_all()
     assert transfer.status == "done" and remote(setup_booked).find_invoice(REF).booked
@@ -141,14 +141,14 @@ def test_an_order_before_the_activation_date_is_skipped(db, account, setup_booke
 def test_a_500_on_the_draft_is_looked_up_and_retried_into_one_document(
     app, db, account, setup_booked, run_jobs, redis, fast_retries
 ):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     # Warm the caches so the next request the sandbox sees from the transfer is the draft POST.
-    feed(integration, order(number="4999"))
+    feed(source_link, order(number="4999"))
     run_jobs()
     # The first request is the draft POST (no lookup before a first create): it answers 500, carried
     # out or not.
     faults(app, "e-conomic", next=["500"])
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     transfer = db.session.scalar(select(Transfer).where(Transfer.source_ref == "5001"))
     assert transfer.status == "pending" and transfer.error_kind == "transient"
@@ -164,10 +164,10 @@ def test_a_500_on_the_draft_is_looked_up_and_retried_into_one_document(
 
 
 def test_429_is_retried(app, db, account, setup_booked, run_jobs, redis, fast_retries):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     app.config["CONNECTOR_RETRIES"] = 0  # the connector gives up at once: the pipeline retries
     faults(app, "e-conomic", next=["429", "429"], retry_after=0)
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "pending" and "busy" in transfer.error_message
@@ -181,13 +181,13 @@ def test_429_is_retried(app, db, account, setup_booked, run_jobs, redis, fast_re
 def test_transient_errors_give_up_after_the_limit(
     app, db, account, setup_booked, run_jobs, redis, fast_retries
 ):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     app.config["CONNECTOR_RETRIES"] = 0
     saved = app.config["PIPELINE_MAX_ATTEMPTS"]
     app.config["PIPELINE_MAX_ATTEMPTS"] = 2
     try:
         faults(app, "e-conomic", rate_429=1.0, retry_after=0)
-        feed(integration, order())
+        feed(source_link, order())
         run_jobs()
         while release_scheduled(redis):
             run_jobs()
@@ -201,11 +201,11 @@ def test_transient_errors_give_up_after_the_limit(
 
 
 def test_a_deleted_product_group_needs_attention_with_the_message(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     goods = setup_booked.template("goods")
     goods.values = {"product_group": "999"}  # deleted in e-conomic since it was chosen
     db.session.commit()
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
 
     transfer = only_transfer(db)
@@ -217,8 +217,8 @@ def test_a_deleted_product_group_needs_attention_with_the_message(db, account, s
 
 
 def test_totals_beyond_the_tolerance_leave_a_draft_and_need_attention(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, order(total="560.00"))  # the shop says 560.00; the lines make 549.00
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, order(total="560.00"))  # the shop says 560.00; the lines make 549.00
     run_jobs()
 
     transfer = only_transfer(db)
@@ -247,12 +247,12 @@ def refund_event(payload, refund_id=77, amount="300.00", items=()):
     return {"order": payload, "refund": refund}
 
 
-def feed_refund(integration, body, delivery_id=None):
+def feed_refund(source_link, body, delivery_id=None):
     import json
     import uuid
 
     return intake.record_event(
-        integration,
+        source_link,
         "poll",
         delivery_id or str(uuid.uuid4()),
         intake.REFUND_TOPIC,
@@ -262,13 +262,13 @@ def feed_refund(integration, body, delivery_id=None):
 
 
 def test_a_refund_becomes_a_credit_note_for_the_booked_invoice(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     payload = order()
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     tekande_id = payload["line_items"][1]["id"]
     feed_refund(
-        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
+        source_link, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
     )
     run_jobs()
 
@@ -280,14 +280,14 @@ def test_a_refund_becomes_a_credit_note_for_the_booked_invoice(db, account, setu
 
 
 def test_a_refund_waits_until_the_invoice_is_booked(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     payload = order()
     payload["status"] = "on-hold"  # a draft only, for now
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     tekande_id = payload["line_items"][1]["id"]
     feed_refund(
-        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
+        source_link, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande_id)])
     )
     run_jobs()
     credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
@@ -295,7 +295,7 @@ def test_a_refund_waits_until_the_invoice_is_booked(db, account, setup_booked, r
     assert remote(setup_booked).find_invoice(f"{REF}-R77") is None
 
     payload["status"] = "processing"  # paid: the invoice is booked, the credit note follows
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     db.session.expire_all()
     assert credit.status == "done"
@@ -305,8 +305,8 @@ def test_a_refund_waits_until_the_invoice_is_booked(db, account, setup_booked, r
 def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked, run_jobs):
     from datetime import UTC, datetime, timedelta
 
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, order())
     # The worker "died" after marking it running: nothing happened remotely yet.
     from rq import Queue
 
@@ -327,8 +327,8 @@ def test_the_watchdog_requeues_transfers_left_running(db, account, setup_booked,
 
 
 def test_a_paid_order_gets_its_payment_registered_once(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked, paid_methods=["quickpay"])
+    feed(source_link, order())
     run_jobs()
 
     transfer = only_transfer(db)
@@ -346,9 +346,9 @@ def test_a_payment_whose_answer_was_lost_is_found_on_the_retry_not_registered_tw
 ):
     """The first payment is sent without a look-up (nothing can have sent it); its answer is lost, so the
     retry (payment_requested) looks for its reference, finds the voucher and books it: one payment."""
-    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    source_link = make_source_link(db, account, setup_booked, paid_methods=["quickpay"])
     lost = lose_first_answer(monkeypatch, "/vouchers")
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "pending" and transfer.payment_requested and not transfer.payment_id
@@ -370,10 +370,10 @@ def test_a_payment_whose_answer_was_lost_is_found_on_the_retry_not_registered_tw
 
 
 def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     meta = [("_billing_vat_number", "DK 13 58 56 28")]
-    feed(integration, order(company="Firma ApS", meta=meta, email="indkob@firma.dk"))
-    feed(integration, order(number="5002", company="Firma ApS", meta=meta, email="bogholderi@firma.dk"))
+    feed(source_link, order(company="Firma ApS", meta=meta, email="indkob@firma.dk"))
+    feed(source_link, order(number="5002", company="Firma ApS", meta=meta, email="bogholderi@firma.dk"))
     run_jobs()
 
     transfers = db.session.scalars(select(Transfer).order_by(Transfer.id)).all()
@@ -386,8 +386,8 @@ def test_b2b_customers_are_matched_by_cvr(db, account, setup_booked, run_jobs):
 
 
 def test_a_transfer_held_by_another_worker_is_left_alone(db, account, setup_booked, run_jobs, redis):
-    integration = make_integration(db, account, setup_booked)
-    with queued_behind_a_lock(db, redis, integration, order()) as transfer:
+    source_link = make_source_link(db, account, setup_booked)
+    with queued_behind_a_lock(db, redis, source_link, order()) as transfer:
         run_jobs()  # the worker's run_transfer finds the lock taken and leaves the transfer alone
         db.session.expire_all()
         assert transfer.status == "pending" and transfer.attempts == 0
@@ -402,8 +402,8 @@ def test_the_watchdog_picks_up_events_whose_job_was_lost(db, account, setup_book
 
     from rq import Queue
 
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, order())
     Queue("default", connection=redis).empty()  # the job vanished (Redis restarted without persistence)
     run_jobs()
     assert db.session.scalar(select(Transfer)) is None
@@ -414,11 +414,11 @@ def test_the_watchdog_picks_up_events_whose_job_was_lost(db, account, setup_book
     assert remote(setup_booked).find_invoice(REF).booked
 
 
-def test_an_inactive_integration_keeps_the_event_but_transfers_nothing(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
-    integration.active = False
+def test_an_inactive_source_link_keeps_the_event_but_transfers_nothing(db, account, setup_booked, run_jobs):
+    source_link = make_source_link(db, account, setup_booked)
+    source_link.active = False
     db.session.commit()
-    event = feed(integration, order())
+    event = feed(source_link, order())
     run_jobs()
     db.session.expire_all()
     assert event.processed_at is not None and "not active" in event.outcome
@@ -427,10 +427,10 @@ def test_an_inactive_integration_keeps_the_event_but_transfers_nothing(db, accou
 
 
 def test_an_unreadable_order_needs_attention(db, account, setup_booked, run_jobs):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     payload = order()
     payload["total"] = "not a number"
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and "could not be read" in transfer.error_message
@@ -442,9 +442,9 @@ def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
 ):
     """WooCommerce's order.updated lists a refund by id only: the pipeline reads its lines from the shop
     (the WooCommerce sandbox) and credits exactly them, once, however often the order is delivered."""
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     placed = shop_order(shop)  # two bags of espresso at 129,95 kr.
-    feed(integration, placed)
+    feed(source_link, placed)
     run_jobs()
 
     espresso = placed["line_items"][0]
@@ -463,8 +463,8 @@ def test_refunds_listed_on_an_updated_order_are_fetched_and_credited(
     assert created.status_code == 201, created.text
     updated = shop.get(f"/orders/{placed['id']}").json()
     assert [r["id"] for r in updated["refunds"]] == [created.json()["id"]]
-    feed(integration, updated)  # order.updated after the refund
-    feed(integration, updated)  # and again: the refund is fetched and credited once
+    feed(source_link, updated)  # order.updated after the refund
+    feed(source_link, updated)  # and again: the refund is fetched and credited once
     run_jobs()
 
     refund_id = str(created.json()["id"])
@@ -485,8 +485,8 @@ def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(
     refuses ours, and we carry on with theirs."""
     from sqlalchemy import insert
 
-    integration = make_integration(db, account, setup_booked)
-    event = feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked)
+    event = feed(source_link, order())
     original = db.session.scalar
     raced = []
 
@@ -498,7 +498,7 @@ def test_a_concurrent_delivery_creating_the_same_transfer_is_harmless(
                 other_worker.execute(
                     insert(Transfer.__table__).values(
                         account_id=account.id,
-                        integration_id=integration.id,
+                        source_link_id=source_link.id,
                         kind="invoice",
                         source_ref="5001",
                         order_ref="5001",
@@ -526,9 +526,9 @@ def test_a_draft_created_but_its_answer_lost_is_found_not_made_again(
 ):
     """The worst case: e-conomic did create the draft, but the answer never came back (a read timeout).
     The pipeline looks it up by reference and carries on with it."""
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     lost = lose_first_answer(monkeypatch, "/invoices/drafts")
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
 
     assert lost == [201]  # the draft was made
@@ -553,10 +553,10 @@ def test_the_log_redacts_secrets():
 def test_a_dry_run_preview_writes_nothing(db, account, setup_booked, monkeypatch):
     from portal.sandbox.transport import SandboxTransport
 
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     calls = []
     monkeypatch.setattr(SandboxTransport, "handle_request", lambda self, request: calls.append(request))
-    plan = preview.preview(integration, order())
+    plan = preview.preview(source_link, order())
     assert calls == [] and db.session.scalar(select(Transfer)) is None
     assert plan.invoice.reference == REF and plan.decision.zone == "domestic" and plan.can_book
     assert [line.product_number for line in plan.invoice.lines] == ["KRUS-01", "TE-02", "FRAGT"]
@@ -573,8 +573,8 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
 ):
     """The lock expired while this worker was slow, and another worker took it: this one must not go on
     to create the draft."""
-    integration = make_integration(db, account, setup_booked)
-    event = feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked)
+    event = feed(source_link, order())
     original = posting.ensure_products
     keys = []
 
@@ -597,18 +597,18 @@ def test_a_worker_that_lost_its_lock_stops_before_the_next_remote_step(
 def test_a_shop_linked_again_finds_its_earlier_invoice_instead_of_booking_twice(
     db, account, setup_booked, run_jobs
 ):
-    """A first create skips the look-up only while the reference is this integration's alone; a second
-    integration writing the same shop id (the shop linked again) looks first and reuses what it finds."""
-    first = make_integration(db, account, setup_booked)
+    """A first create skips the look-up only while the reference is this source link's alone; a second
+    source_link writing the same shop id (the shop linked again) looks first and reuses what it finds."""
+    first = make_source_link(db, account, setup_booked)
     feed(first, order())
     run_jobs()
-    second = make_integration(db, account, setup_booked)  # the same shop id, "12"
+    second = make_source_link(db, account, setup_booked)  # the same shop id, "12"
     feed(second, order())
     run_jobs()
 
     connector = remote(setup_booked)
     assert len(connector._all("/invoices/booked", f"references.other$eq:{REF}")) == 1
-    transfer = db.session.scalar(select(Transfer).where(Transfer.integration_id == second.id))
+    transfer = db.session.scalar(select(Transfer).where(Transfer.source_link_id == second.id))
     assert transfer.status == "done"
     assert any(log.step == "draft" and log.outcome == "reused" for log in transfer.logs)
 
@@ -616,15 +616,15 @@ def test_a_shop_linked_again_finds_its_earlier_invoice_instead_of_booking_twice(
 def test_after_a_restore_every_first_create_looks_first(app, db, account, setup_booked, run_jobs):
     """A database restored from a backup forgets transfers made since; PIPELINE_LOOKUP_BEFORE_CREATE makes
     every create look its reference up, so those orders are found, not booked again."""
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, order())
     run_jobs()
     for table in (TransferLog.__table__, Transfer.__table__):
         db.session.execute(table.delete())
     db.session.commit()  # the restore: our record of the transfer is gone, the invoice is not
     app.config["PIPELINE_LOOKUP_BEFORE_CREATE"] = True
     try:
-        feed(integration, order())  # the poll brings the order again
+        feed(source_link, order())  # the poll brings the order again
         run_jobs()
     finally:
         app.config["PIPELINE_LOOKUP_BEFORE_CREATE"] = False
@@ -635,8 +635,8 @@ def test_after_a_restore_every_first_create_looks_first(app, db, account, setup_
 def test_customers_and_products_are_created_only_when_the_settings_allow_it(
     db, account, setup_booked, run_jobs
 ):
-    integration = make_integration(db, account, setup_booked, customers={"create": False, "update": False})
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked, customers={"create": False, "update": False})
+    feed(source_link, order())
     run_jobs()
     transfer = only_transfer(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
@@ -645,7 +645,7 @@ def test_customers_and_products_are_created_only_when_the_settings_allow_it(
     assert connector.find_customer("email", "anna@example.dk") is None
     assert connector.find_invoice(REF) is None
 
-    integration.settings = {**integration.settings, "customers": {}, "products": {"create": False}}
+    source_link.settings = {**source_link.settings, "customers": {}, "products": {"create": False}}
     db.session.commit()
     retries.retry(transfer)
     run_jobs()
@@ -665,8 +665,8 @@ def test_a_customer_found_is_updated_from_the_order_when_allowed(db, account, se
             name="Anna Old", country="DK", zone="domestic", email="anna@example.dk", address="Gl. Vej 1"
         )
     )
-    integration = make_integration(db, account, setup_booked, customers={"create": True, "update": True})
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked, customers={"create": True, "update": True})
+    feed(source_link, order())
     run_jobs()
     assert only_transfer(db).status == "done"
     after = connector.find_customer("email", "anna@example.dk")
@@ -681,8 +681,8 @@ def test_two_workers_with_the_same_new_customer_and_products_make_each_once(app,
     and uses what it made."""
     import threading
 
-    integration = make_integration(db, account, setup_booked)
-    events = [feed(integration, order(number=number)).id for number in ("5001", "5002")]
+    source_link = make_source_link(db, account, setup_booked)
+    events = [feed(source_link, order(number=number)).id for number in ("5001", "5002")]
     faults(app, "e-conomic", latency_ms=150)  # every call takes a while: the two runs overlap
     start, errors = threading.Barrier(2), []
 
@@ -746,8 +746,8 @@ def test_a_payment_never_books_the_bookkeepers_unbalanced_entry(db, account, set
     journal = int(setup_booked.template("payments").values["journal"])
     connector = remote(setup_booked)
     _bookkeeper_entry(connector, journal, "Husleje, mangler modpost")
-    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup_booked, paid_methods=["quickpay"])
+    feed(source_link, order())
     run_jobs()
 
     transfer = only_transfer(db)
@@ -761,10 +761,10 @@ def test_a_payment_voucher_shared_with_the_bookkeeper_needs_attention_in_danish(
 ):
     journal = int(setup_booked.template("payments").values["journal"])
     connector = remote(setup_booked)
-    integration = make_integration(db, account, setup_booked, paid_methods=["quickpay"])
+    source_link = make_source_link(db, account, setup_booked, paid_methods=["quickpay"])
     # The payment entry is posted, then the booking's connection drops (the look-up before it answers).
     faults(app, "e-conomic-apis", next=["ok", "drop", "drop", "drop", "drop"])
-    feed(integration, order())
+    feed(source_link, order())
     run_jobs()
     faults(app, "e-conomic-apis")
     transfer = only_transfer(db)

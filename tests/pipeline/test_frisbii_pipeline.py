@@ -18,7 +18,7 @@ from portal.sandbox import economic
 from portal.sandbox.frisbii import billing
 from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from portal.shops import operations as shops
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 
 BASE = f"{IN_PROCESS_ORIGIN}/sandbox/frisbii"
 
@@ -45,15 +45,15 @@ def link_frisbii(db, account, setup, **settings):
     )
     db.session.add(connection)
     db.session.commit()
-    integration = shops.link(connection, setup, "Kaffeabonnementer")
-    assert "card" in integration.settings["paid_methods"]  # settled by card: registered as paid by default
-    integration.settings = {**integration.settings, **settings}
+    source_link = shops.link(connection, setup, "Kaffeabonnementer")
+    assert "card" in source_link.settings["paid_methods"]  # settled by card: registered as paid by default
+    source_link.settings = {**source_link.settings, **settings}
     db.session.commit()
     with current_app.test_request_context():  # the delivery url is built as the link page builds it
-        shops.register_webhooks(integration)
-        integration.delivery = shops.delivery_url(integration)
-    shops.set_active(integration, True)
-    return integration
+        shops.register_webhooks(source_link)
+        source_link.delivery = shops.delivery_url(source_link)
+    shops.set_active(source_link, True)
+    return source_link
 
 
 def renew(frisbii, run_jobs, handle="sub-demo-0001", outcome="settled") -> dict:
@@ -81,13 +81,13 @@ def setup(account):
 
 
 def test_a_settled_renewal_is_booked_and_registered_as_paid(db, account, setup, frisbii, run_jobs):
-    integration = link_frisbii(db, account, setup)
-    assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == [integration.delivery]
+    source_link = link_frisbii(db, account, setup)
+    assert frisbii.get("/v1/account/webhook_settings").json()["urls"] == [source_link.delivery]
     invoice = renew(frisbii, run_jobs)
 
     transfer = transfer_of(db, invoice)
     assert transfer.status == "done", transfer.error_message
-    assert transfer.reference == f"FR-{integration.id}-{invoice['handle']}"
+    assert transfer.reference == f"FR-{source_link.id}-{invoice['handle']}"
     found = remote(setup).find_invoice(transfer.reference)
     assert found.booked and found.totals.gross == Decimal("149.00")
     assert transfer.payment_id  # settled by card: registered as paid
@@ -100,13 +100,13 @@ def test_a_settled_renewal_is_booked_and_registered_as_paid(db, account, setup, 
 
 
 def test_a_replayed_webhook_makes_one_document(app, db, account, setup, frisbii, run_jobs):
-    integration = link_frisbii(db, account, setup)
+    source_link = link_frisbii(db, account, setup)
     invoice = renew(frisbii, run_jobs)
     settled = db.session.scalar(select(SourceEvent).where(SourceEvent.topic == "invoice_settled"))
     client = app.test_client()
     for _ in range(3):
         answer = client.post(
-            f"/webhooks/frisbii/{integration.webhook_token}",
+            f"/webhooks/frisbii/{source_link.webhook_token}",
             data=settled.raw_body,
             content_type="application/json",
         )
@@ -119,7 +119,7 @@ def test_a_replayed_webhook_makes_one_document(app, db, account, setup, frisbii,
 
 
 def test_a_forged_signature_is_refused_and_nothing_is_stored(app, db, account, setup, frisbii):
-    integration = link_frisbii(db, account, setup)
+    source_link = link_frisbii(db, account, setup)
     body = {
         "id": "abc",
         "event_type": "invoice_settled",
@@ -128,7 +128,7 @@ def test_a_forged_signature_is_refused_and_nothing_is_stored(app, db, account, s
         "signature": billing.sign("not-the-secret", "2026-12-07T08:10:00.640Z", "abc"),
     }
     client = app.test_client()
-    url = f"/webhooks/frisbii/{integration.webhook_token}"
+    url = f"/webhooks/frisbii/{source_link.webhook_token}"
     assert client.post(url, json=body).status_code == 401
     assert client.post(url, json={k: v for k, v in body.items() if k != "signature"}).status_code == 401
     assert client.post(url, data=b"not json", content_type="application/json").status_code == 401
@@ -291,11 +291,11 @@ def test_authorized_renewals_transfer_as_the_setting_says(db, account, setup, fr
 
 
 def test_the_poll_finds_a_renewal_whose_webhook_was_missed(db, account, setup, frisbii, run_jobs):
-    integration = link_frisbii(db, account, setup)
+    source_link = link_frisbii(db, account, setup)
     frisbii.put("/v1/account/webhook_settings", json={"disabled": True})  # the webhook never arrives
     invoice = renew(frisbii, run_jobs)
     assert transfer_of(db, invoice) is None
-    assert polls.poll_orders(integration.id) >= 1
+    assert polls.poll_orders(source_link.id) >= 1
     settle(run_jobs)
     transfer = transfer_of(db, invoice)
     assert transfer.status == "done", transfer.error_message
@@ -423,10 +423,10 @@ def test_a_renewal_in_a_currency_dinero_lacks_needs_attention(db, account, frisb
 
 
 def test_an_order_in_a_currency_the_agreement_lacks_needs_attention(db, account, setup, run_jobs):
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     assert economic.Agreement(int(setup.external_id)).delete("currencies", "SEK")
     db.session.commit()
-    feed(integration, {**order(number="7001"), "currency": "SEK"})
+    feed(source_link, {**order(number="7001"), "currency": "SEK"})
     run_jobs()
     transfer = db.session.scalar(select(Transfer).where(Transfer.order_ref == "7001"))
     assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"

@@ -1,4 +1,4 @@
-"""Order integrations are created and changed through audited operations; the webhook secret is never in
+"""Sales sources are created and changed through audited operations; the webhook secret is never in
 the log."""
 
 import json
@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, Connection
-from portal.pipeline import integrations
+from portal.pipeline import source_links
 from tests.pipeline.conftest import make_setup
 
 
@@ -21,27 +21,27 @@ def shop(db, account):
     return connection
 
 
-def test_creating_and_changing_an_integration_is_audited(db, account, shop):
+def test_creating_and_changing_an_source_link_is_audited(db, account, shop):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = integrations.create_integration(shop, setup, "Butik", {"states": {"processing": "booked"}})
-    secret = integration.webhook_secret["secret"]
-    assert len(secret) >= 32 and len(integration.webhook_token) >= 24 and not integration.active
+    source_link = source_links.create_source_link(shop, setup, "Butik", {"states": {"processing": "booked"}})
+    secret = source_link.webhook_secret["secret"]
+    assert len(secret) >= 32 and len(source_link.webhook_token) >= 24 and not source_link.active
 
-    integrations.update_settings(
-        integration, {"states": {"completed": "draft"}, "rounding_tolerance": "0.25"}
+    source_links.update_settings(
+        source_link, {"states": {"completed": "draft"}, "rounding_tolerance": "0.25"}
     )
-    integrations.set_active(integration, True)
-    new_secret = integrations.rotate_webhook_secret(integration)
+    source_links.set_active(source_link, True)
+    new_secret = source_links.rotate_webhook_secret(source_link)
     assert new_secret != secret
 
     events = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action.startswith("order_integration")).order_by(AuditEvent.id)
+        select(AuditEvent).where(AuditEvent.action.startswith("source_link")).order_by(AuditEvent.id)
     ).all()
     assert [e.action for e in events] == [
-        "order_integration.created",
-        "order_integration.settings",
-        "order_integration.active",
-        "order_integration.webhook_secret",
+        "source_link.created",
+        "source_link.settings",
+        "source_link.active",
+        "source_link.webhook_secret",
     ]
     assert events[1].changes["settings"]["after"] == {
         "states": {"completed": "draft"},
@@ -53,10 +53,10 @@ def test_creating_and_changing_an_integration_is_audited(db, account, shop):
 
 def test_invalid_settings_are_refused(db, account, shop):
     setup = make_setup(account, "dinero", auto_book=False)
-    integration = integrations.create_integration(shop, setup, "Butik")
-    with pytest.raises(integrations.SettingsError) as refused:
-        integrations.update_settings(
-            integration,
+    source_link = source_links.create_source_link(shop, setup, "Butik")
+    with pytest.raises(source_links.SettingsError) as refused:
+        source_links.update_settings(
+            source_link,
             {
                 "states": {"processing": "booked"},
                 "activation_date": "i går",
@@ -81,5 +81,5 @@ def test_invalid_settings_are_refused(db, account, shop):
     assert "book automatically" in refused.value.errors["states"]
     assert "Dinero cannot book OSS" in refused.value.errors["oss"]
     db.session.rollback()
-    db.session.refresh(integration)
-    assert integration.settings == {}
+    db.session.refresh(source_link)
+    assert source_link.settings == {}

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from portal.models import Transfer, TransferLog
 from portal.pipeline import invoice_mail, posting, retries
 from portal.pipeline import settings as pipeline_settings
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, release_scheduled, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, release_scheduled, remote
 from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
 from tests.shops.test_shops import settings_form
 
@@ -107,13 +107,13 @@ def mail_settings(port, **overrides):
     return values
 
 
-def mailing_integration(db, account, setup, port, password=PASSWORD, paid_methods=(), **overrides):
-    integration = make_integration(
+def mailing_source_link(db, account, setup, port, password=PASSWORD, paid_methods=(), **overrides):
+    source_link = make_source_link(
         db, account, setup, invoice_mail=mail_settings(port, **overrides), paid_methods=list(paid_methods)
     )
-    integration.mail_secret = {"smtp_password": password}
+    source_link.mail_secret = {"smtp_password": password}
     db.session.commit()
-    return integration
+    return source_link
 
 
 def the_transfer(db, kind="invoice"):
@@ -159,9 +159,9 @@ def test_a_booked_invoice_is_mailed_once_with_its_pdf(
     db, account, setup_booked, run_jobs, shop_smtp, mailbox
 ):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port)
+    source_link = mailing_source_link(db, account, setup_booked, port)
     payload = order()
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
 
     transfer = the_transfer(db)
@@ -181,7 +181,7 @@ def test_a_booked_invoice_is_mailed_once_with_its_pdf(
     assert mailbox.messages == []  # not through Bogbro's own server
 
     # the same order delivered again, and the transfer run again: nothing more is sent
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     posting.run_transfer(transfer.id)
     assert len(smtp.messages) == 1
@@ -189,8 +189,8 @@ def test_a_booked_invoice_is_mailed_once_with_its_pdf(
 
 def test_without_invoice_mail_nothing_is_sent(db, account, setup_booked, run_jobs, shop_smtp):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port, enabled=False)
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port, enabled=False)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and not transfer.mailed and mail_log(transfer) == []
@@ -200,8 +200,8 @@ def test_without_invoice_mail_nothing_is_sent(db, account, setup_booked, run_job
 def test_a_draft_is_not_mailed(db, account, run_jobs, shop_smtp):
     smtp, port = shop_smtp
     setup = make_setup(account, "e-conomic", auto_book=False)
-    integration = mailing_integration(db, account, setup, port)
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup, port)
+    feed(source_link, order())
     run_jobs()
     assert the_transfer(db).status == "done" and smtp.messages == []
 
@@ -210,8 +210,8 @@ def test_the_default_danish_text_when_no_subject_or_body_is_set(
     db, account, setup_booked, run_jobs, shop_smtp
 ):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port, subject="", body="")
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port, subject="", body="")
+    feed(source_link, order())
     run_jobs()
     number = the_transfer(db).booked_number
     message = smtp.messages[0]
@@ -223,8 +223,8 @@ def test_an_order_without_e_mail_is_booked_and_the_mail_skipped(
     db, account, setup_booked, run_jobs, shop_smtp
 ):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port)
-    feed(integration, order(email=""))
+    source_link = mailing_source_link(db, account, setup_booked, port)
+    feed(source_link, order(email=""))
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and not transfer.mailed
@@ -236,8 +236,8 @@ def test_smtp_down_is_retried_and_mailed_once_it_is_up(
     app, db, account, setup_booked, run_jobs, redis, fast_retries
 ):
     handler, port = ShopSMTP(), _free_port()  # nothing listens there yet
-    integration = mailing_integration(db, account, setup_booked, port, paid_methods=["quickpay"])
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port, paid_methods=["quickpay"])
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "pending" and transfer.error_kind == "transient"
@@ -265,8 +265,8 @@ def test_a_refused_login_needs_attention_and_a_retry_only_mails(
     db, account, setup_booked, run_jobs, shop_smtp
 ):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port, password="forkert")
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port, password="forkert")
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "needs_attention", transfer.error_message
@@ -276,7 +276,7 @@ def test_a_refused_login_needs_attention_and_a_retry_only_mails(
     assert transfer.booked_number and not transfer.mailed
     assert smtp.messages == [] and smtp.logins and not any(smtp.logins)  # PLAIN, then LOGIN
 
-    integration.mail_secret = {"smtp_password": PASSWORD}  # the user corrects the password
+    source_link.mail_secret = {"smtp_password": PASSWORD}  # the user corrects the password
     db.session.commit()
     retries.retry(transfer)
     run_jobs()
@@ -288,8 +288,8 @@ def test_a_refused_login_needs_attention_and_a_retry_only_mails(
 
 def test_a_refused_sender_needs_attention(db, account, setup_booked, run_jobs, shop_smtp):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port, sender="Butik <salg@andetdomaene.dk>")
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port, sender="Butik <salg@andetdomaene.dk>")
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"
@@ -299,8 +299,8 @@ def test_a_refused_sender_needs_attention(db, account, setup_booked, run_jobs, s
 
 def test_missing_settings_need_attention(db, account, setup_booked, run_jobs, shop_smtp):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port, sender="")
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port, sender="")
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "needs_attention" and "no sender address" in transfer.error_message
@@ -315,8 +315,8 @@ def test_a_lost_answer_after_the_message_is_not_sent_again(
     smtp.delay = 1.5
     app.config["INVOICE_MAIL_TIMEOUT_SECONDS"] = 0.5
     try:
-        integration = mailing_integration(db, account, setup_booked, port)
-        feed(integration, order())
+        source_link = mailing_source_link(db, account, setup_booked, port)
+        feed(source_link, order())
         run_jobs()
     finally:
         app.config["INVOICE_MAIL_TIMEOUT_SECONDS"] = 20
@@ -331,8 +331,8 @@ def test_a_lost_answer_after_the_message_is_not_sent_again(
 
 def test_a_worker_that_died_while_sending_does_not_send_again(db, account, setup_booked, run_jobs, shop_smtp):
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port)
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup_booked, port)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     # As if the worker had died right after committing "sending", before it could record the answer.
@@ -348,24 +348,24 @@ def test_a_worker_that_died_while_sending_does_not_send_again(db, account, setup
     assert len(smtp.messages) == 1
 
 
-def booked_then_refunded(integration, run_jobs):
+def booked_then_refunded(source_link, run_jobs):
     """Order 5001 booked, then its teapot refunded: the credit note is booked (and mailed) too."""
     payload = order()
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     tekande = payload["line_items"][1]["id"]
     feed_refund(
-        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])
+        source_link, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])
     )
     run_jobs()
 
 
 def test_a_credit_note_is_mailed_too(db, account, setup_booked, run_jobs, shop_smtp):
     smtp, port = shop_smtp
-    integration = mailing_integration(
+    source_link = mailing_source_link(
         db, account, setup_booked, port, credit_note_subject="Kreditnota {invoice_number}"
     )
-    booked_then_refunded(integration, run_jobs)
+    booked_then_refunded(source_link, run_jobs)
     credit = the_transfer(db, "credit_note")
     assert credit.status == "done" and credit.mailed, credit.error_message
     assert len(smtp.messages) == 2
@@ -383,8 +383,8 @@ def test_the_credit_note_texts_from_the_settings_page_are_used(
     """The settings page saves a subject and a text of the credit note's own (their placeholders checked as
     the invoice's are); a refund's credit note is mailed with them, the invoice with the invoice's."""
     smtp, port = shop_smtp
-    integration = mailing_integration(db, account, setup_booked, port)
-    url = f"/shops/integrations/{integration.id}"
+    source_link = mailing_source_link(db, account, setup_booked, port)
+    url = f"/shops/source_links/{source_link.id}"
     mail = mail_settings(
         port,
         body="Tak for ordre {order_number}.",  # the page checks what the other tests store directly
@@ -393,7 +393,7 @@ def test_the_credit_note_texts_from_the_settings_page_are_used(
     )
     form = settings_form(
         db,
-        integration,
+        source_link,
         state_processing="booked",
         state_completed="booked",
         customers_create="y",
@@ -407,14 +407,14 @@ def test_the_credit_note_texts_from_the_settings_page_are_used(
     saved = owner_client.post(url, data=form)
     assert saved.status_code == 302, saved.get_data(as_text=True)
     db.session.expire_all()
-    stored = integration.settings["invoice_mail"]
+    stored = source_link.settings["invoice_mail"]
     assert stored["credit_note_subject"] == "Kreditnota {invoice_number} til ordre {order_number}"
     assert stored["credit_note_body"] == "Her er kreditnota {invoice_number} fra {shop_name}.\nVenlig hilsen"
     page = owner_client.get(url).get_data(as_text=True)
     assert 'value="Kreditnota {invoice_number} til ordre {order_number}"' in page
     assert "Emne for kreditnotaer" in page and "Tekst for kreditnotaer" in page
 
-    booked_then_refunded(integration, run_jobs)
+    booked_then_refunded(source_link, run_jobs)
     invoice, credit = the_transfer(db), the_transfer(db, "credit_note")
     assert credit.status == "done" and credit.mailed, invoice.error_message or credit.error_message
     assert [m["Subject"] for m in smtp.messages] == [
@@ -428,8 +428,8 @@ def test_the_credit_note_texts_from_the_settings_page_are_used(
 def test_dinero_invoices_are_mailed_with_dineros_pdf(db, account, run_jobs, shop_smtp):
     smtp, port = shop_smtp
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = mailing_integration(db, account, setup, port)
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup, port)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.mailed, transfer.error_message
@@ -441,8 +441,8 @@ def test_dinero_invoices_are_mailed_with_dineros_pdf(db, account, run_jobs, shop
 def test_dynaccount_has_no_pdf_so_the_mail_is_skipped_with_the_reason(db, account, run_jobs, shop_smtp):
     smtp, port = shop_smtp
     setup = make_setup(account, "dynaccount", auto_book=True)
-    integration = mailing_integration(db, account, setup, port)
-    feed(integration, order())
+    source_link = mailing_source_link(db, account, setup, port)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.booked_number and not transfer.mailed
@@ -458,11 +458,11 @@ def test_placeholders_never_reach_further_than_the_four_names():
 
 
 def test_settings_defaults(db, account, setup_booked):
-    integration = make_integration(
+    source_link = make_source_link(
         db, account, setup_booked, invoice_mail={"enabled": True, "security": "ssl"}
     )
-    config = pipeline_settings.invoice_mail(integration)
+    config = pipeline_settings.invoice_mail(source_link)
     assert (config.enabled, config.port, config.security) == (True, 465, "ssl")
-    assert pipeline_settings.error_digest_enabled(integration)
-    assert not pipeline_settings.daily_report_enabled(integration)
-    assert pipeline_settings.smtp_password(integration) == ""
+    assert pipeline_settings.error_digest_enabled(source_link)
+    assert not pipeline_settings.daily_report_enabled(source_link)
+    assert pipeline_settings.smtp_password(source_link) == ""

@@ -21,7 +21,7 @@ def test_a_message_is_stored_in_english_and_shown_in_danish(app):
     store(
         transfer,
         "error_message",
-        message(N_("%(detail)s Complete the accounting integration's templates under Setup."), detail=inner),
+        message(N_("%(detail)s Complete the accounting setup's templates under Setup."), detail=inner),
     )
     assert transfer.error_message.startswith("The template “VAT-free lines (gift cards, rounding)” is empty")
     with app.test_request_context(), force_locale("da"):

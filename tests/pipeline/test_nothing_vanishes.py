@@ -16,7 +16,7 @@ from portal.pipeline import notifications, preview, retries
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.overview import account_overview
 from portal.sources.woocommerce import WooCommerce
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 
 
 class Boom(RuntimeError):
@@ -51,9 +51,9 @@ def test_an_unexpected_error_at_any_step_needs_attention_visibly(
     owner_client, db, account, owner, run_jobs, mailbox, monkeypatch, step, target, name
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
     monkeypatch.setattr(target, name, boom)
-    feed(integration, order(number="5101"))
+    feed(source_link, order(number="5101"))
     run_jobs()  # would fail on a job that crashed
 
     transfer = only(db, Transfer)
@@ -68,7 +68,7 @@ def test_an_unexpected_error_at_any_step_needs_attention_visibly(
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert "En uventet fejl stoppede overførslen" in page
     mailbox.clear()
-    assert notifications.send_error_digests() == [integration.id]
+    assert notifications.send_error_digests() == [source_link.id]
     assert "5101" in mailbox.messages[0].get_body(("plain",)).get_content()
 
     # Once the cause is gone, a retry finishes it — exactly once.
@@ -87,8 +87,8 @@ def test_an_oss_order_to_a_country_missing_from_the_rate_table_needs_attention(
     transfer, and the preview answered 500."""
     assert "IT" not in pipeline_settings.vat_rates().countries
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup, oss=True)
-    feed(integration, order(number="5102", country="IT", rate_percent=22))
+    source_link = make_source_link(db, account, setup, oss=True)
+    feed(source_link, order(number="5102", country="IT", rate_percent=22))
     run_jobs()
 
     transfer = only(db, Transfer)
@@ -106,9 +106,9 @@ def test_a_country_code_that_is_no_country_is_refused_before_anything_is_posted(
     owner_client, db, account, run_jobs, country
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     calls_before = len(remote(setup)._all("/customers"))
-    feed(integration, order(number="5103", country=country))
+    feed(source_link, order(number="5103", country=country))
     run_jobs()
 
     transfer = only(db, Transfer)
@@ -137,9 +137,9 @@ def test_our_database_going_away_is_left_to_the_watchdog_not_blamed_on_the_order
 
     scheduling.recover(timedelta(minutes=10))  # this Redis is known
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     monkeypatch.setattr(EconomicConnector, "book_invoice", database_gone)
-    feed(integration, order(number="5104"))
+    feed(source_link, order(number="5104"))
     queue = get_queue()
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     transfer = only(db, Transfer)

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from portal.models import OrderIntegration, Transfer
+from portal.models import SourceLink, Transfer
 from portal.pipeline import notifications, retries
 from portal.queue import get_queue
 from tests.conftest import make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 
 @pytest.fixture
@@ -48,9 +48,9 @@ def run_digest_job(run_jobs):
 def test_three_failures_make_one_digest_and_only_new_ones_the_next(
     app, db, account, owner, setup_booked, run_jobs, mailbox
 ):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     for number in (6001, 6002, 6003):
-        feed(integration, unreadable(number))
+        feed(source_link, unreadable(number))
     run_jobs()
     assert [t.status for t in transfers(db)] == ["needs_attention"] * 3
     mailbox.clear()
@@ -71,7 +71,7 @@ def test_three_failures_make_one_digest_and_only_new_ones_the_next(
     run_digest_job(run_jobs)  # nothing new: nothing sent
     assert len(mailbox.messages) == 1
 
-    feed(integration, unreadable(6004))  # a new failure: a digest with only it
+    feed(source_link, unreadable(6004))  # a new failure: a digest with only it
     run_jobs()
     run_digest_job(run_jobs)
     assert len(mailbox.messages) == 2
@@ -83,8 +83,8 @@ def test_three_failures_make_one_digest_and_only_new_ones_the_next(
 def test_a_transfer_that_fails_again_after_a_retry_is_reported_again(
     db, account, owner, setup_booked, run_jobs, mailbox
 ):
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, unreadable(6001))
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, unreadable(6001))
     run_jobs()
     notifications.send_error_digests()
     transfer = transfers(db)[0]
@@ -95,7 +95,7 @@ def test_a_transfer_that_fails_again_after_a_retry_is_reported_again(
     run_jobs()
     assert transfers(db)[0].status == "needs_attention"
     mailbox.clear()
-    assert notifications.send_error_digests() == [integration.id]
+    assert notifications.send_error_digests() == [source_link.id]
     assert len(mailbox.messages) == 1 and "Ordre #6001" in plain(mailbox.messages[0])
 
 
@@ -107,8 +107,8 @@ def test_recipients_from_the_settings_else_the_owners_in_the_first_owners_langua
     make_user("medlem@kunde.dk", account, role="member")  # members are not told
     first_owner.language = "en"
     db.session.commit()
-    to_owners = make_integration(db, account, setup_booked)
-    to_bookkeeper = make_integration(db, account, setup_booked, notify={"recipients": ["bogholder@kunde.dk"]})
+    to_owners = make_source_link(db, account, setup_booked)
+    to_bookkeeper = make_source_link(db, account, setup_booked, notify={"recipients": ["bogholder@kunde.dk"]})
     feed(to_owners, unreadable(6001))
     feed(to_bookkeeper, unreadable(6002))
     run_jobs()
@@ -121,8 +121,8 @@ def test_recipients_from_the_settings_else_the_owners_in_the_first_owners_langua
 
 
 def test_the_digest_can_be_switched_off(db, account, owner, setup_booked, run_jobs, mailbox):
-    integration = make_integration(db, account, setup_booked, notify={"error_digest": False})
-    feed(integration, unreadable(6001))
+    source_link = make_source_link(db, account, setup_booked, notify={"error_digest": False})
+    feed(source_link, unreadable(6001))
     run_jobs()
     mailbox.clear()
     assert notifications.send_error_digests() == []
@@ -130,12 +130,12 @@ def test_the_digest_can_be_switched_off(db, account, owner, setup_booked, run_jo
 
 
 def test_two_workers_at_once_send_one_digest(app, db, account, owner, setup_booked, run_jobs, mailbox):
-    integration = make_integration(db, account, setup_booked)
+    source_link = make_source_link(db, account, setup_booked)
     for number in (6001, 6002):
-        feed(integration, unreadable(number))
+        feed(source_link, unreadable(number))
     run_jobs()
     mailbox.clear()
-    integration_id = integration.id  # read here: the threads must not touch this session's objects
+    source_link_id = source_link.id  # read here: the threads must not touch this session's objects
     barrier = threading.Barrier(4)
     results, errors = [], []
 
@@ -143,7 +143,7 @@ def test_two_workers_at_once_send_one_digest(app, db, account, owner, setup_book
         try:
             with app.app_context():
                 barrier.wait(10)
-                results.append(notifications.send_error_digest(integration_id))
+                results.append(notifications.send_error_digest(source_link_id))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -160,8 +160,8 @@ def test_two_workers_at_once_send_one_digest(app, db, account, owner, setup_book
 def test_a_failed_send_gives_the_transfers_back_for_the_next_run(
     app, db, account, owner, setup_booked, run_jobs, mailbox
 ):
-    integration = make_integration(db, account, setup_booked)
-    feed(integration, unreadable(6001))
+    source_link = make_source_link(db, account, setup_booked)
+    feed(source_link, unreadable(6001))
     run_jobs()
     mailbox.clear()
     port = app.config["MAIL_PORT"]
@@ -172,7 +172,7 @@ def test_a_failed_send_gives_the_transfers_back_for_the_next_run(
     finally:
         app.config["MAIL_PORT"] = port
     assert transfers(db)[0].notified_at is None
-    assert notifications.send_error_digests() == [integration.id]
+    assert notifications.send_error_digests() == [source_link.id]
     assert len(mailbox.messages) == 1
 
 
@@ -188,14 +188,14 @@ def at_copenhagen(day: date, hour: int) -> datetime:
 def test_the_daily_report_goes_out_once_a_day_after_seven(
     db, account, owner, setup_booked, run_jobs, mailbox
 ):
-    integration = make_integration(db, account, setup_booked, notify={"daily_report": True})
-    quiet = make_integration(db, account, setup_booked)  # no report wanted
-    feed(integration, order(number="5001"))
-    feed(integration, order(number="5002"))
-    feed(integration, unreadable(5003))
+    source_link = make_source_link(db, account, setup_booked, notify={"daily_report": True})
+    quiet = make_source_link(db, account, setup_booked)  # no report wanted
+    feed(source_link, order(number="5001"))
+    feed(source_link, order(number="5002"))
+    feed(source_link, unreadable(5003))
     feed(quiet, order(number="7001"))
     run_jobs()
-    done = [t for t in transfers(db) if t.status == "done" and t.integration_id == integration.id]
+    done = [t for t in transfers(db) if t.status == "done" and t.source_link_id == source_link.id]
     assert len(done) == 2
     # Everything above happened "yesterday" (Copenhagen): move it there.
     today = date(2026, 11, 21)
@@ -209,7 +209,7 @@ def test_the_daily_report_goes_out_once_a_day_after_seven(
 
     assert notifications.send_daily_reports(now=at_copenhagen(today, 6)) == []  # 06:05: too early
     assert mailbox.messages == []
-    assert notifications.send_daily_reports(now=at_copenhagen(today, 7)) == [integration.id]
+    assert notifications.send_daily_reports(now=at_copenhagen(today, 7)) == [source_link.id]
     assert notifications.send_daily_reports(now=at_copenhagen(today, 9)) == []  # once a day
     assert len(mailbox.messages) == 1
     message = mailbox.messages[0]
@@ -224,11 +224,11 @@ def test_the_daily_report_goes_out_once_a_day_after_seven(
     assert "1 ordre kræver handling nu." in text
     assert "/transfers?status=needs_attention" in text
     assert "1.098,00" in html(message)
-    assert db.session.get(OrderIntegration, integration.id).last_report_on == today
+    assert db.session.get(SourceLink, source_link.id).last_report_on == today
 
     # the next day: the next report
     assert notifications.send_daily_reports(now=at_copenhagen(today + timedelta(days=1), 8)) == [
-        integration.id
+        source_link.id
     ]
     assert "Ordrer modtaget: 0" in plain(mailbox.messages[1])
 

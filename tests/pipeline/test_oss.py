@@ -13,18 +13,18 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from portal.models import Transfer
-from portal.pipeline import integrations
+from portal.pipeline import source_links
 from portal.sandbox.economic import Agreement
-from tests.pipeline.conftest import feed, make_integration, make_setup, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, remote
 from tests.pipeline.test_economic_pipeline import feed_refund, refund_event
 from tests.pipeline.test_scenarios import SHIPPING, oss_order
 
 
-def oss_integration(db, account, auto_book=True):
+def oss_source_link(db, account, auto_book=True):
     setup = make_setup(account, "e-conomic", auto_book=auto_book)
-    integration = make_integration(db, account, setup)
-    integrations.update_settings(integration, {**integration.settings, "oss": True})
-    return setup, integration
+    source_link = make_source_link(db, account, setup)
+    source_links.update_settings(source_link, {**source_link.settings, "oss": True})
+    return setup, source_link
 
 
 def ledger(connector, booked_number: str) -> dict[int, Decimal]:
@@ -39,8 +39,8 @@ def ledger(connector, booked_number: str) -> dict[int, Decimal]:
 
 
 def test_a_swedish_consumer_is_booked_on_oss_se_with_swedish_vat_on_its_oss_account(db, account, run_jobs):
-    setup, integration = oss_integration(db, account)
-    feed(integration, oss_order(7101, "SE", 25, "160.00", "40.00", shipping=SHIPPING))
+    setup, source_link = oss_source_link(db, account)
+    feed(source_link, oss_order(7101, "SE", 25, "160.00", "40.00", shipping=SHIPPING))
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer.status == "done", transfer.error_message
@@ -65,7 +65,7 @@ def test_a_swedish_consumer_is_booked_on_oss_se_with_swedish_vat_on_its_oss_acco
     assert 6910 not in entries  # no Danish VAT
 
     # The next Swedish order finds the product cached: nothing is created twice.
-    feed(integration, oss_order(7102, "SE", 25, "80.00", "20.00"))
+    feed(source_link, oss_order(7102, "SE", 25, "80.00", "20.00"))
     run_jobs()
     second = db.session.scalar(select(Transfer).where(Transfer.source_ref != transfer.source_ref))
     assert second.status == "done" and "products" not in [log.step for log in second.logs]
@@ -73,13 +73,13 @@ def test_a_swedish_consumer_is_booked_on_oss_se_with_swedish_vat_on_its_oss_acco
 
 def test_a_refund_to_a_german_consumer_is_credited_on_oss_de_at_19_percent(db, account, run_jobs):
     """The credit note mirrors the invoice's OSS treatment: the same product, group and rate."""
-    setup, integration = oss_integration(db, account)
+    setup, source_link = oss_source_link(db, account)
     payload = oss_order(7106, "DE", 19, "160.00", "30.40")
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     mugs = payload["line_items"][0]["id"]
     items = [("Keramikkrus", "KRUS-01", 1, "80.00", "15.20", mugs)]
-    feed_refund(integration, refund_event(payload, amount="95.20", items=items))
+    feed_refund(source_link, refund_event(payload, amount="95.20", items=items))
     run_jobs()
     credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
     assert credit.status == "done", credit.error_message
@@ -98,13 +98,13 @@ def test_finland_at_24_percent_in_e_conomic_leaves_a_draft_that_names_both_rates
     """IEX's top failure: the shop charges Finland's 25.5 % (since 2024-09-01), the ledger's group still
     carries 24 %. The engine's plan matches the shop, so only e-conomic's own totals show it: the draft is
     made, never booked, and the transfer says which rate e-conomic applied and which it should be."""
-    setup, integration = oss_integration(db, account)
+    setup, source_link = oss_source_link(db, account)
     agreement = Agreement(int(setup.external_id))
     finnish = agreement.get("vat-accounts", "FI255")
     agreement.put("vat-accounts", "FI255", {**finnish, "ratePercentage": Decimal("24.00")})
     db.session.commit()
 
-    feed(integration, oss_order(7103, "FI", 25.5, "160.00", "40.80"))
+    feed(source_link, oss_order(7103, "FI", 25.5, "160.00", "40.80"))
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert (transfer.status, transfer.error_kind) == ("needs_attention", "totals_differ")
@@ -126,8 +126,8 @@ def test_finland_at_24_percent_in_e_conomic_leaves_a_draft_that_names_both_rates
 def test_a_country_without_a_group_is_named_in_danish_on_the_transfer_page(
     owner_client, db, account, run_jobs
 ):
-    setup, integration = oss_integration(db, account)
-    feed(integration, oss_order(7104, "NL", 21, "160.00", "33.60"))
+    setup, source_link = oss_source_link(db, account)
+    feed(source_link, oss_order(7104, "NL", 21, "160.00", "33.60"))
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert (transfer.status, transfer.error_kind) == ("needs_attention", "configuration")
@@ -142,8 +142,8 @@ def test_a_country_without_a_group_is_named_in_danish_on_the_transfer_page(
 def test_a_reduced_rate_of_the_destination_stops_with_what_to_do(db, account, run_jobs):
     """The wizard maps each country's standard rate; a line at a reduced rate (books to Sweden at 6 %) has
     no group, and Bogbro says so instead of booking it at the wrong rate."""
-    setup, integration = oss_integration(db, account)
-    feed(integration, oss_order(7105, "SE", 6, "100.00", "6.00"))
+    setup, source_link = oss_source_link(db, account)
+    feed(source_link, oss_order(7105, "SE", 6, "100.00", "6.00"))
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert (transfer.status, transfer.error_kind) == ("needs_attention", "configuration")

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Transfer
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
 
 SYSTEMS = ["dinero", "dynaccount"]
@@ -16,8 +16,8 @@ SYSTEMS = ["dinero", "dynaccount"]
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_a_domestic_order_becomes_a_draft(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=False)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
 
     transfer = db.session.scalar(select(Transfer))
@@ -32,10 +32,10 @@ def test_a_domestic_order_becomes_a_draft(db, account, run_jobs, system):
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_auto_book_books_once_and_a_refund_is_credited(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     payload = order()
-    feed(integration, payload, delivery_id="a")
-    feed(integration, payload, delivery_id="b")  # delivered twice
+    feed(source_link, payload, delivery_id="a")
+    feed(source_link, payload, delivery_id="b")  # delivered twice
     run_jobs()
 
     invoice = db.session.scalar(select(Transfer).where(Transfer.kind == "invoice"))
@@ -46,7 +46,7 @@ def test_auto_book_books_once_and_a_refund_is_credited(db, account, run_jobs, sy
 
     tekande = payload["line_items"][1]["id"]
     feed_refund(
-        integration, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])
+        source_link, refund_event(payload, items=[("Tekande", "TE-02", 1, "240.00", "60.00", tekande)])
     )
     run_jobs()
     credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.engine.documents import COPENHAGEN
-from portal.models import Connection, OrderIntegration, Transfer
+from portal.models import Connection, SourceLink, Transfer
 from portal.pipeline.filters import day_start, today
 from portal.pipeline.overview import account_overview
 from portal.queue import get_queue
@@ -15,8 +15,8 @@ from tests.conftest import login
 from tests.pipeline.conftest import (
     backdate,
     feed,
-    make_integration,
     make_setup,
+    make_source_link,
     order,
     transfers_in_each_status,
 )
@@ -31,10 +31,10 @@ def _card(client) -> str:
 def transfers_of_today(db, account, run_jobs):
     """Two done, one skipped, one needing attention (a product group deleted in e-conomic) — and one done
     yesterday (Danish time), which today's figures leave out."""
-    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
-    transfers_in_each_status(db, integration, run_jobs, (integration, order(number="5009")))
+    source_link = make_source_link(db, account, make_setup(account, "e-conomic", auto_book=True))
+    transfers_in_each_status(db, source_link, run_jobs, (source_link, order(number="5009")))
     backdate(db, "5009", day_start(today()) - timedelta(minutes=1))  # 23:59 yesterday in Copenhagen
-    return integration
+    return source_link
 
 
 def test_the_card_counts_todays_transfers_per_status_and_links_to_the_log(
@@ -72,7 +72,7 @@ def test_the_card_counts_in_few_queries(db, account, transfers_of_today):
         account_overview(account)
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-    assert len(statements) <= 4, statements  # grouped count, attention count + newest, integrations
+    assert len(statements) <= 4, statements  # grouped count, attention count + newest, source_links
 
 
 def test_another_accounts_transfers_do_not_leak(client, db, account, other_account, transfers_of_today):
@@ -85,16 +85,16 @@ def test_another_accounts_transfers_do_not_leak(client, db, account, other_accou
 
 def test_queue_depth_and_last_poll(owner_client, db, account, redis):
     setup = make_setup(account, "e-conomic")
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     shop = Connection(
         account_id=account.id, system="woocommerce", role="webshop", label="Anden butik", credentials={}
     )
-    db.session.add(OrderIntegration(account_id=account.id, connection=shop, setup=setup, name="Anden butik"))
-    integration.last_polled_at = datetime.now(UTC) - timedelta(minutes=5)
+    db.session.add(SourceLink(account_id=account.id, connection=shop, setup=setup, name="Anden butik"))
+    source_link.last_polled_at = datetime.now(UTC) - timedelta(minutes=5)
     db.session.commit()
-    feed(integration, order())  # one job waits on the queue: it drains the integration's events …
-    feed(integration, order(number="5002"))  # … this one too
-    get_queue().enqueue("workers.jobs.drain_events", 999)  # and another integration's
+    feed(source_link, order())  # one job waits on the queue: it drains the source link's events …
+    feed(source_link, order(number="5002"))  # … this one too
+    get_queue().enqueue("workers.jobs.drain_events", 999)  # and another source link's
 
     card = _card(owner_client)
     assert "2 venter, 0 planlagt til et senere forsøg" in card
@@ -103,7 +103,7 @@ def test_queue_depth_and_last_poll(owner_client, db, account, redis):
 
 
 def test_redis_down_shows_the_queue_as_unknown(owner_client, app, db, account):
-    make_integration(db, account, make_setup(account, "e-conomic"))
+    make_source_link(db, account, make_setup(account, "e-conomic"))
     saved_url, saved_client = app.config["REDIS_URL"], app.extensions.pop("bogbro.redis", None)
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:

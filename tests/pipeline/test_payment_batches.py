@@ -12,8 +12,8 @@ from portal.sandbox.transport import SandboxTransport
 from tests.pipeline.conftest import (
     faults,
     feed,
-    make_integration,
     make_setup,
+    make_source_link,
     order,
     release_scheduled,
     remote,
@@ -33,7 +33,7 @@ def setup(account):
 
 
 def paid(db, account, setup):
-    return make_integration(db, account, setup, paid_methods=["quickpay"])
+    return make_source_link(db, account, setup, paid_methods=["quickpay"])
 
 
 def transfers(db):
@@ -43,11 +43,11 @@ def transfers(db):
     return rows.all()
 
 
-def parked(db, redis, integration, setup, run_jobs):
+def parked(db, redis, source_link, setup, run_jobs):
     """The orders booked, their payments waiting: a batch job counts as queued (its flag is set)."""
     redis.set(payment_batches.flag_key(setup.id), "1")
     for number in NUMBERS:
-        feed(integration, order(number=number))
+        feed(source_link, order(number=number))
     run_jobs()
     rows = transfers(db)
     assert {(t.status, bool(t.booked_number), t.payment_requested) for t in rows} == {
@@ -74,8 +74,8 @@ def after_post(monkeypatch, action):
 def test_waiting_payments_show_in_danish_and_one_batch_registers_them(
     app, db, account, setup, run_jobs, redis
 ):
-    integration = paid(db, account, setup)
-    rows = parked(db, redis, integration, setup, run_jobs)
+    source_link = paid(db, account, setup)
+    rows = parked(db, redis, source_link, setup, run_jobs)
     with app.test_request_context(headers={"Accept-Language": "da"}):
         assert messages.shown(rows[0]) == "Betalingen registreres sammen med andre."
     logged = db.session.scalars(select(TransferLog).where(TransferLog.transfer_id == rows[0].id)).all()
@@ -93,8 +93,8 @@ def test_waiting_payments_show_in_danish_and_one_batch_registers_them(
 def test_a_voucher_holding_foreign_entries_needs_attention_and_the_others_are_booked(
     app, db, account, setup, run_jobs, redis, monkeypatch
 ):
-    integration = paid(db, account, setup)
-    rows = parked(db, redis, integration, setup, run_jobs)
+    source_link = paid(db, account, setup)
+    rows = parked(db, redis, source_link, setup, run_jobs)
     journal = int(setup.template("payments").values["journal"])
     connector = remote(setup)
 
@@ -120,8 +120,8 @@ def test_a_voucher_holding_foreign_entries_needs_attention_and_the_others_are_bo
 def test_a_batch_killed_after_its_post_is_resumed_with_one_voucher_each(
     app, db, account, setup, run_jobs, redis, monkeypatch
 ):
-    integration = paid(db, account, setup)
-    parked(db, redis, integration, setup, run_jobs)
+    source_link = paid(db, account, setup)
+    parked(db, redis, source_link, setup, run_jobs)
 
     def die():
         raise Killed
@@ -152,8 +152,8 @@ def test_a_batch_killed_after_its_post_is_resumed_with_one_voucher_each(
 
 
 def test_a_batch_job_that_never_ran_is_queued_again_by_the_watchdog(app, db, account, setup, run_jobs, redis):
-    integration = paid(db, account, setup)
-    rows = parked(db, redis, integration, setup, run_jobs)  # its flag set, but no job: lost
+    source_link = paid(db, account, setup)
+    rows = parked(db, redis, source_link, setup, run_jobs)  # its flag set, but no job: lost
     assert payment_batches.requeue_lost() == []  # the flag says a job is queued
     redis.delete(payment_batches.flag_key(setup.id))  # ... until its TTL ran out
     db.session.execute(
@@ -169,13 +169,13 @@ def test_a_batch_job_that_never_ran_is_queued_again_by_the_watchdog(app, db, acc
 
 
 def test_replays_make_one_payment(app, db, account, setup, run_jobs):
-    integration = paid(db, account, setup)
+    source_link = paid(db, account, setup)
     payload = order(number="6010")
     for _ in range(3):
-        feed(integration, payload)
+        feed(source_link, payload)
     run_jobs()
     for _ in range(3):  # and again after it is done
-        feed(integration, payload)
+        feed(source_link, payload)
     run_jobs()
     [transfer] = transfers(db)
     assert transfer.status == "done" and transfer.payment_id
@@ -189,8 +189,8 @@ def test_a_refused_batch_sends_each_payment_on_its_own(app, db, account, setup, 
     """A call refused for the whole batch (here: one payment names an account e-conomic does not have)
     hands every transfer to the single path: each sent alone gets its own outcome — with the template's
     account as it is now, all three are registered, once each."""
-    integration = paid(db, account, setup)
-    rows = parked(db, redis, integration, setup, run_jobs)
+    source_link = paid(db, account, setup)
+    rows = parked(db, redis, source_link, setup, run_jobs)
     rows[1].pending_payment = {**rows[1].pending_payment, "account": "99999"}
     db.session.commit()
     assert payment_batches.run(setup.id) == 3
@@ -212,8 +212,8 @@ def test_a_500_on_the_batch_is_retried_per_transfer_into_one_voucher_each(
 ):
     """The batch's POST answers 500 (carried out or not): each transfer is retried by the usual rules, alone,
     looking its reference up first."""
-    integration = paid(db, account, setup)
-    parked(db, redis, integration, setup, run_jobs)
+    source_link = paid(db, account, setup)
+    parked(db, redis, source_link, setup, run_jobs)
     faults(app, "e-conomic", next=["500"])  # the batch's first request is its voucher POST
     payment_batches.run(setup.id)
     rows = transfers(db)
@@ -232,8 +232,8 @@ def test_a_500_on_the_batch_is_retried_per_transfer_into_one_voucher_each(
 def test_two_batch_jobs_never_claim_one_payment(app, db, account, setup, run_jobs, redis):
     """A second job (queued by a payment parked after the first one looked) finds each transfer either
     leased or no longer waiting: claimed once."""
-    integration = paid(db, account, setup)
-    ids = [t.id for t in parked(db, redis, integration, setup, run_jobs)]
+    source_link = paid(db, account, setup)
+    ids = [t.id for t in parked(db, redis, source_link, setup, run_jobs)]
     first = payment_batches._take_leases(redis, ids)
     assert payment_batches._take_leases(redis, ids) == {}  # the other job gets no lease
     assert payment_batches._claim(list(first)) == ids

@@ -13,7 +13,7 @@ from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
 from tests.conftest import login
 from tests.engine.factories import wc_order
 from tests.engine.test_invoice import rounding_order
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 
 def shop_order(app, payload: dict, number: str) -> dict:
@@ -53,9 +53,9 @@ def sandbox_requests(app):
 
 
 @pytest.fixture
-def integration(db, account):
+def source_link(db, account):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    return make_integration(db, account, setup)
+    return make_source_link(db, account, setup)
 
 
 def economic_records(db) -> int:
@@ -63,13 +63,13 @@ def economic_records(db) -> int:
 
 
 def test_the_preview_of_a_sandbox_order_shows_the_exact_invoice_and_writes_nothing(
-    app, owner_client, db, integration, sandbox_requests
+    app, owner_client, db, source_link, sandbox_requests
 ):
     created = shop_order(app, rounding_order(), "7001")
     records = economic_records(db)
     sandbox_requests.clear()
 
-    response = owner_client.get(f"/transfers/preview?integration={integration.id}&order=7001")
+    response = owner_client.get(f"/transfers/preview?source_link={source_link.id}&order=7001")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Ordre #7001" in page and "en bogført faktura" in page and "WC-12-7001" in page
@@ -79,8 +79,8 @@ def test_the_preview_of_a_sandbox_order_shows_the_exact_invoice_and_writes_nothi
     assert "Danmark" in page and "25 %" in page and "Dansk moms" in page and "Indenlandsk salg (DK)." in page
     assert "Domestic sale" not in page and "Private customer" not in page  # the engine's reasons, in Danish
     # layout, payment terms and product groups by the names chosen in the wizard, never their numbers
-    names = template_names(integration.setup)
-    layout, terms = integration.setup.template("invoice").values["layout"], names["payment_terms"]
+    names = template_names(source_link.setup)
+    layout, terms = source_link.setup.template("invoice").values["layout"], names["payment_terms"]
     assert f"<dd>{names['layout'][layout]}</dd>" in page
     assert any(f"<dd>{name}</dd>" in page for name in terms.values())
     # every line: kind, product, quantity, unit price ex. VAT, VAT rate, where it is booked
@@ -108,7 +108,7 @@ def test_the_preview_of_a_sandbox_order_shows_the_exact_invoice_and_writes_nothi
     assert created["id"] != 7001  # found by its number, not its id
 
 
-def test_an_eu_business_is_reverse_charge(app, owner_client, integration):
+def test_an_eu_business_is_reverse_charge(app, owner_client, source_link):
     payload = wc_order(
         [("Krus", "KRUS", 2, "160.00", "0")],
         country="SE",
@@ -116,42 +116,42 @@ def test_an_eu_business_is_reverse_charge(app, owner_client, integration):
         meta=[("vat_number", "SE556703748501")],
     )
     created = shop_order(app, payload, "7002")
-    page = owner_client.get(f"/transfers/preview?integration={integration.id}&order={created['id']}")
+    page = owner_client.get(f"/transfers/preview?source_link={source_link.id}&order={created['id']}")
     page = page.get_data(as_text=True)  # by the shop's id this time
     assert "Ordre #7002" in page and "EU" in page and "Omvendt betalingspligt" in page
     assert "Slås op på momsnummeret SE556703748501" in page
     assert "80,00\xa0kr." in page and "0 %" in page
 
 
-def test_problems_are_clear_messages(app, owner_client, db, integration):
-    page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=99999").get_data(
+def test_problems_are_clear_messages(app, owner_client, db, source_link):
+    page = owner_client.get(f"/transfers/preview?source_link={source_link.id}&order=99999").get_data(
         as_text=True
     )
     assert "Butikken har ingen ordre med nummeret eller id&#39;et 99999." in page
 
-    integration.setup.template("no_vat").values = {}  # the optional template left empty
+    source_link.setup.template("no_vat").values = {}  # the optional template left empty
     db.session.commit()
     shop_order(app, rounding_order(), "7003")
-    page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=7003").get_data(
+    page = owner_client.get(f"/transfers/preview?source_link={source_link.id}&order=7003").get_data(
         as_text=True
     )
-    assert "Udfyld bogføringsintegrationens skabeloner under Opsætning" in page  # as the transfer says it
+    assert "Udfyld bogføringsopsætningens skabeloner under Opsætning" in page  # as the transfer says it
     # the template named as the wizard shows it, in Danish
     assert "Skabelonen “Momsfri linjer (gavekort, afrunding)” er tom" in page
 
-    db.session.delete(integration.setup.template("no_vat"))  # a setup from before the template existed
+    db.session.delete(source_link.setup.template("no_vat"))  # a setup from before the template existed
     db.session.commit()
-    page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=7003").get_data(
+    page = owner_client.get(f"/transfers/preview?source_link={source_link.id}&order=7003").get_data(
         as_text=True
     )
     assert "Skabelonen “Momsfri linjer (gavekort, afrunding)” er tom" in page
 
-    page = owner_client.get(f"/transfers/preview?integration={integration.id}&order=").get_data(as_text=True)
+    page = owner_client.get(f"/transfers/preview?source_link={source_link.id}&order=").get_data(as_text=True)
     assert "Udfyld dette felt." in page
 
 
-def test_a_transfer_is_previewed_from_its_stored_payload(owner_client, db, integration, run_jobs):
-    feed(integration, order())
+def test_a_transfer_is_previewed_from_its_stored_payload(owner_client, db, source_link, run_jobs):
+    feed(source_link, order())
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     events = db.session.scalar(select(func.count()).select_from(SourceEvent))
@@ -161,12 +161,12 @@ def test_a_transfer_is_previewed_from_its_stored_payload(owner_client, db, integ
     assert db.session.scalar(select(func.count()).select_from(SourceEvent)) == events
 
 
-def test_another_accounts_integration_is_not_found(client, db, account, other_account, integration, run_jobs):
-    feed(integration, order())
+def test_another_accounts_source_link_is_not_found(client, db, account, other_account, source_link, run_jobs):
+    feed(source_link, order())
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     login(client, "owner@anden.dk")
-    assert client.get(f"/transfers/preview?integration={integration.id}&order=5001").status_code == 404
+    assert client.get(f"/transfers/preview?source_link={source_link.id}&order=5001").status_code == 404
     assert client.get(f"/transfers/{transfer.id}/preview").status_code == 404
     page = client.get("/transfers/preview").get_data(as_text=True)
     assert "Testbutikken" not in page

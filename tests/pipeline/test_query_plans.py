@@ -13,7 +13,7 @@ from portal.models import Transfer
 from portal.pipeline import retries
 from portal.pipeline.filters import TransferFilters, transfer_page
 from portal.pipeline.overview import account_overview
-from tests.pipeline.conftest import make_integration, make_setup
+from tests.pipeline.conftest import make_setup, make_source_link
 
 HISTORY = 2_000  # enough, with ANALYZE, for the planner to price an order number as rare, as it is
 
@@ -23,12 +23,12 @@ def history(db, account):
     """2,000 transfers a minute apart, one in 50 needing attention, order numbers 995001 … 997000."""
     if _db.engine.dialect.name != "postgresql":
         pytest.skip("query plans are PostgreSQL's: run with TEST_DATABASE_URL")
-    integration = make_integration(db, account, make_setup(account, "dinero"))
+    source_link = make_source_link(db, account, make_setup(account, "dinero"))
     now = datetime.now(UTC)
     rows = [
         {
             "account_id": account.id,
-            "integration_id": integration.id,
+            "source_link_id": source_link.id,
             "kind": "invoice",
             "source_ref": str(n),
             "order_ref": str(n),

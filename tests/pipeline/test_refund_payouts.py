@@ -2,7 +2,7 @@
 
 The invoice's payment is registered (paid_methods), the refund becomes a booked credit note, and its payout
 is registered on the credit note, through real HTTP to each system's sandbox. e-conomic registers payouts
-by a guess, so its integrations turn `refund_payouts_guessed` on; Dinero's credit note payments and
+by a guess, so its source links turn `refund_payouts_guessed` on; Dinero's credit note payments and
 Dynaccount's vouchers (LEDGER rows, as the official library's Webshop.php posts them) are documented and
 need nothing but the payments template.
 """
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Transfer
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 from tests.pipeline.test_economic_pipeline import REF, feed_refund, refund_event
 
 CUSTOMER_KEY = {
@@ -25,13 +25,13 @@ CUSTOMER_KEY = {
 
 def paid_and_refunded(db, account, run_jobs, system, **settings):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"], **settings)
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"], **settings)
     payload = order()
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     invoice = db.session.scalar(select(Transfer).where(Transfer.kind == "invoice"))
     assert invoice.status == "done" and invoice.payment_id, invoice.error_message
-    feed_refund(integration, refund_event(payload, amount="549.00"))  # all of it, amount only
+    feed_refund(source_link, refund_event(payload, amount="549.00"))  # all of it, amount only
     run_jobs()
     credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
     assert credit.status == "done", credit.error_message

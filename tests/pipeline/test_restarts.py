@@ -26,7 +26,7 @@ from portal.extensions import db as _db
 from portal.models import SourceEvent, Transfer, TransferLog
 from portal.queue import get_queue
 from tests.conftest import _free_port, make_account, start_rq_cron, start_rq_worker, wait_for
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import faults, feed, make_setup, make_source_link, order, remote
 
 PG_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
 
@@ -201,7 +201,7 @@ class Night:
 
 
 def _shop(db, account, setup, shop_id):
-    return make_integration(db, account, setup, shop_id=shop_id)
+    return make_source_link(db, account, setup, shop_id=shop_id)
 
 
 def _all_finished(night, count):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.models import Transfer
 from portal.pipeline import retries
 from portal.pipeline.filters import TransferFilters
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 from tests.pipeline.test_economic_pipeline import REF
 
 TEAPOT_ONLY = [("Tekande", "TE-02", 1, "240.00", "60.00")]
@@ -25,25 +25,25 @@ def wrong_then_corrected(db, account, run_jobs, system):
     """An order the shop first sent with a wrong total (the draft is made, not booked: totals differ), then
     corrected to the teapot alone."""
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     wrong = order()
     wrong["total"] = "999.00"
-    feed(integration, wrong)
+    feed(source_link, wrong)
     run_jobs()
     transfer = transfer_of(db)
     assert transfer.status == "needs_attention" and transfer.error_kind == "totals_differ"
     draft = remote(setup).find_invoice(REF)
     assert draft is not None and not draft.booked and draft.totals.gross == Decimal("549.00")
 
-    feed(integration, order(items=TEAPOT_ONLY, shipping=[]))  # the corrected order: its webhook
+    feed(source_link, order(items=TEAPOT_ONLY, shipping=[]))  # the corrected order: its webhook
     run_jobs()
     assert transfer_of(db).status == "needs_attention"  # waits for the person's retry
-    return setup, integration, draft
+    return setup, source_link, draft
 
 
 @pytest.mark.parametrize("system", ["e-conomic", "dinero"])
 def test_a_retry_makes_the_draft_again_from_the_corrected_order(owner_client, db, account, run_jobs, system):
-    setup, _integration, draft = wrong_then_corrected(db, account, run_jobs, system)
+    setup, _source_link, draft = wrong_then_corrected(db, account, run_jobs, system)
     transfer = transfer_of(db)
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
     assert "Prøv igen laver kladden i regnskabsprogrammet igen" in page  # says what the retry will do
@@ -62,7 +62,7 @@ def test_a_retry_makes_the_draft_again_from_the_corrected_order(owner_client, db
 
 
 def test_a_bulk_re_transfer_rebuilds_the_draft_too(db, account, run_jobs):
-    setup, _integration, _draft = wrong_then_corrected(db, account, run_jobs, "e-conomic")
+    setup, _source_link, _draft = wrong_then_corrected(db, account, run_jobs, "e-conomic")
     assert retries.retry_matching(account, TransferFilters(status="needs_attention")) == 1
     run_jobs()
     assert transfer_of(db).status == "done"
@@ -75,10 +75,10 @@ def test_a_bulk_re_transfer_rebuilds_the_draft_too(db, account, run_jobs):
 def test_a_retry_without_a_correction_keeps_one_draft(db, account, run_jobs):
     """Retrying twice with the order unchanged makes the same draft again: still one, still unbooked."""
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     wrong = order()
     wrong["total"] = "999.00"
-    feed(integration, wrong)
+    feed(source_link, wrong)
     run_jobs()
     for _ in range(2):
         retries.retry(transfer_of(db))

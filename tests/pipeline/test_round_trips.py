@@ -1,7 +1,7 @@
 """Our own SQL statements and Redis round trips per order in steady state (customer and products cached),
 as test_api_calls pins the accounting API's calls: the pipeline's own cost per order is mostly these (the
 bench: `make bench`, "the pipeline's own"). Counted as the difference between a drain of 8 orders and one
-of 4, so what a drain job costs once (its integration, the RQ job) cancels out; what the sandbox does while
+of 4, so what a drain job costs once (its source link, the RQ job) cancels out; what the sandbox does while
 it stands in for e-conomic is not ours and is not counted."""
 
 import threading
@@ -10,7 +10,7 @@ import redis.connection
 from sqlalchemy import event
 
 from portal.sandbox.transport import SandboxTransport
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 # One steady-state order:
 #   intake: SELECT the event, SELECT its transfer (none yet), INSERT the transfer;
@@ -27,8 +27,8 @@ REDIS_PER_ORDER = 4
 
 def test_steady_state_statements_and_round_trips_per_order(db, account, run_jobs, monkeypatch):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order(number="7000"))
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order(number="7000"))
     run_jobs()  # warms the customer and product caches
 
     counts = {"sql": 0, "commit": 0, "redis": 0}
@@ -66,7 +66,7 @@ def test_steady_state_statements_and_round_trips_per_order(db, account, run_jobs
         measured = []
         for first, count in ((7100, 4), (7200, 8)):
             for number in range(first, first + count):
-                feed(integration, order(number=str(number)))
+                feed(source_link, order(number=str(number)))
             before = dict(counts)
             run_jobs()
             measured.append({key: counts[key] - before[key] for key in counts})

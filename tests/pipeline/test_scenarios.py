@@ -4,7 +4,7 @@ totals and VAT as the system computed them, its lines, and the customer the docu
 
 One table, one test body. A scenario is a WooCommerce order (tests/engine/factories.py wc_order), what the
 accounting system must end up with (gross, VAT, lines, customer), and what differs per system. Where a
-system cannot do something (OSS on Dinero and Dynaccount), the integration's settings refuse it and the
+system cannot do something (OSS on Dinero and Dynaccount), the source link's settings refuse it and the
 case asserts the refusal. OSS on e-conomic books on the sandbox agreement's per-country groups (OSS
 Sverige, Tyskland, Finland, Frankrig: portal.sandbox.economic.OSS_SETUP), chosen in the setup's OSS
 template by tests/pipeline/conftest.py; tests/pipeline/test_oss.py checks the rest (products, ledger, the
@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Transfer
-from portal.pipeline import integrations
+from portal.pipeline import source_links
 from tests.engine.factories import wc_order
-from tests.pipeline.conftest import feed, make_integration, make_setup, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, remote
 from tests.pipeline.test_economic_pipeline import feed_refund, refund_event
 
 SYSTEMS = ["e-conomic", "dinero", "dynaccount"]
@@ -293,17 +293,17 @@ def same_line(expected: Line, actual: Line, system: str) -> bool:
 def test_scenario(db, account, run_jobs, system, name):
     scenario = SCENARIOS[name].for_system(system)
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     if scenario.settings:
         if scenario.outcome == "refused":
-            with pytest.raises(integrations.SettingsError) as refused:
-                integrations.update_settings(integration, {**integration.settings, **scenario.settings})
+            with pytest.raises(source_links.SettingsError) as refused:
+                source_links.update_settings(source_link, {**source_link.settings, **scenario.settings})
             assert "cannot book OSS" in refused.value.errors["oss"]
             return
-        integrations.update_settings(integration, {**integration.settings, **scenario.settings})
+        source_links.update_settings(source_link, {**source_link.settings, **scenario.settings})
 
     payload = scenario.order()
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
     invoice = db.session.scalar(select(Transfer).where(Transfer.kind == "invoice"))
     connector = remote(setup)
@@ -332,7 +332,7 @@ def test_scenario(db, account, run_jobs, system, name):
     found = connector.find_invoice(reference)
     assert found is not None and found.booked and not found.is_credit_note
     if scenario.refund is not None:
-        feed_refund(integration, scenario.refund(payload))
+        feed_refund(source_link, scenario.refund(payload))
         run_jobs()
         credit = db.session.scalar(select(Transfer).where(Transfer.kind == "credit_note"))
         assert credit.status == "done", credit.error_message
@@ -368,8 +368,8 @@ def test_an_empty_vat_free_template_is_named_in_danish_on_the_transfer_page(
     setup = make_setup(account, "e-conomic", auto_book=True)
     setup.template("no_vat").values = {}
     db.session.commit()
-    integration = make_integration(db, account, setup)
-    feed(integration, SCENARIOS["gift-card redemption (no VAT)"].order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, SCENARIOS["gift-card redemption (no VAT)"].order())
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     assert transfer.status == "needs_attention" and transfer.error_kind == "configuration"

@@ -24,12 +24,12 @@ def test_an_overdue_retry_is_queued_again_once(db, account, redis, run_jobs):
     from portal.models import SourceEvent, Transfer, utcnow
     from portal.pipeline import intake, scheduling
     from portal.queue import get_queue
-    from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote
+    from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 
     scheduling.recover(timedelta(minutes=10))  # this Redis is known (not "new": everything is requeued then)
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     get_queue().empty()
     intake.process_event(db.session.scalar(select(SourceEvent.id)))  # booked
     # As if its last attempt had failed and scheduled a retry 20 s ago, which nobody started:

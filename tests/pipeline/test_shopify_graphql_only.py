@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db as _db
-from portal.integrations.connections import connector_for
 from portal.models import Connection, Transfer
 from portal.pipeline import polls
 from portal.sandbox import shopify as sandbox
+from portal.setups.connections import connector_for
 from tests.pipeline.conftest import make_setup, remote
 from tests.shops.test_shops import link
 
@@ -63,13 +63,13 @@ def test_connect_webhooks_orders_polls_refunds_and_stock_use_graphql_only(
     sandbox.clear_request_log()
 
     shop = install(owner_client, db)
-    integration = link(owner_client, db, shop, setup, name="Shopify-butikken")
-    owner_client.post(f"/shops/integrations/{integration.id}/activate")
+    source_link = link(owner_client, db, shop, setup, name="Shopify-butikken")
+    owner_client.post(f"/shops/source_links/{source_link.id}/activate")
 
     by_webhook = paid_order()
     run_jobs()
     by_poll = paid_order(fire=False, sku="TS-ØKO_M")  # no webhook: only the poll can find it
-    assert polls.poll_orders(integration.id) >= 1
+    assert polls.poll_orders(source_link.id) >= 1
     run_jobs()
     line = by_webhook["line_items"][0]
     in_the_shop(
@@ -82,7 +82,7 @@ def test_connect_webhooks_orders_polls_refunds_and_stock_use_graphql_only(
     )
     for _ in range(3):
         run_jobs()
-    shopify = connector_for(integration.connection)
+    shopify = connector_for(source_link.connection)
     try:
         assert shopify.set_stock("BØNNER 1KG.ESP", 7)
     finally:

@@ -5,16 +5,16 @@ from sqlalchemy import select
 
 from portal.models import Transfer
 from tests.conftest import login, make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup, order
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 
 def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     skipped = order(number="5002")
     skipped["status"] = "pending"
-    feed(integration, skipped)
+    feed(source_link, skipped)
     run_jobs()
 
     page = owner_client.get("/transfers").get_data(as_text=True)
@@ -36,7 +36,7 @@ def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account
     chosen = goods.values["product_group"]
     goods.values = {"product_group": "999"}
     db.session.commit()
-    feed(integration, order(number="5003", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
+    feed(source_link, order(number="5003", items=[("Ny vare", "NY-01", 1, "100.00", "25.00")], shipping=[]))
     run_jobs()
     failed = db.session.scalar(select(Transfer).where(Transfer.order_number == "5003"))
     assert failed.status == "needs_attention"
@@ -55,8 +55,8 @@ def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account
 
 def test_other_accounts_transfers_are_not_found(client, db, account, other_account, run_jobs):
     setup = make_setup(account, "e-conomic")
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = db.session.scalar(select(Transfer))
     login(client, "owner@anden.dk")
@@ -73,9 +73,9 @@ def test_members_see_the_log(client, db, account, run_jobs):
 
 def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_client, db, account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
-    feed(integration, order(number="5002"))
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
+    feed(source_link, order(number="5002"))
     run_jobs()
     page = owner_client.get("/transfers?status=done").get_data(as_text=True)
     table = page[page.index('<div id="transfer-table"') :].split(">", 1)[0]
@@ -84,7 +84,7 @@ def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_c
     older = owner_client.get(f"/transfers?before={newest}").get_data(as_text=True)  # not the newest page
     assert 'hx-trigger="every 10s"' not in older.split('<div id="transfer-table"', 1)[1].split(">", 1)[0]
 
-    feed(integration, order(number="5009"))
+    feed(source_link, order(number="5009"))
     run_jobs()
     headers = {"HX-Request": "true", "HX-Target": "transfer-table"}
     polled = owner_client.get("/transfers?status=done", headers=headers).get_data(as_text=True)

@@ -6,19 +6,19 @@ from playwright.sync_api import expect
 
 from portal.pipeline import posting
 from tests.conftest import PASSWORD, make_user
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, queued_behind_a_lock
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, queued_behind_a_lock
 
 pytestmark = pytest.mark.browser
 
 
 def test_filters_and_live_rows(page, db, account, run_jobs, redis):
     make_user("ejer@kunde.dk", account, role="owner")
-    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    source_link = make_source_link(db, account, make_setup(account, "e-conomic", auto_book=True))
     skipped = order(number="5002")
     skipped["status"] = "pending"
-    feed(integration, skipped)
+    feed(source_link, skipped)
     run_jobs()
-    with queued_behind_a_lock(db, redis, integration, order()) as queued:
+    with queued_behind_a_lock(db, redis, source_link, order()) as queued:
         page.goto("/login")
         page.get_by_label("E-mail").fill("ejer@kunde.dk")
         page.get_by_label("Adgangskode").fill(PASSWORD)

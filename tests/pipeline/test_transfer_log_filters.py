@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from portal.models import Connection, OrderIntegration, Transfer
+from portal.models import Connection, SourceLink, Transfer
 from portal.pipeline import posting
 from portal.pipeline.filters import TransferFilters, transfer_page
 from tests.pipeline.conftest import (
     backdate,
-    make_integration,
     make_setup,
+    make_source_link,
     order,
     queued_behind_a_lock,
     transfer_row,
@@ -30,12 +30,12 @@ def log(db, account, run_jobs):
     """5001 and 5002 done, 5003 skipped, 5004 needing attention (configuration), 6001 done in a second shop;
     5002 was created on 10 January 2026 (Danish time), the rest today."""
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    second = make_integration(db, account, setup, shop_id="13")
+    source_link = make_source_link(db, account, setup)
+    second = make_source_link(db, account, setup, shop_id="13")
     second.name = "Anden butik"
-    transfers_in_each_status(db, integration, run_jobs, (second, order(number="6001")))
+    transfers_in_each_status(db, source_link, run_jobs, (second, order(number="6001")))
     backdate(db, "5002", datetime(2026, 1, 10, 22, 30, tzinfo=UTC))  # 23:30 in Copenhagen
-    return integration, second
+    return source_link, second
 
 
 def test_each_filter_narrows_the_log(owner_client, log):
@@ -53,7 +53,7 @@ def test_each_filter_narrows_the_log(owner_client, log):
     assert shown("order=500") == []  # exact unless it ends in *
     assert shown("order=50*") == ["5001", "5002", "5003", "5004"]
     assert shown("error_kind=configuration") == ["5004"]
-    assert shown(f"integration={second.id}") == ["6001"]
+    assert shown(f"source_link={second.id}") == ["6001"]
     assert shown("date_from=2026-01-10&date_to=2026-01-10") == ["5002"]  # the Danish day, not UTC's
     assert shown("date_to=2026-01-09") == []
     assert shown("date_from=2026-01-11") == ["5001", "5003", "5004", "6001"]
@@ -76,10 +76,8 @@ def test_the_filter_form_is_a_get_form_swapped_in_by_htmx(owner_client, log):
 
 def test_pages_by_keyset(owner_client, db, account):
     shop = Connection(account_id=account.id, system="woocommerce", role="webshop", label="", credentials={})
-    integration = OrderIntegration(
-        account_id=account.id, connection=shop, setup=make_setup(account, "dinero")
-    )
-    db.session.add_all(transfer_row(integration, str(n), status="done") for n in range(1, 56))
+    source_link = SourceLink(account_id=account.id, connection=shop, setup=make_setup(account, "dinero"))
+    db.session.add_all(transfer_row(source_link, str(n), status="done") for n in range(1, 56))
     db.session.commit()
 
     first = owner_client.get("/transfers").get_data(as_text=True)
@@ -106,8 +104,8 @@ def test_pages_by_keyset(owner_client, db, account):
 
 
 def test_a_queued_transfer_polls_until_it_is_done(owner_client, db, account, redis):
-    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
-    with queued_behind_a_lock(db, redis, integration, order()) as transfer:
+    source_link = make_source_link(db, account, make_setup(account, "e-conomic", auto_book=True))
+    with queued_behind_a_lock(db, redis, source_link, order()) as transfer:
         page = owner_client.get("/transfers").get_data(as_text=True)
         row = f'hx-get="/transfers/{transfer.id}/row" hx-trigger="every 2s"'
         assert row in page
@@ -137,10 +135,8 @@ def test_pages_are_newest_first_by_creation_even_across_equal_times(db, account,
     """The keyset is (created_at, id): a transfer created long ago (a historic import) sits where its time
     puts it, transfers created in the same instant are ordered by id, and no page repeats or skips one."""
     shop = Connection(account_id=account.id, system="woocommerce", role="webshop", label="", credentials={})
-    integration = OrderIntegration(
-        account_id=account.id, connection=shop, setup=make_setup(account, "dinero")
-    )
-    db.session.add_all(transfer_row(integration, str(n), status="done") for n in range(1, 7))
+    source_link = SourceLink(account_id=account.id, connection=shop, setup=make_setup(account, "dinero"))
+    db.session.add_all(transfer_row(source_link, str(n), status="done") for n in range(1, 7))
     db.session.commit()
     backdate(db, "6", datetime(2025, 12, 1, tzinfo=UTC))
     same = datetime(2026, 6, 1, tzinfo=UTC)
@@ -160,7 +156,7 @@ def test_pages_are_newest_first_by_creation_even_across_equal_times(db, account,
     theirs = Connection(
         account_id=other_account.id, system="woocommerce", role="webshop", label="", credentials={}
     )
-    other = OrderIntegration(
+    other = SourceLink(
         account_id=other_account.id, connection=theirs, setup=make_setup(other_account, "dinero")
     )
     db.session.add(transfer_row(other, "9", status="done"))

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from portal.models import AuditEvent, Connection, OrderIntegration, Transfer, TransferUndo
-from tests.pipeline.conftest import feed, make_integration, make_setup, order, remote, transfer_row
+from portal.models import AuditEvent, Connection, SourceLink, Transfer, TransferUndo
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote, transfer_row
 from tests.pipeline.test_economic_pipeline import REF
 
 
@@ -32,8 +32,8 @@ def test_undo_of_a_booked_invoice_credits_it_and_transfers_the_order_again(
     owner_client, db, account, run_jobs
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.booked_number
@@ -79,8 +79,8 @@ def test_undo_of_a_draft_deletes_it_and_a_left_out_order_keeps_the_reason(
     owner_client, db, account, run_jobs
 ):
     setup = make_setup(account, "e-conomic")  # drafts only
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.draft_id and not transfer.booked_number
@@ -103,7 +103,7 @@ def test_undo_of_a_draft_deletes_it_and_a_left_out_order_keeps_the_reason(
     assert db.session.scalar(select(TransferUndo)).action == "deleted"
 
     # the shop changes the order's state later: it stays left out
-    feed(integration, {**order(), "status": "completed"})
+    feed(source_link, {**order(), "status": "completed"})
     run_jobs()
     assert the_transfer(db).status == "skipped"
     assert economic_documents(setup, REF) == ([], []) and economic_documents(setup, f"{REF}-V2") == ([], [])
@@ -111,8 +111,8 @@ def test_undo_of_a_draft_deletes_it_and_a_left_out_order_keeps_the_reason(
 
 def test_dinero_undo_credits_a_paid_invoice_with_its_payout(owner_client, db, account, run_jobs):
     setup = make_setup(account, "dinero", auto_book=True)
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"])
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"])
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.payment_id, transfer.error_message
@@ -133,8 +133,8 @@ def test_dinero_undo_credits_a_paid_invoice_with_its_payout(owner_client, db, ac
 
 def test_dinero_undo_of_a_draft_deletes_it(owner_client, db, account, run_jobs):
     setup = make_setup(account, "dinero")
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and not transfer.booked_number
@@ -149,8 +149,8 @@ def test_dinero_undo_of_a_draft_deletes_it(owner_client, db, account, run_jobs):
 
 def test_dynaccount_undo_posts_the_reversing_voucher(owner_client, db, account, run_jobs):
     setup = make_setup(account, "dynaccount", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done", transfer.error_message
@@ -165,11 +165,11 @@ def test_dynaccount_undo_posts_the_reversing_voucher(owner_client, db, account, 
 
 def test_bulk_undo_by_filter_names_count_and_total(owner_client, db, account, other_account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
-    feed(integration, order(number="5002"))
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
+    feed(source_link, order(number="5002"))
     run_jobs()
-    theirs = OrderIntegration(
+    theirs = SourceLink(
         account_id=other_account.id,
         connection=Connection(
             account_id=other_account.id, system="woocommerce", role="webshop", label="", credentials={}
@@ -234,8 +234,8 @@ def test_bulk_undo_by_filter_names_count_and_total(owner_client, db, account, ot
 @pytest.mark.parametrize("field", ["afterwards"])
 def test_bad_input_changes_nothing(owner_client, db, account, run_jobs, field):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     response = owner_client.post(f"/transfers/{transfer.id}/undo", data={field: "explode"})
@@ -251,8 +251,8 @@ def test_economic_undo_of_a_paid_invoice_pays_back_only_when_the_guess_is_on(
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
     settings = {"refund_payouts_guessed": True} if guessed else {}
-    integration = make_integration(db, account, setup, paid_methods=["quickpay"], **settings)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup, paid_methods=["quickpay"], **settings)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.payment_id, transfer.error_message
@@ -275,11 +275,11 @@ def test_an_order_with_credited_refunds_is_not_undone(owner_client, db, account,
     from tests.pipeline.test_economic_pipeline import feed_refund, refund_event
 
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     payload = order()
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
-    feed_refund(integration, refund_event(payload, amount="100.00"))
+    feed_refund(source_link, refund_event(payload, amount="100.00"))
     run_jobs()
     transfer = the_transfer(db)
     page = owner_client.get(f"/transfers/{transfer.id}").get_data(as_text=True)
@@ -297,8 +297,8 @@ def test_a_stopped_undo_says_why_and_is_tried_again(app, owner_client, db, accou
     from tests.pipeline.conftest import faults
 
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     saved = {key: app.config.get(key) for key in ("PIPELINE_MAX_ATTEMPTS", "CONNECTOR_RETRIES")}
@@ -335,8 +335,8 @@ def test_the_watchdog_queues_an_undo_whose_job_was_lost(owner_client, db, accoun
     from portal.queue import get_queue
 
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
@@ -358,8 +358,8 @@ def test_two_requests_racing_make_one_undo(app, db, account, run_jobs):
     from portal.pipeline import undo as undo_module
 
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     with app.test_request_context():
@@ -375,8 +375,8 @@ def test_two_requests_racing_make_one_undo(app, db, account, run_jobs):
 def test_undo_of_an_economic_order_deletes_the_order(owner_client, db, account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
     states = {"processing": "order", "completed": "booked"}
-    integration = make_integration(db, account, setup, states=states)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup, states=states)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     assert transfer.status == "done" and transfer.remote_order
@@ -400,8 +400,8 @@ def test_an_undo_job_that_waited_for_the_lock_finds_it_done(owner_client, db, ac
     from portal.pipeline import undo as undo_module
 
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
@@ -417,12 +417,12 @@ def test_an_undo_job_that_waited_for_the_lock_finds_it_done(owner_client, db, ac
 
 def test_a_refund_credited_while_the_undo_waited_stops_it(owner_client, db, account, run_jobs):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     owner_client.post(f"/transfers/{transfer.id}/undo", data={"afterwards": "retransfer"})
-    refund = transfer_row(integration, "77", status="done", draft_id="9", booked_number="9")
+    refund = transfer_row(source_link, "77", status="done", draft_id="9", booked_number="9")
     refund.kind, refund.order_ref = "credit_note", transfer.order_ref
     db.session.add(refund)
     db.session.commit()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.models import SandboxRecord, TransferUndo
 from portal.pipeline.locks import transfer_lock_key
 from tests.conftest import start_rq_cron, start_rq_worker, wait_for
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order
+from tests.pipeline.conftest import faults, feed, make_setup, make_source_link, order
 from tests.pipeline.test_economic_pipeline import REF
 from tests.pipeline.test_undo import economic_documents, the_transfer
 from tests.pipeline.test_worker_killed import RECOVERY_BOUND, _kill, _stop
@@ -20,8 +20,8 @@ def test_a_worker_killed_between_credit_note_and_retransfer(
     app, db, account, owner_client, run_jobs, redis, database_url, tmp_path
 ):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order())
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
     run_jobs()
     transfer = the_transfer(db)
     first_number = transfer.booked_number

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.models import SandboxRecord, SourceEvent, Transfer
 from portal.pipeline.locks import transfer_lock_key
 from tests.conftest import start_rq_cron, start_rq_worker, wait_for
-from tests.pipeline.conftest import faults, feed, make_integration, make_setup, order, remote
+from tests.pipeline.conftest import faults, feed, make_setup, make_source_link, order, remote
 from tests.pipeline.test_economic_pipeline import REF
 
 RECOVERY_BOUND = 30  # seconds from a worker's death until its work is done by another
@@ -44,13 +44,13 @@ def _drafts(db):
 
 def test_a_worker_killed_between_draft_and_book(app, db, account, run_jobs, redis, database_url, tmp_path):
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order(number="4999"))  # warms the customer and product caches
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order(number="4999"))  # warms the customer and product caches
     run_jobs()
 
     # The transfer's requests: the draft POST passes; the booking's request hangs.
     faults(app, "e-conomic", latency_ms=60_000, next=["ok", "slow"])
-    feed(integration, order())
+    feed(source_link, order())
     # The production worker class: the job runs in the worker process itself, so SIGKILL ends it.
     victim = start_rq_worker(app, database_url, tmp_path, "--burst")
     survivor = cron = None
@@ -108,17 +108,17 @@ def test_a_worker_killed_mid_drain_leaves_no_event_behind(
     """The drain job dies with events still waiting: its flag (a lease) expires and the watchdog queues a
     new drain for them — without waiting for another webhook."""
     setup = make_setup(account, "e-conomic", auto_book=True)
-    integration = make_integration(db, account, setup)
-    feed(integration, order(number="4999"))
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order(number="4999"))
     run_jobs()
 
     faults(app, "e-conomic", latency_ms=60_000, next=["slow"])  # the first order's draft request hangs
     for number in ("5001", "5002", "5003"):
-        feed(integration, order(number=number))
+        feed(source_link, order(number=number))
     victim = start_rq_worker(app, database_url, tmp_path, "--burst")
     survivor = cron = None
     try:
-        assert wait_for(lambda: redis.get(f"bogbro:drain:{integration.id}") not in (None, b"1")), "no drain"
+        assert wait_for(lambda: redis.get(f"bogbro:drain:{source_link.id}") not in (None, b"1")), "no drain"
         survivor = start_rq_worker(app, database_url, tmp_path)
         cron = start_rq_cron(app, database_url, tmp_path)
         time.sleep(3)

@@ -8,13 +8,13 @@ from sqlalchemy import select
 
 from portal.models import Transfer
 from tests.engine.factories import wc_order
-from tests.pipeline.conftest import feed, make_integration, make_setup, remote
+from tests.pipeline.conftest import feed, make_setup, make_source_link, remote
 
 
 @pytest.mark.parametrize("system", ["e-conomic", "dinero"])
 def test_eu_business_with_a_vat_number_is_reverse_charged(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     payload = wc_order(
         [("Keramikkrus", "KRUS-01", 2, "160.00", "0")],
         country="SE",
@@ -23,7 +23,7 @@ def test_eu_business_with_a_vat_number_is_reverse_charged(db, account, run_jobs,
         number="6001",
         date_gmt="2026-11-20T10:00:00",
     )
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
 
     transfer = db.session.scalar(select(Transfer))
@@ -40,7 +40,7 @@ def test_eu_business_with_a_vat_number_is_reverse_charged(db, account, run_jobs,
 @pytest.mark.parametrize("system", ["e-conomic", "dinero"])
 def test_an_export_outside_the_eu_has_no_vat(db, account, run_jobs, system):
     setup = make_setup(account, system, auto_book=True)
-    integration = make_integration(db, account, setup)
+    source_link = make_source_link(db, account, setup)
     payload = wc_order(
         [("Tekande", "TE-02", 1, "240.00", "0")],
         shipping=[("DHL Express", "100.00", "0")],
@@ -48,7 +48,7 @@ def test_an_export_outside_the_eu_has_no_vat(db, account, run_jobs, system):
         number="6002",
         date_gmt="2026-11-20T10:00:00",
     )
-    feed(integration, payload)
+    feed(source_link, payload)
     run_jobs()
 
     transfer = db.session.scalar(select(Transfer))

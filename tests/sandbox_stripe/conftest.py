@@ -15,7 +15,7 @@ START = 1_780_000_000  # 2026-05-28 20:26:40 UTC: a test clock's start
 
 @pytest.fixture
 def api(live_server, db):
-    """A StripeClient as a customer's integration would make it; no retries, so every answer is seen."""
+    """A StripeClient as a customer's source link would make it; no retries, so every answer is seen."""
     return stripe.StripeClient(
         DEMO_KEY, base_addresses={"api": f"{live_server}/sandbox/stripe"}, max_network_retries=0
     )

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from portal.models import Connection, OrderIntegration, SourceEvent, Transfer
+from portal.models import Connection, SourceEvent, SourceLink, Transfer
 from portal.sandbox.stripe import DEMO_ACCOUNT, resend
 from portal.shops import operations as shops
 from tests.pipeline.conftest import make_setup, remote
@@ -25,7 +25,7 @@ def setup_booked(account):
     return make_setup(account, "e-conomic", auto_book=True)
 
 
-def link(app, db, account, setup, **settings) -> OrderIntegration:
+def link(app, db, account, setup, **settings) -> SourceLink:
     """A Stripe source link as connecting it makes one: the restricted demo key, the webhook endpoint
     registered at the sandbox (its whsec_ secret stored on the link)."""
     connection = Connection(
@@ -38,7 +38,7 @@ def link(app, db, account, setup, **settings) -> OrderIntegration:
     )
     values = {"shop_id": SHOP_ID, "states": {"paid": "booked", "open": "booked"}, "paid_methods": ["stripe"]}
     values.update(settings)
-    integration = OrderIntegration(
+    source_link = SourceLink(
         account_id=account.id,
         connection=connection,
         setup=setup,
@@ -47,12 +47,12 @@ def link(app, db, account, setup, **settings) -> OrderIntegration:
         webhook_secret={"secret": "not-yet"},
         active=True,
     )
-    db.session.add(integration)
+    db.session.add(source_link)
     db.session.commit()
     with app.test_request_context():
-        shops.register_webhooks(integration)
-    assert integration.webhook_secret["secret"].startswith("whsec_")
-    return integration
+        shops.register_webhooks(source_link)
+    assert source_link.webhook_secret["secret"].startswith("whsec_")
+    return source_link
 
 
 def transfers(db, kind="invoice") -> dict[str, Transfer]:
@@ -77,7 +77,7 @@ def test_a_renewal_becomes_one_booked_invoice_registered_as_paid(
     plan,
     run_jobs,
 ):
-    integration = link(app, db, account, setup_booked)
+    source_link = link(app, db, account, setup_booked)
     _customer, subscription = subscribe(api, clock, plan)
     run_jobs()
     renewal = renew(api, clock, subscription)
@@ -92,7 +92,7 @@ def test_a_renewal_becomes_one_booked_invoice_registered_as_paid(
     found = remote(setup_booked).find_invoice(f"ST-{SHOP_ID}-{renewal.number}")
     assert found.booked and found.totals.gross == Decimal("125.00") and found.totals.vat == Decimal("25.00")
     assert found.raw["remainder"] == 0
-    assert integration.id == transfer.integration_id
+    assert source_link.id == transfer.source_link_id
 
     # Stripe resends the renewal's invoice.paid three times: still one document
     paid = db.session.scalars(select(SourceEvent).where(SourceEvent.topic == "invoice.paid")).all()
@@ -269,9 +269,9 @@ def signed(body: bytes, secret: str, at: int | None = None) -> dict:
 def test_forged_and_stale_signatures_are_refused_and_unknown_events_stored_as_ignored(
     app, client, db, account, setup_booked, run_jobs
 ):
-    integration = link(app, db, account, setup_booked)
-    secret = integration.webhook_secret["secret"]
-    url = f"/webhooks/stripe/{integration.webhook_token}"
+    source_link = link(app, db, account, setup_booked)
+    secret = source_link.webhook_secret["secret"]
+    url = f"/webhooks/stripe/{source_link.webhook_token}"
     body = json.dumps(
         {"id": "evt_1", "object": "event", "type": "customer.subscription.paused", "data": {"object": {}}}
     ).encode()
@@ -309,7 +309,7 @@ def test_a_renewal_whose_webhook_was_missed_is_found_by_the_poll(
     from portal.pipeline.polls import poll_orders
 
     # the first poll reads from the activation date (the test clock's invoices are dated in its time)
-    integration = link(app, db, account, setup_booked, activation_date="2026-05-01")
+    source_link = link(app, db, account, setup_booked, activation_date="2026-05-01")
     _customer, subscription = subscribe(api, clock, plan)
     run_jobs()
     endpoint = api.v1.webhook_endpoints.list().data[0]
@@ -318,11 +318,11 @@ def test_a_renewal_whose_webhook_was_missed_is_found_by_the_poll(
     run_jobs()
     assert renewal.number not in transfers(db)
 
-    assert poll_orders(integration.id) >= 1
+    assert poll_orders(source_link.id) >= 1
     run_jobs()
     transfer = transfers(db)[renewal.number]
     assert transfer.status == "done" and transfer.payment_id, transfer.error_message
-    assert poll_orders(integration.id) == 0  # the same versions are not recorded twice
+    assert poll_orders(source_link.id) == 0  # the same versions are not recorded twice
 
 
 def test_zero_invoices_and_first_invoices_are_skipped_as_the_settings_say(

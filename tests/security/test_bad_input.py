@@ -79,9 +79,9 @@ def test_every_int_route_copes_with_the_largest_id(app, clients, number):
 )
 def test_int_query_arguments_are_ignored_when_they_cannot_be_ids(app, clients, value):
     owner, staff = clients["owner"], clients["staff"]
-    for name in ("before", "after", "integration"):
+    for name in ("before", "after", "source_link"):
         assert owner.get("/transfers", query_string={name: value}).status_code == 200, name
-    assert owner.get("/transfers/preview", query_string={"integration": value}).status_code in (200, 404)
+    assert owner.get("/transfers/preview", query_string={"source_link": value}).status_code in (200, 404)
     for name in ("system_id", "feature_id"):
         response = staff.get("/support/catalogue/caveats/new", query_string={name: value})
         assert response.status_code in (200, 404), name

@@ -9,9 +9,9 @@ from portal import create_app
 from portal.connectors.dynaccount import sandbox_settings
 from portal.devserver import start_embedded_redis
 from portal.extensions import db as _db
-from portal.integrations.connections import connector_for
 from portal.pipeline.steps import redact
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
+from portal.setups.connections import connector_for
 from tests.conftest import connect_sandbox
 
 KEY = sandbox_settings(IN_PROCESS_ORIGIN)["demo_api_key"]

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.connectors.errors import ConfigurationError
-from portal.integrations.connections import connector_for
 from portal.models import Connection
+from portal.setups.connections import connector_for
 from tests.conftest import login
 
 UNUSABLE = [

@@ -7,16 +7,16 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from portal.models import SourceEvent
-from tests.pipeline.conftest import make_integration, make_setup
+from tests.pipeline.conftest import make_setup, make_source_link
 
 
 def test_an_oversized_webhook_is_answered_413_before_its_body_is_read(app, db, account, live_server):
-    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    source_link = make_source_link(db, account, make_setup(account, "e-conomic", auto_book=True))
     limit = app.config["MAX_CONTENT_LENGTH"]
     assert 1024 * 1024 <= limit <= 10 * 1024 * 1024  # room for a big order, not for a flood
     address = urlsplit(live_server)
     head = (
-        f"POST /webhooks/woocommerce/{integration.webhook_token} HTTP/1.1\r\n"
+        f"POST /webhooks/woocommerce/{source_link.webhook_token} HTTP/1.1\r\n"
         f"Host: {address.netloc}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {limit + 1}\r\nX-WC-Webhook-Topic: order.updated\r\nConnection: close\r\n\r\n"
     )
@@ -28,9 +28,9 @@ def test_an_oversized_webhook_is_answered_413_before_its_body_is_read(app, db, a
 
 
 def test_a_webhook_within_the_limit_is_still_read(app, db, account, client):
-    integration = make_integration(db, account, make_setup(account, "e-conomic", auto_book=True))
+    source_link = make_source_link(db, account, make_setup(account, "e-conomic", auto_book=True))
     response = client.post(
-        f"/webhooks/woocommerce/{integration.webhook_token}",
+        f"/webhooks/woocommerce/{source_link.webhook_token}",
         data=b"webhook_id=12",  # WooCommerce's unsigned creation ping
         content_type="application/x-www-form-urlencoded",
         csrf=False,

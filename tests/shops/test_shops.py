@@ -1,5 +1,5 @@
 """The webshop pages over HTTP against the in-process sandboxes: connect a shop, link it to an accounting
-integration (its webhooks registered in the shop), edit the order integration's settings, and watch an
+source_link (its webhooks registered in the shop), edit the sales source's settings, and watch an
 order from the shop become a transfer."""
 
 import json
@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, text
 
-from portal.models import AuditEvent, Connection, OrderIntegration, Transfer
+from portal.models import AuditEvent, Connection, SourceLink, Transfer
 from portal.sandbox import shopify as shopify_sandbox
 from portal.sandbox.transport import IN_PROCESS_ORIGIN
 from portal.sandbox.woocommerce import Shop
@@ -38,9 +38,9 @@ def connect_woocommerce(client, db):
 def link(client, db, shop, setup, name="Min butik"):
     response = client.post(f"/shops/{shop.id}/link", data={"setup": str(setup.id), "name": name})
     assert response.status_code == 302, body(response)
-    integration = db.session.scalar(select(OrderIntegration).where(OrderIntegration.connection_id == shop.id))
-    assert response.headers["Location"] == f"/shops/integrations/{integration.id}"
-    return integration
+    source_link = db.session.scalar(select(SourceLink).where(SourceLink.connection_id == shop.id))
+    assert response.headers["Location"] == f"/shops/source_links/{source_link.id}"
+    return source_link
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def setup(account):
 
 
 @pytest.fixture
-def integration(owner_client, db, setup):
+def source_link(owner_client, db, setup):
     return link(owner_client, db, connect_woocommerce(owner_client, db), setup)
 
 
@@ -85,11 +85,11 @@ def test_woocommerce_connect_link_activate_and_an_order_becomes_a_transfer(
     page = owner_client.get(f"/shops/{shop.id}/link")
     assert setup.name in body(page) and "cs_demo" not in body(page)
 
-    integration = link(owner_client, db, shop, setup)
-    assert not integration.active and integration.setup_id == setup.id
-    assert integration.settings["states"] == {"processing": "draft", "completed": "draft"}
+    source_link = link(owner_client, db, shop, setup)
+    assert not source_link.active and source_link.setup_id == setup.id
+    assert source_link.settings["states"] == {"processing": "draft", "completed": "draft"}
     # The sandbox shop's own records: one active subscription per topic, to our URL, with our secret.
-    url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{integration.webhook_token}"
+    url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{source_link.webhook_token}"
     hooks = Shop().all("webhooks")
     # the sandbox shop has WooCommerce Subscriptions: its topics too (stored and ignored: renewals are orders)
     assert sorted(h["topic"] for h in hooks) == [
@@ -97,50 +97,50 @@ def test_woocommerce_connect_link_activate_and_an_order_becomes_a_transfer(
         "subscription.created", "subscription.deleted", "subscription.switched", "subscription.updated",
     ]  # fmt: skip
     assert {h["delivery_url"] for h in hooks} == {url} and {h["status"] for h in hooks} == {"active"}
-    assert {h["_sandbox"]["secret"] for h in hooks} == {integration.webhook_secret["secret"]}
+    assert {h["_sandbox"]["secret"] for h in hooks} == {source_link.webhook_secret["secret"]}
 
-    status = owner_client.get(f"/shops/integrations/{integration.id}/webhooks", headers=HTMX)
+    status = owner_client.get(f"/shops/source_links/{source_link.id}/webhooks", headers=HTMX)
     assert "<html" not in body(status) and body(status).count("registreret") == 3
 
-    assert owner_client.post(f"/shops/integrations/{integration.id}/activate").status_code == 302
+    assert owner_client.post(f"/shops/source_links/{source_link.id}/activate").status_code == 302
     db.session.expire_all()
-    assert integration.active
+    assert source_link.active
     run_jobs()  # WooCommerce's creation pings
 
     order = place_woocommerce_order(app)
     for _ in range(5):  # delivery → event → transfer
         run_jobs()
     transfer = db.session.scalar(select(Transfer))
-    assert transfer is not None and transfer.integration_id == integration.id
+    assert transfer is not None and transfer.source_link_id == source_link.id
     assert transfer.status == "done", (transfer.status, transfer.error_message)
     assert transfer.order_number == str(order["number"])
     found = remote(setup).find_invoice(transfer.reference)
     assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
 
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
-    assert [a for a in actions if a.startswith(("connection", "order_integration"))][-4:] == [
+    assert [a for a in actions if a.startswith(("connection", "source_link"))][-4:] == [
         "connection.created",
-        "order_integration.created",
-        "order_integration.webhooks_registered",
-        "order_integration.active",
+        "source_link.created",
+        "source_link.webhooks_registered",
+        "source_link.active",
     ]
 
 
-def test_register_again_rotates_the_secret_and_disconnect_removes_the_webhooks(owner_client, db, integration):
-    old = integration.webhook_secret["secret"]
-    assert owner_client.post(f"/shops/integrations/{integration.id}/webhooks").status_code == 302
+def test_register_again_rotates_the_secret_and_disconnect_removes_the_webhooks(owner_client, db, source_link):
+    old = source_link.webhook_secret["secret"]
+    assert owner_client.post(f"/shops/source_links/{source_link.id}/webhooks").status_code == 302
     db.session.expire_all()
-    new = integration.webhook_secret["secret"]
+    new = source_link.webhook_secret["secret"]
     assert new != old
     assert {h["_sandbox"]["secret"] for h in Shop().all("webhooks")} == {new}
-    owner_client.post(f"/shops/integrations/{integration.id}/activate")
+    owner_client.post(f"/shops/source_links/{source_link.id}/activate")
 
-    response = owner_client.post(f"/shops/{integration.connection_id}/disconnect", follow_redirects=True)
+    response = owner_client.post(f"/shops/{source_link.connection_id}/disconnect", follow_redirects=True)
     assert "Bogbro modtager ikke længere" in body(response)
     db.session.expire_all()
     assert Shop().all("webhooks") == []
-    assert not integration.active and integration.connection.status == "disabled"
-    assert integration.connection.credentials == {}
+    assert not source_link.active and source_link.connection.status == "disabled"
+    assert source_link.connection.credentials == {}
 
 
 def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
@@ -178,14 +178,14 @@ def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
     assert shop.system == "shopify" and shop.credentials["shop"] == shopify_sandbox.DEMO_SHOP
     assert shop.credentials["access_token"] not in body(owner_client.get(done.headers["Location"]))
 
-    integration = link(owner_client, db, shop, setup, name="Shopify-butikken")
-    assert integration.settings["states"] == {"paid": "draft"}
-    url = f"{IN_PROCESS_ORIGIN}/webhooks/shopify/{integration.webhook_token}"
+    source_link = link(owner_client, db, shop, setup, name="Shopify-butikken")
+    assert source_link.settings["states"] == {"paid": "draft"}
+    url = f"{IN_PROCESS_ORIGIN}/webhooks/shopify/{source_link.webhook_token}"
     hooks = shopify_sandbox._store(shopify_sandbox.DEMO_SHOP).all("webhooks")
     assert sorted(h["topic"] for h in hooks if h["address"] == url) == sorted(
         ("orders/create", "orders/updated", "refunds/create", "app/uninstalled")
     )
-    owner_client.post(f"/shops/integrations/{integration.id}/activate")
+    owner_client.post(f"/shops/source_links/{source_link.id}/activate")
 
     # A paid order in the shop arrives signed with the app's secret and becomes a draft.
     from tests.connectors.test_shopify import Admin
@@ -203,7 +203,7 @@ def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
     assert found is not None and not found.booked  # the draft is in e-conomic, not only in our log
 
     # Shopify lists no gateways to an app: the settings offer the gateway names its orders carried.
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert '<option value="manual">manual</option>' in page  # the sandbox order's gateway
     assert "Butikkens betalingsmetoder vises her, når dens første ordrer er kommet" not in page
 
@@ -211,8 +211,8 @@ def test_shopify_install_through_the_consent_page_and_a_bad_state_is_refused(
 # --- settings -----------------------------------------------------------------------------------------------
 
 
-def settings_form(db, integration, **changes) -> dict:
-    terms = integration_terms(integration)
+def settings_form(db, source_link, **changes) -> dict:
+    terms = source_link_terms(source_link)
     form = {
         "state_pending": "none",
         "state_processing": "draft",
@@ -260,14 +260,14 @@ def settings_form(db, integration, **changes) -> dict:
     return {key: value for key, value in form.items() if value is not None}
 
 
-def integration_terms(integration) -> list[str]:
-    from portal.integrations.operations import choices
+def source_link_terms(source_link) -> list[str]:
+    from portal.setups.operations import choices
 
-    return [choice.value for choice in choices(integration.setup, "payment_terms")]
+    return [choice.value for choice in choices(source_link.setup, "payment_terms")]
 
 
-def test_settings_round_trip(owner_client, db, integration):
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+def test_settings_round_trip(owner_client, db, source_link):
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert "Hvad hver ordrestatus opretter" in page
     # booked needs auto_book: shown, disabled; e-conomic takes orders.
     assert re.search(r'<option disabled value="booked">', page)
@@ -277,7 +277,7 @@ def test_settings_round_trip(owner_client, db, integration):
     assert 'name="oss"' in page and not re.search(r'name="oss"[^>]*disabled|disabled[^>]*name="oss"', page)
     assert "Valgt for: Tyskland, Finland, Frankrig, Sverige." in page
     assert "_billing_vat_number, _vat_number, vat_number" in page  # the default VAT-number fields
-    assert f'hx-get="/shops/integrations/{integration.id}/webhooks"' in page
+    assert f'hx-get="/shops/source_links/{source_link.id}/webhooks"' in page
     # e-conomic's refund payout is inferred, not documented: offered, off, and said to be a guess
     assert 'name="refund_payouts_guessed"' in page and "(et gæt: se nedenfor)" in page
     assert not re.search(r'name="refund_payouts_guessed"[^>]*checked', page)
@@ -285,13 +285,13 @@ def test_settings_round_trip(owner_client, db, integration):
     assert re.search(r'<option selected value="hold">', page), "closed periods: hold by default"
 
     saved = owner_client.post(
-        f"/shops/integrations/{integration.id}",
-        data=settings_form(db, integration, refund_payouts_guessed="y"),
+        f"/shops/source_links/{source_link.id}",
+        data=settings_form(db, source_link, refund_payouts_guessed="y"),
     )
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
-    terms = integration_terms(integration)
-    settings = integration.settings
+    terms = source_link_terms(source_link)
+    settings = source_link.settings
     assert settings["states"] == {
         "pending": "none", "processing": "draft", "on-hold": "none", "completed": "draft",
         "cancelled": "none", "refunded": "none", "failed": "none",
@@ -315,29 +315,29 @@ def test_settings_round_trip(owner_client, db, integration):
     assert settings["notify"] == {
         "recipients": ["bogholder@example.dk", "ejer@example.dk"], "error_digest": True, "daily_report": False
     }  # fmt: skip
-    assert integration.mail_secret == {"smtp_password": PASSWORD}
+    assert source_link.mail_secret == {"smtp_password": PASSWORD}
     raw = db.session.execute(
-        text("SELECT mail_secret, settings FROM order_integrations WHERE id = :id"), {"id": integration.id}
+        text("SELECT mail_secret, settings FROM source_links WHERE id = :id"), {"id": source_link.id}
     ).one()
     assert PASSWORD not in str(raw[0]) and PASSWORD not in str(raw[1])  # encrypted at rest
 
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert PASSWORD not in page and "gemt — lad feltet stå tomt" in page
     assert 'value="0,25"' in page and 'value="bacs"' in page
 
     # An empty password field keeps the saved one; another setting still changes.
     again = owner_client.post(
-        f"/shops/integrations/{integration.id}",
-        data=settings_form(db, integration, mail_password="", poll_minutes="0"),
+        f"/shops/source_links/{source_link.id}",
+        data=settings_form(db, source_link, mail_password="", poll_minutes="0"),
     )
     assert again.status_code == 302
     db.session.expire_all()
     assert (
-        integration.mail_secret == {"smtp_password": PASSWORD} and integration.settings["poll_minutes"] == 0
+        source_link.mail_secret == {"smtp_password": PASSWORD} and source_link.settings["poll_minutes"] == 0
     )
 
     events = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "order_integration.settings").order_by(AuditEvent.id)
+        select(AuditEvent).where(AuditEvent.action == "source_link.settings").order_by(AuditEvent.id)
     ).all()
     assert len(events) == 2
     assert events[0].changes["mail_secret"] == {"before": "***", "after": "***"}
@@ -368,10 +368,10 @@ INVALID = {
 }
 
 
-def test_every_invalid_setting_is_explained_in_danish_and_nothing_is_saved(owner_client, db, integration):
-    before = dict(integration.settings)
-    data = settings_form(db, integration, **{key: value for key, (value, _) in INVALID.items()})
-    refused = owner_client.post(f"/shops/integrations/{integration.id}", data=data)
+def test_every_invalid_setting_is_explained_in_danish_and_nothing_is_saved(owner_client, db, source_link):
+    before = dict(source_link.settings)
+    data = settings_form(db, source_link, **{key: value for key, (value, _) in INVALID.items()})
+    refused = owner_client.post(f"/shops/source_links/{source_link.id}", data=data)
     assert refused.status_code == 400
     page = body(refused)
     for key, (_, message) in INVALID.items():
@@ -379,135 +379,135 @@ def test_every_invalid_setting_is_explained_in_danish_and_nothing_is_saved(owner
             assert message in page, key
     assert PASSWORD not in page and "Intet blev gemt" in page
     db.session.expire_all()
-    assert integration.settings == before and integration.mail_secret is None
+    assert source_link.settings == before and source_link.mail_secret is None
 
     # Unknown payment terms (e.g. deleted in e-conomic meanwhile), one error at a time.
     refused = owner_client.post(
-        f"/shops/integrations/{integration.id}",
-        data=settings_form(db, integration, **{"payments-0-terms": "999"}),
+        f"/shops/source_links/{source_link.id}",
+        data=settings_form(db, source_link, **{"payments-0-terms": "999"}),
     )
     assert refused.status_code == 400 and "e-conomic har ikke (længere) disse betalingsbetingelser" in body(
         refused
     )
 
 
-def test_oss_is_turned_on_once_the_setup_names_oss_groups(owner_client, db, integration):
+def test_oss_is_turned_on_once_the_setup_names_oss_groups(owner_client, db, source_link):
     """OSS on with an empty OSS template would stop every EU sale to a consumer: refused, saying where to
     choose the groups (with a link to that template); with groups chosen it is saved."""
-    template = integration.setup.template("oss")
+    template = source_link.setup.template("oss")
     template.values, template.labels = {}, {}
     db.session.commit()
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert "Før OSS kan slås til, skal du vælge en varegruppe" in page
-    assert f'href="/setup/{integration.setup_id}#template-{template.id}"' in page
+    assert f'href="/setup/{source_link.setup_id}#template-{template.id}"' in page
 
     refused = owner_client.post(
-        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
+        f"/shops/source_links/{source_link.id}", data=settings_form(db, source_link, oss="y")
     )
     assert refused.status_code == 400
     assert (
         "Vælg først varegrupperne for de EU-lande, du sælger til: i skabelonen “EU-salg til forbrugere "
-        f"(OSS)” i regnskabsintegrationen {integration.setup.name} under Opsætning."
+        f"(OSS)” i bogføringsopsætningen {source_link.setup.name} under Opsætning."
     ) in body(refused)
     db.session.expire_all()
-    assert not integration.settings.get("oss")
+    assert not source_link.settings.get("oss")
 
     template.values, template.labels = {"SE": "11"}, {"SE": "OSS Sverige"}
     db.session.commit()
     saved = owner_client.post(
-        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
+        f"/shops/source_links/{source_link.id}", data=settings_form(db, source_link, oss="y")
     )
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
-    assert integration.settings["oss"] is True
-    assert "Valgt for: Sverige." in body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    assert source_link.settings["oss"] is True
+    assert "Valgt for: Sverige." in body(owner_client.get(f"/shops/source_links/{source_link.id}"))
 
 
 def test_oss_is_refused_where_the_accounting_system_cannot_book_it(owner_client, db, account):
     dinero = make_setup(account, "dinero")
-    integration = link(owner_client, db, connect_woocommerce(owner_client, db), dinero)
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    source_link = link(owner_client, db, connect_woocommerce(owner_client, db), dinero)
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert re.search(r'name="oss"[^>]*disabled|disabled[^>]*name="oss"', page)
     assert "Dinero kan ikke bogføre OSS-salg, så EU-salg til privatkunder får dansk moms." in page
     refused = owner_client.post(
-        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, oss="y")
+        f"/shops/source_links/{source_link.id}", data=settings_form(db, source_link, oss="y")
     )
     assert refused.status_code == 400 and "Dinero kan ikke bogføre OSS-salg." in body(refused)
 
 
-def test_the_shop_id_can_change_only_until_the_first_transfer(owner_client, db, integration):
-    url = f"/shops/integrations/{integration.id}"
+def test_the_shop_id_can_change_only_until_the_first_transfer(owner_client, db, source_link):
+    url = f"/shops/source_links/{source_link.id}"
     page = body(owner_client.get(url))
-    assert "Butiks-id" in page and f"WC-{integration.id}-1001" in page  # its own id until one is chosen
-    assert re.search(rf'name="shop_id"[^>]*placeholder="{integration.id}"', page)
+    assert "Butiks-id" in page and f"WC-{source_link.id}-1001" in page  # its own id until one is chosen
+    assert re.search(rf'name="shop_id"[^>]*placeholder="{source_link.id}"', page)
     assert "Det kan kun ændres, indtil den første ordre er overført" in page
 
     # Linked again: the shop id of the earlier link, so its documents are recognised by their references.
-    saved = owner_client.post(url, data=settings_form(db, integration, shop_id="12"))
+    saved = owner_client.post(url, data=settings_form(db, source_link, shop_id="12"))
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
-    assert integration.settings["shop_id"] == "12"
+    assert source_link.settings["shop_id"] == "12"
     page = body(owner_client.get(url))
     assert "WC-12-1001" in page and 'value="12"' in page
 
-    db.session.add(transfer_row(integration, "727", status="skipped"))
+    db.session.add(transfer_row(source_link, "727", status="skipped"))
     db.session.commit()
     page = body(owner_client.get(url))
     assert "<strong>12</strong>" in page and 'name="shop_id"' not in page  # shown, not editable
     assert "Det kan ikke længere ændres" in page
 
     # The page without the field keeps it; a changed one (e.g. from an old page) is refused, nothing saved.
-    kept = owner_client.post(url, data=settings_form(db, integration, poll_minutes="7"))
+    kept = owner_client.post(url, data=settings_form(db, source_link, poll_minutes="7"))
     assert kept.status_code == 302, body(kept)
     db.session.expire_all()
-    assert integration.settings["shop_id"] == "12" and integration.settings["poll_minutes"] == 7
-    for changed in ("13", ""):  # empty would mean the integration's own id: a change too
+    assert source_link.settings["shop_id"] == "12" and source_link.settings["poll_minutes"] == 7
+    for changed in ("13", ""):  # empty would mean the source link's own id: a change too
         refused = owner_client.post(
-            url, data=settings_form(db, integration, shop_id=changed, poll_minutes="8")
+            url, data=settings_form(db, source_link, shop_id=changed, poll_minutes="8")
         )
         assert refused.status_code == 400
         assert "kan ikke længere ændres: der er overført ordrer med det i deres referencer" in body(refused)
     db.session.expire_all()
-    assert integration.settings["shop_id"] == "12" and integration.settings["poll_minutes"] == 7
-    same = owner_client.post(url, data=settings_form(db, integration, shop_id="12", poll_minutes="9"))
+    assert source_link.settings["shop_id"] == "12" and source_link.settings["poll_minutes"] == 7
+    same = owner_client.post(url, data=settings_form(db, source_link, shop_id="12", poll_minutes="9"))
     assert same.status_code == 302, body(same)
 
 
-def test_members_and_other_accounts(app, client, db, account, member, other_account, integration):
+def test_members_and_other_accounts(app, client, db, account, member, other_account, source_link):
     client.post("/logout")
     login(client, member.email)
-    assert client.get(f"/shops/integrations/{integration.id}").status_code == 200
-    assert client.post(f"/shops/integrations/{integration.id}/activate").status_code == 403
+    assert client.get(f"/shops/source_links/{source_link.id}").status_code == 200
+    assert client.post(f"/shops/source_links/{source_link.id}/activate").status_code == 403
     client.post("/logout")
     login(client, "owner@anden.dk")
-    for url in (f"/shops/integrations/{integration.id}", f"/shops/integrations/{integration.id}/webhooks"):
+    for url in (f"/shops/source_links/{source_link.id}", f"/shops/source_links/{source_link.id}/webhooks"):
         assert client.get(url).status_code == 404
-    assert client.post(f"/shops/integrations/{integration.id}", data={}).status_code == 404
-    assert client.post(f"/shops/{integration.connection_id}/disconnect").status_code == 404
+    assert client.post(f"/shops/source_links/{source_link.id}", data={}).status_code == 404
+    assert client.post(f"/shops/{source_link.connection_id}/disconnect").status_code == 404
 
 
 def test_the_wizard_step_6_links_and_activates_the_shops_and_the_dashboard_links_them(
-    owner_client, db, setup, integration
+    owner_client, db, setup, source_link
 ):
     step = body(owner_client.get(f"/setup/{setup.id}"))
-    assert "Forbind og tilknyt en webshop" in step and integration.name in step
+    assert "Forbind og tilknyt en webshop" in step and source_link.name in step
     assert "6. Tilknyt og aktivér webshops" in step and "Aktivér webshoppen" in step
-    assert integration.name in body(owner_client.get("/dashboard"))
+    assert source_link.name in body(owner_client.get("/dashboard"))
     # The shop's own activation is part of the wizard's path, and comes back to it.
-    done = owner_client.post(f"/shops/integrations/{integration.id}/activate", data={"next": "setup"})
+    done = owner_client.post(f"/shops/source_links/{source_link.id}/activate", data={"next": "setup"})
     assert done.status_code == 302 and done.headers["Location"] == f"/setup/{setup.id}#webshops"
     db.session.expire_all()
-    assert integration.active
+    assert source_link.active
     assert "Sæt webshoppen på pause" in body(owner_client.get(f"/setup/{setup.id}"))
-    paused = owner_client.post(f"/shops/integrations/{integration.id}/deactivate", data={"next": "elsewhere"})
-    assert paused.headers["Location"] == f"/shops/integrations/{integration.id}"  # never a given URL
+    paused = owner_client.post(f"/shops/source_links/{source_link.id}/deactivate", data={"next": "elsewhere"})
+    assert paused.headers["Location"] == f"/shops/source_links/{source_link.id}"  # never a given URL
     db.session.expire_all()
-    assert not integration.active
+    assert not source_link.active
 
 
-def test_payment_methods_are_picked_from_the_shops_own_gateways(owner_client, db, integration):
+def test_payment_methods_are_picked_from_the_shops_own_gateways(owner_client, db, source_link):
     """WooCommerce's GET payment_gateways, not typed ids; a method the shop does not have is refused."""
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert '<option value="quickpay">Betalingskort</option>' in page
     assert '<option selected value="bacs">' not in page  # nothing chosen yet
     assert '<option value="cheque">Check (slået fra i butikken)</option>' in page
@@ -516,29 +516,29 @@ def test_payment_methods_are_picked_from_the_shops_own_gateways(owner_client, db
     assert page.index('class="more-settings"') < page.index('id="payments"')
 
     refused = owner_client.post(
-        f"/shops/integrations/{integration.id}",
-        data=settings_form(db, integration, **{"payments-0-method": "paypal"}),
+        f"/shops/source_links/{source_link.id}",
+        data=settings_form(db, source_link, **{"payments-0-method": "paypal"}),
     )
     assert refused.status_code == 400
     assert "paypal er ikke en betalingsmetode i butikken. Vælg en fra listen." in body(refused)
     db.session.expire_all()
-    assert "paypal" not in (integration.settings.get("payment_terms_by_method") or {})
+    assert "paypal" not in (source_link.settings.get("payment_terms_by_method") or {})
 
-    saved = owner_client.post(f"/shops/integrations/{integration.id}", data=settings_form(db, integration))
+    saved = owner_client.post(f"/shops/source_links/{source_link.id}", data=settings_form(db, source_link))
     assert saved.status_code == 302
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert '<option selected value="bacs">Bankoverførsel</option>' in page
     # A method chosen earlier that the shop no longer has stays listed, so a save never drops it.
     db.session.expire_all()
-    integration.settings = {**integration.settings, "paid_methods": ["epay"]}
+    source_link.settings = {**source_link.settings, "paid_methods": ["epay"]}
     db.session.commit()
     assert '<option selected value="epay">epay</option>' in body(
-        owner_client.get(f"/shops/integrations/{integration.id}")
+        owner_client.get(f"/shops/source_links/{source_link.id}")
     )
 
 
 def test_support_may_view_and_change_settings_but_never_enters_the_smtp_password(
-    client, db, account, owner, staff, integration
+    client, db, account, owner, staff, source_link
 ):
     client.post("/logout")
     login(client, staff.email)
@@ -548,17 +548,15 @@ def test_support_may_view_and_change_settings_but_never_enters_the_smtp_password
         ).status_code
         == 302
     )
-    page = body(client.get(f"/shops/integrations/{integration.id}"))
+    page = body(client.get(f"/shops/source_links/{source_link.id}"))
     assert "Kun kunden indtaster SMTP-adgangskoden." in page
-    refused = client.post(f"/shops/integrations/{integration.id}", data=settings_form(db, integration))
+    refused = client.post(f"/shops/source_links/{source_link.id}", data=settings_form(db, source_link))
     assert refused.status_code == 400 and "Kun kunden indtaster SMTP-adgangskoden." in body(refused)
     saved = client.post(
-        f"/shops/integrations/{integration.id}", data=settings_form(db, integration, mail_password="")
+        f"/shops/source_links/{source_link.id}", data=settings_form(db, source_link, mail_password="")
     )
     assert saved.status_code == 302
     db.session.expire_all()
-    assert integration.mail_secret is None and integration.settings["poll_minutes"] == 10
-    event = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "order_integration.settings")
-    ).one()
+    assert source_link.mail_secret is None and source_link.settings["poll_minutes"] == 10
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "source_link.settings")).one()
     assert event.support_session_id is not None  # the customer sees who changed what

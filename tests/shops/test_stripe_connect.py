@@ -1,10 +1,10 @@
 """Stripe in the portal, like a webshop: the restricted key checked against the Stripe sandbox and stored
-encrypted, linked to an accounting integration (the webhook endpoint registered at Stripe and its whsec_
+encrypted, linked to an accounting setup (the webhook endpoint registered at Stripe and its whsec_
 secret stored on the link), and the settings that are Stripe's own (which invoices transfer)."""
 
 from sqlalchemy import func, select
 
-from portal.models import Connection, OrderIntegration
+from portal.models import Connection, SourceLink
 from portal.sandbox.stripe import DEMO_ACCOUNT, Call
 from tests.pipeline.conftest import make_setup
 
@@ -34,23 +34,23 @@ def test_connect_link_and_settings(owner_client, db, account):
         f"/shops/{connection.id}/link", data={"setup": str(setup.id), "name": "Abonnementer"}
     )
     assert linked.status_code == 302, body(linked)
-    integration = db.session.scalar(select(OrderIntegration))
-    assert integration.webhook_secret["secret"].startswith("whsec_")
-    assert integration.settings["states"] == {"paid": "booked"}
-    assert integration.settings["paid_methods"] == ["stripe"]
+    source_link = db.session.scalar(select(SourceLink))
+    assert source_link.webhook_secret["secret"].startswith("whsec_")
+    assert source_link.settings["states"] == {"paid": "booked"}
+    assert source_link.settings["paid_methods"] == ["stripe"]
     endpoints = Call(DEMO_ACCOUNT, {}).store.all("webhook_endpoints")
-    assert [e["url"].split("/webhooks/")[1] for e in endpoints] == [f"stripe/{integration.webhook_token}"]
+    assert [e["url"].split("/webhooks/")[1] for e in endpoints] == [f"stripe/{source_link.webhook_token}"]
 
-    settings = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    settings = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     for name in ("sale_kinds", "transfer_zero", "state_payment_failed"):
         assert f'name="{name}"' in settings, name
     assert "Betaling mislykkedes" in settings
 
     # renewals only, invoices for 0 too; card payments registered as paid, bank transfers with their terms
-    from tests.shops.test_shops import integration_terms, settings_form
+    from tests.shops.test_shops import settings_form, source_link_terms
 
-    terms = integration_terms(integration)
-    form = settings_form(db, integration, sale_kinds="renewals", transfer_zero="y")
+    terms = source_link_terms(source_link)
+    form = settings_form(db, source_link, sale_kinds="renewals", transfer_zero="y")
     form = {k: v for k, v in form.items() if not k.startswith(("state_", "payments-"))}
     form.update(
         {
@@ -62,10 +62,10 @@ def test_connect_link_and_settings(owner_client, db, account):
             "payments-1-terms": terms[0],
         }
     )
-    saved = owner_client.post(f"/shops/integrations/{integration.id}", data=form)
+    saved = owner_client.post(f"/shops/source_links/{source_link.id}", data=form)
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
-    stored = integration.settings
+    stored = source_link.settings
     assert stored["sale_kinds"] == ["renewals"]
     assert stored["zero_amount"] == "transfer" and stored["paid_methods"] == ["stripe"]
     assert stored["payment_terms_by_method"] == {"bank_transfer": terms[0]}

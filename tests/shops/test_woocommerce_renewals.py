@@ -40,16 +40,16 @@ def setup(account):
 
 
 @pytest.fixture
-def integration(owner_client, db, setup, shop, run_jobs):
+def source_link(owner_client, db, setup, shop, run_jobs):
     linked = link(owner_client, db, connect_woocommerce(owner_client, db), setup)
-    assert owner_client.post(f"/shops/integrations/{linked.id}/activate").status_code == 302
+    assert owner_client.post(f"/shops/source_links/{linked.id}/activate").status_code == 302
     run_jobs()  # the creation pings
     return linked
 
 
-def form(db, integration, **changes) -> dict:
+def form(db, source_link, **changes) -> dict:
     """The settings form as the page sends it, creating customers and products as a new link does."""
-    return settings_form(db, integration, customers_create="y", products_create="y", **changes)
+    return settings_form(db, source_link, customers_create="y", products_create="y", **changes)
 
 
 def renew(shop, run_jobs, paid=True) -> dict:
@@ -66,7 +66,7 @@ def transfer_of(db, order) -> Transfer:
     return db.session.scalar(select(Transfer).where(Transfer.order_number == str(order["number"])))
 
 
-def test_a_renewal_is_booked_and_named_in_the_step_log(owner_client, db, integration, shop, setup, run_jobs):
+def test_a_renewal_is_booked_and_named_in_the_step_log(owner_client, db, source_link, shop, setup, run_jobs):
     order = renew(shop, run_jobs)
     subscription = next(m["value"] for m in order["meta_data"] if m["key"] == "_subscription_renewal")
     transfer = transfer_of(db, order)
@@ -76,8 +76,8 @@ def test_a_renewal_is_booked_and_named_in_the_step_log(owner_client, db, integra
     assert f"Fornyelse af abonnement #{subscription}" in page
 
 
-def test_the_subscriptions_own_topics_are_registered_stored_and_ignored(db, integration, shop, run_jobs):
-    ours = [h for h in Shop().all("webhooks") if h["delivery_url"].endswith(integration.webhook_token)]
+def test_the_subscriptions_own_topics_are_registered_stored_and_ignored(db, source_link, shop, run_jobs):
+    ours = [h for h in Shop().all("webhooks") if h["delivery_url"].endswith(source_link.webhook_token)]
     assert sorted(h["topic"] for h in ours) == ORDER_TOPICS + SUBSCRIPTION_TOPICS
     renew(shop, run_jobs)
     events = db.session.scalars(select(SourceEvent).where(SourceEvent.topic == "subscription.updated")).all()
@@ -91,26 +91,26 @@ def test_the_subscriptions_own_topics_are_registered_stored_and_ignored(db, inte
     assert len(refs) == 1 and subscription_id not in refs
 
 
-def test_without_the_plugin_only_the_order_topics_are_registered(owner_client, db, integration, shop):
+def test_without_the_plugin_only_the_order_topics_are_registered(owner_client, db, source_link, shop):
     assert (
         shop.put("/_settings", json={"subscriptions_plugin": False}).json()["subscriptions_plugin"] is False
     )
     assert shop.get("/wp-json/wc/v3/subscriptions").status_code == 404
-    assert owner_client.post(f"/shops/integrations/{integration.id}/webhooks").status_code == 302
+    assert owner_client.post(f"/shops/source_links/{source_link.id}/webhooks").status_code == 302
     assert sorted(h["topic"] for h in Shop().all("webhooks")) == ORDER_TOPICS
 
 
 def test_renewals_left_out_by_the_setting_are_skipped_with_the_reason(
-    app, owner_client, db, integration, shop, run_jobs
+    app, owner_client, db, source_link, shop, run_jobs
 ):
-    page = body(owner_client.get(f"/shops/integrations/{integration.id}"))
+    page = body(owner_client.get(f"/shops/source_links/{source_link.id}"))
     assert "Hvilke salg overføres" in page and '<option selected value="orders,renewals">' in page
     saved = owner_client.post(
-        f"/shops/integrations/{integration.id}", data=form(db, integration, sale_kinds="orders")
+        f"/shops/source_links/{source_link.id}", data=form(db, source_link, sale_kinds="orders")
     )
     assert saved.status_code == 302, body(saved)
     db.session.expire_all()
-    assert integration.settings["sale_kinds"] == ["orders"]
+    assert source_link.settings["sale_kinds"] == ["orders"]
 
     order = renew(shop, run_jobs)
     transfer = transfer_of(db, order)
@@ -127,9 +127,9 @@ def test_renewals_left_out_by_the_setting_are_skipped_with_the_reason(
     assert transfer_of(db, ordinary).status == "done", transfer_of(db, ordinary).error_message
 
 
-def test_only_renewals_skip_an_ordinary_order(app, owner_client, db, integration, shop, run_jobs):
+def test_only_renewals_skip_an_ordinary_order(app, owner_client, db, source_link, shop, run_jobs):
     saved = owner_client.post(
-        f"/shops/integrations/{integration.id}", data=form(db, integration, sale_kinds="renewals")
+        f"/shops/source_links/{source_link.id}", data=form(db, source_link, sale_kinds="renewals")
     )
     assert saved.status_code == 302, body(saved)
     ordinary = place_woocommerce_order(app)
@@ -141,17 +141,17 @@ def test_only_renewals_skip_an_ordinary_order(app, owner_client, db, integration
     assert transfer_of(db, renew(shop, run_jobs)).status == "done"
 
 
-def test_a_bad_sale_kind_is_refused_and_nothing_is_saved(owner_client, db, integration):
-    before = dict(integration.settings)
+def test_a_bad_sale_kind_is_refused_and_nothing_is_saved(owner_client, db, source_link):
+    before = dict(source_link.settings)
     refused = owner_client.post(
-        f"/shops/integrations/{integration.id}", data=form(db, integration, sale_kinds="gifts")
+        f"/shops/source_links/{source_link.id}", data=form(db, source_link, sale_kinds="gifts")
     )
     assert refused.status_code == 400 and "Ordrer, fornyelser eller begge." in body(refused)
     db.session.expire_all()
-    assert integration.settings == before
+    assert source_link.settings == before
 
 
-def test_a_failed_renewal_is_skipped_with_the_reason(owner_client, db, integration, shop, setup, run_jobs):
+def test_a_failed_renewal_is_skipped_with_the_reason(owner_client, db, source_link, shop, setup, run_jobs):
     order = renew(shop, run_jobs, paid=False)
     transfer = transfer_of(db, order)
     assert transfer.status == "skipped" and remote(setup).find_invoice(transfer.reference) is None

@@ -256,8 +256,8 @@ def test_a_renewal_order_becomes_a_transfer_like_any_order(app, owner_client, db
     """Today's pipeline already takes a renewal order as the ordinary order it is (the subscription-aware
     handling is issue 16's pipeline part)."""
     setup = make_setup(account, "e-conomic")
-    integration = link(owner_client, db, connect_woocommerce(owner_client, db), setup)
-    assert owner_client.post(f"/shops/integrations/{integration.id}/activate").status_code == 302
+    source_link = link(owner_client, db, connect_woocommerce(owner_client, db), setup)
+    assert owner_client.post(f"/shops/source_links/{source_link.id}/activate").status_code == 302
     run_jobs()  # the creation pings
     subscription = the_subscription(shop)
     order = shop.post(f"/_subscriptions/{subscription['id']}/renew", json={"paid": True}).json()

@@ -56,7 +56,7 @@ class Call:
     source: str
     level: Level = "verified"
     label: str = ""  # English msgid saying what the call does: the wizard names unverified calls with it
-    setting: str = ""  # the integration setting that turns an unverified call on (off by default)
+    setting: str = ""  # the source link setting that turns an unverified call on (off by default)
 
     def spec_files(self) -> list[str]:
         """The files under ../shared/specs this call cites."""
@@ -77,7 +77,7 @@ def unverified(system: str) -> list[Call]:
 
 
 def allowed(system: str, operation: str, settings: dict) -> bool:
-    """An operation runs unless one of its calls is unverified and the integration has not turned that
+    """An operation runs unless one of its calls is unverified and the source link has not turned that
     call's setting on: guesses are never on by default."""
     return all(bool(settings.get(call.setting)) for call in unverified(system) if call.operation == operation)
 

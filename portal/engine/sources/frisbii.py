@@ -20,7 +20,7 @@ from portal.engine.documents import (
     refund_reference,
 )
 from portal.engine.money import HUNDRED, sum_dec
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import clean, join, parse_datetime, product_number
 
 SOURCE = "frisbii"
@@ -114,7 +114,7 @@ def number_of(invoice: dict) -> str:
     return str(invoice.get("handle") or invoice["id"])
 
 
-def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocument:
+def normalise_order(payload: dict, settings: SourceLinkSettings) -> SalesDocument:
     lines = [_line(item, index) for index, item in enumerate(payload.get("order_lines") or [])]
     if not lines:
         raise ValueError("the invoice has no order lines")
@@ -143,7 +143,7 @@ def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocume
     )
 
 
-def normalise_refund(order_payload: dict, refund_payload: dict, settings: IntegrationSettings) -> Refund:
+def normalise_refund(order_payload: dict, refund_payload: dict, settings: SourceLinkSettings) -> Refund:
     """A credit note as the money that went back: its `amount`, not tied to lines."""
     amount = minor(refund_payload.get("amount"), "credit note amount")
     if amount <= 0:

@@ -22,7 +22,7 @@ from portal.engine.documents import (
     refund_reference,
 )
 from portal.engine.money import HUNDRED, ZERO, D, sum_dec
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import clean, first_value, join, parse_datetime
 
 SOURCE = "shopify"
@@ -96,7 +96,7 @@ def _shipping_line(item: dict, taxes_included: bool) -> SalesLine:
     )
 
 
-def _party(order: dict, settings: IntegrationSettings) -> Party:
+def _party(order: dict, settings: SourceLinkSettings) -> Party:
     billing = order.get("billing_address") or {}
     shipping = order.get("shipping_address") or {}
     customer = order.get("customer") or {}
@@ -134,7 +134,7 @@ def _order(payload: dict) -> dict:
     return payload.get("order", payload)
 
 
-def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocument:
+def normalise_order(payload: dict, settings: SourceLinkSettings) -> SalesDocument:
     order = _order(payload)
     taxes_included = bool(order.get("taxes_included"))
     lines = [_goods_line(item, taxes_included) for item in order.get("line_items") or []]
@@ -223,7 +223,7 @@ def _shipping_refunds(refund: dict) -> list[SalesLine]:
     return lines
 
 
-def normalise_refund(order_payload: dict, refund_payload: dict, settings: IntegrationSettings) -> Refund:
+def normalise_refund(order_payload: dict, refund_payload: dict, settings: SourceLinkSettings) -> Refund:
     """A refund as positive amounts: its line items, its shipping refunds, and whatever part of the money
     actually refunded (successful `transactions` of kind "refund") the lines do not explain (`unallocated`:
     an amount-only refund or a refund discrepancy)."""

@@ -23,7 +23,7 @@ from portal.engine.documents import (
     refund_reference,
 )
 from portal.engine.money import HUNDRED, ZERO, sum_dec
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import clean, join, parse_datetime, product_number
 
 SOURCE = "stripe"
@@ -184,7 +184,7 @@ def _coupon(discount: object) -> str:
     return str(coupon.get("id") if isinstance(coupon, dict) else coupon)
 
 
-def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocument:
+def normalise_order(payload: dict, settings: SourceLinkSettings) -> SalesDocument:
     lines_list = payload.get("lines") or {}
     if lines_list.get("has_more"):
         raise ValueError("the invoice has more lines than were read: it must be fetched whole")
@@ -269,7 +269,7 @@ def _credit_lines(order_payload: dict, note: dict, currency: str) -> list[SalesL
     return lines
 
 
-def normalise_refund(order_payload: dict, refund_payload: dict, settings: IntegrationSettings) -> Refund:
+def normalise_refund(order_payload: dict, refund_payload: dict, settings: SourceLinkSettings) -> Refund:
     """What credit_documents lists: a refund (the money that went back on the invoice's payment: an amount,
     with the lines of the credit note it was made with, if any) or a credit note (its lines and total, less
     the refunds it names — those are credited as refunds; then an amount without lines)."""

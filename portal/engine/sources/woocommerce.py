@@ -22,7 +22,7 @@ from portal.engine.documents import (
     refund_reference,
 )
 from portal.engine.money import HUNDRED, ZERO, D, q2, sum_dec
-from portal.engine.settings import IntegrationSettings
+from portal.engine.settings import SourceLinkSettings
 from portal.engine.sources import clean, first_value, join, parse_datetime
 
 SOURCE = "woocommerce"
@@ -91,7 +91,7 @@ def _shipping_line(item: dict, rates: dict[str, Decimal], sign: int = 1) -> Sale
     )
 
 
-def _fee_kind(name: str, net: Decimal, settings: IntegrationSettings) -> str:
+def _fee_kind(name: str, net: Decimal, settings: SourceLinkSettings) -> str:
     lowered = name.lower()
     if any(word in lowered for word in settings.gift_card_fee_names):
         return "gift_card"
@@ -99,7 +99,7 @@ def _fee_kind(name: str, net: Decimal, settings: IntegrationSettings) -> str:
 
 
 def _fee_line(
-    item: dict, rates: dict[str, Decimal], settings: IntegrationSettings, sign: int = 1
+    item: dict, rates: dict[str, Decimal], settings: SourceLinkSettings, sign: int = 1
 ) -> SalesLine:
     name = html.unescape(str(item.get("name") or "Fee"))
     net = D(item.get("total"), ZERO) * sign
@@ -116,7 +116,7 @@ def _fee_line(
     )
 
 
-def _party(order: dict, settings: IntegrationSettings) -> Party:
+def _party(order: dict, settings: SourceLinkSettings) -> Party:
     billing = order.get("billing") or {}
     shipping = order.get("shipping") or {}
     meta = _meta_pairs(order)
@@ -143,7 +143,7 @@ def _party(order: dict, settings: IntegrationSettings) -> Party:
     )
 
 
-def normalise_order(payload: dict, settings: IntegrationSettings) -> SalesDocument:
+def normalise_order(payload: dict, settings: SourceLinkSettings) -> SalesDocument:
     rates = _rate_percents(payload)
     lines = [_goods_line(item, rates) for item in payload.get("line_items") or []]
     lines += [_shipping_line(item, rates) for item in payload.get("shipping_lines") or []]
@@ -181,7 +181,7 @@ def _refunded_id(item: dict) -> str | None:
     return first_value(_meta_pairs(item), ("_refunded_item_id",))
 
 
-def normalise_refund(order_payload: dict, refund_payload: dict, settings: IntegrationSettings) -> Refund:
+def normalise_refund(order_payload: dict, refund_payload: dict, settings: SourceLinkSettings) -> Refund:
     """A refund as positive amounts. Lines come from the refund's `line_items` (and `shipping_lines` /
     `fee_lines`, which newer WooCommerce versions include); whatever part of `amount` the lines do not
     explain is `unallocated` (an amount-only refund, credited on the refund product) — a few øre of
@@ -253,7 +253,7 @@ def _with_missing_vat(
     order: dict,
     rates: dict[str, Decimal],
     amount: Decimal,
-    settings: IntegrationSettings,
+    settings: SourceLinkSettings,
 ) -> tuple[list[SalesLine], bool]:
     """The refund lines with the VAT the shop left out filled in, and whether all VAT was stated."""
     missing = {i: _missing_rate(line, original, order, rates) for i, (line, original) in enumerate(pairs)}

@@ -12,12 +12,12 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from portal.engine.documents import COPENHAGEN
-from portal.integrations import drift
 from portal.models import AccountingSetup, SandboxRecord, Template
 from portal.pipeline import notifications
 from portal.queue import get_queue
 from portal.sandbox.economic import Agreement
-from tests.pipeline.conftest import make_integration, make_setup
+from portal.setups import drift
+from tests.pipeline.conftest import make_setup, make_source_link
 
 HTMX = {"HX-Request": "true"}
 
@@ -241,7 +241,7 @@ def test_a_member_cannot_run_the_check(member_client, db, account):
 
 
 def test_the_daily_report_tells_what_the_check_found(db, account, owner, setup, mailbox):
-    integration = make_integration(db, account, setup, notify={"daily_report": True})
+    source_link = make_source_link(db, account, setup, notify={"daily_report": True})
     agreement = Agreement(int(setup.external_id))
     chosen = setup.template("payments").values["account"]
     account_document = agreement.get("accounts", int(chosen))
@@ -251,7 +251,7 @@ def test_the_daily_report_tells_what_the_check_found(db, account, owner, setup, 
     mailbox.clear()
 
     today = drift.copenhagen_today() + timedelta(days=1)
-    assert notifications.send_daily_reports(now=at_copenhagen(today, 7)) == [integration.id]
+    assert notifications.send_daily_reports(now=at_copenhagen(today, 7)) == [source_link.id]
     message = mailbox.messages[0]
     text = message.get_body(("plain",)).get_content()
     assert "Den daglige kontrol af" in text

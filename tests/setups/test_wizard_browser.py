@@ -66,9 +66,9 @@ def test_walk_the_wizard(page, db, system, name, organisation):
     expect(folded.locator(".tag")).to_have_text(["valgfri"] * folded.count())
 
     page.reload()
-    page.get_by_role("button", name="Aktivér integrationen").click()
+    page.get_by_role("button", name="Aktivér bogføringsopsætningen").click()
     page.wait_for_load_state("networkidle")
-    assert "Integrationen er aktiv." in page.content()
+    assert "Bogføringsopsætningen er aktiv." in page.content()
 
 
 def open_setup(page, system, name, organisation):

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from portal.integrations import handshake
 from portal.models import Connection, SandboxRecord
-from tests.integrations.test_wizard import consent
+from portal.setups import handshake
+from tests.setups.test_wizard import consent
 
 ANSWER = {"e-conomic": {"agreement": "demo", "action": "accept"}, "dinero": {"answer": "accept"}}
 FOREIGN = "hører ikke til den forbindelse"

@@ -1,4 +1,4 @@
-"""Creating order integrations and changing their settings; every change is audited (the webhook secret
+"""Creating sales sources and changing their settings; every change is audited (the webhook secret
 only as "changed", never its value)."""
 
 import re
@@ -17,7 +17,7 @@ from portal.connectors.base import N_, OSS_LABEL
 from portal.engine.customers import MATCH_FIELDS
 from portal.engine.settings import FixedProducts
 from portal.extensions import db
-from portal.models import AccountingSetup, Connection, OrderIntegration, Transfer
+from portal.models import AccountingSetup, Connection, SourceLink, Transfer
 from portal.models.transfers import DOCUMENTS
 from portal.pipeline import periods
 from portal.pipeline import settings as pipeline_settings
@@ -173,18 +173,18 @@ def _clean_notify(notify, errors: dict) -> dict | None:
     return cleaned
 
 
-def shop_id(integration: OrderIntegration, settings: dict | None = None) -> str:
-    """The shop id in the integration's references (WC-<shop id>-<order number>): the stored one, else
-    the integration's own id. `settings`: as they would be, instead of as stored."""
-    return pipeline_settings.shop_id(integration.id, integration.settings if settings is None else settings)
+def shop_id(source_link: SourceLink, settings: dict | None = None) -> str:
+    """The shop id in the source link's references (WC-<shop id>-<order number>): the stored one, else
+    the source link's own id. `settings`: as they would be, instead of as stored."""
+    return pipeline_settings.shop_id(source_link.id, source_link.settings if settings is None else settings)
 
 
-def shop_id_locked(integration: OrderIntegration) -> bool:
-    """Whether the shop id may no longer change: once the integration has a transfer, documents may carry
+def shop_id_locked(source_link: SourceLink) -> bool:
+    """Whether the shop id may no longer change: once the source link has a transfer, documents may carry
     references with it, and only the same references let Bogbro recognise them (never twice)."""
-    if integration.id is None:
+    if source_link.id is None:
         return False
-    found = db.session.scalar(select(Transfer.id).where(Transfer.integration_id == integration.id).limit(1))
+    found = db.session.scalar(select(Transfer.id).where(Transfer.source_link_id == source_link.id).limit(1))
     return found is not None
 
 
@@ -193,12 +193,12 @@ def clean_settings(
     setup: AccountingSetup,
     source: str | None = None,
     payment_terms: Collection[str] | None = None,
-    integration: OrderIntegration | None = None,
+    source_link: SourceLink | None = None,
 ) -> dict:
-    """Validate the settings an integration stores (see portal.pipeline.settings); raise SettingsError.
+    """Validate the settings a source link stores (see portal.pipeline.settings); raise SettingsError.
 
     `source` (the shop's system) checks the state names; `payment_terms` (the accounting system's
-    payment terms, when fetched) checks payment_terms_by_method; `integration` (the one being changed)
+    payment terms, when fetched) checks payment_terms_by_method; `source_link` (the one being changed)
     checks what may no longer change (its shop id once it has transfers). Nothing here calls out.
     """
     from portal.connectors import get_system
@@ -218,10 +218,7 @@ def clean_settings(
             for document in states.values():
                 if document == "booked" and not setup.auto_book:
                     errors["states"] = Problem(
-                        N_(
-                            "Booked invoices need “book automatically” on in the accounting integration "
-                            "%(setup)s."
-                        ),
+                        N_("Booked invoices need “book automatically” on in the accounting setup %(setup)s."),
                         setup=setup.name,
                     )
                 elif document == "order" and not system.capabilities.orders:
@@ -314,7 +311,7 @@ def clean_settings(
             errors["oss"] = Problem(
                 N_(
                     "Choose the product groups for the EU countries you sell to first: in the template "
-                    "“%(template)s” of the accounting integration %(setup)s under Setup."
+                    "“%(template)s” of the accounting setup %(setup)s under Setup."
                 ),
                 labels=("template",),
                 template=OSS_LABEL,
@@ -342,9 +339,9 @@ def clean_settings(
     if values.get("shop_id") is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,20}", str(values["shop_id"])):
         errors["shop_id"] = Problem(N_("Up to 20 letters, digits or dashes."))
     elif (
-        integration is not None
-        and shop_id(integration, values) != shop_id(integration)
-        and shop_id_locked(integration)
+        source_link is not None
+        and shop_id(source_link, values) != shop_id(source_link)
+        and shop_id_locked(source_link)
     ):
         errors["shop_id"] = Problem(
             N_(
@@ -369,16 +366,16 @@ def clean_settings(
     return cleaned
 
 
-def create_integration(
+def create_source_link(
     connection: Connection, setup: AccountingSetup, name: str, settings: dict | None = None
-) -> OrderIntegration:
+) -> SourceLink:
     """Link a webshop or subscription-system connection to an accounting setup of the same account (inactive
     until activated)."""
     if connection.account_id != setup.account_id:
-        raise ValueError("the shop and the accounting integration belong to different accounts")
+        raise ValueError("the shop and the accounting setup belong to different accounts")
     if connection.role not in ("webshop", "subscription"):
         raise ValueError("only a webshop or subscription system connection can send sales")
-    integration = OrderIntegration(
+    source_link = SourceLink(
         account_id=connection.account_id,
         connection=connection,
         setup=setup,
@@ -386,23 +383,23 @@ def create_integration(
         settings=clean_settings(settings or {}, setup, connection.system),
         webhook_secret={"secret": secrets.token_urlsafe(32)},
     )
-    db.session.add(integration)
+    db.session.add(source_link)
     audit.record(
-        "order_integration.created",
-        integration,
+        "source_link.created",
+        source_link,
         account=connection.account,
         changes={
             "setup": {"before": None, "after": setup.name},
-            "settings": {"before": None, "after": integration.settings},
+            "settings": {"before": None, "after": source_link.settings},
             "webhook_secret": {"before": None, "after": "***"},
         },
     )
     db.session.commit()
-    return integration
+    return source_link
 
 
 def update_settings(
-    integration: OrderIntegration,
+    source_link: SourceLink,
     settings: dict,
     *,
     smtp_password: str | None = None,
@@ -411,57 +408,55 @@ def update_settings(
     """Replace the settings (validated first: nothing is saved when anything is wrong). A non-empty
     `smtp_password` replaces the stored one (encrypted; audited as changed, never its value)."""
     cleaned = clean_settings(
-        settings, integration.setup, integration.source_system, payment_terms, integration
+        settings, source_link.setup, source_link.source_system, payment_terms, source_link
     )
-    changes = audit.apply_changes(integration, {"settings": cleaned})
+    changes = audit.apply_changes(source_link, {"settings": cleaned})
     if smtp_password:
         changes.update(
             audit.apply_changes(
-                integration,
+                source_link,
                 {"mail_secret": {"smtp_password": smtp_password}},
                 secret_fields=frozenset({"mail_secret"}),
             )
         )
     if changes:
-        audit.record("order_integration.settings", integration, account=integration.account, changes=changes)
+        audit.record("source_link.settings", source_link, account=source_link.account, changes=changes)
     db.session.commit()
 
 
-def set_active(integration: OrderIntegration, active: bool) -> None:
-    changes = audit.apply_changes(integration, {"active": active})
+def set_active(source_link: SourceLink, active: bool) -> None:
+    changes = audit.apply_changes(source_link, {"active": active})
     if changes:
-        audit.record("order_integration.active", integration, account=integration.account, changes=changes)
+        audit.record("source_link.active", source_link, account=source_link.account, changes=changes)
     db.session.commit()
 
 
-def rotate_webhook_secret(integration: OrderIntegration) -> str:
+def rotate_webhook_secret(source_link: SourceLink) -> str:
     """A new shared secret (the shop's webhooks must be registered again with it)."""
-    return set_webhook_secret(integration, secrets.token_urlsafe(32))
+    return set_webhook_secret(source_link, secrets.token_urlsafe(32))
 
 
-def set_webhook_secret(integration: OrderIntegration, secret: str) -> str:
+def set_webhook_secret(source_link: SourceLink, secret: str) -> str:
     """The secret deliveries are verified with (audited, never shown)."""
     changes = audit.apply_changes(
-        integration, {"webhook_secret": {"secret": secret}}, secret_fields=frozenset({"webhook_secret"})
+        source_link, {"webhook_secret": {"secret": secret}}, secret_fields=frozenset({"webhook_secret"})
     )
-    audit.record(
-        "order_integration.webhook_secret", integration, account=integration.account, changes=changes
-    )
+    audit.record("source_link.webhook_secret", source_link, account=source_link.account, changes=changes)
     db.session.commit()
     return secret
 
 
-def webhook_shop(integration: OrderIntegration) -> str | None:
-    """The shop a webhook for this integration must come from, where the source names it
+def webhook_shop(source_link: SourceLink) -> str | None:
+    """The shop a webhook for this source link must come from, where the source names it
     (Source.webhook_account)."""
-    return get_source(integration.source_system).webhook_account(integration.connection.credentials or {})
+    return get_source(source_link.source_system).webhook_account(source_link.connection.credentials or {})
 
 
-def signing_secret(integration: OrderIntegration) -> str:
-    """What the source signs this integration's webhook deliveries with (Source.webhook_secret): the
-    integration's own secret, or an app's secret from the configuration."""
-    from portal.integrations.connections import system_settings
+def signing_secret(source_link: SourceLink) -> str:
+    """What the source signs this source link's webhook deliveries with (Source.webhook_secret): the
+    source_link's own secret, or an app's secret from the configuration."""
+    from portal.setups.connections import system_settings
 
-    key = integration.source_system
-    own = (integration.webhook_secret or {}).get("secret") or ""
-    return get_source(key).webhook_secret(own, lambda: system_settings(key, integration.connection.sandbox))
+    key = source_link.source_system
+    own = (source_link.webhook_secret or {}).get("secret") or ""
+    return get_source(key).webhook_secret(own, lambda: system_settings(key, source_link.connection.sandbox))

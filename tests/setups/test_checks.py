@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from portal.connectors.base import Choice
-from portal.integrations import checks
+from portal.setups import checks
 
 DK = Decimal("25")
 

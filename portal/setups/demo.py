@@ -1,11 +1,11 @@
-"""The demo account's finished e-conomic setup, so a new user sees a complete integration at once (OSS
+"""The demo account's finished e-conomic setup, so a new user sees a complete setup at once (OSS
 groups for Sweden, Germany, Finland and France included, ready for a shop that turns OSS on)."""
 
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.integrations import operations
 from portal.models import Account, AccountingSetup, Connection
+from portal.setups import operations
 
 # Template field -> the choice the demo picks (by its label in the e-conomic sandbox's demo agreement).
 DEMO_ECONOMIC_CHOICES = {
@@ -75,7 +75,7 @@ def _unseeded_economic_setup(account: Account, system: str) -> AccountingSetup |
 
 
 def seed_woocommerce_demo(account: Account) -> None:
-    """A WooCommerce sandbox shop sending to the demo e-conomic integration: orders in `processing` or
+    """A WooCommerce sandbox shop sending to the demo e-conomic setup: orders in `processing` or
     `completed` become draft invoices. Its webhooks point at this app in-process, so an order created in
     the sandbox shop (see the README) shows up as a transfer and a draft in the e-conomic sandbox.
 
@@ -84,9 +84,9 @@ def seed_woocommerce_demo(account: Account) -> None:
     from flask import current_app
 
     from portal.connectors import system_module
-    from portal.integrations.connections import connector_for, system_settings
-    from portal.pipeline.integrations import create_integration, set_active
+    from portal.pipeline.source_links import create_source_link, set_active
     from portal.sandbox.transport import IN_PROCESS_ORIGIN, SandboxTransport
+    from portal.setups.connections import connector_for, system_settings
 
     setup = _unseeded_economic_setup(account, "woocommerce")
     if setup is None:
@@ -110,25 +110,25 @@ def seed_woocommerce_demo(account: Account) -> None:
     db.session.add(shop)
     db.session.flush()
     states = {"processing": "draft", "completed": "draft"}
-    integration = create_integration(shop, setup, "WooCommerce-sandkassen", {"states": states})
-    set_active(integration, True)
-    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{integration.webhook_token}"
-    connector_for(shop).register_webhooks(delivery_url, integration.webhook_secret["secret"])
+    source_link = create_source_link(shop, setup, "WooCommerce-sandkassen", {"states": states})
+    set_active(source_link, True)
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/woocommerce/{source_link.webhook_token}"
+    connector_for(shop).register_webhooks(delivery_url, source_link.webhook_secret["secret"])
 
 
 def seed_stripe_demo(account: Account) -> None:
     """The Stripe sandbox account (its demo catalogue: a coffee subscription) sending to the demo e-conomic
-    integration: a paid invoice becomes a booked invoice registered as paid, so advancing a test clock
+    source_link: a paid invoice becomes a booked invoice registered as paid, so advancing a test clock
     (see the README) shows a renewal arrive in e-conomic. The setup books automatically from here on (the
     WooCommerce demo shop still makes drafts: its states say so).
 
     Idempotent: an account that already has a Stripe sandbox connection is left alone.
     """
     from portal.connectors.stripe import sandbox_settings
-    from portal.integrations.connections import connector_for
-    from portal.pipeline.integrations import create_integration, set_active, set_webhook_secret
+    from portal.pipeline.source_links import create_source_link, set_active, set_webhook_secret
     from portal.sandbox import stripe as stripe_sandbox
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
+    from portal.setups.connections import connector_for
 
     setup = _unseeded_economic_setup(account, "stripe")
     if setup is None:
@@ -146,28 +146,28 @@ def seed_stripe_demo(account: Account) -> None:
     db.session.flush()
     operations.set_auto_book(setup, True)
     settings = {"states": {"paid": "booked"}, "paid_methods": ["stripe"]}
-    integration = create_integration(source, setup, "Stripe-sandkassen", settings)
-    set_active(integration, True)
-    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/stripe/{integration.webhook_token}"
+    source_link = create_source_link(source, setup, "Stripe-sandkassen", settings)
+    set_active(source_link, True)
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/stripe/{source_link.webhook_token}"
     connector = connector_for(source)
     try:
         endpoint = connector.register_webhooks(delivery_url)[0]
     finally:
         connector.close()
-    set_webhook_secret(integration, endpoint.raw["secret"])
+    set_webhook_secret(source_link, endpoint.raw["secret"])
 
 
 def seed_frisbii_demo(account: Account) -> None:
     """The Frisbii sandbox account (its demo plan, customer and subscription sub-demo-0001) sending to the
-    demo e-conomic integration: a settled invoice becomes a booked invoice registered as paid (settled by
+    demo e-conomic setup: a settled invoice becomes a booked invoice registered as paid (settled by
     card), so renewing the demo subscription (see the README) shows a renewal arrive in e-conomic.
 
     Idempotent: an account that already has a Frisbii sandbox connection is left alone.
     """
     from portal.connectors.frisbii import sandbox_settings
-    from portal.integrations.connections import connector_for
-    from portal.pipeline.integrations import create_integration, set_active, set_webhook_secret
+    from portal.pipeline.source_links import create_source_link, set_active, set_webhook_secret
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
+    from portal.setups.connections import connector_for
     from portal.sources import get_source
 
     setup = _unseeded_economic_setup(account, "frisbii")
@@ -185,13 +185,13 @@ def seed_frisbii_demo(account: Account) -> None:
     db.session.flush()
     operations.set_auto_book(setup, True)
     settings = {"states": {"settled": "booked"}, "paid_methods": list(get_source("frisbii").paid_methods)}
-    integration = create_integration(source, setup, "Frisbii-sandkassen", settings)
-    set_active(integration, True)
-    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/frisbii/{integration.webhook_token}"
+    source_link = create_source_link(source, setup, "Frisbii-sandkassen", settings)
+    set_active(source_link, True)
+    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/frisbii/{source_link.webhook_token}"
     connector = connector_for(source)
     try:
-        connector.register_webhooks(delivery_url, integration.webhook_secret["secret"])
+        connector.register_webhooks(delivery_url, source_link.webhook_secret["secret"])
         secret = connector.account_webhook_secret()  # Frisbii signs with its account's one secret
     finally:
         connector.close()
-    set_webhook_secret(integration, secret)
+    set_webhook_secret(source_link, secret)

@@ -1,4 +1,4 @@
-"""Connections to external systems and the accounting integrations ("bogføringsintegrationer") on them.
+"""Connections to external systems and the accounting setups ("bogføringsopsætninger") on them.
 
 A Connection holds the credentials of one grant (an e-conomic agreement grant, a Dinero OAuth grant that
 may reach several organisations, a Dynaccount API key). Each organisation/agreement reached through it
@@ -43,7 +43,7 @@ class Connection(db.Model):
 
 
 class AccountingSetup(db.Model):
-    """One accounting integration: one organisation/agreement in one accounting system."""
+    """One accounting setup: one organisation/agreement in one accounting system."""
 
     __tablename__ = "accounting_setups"
     __table_args__ = (UniqueConstraint("connection_id", "external_id"),)
@@ -55,11 +55,11 @@ class AccountingSetup(db.Model):
     name: Mapped[str] = mapped_column(String(200))  # the company's name in the accounting system
     # Why this organisation cannot be used (e.g. Dinero without a paid plan); None = usable.
     unusable_reason: Mapped[str | None] = mapped_column(Text)
-    selected: Mapped[bool] = mapped_column(default=False)  # "Activate integration" ticked in the wizard
+    selected: Mapped[bool] = mapped_column(default=False)  # "Use this organisation" ticked in the wizard
     active: Mapped[bool] = mapped_column(default=False)  # every required template complete; transfers may run
     auto_book: Mapped[bool] = mapped_column(default=False)  # "Bogfør automatisk"; drafts until switched on
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The daily drift check's last result (portal.integrations.drift) and the Copenhagen day it was claimed.
+    # The daily drift check's last result (portal.setups.drift) and the Copenhagen day it was claimed.
     drift: Mapped[dict | None] = mapped_column(JSON)
     drift_checked_on: Mapped[date | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

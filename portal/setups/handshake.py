@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.connectors import system_module
-from portal.integrations.connections import system_settings
 from portal.redis_client import get_redis
+from portal.setups.connections import system_settings
 
 PENDING = "pending_connect"
 TTL_SECONDS = 600
@@ -42,7 +42,7 @@ def _key(value: str) -> str:
 
 
 def callback_url(system_key: str, nonce: str | None = None) -> str:
-    return url_for("integrations.callback", system_key=system_key, nonce=nonce, _external=True)
+    return url_for("setups.callback", system_key=system_key, nonce=nonce, _external=True)
 
 
 def start(system_key: str, sandbox: bool) -> str:

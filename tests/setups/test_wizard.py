@@ -93,7 +93,7 @@ def test_economic_from_connect_to_activation(owner_client, owner, db):
 
     # Activation is refused, with one message per missing value (the VAT-free template is optional).
     refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
-    assert "Integrationen kan ikke aktiveres endnu" in refused
+    assert "Bogføringsopsætningen kan ikke aktiveres endnu" in refused
     for message in ("Faktura: vælg layout.", "Varer: vælg varegruppe.", "Betalinger: vælg kassekladde."):
         assert message in refused
     assert "Momsfri linjer (gavekort, afrunding): vælg" not in refused
@@ -106,7 +106,7 @@ def test_economic_from_connect_to_activation(owner_client, owner, db):
     )
     assert "Salg af varer, indland" in page  # where the money lands, per zone, read-only
     activated = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
-    assert "Integrationen er aktiv." in activated
+    assert "Bogføringsopsætningen er aktiv." in activated
     db.session.expire_all()
     assert setup.active and not setup.auto_book
 
@@ -152,7 +152,7 @@ def test_a_choice_deleted_in_the_system_is_flagged_and_blocks_activation(owner_c
     assert not setup.active
 
 
-def test_dinero_explains_the_unpaid_organisation_at_connect_time_and_makes_no_integration_for_it(
+def test_dinero_explains_the_unpaid_organisation_at_connect_time_and_makes_no_setup_for_it(
     owner_client, owner, db
 ):
     location = connect_via_wizard(owner_client, "dinero")
@@ -160,7 +160,10 @@ def test_dinero_explains_the_unpaid_organisation_at_connect_time_and_makes_no_in
     assert [(s.name, s.unusable_reason) for s in setups] == [("Demo Webshop ApS", None)]
     # Explained where the customer lands, in Danish; nothing for it on the dashboard.
     page = owner_client.get(location).get_data(as_text=True)
-    assert "Hobbyklubben i Dinero kan ikke bruges, så der er ikke oprettet en integration til den" in page
+    assert (
+        "Hobbyklubben i Dinero kan ikke bruges, så der er ikke oprettet en bogføringsopsætning til den"
+        in page
+    )
     assert (
         "Dinero giver kun integrationer adgang til virksomheder med et betalt abonnement (Dinero Pro)" in page
     )
@@ -307,8 +310,8 @@ def test_the_vat_free_template_is_optional_and_explained(owner_client, account, 
 def test_a_setup_from_before_the_vat_free_template_gets_it(owner_client, account, owner, db):
     """A setup selected before the template existed has no row for it: the pipeline's setup values and the
     wizard page cope, and the page (or selecting again) adds the row, empty."""
-    from portal.integrations import operations
     from portal.pipeline.settings import setup_values
+    from portal.setups import operations
 
     setup = connect_sandbox(account, "dinero").setups[0]
     operations.select_setup(setup, True)
@@ -411,15 +414,15 @@ def test_the_oss_template_is_optional_one_group_per_country_and_warns_about_a_wr
 
 
 def operations_choices(setup, kind):
-    from portal.integrations import operations
+    from portal.setups import operations
 
     return operations.choices(setup, kind)
 
 
 def test_a_setup_from_before_the_oss_template_gets_it_empty(owner_client, account, owner, db):
     """Existing e-conomic setups gain the row (empty) when the wizard shows them; nothing required breaks."""
-    from portal.integrations import operations
     from portal.pipeline.settings import setup_values
+    from portal.setups import operations
 
     setup = connect_sandbox(account, "e-conomic").setups[0]
     operations.select_setup(setup, True)
@@ -442,7 +445,7 @@ def test_a_setup_from_before_the_oss_template_gets_it_empty(owner_client, accoun
 def test_the_payments_journal_lists_the_journals_and_warns_about_the_bookkeepers_entries(
     owner_client, account, owner, db
 ):
-    from portal.integrations.connections import connector_for
+    from portal.setups.connections import connector_for
 
     setup = connect_sandbox(account, "e-conomic").setups[0]
     owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
@@ -486,7 +489,7 @@ def test_dinero_payments_offer_only_deposit_accounts_and_are_optional(owner_clie
     """The deposit account a paid order's payment is booked to (DepositAccountNumber on "Add payment to
     invoice"): Dinero's own list of deposit accounts, never a revenue account; optional, so a shop without
     paid payment methods can activate without it."""
-    from portal.integrations import operations
+    from portal.setups import operations
 
     setup = next(s for s in connect_sandbox(account, "dinero").setups if not s.unusable_reason)
     owner_client.post(f"/setup/{setup.id}/select", data={"selected": "on"})
@@ -628,7 +631,7 @@ def test_a_refused_value_saved_before_the_checks_blocks_activation(owner_client,
     template.values = {"account": "1000"}  # as the wizard let it through before
     db.session.commit()
     refused = owner_client.post(f"/setup/{setup.id}/activate", follow_redirects=True).get_data(as_text=True)
-    assert "Integrationen kan ikke aktiveres endnu" in refused
+    assert "Bogføringsopsætningen kan ikke aktiveres endnu" in refused
     assert "Momsfri linjer (gavekort, afrunding): 1000 Salg af varer/ydelser m/moms har momskoden" in refused
     db.session.expire_all()
     assert not setup.active

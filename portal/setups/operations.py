@@ -18,11 +18,11 @@ from portal.connectors.errors import ConfigurationError, ConnectorError
 from portal.engine.vat import UnknownRate
 from portal.extensions import db
 from portal.i18n import format_number
-from portal.integrations import checks
-from portal.integrations.connections import SandboxTransport, connector_for, system_settings
 from portal.models import Account, AccountingSetup, Connection, Template, utcnow
 from portal.pipeline.settings import vat_rates
 from portal.redis_client import get_redis
+from portal.setups import checks
+from portal.setups.connections import SandboxTransport, connector_for, system_settings
 
 CHOICES_CACHE_SECONDS = 300
 HOME_COUNTRY = "DK"  # the domestic VAT rate the checks expect on sales in Denmark
@@ -77,7 +77,7 @@ def connect(
 
     existing = _existing_connection(account, system_key, sandbox, {org.external_id for org in organisations})
     # An organisation that cannot be used (Dinero without Pro) is explained now, not left on the dashboard
-    # as an integration that can never run; one already set up keeps its setup, marked unusable.
+    # as a source link that can never run; one already set up keeps its setup, marked unusable.
     known_ids = {setup.external_id for setup in existing.setups} if existing is not None else set()
     refused = [org for org in organisations if not org.usable and org.external_id not in known_ids]
     organisations = [org for org in organisations if org not in refused]
@@ -122,7 +122,7 @@ def connect(
 
 
 def refused_message(connection: Connection) -> str | None:
-    """Why organisations the grant reaches got no integration (None when all did), for the customer."""
+    """Why organisations the grant reaches got no source link (None when all did), for the customer."""
     refused = getattr(connection, "refused_organisations", None)
     return _unusable_message(get_system(connection.system).name, refused) if refused else None
 
@@ -130,7 +130,7 @@ def refused_message(connection: Connection) -> str | None:
 def _unusable_message(system_name: str, refused: list) -> str:
     reasons = sorted({_(org.reason or N_("This organisation cannot be used.")) for org in refused})
     return _(
-        "%(organisations)s in %(system)s cannot be used, so no integration was made for it: %(reason)s",
+        "%(organisations)s in %(system)s cannot be used, so no accounting setup was made for it: %(reason)s",
         organisations=", ".join(org.name for org in refused),
         system=system_name,
         reason=" ".join(reasons),
@@ -241,7 +241,7 @@ def template_choices(setup: AccountingSetup, spec: TemplateSpec) -> dict[str, li
 
 
 def account_setups(account: Account) -> list[AccountingSetup]:
-    """The account's accounting integrations whose connection is not removed."""
+    """The account's accounting setups whose connection is not removed."""
     return db.session.scalars(
         select(AccountingSetup)
         .join(Connection)
@@ -252,11 +252,11 @@ def account_setups(account: Account) -> list[AccountingSetup]:
 
 
 def linked_shops(setup: AccountingSetup) -> list:
-    """The order integrations (webshops) sending to this setup (step 5 of the wizard)."""
-    from portal.models import OrderIntegration
+    """The sales sources (webshops) sending to this setup (step 5 of the wizard)."""
+    from portal.models import SourceLink
 
     return db.session.scalars(
-        select(OrderIntegration).where(OrderIntegration.setup_id == setup.id).order_by(OrderIntegration.id)
+        select(SourceLink).where(SourceLink.setup_id == setup.id).order_by(SourceLink.id)
     ).all()
 
 

@@ -7,12 +7,12 @@ from portal.connectors import available_systems, get_system
 from portal.connectors.errors import ConnectorError
 from portal.connectors.evidence import unverified
 from portal.extensions import htmx
-from portal.integrations import drift, handshake, operations
-from portal.integrations.forms import ApiKeyForm
 from portal.models import AccountingSetup, Connection, Template
+from portal.setups import drift, handshake, operations
+from portal.setups.forms import ApiKeyForm
 from portal.tenancy import account_required, current_account, get_owned_or_404, owner_required
 
-bp = Blueprint("integrations", __name__, url_prefix="/setup", template_folder="templates")
+bp = Blueprint("setups", __name__, url_prefix="/setup", template_folder="templates")
 # The wizard names what no public source shows for the system being set up (docs/connectors/<system>.md).
 bp.add_app_template_global(unverified, "unverified_calls")
 
@@ -30,7 +30,7 @@ def index():
     setups = operations.account_setups(current_account())
     systems = [(system, operations.real_connect_available(system.key)) for system in available_systems()]
     return render_template(
-        "integrations/index.html",
+        "setups/index.html",
         setups=setups,
         systems=systems,
         sandbox_enabled=current_app.config["SANDBOX_ENABLED"],
@@ -64,7 +64,7 @@ def connect(system_key):
                 _flash_refused(connection)
                 return redirect(url_for(".connection", connection_id=connection.id))
         return render_template(
-            "integrations/connect_keys.html",
+            "setups/connect_keys.html",
             form=form,
             system=system,
             sandbox=sandbox,
@@ -134,7 +134,7 @@ def _sandbox_demo_keys(system_key) -> dict | None:
 def connection(connection_id):
     connection = get_owned_or_404(Connection, connection_id)
     return render_template(
-        "integrations/connection.html", connection=connection, system=get_system(connection.system)
+        "setups/connection.html", connection=connection, system=get_system(connection.system)
     )
 
 
@@ -180,7 +180,7 @@ def setup(setup_id):
     operations.complete_templates(setup)
     system = get_system(setup.connection.system)
     return render_template(
-        "integrations/setup.html",
+        "setups/setup.html",
         setup=setup,
         system=system,
         specs={(spec.kind, spec.zone): spec for spec in system.templates},
@@ -232,10 +232,10 @@ def _template_card(setup, template, errors=None, status=200, saved=False, availa
         ],
     }
     if htmx and saved and failure is None:
-        return render_template("integrations/_template_saved.html", **context), status
+        return render_template("setups/_template_saved.html", **context), status
     if htmx:
-        return render_template("integrations/_template_card.html", **context), status
-    return render_template("integrations/template.html", **context), status
+        return render_template("setups/_template_card.html", **context), status
+    return render_template("setups/template.html", **context), status
 
 
 def _owned_template(setup_id, template_id):
@@ -299,7 +299,7 @@ def auto_book(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     operations.set_auto_book(setup, request.form.get("auto_book") == "on")
     if htmx:  # the checkbox saves by itself: answer with the visible "Saved"
-        return render_template("integrations/_saved.html")
+        return render_template("setups/_saved.html")
     flash(_("Saved."), "success")
     return redirect(url_for(".setup", setup_id=setup.id, _anchor="auto-book"))
 
@@ -316,11 +316,11 @@ def activate(setup_id):
         return redirect(url_for(".setup", setup_id=setup.id))
     problems = operations.activate(setup, stale, refused)
     if problems:
-        flash(_("The integration cannot be activated yet:"), "error")
+        flash(_("The accounting setup cannot be activated yet:"), "error")
         for problem in problems:
             flash(problem, "error")
         return redirect(url_for(".setup", setup_id=setup.id, _anchor="activate"))
-    flash(_("The integration is active."), "success")
+    flash(_("The accounting setup is active."), "success")
     return redirect(url_for(".setup", setup_id=setup.id))
 
 
@@ -329,5 +329,5 @@ def activate(setup_id):
 def deactivate(setup_id):
     setup = get_owned_or_404(AccountingSetup, setup_id)
     operations.deactivate(setup)
-    flash(_("The integration is paused. Nothing is transferred until you activate it again."), "success")
+    flash(_("The accounting setup is paused. Nothing is transferred until you activate it again."), "success")
     return redirect(url_for(".setup", setup_id=setup.id))

@@ -32,10 +32,10 @@ from portal.engine.documents import COPENHAGEN
 from portal.engine.vat import UnknownRate
 from portal.extensions import db
 from portal.i18n import format_day, format_number
-from portal.integrations import operations
 from portal.models import LANGUAGES, AccountingSetup, Connection, utcnow
 from portal.pipeline.settings import vat_rates
 from portal.queue import enqueue_after_commit
+from portal.setups import operations
 
 log = logging.getLogger(__name__)
 

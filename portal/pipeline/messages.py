@@ -22,6 +22,7 @@ from portal.connectors.base import N_  # noqa: F401  (re-exported for the pipeli
 from portal.engine.money import format_money
 from portal.engine.text import amount, is_amount  # noqa: F401  (amount: re-exported for the pipeline)
 from portal.i18n import format_day, language_of
+from portal.pipeline.renamed_messages import RENAMED
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def render(stored: dict, translate: Callable[[str], str] = gettext, language: st
             params[key] = translate(str(value))
         else:
             params[key] = value
-    text = translate(stored["msgid"])
+    text = translate(RENAMED.get(stored["msgid"], stored["msgid"]))
     return text % params if params else text
 
 
@@ -93,7 +94,7 @@ def translated(value) -> str:
     `params` and maybe `labels` (a Message, an EngineConfigError made translatable, a settings Problem)."""
     msgid = getattr(value, "msgid", None)
     if msgid is None:
-        return gettext(str(value))
+        return gettext(RENAMED.get(str(value), str(value)))
     return render(_stored(value))
 
 

@@ -75,3 +75,15 @@ def test_a_step_log_row_reads_in_the_page_language_and_old_rows_still_render(app
         assert log_text(SimpleNamespace(message="", text=day.as_dict())) == (
             "Ordren er fra 20. nov. 2026, før startdatoen 21. nov. 2026."
         )
+
+
+def test_a_message_written_before_a_msgid_was_renamed_reads_as_the_new_one(app):
+    """'Integration' became 'accounting setup' (December 2026): a transfer stored with the old msgid still
+    reads in Danish, with the new wording."""
+    old = "The accounting integration “%(setup)s” is not active: complete its templates and activate it."
+    transfer = SimpleNamespace(error_message=None, reason=None, message=None)
+    store(transfer, "error_message", message(old, setup="Nordlys"))
+    with app.test_request_context(), force_locale("da"):
+        assert shown(transfer) == (
+            "Bogføringsopsætningen “Nordlys” er ikke aktiv: udfyld dens skabeloner, og aktivér den."
+        )

@@ -37,7 +37,7 @@ translations: $(VENV)/.installed-run
 
 extract-messages: $(VENV)/.installed-run
 	$(BIN)/pybabel extract --no-location --sort-output --width 110 -F babel.cfg -k _l -k lazy_gettext -k N_ -o portal/translations/messages.pot portal
-	$(BIN)/pybabel update --width 110 -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
+	$(BIN)/pybabel update --width 110 -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching --ignore-obsolete
 
 run: translations
 	$(FLASK) dev  # starts Redis, migrates, seeds the demo data, then the web portal and a worker

@@ -194,11 +194,11 @@ def test_every_customer_page_is_danish(app, owner_client, customer):
     assert "Kunde" in detail and "Bogføring" in detail and "Bogført som faktura" in detail
     differs = Transfer.query.filter_by(order_number="5003").one()
     detail = visible_text(owner_client.get(f"/transfers/{differs.id}").get_data(as_text=True))
-    assert "webshoppen siger 560,00 kr." in detail and "549,00 kr." in detail
+    assert "salgskilden siger 560,00 kr." in detail and "549,00 kr." in detail
     preview = visible_text(owner_client.get(f"/transfers/{done.id}/preview").get_data(as_text=True))
     assert "Privatkunde, fundet ud fra e-mail." in preview and "Indenlandsk salg (DK)." in preview
     log = visible_text(owner_client.get("/settings/audit").get_data(as_text=True))
-    assert "Webshoppens indstillinger ændret" in log and "Afrundingstolerance : – → 0,25 kr." in log
+    assert "Salgskildens indstillinger ændret" in log and "Afrundingstolerance : – → 0,25 kr." in log
     assert "Navn : Kunde ApS → Kunde Omdøbt ApS" in log and "Aktiv : Ja → Nej" in log
     assert "Layout : – → Standard faktura" in log and "Finland : – → OSS Finland" in log  # names, not ids
     assert "Layout : – → 19" not in log
@@ -216,6 +216,6 @@ def test_english_pages_write_amounts_and_dates_the_danish_way_round(app, db, own
         assert not SHORT_US_DATE.search(text), (path, SHORT_US_DATE.search(text).group(0))
         assert not re.search(r"DKK\d|\d\s?kr\.", text), path
     detail = visible_text(owner_client.get(f"/transfers/{differs.id}").get_data(as_text=True))
-    assert "the shop says DKK 560.00" in detail and "Steps" in detail and "Booking" not in detail
+    assert "the sales source says DKK 560.00" in detail and "Steps" in detail and "Booking" not in detail
     today = utcnow()
     assert f"{today.day} {today:%b} {today.year}" in detail  # 7 Dec 2026, never 12/7/26

@@ -239,8 +239,8 @@ SYSTEM = AccountingSystem(
             N_("Payments"),
             (TemplateField("account", N_("Deposit account"), "deposit_accounts", required=False),),
             N_(
-                "Only needed when a webshop's settings mark payment methods as paid: Bogbro registers the "
-                "payment on the booked invoice, and a refund's payout on its credit note, against this "
+                "Only needed when a sales source's settings mark payment methods as paid: Bogbro registers "
+                "the payment on the booked invoice, and a refund's payout on its credit note, against this "
                 "deposit account (the bank, or a clearing account for the payment provider, e.g. 55000 "
                 "Bank). Dinero lists only deposit accounts here."
             ),

@@ -160,7 +160,7 @@ SYSTEM = AccountingSystem(
                 for code, name in OSS_COUNTRIES.items()
             ),
             help=N_(
-                "Only needed when OSS is on in a webshop's settings: EU sales to private customers then "
+                "Only needed when OSS is on in a sales source's settings: EU sales to private customers then "
                 "carry the VAT of the buyer's country. Choose a product group per country you sell to; its "
                 "EU sales account must carry a VAT code with that country's rate (your accountant sets these "
                 "up in e-conomic), and Bogbro warns here when the rate is not the country's current one. "

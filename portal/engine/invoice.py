@@ -486,7 +486,10 @@ def build_credit_note(
             ok=False,
             totals_differ=True,
             message=Text(
-                N_("The refund of %(refund)s exceeds the order's total %(paid)s: check it in the shop."),
+                N_(
+                    "The refund of %(refund)s exceeds the order's total %(paid)s: "
+                    "check it in the sales source."
+                ),
                 refund=amount(money, refund.currency),
                 paid=amount(paid, refund.currency),
             ),

@@ -2,7 +2,7 @@
 
 The engine computes the invoice exactly as the target system will, before anything is sent, so it can
 compare with what the shop charged: equal → book; a difference within the tolerance → a rounding line
-(0 % VAT) brings the invoice to the shop's total; beyond it → a draft only, flagged "totals differ".
+(0 % VAT) brings the invoice to the sales source's total; beyond it → a draft only, flagged "totals differ".
 """
 
 from collections import defaultdict
@@ -158,8 +158,8 @@ def reconcile(
         problems.append(
             Text(
                 N_(
-                    "Totals differ: the shop's total is %(shop)s, the invoice's would be %(computed)s "
-                    "(difference %(difference)s, tolerance %(tolerance)s)."
+                    "Totals differ: the sales source's total is %(shop)s, the invoice's would be "
+                    "%(computed)s (difference %(difference)s, tolerance %(tolerance)s)."
                 ),
                 shop=amount(shop_gross, currency),
                 computed=amount(computed.gross, currency),
@@ -171,8 +171,8 @@ def reconcile(
         problems.append(
             Text(
                 N_(
-                    "VAT differs: the shop charged %(shop)s VAT, the invoice would carry %(computed)s "
-                    "(difference %(difference)s, tolerance %(tolerance)s)."
+                    "VAT differs: the sales source charged %(shop)s VAT, the invoice would carry "
+                    "%(computed)s (difference %(difference)s, tolerance %(tolerance)s)."
                 ),
                 shop=amount(q2(shop_vat), currency),
                 computed=amount(computed.vat, currency),
@@ -201,7 +201,7 @@ def reconcile(
         rounding_line=TotalsLine(Decimal(1), difference, ZERO),
         totals_differ=False,
         message=Text(
-            N_("Rounding line of %(difference)s brings the invoice to the shop's total %(shop)s."),
+            N_("Rounding line of %(difference)s brings the invoice to the sales source's total %(shop)s."),
             difference=amount(difference, currency),
             shop=amount(shop_gross, currency),
         ),

@@ -72,7 +72,7 @@ ISO_COUNTRIES = frozenset(
 )
 NOT_A_COUNTRY = N_(
     "The order's country code “%(country)s” is not a country (ISO 3166). Nothing was posted: correct the "
-    "address in the shop, then retry."
+    "address in the sales source, then retry."
 )
 
 
@@ -521,8 +521,8 @@ def check_line_rate(
             pass
     return Text(
         N_(
-            "VAT rate drift on %(line)s: the shop charged %(shop)s VAT (%(vat)s on %(net)s), the invoice "
-            "will carry %(rate)s %% (%(detail)s)"
+            "VAT rate drift on %(line)s: the sales source charged %(shop)s VAT (%(vat)s on %(net)s), the "
+            "invoice will carry %(rate)s %% (%(detail)s)"
         ),
         line=repr(line.description),
         shop=shown,

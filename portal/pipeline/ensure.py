@@ -155,7 +155,7 @@ def _find_or_create_customer(
             "configuration",
             message(
                 N_(
-                    "No customer in %(system)s has the %(field)s %(value)s, and the shop's settings "
+                    "No customer in %(system)s has the %(field)s %(value)s, and the sales source's settings "
                     "do not let Bogbro create customers: create the customer there (or allow "
                     "creating customers), then retry."
                 ),
@@ -199,9 +199,9 @@ def _find_or_create_product(transfer: Transfer, connector: AccountingConnector, 
                 "configuration",
                 message(
                     N_(
-                        "The product %(number)s (%(name)s) does not exist in %(system)s, and the shop's "
-                        "settings do not let Bogbro create products: create it there (or allow creating "
-                        "products), then retry."
+                        "The product %(number)s (%(name)s) does not exist in %(system)s, and the sales "
+                        "source's settings do not let Bogbro create products: create it there (or allow "
+                        "creating products), then retry."
                     ),
                     number=product.number,
                     name=product.name,

@@ -143,7 +143,7 @@ def invoice_from_order(
                     message(
                         N_(
                             "Draft %(id)s created: the order %(order)s is no longer in the accounting system "
-                            "(deleted there?), so the invoice was made from the shop's order."
+                            "(deleted there?), so the invoice was made from the sales source's order."
                         ),
                         id=remote.id,
                         order=number,

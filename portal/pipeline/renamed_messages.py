@@ -1,5 +1,6 @@
 # ruff: noqa: E501  (a table of whole msgids)
-"""Msgids renamed when "integration" became "accounting setup" and "sales source" (December 2026).
+"""Msgids renamed when "integration" became "accounting setup" and "sales source", and "the shop" became
+"the sales source" where a text is about any source (December 2026).
 
 Transfers and their step logs keep the msgid they were written with (portal.pipeline.messages): a row from
 before the rename is shown with the text that replaced its msgid, in the reader's language.
@@ -57,4 +58,30 @@ RENAMED = {
     "Your accounting integrations": "Your accounting setups",
     "the accounting integration does not book automatically": "the accounting setup does not book automatically",
     "“Booked invoice” needs “Book automatically” on in the accounting integration %(setup)s.": "“Booked invoice” needs “Book automatically” on in the accounting setup %(setup)s.",
+    "A retry makes the draft in the accounting system again from the order as it is now in the shop (same reference), then goes on.": "A retry makes the draft in the accounting system again from the order as it is now in the sales source (same reference), then goes on.",
+    "A retry reads the order as it is now in the shop, with today's settings.": "A retry reads the order as it is now in the sales source, with today's settings.",
+    "Activate the webshop": "Activate the sales source",
+    "Check the shop every (minutes)": "Check the sales source every (minutes)",
+    "Draft %(id)s created: the order %(order)s is no longer in the accounting system (deleted there?), so the invoice was made from the shop's order.": "Draft %(id)s created: the order %(order)s is no longer in the accounting system (deleted there?), so the invoice was made from the sales source's order.",
+    "Link and activate webshops": "Link and activate sales sources",
+    "No customer in %(system)s has the %(field)s %(value)s, and the shop's settings do not let Bogbro create customers: create the customer there (or allow creating customers), then retry.": "No customer in %(system)s has the %(field)s %(value)s, and the sales source's settings do not let Bogbro create customers: create the customer there (or allow creating customers), then retry.",
+    "No webshop is linked yet.": "No sales source is linked yet.",
+    "Only needed when OSS is on in a webshop's settings: EU sales to private customers then carry the VAT of the buyer's country. Choose a product group per country you sell to; its EU sales account must carry a VAT code with that country's rate (your accountant sets these up in e-conomic), and Bogbro warns here when the rate is not the country's current one. Bogbro books those sales on a product per country (OSS-SE, OSS-DE and so on), which it creates in the chosen group if it is missing. Orders to a country without a group stop with a message, and so do lines at a reduced rate of the country: book those by hand.": "Only needed when OSS is on in a sales source's settings: EU sales to private customers then carry the VAT of the buyer's country. Choose a product group per country you sell to; its EU sales account must carry a VAT code with that country's rate (your accountant sets these up in e-conomic), and Bogbro warns here when the rate is not the country's current one. Bogbro books those sales on a product per country (OSS-SE, OSS-DE and so on), which it creates in the chosen group if it is missing. Orders to a country without a group stop with a message, and so do lines at a reduced rate of the country: book those by hand.",
+    "Only needed when a webshop's settings mark payment methods as paid: Bogbro registers the payment on the booked invoice, and a refund's payout on its credit note, against this deposit account (the bank, or a clearing account for the payment provider, e.g. 55000 Bank). Dinero lists only deposit accounts here.": "Only needed when a sales source's settings mark payment methods as paid: Bogbro registers the payment on the booked invoice, and a refund's payout on its credit note, against this deposit account (the bank, or a clearing account for the payment provider, e.g. 55000 Bank). Dinero lists only deposit accounts here.",
+    "Pause the webshop": "Pause the sales source",
+    "Rounding line of %(difference)s brings the invoice to the shop's total %(shop)s.": "Rounding line of %(difference)s brings the invoice to the sales source's total %(shop)s.",
+    "Shop settings changed": "Sales source settings changed",
+    "Shop switched on or off": "Sales source switched on or off",
+    "The order's country code “%(country)s” is not a country (ISO 3166). Nothing was posted: correct the address in the shop, then retry.": "The order's country code “%(country)s” is not a country (ISO 3166). Nothing was posted: correct the address in the sales source, then retry.",
+    "The product %(number)s (%(name)s) does not exist in %(system)s, and the shop's settings do not let Bogbro create products: create it there (or allow creating products), then retry.": "The product %(number)s (%(name)s) does not exist in %(system)s, and the sales source's settings do not let Bogbro create products: create it there (or allow creating products), then retry.",
+    "The refund of %(refund)s exceeds the order's total %(paid)s: check it in the shop.": "The refund of %(refund)s exceeds the order's total %(paid)s: check it in the sales source.",
+    "The totals differ: the shop says %(shop)s, the accounting system will compute %(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting system (or the order), then book it there.": "The totals differ: the sales source says %(shop)s, the accounting system will compute %(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting system (or the order), then book it there.",
+    "The totals differ: the shop says %(shop)s, the accounting system will compute %(computed)s. The order %(order)s was created: correct it in the accounting system (or the order), then retry.": "The totals differ: the sales source says %(shop)s, the accounting system will compute %(computed)s. The order %(order)s was created: correct it in the accounting system (or the order), then retry.",
+    "Total in the shop": "Total in the sales source",
+    "Totals differ: the shop's total is %(shop)s, the invoice's would be %(computed)s (difference %(difference)s, tolerance %(tolerance)s).": "Totals differ: the sales source's total is %(shop)s, the invoice's would be %(computed)s (difference %(difference)s, tolerance %(tolerance)s).",
+    "Transfers and the errors that need your attention will be listed here once a webshop is linked.": "Transfers and the errors that need your attention will be listed here once a sales source is linked.",
+    "Update products found (name and price) from the shop": "Update products found (name and price) from the sales source",
+    "VAT differs: the shop charged %(shop)s VAT, the invoice would carry %(computed)s (difference %(difference)s, tolerance %(tolerance)s).": "VAT differs: the sales source charged %(shop)s VAT, the invoice would carry %(computed)s (difference %(difference)s, tolerance %(tolerance)s).",
+    "VAT rate drift on %(line)s: the shop charged %(shop)s VAT (%(vat)s on %(net)s), the invoice will carry %(rate)s %% (%(detail)s)": "VAT rate drift on %(line)s: the sales source charged %(shop)s VAT (%(vat)s on %(net)s), the invoice will carry %(rate)s %% (%(detail)s)",
+    "Webhooks registered in the shop": "Webhooks registered in the sales source",
 }

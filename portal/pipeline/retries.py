@@ -90,7 +90,7 @@ def posted_nothing(transfer: Transfer) -> bool:
 def retry_effect(transfer: Transfer) -> Message:
     """What "Retry" will do, said before the person presses it."""
     if posted_nothing(transfer):
-        return message(N_("A retry reads the order as it is now in the shop, with today's settings."))
+        return message(N_("A retry reads the order as it is now in the sales source, with today's settings."))
     if transfer.booked_number:
         return message(
             N_(
@@ -101,8 +101,8 @@ def retry_effect(transfer: Transfer) -> Message:
         )
     return message(
         N_(
-            "A retry makes the draft in the accounting system again from the order as it is now in the shop "
-            "(same reference), then goes on."
+            "A retry makes the draft in the accounting system again from the order as it is now in the "
+            "sales source (same reference), then goes on."
         )
     )
 

@@ -114,7 +114,7 @@ def totals_differ(plan: DraftPlan, draft_id: str | None = None, order: str | Non
     if order is not None:
         return message(
             N_(
-                "The totals differ: the shop says %(shop)s, the accounting system will compute "
+                "The totals differ: the sales source says %(shop)s, the accounting system will compute "
                 "%(computed)s. The order %(order)s was created: correct it in the accounting system (or the "
                 "order), then retry."
             ),
@@ -123,7 +123,7 @@ def totals_differ(plan: DraftPlan, draft_id: str | None = None, order: str | Non
         )
     return message(
         N_(
-            "The totals differ: the shop says %(shop)s, the accounting system will compute "
+            "The totals differ: the sales source says %(shop)s, the accounting system will compute "
             "%(computed)s. The draft %(draft)s was created but not booked: correct it in the accounting "
             "system (or the order), then book it there."
         ),

@@ -190,7 +190,7 @@ class SettingsForm(FlaskForm):
     )
     products_create = BooleanField(_l("Create products that are not found"))
     products_update = BooleanField(
-        _l("Update products found (name and price) from the shop"),
+        _l("Update products found (name and price) from the sales source"),
         description=_l("At most once a day per product."),
     )
     vat_meta_keys = StringField(

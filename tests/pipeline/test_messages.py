@@ -46,18 +46,21 @@ def test_a_step_log_row_reads_in_the_page_language_and_old_rows_still_render(app
 
     said = message(
         N_(
-            "The totals differ: the shop says %(shop)s, the accounting system will compute %(computed)s. The "
-            "order %(order)s was created: correct it in the accounting system (or the order), then retry."
+            "The totals differ: the sales source says %(shop)s, the accounting system will compute "
+            "%(computed)s. The order %(order)s was created: correct it in the accounting system (or the "
+            "order), then retry."
         ),
         shop=amount(Decimal("1234.5"), "DKK"),
         computed=amount(Decimal("129.95"), "DKK"),
         order="7",
     )
-    assert said.english().startswith("The totals differ: the shop says DKK\xa01,234.50, the accounting")
+    assert said.english().startswith(
+        "The totals differ: the sales source says DKK\xa01,234.50, the accounting"
+    )
     row = SimpleNamespace(message=said.english(), text=said.as_dict())
     with app.test_request_context():
         with force_locale("da"):
-            assert log_text(row).startswith("Beløbene passer ikke: webshoppen siger 1.234,50\xa0kr.")
+            assert log_text(row).startswith("Beløbene passer ikke: salgskilden siger 1.234,50\xa0kr.")
             assert "129,95\xa0kr." in log_text(row)
         with force_locale("en"):
             assert "DKK\xa0129.95" in log_text(row)

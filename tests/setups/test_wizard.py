@@ -497,7 +497,7 @@ def test_dinero_payments_offer_only_deposit_accounts_and_are_optional(owner_clie
     url = f"/setup/{setup.id}/templates/{template.id}"
     card = owner_client.get(url, headers=HTMX).get_data(as_text=True)
     assert "Betalinger" in card and "Indbetalingskonto" in card and "valgfri" in card
-    assert "Kun nødvendig, når en webshops indstillinger markerer betalingsmetoder som betalt" in card
+    assert "Kun nødvendig, når en salgskildes indstillinger markerer betalingsmetoder som betalt" in card
     options = re.findall(r'<option value="(\d+)"', card.split('name="account"', 1)[1].split("</select>")[0])
     assert options == ["55000", "55010", "55020", "55030", "55100"]  # GET /v1/{org}/accounts/deposit
 

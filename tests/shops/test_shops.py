@@ -491,14 +491,14 @@ def test_the_wizard_step_6_links_and_activates_the_shops_and_the_dashboard_links
 ):
     step = body(owner_client.get(f"/setup/{setup.id}"))
     assert "Forbind og tilknyt en webshop" in step and source_link.name in step
-    assert "6. Tilknyt og aktivér webshops" in step and "Aktivér webshoppen" in step
+    assert "6. Tilknyt og aktivér salgskilder" in step and "Aktivér salgskilden" in step
     assert source_link.name in body(owner_client.get("/dashboard"))
     # The shop's own activation is part of the wizard's path, and comes back to it.
     done = owner_client.post(f"/shops/source_links/{source_link.id}/activate", data={"next": "setup"})
     assert done.status_code == 302 and done.headers["Location"] == f"/setup/{setup.id}#webshops"
     db.session.expire_all()
     assert source_link.active
-    assert "Sæt webshoppen på pause" in body(owner_client.get(f"/setup/{setup.id}"))
+    assert "Sæt salgskilden på pause" in body(owner_client.get(f"/setup/{setup.id}"))
     paused = owner_client.post(f"/shops/source_links/{source_link.id}/deactivate", data={"next": "elsewhere"})
     assert paused.headers["Location"] == f"/shops/source_links/{source_link.id}"  # never a given URL
     db.session.expire_all()

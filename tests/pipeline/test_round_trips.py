@@ -18,7 +18,8 @@ from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 #   step's log, COMMIT;
 #   done: INSERT the draft, book and done steps' logs, UPDATE the transfer, UPDATE the order's waiting
 #   credit notes (none), COMMIT.
-SQL_PER_ORDER = 11
+# PostgreSQL sends the three step-log INSERTs of the done commit as one (SQLAlchemy's insertmanyvalues).
+SQL_PER_ORDER = {"sqlite": 11, "postgresql": 9}
 COMMITS_PER_ORDER = 2
 # the lease taken with the cache read (customer, products, open periods); the rate limiter before each of
 # the 2 calls; the lease released
@@ -74,6 +75,5 @@ def test_steady_state_statements_and_round_trips_per_order(db, account, run_jobs
         event.remove(db.engine, "before_cursor_execute", statement)
         event.remove(db.engine, "commit", commit)
     per_order = {key: (measured[1][key] - measured[0][key]) / 4 for key in counts}
-    assert per_order == {"sql": SQL_PER_ORDER, "commit": COMMITS_PER_ORDER, "redis": REDIS_PER_ORDER}, (
-        measured
-    )
+    sql = SQL_PER_ORDER[db.engine.dialect.name]
+    assert per_order == {"sql": sql, "commit": COMMITS_PER_ORDER, "redis": REDIS_PER_ORDER}, measured

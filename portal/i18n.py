@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from babel.dates import format_date, format_datetime, format_timedelta
+from babel.lists import format_list
 from babel.numbers import format_decimal
 from flask import request, session
 from flask_babel import get_locale, get_timezone
@@ -59,6 +60,14 @@ def format_amount(value, currency: str = "DKK", locale=None) -> str:
     return format_money(value, currency, language_of(locale))
 
 
+def format_amounts(totals: dict, locale=None) -> str:
+    """Amounts in several currencies ({"DKK": …, "EUR": …}) as one phrase: `1.234,50 kr. og 99,00 €`."""
+    language = language_of(locale)
+    return format_list(
+        [format_amount(value, currency, language) for currency, value in totals.items()], locale=language
+    )
+
+
 def format_day(value, fmt: str = "date", locale=None) -> str:
     """`7. dec. 2026` / `7 Dec 2026` (`long`: the month written out)."""
     if not value:
@@ -103,6 +112,7 @@ def format_ago(value, now: datetime | None = None, locale=None) -> str:
 
 def init_app(app):
     app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["amounts"] = format_amounts
     app.jinja_env.filters["number"] = format_number
     app.jinja_env.filters["ago"] = format_ago
     # the format argument some templates pass ("short", "medium") is kept for them; one pattern per language

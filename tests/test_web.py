@@ -110,6 +110,20 @@ def test_amounts_are_danish_formatted(app, value, locale, expected):
 
 
 @pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("da", "1.234,50\xa0kr. og 99,00\xa0€"), ("en", "DKK\xa01,234.50 and €\xa099.00")],
+)
+def test_amounts_in_several_currencies_are_one_phrase(app, locale, expected):
+    from decimal import Decimal
+
+    from portal.i18n import format_amounts
+
+    with app.test_request_context():
+        totals = {"DKK": Decimal("1234.5"), "EUR": Decimal("99")}
+        assert format_amounts(totals, locale=locale) == expected
+
+
+@pytest.mark.parametrize(
     ("locale", "day", "moment"),
     [("da", "7. dec. 2026", "7. dec. 2026 kl. 15.05"), ("en", "7 Dec 2026", "7 Dec 2026, 15:05")],
 )

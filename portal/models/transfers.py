@@ -179,6 +179,8 @@ class Transfer(db.Model):
     shop_vat: Mapped[Decimal | None] = mapped_column(Money)
     computed_gross: Mapped[Decimal | None] = mapped_column(Money)
     computed_vat: Mapped[Decimal | None] = mapped_column(Money)
+    # ISO 4217, the sale's (the figures are in it); None on rows from before it was recorded: unknown
+    currency: Mapped[str | None] = mapped_column(String(3))
     # scheduling
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -230,7 +230,10 @@ def _completeness(source_link: SourceLink) -> dict | None:
 
 
 def sale_currency(transfer: Transfer) -> str:
-    """The currency of the sale a transfer posts (or credits), as its source wrote it."""
+    """The currency of the sale a transfer posts (or credits): as posting recorded it, else (a row from before
+    transfers.currency, or one not posted yet) as its source wrote it, DKK when it wrote none."""
+    if transfer.currency:
+        return transfer.currency
     try:
         body = json.loads(transfer.event.raw_body) if transfer.event else {}
     except ValueError:

@@ -143,6 +143,7 @@ def _post(transfer: Transfer) -> None:
     # Figures, not checkpoints: they are recomputed on every run, so they go with the next commit.
     transfer.shop_gross, transfer.shop_vat = plan.shop_totals.gross, plan.shop_totals.vat
     transfer.computed_gross, transfer.computed_vat = plan.totals.gross, plan.totals.vat
+    transfer.currency = plan.invoice.currency  # what the figures are in (a bulk undo's totals, per currency)
     transfer.reference = plan.invoice.reference
 
     # Each step renews the lock before it calls the accounting system (before_remote_call); cached steps

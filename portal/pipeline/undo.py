@@ -19,7 +19,7 @@ a resume; the reset and the requeue commit together with `done`.
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -40,7 +40,6 @@ from portal.i18n import system_name
 from portal.models import Transfer, utcnow
 from portal.models.undos import AFTERWARDS, OPEN_UNDO_STATUSES, TransferUndo
 from portal.pipeline import failures, refund_payments, retries, steps
-from portal.pipeline.counts import exact_count
 from portal.pipeline.filters import TransferFilters, today
 from portal.pipeline.locks import Lease, LockLost, _held_lock, _keep_lock, transfer_lock_key
 from portal.pipeline.messages import N_, Message, amount, message, store
@@ -178,13 +177,33 @@ def undoable(account, filters: TransferFilters) -> Select:
     return filters.apply(select(Transfer), account.id).where(_undoable_conditions())
 
 
-def count_and_total(account, filters: TransferFilters) -> tuple[int, Decimal]:
-    """Exact: the confirmation names how many will be undone and the amount their documents come to."""
+@dataclass(frozen=True)
+class UndoTotals:
+    """What a bulk undo's confirmation names: how many, their documents' total per currency (DKK first),
+    and how many have no known currency (posted before transfers.currency: their amounts are in no total)."""
+
+    count: int
+    totals: dict[str, Decimal]
+    unknown: int
+
+
+def count_and_total(account, filters: TransferFilters) -> UndoTotals:
+    """Exact: the confirmation names how many will be undone and the amount their documents come to — per
+    currency, as sums of EUR and DKK are no amount at all."""
     matching = undoable(account, filters).subquery()
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(func.coalesce(matching.c.computed_gross, matching.c.shop_gross)), 0))
+    rows = db.session.execute(
+        select(
+            matching.c.currency,
+            func.count(),
+            func.sum(func.coalesce(matching.c.computed_gross, matching.c.shop_gross)),
+        ).group_by(matching.c.currency)
+    ).all()
+    known = sorted((row for row in rows if row[0]), key=lambda row: (row[0] != "DKK", row[0]))
+    return UndoTotals(
+        count=sum(n for _, n, _ in rows),
+        totals={currency: q2(Decimal(str(total or 0))) for currency, _, total in known},
+        unknown=sum(n for currency, n, _ in rows if not currency),
     )
-    return exact_count(undoable(account, filters)), q2(Decimal(str(total)))
 
 
 def request_matching(account, filters: TransferFilters, afterwards: str, reason: str = "") -> int:

@@ -262,6 +262,7 @@ def _undo_page(transfer: Transfer, form: UndoForm, refused=None, status: int = 2
         transfer=transfer,
         form=form,
         system=system,
+        currency=notifications.sale_currency(transfer),
         refused=messages.render(refused.as_dict()) if refused else None,
         **_labels(),
     )
@@ -300,9 +301,15 @@ def retry_undo(undo_id):
 
 
 def _confirm_undo(filters: TransferFilters, form: UndoForm, status: int = 200):
-    count, total = undo.count_and_total(current_account(), filters)  # exact: the person confirms these
+    figures = undo.count_and_total(current_account(), filters)  # exact: the person confirms these
     page = render_template(
-        "transfers/undo_matching.html", filters=filters, form=form, count=count, total=total, **_labels()
+        "transfers/undo_matching.html",
+        filters=filters,
+        form=form,
+        count=figures.count,
+        totals=figures.totals,
+        unknown=figures.unknown,
+        **_labels(),
     )
     return page, status
 

@@ -433,3 +433,39 @@ def test_a_refund_credited_while_the_undo_waited_stops_it(owner_client, db, acco
     assert "Refusioner af denne ordre er allerede krediteret" in owner_client.get(
         f"/transfers/{transfer.id}"
     ).get_data(as_text=True)
+
+
+def test_bulk_undo_names_each_currency_total_and_the_unknown(owner_client, db, account, run_jobs):
+    """A total in kroner of EUR and DKK documents would be wrong: each currency is summed by itself, and
+    a transfer from before transfers.currency is counted and said to be outside the totals."""
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order())
+    feed(source_link, dict(order(number="5002"), currency="eur"))
+    feed(source_link, order(number="5003"))
+    run_jobs()
+    assert [the_transfer(db, n).currency for n in ("5001", "5002", "5003")] == ["DKK", "EUR", "DKK"]
+    the_transfer(db, "5003").currency = None  # as a row posted before the column: unknown
+    db.session.commit()
+
+    confirm = owner_client.get("/transfers/undo", query_string={"status": "done"}).get_data(as_text=True)
+    assert "3 overførsler for 549,00\xa0kr. og 549,00\xa0€ i alt fortrydes." in confirm
+    assert "1 af dem er uden kendt valuta" in confirm
+    only_unknown = owner_client.get("/transfers/undo", query_string={"status": "done", "order": "5003"})
+    assert "1 overførsel fortrydes; dens valuta kendes ikke" in only_unknown.get_data(as_text=True)
+
+    euro = the_transfer(db, "5002")
+    single = owner_client.get(f"/transfers/{euro.id}/undo").get_data(as_text=True)
+    assert "(549,00\xa0€)" in single and "549,00\xa0kr." not in single
+    assert "549,00\xa0€" in owner_client.get(f"/transfers/{euro.id}").get_data(as_text=True)
+    # the unknown one: its currency read from the order, as before the column
+    unknown = owner_client.get(f"/transfers/{the_transfer(db, '5003').id}/undo").get_data(as_text=True)
+    assert "(549,00\xa0kr.)" in unknown
+
+    owner_client.post(
+        "/transfers/undo", data={"status": "done", "confirmed": "1", "afterwards": "retransfer"}
+    )
+    run_jobs()
+    for number, currency in (("5001", "DKK"), ("5002", "EUR"), ("5003", "DKK")):
+        transfer = the_transfer(db, number)
+        assert (transfer.status, transfer.undone, transfer.currency) == ("done", 1, currency), number

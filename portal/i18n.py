@@ -39,6 +39,7 @@ SYSTEM_NAMES = {
     "shopify": "Shopify",
     "woocommerce": "WooCommerce",
     "stripe": "Stripe",
+    "frisbii": "Frisbii",
 }
 
 

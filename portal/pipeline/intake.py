@@ -6,22 +6,25 @@ import json
 import logging
 from datetime import timedelta
 
+from flask import current_app
 from flask_babel import force_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal.connectors.errors import NotFound
+from portal.connectors.errors import AuthenticationError, ConnectorError, NotFound, TransientError
 from portal.extensions import db
-from portal.models import SourceEvent, SourceLink, Transfer, utcnow
+from portal.i18n import system_name
+from portal.models import SourceEvent, SourceLink, Transfer, TransferLog, utcnow
 from portal.pipeline import failures
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
 from portal.pipeline.preview import DOCUMENT_NAMES, renewal_name, skip_reason
-from portal.pipeline.retries import needs_attention
-from portal.pipeline.steps import EVENT_GRAPH, log_step
+from portal.pipeline.retries import needs_attention, posted_nothing
+from portal.pipeline.steps import EVENT_GRAPH, log_step, remote_answer
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
+from portal.redis_client import get_redis
 from portal.setups.connections import connector_for
 from portal.sources import Source, get_source
 
@@ -139,6 +142,9 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
             return "credit_note", str(refund["id"]), str(order["id"]), order
         return None
     source = get_source(event.source_link.source_system)
+    reference = source.to_fetch(event.topic, body)
+    if reference is not None:  # a notification whose sale was not read: its stand-in (_fetch_failed)
+        return "invoice", *_stand_in(reference)
     if not source.is_sale(body):
         return None
     body = source.sale_of(body)
@@ -260,12 +266,26 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
 
 def _fetch_sale(event: SourceEvent, reference: str) -> None:
     """A notification that only names its sale: the sale as the source has it now, stored as an event of its
-    own (deduplicated per notification), which this drain decides next."""
+    own (deduplicated per notification), which this drain decides next. A failed read never ends the
+    notification in silence: a transient one is tried again later with the pipeline's back-off, the
+    notification kept unprocessed meanwhile; a final one (or giving up) leaves a transfer needing attention,
+    whose retry processes the notification again."""
+    redis = get_redis()
+    if redis.exists(FETCH_WAIT.format(event.id)):
+        return  # its retry is scheduled (fetch_again): not before, whatever else drains the link
     shop = connector_for(event.source_link.connection)
     try:
         sale = shop.get_order(reference)
+    except TransientError as exc:
+        _fetch_again_later(event, reference, exc)
+        return
+    except ConnectorError as exc:
+        _fetch_failed(event, reference, exc)
+        return
     finally:
         shop.close()
+    redis.delete(FETCH_ATTEMPTS.format(event.id))
+    _claim_stand_in(event, reference, sale)
     delivery_id = f"fetch:{event.delivery_id}"
     _add_event(
         event.source_link,
@@ -276,6 +296,112 @@ def _fetch_sale(event: SourceEvent, reference: str) -> None:
         json.dumps(sale),
     )
     _finish_event(event, f"fetched {reference}")
+
+
+# A notification whose sale could not be read: its attempts so far, and a flag that holds it back until its
+# retry is due (in Redis: a flushed Redis only costs a few more attempts, the event stays unprocessed).
+FETCH_ATTEMPTS = "bogbro:fetch:attempts:{}"
+FETCH_WAIT = "bogbro:fetch:wait:{}"
+
+
+def _fetch_again_later(event: SourceEvent, reference: str, exc: TransientError) -> None:
+    """retries.retry_or_give_up's rules for a read: back off (honouring Retry-After), then give up."""
+    redis = get_redis()
+    attempts = redis.incr(FETCH_ATTEMPTS.format(event.id))
+    redis.expire(FETCH_ATTEMPTS.format(event.id), 86400)
+    limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
+    if attempts >= limit:
+        redis.delete(FETCH_ATTEMPTS.format(event.id))
+        _fetch_failed(event, reference, exc, attempts)
+        return
+    base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
+    delay = max(exc.retry_after or 0, base * 2 ** (attempts - 1))
+    event.outcome = f"fetching {reference} failed (attempt {attempts}): {exc.message}; retry in {delay:.0f} s"
+    db.session.commit()
+    if delay >= 1:
+        redis.set(FETCH_WAIT.format(event.id), "1", ex=int(delay))
+        get_queue().enqueue_in(timedelta(seconds=delay), "workers.jobs.fetch_again", event.id)
+    else:
+        get_queue().enqueue("workers.jobs.fetch_again", event.id)
+
+
+def fetch_again(event_id: int) -> None:
+    """A notification's scheduled retry of its read: due now, whatever the hold's clock says."""
+    get_redis().delete(FETCH_WAIT.format(event_id))
+    process_event(event_id)
+
+
+def _fetch_failed(event: SourceEvent, reference: str, exc: ConnectorError, attempts: int = 0) -> None:
+    """The sale could not be read and a retry alone will not mend it (or gave up): its transfer — keyed by
+    the reference the notification names until the sale is read — needs attention with what to do."""
+    source_link = event.source_link
+    system = system_name(source_link.source_system)
+    detail = getattr(exc, "message", None) or str(exc)
+    values = {"reference": reference, "system": system, "detail": detail}
+    if attempts:
+        kind = "transient"
+        problem = message(FETCH_GAVE_UP, attempts=attempts, **values)
+    elif isinstance(exc, AuthenticationError):
+        kind, problem = failures.CONFIGURATION, message(FETCH_REFUSED, **values)
+    elif isinstance(exc, NotFound):
+        kind, problem = failures.ORDER, message(FETCH_NOT_FOUND, **values)
+    else:
+        kind, problem = failures.CONFIGURATION, message(FETCH_FAILED, **values)
+    transfer, _created = _upsert_transfer(event, "invoice", *_stand_in(reference))
+    if transfer.status not in ("done", "running"):
+        needs_attention(transfer, kind, problem, remote_answer(exc))
+    _finish_event(event, f"fetching {reference} failed: {detail}"[:1000])
+
+
+FETCH_REFUSED = N_(
+    "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. The API key may have been "
+    "revoked: connect %(system)s again under Sales sources, then retry."
+)
+# Needing attention, not skipped: Bogbro cannot tell a deleted test invoice from a key of another account
+# (a real sale then): a person decides — "Leave out" for the first, reconnecting for the second.
+FETCH_NOT_FOUND = N_(
+    "Bogbro could not fetch invoice %(reference)s from %(system)s: it was not found (%(detail)s). If it was "
+    "deleted (a test invoice, say), leave it out; otherwise check that the sales source is connected to the "
+    "right %(system)s account, then retry."
+)
+FETCH_FAILED = N_(
+    "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. Check the sales source under "
+    "Sales sources, then retry."
+)
+FETCH_GAVE_UP = N_(
+    "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. Gave up after %(attempts)s "
+    "attempts; retry later."
+)
+
+
+def _stand_in(reference: str) -> tuple[str, str, dict]:
+    """(source ref, order ref, payload) of the transfer standing in for a sale not read yet."""
+    return reference, reference, {"id": reference, "handle": reference}
+
+
+def _claim_stand_in(event: SourceEvent, reference: str, sale: dict) -> None:
+    """The sale is read at last: a transfer that stood in for it under the notification's reference (a
+    Frisbii handle, where transfers key on the invoice's id) becomes the sale's own — or, when the sale has
+    one already (the poll found it), gives it its log and goes. One transfer per sale, whatever failed."""
+    sale_id = str(sale.get("id"))
+    if sale_id == reference:
+        return  # the same key: the sale's event finds it
+    source_link = event.source_link
+    query = select(Transfer).where(Transfer.source_link_id == source_link.id, Transfer.kind == "invoice")
+    stand_in = db.session.scalar(query.where(Transfer.source_ref == reference))
+    waiting = stand_in is not None and stand_in.status in ("needs_attention", "pending")
+    if not waiting or not posted_nothing(stand_in):
+        return  # none, or left out by a person: the sale's own transfer is decided as any
+    own = db.session.scalar(query.where(Transfer.source_ref == sale_id))
+    if own is None:
+        stand_in.source_ref = stand_in.order_ref = sale_id
+        stand_in.order_number = get_source(source_link.source_system).sale_number(sale)
+        return
+    db.session.execute(
+        update(TransferLog).where(TransferLog.transfer_id == stand_in.id).values(transfer_id=own.id)
+    )
+    db.session.expire(stand_in, ["logs"])
+    db.session.delete(stand_in)
 
 
 def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:

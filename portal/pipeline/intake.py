@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 REFUND_TOPIC = "refund.created"
 
 
+def _is_refund_event(event: SourceEvent) -> bool:
+    """Ours, not a webhook of the same name (Stripe's `refund.created` names a PaymentIntent)."""
+    return event.topic == REFUND_TOPIC and event.source != "webhook"
+
+
 # A later order state may raise the document of a transfer already posted: (from, to).
 RAISES = {("order", "draft"), ("order", "booked"), ("draft", "booked")}
 LATER_STATE_SECONDS = 30  # a later state met a running transfer: decide again after this long
@@ -136,7 +141,7 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
         return None
     if not isinstance(body, dict):
         return None
-    if event.topic == REFUND_TOPIC:
+    if _is_refund_event(event):
         order, refund = body.get("order") or {}, body.get("refund") or {}
         if order.get("id") and refund.get("id"):
             return "credit_note", str(refund["id"]), str(order["id"]), order
@@ -144,7 +149,10 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
     source = get_source(event.source_link.source_system)
     reference = source.to_fetch(event.topic, body)
     if reference is not None:  # a notification whose sale was not read: its stand-in (_fetch_failed)
-        return "invoice", *_stand_in(reference)
+        return _stand_in(event, reference)
+    refunded = source.refunded_sale(body)
+    if refunded:
+        return _stand_in(event, refunded, refunds=True)
     if not source.is_sale(body):
         return None
     body = source.sale_of(body)
@@ -174,13 +182,16 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
     except ValueError:
         _finish_event(event, "not JSON: ignored")
         return
-    if event.topic == REFUND_TOPIC:
+    if _is_refund_event(event):
         order, refund = body.get("order") or {}, body.get("refund") or {}
         if not order.get("id") or not refund.get("id"):
             _finish_event(event, "a refund event needs the order and the refund")
             return
         transfer, _ = _upsert_transfer(event, "credit_note", str(refund["id"]), str(order["id"]), order)
         if transfer.status not in ("done", "running") and not transfer.draft_id:
+            if transfer.order_ref != str(order["id"]):  # it stood in for the refund (_stand_in): now its own
+                transfer.order_ref = str(order["id"])
+                transfer.order_number = get_source(source_link.source_system).sale_number(order)
             transfer.status = "pending"
             enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
         _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
@@ -188,8 +199,7 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
     source = get_source(source_link.source_system)
     refunded = source.refunded_sale(body)
     if refunded:
-        enqueue_after_commit("workers.jobs.fetch_refunds", source_link.id, refunded)
-        _finish_event(event, f"the refunds of {refunded} are fetched")
+        _fetch_refunds_of(event, refunded)
         return
     reference = source.to_fetch(event.topic, body)
     if reference is not None:
@@ -264,27 +274,59 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
     run_transfer(transfer.id, transfer if created else None)
 
 
-def _fetch_sale(event: SourceEvent, reference: str) -> None:
-    """A notification that only names its sale: the sale as the source has it now, stored as an event of its
-    own (deduplicated per notification), which this drain decides next. A failed read never ends the
-    notification in silence: a transient one is tried again later with the pipeline's back-off, the
-    notification kept unprocessed meanwhile; a final one (or giving up) leaves a transfer needing attention,
-    whose retry processes the notification again."""
+def _read(event: SourceEvent, reference: str, read, refunds: bool = False):
+    """`read(shop)`'s answer, or None when it failed: a transient failure is tried again later with the
+    pipeline's back-off, the notification kept unprocessed meanwhile; a final one (or giving up) leaves a
+    transfer needing attention, whose retry processes the notification again."""
     redis = get_redis()
     if redis.exists(FETCH_WAIT.format(event.id)):
-        return  # its retry is scheduled (fetch_again): not before, whatever else drains the link
+        return None  # its retry is scheduled (fetch_again): not before, whatever else drains the link
     shop = connector_for(event.source_link.connection)
     try:
-        sale = shop.get_order(reference)
+        answer = read(shop)
     except TransientError as exc:
-        _fetch_again_later(event, reference, exc)
-        return
+        _fetch_again_later(event, reference, exc, refunds)
+        return None
     except ConnectorError as exc:
-        _fetch_failed(event, reference, exc)
-        return
+        _fetch_failed(event, reference, exc, refunds=refunds)
+        return None
     finally:
         shop.close()
     redis.delete(FETCH_ATTEMPTS.format(event.id))
+    return answer
+
+
+def _fetch_refunds_of(event: SourceEvent, order_id: str) -> None:
+    """A refund announced on its own (Stripe's credit_note.created, refund.created, charge.refunded): the
+    sale's refunds read now, each recorded as a refund event of its own; a failed read as _read says."""
+    read = _read(event, order_id, lambda shop: _sale_and_refunds(shop, order_id), refunds=True)
+    if read is None:
+        return
+    order, refunds = read
+    if order is None:  # e.g. a Stripe refund of a payment that paid no invoice: no sale of ours to credit
+        _finish_event(event, f"no sale {order_id} to credit")
+        return
+    for refund in refunds:
+        record_refund(event.source_link, order, refund, commit=False)
+    _drop_stand_in(event, order_id, {str(r["id"]) for r in refunds})
+    _finish_event(event, f"the refunds of {order_id} are fetched")
+
+
+def _sale_and_refunds(shop, order_id: str) -> tuple[dict | None, list[dict]]:
+    try:
+        return shop.get_order(order_id), list(shop.list_refunds(order_id))
+    except NotFound:
+        return None, []
+
+
+def _fetch_sale(event: SourceEvent, reference: str) -> None:
+    """A notification that only names its sale: the sale as the source has it now, stored as an event of its
+    own (deduplicated per notification), which this drain decides next. A failed read never ends the
+    notification in silence (_read)."""
+    read = _read(event, reference, lambda shop: shop.get_order(reference))
+    if read is None:
+        return
+    sale = read
     _claim_stand_in(event, reference, sale)
     delivery_id = f"fetch:{event.delivery_id}"
     _add_event(
@@ -304,7 +346,7 @@ FETCH_ATTEMPTS = "bogbro:fetch:attempts:{}"
 FETCH_WAIT = "bogbro:fetch:wait:{}"
 
 
-def _fetch_again_later(event: SourceEvent, reference: str, exc: TransientError) -> None:
+def _fetch_again_later(event: SourceEvent, reference: str, exc: TransientError, refunds: bool) -> None:
     """retries.retry_or_give_up's rules for a read: back off (honouring Retry-After), then give up."""
     redis = get_redis()
     attempts = redis.incr(FETCH_ATTEMPTS.format(event.id))
@@ -312,7 +354,7 @@ def _fetch_again_later(event: SourceEvent, reference: str, exc: TransientError) 
     limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
     if attempts >= limit:
         redis.delete(FETCH_ATTEMPTS.format(event.id))
-        _fetch_failed(event, reference, exc, attempts)
+        _fetch_failed(event, reference, exc, attempts, refunds)
         return
     base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
     delay = max(exc.retry_after or 0, base * 2 ** (attempts - 1))
@@ -331,52 +373,55 @@ def fetch_again(event_id: int) -> None:
     process_event(event_id)
 
 
-def _fetch_failed(event: SourceEvent, reference: str, exc: ConnectorError, attempts: int = 0) -> None:
-    """The sale could not be read and a retry alone will not mend it (or gave up): its transfer — keyed by
-    the reference the notification names until the sale is read — needs attention with what to do."""
+def _fetch_failed(
+    event: SourceEvent, reference: str, exc: ConnectorError, attempts: int = 0, refunds: bool = False
+) -> None:
+    """The sale (or its refunds) could not be read and a retry alone will not mend it (or gave up): a
+    transfer standing in for it needs attention with what to do."""
     source_link = event.source_link
     system = system_name(source_link.source_system)
     detail = getattr(exc, "message", None) or str(exc)
     values = {"reference": reference, "system": system, "detail": detail}
+    texts = failures.REFUNDS_NOT_READ if refunds else failures.SALE_NOT_READ
     if attempts:
-        kind = "transient"
-        problem = message(FETCH_GAVE_UP, attempts=attempts, **values)
+        kind, problem = "transient", message(texts["gave_up"], attempts=attempts, **values)
     elif isinstance(exc, AuthenticationError):
-        kind, problem = failures.CONFIGURATION, message(FETCH_REFUSED, **values)
+        kind, problem = failures.CONFIGURATION, message(texts["refused"], **values)
     elif isinstance(exc, NotFound):
-        kind, problem = failures.ORDER, message(FETCH_NOT_FOUND, **values)
+        kind, problem = failures.ORDER, message(texts["not_found"], **values)
     else:
-        kind, problem = failures.CONFIGURATION, message(FETCH_FAILED, **values)
-    transfer, _created = _upsert_transfer(event, "invoice", *_stand_in(reference))
+        kind, problem = failures.CONFIGURATION, message(texts["failed"], **values)
+    transfer, _created = _upsert_transfer(event, *_stand_in(event, reference, refunds))
     if transfer.status not in ("done", "running"):
         needs_attention(transfer, kind, problem, remote_answer(exc))
     _finish_event(event, f"fetching {reference} failed: {detail}"[:1000])
 
 
-FETCH_REFUSED = N_(
-    "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. The API key may have been "
-    "revoked: connect %(system)s again under Sales sources, then retry."
-)
-# Needing attention, not skipped: Bogbro cannot tell a deleted test invoice from a key of another account
-# (a real sale then): a person decides — "Leave out" for the first, reconnecting for the second.
-FETCH_NOT_FOUND = N_(
-    "Bogbro could not fetch invoice %(reference)s from %(system)s: it was not found (%(detail)s). If it was "
-    "deleted (a test invoice, say), leave it out; otherwise check that the sales source is connected to the "
-    "right %(system)s account, then retry."
-)
-FETCH_FAILED = N_(
-    "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. Check the sales source under "
-    "Sales sources, then retry."
-)
-FETCH_GAVE_UP = N_(
-    "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. Gave up after %(attempts)s "
-    "attempts; retry later."
-)
+def _stand_in(event: SourceEvent, reference: str, refunds: bool = False) -> tuple[str, str, str, dict]:
+    """(kind, source ref, order ref, payload) of the transfer standing in for what a notification names
+    and was not read yet: its sale, keyed by the reference; or a refund, keyed by the refund (or credit
+    note, or charge) the notification is about."""
+    if refunds:
+        return "credit_note", event.resource_id or reference, reference, {"id": reference}
+    return "invoice", reference, reference, {"id": reference, "handle": reference}
 
 
-def _stand_in(reference: str) -> tuple[str, str, dict]:
-    """(source ref, order ref, payload) of the transfer standing in for a sale not read yet."""
-    return reference, reference, {"id": reference, "handle": reference}
+def _drop_stand_in(event: SourceEvent, order_id: str, refund_ids: set[str]) -> None:
+    """The sale's refunds are read: a stand-in keyed by one of them is that refund's own transfer now (its
+    event finds it); one keyed by anything else (a charge, or the other event of the same refund) has done
+    its work and goes, nothing having been posted for it."""
+    stand_ins = db.session.scalars(
+        select(Transfer).where(
+            Transfer.source_link_id == event.source_link_id,
+            Transfer.kind == "credit_note",
+            Transfer.order_ref == order_id,
+            Transfer.status.in_(("needs_attention", "pending")),  # pending: the one being retried
+            Transfer.source_ref.not_in(refund_ids),
+        )
+    )
+    for stand_in in stand_ins:
+        if posted_nothing(stand_in):
+            db.session.delete(stand_in)
 
 
 def _claim_stand_in(event: SourceEvent, reference: str, sale: dict) -> None:

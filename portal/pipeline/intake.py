@@ -1,5 +1,6 @@
 """Intake: raw events stored (deduplicated on the sender's delivery id) and queued to the drain job; each
 event decided and its Transfer upserted (refunds found on the order become refund events of their own);
+a notification that only names its sale (or a refund) read first, a failed read retried or made visible;
 orders imported on purpose; an event whose processing failed made visible."""
 
 import json

@@ -40,6 +40,7 @@ SYSTEM_NAMES = {
     "shopify": "Shopify",
     "woocommerce": "WooCommerce",
     "stripe": "Stripe",
+    "frisbii": "Frisbii",
 }
 
 

@@ -88,6 +88,13 @@ def process_event(event_id: int) -> None:
 
 
 @job
+def fetch_again(event_id: int) -> None:
+    from portal.pipeline.intake import fetch_again as fetch
+
+    fetch(event_id)
+
+
+@job
 def drain_events(source_link_id: int) -> int:
     from portal.pipeline.scheduling import drain
 

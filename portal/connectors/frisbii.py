@@ -164,16 +164,26 @@ class FrisbiiConnector(SourceConnector):
         return None
 
     def list_orders(self, modified_after: datetime | None = None, page: int | str = 1) -> Page:
-        """Invoices created since the moment (the list's `from` is on `created`), a page of up to 100;
-        `page` after the first is the list's next_page_token."""
+        """Invoices created since the moment, then those settled since it that were created before it (the
+        list's `range`: created or settled), a page of up to 100: an invoice created before the last poll and
+        settled after it is found too, and none is listed twice. `page` after the first is
+        `<range>:<next_page_token>`."""
         since = (modified_after or datetime.now(UTC) - timedelta(days=1)).astimezone(UTC)
-        params = {"size": PAGE_SIZE, "from": since.strftime("%Y-%m-%dT%H:%M:%S")}
-        if isinstance(page, str):
-            params["next_page_token"] = page
+        range_, token = page.split(":", 1) if isinstance(page, str) else ("created", "")
+        params = {"size": PAGE_SIZE, "from": since.strftime("%Y-%m-%dT%H:%M:%S"), "range": range_}
+        if token:
+            params["next_page_token"] = token
         result = self._json("GET", "/list/invoice", params=params)
+        listed = result.get("content") or []
+        if range_ == "settled":  # the ones created since were on the created pages
+            listed = [i for i in listed if not i.get("created") or _moment(i["created"]) < since]
         customers: dict[str, dict] = {}
-        items = [self._with_customer(invoice, customers) for invoice in result.get("content") or []]
-        return Page(items=items, total=None, next_page=result.get("next_page_token"))
+        items = [self._with_customer(invoice, customers) for invoice in listed]
+        if result.get("next_page_token"):
+            next_page = f"{range_}:{result['next_page_token']}"
+        else:
+            next_page = "settled:" if range_ == "created" else None
+        return Page(items=items, total=None, next_page=next_page)
 
     def list_refunds(self, order_id: str) -> list[dict]:
         """The invoice's credit notes (a refund makes one, with the amount that went back)."""
@@ -217,6 +227,11 @@ class FrisbiiConnector(SourceConnector):
 
 
 CONNECTOR = FrisbiiConnector
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- webhooks in -------------------------------------------------------------------------------------------

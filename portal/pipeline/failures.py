@@ -106,3 +106,44 @@ def refuses_currency(details: object) -> bool:
 
 def _detail(exc: Exception) -> str:
     return getattr(exc, "message", None) or str(exc)  # the accounting system's own words: as they are
+
+
+# What a notification names (its sale, or a sale's refunds) could not be read from the sales source
+# (intake._fetch_failed): per failure, what to do.
+SALE_NOT_READ = {
+    "refused": N_(
+        "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. The API key may have been "
+        "revoked: connect %(system)s again under Sales sources, then retry."
+    ),
+    # Needing attention, not skipped: Bogbro cannot tell a deleted test invoice from a key of another
+    # account (a real sale then): a person decides — "Leave out" for the first, reconnecting for the second.
+    "not_found": N_(
+        "Bogbro could not fetch invoice %(reference)s from %(system)s: it was not found (%(detail)s). If it "
+        "was deleted (a test invoice, say), leave it out; otherwise check that the sales source is connected "
+        "to the right %(system)s account, then retry."
+    ),
+    "failed": N_(
+        "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. Check the sales source "
+        "under Sales sources, then retry."
+    ),
+    "gave_up": N_(
+        "Bogbro could not fetch invoice %(reference)s from %(system)s: %(detail)s. Gave up after "
+        "%(attempts)s attempts; retry later."
+    ),
+}
+# A refund's sale not found is no failure (_sale_and_refunds): a payment that paid no invoice of ours.
+REFUNDS_NOT_READ = {
+    "refused": N_(
+        "Bogbro could not fetch the refunds of %(reference)s from %(system)s: %(detail)s. The API key may "
+        "have been revoked: connect %(system)s again under Sales sources, then retry."
+    ),
+    "not_found": N_(
+        "Bogbro could not fetch the refunds of %(reference)s from %(system)s: %(detail)s. Check the sales "
+        "source under Sales sources, then retry."
+    ),
+    "gave_up": N_(
+        "Bogbro could not fetch the refunds of %(reference)s from %(system)s: %(detail)s. Gave up after "
+        "%(attempts)s attempts; retry later."
+    ),
+}
+REFUNDS_NOT_READ["failed"] = REFUNDS_NOT_READ["not_found"]

@@ -1,27 +1,31 @@
 """Intake: raw events stored (deduplicated on the sender's delivery id) and queued to the drain job; each
 event decided and its Transfer upserted (refunds found on the order become refund events of their own);
+a notification that only names its sale (or a refund) read first, a failed read retried or made visible;
 orders imported on purpose; an event whose processing failed made visible."""
 
 import json
 import logging
 from datetime import timedelta
 
+from flask import current_app
 from flask_babel import force_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal.connectors.errors import NotFound
+from portal.connectors.errors import AuthenticationError, ConnectorError, NotFound, TransientError
 from portal.extensions import db
-from portal.models import SourceEvent, SourceLink, Transfer, utcnow
+from portal.i18n import system_name
+from portal.models import SourceEvent, SourceLink, Transfer, TransferLog, utcnow
 from portal.pipeline import failures
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
 from portal.pipeline.preview import DOCUMENT_NAMES, renewal_name, skip_reason
-from portal.pipeline.retries import needs_attention
-from portal.pipeline.steps import EVENT_GRAPH, log_step
+from portal.pipeline.retries import needs_attention, posted_nothing
+from portal.pipeline.steps import EVENT_GRAPH, log_step, remote_answer
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
+from portal.redis_client import get_redis
 from portal.setups.connections import connector_for
 from portal.sources import Source, get_source
 
@@ -30,6 +34,11 @@ log = logging.getLogger(__name__)
 # The internal topic of a refund event: {"order": <order document>, "refund": <refund document>}, recorded
 # by whatever fetched the refund (the poll, or the order.updated handling of a source connector).
 REFUND_TOPIC = "refund.created"
+
+
+def _is_refund_event(event: SourceEvent) -> bool:
+    """Ours, not a webhook of the same name (Stripe's `refund.created` names a PaymentIntent)."""
+    return event.topic == REFUND_TOPIC and event.source != "webhook"
 
 
 # A later order state may raise the document of a transfer already posted: (from, to).
@@ -133,12 +142,18 @@ def _event_target(event: SourceEvent) -> tuple[str, str, str, dict] | None:
         return None
     if not isinstance(body, dict):
         return None
-    if event.topic == REFUND_TOPIC:
+    if _is_refund_event(event):
         order, refund = body.get("order") or {}, body.get("refund") or {}
         if order.get("id") and refund.get("id"):
             return "credit_note", str(refund["id"]), str(order["id"]), order
         return None
     source = get_source(event.source_link.source_system)
+    reference = source.to_fetch(event.topic, body)
+    if reference is not None:  # a notification whose sale was not read: its stand-in (_fetch_failed)
+        return _stand_in(event, reference)
+    refunded = source.refunded_sale(body)
+    if refunded:
+        return _stand_in(event, refunded, refunds=True)
     if not source.is_sale(body):
         return None
     body = source.sale_of(body)
@@ -168,13 +183,16 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
     except ValueError:
         _finish_event(event, "not JSON: ignored")
         return
-    if event.topic == REFUND_TOPIC:
+    if _is_refund_event(event):
         order, refund = body.get("order") or {}, body.get("refund") or {}
         if not order.get("id") or not refund.get("id"):
             _finish_event(event, "a refund event needs the order and the refund")
             return
         transfer, _ = _upsert_transfer(event, "credit_note", str(refund["id"]), str(order["id"]), order)
         if transfer.status not in ("done", "running") and not transfer.draft_id:
+            if transfer.order_ref != str(order["id"]):  # it stood in for the refund (_stand_in): now its own
+                transfer.order_ref = str(order["id"])
+                transfer.order_number = get_source(source_link.source_system).sale_number(order)
             transfer.status = "pending"
             enqueue_after_commit("workers.jobs.run_transfer", transfer.id)
         _finish_event(event, f"credit note transfer {transfer.id} ({transfer.status})")
@@ -182,8 +200,7 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
     source = get_source(source_link.source_system)
     refunded = source.refunded_sale(body)
     if refunded:
-        enqueue_after_commit("workers.jobs.fetch_refunds", source_link.id, refunded)
-        _finish_event(event, f"the refunds of {refunded} are fetched")
+        _fetch_refunds_of(event, refunded)
         return
     reference = source.to_fetch(event.topic, body)
     if reference is not None:
@@ -258,14 +275,60 @@ def process_event(event_id: int, source_link: SourceLink | None = None) -> None:
     run_transfer(transfer.id, transfer if created else None)
 
 
-def _fetch_sale(event: SourceEvent, reference: str) -> None:
-    """A notification that only names its sale: the sale as the source has it now, stored as an event of its
-    own (deduplicated per notification), which this drain decides next."""
+def _read(event: SourceEvent, reference: str, read, refunds: bool = False):
+    """`read(shop)`'s answer, or None when it failed: a transient failure is tried again later with the
+    pipeline's back-off, the notification kept unprocessed meanwhile; a final one (or giving up) leaves a
+    transfer needing attention, whose retry processes the notification again."""
+    redis = get_redis()
+    if redis.exists(FETCH_WAIT.format(event.id)):
+        return None  # its retry is scheduled (fetch_again): not before, whatever else drains the link
     shop = connector_for(event.source_link.connection)
     try:
-        sale = shop.get_order(reference)
+        answer = read(shop)
+    except TransientError as exc:
+        _fetch_again_later(event, reference, exc, refunds)
+        return None
+    except ConnectorError as exc:
+        _fetch_failed(event, reference, exc, refunds=refunds)
+        return None
     finally:
         shop.close()
+    redis.delete(FETCH_ATTEMPTS.format(event.id))
+    return answer
+
+
+def _fetch_refunds_of(event: SourceEvent, order_id: str) -> None:
+    """A refund announced on its own (Stripe's credit_note.created, refund.created, charge.refunded): the
+    sale's refunds read now, each recorded as a refund event of its own; a failed read as _read says."""
+    read = _read(event, order_id, lambda shop: _sale_and_refunds(shop, order_id), refunds=True)
+    if read is None:
+        return
+    order, refunds = read
+    if order is None:  # e.g. a Stripe refund of a payment that paid no invoice: no sale of ours to credit
+        _finish_event(event, f"no sale {order_id} to credit")
+        return
+    for refund in refunds:
+        record_refund(event.source_link, order, refund, commit=False)
+    _drop_stand_in(event, order_id, {str(r["id"]) for r in refunds})
+    _finish_event(event, f"the refunds of {order_id} are fetched")
+
+
+def _sale_and_refunds(shop, order_id: str) -> tuple[dict | None, list[dict]]:
+    try:
+        return shop.get_order(order_id), list(shop.list_refunds(order_id))
+    except NotFound:
+        return None, []
+
+
+def _fetch_sale(event: SourceEvent, reference: str) -> None:
+    """A notification that only names its sale: the sale as the source has it now, stored as an event of its
+    own (deduplicated per notification), which this drain decides next. A failed read never ends the
+    notification in silence (_read)."""
+    read = _read(event, reference, lambda shop: shop.get_order(reference))
+    if read is None:
+        return
+    sale = read
+    _claim_stand_in(event, reference, sale)
     delivery_id = f"fetch:{event.delivery_id}"
     _add_event(
         event.source_link,
@@ -276,6 +339,115 @@ def _fetch_sale(event: SourceEvent, reference: str) -> None:
         json.dumps(sale),
     )
     _finish_event(event, f"fetched {reference}")
+
+
+# A notification whose sale could not be read: its attempts so far, and a flag that holds it back until its
+# retry is due (in Redis: a flushed Redis only costs a few more attempts, the event stays unprocessed).
+FETCH_ATTEMPTS = "bogbro:fetch:attempts:{}"
+FETCH_WAIT = "bogbro:fetch:wait:{}"
+
+
+def _fetch_again_later(event: SourceEvent, reference: str, exc: TransientError, refunds: bool) -> None:
+    """retries.retry_or_give_up's rules for a read: back off (honouring Retry-After), then give up."""
+    redis = get_redis()
+    attempts = redis.incr(FETCH_ATTEMPTS.format(event.id))
+    redis.expire(FETCH_ATTEMPTS.format(event.id), 86400)
+    limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
+    if attempts >= limit:
+        redis.delete(FETCH_ATTEMPTS.format(event.id))
+        _fetch_failed(event, reference, exc, attempts, refunds)
+        return
+    base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
+    delay = max(exc.retry_after or 0, base * 2 ** (attempts - 1))
+    event.outcome = f"fetching {reference} failed (attempt {attempts}): {exc.message}; retry in {delay:.0f} s"
+    db.session.commit()
+    if delay >= 1:
+        redis.set(FETCH_WAIT.format(event.id), "1", ex=int(delay))
+        get_queue().enqueue_in(timedelta(seconds=delay), "workers.jobs.fetch_again", event.id)
+    else:
+        get_queue().enqueue("workers.jobs.fetch_again", event.id)
+
+
+def fetch_again(event_id: int) -> None:
+    """A notification's scheduled retry of its read: due now, whatever the hold's clock says."""
+    get_redis().delete(FETCH_WAIT.format(event_id))
+    process_event(event_id)
+
+
+def _fetch_failed(
+    event: SourceEvent, reference: str, exc: ConnectorError, attempts: int = 0, refunds: bool = False
+) -> None:
+    """The sale (or its refunds) could not be read and a retry alone will not mend it (or gave up): a
+    transfer standing in for it needs attention with what to do."""
+    source_link = event.source_link
+    system = system_name(source_link.source_system)
+    detail = getattr(exc, "message", None) or str(exc)
+    values = {"reference": reference, "system": system, "detail": detail}
+    texts = failures.REFUNDS_NOT_READ if refunds else failures.SALE_NOT_READ
+    if attempts:
+        kind, problem = "transient", message(texts["gave_up"], attempts=attempts, **values)
+    elif isinstance(exc, AuthenticationError):
+        kind, problem = failures.CONFIGURATION, message(texts["refused"], **values)
+    elif isinstance(exc, NotFound):
+        kind, problem = failures.ORDER, message(texts["not_found"], **values)
+    else:
+        kind, problem = failures.CONFIGURATION, message(texts["failed"], **values)
+    transfer, _created = _upsert_transfer(event, *_stand_in(event, reference, refunds))
+    if transfer.status not in ("done", "running"):
+        needs_attention(transfer, kind, problem, remote_answer(exc))
+    _finish_event(event, f"fetching {reference} failed: {detail}"[:1000])
+
+
+def _stand_in(event: SourceEvent, reference: str, refunds: bool = False) -> tuple[str, str, str, dict]:
+    """(kind, source ref, order ref, payload) of the transfer standing in for what a notification names
+    and was not read yet: its sale, keyed by the reference; or a refund, keyed by the refund (or credit
+    note, or charge) the notification is about."""
+    if refunds:
+        return "credit_note", event.resource_id or reference, reference, {"id": reference}
+    return "invoice", reference, reference, {"id": reference, "handle": reference}
+
+
+def _drop_stand_in(event: SourceEvent, order_id: str, refund_ids: set[str]) -> None:
+    """The sale's refunds are read: a stand-in keyed by one of them is that refund's own transfer now (its
+    event finds it); one keyed by anything else (a charge, or the other event of the same refund) has done
+    its work and goes, nothing having been posted for it."""
+    stand_ins = db.session.scalars(
+        select(Transfer).where(
+            Transfer.source_link_id == event.source_link_id,
+            Transfer.kind == "credit_note",
+            Transfer.order_ref == order_id,
+            Transfer.status.in_(("needs_attention", "pending")),  # pending: the one being retried
+            Transfer.source_ref.not_in(refund_ids),
+        )
+    )
+    for stand_in in stand_ins:
+        if posted_nothing(stand_in):
+            db.session.delete(stand_in)
+
+
+def _claim_stand_in(event: SourceEvent, reference: str, sale: dict) -> None:
+    """The sale is read at last: a transfer that stood in for it under the notification's reference (a
+    Frisbii handle, where transfers key on the invoice's id) becomes the sale's own — or, when the sale has
+    one already (the poll found it), gives it its log and goes. One transfer per sale, whatever failed."""
+    sale_id = str(sale.get("id"))
+    if sale_id == reference:
+        return  # the same key: the sale's event finds it
+    source_link = event.source_link
+    query = select(Transfer).where(Transfer.source_link_id == source_link.id, Transfer.kind == "invoice")
+    stand_in = db.session.scalar(query.where(Transfer.source_ref == reference))
+    waiting = stand_in is not None and stand_in.status in ("needs_attention", "pending")
+    if not waiting or not posted_nothing(stand_in):
+        return  # none, or left out by a person: the sale's own transfer is decided as any
+    own = db.session.scalar(query.where(Transfer.source_ref == sale_id))
+    if own is None:
+        stand_in.source_ref = stand_in.order_ref = sale_id
+        stand_in.order_number = get_source(source_link.source_system).sale_number(sale)
+        return
+    db.session.execute(
+        update(TransferLog).where(TransferLog.transfer_id == stand_in.id).values(transfer_id=own.id)
+    )
+    db.session.expire(stand_in, ["logs"])
+    db.session.delete(stand_in)
 
 
 def _detect_refunds(event: SourceEvent, source: Source, order: dict) -> None:

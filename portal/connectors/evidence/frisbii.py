@@ -34,7 +34,8 @@ EVIDENCE = (
     ),
     Call(
         "list_orders",
-        "GET /v1/list/invoice?size=100&from=…[&next_page_token=…] + GET /v1/customer/{handle}",
+        "GET /v1/list/invoice?size=100&from=…&range=created, then range=settled [&next_page_token=…]"
+        " + GET /v1/customer/{handle}",
         f"{DOCS}/getinvoicelist · {CLIENT} docs/Api/ListApi.md @33b2a2a",
     ),
     Call(

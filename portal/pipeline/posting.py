@@ -31,6 +31,7 @@ from portal.pipeline.steps import (
     TRANSFER_GRAPH,
     TransferFailed,
     answer_lost,
+    batch_memo,
     before_remote_call,
     first_create_needs_lookup,
     found_by_reference,
@@ -129,7 +130,7 @@ def _post(transfer: Transfer) -> None:
                 setup=setup.name,
             ),
         )
-    connector = connector_for(setup.connection, setup.external_id)
+    connector = _connector(setup)
     plan = _plan(transfer, connector)
     if plan is None:
         return  # waiting
@@ -206,6 +207,19 @@ def _post(transfer: Transfer) -> None:
     if transfer.kind == "invoice" and remote.booked:
         _wake_waiting_credit_notes(transfer)
     db.session.commit()
+
+
+def _connector(setup) -> AccountingConnector:
+    """The setup's connector, one per drain batch where it keeps nothing of one transfer's (its class says:
+    `batch_reusable`): building it and its HTTP client cost as much as a step log."""
+    memo = batch_memo.get()
+    key = ("connector", setup.id)  # the memo's other keys are source link ids
+    if memo is not None and key in memo:
+        return memo[key]
+    connector = connector_for(setup.connection, setup.external_id)
+    if memo is not None and connector.batch_reusable:
+        memo[key] = connector
+    return connector
 
 
 def _in_open_period(
@@ -320,6 +334,8 @@ def _ensure_draft(
         create = (
             connector.create_credit_note if transfer.kind == "credit_note" else connector.create_draft_invoice
         )
+        # Steady state: the create, then its booking: their turns in the rate limiter in one round trip.
+        connector.expect_calls(2 if _should_book(transfer) else 1)
         remote, lost = sent_or_found(
             partial(create, invoice, lookup=False), connector.find_invoice, reference
         )

@@ -63,7 +63,10 @@ def log_step(
     Written with the transaction's commit, all of its rows in one Core INSERT (flush_logs): as ORM objects
     they cost the unit of work more than the steps' own code. A rollback drops them, as it dropped those."""
     english = said.english() if isinstance(said, Message) else said
-    db.session.info.setdefault(_PENDING_LOGS, []).append(
+    session = db.session()
+    if session.get_transaction() is None:
+        session.begin()  # so that the transaction's end, whichever, writes or drops the row
+    session.info.setdefault(_PENDING_LOGS, []).append(
         {
             "account_id": transfer.account_id,
             "transfer_id": transfer.id,  # a logged transfer is always flushed

@@ -78,7 +78,9 @@ def test_waiting_payments_show_in_danish_and_one_batch_registers_them(
     rows = parked(db, redis, source_link, setup, run_jobs)
     with app.test_request_context(headers={"Accept-Language": "da"}):
         assert messages.shown(rows[0]) == "Betalingen registreres sammen med andre."
-    logged = db.session.scalars(select(TransferLog).where(TransferLog.transfer_id == rows[0].id)).all()
+    logged = db.session.scalars(
+        select(TransferLog).where(TransferLog.transfer_id == rows[0].id).order_by(TransferLog.id)
+    ).all()
     assert [(e.step, e.outcome) for e in logged][-1] == ("payment", "waiting")
 
     with app.app_context():

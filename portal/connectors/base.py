@@ -225,9 +225,6 @@ class AccountingConnector(ABC):
     """Business operations against one organisation/agreement. Errors: portal.connectors.errors."""
 
     system: AccountingSystem
-    # Whether one instance may post many transfers of its setup (a drain batch): it keeps nothing of one
-    # transfer's that would change what the next one does.
-    batch_reusable = False
 
     # connecting
     @abstractmethod
@@ -279,11 +276,6 @@ class AccountingConnector(ABC):
     @abstractmethod
     def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """credit_note.credit_for is the booked invoice; lines: positive quantities of what is credited."""
-
-    def expect_calls(self, calls: int) -> None:
-        """A hint: the next `calls` requests follow one another (a draft, then its booking), so the rate
-        limiter may take their turns in one round trip (ratelimit.RateLimiter.expect). Default: none."""
-        return None
 
     def replace_draft(self, draft: RemoteInvoice, document: DraftInvoice) -> RemoteInvoice:
         """Make an unbooked draft (invoice or credit note) anew from `document`, under the same reference —

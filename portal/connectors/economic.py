@@ -373,10 +373,6 @@ def _address(who: CustomerData) -> dict:
 class EconomicConnector(AccountingConnector):
     system = SYSTEM
 
-    # Its only per-instance state is the accounting years (cached per setup in Redis anyway) and the rate
-    # limiter's turns taken ahead (used later, never early).
-    batch_reusable = True
-
     def __init__(self, context: ConnectorContext):
         self.context = context
         settings = context.settings
@@ -412,10 +408,6 @@ class EconomicConnector(AccountingConnector):
     def apis(self) -> ApiClient:
         """The journals service's client, made when a journal is booked (not for every transfer)."""
         return client_for(self.context, **self._apis_options)
-
-    def expect_calls(self, calls: int) -> None:
-        if self.rest.limiter is not None:  # the journals client shares it
-            self.rest.limiter.expect(calls)
 
     def close(self):
         self.rest.close()

@@ -17,39 +17,30 @@ from portal.connectors.errors import TransientError
 if TYPE_CHECKING:
     from portal.connectors import ConnectorContext
 
-# Take `count` tokens now, or reserve the next free ones: the bucket may go below zero by what waiting callers
-# have reserved, so each caller sleeps once per token and goes (no second round trip after the wait). Returns
-# each token's wait in ms; a first token further off than max_wait reserves nothing ({-wait}), a later one is
-# left for its own round trip.
+# Take a token now, or reserve the next free one: the bucket may go below zero by what waiting callers have
+# reserved, so each caller sleeps once and goes (no second round trip after the wait). A wait longer than
+# max_wait reserves nothing (returned negative).
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local refill_per_ms = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
-local count = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + (now - at) * refill_per_ms)
-local waits = {}
-for k = 1, count do
-  local wait = 0
-  if tokens < k then
-    wait = math.ceil((k - tokens) / refill_per_ms)
-  end
+local wait = 0
+if tokens < 1 then
+  wait = math.ceil((1 - tokens) / refill_per_ms)
   if wait > max_wait then
-    if k == 1 then
-      return {-wait}
-    end
-    break
+    return -wait
   end
-  waits[k] = wait
 end
-tokens = tokens - #waits
+tokens = tokens - 1
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / refill_per_ms) + 1000)
-return waits
+return wait
 """
 
 
@@ -73,45 +64,29 @@ class RateLimiter:
         self.max_wait = max_wait
         self.sleep = sleep
         self._take = client.register_script(_TAKE)
-        self._ahead = 0  # tokens to take with the next round trip, besides its own (expect)
-        self._reserved: list[float] = []  # taken already: when each is due (time.monotonic)
-
-    def expect(self, calls: int) -> None:
-        """The next `calls` requests follow one another (a draft, then its booking): the next round trip
-        takes all their tokens, each due when the bucket would have given it. Never more than the limit: a
-        token is used after it was taken, never before; one left unused is only a turn given up."""
-        self._ahead = max(0, calls - 1)
 
     def acquire(self) -> float:
         """Take one request from the bucket, waiting for it if need be; returns the seconds waited. The API
         counts waiting in this job (metrics.batched) go in the same round trip."""
-        if self._reserved:
-            wait = max(0.0, self._reserved.pop(0) - time.monotonic())
-            if wait:
-                self.sleep(wait)
-            return wait
         max_wait_ms = int(self.max_wait * 1000)
-        args = [self.limit.requests, self.limit.refill_per_ms, max_wait_ms, 1 + self._ahead]
-        self._ahead = 0
+        args = [self.limit.requests, self.limit.refill_per_ms, max_wait_ms]
         pending = metrics.pending_for(self.client)
         if pending is None:
-            waits = self._take(keys=[self.key], args=args)
+            wait_ms = int(self._take(keys=[self.key], args=args))
         else:
             # EVAL, not the registered script's EVALSHA: a pipeline would ask SCRIPT EXISTS first (a round
             # trip). A failed count fails nothing; a failed take fails as it would alone.
             pipe = self.client.pipeline(transaction=False)
             pending.queue(pipe)
             pipe.eval(_TAKE, 1, self.key, *args)
-            waits = pipe.execute(raise_on_error=False)[-1]
-            if isinstance(waits, Exception):
-                raise waits
-        wait_ms = int(waits[0])
+            taken = pipe.execute(raise_on_error=False)[-1]
+            if isinstance(taken, Exception):
+                raise taken
+            wait_ms = int(taken)
         if wait_ms < 0:
             raise TransientError(
                 "our own rate limit for this organisation is used up", retry_after=-wait_ms / 1000
             )
-        now = time.monotonic()
-        self._reserved = [now + int(later) / 1000 for later in waits[1:]]
         if wait_ms:
             self.sleep(wait_ms / 1000)
         return wait_ms / 1000

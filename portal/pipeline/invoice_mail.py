@@ -40,7 +40,6 @@ from portal.extensions import db
 from portal.models import Transfer, TransferLog
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, message
-from portal.pipeline.steps import flush_logs
 
 STEP = "mail"
 PLACEHOLDER = re.compile(r"\{(invoice_number|order_number|customer_name|shop_name)\}")
@@ -206,7 +205,6 @@ def mail_invoice(
 
 
 def _last_mail_entry(transfer: Transfer) -> TransferLog | None:
-    flush_logs()  # this attempt's own, too
     return db.session.scalar(
         select(TransferLog)
         .where(TransferLog.transfer_id == transfer.id, TransferLog.step == STEP)

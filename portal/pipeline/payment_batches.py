@@ -22,7 +22,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
 
 from portal.connectors.base import AccountingConnector, RemoteInvoice
 from portal.connectors.errors import ConnectorError, ForeignEntries, TransientError
@@ -34,7 +33,7 @@ from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import LOCK_SECONDS, Lease, transfer_lock_key
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.retries import needs_attention, retry_or_give_up
-from portal.pipeline.steps import SOURCE_LINK_GRAPH, log_step
+from portal.pipeline.steps import TRANSFER_GRAPH, log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
 from portal.setups.connections import connector_for
@@ -46,11 +45,6 @@ FLAG_SECONDS = 120  # a queued job's flag: after that the watchdog may queue ano
 GRACE = timedelta(seconds=5)  # a transfer parked this recently may still be getting its job queued
 JOB = "workers.jobs.register_payment_batch"
 WAITING = N_("The payment is registered together with others.")
-
-
-# The batch's transfers share their few source links: read once each (not joined into every row), and
-# without their events' raw bodies, which registering a payment does not read.
-BATCH_GRAPH = (selectinload(Transfer.source_link).options(*SOURCE_LINK_GRAPH),)
 
 
 def flag_key(setup_id: int) -> str:
@@ -151,7 +145,7 @@ def run(setup_id: int) -> int:
                 select(Transfer)
                 .where(Transfer.id.in_(claimed))
                 .order_by(Transfer.id)
-                .options(*BATCH_GRAPH)
+                .options(*TRANSFER_GRAPH)
                 .execution_options(populate_existing=True)
             ).all()
             _register(db.session.get(AccountingSetup, setup_id), transfers)
@@ -227,19 +221,15 @@ def _register(setup: AccountingSetup, transfers: list[Transfer]) -> None:
         for transfer in transfers:  # as the transfer's own run ends on an unexpected error
             needs_attention(transfer, kind, problem)
         return
-    from portal.pipeline.posting import foreign_entries, wake_waiting_credit_notes
-
-    done: dict[int, list[str]] = {}  # source link → the orders whose invoice is now done
     for transfer, result in zip(transfers, results, strict=True):
         if isinstance(result, ForeignEntries):
+            from portal.pipeline.posting import foreign_entries
+
             needs_attention(transfer, "configuration", foreign_entries(result))
         elif isinstance(result, Exception):
             _alone(transfer, str(result))
         else:
             _done(transfer, result)
-            done.setdefault(transfer.source_link_id, []).append(transfer.order_ref)
-    for source_link_id, order_refs in done.items():  # one UPDATE per source link, not per transfer
-        wake_waiting_credit_notes(source_link_id, order_refs)
     db.session.commit()
 
 
@@ -256,6 +246,8 @@ def _alone(transfer: Transfer, detail: str) -> None:
 
 
 def _done(transfer: Transfer, payment_id: str) -> None:
+    from portal.pipeline.posting import _wake_waiting_credit_notes
+
     method = transfer.pending_payment.get("method")
     transfer.payment_id, transfer.pending_payment = payment_id, None
     log_step(
@@ -269,6 +261,7 @@ def _done(transfer: Transfer, payment_id: str) -> None:
     log_step(
         transfer, "done", "ok", message(N_("Booked as number %(number)s."), number=transfer.booked_number)
     )
+    _wake_waiting_credit_notes(transfer)
 
 
 # --- the watchdog ------------------------------------------------------------------------------------------

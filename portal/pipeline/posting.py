@@ -31,7 +31,6 @@ from portal.pipeline.steps import (
     TRANSFER_GRAPH,
     TransferFailed,
     answer_lost,
-    batch_memo,
     before_remote_call,
     first_create_needs_lookup,
     found_by_reference,
@@ -130,7 +129,7 @@ def _post(transfer: Transfer) -> None:
                 setup=setup.name,
             ),
         )
-    connector = _connector(setup)
+    connector = connector_for(setup.connection, setup.external_id)
     plan = _plan(transfer, connector)
     if plan is None:
         return  # waiting
@@ -206,21 +205,8 @@ def _post(transfer: Transfer) -> None:
     else:
         log_step(transfer, "done", "ok", message(N_("Left as draft %(number)s."), number=number))
     if transfer.kind == "invoice" and remote.booked:
-        wake_waiting_credit_notes(transfer.source_link_id, [transfer.order_ref])
+        _wake_waiting_credit_notes(transfer)
     db.session.commit()
-
-
-def _connector(setup) -> AccountingConnector:
-    """The setup's connector, one per drain batch where it keeps nothing of one transfer's (its class says:
-    `batch_reusable`): building it and its HTTP client cost as much as a step log."""
-    memo = batch_memo.get()
-    key = ("connector", setup.id)  # the memo's other keys are source link ids
-    if memo is not None and key in memo:
-        return memo[key]
-    connector = connector_for(setup.connection, setup.external_id)
-    if memo is not None and connector.batch_reusable:
-        memo[key] = connector
-    return connector
 
 
 def _in_open_period(
@@ -335,8 +321,6 @@ def _ensure_draft(
         create = (
             connector.create_credit_note if transfer.kind == "credit_note" else connector.create_draft_invoice
         )
-        # Steady state: the create, then its booking: their turns in the rate limiter in one round trip.
-        connector.expect_calls(2 if _should_book(transfer) else 1)
         remote, lost = sent_or_found(
             partial(create, invoice, lookup=False), connector.find_invoice, reference
         )
@@ -484,20 +468,19 @@ def _paid_on(paid_at: datetime | None):
     return (paid_at or datetime.now(UTC)).astimezone(COPENHAGEN).date()
 
 
-def wake_waiting_credit_notes(source_link_id: int, order_refs: list[str]) -> None:
-    """The credit notes waiting for these orders' booked invoices go on, with the caller's next commit: one
-    UPDATE in the caller's transaction (almost always matching none), not a query and a transaction of their
-    own — for a payment batch's transfers too, one for all. On the table, not the ORM class: the ORM's UPDATE
-    flushed the session and searched its identity map for rows to update in memory, a third of a
-    steady-state order's own SQL time (a credit note in this session is read again with populate_existing
-    before it is used: intake, run_transfer)."""
+def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
+    """The credit notes waiting for this booked invoice go on, with the caller's next commit: one UPDATE in
+    the caller's transaction (almost always matching none), not a query and a transaction of their own.
+    On the table, not the ORM class: the ORM's UPDATE flushed the session and searched its identity map
+    for rows to update in memory, a third of a steady-state order's own SQL time (a credit note in this
+    session is read again with populate_existing before it is used: intake, run_transfer)."""
     table = Transfer.__table__
     woken = db.session.scalars(
         update(table)
         .where(
-            table.c.source_link_id == source_link_id,
+            table.c.source_link_id == invoice_transfer.source_link_id,
             table.c.kind == "credit_note",
-            table.c.order_ref.in_(order_refs),
+            table.c.order_ref == invoice_transfer.order_ref,
             table.c.status == "waiting",
         )
         .values(status="pending", reason=None)
@@ -540,7 +523,7 @@ def check_waiting_credit_notes(source_link_id: int) -> int:
                 "ok",
                 message(N_("Booked in the accounting system as %(number)s."), number=found.number),
             )
-            wake_waiting_credit_notes(source_link_id, [invoice_transfer.order_ref])
+            _wake_waiting_credit_notes(invoice_transfer)
             db.session.commit()
             booked += 1
     return booked

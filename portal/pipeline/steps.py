@@ -7,13 +7,13 @@ import re
 from contextvars import ContextVar
 
 from flask import current_app
-from sqlalchemy import event, insert, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal.connectors.errors import AmbiguousWriteError, ConnectorError
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
-from portal.models import AccountingSetup, SourceEvent, SourceLink, Transfer, TransferLog, utcnow
+from portal.models import AccountingSetup, SourceEvent, SourceLink, Transfer, TransferLog
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import _keep_lock
 from portal.pipeline.messages import N_, Message, amount, message
@@ -58,49 +58,21 @@ def log_step(
     transfer: Transfer, step: str, outcome: str, said: "Message | str", details: dict | None = None
 ) -> None:
     """One step log row: the English text (search, old readers) and, for a Message, its msgid and
-    parameters, so the page shows it in the reader's language (portal.pipeline.messages.log_text).
-
-    Written with the transaction's commit, all of its rows in one Core INSERT (flush_logs): as ORM objects
-    they cost the unit of work more than the steps' own code. A rollback drops them, as it dropped those."""
+    parameters, so the page shows it in the reader's language (portal.pipeline.messages.log_text)."""
     english = said.english() if isinstance(said, Message) else said
-    session = db.session()
-    if session.get_transaction() is None:
-        session.begin()  # so that the transaction's end, whichever, writes or drops the row
-    session.info.setdefault(_PENDING_LOGS, []).append(
-        {
-            "account_id": transfer.account_id,
-            "transfer_id": transfer.id,  # a logged transfer is always flushed
-            "attempt": transfer.attempts,
-            "step": step,
-            "outcome": outcome,
-            "message": redact_text(english) if english else english,
-            "text": redact(said.as_dict()) if isinstance(said, Message) else None,
-            "details": redact(details or {}),
-            "created_at": utcnow(),
-        }
+    db.session.add(
+        TransferLog(
+            account_id=transfer.account_id,
+            # by id (a logged transfer is always flushed): the relationship's backref cost more than this
+            transfer_id=transfer.id,
+            attempt=transfer.attempts,
+            step=step,
+            outcome=outcome,
+            message=redact_text(english) if english else english,
+            text=redact(said.as_dict()) if isinstance(said, Message) else None,
+            details=redact(details or {}),
+        )
     )
-
-
-_PENDING_LOGS = "bogbro_pending_logs"
-
-
-def flush_logs(session: Session | None = None) -> None:
-    """Insert the step logs written so far in this transaction: at its commit, and before a read of them."""
-    session = session or db.session()
-    rows = session.info.pop(_PENDING_LOGS, None)
-    if rows:
-        session.execute(insert(TransferLog.__table__), rows)
-
-
-@event.listens_for(Session, "before_commit")
-def _logs_with_the_commit(session: Session) -> None:
-    flush_logs(session)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _logs_gone_with_a_rollback(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_PENDING_LOGS, None)
 
 
 def remote_answer(exc: Exception) -> dict:

@@ -79,28 +79,3 @@ def test_how_connectors_build_their_limiter(redis):
     assert configured_limit({"rate_limit_requests": "3", "rate_limit_seconds": 1}, default) == RateLimit(
         3, 1.0
     )
-
-
-def test_expected_calls_take_their_turns_in_one_round_trip(redis):
-    """A draft and its booking: both tokens in one round trip, the second due when the bucket would have
-    given it — so another worker of the organisation still waits behind both."""
-    waits, others = [], []
-    limiter = RateLimiter(redis, "e-conomic:9", RateLimit(1, 1.0), sleep=waits.append)
-    limiter.expect(2)
-    assert limiter.acquire() == 0
-    assert float(redis.hget("bogbro:ratelimit:e-conomic:9", "tokens")) == -1  # both taken at once
-    started = time.monotonic()
-    second = limiter.acquire()  # no round trip: due about 1 s after the first
-    assert 0.9 - (time.monotonic() - started) <= second <= 1.0 and waits == [second]
-    other = RateLimiter(redis, "e-conomic:9", RateLimit(1, 1.0), sleep=others.append)
-    assert 1.5 <= other.acquire() <= 2.0  # the third turn
-    assert limiter.acquire() >= 2.5  # the hint was for two: the next one asks the bucket again
-
-
-def test_expected_calls_beyond_max_wait_are_left_to_their_own_round_trip(redis):
-    limiter = RateLimiter(redis, "dinero:c", RateLimit(1, 60), sleep=lambda s: None, max_wait=1)
-    limiter.expect(2)
-    assert limiter.acquire() == 0
-    assert float(redis.hget("bogbro:ratelimit:dinero:c", "tokens")) == 0  # the second was not reserved
-    with pytest.raises(TransientError):
-        limiter.acquire()

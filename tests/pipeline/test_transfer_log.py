@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from portal.models import Transfer
 from tests.conftest import login, make_user
-from tests.pipeline.conftest import feed, make_setup, make_source_link, order, transfer_row
+from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
 
 def test_the_log_lists_filters_shows_steps_and_retries(owner_client, db, account, run_jobs):
@@ -90,34 +90,3 @@ def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_c
     polled = owner_client.get("/transfers?status=done", headers=headers).get_data(as_text=True)
     assert polled.lstrip().startswith('<div id="transfer-table"')
     assert "#5009" in polled and "#5001" in polled and "<html" not in polled
-
-
-def test_step_logs_go_with_their_transaction(db, account):
-    """Written in one INSERT at the commit (steps.log_step): a rollback drops them, a read in the same
-    transaction sees them (flush_logs), and rows of a transaction that ended unwritten never reach a later
-    one."""
-    from portal.models import TransferLog
-    from portal.pipeline.steps import flush_logs, log_step
-
-    setup = make_setup(account, "e-conomic")
-    source_link = make_source_link(db, account, setup)
-    transfer = transfer_row(source_link, "6001")
-    db.session.add(transfer)
-    db.session.commit()
-    transfer_id = transfer.id
-
-    def steps():
-        query = select(TransferLog.step).where(TransferLog.transfer_id == transfer_id)
-        return db.session.scalars(query.order_by(TransferLog.id)).all()
-
-    log_step(transfer, "customer", "ok", "rolled back")
-    db.session.rollback()
-    log_step(transfer, "products", "ok", "closed with its session")
-    db.session.close()
-    transfer = db.session.get(Transfer, transfer_id)
-    log_step(transfer, "draft", "ok", "kept")
-    flush_logs()
-    assert steps() == ["draft"]
-    log_step(transfer, "book", "ok", "kept")
-    db.session.commit()
-    assert steps() == ["draft", "book"]

@@ -116,6 +116,30 @@ def seed_woocommerce_demo(account: Account) -> None:
     connector_for(shop).register_webhooks(delivery_url, source_link.webhook_secret["secret"])
 
 
+def _sandbox_subscription(
+    account: Account, setup, system: str, label: str, credentials: dict, settings: dict
+):
+    """A subscription system's sandbox connection, linked to the demo setup (booking automatically) and
+    switched on: (connection, source link, the webhook address to register)."""
+    from portal.pipeline.source_links import create_source_link, set_active
+    from portal.sandbox.transport import IN_PROCESS_ORIGIN
+
+    source = Connection(
+        account_id=account.id,
+        system=system,
+        role="subscription",
+        label=label,
+        credentials=credentials,
+        sandbox=True,
+    )
+    db.session.add(source)
+    db.session.flush()
+    operations.set_auto_book(setup, True)
+    source_link = create_source_link(source, setup, label, settings)
+    set_active(source_link, True)
+    return source, source_link, f"{IN_PROCESS_ORIGIN}/webhooks/{system}/{source_link.webhook_token}"
+
+
 def seed_stripe_demo(account: Account) -> None:
     """The Stripe sandbox account (its demo catalogue: a coffee subscription) sending to the demo e-conomic
     source_link: a paid invoice becomes a booked invoice registered as paid, so advancing a test clock
@@ -125,7 +149,7 @@ def seed_stripe_demo(account: Account) -> None:
     Idempotent: an account that already has a Stripe sandbox connection is left alone.
     """
     from portal.connectors.stripe import sandbox_settings
-    from portal.pipeline.source_links import create_source_link, set_active, set_webhook_secret
+    from portal.pipeline.source_links import set_webhook_secret
     from portal.sandbox import stripe as stripe_sandbox
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
     from portal.setups.connections import connector_for
@@ -134,21 +158,14 @@ def seed_stripe_demo(account: Account) -> None:
     if setup is None:
         return
     stripe_sandbox.seed()
-    source = Connection(
-        account_id=account.id,
-        system="stripe",
-        role="subscription",
-        label="Stripe-sandkassen",
-        credentials={"api_key": sandbox_settings(IN_PROCESS_ORIGIN)["demo_key"]},
-        sandbox=True,
+    source, source_link, delivery_url = _sandbox_subscription(
+        account,
+        setup,
+        "stripe",
+        "Stripe-sandkassen",
+        {"api_key": sandbox_settings(IN_PROCESS_ORIGIN)["demo_key"]},
+        {"states": {"paid": "booked"}, "paid_methods": ["stripe"]},
     )
-    db.session.add(source)
-    db.session.flush()
-    operations.set_auto_book(setup, True)
-    settings = {"states": {"paid": "booked"}, "paid_methods": ["stripe"]}
-    source_link = create_source_link(source, setup, "Stripe-sandkassen", settings)
-    set_active(source_link, True)
-    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/stripe/{source_link.webhook_token}"
     connector = connector_for(source)
     try:
         endpoint = connector.register_webhooks(delivery_url)[0]
@@ -165,7 +182,7 @@ def seed_frisbii_demo(account: Account) -> None:
     Idempotent: an account that already has a Frisbii sandbox connection is left alone.
     """
     from portal.connectors.frisbii import sandbox_settings
-    from portal.pipeline.source_links import create_source_link, set_active, set_webhook_secret
+    from portal.pipeline.source_links import set_webhook_secret
     from portal.sandbox.transport import IN_PROCESS_ORIGIN
     from portal.setups.connections import connector_for
     from portal.sources import get_source
@@ -173,21 +190,14 @@ def seed_frisbii_demo(account: Account) -> None:
     setup = _unseeded_economic_setup(account, "frisbii")
     if setup is None:
         return
-    source = Connection(
-        account_id=account.id,
-        system="frisbii",
-        role="subscription",
-        label="Frisbii-sandkassen",
-        credentials={"private_key": sandbox_settings(IN_PROCESS_ORIGIN)["demo_private_key"]},
-        sandbox=True,
+    source, source_link, delivery_url = _sandbox_subscription(
+        account,
+        setup,
+        "frisbii",
+        "Frisbii-sandkassen",
+        {"private_key": sandbox_settings(IN_PROCESS_ORIGIN)["demo_private_key"]},
+        {"states": {"settled": "booked"}, "paid_methods": list(get_source("frisbii").paid_methods)},
     )
-    db.session.add(source)
-    db.session.flush()
-    operations.set_auto_book(setup, True)
-    settings = {"states": {"settled": "booked"}, "paid_methods": list(get_source("frisbii").paid_methods)}
-    source_link = create_source_link(source, setup, "Frisbii-sandkassen", settings)
-    set_active(source_link, True)
-    delivery_url = f"{IN_PROCESS_ORIGIN}/webhooks/frisbii/{source_link.webhook_token}"
     connector = connector_for(source)
     try:
         connector.register_webhooks(delivery_url, source_link.webhook_secret["secret"])

@@ -4,6 +4,8 @@ A job that runs before its rows are visible (or after they were rolled back) is 
 done on phantom data, so views and operations never enqueue directly: they call enqueue_after_commit.
 """
 
+from contextvars import ContextVar, Token
+
 from flask import current_app
 from rq import Queue
 from sqlalchemy import event
@@ -40,13 +42,26 @@ def _pending(queue, func, args, kwargs, once) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_pending(session):
+    held_back = _held_back.get()
     for app, queue, func, args, kwargs, once in session.info.pop(PENDING_KEY, []):
+        if once is not None and held_back is not None:
+            held_back.append((queue, func, args, kwargs, once))
+            continue
         with app.app_context():
             if once is not None and not get_redis().set(once[0], "1", nx=True, ex=once[1]):
                 continue
             get_queue(queue).enqueue(func, *args, **kwargs)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session, previous_transaction):
-    session.info.pop(PENDING_KEY, None)
+# Inside a transfer's run, the once-jobs its commits queue (its setup's payment batch) are held back: their
+# flags are set in the round trip that releases the transfer's lease (portal.pipeline.ride_along).
+_held_back: ContextVar[list | None] = ContextVar("bogbro_held_back_jobs", default=None)
+
+
+def hold_back_once_jobs(into: list) -> Token:
+    """Once-jobs go to `into` after their commit from now on: (queue, func, args, kwargs, (flag, seconds))."""
+    return _held_back.set(into)
+
+
+def stop_holding_back(token: Token) -> None:
+    _held_back.reset(token)

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from babel import Locale
 
@@ -22,6 +22,9 @@ from portal.engine.ledger_documents import (
     Totals,
     Voucher,
 )
+
+if TYPE_CHECKING:
+    from portal.connectors.ratelimit import RateLimiter
 
 
 def N_(message: str) -> str:
@@ -276,6 +279,12 @@ class AccountingConnector(ABC):
     @abstractmethod
     def create_credit_note(self, credit_note: DraftInvoice, lookup: bool = True) -> RemoteInvoice:
         """credit_note.credit_for is the booked invoice; lines: positive quantities of what is credited."""
+
+    @property
+    def limiter(self) -> "RateLimiter | None":
+        """The rate limiter its requests wait on, whose turns a run may take ahead (with its cache read:
+        portal.pipeline.ensure.cache_entries); None: it has none."""
+        return None
 
     def replace_draft(self, draft: RemoteInvoice, document: DraftInvoice) -> RemoteInvoice:
         """Make an unbooked draft (invoice or credit note) anew from `document`, under the same reference —

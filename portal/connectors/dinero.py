@@ -556,6 +556,10 @@ class DineroConnector(AccountingConnector):
                 return items
             page += 1
 
+    @property
+    def limiter(self):
+        return self.api.limiter
+
     def close(self):
         self.api.close()
 

@@ -262,6 +262,10 @@ class DynaccountConnector(AccountingConnector):
 
     # --- transport ---
 
+    @property
+    def limiter(self):
+        return self.api.limiter
+
     def _credentials(self) -> dict:
         return self.context.credentials.get()
 

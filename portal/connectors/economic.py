@@ -409,6 +409,10 @@ class EconomicConnector(AccountingConnector):
         """The journals service's client, made when a journal is booked (not for every transfer)."""
         return client_for(self.context, **self._apis_options)
 
+    @property
+    def limiter(self):
+        return self.rest.limiter  # the journals client shares it
+
     def close(self):
         self.rest.close()
         if "apis" in self.__dict__:

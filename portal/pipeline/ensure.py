@@ -7,10 +7,12 @@ from contextlib import contextmanager
 
 from portal.connectors.base import AccountingConnector, RemoteCustomer
 from portal.connectors.errors import TransientError
+from portal.connectors.ratelimit import RateLimiter
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
 from portal.i18n import system_name
 from portal.models import Transfer
+from portal.pipeline import ride_along
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import Lease, _held_lock
 from portal.pipeline.messages import N_, Message, message
@@ -60,10 +62,13 @@ def _product_key(transfer: Transfer, product) -> str:
     return f"product:{transfer.source_link.setup_id}:{product.number}"
 
 
-def cache_entries(transfer: Transfer, plan: DraftPlan, also: str) -> dict[str, bytes | None]:
+def cache_entries(
+    transfer: Transfer, plan: DraftPlan, also: str, limiter: RateLimiter | None = None, turns: int = 0
+) -> dict[str, bytes | None]:
     """What the cache knows of this order's customer and products, and the Redis key `also` (under its own
     name: the run's other cache entry, the open periods), in one Redis round trip (steady state: everything,
-    so the accounting system is not asked) — with the transfer's deferred lease, if it has one."""
+    so the accounting system is not asked) — with the transfer's deferred lease, if it has one, and the
+    `turns` of the requests the run will send next (its create and booking) taken from `limiter`."""
     keys = []
     customer_key = _customer_key(transfer, plan)
     if not transfer.remote_customer_id and customer_key:
@@ -72,14 +77,28 @@ def cache_entries(transfer: Transfer, plan: DraftPlan, also: str) -> dict[str, b
         keys.extend(_product_key(transfer, product) for product in plan.products)
     lease = _held_lock.get()
     deferred = lease is not None and lease.deferred
-    with get_redis().pipeline(transaction=False) as pipe:
+    redis = get_redis()
+    taking = turns > 0 and limiter is not None and limiter.client is redis  # the same Redis: one round trip
+    ride = ride_along.current()
+    with redis.pipeline(transaction=False) as pipe:
+        riding = ride.queue(pipe) if ride is not None else 0  # what the batch's last run let go of
         if deferred:
             lease.queue_acquire(pipe)  # the transfer's own lease rides along (locks.Lease.defer)
         pipe.mget([also, *(f"bogbro:{key}" for key in keys)])
-        answers = pipe.execute()
+        ours = len(pipe)
+        if taking:
+            limiter.queue_turns(pipe, turns)  # last: the API counts waiting in this job go before it
+        answers = pipe.execute(raise_on_error=False)
+    if ride is not None:
+        ride.answered(answers[:riding])
+    for answer in answers[riding:ours]:  # a failed count fails nothing (metrics); a failed take, the run
+        if isinstance(answer, Exception):
+            raise answer
     if deferred:
-        lease.acquired(answers[0])
-    values = answers[-1]
+        lease.acquired(answers[riding])
+    if taking:
+        limiter.turns_taken(answers[-1])
+    values = answers[ours - 1]
     return {also: values[0], **dict(zip(keys, values[1:], strict=True))}
 
 

@@ -133,18 +133,47 @@ class Lease:
         if self.deferred:  # never taken: nothing to give back
             self.deferred = False
             return True
+        if not self._let_go():
+            return False
+        return bool(self.redis.eval(_RELEASE, 1, self.key, self.token))
+
+    def queue_release(self, pipe) -> bool | None:
+        """As release(), its round trip queued on the caller's pipeline: None when queued (the answer is
+        release()'s outcome), else that outcome at once (never taken: True; no longer held: False)."""
+        if self.deferred:
+            self.deferred = False
+            return True
+        if not self._let_go():
+            return False
+        pipe.eval(_RELEASE, 1, self.key, self.token)
+        return None
+
+    def _let_go(self) -> bool:
+        """Stop renewing; whether it was held (then its key is to be deleted if still ours: _RELEASE)."""
         _heartbeat.remove(self)
         with self._mutex:
-            if not self._held:
-                return False
-            self._held = False
-            return bool(self.redis.eval(_RELEASE, 1, self.key, self.token))
+            held, self._held = self._held, False
+        return held
 
     def stop_renewing(self) -> None:
         """Leave the key as it is (handed over to a queued job) and forget it."""
         _heartbeat.remove(self)
         with self._mutex:
             self._held = False
+
+
+def release_all(redis: Redis, leases) -> None:
+    """Release many leases in one round trip (a payment batch's); a lease lost meanwhile is logged."""
+    held = [lease for lease in leases if lease._let_go()]
+    if not held:
+        return
+    with redis.pipeline(transaction=False) as pipe:
+        for lease in held:
+            pipe.eval(_RELEASE, 1, lease.key, lease.token)
+        released = pipe.execute()
+    for lease, ok in zip(held, released, strict=True):
+        if not ok:
+            log.warning("%s: lost before it was released", lease.key)
 
 
 class _Heartbeat:

@@ -30,10 +30,10 @@ from portal.extensions import db
 from portal.models import AccountingSetup, SourceLink, Transfer, utcnow
 from portal.pipeline import failures, periods
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.locks import LOCK_SECONDS, Lease, transfer_lock_key
+from portal.pipeline.locks import LOCK_SECONDS, Lease, release_all, transfer_lock_key
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.retries import needs_attention, retry_or_give_up
-from portal.pipeline.steps import TRANSFER_GRAPH, log_step
+from portal.pipeline.steps import log_step
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
 from portal.setups.connections import connector_for
@@ -141,17 +141,17 @@ def run(setup_id: int) -> int:
     try:
         claimed = _claim(list(leases))
         if claimed:
+            # The rows alone (what a payment needs is in pending_payment): not their source link, nor the
+            # event with its sale, which only a rare failure's message reads (lazily).
             transfers = db.session.scalars(
                 select(Transfer)
                 .where(Transfer.id.in_(claimed))
                 .order_by(Transfer.id)
-                .options(*TRANSFER_GRAPH)
                 .execution_options(populate_existing=True)
             ).all()
             _register(db.session.get(AccountingSetup, setup_id), transfers)
     finally:
-        for lease in leases.values():
-            lease.release()
+        release_all(redis, leases.values())
     if len(ids) == BATCH_SIZE:  # more may wait: behind the work queued meanwhile
         enqueue_once_after_commit(JOB, setup_id, flag=flag_key(setup_id), flag_seconds=FLAG_SECONDS)
         db.session.commit()
@@ -221,15 +221,18 @@ def _register(setup: AccountingSetup, transfers: list[Transfer]) -> None:
         for transfer in transfers:  # as the transfer's own run ends on an unexpected error
             needs_attention(transfer, kind, problem)
         return
+    from portal.pipeline.posting import foreign_entries, wake_waiting_credit_notes
+
+    done = []
     for transfer, result in zip(transfers, results, strict=True):
         if isinstance(result, ForeignEntries):
-            from portal.pipeline.posting import foreign_entries
-
             needs_attention(transfer, "configuration", foreign_entries(result))
         elif isinstance(result, Exception):
             _alone(transfer, str(result))
         else:
             _done(transfer, result)
+            done.append(transfer)
+    wake_waiting_credit_notes(*done)  # one UPDATE for the batch
     db.session.commit()
 
 
@@ -246,8 +249,6 @@ def _alone(transfer: Transfer, detail: str) -> None:
 
 
 def _done(transfer: Transfer, payment_id: str) -> None:
-    from portal.pipeline.posting import _wake_waiting_credit_notes
-
     method = transfer.pending_payment.get("method")
     transfer.payment_id, transfer.pending_payment = payment_id, None
     log_step(
@@ -261,7 +262,6 @@ def _done(transfer: Transfer, payment_id: str) -> None:
     log_step(
         transfer, "done", "ok", message(N_("Booked as number %(number)s."), number=transfer.booked_number)
     )
-    _wake_waiting_credit_notes(transfer)
 
 
 # --- the watchdog ------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 
 from portal.connectors.base import AccountingConnector, RemoteCustomer, RemoteInvoice
 from portal.connectors.errors import AmbiguousWriteError, ForeignEntries, TransientError, UnsupportedOperation
@@ -18,7 +18,15 @@ from portal.engine.ledger_documents import PaymentData
 from portal.engine.vat import decide_zone
 from portal.extensions import db
 from portal.models import Transfer, utcnow
-from portal.pipeline import failures, invoice_mail, notifications, payment_batches, periods, refund_payments
+from portal.pipeline import (
+    failures,
+    invoice_mail,
+    notifications,
+    payment_batches,
+    periods,
+    refund_payments,
+    ride_along,
+)
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.checks import remote_totals_differ
 from portal.pipeline.ensure import cache_entries, ensure_customer, ensure_products
@@ -39,7 +47,7 @@ from portal.pipeline.steps import (
     sent_or_found,
     totals_differ,
 )
-from portal.queue import enqueue_after_commit
+from portal.queue import enqueue_after_commit, hold_back_once_jobs, stop_holding_back
 from portal.redis_client import get_redis
 from portal.setups.connections import connector_for
 from portal.sources import get_source
@@ -55,40 +63,53 @@ RUNNABLE = ("pending", "running", "waiting")
 def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
     """Post one transfer; returns at once when another worker holds it. `transfer`: the caller's copy of a
     transfer its uncommitted transaction created (process_event's decision), instead of a fresh read."""
-    lock = Lease(get_redis(), transfer_lock_key(transfer_id))
-    if transfer is not None:
-        # Created by the caller's uncommitted transaction: no other worker can see it, so the lease is taken
-        # with the run's cache read (ensure.cache_entries), one Redis round trip less, before any commit.
-        lock.defer()
-    elif not lock.acquire():
-        db.session.commit()  # the caller's decision stands; the worker holding the transfer posts it
-        return
-    token = _held_lock.set(lock)
-    session = db.session()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        # Under the lock nothing else changes this transfer, and its source link, setup and connection do
-        # not change mid-run in a way that matters: re-reading them after every checkpoint cost a third of
-        # the pipeline's SQL. (A token refresh re-reads the credentials: DatabaseCredentialStore.)
-        _run(transfer_id, transfer)
-    except LockLost:
-        db.session.rollback()
-        log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
-    finally:
-        # Anything else (the database went away mid-run) leaves the transfer `running` without its lock:
-        # the watchdog (scheduling.recover) queues it again within seconds.
-        session.expire_on_commit = expire_on_commit
-        _held_lock.reset(token)
-        if not lock.release():
-            log.warning("transfer %s: lock lost before the transfer finished", transfer_id)
+    with ride_along.batch() as ride:
+        key = transfer_lock_key(transfer_id)
+        lock = ride.take_over(key)  # this batch posted it a moment ago and holds it still
+        if lock is None:
+            lock = Lease(get_redis(), key)
+            if transfer is not None:
+                # Created by the caller's uncommitted transaction: no other worker can see it, so the lease
+                # is taken with the run's cache read (ensure.cache_entries), before any commit.
+                lock.defer()
+            elif not lock.acquire():
+                db.session.commit()  # the caller's decision stands; the worker holding the transfer posts it
+                return
+        token = _held_lock.set(lock)
+        held_back = hold_back_once_jobs(ride.jobs)
+        session = db.session()
+        expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+        ended = None
+        try:
+            # Under the lock nothing else changes this transfer, and its source link, setup and connection
+            # do not change mid-run in a way that matters: re-reading them after every checkpoint cost a
+            # third of the pipeline's SQL. (A token refresh re-reads the credentials:
+            # DatabaseCredentialStore.)
+            ended = _run(transfer_id, transfer)
+        except LockLost:
+            db.session.rollback()
+            log.warning("transfer %s: lock lost mid-transfer; left to the worker that holds it", transfer_id)
+        finally:
+            # Anything else (the database went away mid-run) leaves the transfer `running` without its lock:
+            # the watchdog (scheduling.recover) queues it again within seconds.
+            session.expire_on_commit = expire_on_commit
+            _held_lock.reset(token)
+            stop_holding_back(held_back)
+            # Done, or waiting for its payment batch (whose flag goes in the same round trip): nothing runs
+            # it again at once, so its lease goes with the batch's next round trip (ride_along). Anything
+            # else may be retried at once: let go now.
+            ride.leases.append(lock)
+            if ended is None or not (ended.status == "done" or ended.pending_payment is not None):
+                ride.send()
 
 
-def _run(transfer_id: int, transfer: Transfer | None) -> None:
+def _run(transfer_id: int, transfer: Transfer | None) -> Transfer | None:
+    """The transfer as the run leaves it (None: not run)."""
     if transfer is None:
         # A fresh read: another process may have changed it since this session last looked.
         transfer = db.session.get(Transfer, transfer_id, populate_existing=True, options=TRANSFER_GRAPH)
         if transfer is None or transfer.status not in RUNNABLE:
-            return
+            return None
     transfer.status, transfer.started_at = "running", utcnow()
     transfer.attempts += 1
     transfer.next_attempt_at = None
@@ -112,6 +133,7 @@ def _run(transfer_id: int, transfer: Transfer | None) -> None:
         if kind != failures.CONFIGURATION:
             log.exception("transfer %s: %s", transfer_id, kind)
         needs_attention(transfer, kind, problem, remote_answer(exc))
+    return transfer
 
 
 def _post(transfer: Transfer) -> None:
@@ -136,7 +158,7 @@ def _post(transfer: Transfer) -> None:
     # The open periods' cache entry is read with the customer's and products' (one Redis round trip); the
     # period check may move the date, which none of those entries depends on.
     periods_key = periods.cache_key(setup.id)
-    cached = cache_entries(transfer, plan, periods_key)
+    cached = cache_entries(transfer, plan, periods_key, connector.limiter, _steady_calls(transfer))
     plan = _in_open_period(transfer, connector, plan, cached.pop(periods_key))
     if transfer.kind == "invoice":
         plan = plan.after_undos(transfer.undone, setup.external_id)  # transferred again after an undo
@@ -205,7 +227,7 @@ def _post(transfer: Transfer) -> None:
     else:
         log_step(transfer, "done", "ok", message(N_("Left as draft %(number)s."), number=number))
     if transfer.kind == "invoice" and remote.booked:
-        _wake_waiting_credit_notes(transfer)
+        wake_waiting_credit_notes(transfer)
     db.session.commit()
 
 
@@ -221,6 +243,15 @@ def _in_open_period(
     if moved is not None:
         log_step(transfer, "decide", "ok", moved)
     return plan
+
+
+def _steady_calls(transfer: Transfer) -> int:
+    """The requests a run sends after its cache read when nothing was sent before and the cache knows the
+    customer and products: its create, and its booking. Their turns in the rate limiter are taken with the
+    cache read (one Redis round trip for all); a run that sends more takes the others as it goes."""
+    if transfer.draft_requested or transfer.draft_id or transfer.document == "order":
+        return 0
+    return 2 if _should_book(transfer) else 1
 
 
 def _should_book(transfer: Transfer) -> bool:
@@ -395,7 +426,6 @@ def _register_payment(
     if Decimal(remote.totals.gross) == 0:  # an invoice for 0 (a full discount): no money moved to register
         return True
     payments = refund_payments.payments_template(transfer, connector, remote)
-    before_remote_call()
     payment = PaymentData(
         invoice=remote,
         amount=Decimal(remote.totals.gross),
@@ -408,8 +438,9 @@ def _register_payment(
         lookup=transfer.payment_requested or first_create_needs_lookup(transfer),
     )
     if payment_batches.may_wait(transfer, connector):
-        payment_batches.wait(transfer, payment, method)
+        payment_batches.wait(transfer, payment, method)  # with the booking's checkpoint: one commit
         return False
+    before_remote_call()
     if not transfer.payment_requested:
         transfer.payment_requested = True
         db.session.commit()
@@ -468,19 +499,23 @@ def _paid_on(paid_at: datetime | None):
     return (paid_at or datetime.now(UTC)).astimezone(COPENHAGEN).date()
 
 
-def _wake_waiting_credit_notes(invoice_transfer: Transfer) -> None:
-    """The credit notes waiting for this booked invoice go on, with the caller's next commit: one UPDATE in
-    the caller's transaction (almost always matching none), not a query and a transaction of their own.
-    On the table, not the ORM class: the ORM's UPDATE flushed the session and searched its identity map
-    for rows to update in memory, a third of a steady-state order's own SQL time (a credit note in this
-    session is read again with populate_existing before it is used: intake, run_transfer)."""
+def wake_waiting_credit_notes(*invoice_transfers: Transfer) -> None:
+    """The credit notes waiting for these booked invoices go on, with the caller's next commit: one UPDATE in
+    the caller's transaction (almost always matching none) for all of them (a payment batch's), not a query
+    and a transaction of their own. On the table, not the ORM class: the ORM's UPDATE flushed the session
+    and searched its identity map for rows to update in memory, a third of a steady-state order's own SQL
+    time (a credit note in this session is read again with populate_existing before it is used: intake,
+    run_transfer)."""
+    if not invoice_transfers:
+        return
     table = Transfer.__table__
     woken = db.session.scalars(
         update(table)
         .where(
-            table.c.source_link_id == invoice_transfer.source_link_id,
+            tuple_(table.c.source_link_id, table.c.order_ref).in_(
+                [(t.source_link_id, t.order_ref) for t in invoice_transfers]
+            ),
             table.c.kind == "credit_note",
-            table.c.order_ref == invoice_transfer.order_ref,
             table.c.status == "waiting",
         )
         .values(status="pending", reason=None)
@@ -523,7 +558,7 @@ def check_waiting_credit_notes(source_link_id: int) -> int:
                 "ok",
                 message(N_("Booked in the accounting system as %(number)s."), number=found.number),
             )
-            _wake_waiting_credit_notes(invoice_transfer)
+            wake_waiting_credit_notes(invoice_transfer)
             db.session.commit()
             booked += 1
     return booked

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import SourceEvent, SourceLink, Transfer, utcnow
+from portal.pipeline import ride_along
 from portal.pipeline.intake import event_failed, process_event
 from portal.pipeline.locks import DRAIN_FLAG_SECONDS, Lease, _drain_flag, transfer_lock_key
 from portal.pipeline.messages import N_, message
@@ -59,22 +60,28 @@ def drain(source_link_id: int) -> int:
                 SourceLink, source_link_id, populate_existing=True, options=SOURCE_LINK_GRAPH
             )
             batch_memo.set({})
-            for event_id in batch:
-                tried.add(event_id)
-                try:
-                    process_event(event_id, source_link)
-                except Exception as exc:
-                    db.session.rollback()
-                    log.exception("source_link %s: event %s could not be processed", source_link_id, event_id)
-                    event_failed(event_id, exc)  # visible, needing attention: never crashed again in silence
-                if time.monotonic() > deadline:
-                    # The rest behind other work: the flag, a queued job's again, goes with the job.
-                    lease.stop_renewing()
-                    with redis.pipeline() as pipe:
-                        get_queue().enqueue("workers.jobs.drain_events", source_link_id, pipeline=pipe)
-                        pipe.set(flag, "1", ex=DRAIN_FLAG_SECONDS)
-                        pipe.execute()
-                    return len(tried)
+            with ride_along.batch():  # a run's lease goes with the next run's cache read
+                for event_id in batch:
+                    tried.add(event_id)
+                    try:
+                        process_event(event_id, source_link)
+                    except Exception as exc:
+                        db.session.rollback()
+                        log.exception(
+                            "source_link %s: event %s could not be processed", source_link_id, event_id
+                        )
+                        # visible, needing attention: never crashed again in silence
+                        event_failed(event_id, exc)
+                    if time.monotonic() > deadline:
+                        break
+            if time.monotonic() > deadline:
+                # The rest behind other work: the flag, a queued job's again, goes with the job.
+                lease.stop_renewing()
+                with redis.pipeline() as pipe:
+                    get_queue().enqueue("workers.jobs.drain_events", source_link_id, pipeline=pipe)
+                    pipe.set(flag, "1", ex=DRAIN_FLAG_SECONDS)
+                    pipe.execute()
+                return len(tried)
     finally:
         lease.release()  # still held only when this job failed: then the watchdog queues a new one
         session.expire_on_commit = expire_on_commit

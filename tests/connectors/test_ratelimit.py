@@ -79,3 +79,44 @@ def test_how_connectors_build_their_limiter(redis):
     assert configured_limit({"rate_limit_requests": "3", "rate_limit_seconds": 1}, default) == RateLimit(
         3, 1.0
     )
+
+
+def take_turns(redis, limiter, calls):
+    """As a run's cache read takes them (portal.pipeline.ensure.cache_entries): in the caller's pipeline."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.get("something else")
+        limiter.queue_turns(pipe, calls)
+        limiter.turns_taken(pipe.execute()[-1])
+
+
+def test_turns_taken_ahead_in_one_round_trip(redis):
+    """A draft and its booking: both turns in the cache read's round trip, the second due when the bucket
+    would have given it — so another worker of the organisation still waits behind both."""
+    waits, others = [], []
+    limiter = RateLimiter(redis, "e-conomic:9", RateLimit(1, 1.0), sleep=waits.append)
+    take_turns(redis, limiter, 2)
+    assert float(redis.hget("bogbro:ratelimit:e-conomic:9", "tokens")) == -1  # both taken at once
+    assert limiter.acquire() == 0  # the first: due now
+    started = time.monotonic()
+    second = limiter.acquire()  # no round trip: due about 1 s after the first
+    assert 0.9 - (time.monotonic() - started) <= second <= 1.0 and waits == [second]
+    other = RateLimiter(redis, "e-conomic:9", RateLimit(1, 1.0), sleep=others.append)
+    assert 1.5 <= other.acquire() <= 2.0  # the third turn
+    assert limiter.acquire() >= 2.5  # two were taken ahead: the next one asks the bucket again
+
+
+def test_turns_beyond_max_wait_are_left_to_their_own_round_trip(redis):
+    limiter = RateLimiter(redis, "dinero:c", RateLimit(1, 60), sleep=lambda s: None, max_wait=1)
+    take_turns(redis, limiter, 2)
+    assert float(redis.hget("bogbro:ratelimit:dinero:c", "tokens")) == 0  # the second was not reserved
+    assert limiter.acquire() == 0
+    with pytest.raises(TransientError):
+        limiter.acquire()
+
+
+def test_a_first_turn_beyond_max_wait_fails_the_cache_read(redis):
+    limiter = RateLimiter(redis, "dinero:d", RateLimit(1, 60), sleep=lambda s: None, max_wait=1)
+    assert limiter.acquire() == 0
+    with pytest.raises(TransientError):
+        take_turns(redis, limiter, 2)
+    assert float(redis.hget("bogbro:ratelimit:dinero:d", "tokens")) == 0  # nothing reserved

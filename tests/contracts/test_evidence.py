@@ -19,8 +19,9 @@ needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason=f"the vendors' specs
 # Module-level functions a connector module may offer besides its connector class.
 MODULE_OPERATIONS = ("start_connect", "finish_connect", "verify_webhook")
 # Connector methods that call nothing remote (helpers, lifecycle).
-# graphql: the transport every query uses; use_accounting_years: hands the connector cached years
-NOT_REMOTE = {"close", "apis", "page_size", "graphql", "use_accounting_years"}
+# graphql: the transport every query uses; use_accounting_years: hands the connector cached years;
+# limiter: its own rate limiter
+NOT_REMOTE = {"close", "apis", "page_size", "graphql", "use_accounting_years", "limiter"}
 
 
 def operations(system: str) -> set[str]:

@@ -11,6 +11,7 @@ process forked from a worker (RQ's scheduler) starts with a fresh database pool 
 os.fork: drop the inherited pool without closing the parent's connections).
 """
 
+import gc
 import logging
 import os
 
@@ -38,3 +39,8 @@ class AppWorker(SimpleWorker):
         with _app().app_context():
             engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        # The app, its models and the imported modules live as long as the worker: out of the collector's
+        # sight, so that a full collection walks only what the jobs made (on this project's machines one
+        # walked ~180,000 objects, ~50 ms, every few hundred orders).
+        gc.collect()
+        gc.freeze()

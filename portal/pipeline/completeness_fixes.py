@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.extensions import db
-from portal.models import CompletenessReport, Transfer, TransferLog, utcnow
+from portal.models import CompletenessReport, Transfer, utcnow
 from portal.pipeline import intake, retries
 from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.messages import N_, Message, message
+from portal.pipeline.steps import log_step
 from portal.queue import enqueue_after_commit
 from portal.setups.connections import connector_for
 
@@ -100,17 +101,7 @@ def _link(report: CompletenessReport, line: dict) -> Message:
     transfer.error_kind = transfer.error_message = transfer.reason = transfer.message = None
     transfer.next_attempt_at = None
     said = message(N_("Linked to document %(number)s found in the accounting system."), number=number)
-    db.session.add(
-        TransferLog(
-            account_id=transfer.account_id,
-            transfer_id=transfer.id,
-            attempt=transfer.attempts,
-            step="done",
-            outcome="ok",
-            message=said.english(),
-            text=said.as_dict(),
-        )
-    )
+    log_step(transfer, "done", "ok", said)
     audit.record(
         "transfer.linked",
         transfer,

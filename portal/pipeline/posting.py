@@ -509,15 +509,16 @@ def wake_waiting_credit_notes(*invoice_transfers: Transfer) -> None:
     if not invoice_transfers:
         return
     table = Transfer.__table__
+    if len(invoice_transfers) == 1:  # a run's: plain equality, no IN list expanded at each execution
+        [invoice] = invoice_transfers
+        which = (table.c.source_link_id == invoice.source_link_id) & (table.c.order_ref == invoice.order_ref)
+    else:
+        which = tuple_(table.c.source_link_id, table.c.order_ref).in_(
+            [(t.source_link_id, t.order_ref) for t in invoice_transfers]
+        )
     woken = db.session.scalars(
         update(table)
-        .where(
-            tuple_(table.c.source_link_id, table.c.order_ref).in_(
-                [(t.source_link_id, t.order_ref) for t in invoice_transfers]
-            ),
-            table.c.kind == "credit_note",
-            table.c.status == "waiting",
-        )
+        .where(which, table.c.kind == "credit_note", table.c.status == "waiting")
         .values(status="pending", reason=None)
         .returning(table.c.id)
     ).all()

@@ -75,7 +75,10 @@ def log_step(
         "details": redact(details or {}),
         "created_at": utcnow(),
     }
-    db.session().info.setdefault(_LOGS, []).append(row)
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback or close without a statement drops the rows too (_drop_logs)
+    session.info.setdefault(_LOGS, []).append(row)
 
 
 _LOGS = "bogbro.step_logs"

@@ -6,7 +6,8 @@ from rq.registry import FinishedJobRegistry
 from sqlalchemy import select
 
 from portal.models import SourceEvent, Transfer
-from portal.pipeline import scheduling
+from portal.pipeline import ride_along, scheduling
+from portal.pipeline.posting import run_transfer
 from portal.queue import get_queue
 from tests.pipeline.conftest import feed, make_setup, make_source_link, order, remote
 
@@ -61,3 +62,39 @@ def test_a_drain_stops_after_its_time_and_queues_the_rest(db, account, run_jobs,
     assert None not in db.session.scalars(select(SourceEvent.processed_at)).all()
     assert all(t.status == "done" for t in db.session.scalars(select(Transfer)))
     assert _references(setup) == {"WC-12-5001", "WC-12-5002", "WC-12-5003"}
+
+
+def test_a_later_state_in_the_same_batch_books_the_draft_and_leaves_no_lease(db, account, run_jobs, redis):
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, {**order(number="5001"), "status": "on-hold"})  # a draft
+    feed(source_link, order(number="5001"))  # then booked (processing), in the same batch
+    run_jobs()
+    db.session.expire_all()
+    [transfer] = db.session.scalars(select(Transfer))
+    assert (transfer.status, transfer.document) == ("done", "booked")
+    assert transfer.booked_number
+    assert _references(setup) == {"WC-12-5001"}
+    assert redis.keys("bogbro:lock:transfer:*") == []  # released at the batch's end
+
+
+def test_a_run_again_in_the_same_batch_takes_over_the_lease_it_left(db, account, run_jobs, redis):
+    """A finished run's lease goes with the batch's next round trip (pipeline.ride_along); a run of the same
+    transfer before that takes it over, never waiting for itself (nor returning as if another worker held
+    it)."""
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, {**order(number="5001"), "status": "on-hold"})
+    run_jobs()
+    [transfer] = db.session.scalars(select(Transfer))
+    with ride_along.batch():
+        transfer.document, transfer.status = "booked", "pending"  # raised, as a later state does
+        db.session.commit()
+        run_transfer(transfer.id)  # holds the lease still, left for the batch's next round trip
+        assert redis.keys("bogbro:lock:transfer:*") != []
+        transfer.status = "pending"  # run again (it finds its booked invoice by its reference)
+        db.session.commit()
+        run_transfer(transfer.id)  # takes the lease over instead of returning as if another held it
+        db.session.expire_all()
+        assert db.session.get(Transfer, transfer.id).attempts == 3
+    assert redis.keys("bogbro:lock:transfer:*") == []  # the batch's end released it

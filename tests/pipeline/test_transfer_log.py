@@ -1,9 +1,11 @@
 """The transfer log page: the account's transfers by status, one transfer's steps, retry; other accounts'
 transfers are 404."""
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from portal.models import Transfer
+from portal.models import Transfer, TransferLog
+from portal.pipeline.messages import N_, message
+from portal.pipeline.steps import log_step
 from tests.conftest import login, make_user
 from tests.pipeline.conftest import feed, make_setup, make_source_link, order
 
@@ -90,3 +92,43 @@ def test_the_newest_page_of_the_log_shows_new_transfers_without_a_reload(owner_c
     polled = owner_client.get("/transfers?status=done", headers=headers).get_data(as_text=True)
     assert polled.lstrip().startswith('<div id="transfer-table"')
     assert "#5009" in polled and "#5001" in polled and "<html" not in polled
+
+
+def test_step_rows_are_written_before_anything_reads_them_and_go_with_a_rollback(db, account, run_jobs):
+    """log_step builds its rows and writes them with the transaction's next statement, flush or commit
+    (pipeline.steps): a query in the same transaction sees them, in order, and a rollback takes them too."""
+    setup = make_setup(account, "e-conomic", auto_book=True)
+    source_link = make_source_link(db, account, setup)
+    feed(source_link, order(number="5001"))
+    run_jobs()
+    transfer = db.session.scalar(select(Transfer))
+    before = db.session.scalar(select(func.count(TransferLog.id)))
+
+    requeued = message(N_("Running since %(time)s UTC: queued again."), time="x")
+    log_step(transfer, "watchdog", "error", requeued)
+    log_step(transfer, "decide", "ok", "second")
+    assert [(entry.step, entry.message) for entry in transfer_entries(db, transfer)[-2:]] == [
+        ("watchdog", "Running since x UTC: queued again."),
+        ("decide", "second"),
+    ]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(TransferLog.id))) == before
+
+    log_step(transfer, "decide", "ok", "kept")
+    db.session.commit()
+    assert transfer_entries(db, transfer)[-1].message == "kept"
+    db.session().expire_on_commit = False  # as during a run: the commit leaves no transaction begun
+    try:
+        db.session.refresh(transfer)
+        db.session.commit()
+        log_step(transfer, "decide", "ok", "never committed")
+        db.session.close()  # as a request's end does: nothing carried into the next transaction
+    finally:
+        db.session().expire_on_commit = True
+    assert transfer_entries(db, transfer)[-1].message == "kept"
+
+
+def transfer_entries(db, transfer):
+    return db.session.scalars(
+        select(TransferLog).where(TransferLog.transfer_id == transfer.id).order_by(TransferLog.id)
+    ).all()

@@ -65,3 +65,8 @@ def hold_back_once_jobs(into: list) -> Token:
 
 def stop_holding_back(token: Token) -> None:
     _held_back.reset(token)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session, previous_transaction):
+    session.info.pop(PENDING_KEY, None)

@@ -99,7 +99,9 @@ def run_transfer(transfer_id: int, transfer: Transfer | None = None) -> None:
             # it again at once, so its lease goes with the batch's next round trip (ride_along). Anything
             # else may be retried at once: let go now.
             ride.leases.append(lock)
-            if ended is None or not (ended.status == "done" or ended.pending_payment is not None):
+            if ended is None or not (
+                ended.status == "done" or (ended.status == "waiting" and ended.pending_payment is not None)
+            ):
                 ride.send()
 
 

@@ -3,11 +3,12 @@ once-jobs its commits queued (its setup's payment batch: portal.queue.enqueue_on
 
 Inside a drain batch the next run's cache read carries them (ensure.cache_entries), and the batch's end
 what is left; a run of its own sends them as it ends — one Redis round trip a sale less either way. Until
-then the lease stays held (and renewed), so:
-- a later event of the same transfer in the batch takes it over (take_over), never waiting for itself;
+then the lease stays held (and renewed). Only a run that ended done, or waiting for its payment batch, leaves
+it here (posting.run_transfer): nothing runs such a transfer again at once, and
+- a run of the same transfer again in the batch takes it over (take_over), never waiting for itself;
 - a payment batch job already running passes a transfer whose lease is still held, and looks again shortly
   (payment_batches.run); the job a flag queues cannot: the flag is set in the round trip that releases;
-- an undo looks again shortly, a person's retry waits for the watchdog (both only in that moment).
+- an undo started in that moment looks again shortly (undo.run).
 A worker dying in between loses nothing: its leases expire, and the watchdog queues a lost payment batch
 (payment_batches.requeue_lost), as when it died between a commit and the flag.
 """

@@ -94,23 +94,17 @@ class RateLimiter:
         self._reserved = self._due(waits)
 
     def acquire(self) -> float:
-        """Take one request from the bucket, waiting for it if need be; returns the seconds waited. The API
-        counts waiting in this job (metrics.batched) go in the same round trip."""
-        if self._reserved:
-            wait = max(0.0, self._reserved.pop(0) - time.monotonic())
-        else:
-            pending = metrics.pending_for(self.client)
-            if pending is None:
-                waits = self._take(keys=[self.key], args=self._args(1))
+        """Take one request from the bucket (or use a turn taken ahead), waiting for it if need be; returns
+        the seconds waited. The API counts waiting in this job (metrics.batched) go in the same round trip."""
+        if not self._reserved:
+            if metrics.pending_for(self.client) is None:
+                self._reserved = self._due(self._take(keys=[self.key], args=self._args(1)))
             else:
-                # A failed count fails nothing; a failed take fails as it would alone.
                 pipe = self.client.pipeline(transaction=False)
-                pending.queue(pipe)
-                pipe.eval(_TAKE, 1, self.key, *self._args(1))
-                waits = pipe.execute(raise_on_error=False)[-1]
-                if isinstance(waits, Exception):
-                    raise waits
-            wait = max(0.0, self._due(waits)[0] - time.monotonic())
+                self.queue_turns(pipe, 1)
+                # a failed count fails nothing; a failed take fails as it would alone
+                self.turns_taken(pipe.execute(raise_on_error=False)[-1])
+        wait = max(0.0, self._reserved.pop(0) - time.monotonic())
         if wait:
             self.sleep(wait)
         return wait

@@ -66,7 +66,7 @@ def explain(exc: Exception, system: str, currency: str | None = None) -> tuple[s
         return CONFIGURATION, message(
             N_("%(system)s refused Bogbro's access: %(detail)s. Reconnect %(system)s under Setup."),
             system=system,
-            detail=_detail(exc),
+            detail=detail(exc),
         )
     if isinstance(exc, ConnectorError):  # validation and other refusals: a person must look
         return CONFIGURATION, message(
@@ -75,7 +75,7 @@ def explain(exc: Exception, system: str, currency: str | None = None) -> tuple[s
                 "under Setup (an account, product group or layout may have been deleted there), then retry."
             ),
             system=system,
-            detail=_detail(exc),
+            detail=detail(exc),
         )
     if isinstance(exc, KeyError | ValueError | TypeError):  # a payload the engine cannot read
         return ORDER, message(
@@ -104,7 +104,7 @@ def refuses_currency(details: object) -> bool:
     return False
 
 
-def _detail(exc: Exception) -> str:
+def detail(exc: Exception) -> str:
     return getattr(exc, "message", None) or str(exc)  # the accounting system's own words: as they are
 
 

@@ -7,7 +7,6 @@ import json
 import logging
 from datetime import timedelta
 
-from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +21,7 @@ from portal.pipeline.locks import DRAIN_FLAG_SECONDS, _drain_flag
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.posting import run_transfer
 from portal.pipeline.preview import DOCUMENT_NAMES, renewal_name, skip_reason
-from portal.pipeline.retries import needs_attention, posted_nothing
+from portal.pipeline.retries import backoff, needs_attention, posted_nothing
 from portal.pipeline.steps import EVENT_GRAPH, log_step, remote_answer
 from portal.queue import enqueue_after_commit, enqueue_once_after_commit, get_queue
 from portal.redis_client import get_redis
@@ -348,17 +347,15 @@ FETCH_WAIT = "bogbro:fetch:wait:{}"
 
 
 def _fetch_again_later(event: SourceEvent, reference: str, exc: TransientError, refunds: bool) -> None:
-    """retries.retry_or_give_up's rules for a read: back off (honouring Retry-After), then give up."""
+    """A transfer's rules for a read (retries.backoff): back off, honouring Retry-After, then give up."""
     redis = get_redis()
     attempts = redis.incr(FETCH_ATTEMPTS.format(event.id))
     redis.expire(FETCH_ATTEMPTS.format(event.id), 86400)
-    limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
-    if attempts >= limit:
+    delay = backoff(attempts, exc)
+    if delay is None:
         redis.delete(FETCH_ATTEMPTS.format(event.id))
         _fetch_failed(event, reference, exc, attempts, refunds)
         return
-    base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
-    delay = max(exc.retry_after or 0, base * 2 ** (attempts - 1))
     event.outcome = f"fetching {reference} failed (attempt {attempts}): {exc.message}; retry in {delay:.0f} s"
     db.session.commit()
     if delay >= 1:
@@ -381,7 +378,7 @@ def _fetch_failed(
     transfer standing in for it needs attention with what to do."""
     source_link = event.source_link
     system = system_name(source_link.source_system)
-    detail = getattr(exc, "message", None) or str(exc)
+    detail = failures.detail(exc)
     values = {"reference": reference, "system": system, "detail": detail}
     texts = failures.REFUNDS_NOT_READ if refunds else failures.SALE_NOT_READ
     if attempts:

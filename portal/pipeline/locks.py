@@ -162,20 +162,6 @@ class Lease:
             self._held = False
 
 
-def release_all(redis: Redis, leases) -> None:
-    """Release many leases in one round trip (a payment batch's); a lease lost meanwhile is logged."""
-    held = [lease for lease in leases if lease._let_go()]
-    if not held:
-        return
-    with redis.pipeline(transaction=False) as pipe:
-        for lease in held:
-            pipe.eval(_RELEASE, 1, lease.key, lease.token)
-        released = pipe.execute()
-    for lease, ok in zip(held, released, strict=True):
-        if not ok:
-            log.warning("%s: lost before it was released", lease.key)
-
-
 class _Heartbeat:
     """One daemon thread per process renews every lease the process holds."""
 

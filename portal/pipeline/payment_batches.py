@@ -28,9 +28,9 @@ from portal.connectors.errors import ConnectorError, ForeignEntries, TransientEr
 from portal.engine.ledger_documents import PaymentData
 from portal.extensions import db
 from portal.models import AccountingSetup, SourceLink, Transfer, utcnow
-from portal.pipeline import failures, periods
+from portal.pipeline import failures, periods, ride_along
 from portal.pipeline import settings as pipeline_settings
-from portal.pipeline.locks import LOCK_SECONDS, Lease, release_all, transfer_lock_key
+from portal.pipeline.locks import LOCK_SECONDS, Lease, transfer_lock_key
 from portal.pipeline.messages import N_, message, store
 from portal.pipeline.retries import needs_attention, retry_or_give_up
 from portal.pipeline.steps import log_step
@@ -151,7 +151,9 @@ def run(setup_id: int) -> int:
             ).all()
             _register(db.session.get(AccountingSetup, setup_id), transfers)
     finally:
-        release_all(redis, leases.values())
+        ride = ride_along.RideAlong()  # all the leases in one round trip
+        ride.leases.extend(leases.values())
+        ride.send()
     if len(ids) == BATCH_SIZE:  # more may wait: behind the work queued meanwhile
         enqueue_once_after_commit(JOB, setup_id, flag=flag_key(setup_id), flag_seconds=FLAG_SECONDS)
         db.session.commit()

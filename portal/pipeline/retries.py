@@ -41,11 +41,20 @@ def needs_attention(
     db.session.commit()
 
 
+def backoff(attempts: int, exc: TransientError) -> float | None:
+    """Seconds until the next try after `attempts` transient failures (doubling, honouring Retry-After);
+    None when it is time to give up (PIPELINE_MAX_ATTEMPTS)."""
+    if attempts >= current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5):
+        return None
+    base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
+    return max(exc.retry_after or 0, base * 2 ** (attempts - 1))
+
+
 def retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> None:
     transfer = _kept(transfer)
-    limit = current_app.config.get("PIPELINE_MAX_ATTEMPTS", 5)
     problem = message(N_("%(what)s: %(detail)s"), what=message(what), detail=exc.message)
-    if transfer.attempts >= limit:
+    delay = backoff(transfer.attempts, exc)
+    if delay is None:
         needs_attention(
             transfer,
             "transient",
@@ -57,8 +66,6 @@ def retry_or_give_up(transfer: Transfer, exc: TransientError, what: str) -> None
             remote_answer(exc),
         )
         return
-    base = current_app.config.get("PIPELINE_RETRY_SECONDS", 30)
-    delay = max(exc.retry_after or 0, base * 2 ** (transfer.attempts - 1))
     transfer.status, transfer.started_at = "pending", None
     transfer.next_attempt_at = utcnow() + timedelta(seconds=delay)
     transfer.error_kind = "transient"

@@ -60,6 +60,7 @@ def drain(source_link_id: int) -> int:
                 SourceLink, source_link_id, populate_existing=True, options=SOURCE_LINK_GRAPH
             )
             batch_memo.set({})
+            late = False
             with ride_along.batch():  # a run's lease goes with the next run's cache read
                 for event_id in batch:
                     tried.add(event_id)
@@ -72,9 +73,10 @@ def drain(source_link_id: int) -> int:
                         )
                         # visible, needing attention: never crashed again in silence
                         event_failed(event_id, exc)
-                    if time.monotonic() > deadline:
+                    late = time.monotonic() > deadline
+                    if late:
                         break
-            if time.monotonic() > deadline:
+            if late:
                 # The rest behind other work: the flag, a queued job's again, goes with the job.
                 lease.stop_renewing()
                 with redis.pipeline() as pipe:

@@ -1,5 +1,6 @@
 """All models, importable from one place (Alembic and the app load them through here)."""
 
+from portal.models import row_updates  # noqa: F401  (registers the flush's fast path)
 from portal.models.accounts import LANGUAGES, ROLES, Account, Invitation, LoginSession, User
 from portal.models.audit import AuditEvent, AuditLogIsAppendOnly
 from portal.models.completeness import CompletenessReport

@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from flask_babel import force_locale, gettext
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.connectors.errors import AuthenticationError, ConnectorError, NotFound, TransientError
@@ -517,17 +517,27 @@ def import_order(source_link: SourceLink, order: dict) -> SourceEvent | None:
     )
 
 
+# populate_existing: the transfer as it is now, not as this session may remember it from an earlier event.
+# Built once, with bound parameters: building a statement (and its cache key) cost more than running it.
+_TRANSFER_OF_SALE = (
+    select(Transfer)
+    .where(
+        Transfer.source_link_id == bindparam("source_link_id"),
+        Transfer.kind == bindparam("kind"),
+        Transfer.source_ref == bindparam("source_ref"),
+    )
+    .execution_options(populate_existing=True)
+)
+
+
 def _upsert_transfer(
     event: SourceEvent, kind: str, source_ref: str, order_ref: str, order: dict
 ) -> tuple[Transfer, bool]:
     """The transfer for this order (or refund), and whether this transaction created it — then no other
     worker can see it before our commit."""
     source_link = event.source_link
-    query = select(Transfer).where(
-        Transfer.source_link_id == source_link.id, Transfer.kind == kind, Transfer.source_ref == source_ref
-    )
-    # populate_existing: as it is now, not as this session may remember it from an earlier event
-    transfer = db.session.scalar(query.execution_options(populate_existing=True))
+    which = {"source_link_id": source_link.id, "kind": kind, "source_ref": source_ref}
+    transfer = db.session.scalar(_TRANSFER_OF_SALE, which)
     created = False
     if transfer is None:
         transfer = Transfer(
@@ -548,7 +558,7 @@ def _upsert_transfer(
             # Another worker created it a moment ago: use theirs. (The upsert is this transaction's first
             # write, so rolling all of it back loses nothing.)
             db.session.rollback()
-            transfer = db.session.scalar(query.execution_options(populate_existing=True))
+            transfer = db.session.scalar(_TRANSFER_OF_SALE, which)
     if transfer.status not in ("done", "running") and (
         not transfer.draft_id
         or (

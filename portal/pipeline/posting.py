@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 
 from portal.connectors.base import AccountingConnector, RemoteCustomer, RemoteInvoice
 from portal.connectors.errors import AmbiguousWriteError, ForeignEntries, TransientError, UnsupportedOperation
@@ -501,6 +501,25 @@ def _paid_on(paid_at: datetime | None):
     return (paid_at or datetime.now(UTC)).astimezone(COPENHAGEN).date()
 
 
+_TRANSFERS = Transfer.__table__
+
+
+def _wake_credit_notes(which):
+    return (
+        update(_TRANSFERS)
+        .where(which, _TRANSFERS.c.kind == "credit_note", _TRANSFERS.c.status == "waiting")
+        .values(status="pending", reason=None)
+        .returning(_TRANSFERS.c.id)
+    )
+
+
+# Built once, with bound parameters: building a statement (and its cache key) cost more than running it.
+_WAKE_CREDIT_NOTES = _wake_credit_notes(
+    # (not named after their columns: an UPDATE keeps those names for its SET clause)
+    (_TRANSFERS.c.source_link_id == bindparam("link")) & (_TRANSFERS.c.order_ref == bindparam("order"))
+)
+
+
 def wake_waiting_credit_notes(*invoice_transfers: Transfer) -> None:
     """The credit notes waiting for these booked invoices go on, with the caller's next commit: one UPDATE in
     the caller's transaction (almost always matching none) for all of them (a payment batch's), not a query
@@ -510,20 +529,15 @@ def wake_waiting_credit_notes(*invoice_transfers: Transfer) -> None:
     run_transfer)."""
     if not invoice_transfers:
         return
-    table = Transfer.__table__
-    if len(invoice_transfers) == 1:  # a run's: plain equality, no IN list expanded at each execution
+    if len(invoice_transfers) == 1:  # a run's: the statement built once, plain equality
         [invoice] = invoice_transfers
-        which = (table.c.source_link_id == invoice.source_link_id) & (table.c.order_ref == invoice.order_ref)
+        which = {"link": invoice.source_link_id, "order": invoice.order_ref}
+        woken = db.session.scalars(_WAKE_CREDIT_NOTES, which).all()
     else:
-        which = tuple_(table.c.source_link_id, table.c.order_ref).in_(
+        which = tuple_(_TRANSFERS.c.source_link_id, _TRANSFERS.c.order_ref).in_(
             [(t.source_link_id, t.order_ref) for t in invoice_transfers]
         )
-    woken = db.session.scalars(
-        update(table)
-        .where(which, table.c.kind == "credit_note", table.c.status == "waiting")
-        .values(status="pending", reason=None)
-        .returning(table.c.id)
-    ).all()
+        woken = db.session.scalars(_wake_credit_notes(which)).all()
     for transfer_id in woken:
         enqueue_after_commit("workers.jobs.run_transfer", transfer_id)
 

@@ -82,6 +82,7 @@ def log_step(
 
 
 _LOGS = "bogbro.step_logs"
+_INSERT_LOGS = insert(TransferLog.__table__)
 
 
 def _write_logs(session: Session) -> None:
@@ -91,7 +92,7 @@ def _write_logs(session: Session) -> None:
     rows = session.info.pop(_LOGS, None)
     if rows:
         # on the transaction's connection, not session.execute: no autoflush, no events, no recursion
-        session.connection().execute(insert(TransferLog.__table__), rows)
+        session.connection().execute(_INSERT_LOGS, rows)
 
 
 @event.listens_for(Session, "do_orm_execute")

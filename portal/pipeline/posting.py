@@ -44,6 +44,7 @@ from portal.pipeline.steps import (
     found_by_reference,
     log_step,
     remote_answer,
+    run_connector,
     sent_or_found,
     totals_differ,
 )
@@ -153,7 +154,7 @@ def _post(transfer: Transfer) -> None:
                 setup=setup.name,
             ),
         )
-    connector = connector_for(setup.connection, setup.external_id)
+    connector = run_connector(setup)
     plan = _plan(transfer, connector)
     if plan is None:
         return  # waiting

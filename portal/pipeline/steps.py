@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session, joinedload
 
+from portal.connectors.base import AccountingConnector
 from portal.connectors.errors import AmbiguousWriteError, ConnectorError
 from portal.engine.invoice import DraftPlan
 from portal.extensions import db
@@ -18,6 +19,7 @@ from portal.pipeline import settings as pipeline_settings
 from portal.pipeline.locks import _keep_lock
 from portal.pipeline.messages import N_, Message, amount, message
 from portal.redaction import redact_text
+from portal.setups.connections import connector_for
 
 
 class TransferFailed(Exception):
@@ -197,8 +199,9 @@ def first_create_needs_lookup(transfer: Transfer) -> bool:
         return True
     source_link = transfer.source_link
     memo = batch_memo.get()
-    if memo is not None and source_link.id in memo:
-        return memo[source_link.id]
+    key = ("shop shared", source_link.id)
+    if memo is not None and key in memo:
+        return memo[key]
     shop_id = pipeline_settings.shop_id(source_link.id, source_link.settings)
     with db.session.no_autoflush:  # the run's changes go with its next checkpoint, not before this read
         siblings = db.session.execute(
@@ -208,10 +211,24 @@ def first_create_needs_lookup(transfer: Transfer) -> bool:
         ).all()
     shared = any(pipeline_settings.shop_id(other, settings) == shop_id for other, settings in siblings)
     if memo is not None:
-        memo[source_link.id] = shared
+        memo[key] = shared
     return shared
 
 
-# What a drain batch reads once for all its events, like the source link itself: source_link id → whether
-# another source link of the account writes the same shop id (first_create_needs_lookup).
+def run_connector(setup: AccountingSetup) -> AccountingConnector:
+    """The connector a run posts through: in a drain batch, the batch's for its setup. Building one (its
+    HTTP client, rate limiter and credentials) cost a twentieth of a steady-state sale's own time; within
+    a batch nothing it holds changes but a refreshed token, which the next run wants too."""
+    memo = batch_memo.get()
+    if memo is None:
+        return connector_for(setup.connection, setup.external_id)
+    key = ("connector", setup.id)
+    if key not in memo:
+        memo[key] = connector_for(setup.connection, setup.external_id)
+    return memo[key]
+
+
+# What a drain batch reads or builds once for all its events, like the source link itself:
+# ("shop shared", source_link id) → whether another source link of the account writes the same shop id
+# (first_create_needs_lookup); ("connector", setup id) → the setup's connector (run_connector).
 batch_memo: ContextVar[dict | None] = ContextVar("bogbro_drain_batch", default=None)

@@ -52,24 +52,25 @@ def _changed_columns(state, columns: dict) -> dict | None:
 
 @event.listens_for(Session, "before_flush")
 def _write_changed_rows(session, flush_context, instances) -> None:
-    rows: dict[tuple, list[dict]] = {}  # (class, columns) → the rows' parameters
+    rows: dict = {cls: {} for cls in _CLASSES}  # class → the columns changed → those rows' parameters
     for state in list(session.identity_map._modified):
         cls = state.class_
-        if cls not in _CLASSES or state.key is None or state in session._deleted:
+        if cls not in rows or state.key is None or state in session._deleted:
             continue
         _statement, columns, on_update = _plan(cls)
         values = _changed_columns(state, columns)
         if values is None:
             continue
         if values:
-            for column, make in on_update:
+            for column, make in on_update:  # (these columns' attributes have the same names)
                 if column not in values:
                     state.dict[column] = values[column] = make(None)
             values["row_id"] = state.key[1][0]
-            rows.setdefault((_CLASSES.index(cls), *sorted(values)), []).append(values)
+            rows[cls].setdefault(tuple(sorted(values)), []).append(values)
         state._commit_all(state.dict, session.identity_map)  # written: nothing left for the flush
-    for (table, *_columns), params in sorted(rows.items(), key=lambda item: item[0][0]):
-        params.sort(key=lambda row: row["row_id"])
-        matched = session.connection().execute(_plan(_CLASSES[table])[0], params).rowcount
-        if matched != len(params):  # a row deleted meanwhile: refused, as the unit of work refuses it
-            raise StaleDataError(f"UPDATE {_CLASSES[table].__tablename__}: {matched} of {len(params)} rows")
+    for cls in _CLASSES:  # the unit of work's order: tables by dependency, rows by id
+        for params in rows[cls].values():
+            params.sort(key=lambda row: row["row_id"])
+            matched = session.connection().execute(_plan(cls)[0], params).rowcount
+            if matched != len(params):  # a row deleted meanwhile: refused, as the unit of work refuses it
+                raise StaleDataError(f"UPDATE {cls.__tablename__}: {matched} of {len(params)} rows")
